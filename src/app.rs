@@ -1,0 +1,354 @@
+//! From parsed arguments to an exit code.
+
+use crate::checks;
+use crate::cli::{CheckArgs, Cli, ColorChoice, Command, DemoArgs, Format, LabArgs, OutputArgs};
+use crate::config::{Config, ConfigError, Origin, OriginOf};
+use crate::http::Http;
+use crate::lab::{self, Fault, Lab, LabConfig};
+use crate::report::{self, Target};
+use clap::{CommandFactory, FromArgMatches};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code: the tool could not run (usage, configuration, unreadable file).
+pub const EXIT_UNUSABLE: u8 = 3;
+
+/// Everything that stops ssoprobe from running checks at all (exit code 3).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad usage of a subcommand.
+    #[error("{0}")]
+    Usage(String),
+    /// The lab failed to start.
+    #[error("the lab could not start: {0}")]
+    Lab(String),
+    /// Anything else that prevents a run.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Parses the command line, runs, and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EXIT_UNUSABLE,
+                _ => EXIT_UNUSABLE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Check(args) => {
+                let origins = matches.subcommand_matches("check");
+                check(&args, origins.map(|m| m as &dyn OriginOf)).await
+            }
+            Command::Demo(args) => demo(&args).await,
+            Command::Lab(args) => run_lab(&args).await,
+            Command::Schema => {
+                print!("{}", report::JSON_SCHEMA);
+                Ok(0)
+            }
+        }
+    });
+    // Stalled lab handlers must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}
+
+struct NoOrigins;
+impl OriginOf for NoOrigins {
+    fn origin_of(&self, _: &str) -> Option<Origin> {
+        None
+    }
+}
+
+async fn check(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {
+    let config = Config::from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    run_checks(&config).await
+}
+
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// Runs the checks of `config`, prints the report, returns the exit code.
+pub async fn run_checks(config: &Config) -> Result<u8, AppError> {
+    colored::control::set_override(color_enabled(config.color));
+    if config.http.insecure {
+        eprintln!(
+            "warning: --insecure: certificates are not verified for HTTP requests (the tls.* checks still judge them); never use this in monitoring"
+        );
+    }
+    let started_unix = crate::tls::unix_now();
+    let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
+    // Every request is bounded by the deadline; this guard only catches a check that
+    // forgot to be.
+    let guard = config.http.deadline + Duration::from_secs(2);
+    let outcome = match tokio::time::timeout(guard, checks::run(config, &http)).await {
+        Ok(o) => o,
+        Err(_) => {
+            return Err(AppError::Io(format!(
+                "the run overran its deadline of {}",
+                crate::http::human_duration(config.http.deadline)
+            )));
+        }
+    };
+    let target = Target {
+        service: config.service.to_string(),
+        idp: config.idp.to_string(),
+        team_domain: config.team_domain.clone(),
+    };
+    let text = match config.format {
+        Format::Human => report::human(&outcome, &target),
+        Format::Json => report::json(&outcome, &target, started_unix),
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (| head) is not an error of the checks.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    Ok(report::exit_code(outcome.status()))
+}
+
+fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
+    names
+        .iter()
+        .map(|n| {
+            n.parse::<Fault>()
+                .map_err(|e| AppError::Usage(format!("--fault: {e}")))
+        })
+        .collect()
+}
+
+/// A file in the temp directory removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn write(prefix: &str, contents: &str) -> Result<TempFile, AppError> {
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}.pem",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&path, contents)
+            .map_err(|e| AppError::Io(format!("cannot write {}: {e}", path.display())))?;
+        Ok(TempFile(path))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The `check` arguments a user would type to probe the running lab.
+fn lab_check_args(lab: &Lab, ca_file: &std::path::Path) -> Vec<String> {
+    let mut args = vec![
+        "--service".to_string(),
+        format!("https://{}", lab::SERVICE_HOST),
+        "--idp".to_string(),
+        format!("https://{}", lab::IDP_HOST),
+        "--team".to_string(),
+        lab::TEAM.to_string(),
+        "--aud".to_string(),
+        lab::AUD.to_string(),
+    ];
+    args.extend(lab.route_args());
+    args.push("--ca-file".to_string());
+    args.push(ca_file.display().to_string());
+    args
+}
+
+async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
+    let faults = parse_faults(&args.faults)?;
+    let lab = Lab::start(LabConfig {
+        faults,
+        ..LabConfig::default()
+    })
+    .await
+    .map_err(|e| AppError::Lab(e.to_string()))?;
+    let ca = TempFile::write("ssoprobe-lab-ca", lab.ca_pem())?;
+    // The demo goes through the same argument parsing as a user's `check`.
+    let mut argv = vec!["ssoprobe".to_string(), "check".to_string()];
+    argv.extend(lab_check_args(&lab, &ca.0));
+    let passthrough: [(&str, &Option<String>); 4] = [
+        ("--timeout", &args.timeout),
+        ("--deadline", &args.deadline),
+        ("--tls-warn-days", &args.tls_warn_days),
+        ("--tls-fail-days", &args.tls_fail_days),
+    ];
+    for (flag, value) in passthrough {
+        if let Some(v) = value {
+            argv.push(flag.to_string());
+            argv.push(v.clone());
+        }
+    }
+    push_output_args(&mut argv, &args.output);
+    let matches = Cli::command()
+        .try_get_matches_from(&argv)
+        .map_err(|e| AppError::Usage(e.to_string()))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| AppError::Usage(e.to_string()))?;
+    let Command::Check(check_args) = cli.command else {
+        return Err(AppError::Usage(
+            "internal: demo did not build a check".into(),
+        ));
+    };
+    let origins = matches
+        .subcommand_matches("check")
+        .map(|m| m as &dyn OriginOf);
+    let result = check(&check_args, origins).await;
+    lab.shutdown().await;
+    result
+}
+
+fn push_output_args(argv: &mut Vec<String>, output: &OutputArgs) {
+    argv.push("--format".into());
+    argv.push(match output.format {
+        Format::Human => "human".into(),
+        Format::Json => "json".into(),
+    });
+    if output.trace {
+        argv.push("--trace".into());
+    }
+    argv.push("--color".into());
+    argv.push(match output.color {
+        ColorChoice::Auto => "auto".into(),
+        ColorChoice::Always => "always".into(),
+        ColorChoice::Never => "never".into(),
+    });
+}
+
+async fn run_lab(args: &LabArgs) -> Result<u8, AppError> {
+    if args.list_faults {
+        for f in Fault::ALL {
+            println!("{:<24} {}", f.name(), f.description());
+        }
+        return Ok(0);
+    }
+    let faults = parse_faults(&args.faults)?;
+    let lab = Lab::start(LabConfig {
+        faults: faults.clone(),
+        ..LabConfig::default()
+    })
+    .await
+    .map_err(|e| AppError::Lab(e.to_string()))?;
+    let (ca_path, _temp) = match &args.ca_out {
+        Some(p) => {
+            std::fs::write(p, lab.ca_pem()).map_err(|e| {
+                AppError::Io(format!("--ca-out: cannot write {}: {e}", p.display()))
+            })?;
+            (p.clone(), None)
+        }
+        None => {
+            let t = TempFile::write("ssoprobe-lab-ca", lab.ca_pem())?;
+            (t.0.clone(), Some(t))
+        }
+    };
+    let check_args = lab_check_args(&lab, &ca_path);
+    let faults_text = if faults.is_empty() {
+        "none".to_string()
+    } else {
+        faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut toml = String::new();
+    let mut it = check_args.chunks(2);
+    let mut routes = Vec::new();
+    let mut route_key = "resolve";
+    for pair in it.by_ref() {
+        if let [flag, value] = pair {
+            match flag.as_str() {
+                "--resolve" | "--connect-to" => {
+                    route_key = if flag == "--resolve" {
+                        "resolve"
+                    } else {
+                        "connect_to"
+                    };
+                    routes.push(format!("\"{value}\""));
+                }
+                other => toml.push_str(&format!(
+                    "{} = \"{value}\"\n",
+                    other.trim_start_matches("--").replace('-', "_")
+                )),
+            }
+        }
+    }
+    toml.push_str(&format!("{route_key} = [{}]\n", routes.join(", ")));
+    println!(
+        "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text})\n",
+        lab.addr()
+    );
+    println!(
+        "Check it with:\n  ssoprobe check {}\n",
+        check_args.join(" ")
+    );
+    println!("or put this in a file and run `ssoprobe check --config FILE`:\n");
+    for line in toml.lines() {
+        println!("  {line}");
+    }
+    println!("\nPress Ctrl-C to stop.");
+    let _ = std::io::stdout().flush();
+    wait_for_stop().await;
+    lab.shutdown().await;
+    Ok(0)
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,562 @@
+//! The Pocket ID checks: `idp.authorize`, `idp.discovery`, `idp.jwks`, `idp.token`,
+//! `idp.health`.
+
+use super::access::AuthorizeRequest;
+use super::{CheckResult, Findings, ids, unexpected};
+use crate::cloudflare;
+use crate::config::Config;
+use crate::http::{Accept, Http, Request};
+use crate::pocketid::{
+    self, ACCESS_ALGS, AuthorizeOutcome, Discovery, EXPECTED_TOKEN_ERRORS, OAuthError,
+    RefusalCause, normalise_base, paths,
+};
+use crate::redact;
+use base64::Engine;
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use url::Url;
+
+fn endpoint(config: &Config, path: &str) -> Url {
+    let mut u = config.idp.clone();
+    u.set_path(path);
+    u.set_query(None);
+    u
+}
+
+/// `idp.authorize`: Pocket ID, without a session, must accept Access's client and
+/// callback and ask for a login (`302 /interaction?interaction=…`).
+pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> CheckResult {
+    let mut f = Findings::start(ids::IDP_AUTHORIZE);
+    let response = match http
+        .send(
+            ids::IDP_AUTHORIZE,
+            Request::get(request.url.clone(), Accept::Html),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("GET /authorize at Pocket ID: {e}"), e.hint());
+            return f.finish("");
+        }
+    };
+    f.detail("status", response.status.as_u16());
+    let location = match response.location() {
+        Some(Ok(u)) => Some(u),
+        _ => None,
+    };
+    if let Some(l) = &location {
+        f.detail("location", redact::url(l));
+    }
+    let client = &request.client_id;
+    let callback = request.redirect_uri.clone().unwrap_or_default();
+    let outcome = if response.status.is_redirection() {
+        pocketid::classify_authorize(
+            response.status.as_u16(),
+            location.as_ref(),
+            request.redirect_uri.as_deref(),
+        )
+    } else if response.status.as_u16() == 200 && cloudflare::classify(&response).is_none() {
+        AuthorizeOutcome::Page
+    } else {
+        AuthorizeOutcome::Unexpected
+    };
+    match outcome {
+        AuthorizeOutcome::Interaction => {}
+        AuthorizeOutcome::CallbackCode => {}
+        AuthorizeOutcome::InteractionError(message) => {
+            let (finding, hint) = refusal(pocketid::refusal_cause(None, &message), client, &callback, &message);
+            f.fail(finding, hint);
+        }
+        AuthorizeOutcome::CallbackError { error, description } => {
+            let text = description.clone().unwrap_or_default();
+            let (finding, hint) = refusal(pocketid::refusal_cause(Some(&error), &text), client, &callback, &format!("{error}: {text}"));
+            f.fail(finding, hint);
+            if let (Some(l), Some(sent)) = (&location, &request.state) {
+                let back = l.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
+                if back.as_deref() != Some(sent.expose()) {
+                    f.warn("the error redirect does not carry Access's state back", None);
+                }
+            }
+        }
+        AuthorizeOutcome::Page => f.warn(
+            "Pocket ID serves /authorize as a page: client and callback are only checked after login",
+            Some("Pocket ID before v2.10 validates the request in the browser; upgrade Pocket ID to a current v2 release".to_string()),
+        ),
+        AuthorizeOutcome::Unexpected => {
+            let (finding, hint) = unexpected("GET /authorize", &response);
+            f.fail(finding, hint);
+        }
+    }
+    f.finish(format!(
+        "Pocket ID accepts client {client} with Access's callback and asks for a login"
+    ))
+}
+
+fn refusal(
+    cause: RefusalCause,
+    client: &str,
+    callback: &str,
+    message: &str,
+) -> (String, Option<String>) {
+    match cause {
+        RefusalCause::UnknownClient => (
+            format!("Pocket ID has no OIDC client {client}"),
+            Some(format!(
+                "Cloudflare sends client_id {client}; in Zero Trust → Settings → Authentication → (Pocket ID), App ID must be the Client ID shown in Pocket ID → OIDC Clients"
+            )),
+        ),
+        RefusalCause::CallbackNotRegistered => (
+            format!("Pocket ID refuses Access's callback URL for client {client}"),
+            Some(format!(
+                "in Pocket ID → OIDC Clients → (the Cloudflare client) → Callback URLs, add exactly {callback}"
+            )),
+        ),
+        RefusalCause::PkceRequired => (
+            "the Pocket ID client requires PKCE but Access sent no code_challenge".to_string(),
+            Some("tick 'PKCE' in Cloudflare's Pocket ID identity provider (Zero Trust → Settings → Authentication), or untick PKCE on the client in Pocket ID".to_string()),
+        ),
+        RefusalCause::PkceMethod => (
+            format!("Pocket ID refuses the PKCE method: {message}"),
+            Some("Access must use S256".to_string()),
+        ),
+        RefusalCause::State => (
+            format!("Pocket ID refuses the state parameter: {message}"),
+            Some("something strips or shortens Access's state (a proxy or Worker rewriting the URL)".to_string()),
+        ),
+        RefusalCause::Scope => (
+            format!("Pocket ID refuses the scope: {message}"),
+            Some("set Cloudflare's OIDC Scopes to openid email profile".to_string()),
+        ),
+        RefusalCause::NotAllowed => (
+            format!("Pocket ID refuses: {message}"),
+            Some("the client is restricted to user groups; add the user to an allowed group".to_string()),
+        ),
+        RefusalCause::Other => (format!("Pocket ID refused the authorization request: {message}"), None),
+    }
+}
+
+/// `idp.discovery`: the issuer must equal the public URL, and every endpoint Access's
+/// setup uses must be on the public host.
+pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc<Discovery>>) {
+    let mut f = Findings::start(ids::IDP_DISCOVERY);
+    let url = endpoint(config, paths::DISCOVERY);
+    let response = match http
+        .send(ids::IDP_DISCOVERY, Request::get(url, Accept::Json))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("GET {}: {e}", paths::DISCOVERY), e.hint());
+            return (f.finish(""), None);
+        }
+    };
+    if response.status.as_u16() != 200 {
+        let (finding, hint) = unexpected(&format!("GET {}", paths::DISCOVERY), &response);
+        let hint = hint.or_else(|| {
+            Some(format!(
+                "is {} Pocket ID? Its discovery document is served at {}",
+                config.idp,
+                paths::DISCOVERY
+            ))
+        });
+        f.fail(finding, hint);
+        return (f.finish(""), None);
+    }
+    let doc: Discovery = match serde_json::from_slice(&response.body) {
+        Ok(d) => d,
+        Err(e) => {
+            let what = if response.is_json() {
+                format!("not a discovery document: {e}")
+            } else {
+                "an HTML page, not JSON".to_string()
+            };
+            f.fail(
+                format!("{} answers {what}", paths::DISCOVERY),
+                Some("the path is answered by something other than Pocket ID (a proxy rule or another app)".to_string()),
+            );
+            return (f.finish(""), None);
+        }
+    };
+    let base = normalise_base(&config.idp);
+    let public_host = config
+        .idp
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match doc.issuer.as_deref() {
+        None => f.fail("the discovery document has no issuer", None),
+        Some(issuer) if issuer == base => {}
+        Some(issuer) => {
+            let hint = if issuer.starts_with("http://")
+                && issuer.replacen("http://", "https://", 1) == base
+            {
+                format!(
+                    "Pocket ID's APP_URL is {issuer}; set APP_URL={base} (https) and restart it: Cloudflare rejects id_tokens whose iss is not the URL it was given"
+                )
+            } else if issuer.contains("localhost") || issuer.contains("127.0.0.1") {
+                format!(
+                    "Pocket ID's APP_URL was left at {issuer}; set APP_URL={base} and restart it"
+                )
+            } else {
+                format!(
+                    "Pocket ID's APP_URL is {issuer}; set it to {base} (the URL users and Cloudflare reach it at), or check --idp"
+                )
+            };
+            f.fail(format!("issuer is {issuer}, expected {base}"), Some(hint));
+        }
+    }
+    f.detail("issuer", doc.issuer.clone().unwrap_or_default());
+    let expectations = [
+        (
+            "authorization_endpoint",
+            &doc.authorization_endpoint,
+            paths::AUTHORIZE,
+            "Auth URL",
+            false,
+        ),
+        (
+            "token_endpoint",
+            &doc.token_endpoint,
+            paths::TOKEN,
+            "Token URL",
+            true,
+        ),
+        (
+            "jwks_uri",
+            &doc.jwks_uri,
+            paths::JWKS,
+            "Certificate URL",
+            true,
+        ),
+    ];
+    for (field, value, path, cf_field, internal) in expectations {
+        let want = format!("{base}{path}");
+        match value.as_deref() {
+            None => f.fail(format!("the discovery document has no {field}"), None),
+            Some(v) if v.eq_ignore_ascii_case(&want) => {}
+            Some(v) => {
+                let host = Url::parse(v)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+                if internal && host.as_deref() != Some(public_host.as_str()) {
+                    f.fail(
+                        format!("{field} {v} is not on the public host {public_host}"),
+                        Some(format!(
+                            "Pocket ID's INTERNAL_APP_URL points discovery at an address Cloudflare cannot reach; unset it, and set Cloudflare's {cf_field} to {want}"
+                        )),
+                    );
+                } else if v.starts_with("http://")
+                    && v.replacen("http://", "https://", 1)
+                        .eq_ignore_ascii_case(&want)
+                {
+                    // Same cause as an http issuer, already reported there.
+                } else {
+                    f.fail(
+                        format!("{field} is {v}, expected {want}"),
+                        Some(format!(
+                            "set Cloudflare's {cf_field} to {want} and check Pocket ID's APP_URL"
+                        )),
+                    );
+                }
+            }
+        }
+        if let Some(v) = value {
+            f.detail(field, v.clone());
+        }
+    }
+    if !doc.response_types_supported.is_empty()
+        && !doc.response_types_supported.iter().any(|r| r == "code")
+    {
+        f.fail("response_types_supported lacks code", None);
+    }
+    if !doc.code_challenge_methods_supported.is_empty()
+        && !doc
+            .code_challenge_methods_supported
+            .iter()
+            .any(|m| m == "S256")
+    {
+        f.warn("code_challenge_methods_supported lacks S256", None);
+    }
+    f.detail(
+        "id_token_signing_alg_values_supported",
+        doc.id_token_signing_alg_values_supported.clone(),
+    );
+    let summary = format!("issuer {base}; authorize, token and JWKS endpoints on the public host");
+    (f.finish(summary), Some(Arc::new(doc)))
+}
+
+/// `idp.jwks`: at least one signing key; every key parses; algorithms agree with
+/// discovery and are ones Cloudflare Access can verify; kids are unique.
+pub async fn jwks(
+    config: &Config,
+    http: &Http,
+    discovery: impl Future<Output = Option<Arc<Discovery>>>,
+) -> CheckResult {
+    let fetched = http
+        .send(
+            ids::IDP_JWKS,
+            Request::get(endpoint(config, paths::JWKS), Accept::Json),
+        )
+        .await;
+    // The clock starts after the fetch's own request is sent; waiting for discovery
+    // (fetched concurrently) is not this check's time.
+    let discovery = discovery.await;
+    let mut f = Findings::start(ids::IDP_JWKS);
+    let response = match fetched {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("GET {}: {e}", paths::JWKS), e.hint());
+            return f.finish("");
+        }
+    };
+    if response.status.as_u16() != 200 {
+        let (finding, hint) = unexpected(&format!("GET {}", paths::JWKS), &response);
+        f.fail(finding, hint.or_else(|| Some("Cloudflare fetches the keys from the Certificate URL to verify id_tokens; it must answer the JWKS".to_string())));
+        return f.finish("");
+    }
+    let set: serde_json::Value = match serde_json::from_slice(&response.body) {
+        Ok(v) => v,
+        Err(_) => {
+            f.fail(
+                format!("{} is not JSON", paths::JWKS),
+                Some("the path is answered by something other than Pocket ID".to_string()),
+            );
+            return f.finish("");
+        }
+    };
+    let keys = set
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .cloned()
+        .unwrap_or_default();
+    f.detail("keys", keys.len());
+    if keys.is_empty() {
+        f.fail(
+            "the JWKS has no keys",
+            Some("Cloudflare cannot verify any id_token ('Failed to verify oidc token with fresh keys'); Pocket ID publishes its signing key here — check its logs for a key that failed to load (ENCRYPTION_KEY) and whether a proxy serves a stale file".to_string()),
+        );
+        return f.finish("");
+    }
+    let advertised = discovery.map(|d| d.id_token_signing_alg_values_supported.clone());
+    let mut kids = HashSet::new();
+    let mut described = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let kid = key.get("kid").and_then(|k| k.as_str()).map(str::to_string);
+        let label = kid.clone().unwrap_or_else(|| format!("#{i}"));
+        let jwk: jsonwebtoken::jwk::Jwk = match serde_json::from_value(key.clone()) {
+            Ok(j) => j,
+            Err(e) => {
+                f.fail(format!("key {label} is not a usable JWK: {e}"), None);
+                continue;
+            }
+        };
+        if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
+            f.fail(format!("key {label} does not parse: {e}"), None);
+            continue;
+        }
+        if key
+            .get("use")
+            .and_then(|u| u.as_str())
+            .is_some_and(|u| u != "sig")
+        {
+            f.warn(
+                format!("key {label} is not a signing key (use is not sig)"),
+                None,
+            );
+        }
+        match &kid {
+            Some(k) if !kids.insert(k.clone()) => f.fail(
+                format!("kid {k} appears twice"),
+                Some("verifiers pick keys by kid; every key needs its own".to_string()),
+            ),
+            None => f.warn(format!("key {label} has no kid"), None),
+            _ => {}
+        }
+        let alg = key.get("alg").and_then(|a| a.as_str()).map(str::to_string);
+        let kty = key.get("kty").and_then(|a| a.as_str()).unwrap_or("?");
+        let size = key
+            .get("n")
+            .and_then(|n| n.as_str())
+            .and_then(|n| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(n.trim_end_matches('='))
+                    .ok()
+            })
+            .map(|n| format!(" {}", n.len() * 8))
+            .unwrap_or_default();
+        described.push(format!(
+            "{} ({kty}{size})",
+            alg.as_deref().unwrap_or("no alg")
+        ));
+        if let Some(alg) = &alg {
+            if let Some(list) = &advertised
+                && !list.is_empty()
+                && !list.contains(alg)
+            {
+                f.fail(
+                    format!(
+                        "key {label} is {alg}, but discovery advertises {}",
+                        list.join(", ")
+                    ),
+                    Some(
+                        "restart Pocket ID after a key rotation so that discovery and JWKS agree"
+                            .to_string(),
+                    ),
+                );
+            }
+            if !ACCESS_ALGS.contains(&alg.as_str()) {
+                f.fail(
+                    format!("key {label} is {alg}, which Cloudflare Access cannot verify"),
+                    Some(format!("Access supports {}; rotate Pocket ID's key: pocket-id key-rotate --alg RS256", ACCESS_ALGS.join(", "))),
+                );
+            }
+        }
+    }
+    if advertised.is_none() {
+        f.detail("algorithms_compared", false);
+    }
+    f.finish(format!(
+        "{} signing key{}: {}",
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" },
+        described.join(", ")
+    ))
+}
+
+/// `idp.token`: a bogus code must get an OAuth error JSON, as from a token endpoint.
+pub async fn token(config: &Config, http: &Http) -> CheckResult {
+    let mut f = Findings::start(ids::IDP_TOKEN);
+    let mut form = vec![
+        ("grant_type".to_string(), "authorization_code".to_string()),
+        (
+            "code".to_string(),
+            format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        (
+            "client_id".to_string(),
+            config
+                .client_id
+                .clone()
+                .unwrap_or_else(|| "ssoprobe-probe".into()),
+        ),
+    ];
+    if let Some(team) = &config.team_domain {
+        form.push(("redirect_uri".to_string(), cloudflare::callback_url(team)));
+    }
+    let url = endpoint(config, paths::TOKEN);
+    let response = match http
+        .send(ids::IDP_TOKEN, Request::post_form(url, form))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("POST {}: {e}", paths::TOKEN), e.hint());
+            return f.finish("");
+        }
+    };
+    let status = response.status.as_u16();
+    f.detail("status", status);
+    let oauth: Option<OAuthError> = serde_json::from_slice(&response.body).ok();
+    if let Some(err) = oauth.filter(|_| (400..500).contains(&status)) {
+        f.detail("error", err.error.clone());
+        if err.error.contains(' ') {
+            f.warn(
+                format!("answers a non-standard error \"{}\" (HTTP {status})", err.error),
+                Some("Pocket ID before v2.10 had a hand-written token endpoint; upgrade to a current v2 release".to_string()),
+            );
+        }
+        let expected = if EXPECTED_TOKEN_ERRORS.contains(&err.error.as_str()) {
+            ""
+        } else {
+            " (an unusual answer to a bogus code)"
+        };
+        return f.finish(format!(
+            "answers a bogus code with {} (HTTP {status}) like an OAuth token endpoint{expected}",
+            err.error
+        ));
+    }
+    let challenge = cloudflare::classify(&response) == Some(cloudflare::EdgePage::Challenge);
+    let (finding, hint) = if challenge {
+        (
+            format!(
+                "POST {}: Cloudflare answers a challenge (HTTP {status}, cf-mitigated: challenge)",
+                paths::TOKEN
+            ),
+            Some(format!(
+                "Cloudflare Access redeems codes server-side (User-Agent cloudflare-access, from AS13335) and cannot solve challenges ('Failed to exchange code for token'); add a WAF custom rule on {} that skips security features for path {} (or for AS13335), and turn off Bot Fight Mode for the zone",
+                config.idp.host_str().unwrap_or_default(),
+                paths::TOKEN
+            )),
+        )
+    } else if status == 404 || status == 405 {
+        (
+            format!("POST {} answers HTTP {status}", paths::TOKEN),
+            Some(format!(
+                "the request does not reach Pocket ID's token endpoint: a reverse proxy is not forwarding /api to Pocket ID, or Cloudflare's Token URL path is wrong (it must be {}{}); Cloudflare then shows 'Failed to exchange code for token'",
+                normalise_base(&config.idp),
+                paths::TOKEN
+            )),
+        )
+    } else if (200..300).contains(&status) {
+        (
+            format!("POST {} answers HTTP {status} {}, not an OAuth error", paths::TOKEN, if response.is_json() { "JSON" } else { "with a page" }),
+            Some("the path is answered by something other than Pocket ID's token endpoint (a proxy rule or a single-page app fallback)".to_string()),
+        )
+    } else {
+        let (finding, hint) = unexpected(&format!("POST {}", paths::TOKEN), &response);
+        (
+            finding,
+            hint.or_else(|| {
+                Some(
+                    "Cloudflare redeems the login code here; it must answer OAuth JSON".to_string(),
+                )
+            }),
+        )
+    };
+    f.fail(finding, hint);
+    f.finish("")
+}
+
+/// `idp.health`: Pocket ID's `/healthz` answers 204.
+pub async fn health(config: &Config, http: &Http) -> CheckResult {
+    let mut f = Findings::start(ids::IDP_HEALTH);
+    let response = match http
+        .send(
+            ids::IDP_HEALTH,
+            Request::get(endpoint(config, paths::HEALTH), Accept::Json),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("GET {}: {e}", paths::HEALTH), e.hint());
+            return f.finish("");
+        }
+    };
+    match response.status.as_u16() {
+        204 => {}
+        200 => f.warn(
+            format!("{} answers 200, Pocket ID answers 204", paths::HEALTH),
+            Some("something other than Pocket ID answers this path".to_string()),
+        ),
+        _ => {
+            let (finding, hint) = unexpected(&format!("GET {}", paths::HEALTH), &response);
+            f.fail(
+                finding,
+                hint.or_else(|| {
+                    Some(
+                        "Pocket ID is down or the proxy does not forward /healthz to it"
+                            .to_string(),
+                    )
+                }),
+            );
+        }
+    }
+    f.finish(format!(
+        "{} answers 204 in {} ms",
+        paths::HEALTH,
+        response.elapsed.as_millis()
+    ))
+}

@@ -1,0 +1,341 @@
+//! The checks and the runner that composes them.
+//!
+//! The anonymous chain (`service.redirect` → `access.login` → `idp.authorize`) is
+//! sequential; the IdP endpoint checks and the TLS checks run concurrently with it. A
+//! check whose prerequisite failed is `skip`, with the reason. All checks run as
+//! futures of one task: the work is network-bound, so the run's wall time is the
+//! longest dependent chain, not the sum of the requests.
+
+mod access;
+mod idp;
+mod tls;
+
+use crate::cloudflare::{self, EdgePage};
+use crate::config::Config;
+use crate::http::{Http, Response};
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The stable check ids.
+pub mod ids {
+    /// The site redirects anonymous visitors to this team's Access login.
+    pub const SERVICE_REDIRECT: &str = "service.redirect";
+    /// Access sends the login to Pocket ID with the right parameters.
+    pub const ACCESS_LOGIN: &str = "access.login";
+    /// Pocket ID accepts the client and callback.
+    pub const IDP_AUTHORIZE: &str = "idp.authorize";
+    /// The discovery document agrees with the public URL.
+    pub const IDP_DISCOVERY: &str = "idp.discovery";
+    /// The JWKS has usable signing keys.
+    pub const IDP_JWKS: &str = "idp.jwks";
+    /// The token endpoint answers like one.
+    pub const IDP_TOKEN: &str = "idp.token";
+    /// Pocket ID's health endpoint.
+    pub const IDP_HEALTH: &str = "idp.health";
+    /// Prefix of the per-host certificate checks.
+    pub const TLS_PREFIX: &str = "tls.";
+}
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// All is as it should be.
+    Pass,
+    /// Works, but something needs attention.
+    Warn,
+    /// Broken.
+    Fail,
+    /// Not run: a prerequisite failed.
+    Skip,
+}
+
+impl Status {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// Stable dotted id.
+    pub id: String,
+    /// Verdict.
+    pub status: Status,
+    /// Time the check itself took (not the time it waited for prerequisites).
+    #[serde(serialize_with = "as_millis", rename = "duration_ms")]
+    pub duration: Duration,
+    /// One-line finding.
+    pub summary: String,
+    /// On warn/fail: the likely cause and fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Facts found on the way.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub details: Map<String, Value>,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+impl CheckResult {
+    /// A skipped check.
+    pub fn skip(id: &str, reason: impl Into<String>) -> CheckResult {
+        CheckResult {
+            id: id.to_string(),
+            status: Status::Skip,
+            duration: Duration::ZERO,
+            summary: reason.into(),
+            hint: None,
+            details: Map::new(),
+        }
+    }
+}
+
+/// Collects the findings of one check; the worst decides its status.
+pub struct Findings {
+    id: String,
+    started: Instant,
+    problems: Vec<(Status, String, Option<String>)>,
+    details: Map<String, Value>,
+}
+
+impl Findings {
+    /// Starts the clock of check `id`.
+    pub fn start(id: &str) -> Findings {
+        Findings {
+            id: id.to_string(),
+            started: Instant::now(),
+            problems: Vec::new(),
+            details: Map::new(),
+        }
+    }
+
+    /// Records a failure.
+    pub fn fail(&mut self, finding: impl Into<String>, hint: impl Into<Option<String>>) {
+        self.problems
+            .push((Status::Fail, finding.into(), hint.into()));
+    }
+
+    /// Records a warning.
+    pub fn warn(&mut self, finding: impl Into<String>, hint: impl Into<Option<String>>) {
+        self.problems
+            .push((Status::Warn, finding.into(), hint.into()));
+    }
+
+    /// Records a fact for the details.
+    pub fn detail(&mut self, key: &str, value: impl Into<Value>) {
+        self.details.insert(key.to_string(), value.into());
+    }
+
+    /// Whether a failure has been recorded.
+    pub fn failed(&self) -> bool {
+        self.problems.iter().any(|p| p.0 == Status::Fail)
+    }
+
+    /// Ends the check; `ok` is the summary when nothing went wrong.
+    pub fn finish(mut self, ok: impl Into<String>) -> CheckResult {
+        let worst = self
+            .problems
+            .iter()
+            .map(|p| p.0)
+            .max()
+            .unwrap_or(Status::Pass);
+        let (summary, hint) = match self.problems.iter().find(|p| p.0 == worst) {
+            Some((_, finding, hint)) => {
+                let others = self.problems.len() - 1;
+                let summary = if others > 0 {
+                    format!("{finding} (+{others} more, see details)")
+                } else {
+                    finding.clone()
+                };
+                (summary, hint.clone())
+            }
+            None => (ok.into(), None),
+        };
+        if self.problems.len() > 1 {
+            let all: Vec<Value> = self
+                .problems
+                .iter()
+                .map(|(s, f, _)| Value::String(format!("{}: {f}", s.as_str())))
+                .collect();
+            self.details.insert("problems".into(), Value::Array(all));
+        }
+        CheckResult {
+            id: self.id,
+            status: worst,
+            duration: self.started.elapsed(),
+            summary,
+            hint,
+            details: self.details,
+        }
+    }
+}
+
+/// Finding and hint for a response that is not what a check expected: the edge's
+/// own pages, rate limiting, missing routes, server errors.
+pub fn unexpected(what: &str, response: &Response) -> (String, Option<String>) {
+    let status = response.status.as_u16();
+    match cloudflare::classify(response) {
+        Some(EdgePage::Challenge) => {
+            return (
+                format!(
+                    "{what}: Cloudflare bot protection answered a challenge (HTTP {status}, cf-mitigated: challenge)"
+                ),
+                Some(format!(
+                    "a WAF rule, Security Level or Bot Fight Mode on {} challenges scripted clients; add a WAF skip rule for this path (Bot Fight Mode cannot be skipped: turn it off or use Super Bot Fight Mode rules)",
+                    response.url.host_str().unwrap_or("the zone")
+                )),
+            );
+        }
+        Some(EdgePage::Error(e)) => {
+            let (meaning, fix) = e.meaning();
+            let ray = e
+                .ray
+                .as_deref()
+                .map(|r| format!(" (Ray ID {r})"))
+                .unwrap_or_default();
+            return (
+                format!("{what}: {}: {meaning}", e.label()),
+                Some(format!("{fix}{ray}")),
+            );
+        }
+        Some(EdgePage::AccessError(msg)) => {
+            return (
+                format!(
+                    "{what}: Cloudflare Access error page{}",
+                    msg.map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+                None,
+            );
+        }
+        _ => {}
+    }
+    match status {
+        429 => {
+            let after = response
+                .header("retry-after")
+                .map(|r| format!(" (Retry-After: {r} s)"))
+                .unwrap_or_default();
+            (
+                format!("{what}: rate limited, HTTP 429{after}"),
+                Some("too many requests from this address; run ssoprobe less often (it never retries in a loop)".into()),
+            )
+        }
+        404 => (format!("{what}: HTTP 404 Not Found"), None),
+        500..=599 => (
+            format!("{what}: HTTP {status}"),
+            Some(format!(
+                "the server or the proxy in front of {} is failing; check that the service is running and reachable from the proxy",
+                response.url.host_str().unwrap_or("it")
+            )),
+        ),
+        _ => (format!("{what}: unexpected HTTP {status}"), None),
+    }
+}
+
+/// The whole run's result.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Every check, in report order.
+    pub checks: Vec<CheckResult>,
+    /// Wall time of the run.
+    pub duration: Duration,
+}
+
+impl Outcome {
+    /// fail if any failed, warn if any warned, else pass.
+    pub fn status(&self) -> Status {
+        let worst = self
+            .checks
+            .iter()
+            .map(|c| c.status)
+            .filter(|s| *s != Status::Skip)
+            .max()
+            .unwrap_or(Status::Pass);
+        if self.checks.iter().any(|c| c.status == Status::Skip) && worst == Status::Pass {
+            // Skips only follow failures; a run of only skips passed nothing.
+            return Status::Warn;
+        }
+        worst
+    }
+}
+
+/// Runs every check of `config` with the client `http`.
+pub async fn run(config: &Config, http: &Http) -> Outcome {
+    let started = Instant::now();
+    let discovery = idp::discovery(config, http).shared();
+    let redirect = access::service_redirect(config, http).shared();
+
+    let chain = async {
+        let (redirect_result, login) = redirect.clone().await;
+        let Some(login) = login else {
+            return vec![
+                redirect_result,
+                CheckResult::skip(
+                    ids::ACCESS_LOGIN,
+                    format!(
+                        "skipped: {} did not reach an Access login",
+                        ids::SERVICE_REDIRECT
+                    ),
+                ),
+                CheckResult::skip(
+                    ids::IDP_AUTHORIZE,
+                    format!(
+                        "skipped: {} did not reach an Access login",
+                        ids::SERVICE_REDIRECT
+                    ),
+                ),
+            ];
+        };
+        let (login_result, authorize) =
+            access::access_login(config, http, &login, discovery.clone().map(|d| d.1)).await;
+        let authorize_result = match authorize {
+            Some(request) => idp::authorize(http, &request).await,
+            None => CheckResult::skip(
+                ids::IDP_AUTHORIZE,
+                format!(
+                    "skipped: {} found no usable authorization request",
+                    ids::ACCESS_LOGIN
+                ),
+            ),
+        };
+        vec![redirect_result, login_result, authorize_result]
+    };
+
+    let team_domain = async {
+        match &config.team_domain {
+            Some(t) => Some(t.clone()),
+            None => redirect.clone().await.1.map(|l| l.team_domain),
+        }
+    };
+    let tls_checks = tls::run_all(config, http, team_domain);
+
+    let (chain, tls_results, discovery_result, jwks, token, health) = tokio::join!(
+        chain,
+        tls_checks,
+        discovery.clone().map(|d| d.0),
+        idp::jwks(config, http, discovery.clone().map(|d| d.1)),
+        idp::token(config, http),
+        idp::health(config, http),
+    );
+
+    let mut checks = tls_results;
+    checks.extend(chain);
+    checks.extend([discovery_result, jwks, token, health]);
+    Outcome {
+        checks,
+        duration: started.elapsed(),
+    }
+}

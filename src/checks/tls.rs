@@ -1,0 +1,182 @@
+//! `tls.<host>`: the certificate of each host in the chain.
+
+use super::{CheckResult, Findings, ids};
+use crate::config::Config;
+use crate::http::Http;
+use crate::tls::{self, TlsProbeError};
+use std::future::Future;
+use url::Url;
+
+/// Runs the TLS check of the site, the team domain and Pocket ID, concurrently.
+pub async fn run_all(
+    config: &Config,
+    http: &Http,
+    team_domain: impl Future<Output = Option<String>>,
+) -> Vec<CheckResult> {
+    let service = config
+        .service
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let idp = config
+        .idp
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let service_check = check_url(config, http, &config.service);
+    let idp_check = async {
+        if idp == service {
+            None
+        } else {
+            Some(check_url(config, http, &config.idp).await)
+        }
+    };
+    let team_check = async {
+        match team_domain.await {
+            Some(team) => {
+                let url = Url::parse(&format!("https://{team}/")).ok();
+                match url {
+                    Some(u) => check_url(config, http, &u).await,
+                    None => CheckResult::skip(
+                        &format!("{}{team}", ids::TLS_PREFIX),
+                        "skipped: bad team domain",
+                    ),
+                }
+            }
+            None => CheckResult::skip(
+                &format!("{}team", ids::TLS_PREFIX),
+                format!(
+                    "skipped: the team domain is unknown (give --team, or fix {})",
+                    ids::SERVICE_REDIRECT
+                ),
+            ),
+        }
+    };
+    let (s, t, i) = tokio::join!(service_check, team_check, idp_check);
+    let mut out = vec![s, t];
+    out.extend(i);
+    out
+}
+
+async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let id = format!("{}{host}", ids::TLS_PREFIX);
+    if url.scheme() != "https" {
+        return CheckResult::skip(&id, format!("skipped: {url} is not https"));
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addr = config
+        .http
+        .routes
+        .iter()
+        .find(|r| r.host == host && r.port == port)
+        .map(|r| r.addr);
+    let mut f = Findings::start(&id);
+    let (budget, on_timeout) = http.budget();
+    if budget.is_zero() {
+        f.fail(on_timeout.to_string(), None);
+        return f.finish("");
+    }
+    let report = match tls::probe(&host, port, addr, &config.http.extra_roots, budget).await {
+        Ok(r) => r,
+        Err(TlsProbeError::Timeout(_)) => {
+            f.fail(
+                format!("TLS handshake with {host}: {on_timeout}"),
+                on_timeout.hint(),
+            );
+            return f.finish("");
+        }
+        Err(e) => {
+            let hint = match &e {
+                TlsProbeError::Dns(..) => Some(format!(
+                    "check the DNS record for {host}, or pin it with --resolve {host}:{port}:ADDRESS"
+                )),
+                TlsProbeError::Connect(..) => Some(format!(
+                    "nothing accepts connections for {host}:{port}; check the proxy or tunnel in front of it"
+                )),
+                _ => None,
+            };
+            f.fail(e.to_string(), hint);
+            return f.finish("");
+        }
+    };
+    let now = tls::unix_now();
+    if let Some(v) = &report.version {
+        f.detail("protocol", v.clone());
+    }
+    f.detail("chain_length", report.chain_len);
+    let Some(leaf) = &report.leaf else {
+        f.fail(
+            format!("{host} presented a certificate ssoprobe cannot parse"),
+            None,
+        );
+        return f.finish("");
+    };
+    let days = leaf.days_left(now);
+    f.detail("subject", leaf.subject.clone());
+    f.detail("issuer", leaf.issuer.clone());
+    f.detail("dns_names", leaf.dns_names.clone());
+    f.detail("not_after", leaf.not_after_date.clone());
+    f.detail("not_after_unix", leaf.not_after);
+    f.detail("days_left", days);
+    let renew = format!(
+        "renew the certificate of {host} (behind Cloudflare: SSL/TLS → Edge Certificates; on your own proxy: check its ACME renewal)"
+    );
+    if let Some(problem) = &report.problem {
+        let when = if leaf.not_after < now {
+            format!(
+                " (not after {}, {} days ago)",
+                leaf.not_after_date,
+                (now - leaf.not_after) / 86_400
+            )
+        } else {
+            format!(
+                " (issuer {}, not after {})",
+                leaf.issuer, leaf.not_after_date
+            )
+        };
+        let hint = if problem.contains("expired") {
+            renew
+        } else if problem.contains("not trusted") {
+            format!(
+                "{host}'s chain does not lead to a trusted root; if it comes from an internal CA pass it with --ca-file, else install the full chain (intermediates) on the server"
+            )
+        } else if problem.contains("host name") {
+            format!(
+                "the certificate names {}; it must cover {host}",
+                leaf.dns_names.join(", ")
+            )
+        } else {
+            format!("fix the certificate of {host}")
+        };
+        f.fail(format!("{problem}{when}"), Some(hint));
+        return f.finish("");
+    }
+    let expiry = format!("expires in {days} days (not after {})", leaf.not_after_date);
+    if days < config.tls_fail_days {
+        f.fail(
+            format!("certificate {expiry}"),
+            Some(format!(
+                "{renew}; the failure threshold is {} days",
+                config.tls_fail_days
+            )),
+        );
+    } else if days < config.tls_warn_days {
+        f.warn(
+            format!("certificate {expiry}"),
+            Some(format!(
+                "{renew}; the warning threshold is {} days",
+                config.tls_warn_days
+            )),
+        );
+    }
+    f.finish(format!(
+        "certificate valid for {host}, {days} days left (issuer {}{})",
+        leaf.issuer,
+        report
+            .version
+            .as_deref()
+            .map(|v| format!(", {v}"))
+            .unwrap_or_default()
+    ))
+}

@@ -1,0 +1,172 @@
+//! Command-line definitions. Every flag of `check` can also come from an `SSOPROBE_*`
+//! environment variable or a key of the `--config` TOML file (flags win, then the
+//! environment, then the file).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Proves that single sign-on in front of a self-hosted site works, end to end, and
+/// says which link is broken when it does not.
+#[derive(Debug, Parser)]
+#[command(name = "ssoprobe", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a deployment: the Access redirect chain, Pocket ID's endpoints, TLS.
+    #[command(after_long_help = CHECK_AFTER_HELP)]
+    Check(CheckArgs),
+    /// Start the embedded lab on loopback and check it (add --fault to break it).
+    Demo(DemoArgs),
+    /// Run the embedded lab in the foreground and print how to check it.
+    Lab(LabArgs),
+    /// Print the JSON Schema of `check --format json`.
+    Schema,
+}
+
+const CHECK_AFTER_HELP: &str = "\
+Exit codes: 0 all checks passed, 1 warnings only, 2 at least one check failed,
+3 ssoprobe could not run (bad usage, bad configuration, unreadable file).
+
+Example:
+  ssoprobe check --service https://service.example.com --idp https://id.example.com --team xyz";
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per check, hints under problems, a summary.
+    Human,
+    /// One JSON document (schema: `ssoprobe schema`).
+    Json,
+}
+
+/// When to color the human report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How the report looks; shared by `check` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Report format.
+    #[arg(long, value_enum, env = "SSOPROBE_FORMAT", default_value = "human")]
+    pub format: Format,
+    /// Print every HTTP hop on stderr (method, URL, status, Location, cookie names, timing;
+    /// secrets redacted).
+    #[arg(long, env = "SSOPROBE_TRACE")]
+    pub trace: bool,
+    /// Color the human report.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+/// Arguments of `check`. Values stay text here; `config` parses them and names the flag,
+/// variable or file key in any error.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// TOML file with the same keys as the flags (service, idp, team, client_id, aud,
+    /// resolve, connect_to, ca_file, insecure, timeout, deadline, tls_warn_days, tls_fail_days).
+    #[arg(long, env = "SSOPROBE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The protected site, e.g. https://service.example.com.
+    #[arg(long, env = "SSOPROBE_SERVICE", value_name = "URL")]
+    pub service: Option<String>,
+    /// Pocket ID's public URL (its APP_URL), e.g. https://id.example.com.
+    #[arg(long, env = "SSOPROBE_IDP", value_name = "URL")]
+    pub idp: Option<String>,
+    /// The Cloudflare Zero Trust team name (xyz) or team domain (xyz.cloudflareaccess.com).
+    #[arg(long, env = "SSOPROBE_TEAM")]
+    pub team: Option<String>,
+    /// The OIDC client id Cloudflare should send to Pocket ID (checked when given).
+    #[arg(long, env = "SSOPROBE_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// The Access application's AUD tag (checked when given).
+    #[arg(long, env = "SSOPROBE_AUD")]
+    pub aud: Option<String>,
+    /// Pin HOST:PORT to an address, as curl does: HOST:PORT:ADDR (repeatable).
+    #[arg(
+        long,
+        env = "SSOPROBE_RESOLVE",
+        value_name = "HOST:PORT:ADDR",
+        value_delimiter = ','
+    )]
+    pub resolve: Vec<String>,
+    /// Send connections for HOST:PORT to ADDR:PORT2, as curl does (repeatable).
+    #[arg(
+        long,
+        env = "SSOPROBE_CONNECT_TO",
+        value_name = "HOST:PORT:ADDR:PORT2",
+        value_delimiter = ','
+    )]
+    pub connect_to: Vec<String>,
+    /// Extra trusted root certificates (PEM), e.g. an internal CA.
+    #[arg(long, env = "SSOPROBE_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate for HTTP requests (the tls.* checks still judge them).
+    /// Prints a warning on every run.
+    #[arg(long, env = "SSOPROBE_INSECURE")]
+    pub insecure: bool,
+    /// Per-request timeout, e.g. 10s, 500ms [default: 10s].
+    #[arg(long, env = "SSOPROBE_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Deadline for the whole run [default: 30s].
+    #[arg(long, env = "SSOPROBE_DEADLINE", value_name = "DURATION")]
+    pub deadline: Option<String>,
+    /// Warn when a certificate expires in fewer days than this [default: 21].
+    #[arg(long, env = "SSOPROBE_TLS_WARN_DAYS", value_name = "DAYS")]
+    pub tls_warn_days: Option<String>,
+    /// Fail when a certificate expires in fewer days than this [default: 7].
+    #[arg(long, env = "SSOPROBE_TLS_FAIL_DAYS", value_name = "DAYS")]
+    pub tls_fail_days: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Break the lab the way real deployments break (repeatable; `ssoprobe lab --list-faults`).
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
+    /// Per-request timeout [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Deadline for the whole run [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub deadline: Option<String>,
+    /// Warn when a certificate expires in fewer days than this [default: 21].
+    #[arg(long, value_name = "DAYS")]
+    pub tls_warn_days: Option<String>,
+    /// Fail when a certificate expires in fewer days than this [default: 7].
+    #[arg(long, value_name = "DAYS")]
+    pub tls_fail_days: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Arguments of `lab`.
+#[derive(Debug, Clone, Args)]
+pub struct LabArgs {
+    /// Break the lab (repeatable).
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
+    /// Where to write the lab's CA certificate [default: a new file in the temp directory].
+    #[arg(long, value_name = "FILE")]
+    pub ca_out: Option<PathBuf>,
+    /// List the faults and exit.
+    #[arg(long)]
+    pub list_faults: bool,
+}

@@ -1,0 +1,341 @@
+//! Cloudflare Access specifics: recognising the Access login redirect, the team domain
+//! and AUD it carries, and the edge's own pages (challenges, 1xxx and 5xx errors,
+//! Access sign-in and error pages).
+
+use crate::http::Response;
+use url::Url;
+
+/// The suffix of every Access team domain.
+pub const TEAM_SUFFIX: &str = ".cloudflareaccess.com";
+
+/// An Access login URL: `https://TEAM.cloudflareaccess.com/cdn-cgi/access/login/HOST?kid=AUD&redirect_url=…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogin {
+    /// The whole URL, to be requested next.
+    pub url: Url,
+    /// `TEAM.cloudflareaccess.com`.
+    pub team_domain: String,
+    /// `TEAM`.
+    pub team: String,
+    /// The application hostname in the path.
+    pub app_host: String,
+    /// The application AUD tag (`kid`).
+    pub aud: Option<String>,
+    /// The original path and query the login returns to.
+    pub redirect_url: Option<String>,
+    /// Whether the signed `meta` JWT was present.
+    pub has_meta: bool,
+}
+
+/// Parses an Access login URL; `None` when `url` is not one.
+pub fn parse_login_url(url: &Url) -> Option<AccessLogin> {
+    let host = url.host_str()?.to_ascii_lowercase();
+    let team = host.strip_suffix(TEAM_SUFFIX)?.to_string();
+    let app_host = url
+        .path()
+        .strip_prefix("/cdn-cgi/access/login/")?
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    let mut aud = None;
+    let mut redirect_url = None;
+    let mut has_meta = false;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "kid" => aud = Some(v.into_owned()),
+            "redirect_url" => redirect_url = Some(v.into_owned()),
+            "meta" => has_meta = true,
+            _ => {}
+        }
+    }
+    Some(AccessLogin {
+        url: url.clone(),
+        team_domain: host,
+        team,
+        app_host,
+        aud,
+        redirect_url,
+        has_meta,
+    })
+}
+
+/// Whether `aud` looks like an Access application audience tag (64 lowercase hex).
+pub fn is_aud(aud: &str) -> bool {
+    aud.len() == 64
+        && aud
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The callback URL Access uses with every identity provider of team `team_domain`.
+pub fn callback_url(team_domain: &str) -> String {
+    format!("https://{team_domain}/cdn-cgi/access/callback")
+}
+
+/// Normalises `--team`: `xyz` or `xyz.cloudflareaccess.com` → `xyz.cloudflareaccess.com`.
+pub fn team_domain(team: &str) -> String {
+    let t = team.trim().trim_end_matches('/').to_ascii_lowercase();
+    let t = t.strip_prefix("https://").unwrap_or(&t).to_string();
+    if t.ends_with(TEAM_SUFFIX) {
+        t
+    } else {
+        format!("{t}{TEAM_SUFFIX}")
+    }
+}
+
+/// A page the Cloudflare edge (or Access) produced instead of what was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgePage {
+    /// A bot-protection challenge (`cf-mitigated: challenge`).
+    Challenge,
+    /// A Cloudflare error (1xxx, or a 5xx the edge generated).
+    Error(CloudflareError),
+    /// Access's interactive sign-in page (`Sign in ・ Cloudflare Access`).
+    AccessSignIn,
+    /// Access's error page (`Error ・ Cloudflare Access`), with its message if found.
+    AccessError(Option<String>),
+    /// Access refused without offering a login (403 with `cf-access-aud`).
+    AccessForbidden,
+    /// Managed OAuth: a 401 asking for a bearer token.
+    ManagedOAuth,
+}
+
+/// A Cloudflare error response, from its JSON (RFC 9457) or HTML form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudflareError {
+    /// HTTP status.
+    pub status: u16,
+    /// The 1xxx code, when the edge gave one.
+    pub code: Option<u32>,
+    /// Cloudflare's name for it.
+    pub name: Option<String>,
+    /// The Ray ID, to quote to Cloudflare support.
+    pub ray: Option<String>,
+}
+
+impl CloudflareError {
+    /// "Cloudflare error 1033 (530)" or "Cloudflare 502".
+    pub fn label(&self) -> String {
+        match self.code {
+            Some(c) => format!("Cloudflare error {c} (HTTP {})", self.status),
+            None => format!("Cloudflare HTTP {}", self.status),
+        }
+    }
+
+    /// What the error means and what to do, in the operator's terms.
+    pub fn meaning(&self) -> (&'static str, &'static str) {
+        match (self.code, self.status) {
+            (Some(1033), _) => (
+                "Cloudflare Tunnel error: no healthy cloudflared connector for this hostname",
+                "start cloudflared on the origin host (systemctl status cloudflared) and check that the hostname's CNAME points at the right tunnel ID",
+            ),
+            (Some(1016), _) => (
+                "origin DNS error: Cloudflare cannot resolve the origin",
+                "fix the DNS record the hostname points to (a dangling CNAME or a deleted tunnel)",
+            ),
+            (Some(1010), _) => (
+                "the zone blocks this client's browser signature",
+                "a WAF or Bot Fight Mode rule blocks scripted clients; add a skip rule for ssoprobe's User-Agent",
+            ),
+            (Some(1015), _) => (
+                "rate limited by the zone's rate-limiting rules",
+                "lower the probe frequency or exempt the prober's address",
+            ),
+            (Some(1020), _) | (Some(1005..=1012), _) => (
+                "access denied by a firewall rule of the zone",
+                "check the zone's WAF custom rules and IP access rules for one that matches the prober",
+            ),
+            (Some(1000..=1004), _) => (
+                "a DNS configuration error at Cloudflare",
+                "check the DNS records of the zone in the Cloudflare dashboard",
+            ),
+            (_, 502) | (_, 504) => (
+                "the origin (or the tunnel's local service) did not answer",
+                "the tunnel is up but the local service is down or on another port: check the service and the ingress rule in cloudflared's config",
+            ),
+            (_, 520..=527) => (
+                "Cloudflare could not get a valid answer from the origin",
+                "check the origin server and its TLS settings (Cloudflare's SSL mode)",
+            ),
+            (_, 530) => (
+                "Cloudflare cannot reach the origin",
+                "check cloudflared and the hostname's DNS record",
+            ),
+            _ => (
+                "the Cloudflare edge answered an error",
+                "quote the Ray ID when you ask Cloudflare support",
+            ),
+        }
+    }
+}
+
+/// Recognises the edge's own pages. `None` means "not recognisably Cloudflare's".
+pub fn classify(response: &Response) -> Option<EdgePage> {
+    if response
+        .header("cf-mitigated")
+        .is_some_and(|v| v.eq_ignore_ascii_case("challenge"))
+    {
+        return Some(EdgePage::Challenge);
+    }
+    let body = response.text();
+    let title = html_title(&body).unwrap_or_default();
+    if title.contains("Cloudflare Access") {
+        if title.starts_with("Sign in") {
+            return Some(EdgePage::AccessSignIn);
+        }
+        if title.starts_with("Error") {
+            return Some(EdgePage::AccessError(access_error_message(&body)));
+        }
+    }
+    let status = response.status.as_u16();
+    if status == 403 && response.header("cf-access-aud").is_some() {
+        return Some(EdgePage::AccessForbidden);
+    }
+    if status == 401
+        && response
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer") && v.contains("resource_metadata"))
+    {
+        return Some(EdgePage::ManagedOAuth);
+    }
+    let from_edge = response
+        .header("server")
+        .is_some_and(|s| s.eq_ignore_ascii_case("cloudflare"));
+    if !from_edge || status < 400 {
+        return None;
+    }
+    let ray = response.header("cf-ray").map(str::to_string);
+    let mut error = CloudflareError {
+        status,
+        code: None,
+        name: None,
+        ray,
+    };
+    if response.is_json() {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&response.body) {
+            error.code = v
+                .get("error_code")
+                .and_then(|c| c.as_u64())
+                .and_then(|c| u32::try_from(c).ok());
+            error.name = v
+                .get("error_name")
+                .or_else(|| v.get("title"))
+                .and_then(|n| n.as_str())
+                .map(str::to_string);
+            if let Some(r) = v.get("ray_id").and_then(|r| r.as_str()) {
+                error.ray = Some(r.to_string());
+            }
+        }
+    } else {
+        error.code = error_code_in_text(&body);
+        if !title.is_empty() {
+            error.name = Some(title);
+        }
+    }
+    if error.code.is_some() || matches!(status, 500..=599) {
+        Some(EdgePage::Error(error))
+    } else {
+        None
+    }
+}
+
+/// The `<title>` of an HTML page, whitespace-collapsed.
+pub fn html_title(body: &str) -> Option<String> {
+    let lower = body.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = lower[start..].find('>')? + start + 1;
+    let end = lower[open_end..].find("</title>")? + open_end;
+    let raw = body.get(open_end..end)?;
+    Some(raw.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// `error code: 1033` (plain text) or `<span class="cf-error-code">1033</span>` (HTML).
+fn error_code_in_text(body: &str) -> Option<u32> {
+    let digits_after = |marker: &str| {
+        let i = body.find(marker)? + marker.len();
+        let rest = body[i..].trim_start();
+        let n: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        n.parse().ok()
+    };
+    digits_after("cf-error-code\">")
+        .or_else(|| digits_after("error code:"))
+        .or_else(|| digits_after("Error code"))
+}
+
+/// The message of an Access error page: the known texts first, else its first heading.
+fn access_error_message(body: &str) -> Option<String> {
+    const KNOWN: &[&str] = &[
+        "Failed to exchange code for token",
+        "Failed to verify oidc token with fresh keys",
+        "Failed to fetch user/group information from the identity provider",
+        "That account does not have access",
+        "Invalid login session",
+        "Invalid session",
+    ];
+    if let Some(k) = KNOWN.iter().find(|k| body.contains(*k)) {
+        return Some((*k).to_string());
+    }
+    let doc = scraper::Html::parse_document(body);
+    let selector = scraper::Selector::parse("h1, h2").ok()?;
+    doc.select(&selector)
+        .map(|h| h.text().collect::<String>().trim().to_string())
+        .find(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_login_url() {
+        let u = Url::parse("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/service.example.com?kid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef&redirect_url=%2Fadmin%2F&meta=eyJ").unwrap();
+        let l = parse_login_url(&u).unwrap();
+        assert_eq!(l.team, "xyz");
+        assert_eq!(l.team_domain, "xyz.cloudflareaccess.com");
+        assert_eq!(l.app_host, "service.example.com");
+        assert!(is_aud(l.aud.as_deref().unwrap()));
+        assert_eq!(l.redirect_url.as_deref(), Some("/admin/"));
+        assert!(l.has_meta);
+    }
+
+    #[test]
+    fn other_urls_are_not_login_urls() {
+        for u in [
+            "https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+            "https://evil.example.com/cdn-cgi/access/login/service.example.com",
+            "https://cloudflareaccess.com.evil.example/cdn-cgi/access/login/x",
+        ] {
+            assert!(parse_login_url(&Url::parse(u).unwrap()).is_none(), "{u}");
+        }
+    }
+
+    #[test]
+    fn team_domain_accepts_both_forms() {
+        assert_eq!(team_domain("xyz"), "xyz.cloudflareaccess.com");
+        assert_eq!(
+            team_domain("XYZ.cloudflareaccess.com"),
+            "xyz.cloudflareaccess.com"
+        );
+        assert_eq!(
+            team_domain("https://xyz.cloudflareaccess.com/"),
+            "xyz.cloudflareaccess.com"
+        );
+    }
+
+    #[test]
+    fn finds_error_codes_in_text_and_html() {
+        assert_eq!(error_code_in_text("error code: 1033"), Some(1033));
+        assert_eq!(
+            error_code_in_text("<span class=\"cf-error-code\">1016</span>"),
+            Some(1016)
+        );
+        assert_eq!(error_code_in_text("all good"), None);
+    }
+
+    #[test]
+    fn title_is_collapsed() {
+        assert_eq!(
+            html_title("<html><head><TITLE>\n Sign in ・ Cloudflare Access\n</TITLE>").as_deref(),
+            Some("Sign in ・ Cloudflare Access")
+        );
+    }
+}

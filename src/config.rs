@@ -1,0 +1,616 @@
+//! Flags, `SSOPROBE_*` variables and the TOML file, merged into one validated
+//! [`Config`]. Every error names the flag, variable or file key at fault, says what is
+//! wrong with it and how to fix it.
+
+use crate::cli::{CheckArgs, ColorChoice, Format};
+use crate::cloudflare;
+use crate::http::{HttpOptions, Route};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Where a value came from, so that an error can point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag.
+    Flag,
+    /// An `SSOPROBE_*` environment variable.
+    Env,
+    /// A key of the config file.
+    File(PathBuf),
+    /// Built in (demo and lab).
+    Builtin,
+}
+
+/// A configuration problem: which setting, what is wrong, how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// "--service", "SSOPROBE_TIMEOUT" or "sites.toml: key `idp`".
+    pub setting: String,
+    /// What is wrong, and what to do.
+    pub problem: String,
+}
+
+fn setting_name(key: &str, origin: &Origin) -> String {
+    match origin {
+        Origin::Flag | Origin::Builtin => format!("--{}", key.replace('_', "-")),
+        Origin::Env => format!("SSOPROBE_{}", key.to_ascii_uppercase()),
+        Origin::File(path) => format!("{}: key `{key}`", path.display()),
+    }
+}
+
+fn err(key: &str, origin: &Origin, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting_name(key, origin),
+        problem: problem.into(),
+    }
+}
+
+/// The validated configuration of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The protected site.
+    pub service: Url,
+    /// Pocket ID's public URL.
+    pub idp: Url,
+    /// The Access team domain, when known in advance.
+    pub team_domain: Option<String>,
+    /// The expected OIDC client id.
+    pub client_id: Option<String>,
+    /// The expected Access AUD.
+    pub aud: Option<String>,
+    /// HTTP client settings.
+    pub http: HttpOptions,
+    /// Certificate expiry warning threshold, days.
+    pub tls_warn_days: i64,
+    /// Certificate expiry failure threshold, days.
+    pub tls_fail_days: i64,
+    /// Report format.
+    pub format: Format,
+    /// Color choice.
+    pub color: ColorChoice,
+}
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default run deadline.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// Default expiry warning threshold.
+pub const DEFAULT_TLS_WARN_DAYS: i64 = 21;
+/// Default expiry failure threshold.
+pub const DEFAULT_TLS_FAIL_DAYS: i64 = 7;
+
+/// The config file's keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    service: Option<String>,
+    idp: Option<String>,
+    team: Option<String>,
+    client_id: Option<String>,
+    aud: Option<String>,
+    resolve: Option<Vec<String>>,
+    connect_to: Option<Vec<String>>,
+    ca_file: Option<PathBuf>,
+    insecure: Option<bool>,
+    timeout: Option<Scalar>,
+    deadline: Option<Scalar>,
+    tls_warn_days: Option<Scalar>,
+    tls_fail_days: Option<Scalar>,
+}
+
+/// A TOML value that may be written as a string or a number (`timeout = 10` or `"10s"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// Which check arguments came from the command line, which from the environment.
+pub trait OriginOf {
+    /// The origin of argument `id` (the clap id, e.g. "service"), if it was given.
+    fn origin_of(&self, id: &str) -> Option<Origin>;
+}
+
+impl OriginOf for clap::ArgMatches {
+    fn origin_of(&self, id: &str) -> Option<Origin> {
+        match self.value_source(id)? {
+            clap::parser::ValueSource::CommandLine => Some(Origin::Flag),
+            clap::parser::ValueSource::EnvVariable => Some(Origin::Env),
+            _ => None,
+        }
+    }
+}
+
+impl Config {
+    /// Builds the configuration of `check` from its arguments and, if named, the file.
+    pub fn from_check_args(
+        args: &CheckArgs,
+        origins: &dyn OriginOf,
+    ) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Some((path.clone(), load_file(path, origins)?)),
+            None => None,
+        };
+        let empty = FileConfig::default();
+        let (file_path, fc) = match &file {
+            Some((p, f)) => (Some(p.clone()), f),
+            None => (None, &empty),
+        };
+        let from_file = || Origin::File(file_path.clone().unwrap_or_default());
+        let origin = |id: &str| origins.origin_of(id).unwrap_or(Origin::Flag);
+
+        // Picks the flag/env value if given, else the file's, with its origin.
+        let pick =
+            |id: &str, cli: &Option<String>, filev: &Option<String>| -> Option<(String, Origin)> {
+                match (cli, filev) {
+                    (Some(v), _) => Some((v.clone(), origin(id))),
+                    (None, Some(v)) => Some((v.clone(), from_file())),
+                    _ => None,
+                }
+            };
+        let pick_scalar = |id: &str, cli: &Option<String>, filev: &Option<Scalar>| {
+            pick(id, cli, &filev.as_ref().map(Scalar::text))
+        };
+
+        let service = match pick("service", &args.service, &fc.service) {
+            Some((v, o)) => parse_site_url("service", &v, &o)?,
+            None => {
+                return Err(ConfigError {
+                    setting: "service".into(),
+                    problem: "no protected site given: pass --service https://service.example.com (or set SSOPROBE_SERVICE, or `service` in the config file)".into(),
+                });
+            }
+        };
+        let idp = match pick("idp", &args.idp, &fc.idp) {
+            Some((v, o)) => {
+                let u = parse_site_url("idp", &v, &o)?;
+                if u.path() != "/" || u.query().is_some() {
+                    return Err(err(
+                        "idp",
+                        &o,
+                        format!(
+                            "'{v}' has a path; Pocket ID is served at the root of its host, give its APP_URL (e.g. https://id.example.com)"
+                        ),
+                    ));
+                }
+                u
+            }
+            None => {
+                return Err(ConfigError {
+                    setting: "idp".into(),
+                    problem: "no identity provider given: pass --idp https://id.example.com, Pocket ID's APP_URL (or set SSOPROBE_IDP, or `idp` in the config file)".into(),
+                });
+            }
+        };
+        let team_domain = match pick("team", &args.team, &fc.team) {
+            Some((v, o)) => Some(parse_team(&v, &o)?),
+            None => None,
+        };
+        let client_id = match pick("client_id", &args.client_id, &fc.client_id) {
+            Some((v, o)) if v.trim().is_empty() => {
+                return Err(err(
+                    "client_id",
+                    &o,
+                    "is empty; give the Client ID of the Pocket ID OIDC client Cloudflare uses, or leave it out",
+                ));
+            }
+            Some((v, _)) => Some(v.trim().to_string()),
+            None => None,
+        };
+        let aud = match pick("aud", &args.aud, &fc.aud) {
+            Some((v, o)) => {
+                let v = v.trim().to_ascii_lowercase();
+                if !cloudflare::is_aud(&v) {
+                    return Err(err(
+                        "aud",
+                        &o,
+                        format!(
+                            "'{v}' is not an Access AUD tag (64 hex characters; copy it from the application's Overview in Zero Trust)"
+                        ),
+                    ));
+                }
+                Some(v)
+            }
+            None => None,
+        };
+
+        let mut routes = Vec::new();
+        let (resolve, resolve_origin) = if !args.resolve.is_empty() {
+            (args.resolve.clone(), origin("resolve"))
+        } else {
+            (fc.resolve.clone().unwrap_or_default(), from_file())
+        };
+        for r in &resolve {
+            routes.push(parse_resolve(r, &resolve_origin)?);
+        }
+        let (connect, connect_origin) = if !args.connect_to.is_empty() {
+            (args.connect_to.clone(), origin("connect_to"))
+        } else {
+            (fc.connect_to.clone().unwrap_or_default(), from_file())
+        };
+        for c in &connect {
+            routes.push(parse_connect_to(c, &connect_origin)?);
+        }
+
+        let extra_roots = match (&args.ca_file, &fc.ca_file) {
+            (Some(p), _) => read_ca_file(p, &origin("ca_file"))?,
+            (None, Some(p)) => {
+                // A relative path in the file is relative to the file.
+                let base = file_path
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new(""));
+                read_ca_file(&base.join(p), &from_file())?
+            }
+            _ => Vec::new(),
+        };
+        let insecure = args.insecure || fc.insecure.unwrap_or(false);
+
+        let timeout = match pick_scalar("timeout", &args.timeout, &fc.timeout) {
+            Some((v, o)) => parse_duration("timeout", &v, &o)?,
+            None => DEFAULT_TIMEOUT,
+        };
+        let deadline = match pick_scalar("deadline", &args.deadline, &fc.deadline) {
+            Some((v, o)) => parse_duration("deadline", &v, &o)?,
+            None => DEFAULT_DEADLINE,
+        };
+        let tls_warn_days =
+            match pick_scalar("tls_warn_days", &args.tls_warn_days, &fc.tls_warn_days) {
+                Some((v, o)) => parse_days("tls_warn_days", &v, &o)?,
+                None => DEFAULT_TLS_WARN_DAYS,
+            };
+        let tls_fail_days =
+            match pick_scalar("tls_fail_days", &args.tls_fail_days, &fc.tls_fail_days) {
+                Some((v, o)) => parse_days("tls_fail_days", &v, &o)?,
+                None => DEFAULT_TLS_FAIL_DAYS,
+            };
+        check_thresholds(tls_warn_days, tls_fail_days)?;
+
+        Ok(Config {
+            service,
+            idp,
+            team_domain,
+            client_id,
+            aud,
+            http: HttpOptions {
+                timeout,
+                deadline,
+                routes,
+                extra_roots,
+                insecure,
+                trace: args.output.trace,
+            },
+            tls_warn_days,
+            tls_fail_days,
+            format: args.output.format,
+            color: args.output.color,
+        })
+    }
+}
+
+/// The warning threshold must not be below the failure threshold.
+pub fn check_thresholds(warn: i64, fail: i64) -> Result<(), ConfigError> {
+    if warn < fail {
+        return Err(ConfigError {
+            setting: "tls_warn_days".into(),
+            problem: format!(
+                "{warn} is below tls_fail_days ({fail}); the warning threshold must be at least the failure threshold"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn load_file(path: &Path, origins: &dyn OriginOf) -> Result<FileConfig, ConfigError> {
+    let o = origins.origin_of("config").unwrap_or(Origin::Flag);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err("config", &o, format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError {
+        setting: path.display().to_string(),
+        problem: format!(
+            "not a valid ssoprobe config file: {}",
+            e.to_string().trim_end()
+        ),
+    })
+}
+
+fn parse_site_url(key: &str, value: &str, origin: &Origin) -> Result<Url, ConfigError> {
+    let v = value.trim();
+    let url = Url::parse(v).map_err(|e| {
+        let fix = if !v.contains("://") {
+            format!(" (did you mean https://{v}?)")
+        } else {
+            String::new()
+        };
+        err(key, origin, format!("'{v}' is not a URL: {e}{fix}"))
+    })?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(err(key, origin, format!("'{v}' must be an https:// URL")));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(err(key, origin, format!("'{v}' has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err(
+            key,
+            origin,
+            "must not contain credentials; ssoprobe logs in the way a user does",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_team(value: &str, origin: &Origin) -> Result<String, ConfigError> {
+    let domain = cloudflare::team_domain(value);
+    let name = domain.strip_suffix(cloudflare::TEAM_SUFFIX).unwrap_or("");
+    let valid = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-');
+    if !valid {
+        return Err(err(
+            "team",
+            origin,
+            format!(
+                "'{value}' is not a Zero Trust team name; give the name (xyz) or the team domain (xyz.cloudflareaccess.com) from Zero Trust → Settings → Custom Pages"
+            ),
+        ));
+    }
+    Ok(domain)
+}
+
+fn parse_host(key: &str, host: &str, origin: &Origin, whole: &str) -> Result<String, ConfigError> {
+    let h = host.trim().to_ascii_lowercase();
+    if h.is_empty()
+        || !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(err(
+            key,
+            origin,
+            format!("'{whole}': '{host}' is not a host name"),
+        ));
+    }
+    Ok(h)
+}
+
+fn parse_port(key: &str, port: &str, origin: &Origin, whole: &str) -> Result<u16, ConfigError> {
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(err(
+            key,
+            origin,
+            format!("'{whole}': '{port}' is not a port (1-65535)"),
+        )),
+    }
+}
+
+fn parse_ip(key: &str, addr: &str, origin: &Origin, whole: &str) -> Result<IpAddr, ConfigError> {
+    let a = addr.trim_start_matches('[').trim_end_matches(']');
+    a.parse::<IpAddr>().map_err(|_| {
+        err(
+            key,
+            origin,
+            format!("'{whole}': '{addr}' is not an IP address (IPv6 goes in brackets: [::1])"),
+        )
+    })
+}
+
+/// `HOST:PORT:ADDR` — connections for HOST on PORT go to ADDR:PORT.
+pub fn parse_resolve(value: &str, origin: &Origin) -> Result<Route, ConfigError> {
+    let usage = "expected HOST:PORT:ADDR, e.g. service.example.com:443:203.0.113.7";
+    let mut parts = value.splitn(3, ':');
+    let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(err("resolve", origin, format!("'{value}': {usage}")));
+    };
+    let host = parse_host("resolve", host, origin, value)?;
+    let port = parse_port("resolve", port, origin, value)?;
+    let ip = parse_ip("resolve", addr, origin, value)?;
+    Ok(Route {
+        host,
+        port,
+        addr: SocketAddr::new(ip, port),
+    })
+}
+
+/// `HOST:PORT:ADDR:PORT2` — connections for HOST on PORT go to ADDR:PORT2.
+pub fn parse_connect_to(value: &str, origin: &Origin) -> Result<Route, ConfigError> {
+    let usage = "expected HOST:PORT:ADDR:PORT2, e.g. service.example.com:443:127.0.0.1:8443";
+    let Some((front, port2)) = value.rsplit_once(':') else {
+        return Err(err("connect_to", origin, format!("'{value}': {usage}")));
+    };
+    let mut parts = front.splitn(3, ':');
+    let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(err("connect_to", origin, format!("'{value}': {usage}")));
+    };
+    let host = parse_host("connect_to", host, origin, value)?;
+    let port = parse_port("connect_to", port, origin, value)?;
+    let ip = parse_ip("connect_to", addr, origin, value)?;
+    let port2 = parse_port("connect_to", port2, origin, value)?;
+    Ok(Route {
+        host,
+        port,
+        addr: SocketAddr::new(ip, port2),
+    })
+}
+
+/// Reads PEM certificates; an empty or unreadable file is an error.
+pub fn read_ca_file(path: &Path, origin: &Origin) -> Result<Vec<Vec<u8>>, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        err(
+            "ca_file",
+            origin,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let mut certs = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(&bytes) {
+        let cert = cert.map_err(|e| {
+            err(
+                "ca_file",
+                origin,
+                format!("{} is not valid PEM: {e}", path.display()),
+            )
+        })?;
+        certs.push(cert.as_ref().to_vec());
+    }
+    if certs.is_empty() {
+        return Err(err(
+            "ca_file",
+            origin,
+            format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(certs)
+}
+
+/// "10s", "500ms", "1.5s", "2m" or a bare number of seconds; between 1 ms and 1 hour.
+pub fn parse_duration(key: &str, value: &str, origin: &Origin) -> Result<Duration, ConfigError> {
+    let v = value.trim();
+    let (number, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, "s"),
+    };
+    let factor = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        _ => {
+            return Err(err(
+                key,
+                origin,
+                format!("'{v}': unknown unit '{unit}'; use ms, s or m (e.g. 10s)"),
+            ));
+        }
+    };
+    let n: f64 = number.trim().parse().map_err(|_| {
+        err(
+            key,
+            origin,
+            format!("'{v}' is not a duration; write e.g. 10s or 500ms"),
+        )
+    })?;
+    let secs = n * factor;
+    if !secs.is_finite() || !(0.001..=3600.0).contains(&secs) {
+        return Err(err(
+            key,
+            origin,
+            format!("'{v}' is out of range; give between 1ms and 1h"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A whole number of days, 0..=3650.
+pub fn parse_days(key: &str, value: &str, origin: &Origin) -> Result<i64, ConfigError> {
+    match value.trim().parse::<i64>() {
+        Ok(d) if (0..=3650).contains(&d) => Ok(d),
+        _ => Err(err(
+            key,
+            origin,
+            format!("'{value}' is not a number of days (0-3650)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let o = Origin::Flag;
+        assert_eq!(
+            parse_duration("timeout", "10s", &o).unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            parse_duration("timeout", "250ms", &o).unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse_duration("timeout", "2m", &o).unwrap(),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            parse_duration("timeout", "3", &o).unwrap(),
+            Duration::from_secs(3)
+        );
+        let e = parse_duration("timeout", "ten", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--timeout:"), "{e}");
+        let e = parse_duration("deadline", "0s", &Origin::Env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("SSOPROBE_DEADLINE:"), "{e}");
+        assert!(parse_duration("timeout", "5h", &o).is_err());
+    }
+
+    #[test]
+    fn resolve_and_connect_to() {
+        let o = Origin::Flag;
+        let r = parse_resolve("Service.Example.com:443:127.0.0.2", &o).unwrap();
+        assert_eq!(r.host, "service.example.com");
+        assert_eq!(r.addr, "127.0.0.2:443".parse().unwrap());
+        let r = parse_resolve("id.example.com:443:[::1]", &o).unwrap();
+        assert_eq!(r.addr, "[::1]:443".parse().unwrap());
+        let c = parse_connect_to("id.example.com:443:127.0.0.1:8443", &o).unwrap();
+        assert_eq!(c.addr, "127.0.0.1:8443".parse().unwrap());
+        for bad in [
+            "id.example.com",
+            "id.example.com:443",
+            "id.example.com:x:1.2.3.4",
+            "id.example.com:443:nohost",
+        ] {
+            let e = parse_resolve(bad, &o).unwrap_err().to_string();
+            assert!(e.starts_with("--resolve:") && e.contains(bad), "{e}");
+        }
+        assert!(parse_connect_to("id.example.com:443:127.0.0.1", &o).is_err());
+    }
+
+    #[test]
+    fn team_names() {
+        assert_eq!(
+            parse_team("xyz", &Origin::Flag).unwrap(),
+            "xyz.cloudflareaccess.com"
+        );
+        assert!(parse_team("bad team", &Origin::Flag).is_err());
+        assert!(parse_team("", &Origin::Flag).is_err());
+    }
+
+    #[test]
+    fn thresholds_are_ordered() {
+        assert!(check_thresholds(21, 7).is_ok());
+        assert!(check_thresholds(3, 7).is_err());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named() {
+        let e = toml::from_str::<FileConfig>("servce = \"https://x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("servce"), "{e}");
+    }
+}

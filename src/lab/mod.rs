@@ -1,0 +1,376 @@
+//! The embedded lab: a simulated Cloudflare Access edge, Pocket ID and the protected
+//! origin, served over HTTPS on loopback with a throw-away CA, so that `ssoprobe demo`
+//! and the end-to-end tests exercise the real checker against something that answers
+//! like the real servers (see `reference/cloudflare-access.md` and
+//! `reference/pocket-id.md`). Faults break it the way real deployments break.
+//!
+//! The checker reaches the lab only through the routing flags a user has
+//! ([`Lab::route_args`]) and the CA file ([`Lab::ca_pem`]).
+
+mod access;
+mod edge;
+mod keys;
+mod origin;
+mod pocketid;
+mod server;
+mod tls;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// The protected site.
+pub const SERVICE_HOST: &str = "service.example.com";
+/// The Zero Trust team name.
+pub const TEAM: &str = "xyz";
+/// The Access team domain.
+pub const TEAM_HOST: &str = "xyz.cloudflareaccess.com";
+/// Pocket ID.
+pub const IDP_HOST: &str = "id.example.com";
+/// The Pocket ID client Cloudflare Access uses (Pocket ID client ids are UUIDs).
+pub const CLIENT_ID: &str = "2f0408cf-25d7-4daa-9fb9-7b072516a681";
+/// The Access application's audience tag.
+pub const AUD: &str = "2b908b8615d3590ac9e46d606f2fd778750e496e57ee106291aa5ad570aa069d";
+/// The callback Access sends every identity provider back to.
+pub const CALLBACK_URL: &str = "https://xyz.cloudflareaccess.com/cdn-cgi/access/callback";
+
+/// A way the lab breaks, as real deployments break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// The origin answers anonymous requests with 200.
+    SitePublic,
+    /// Access redirects to another team's domain.
+    WrongTeam,
+    /// Bot protection answers 403 `cf-mitigated: challenge`.
+    Challenge,
+    /// The team login answers the HTML sign-in page.
+    NoInstantAuth,
+    /// Access's Auth URL points at a wrong path on the IdP.
+    WrongAuthUrl,
+    /// Access sends no PKCE; the Pocket ID client requires it.
+    NoPkce,
+    /// Access's client id is not a Pocket ID client.
+    UnknownClient,
+    /// The Access callback URL is missing from the client.
+    CallbackNotRegistered,
+    /// Discovery's issuer is `http://id.example.com`.
+    IssuerMismatch,
+    /// Token and JWKS URLs in discovery use an internal host.
+    InternalUrl,
+    /// The JWKS has no keys.
+    JwksEmpty,
+    /// The token endpoint answers 404.
+    Token404,
+    /// The token endpoint answers a Cloudflare challenge.
+    TokenChallenge,
+    /// Pocket ID answers 502.
+    IdpDown,
+    /// Pocket ID stalls past any timeout.
+    IdpSlow,
+    /// The service certificate expires in 10 days.
+    CertExpiring,
+    /// The Pocket ID certificate has expired.
+    CertExpired,
+}
+
+impl Fault {
+    /// Every fault, in the order `ssoprobe lab --list-faults` shows them.
+    pub const ALL: &'static [Fault] = &[
+        Fault::SitePublic,
+        Fault::WrongTeam,
+        Fault::Challenge,
+        Fault::NoInstantAuth,
+        Fault::WrongAuthUrl,
+        Fault::NoPkce,
+        Fault::UnknownClient,
+        Fault::CallbackNotRegistered,
+        Fault::IssuerMismatch,
+        Fault::InternalUrl,
+        Fault::JwksEmpty,
+        Fault::Token404,
+        Fault::TokenChallenge,
+        Fault::IdpDown,
+        Fault::IdpSlow,
+        Fault::CertExpiring,
+        Fault::CertExpired,
+    ];
+
+    /// The name `--fault` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::SitePublic => "site-public",
+            Fault::WrongTeam => "wrong-team",
+            Fault::Challenge => "challenge",
+            Fault::NoInstantAuth => "no-instant-auth",
+            Fault::WrongAuthUrl => "wrong-auth-url",
+            Fault::NoPkce => "no-pkce",
+            Fault::UnknownClient => "unknown-client",
+            Fault::CallbackNotRegistered => "callback-not-registered",
+            Fault::IssuerMismatch => "issuer-mismatch",
+            Fault::InternalUrl => "internal-url",
+            Fault::JwksEmpty => "jwks-empty",
+            Fault::Token404 => "token-404",
+            Fault::TokenChallenge => "token-challenge",
+            Fault::IdpDown => "idp-down",
+            Fault::IdpSlow => "idp-slow",
+            Fault::CertExpiring => "cert-expiring",
+            Fault::CertExpired => "cert-expired",
+        }
+    }
+
+    /// One line: what breaks.
+    pub fn description(self) -> &'static str {
+        match self {
+            Fault::SitePublic => {
+                "no Access application covers the site: the origin answers anonymous requests with 200"
+            }
+            Fault::WrongTeam => {
+                "Access sends the login to another team's domain (other-team.cloudflareaccess.com)"
+            }
+            Fault::Challenge => {
+                "bot protection answers 403 `cf-mitigated: challenge` in front of Access"
+            }
+            Fault::NoInstantAuth => {
+                "Instant Auth is off: the team login shows the Access sign-in page"
+            }
+            Fault::WrongAuthUrl => {
+                "Access's Auth URL is https://id.example.com/oauth2/authorize, a path Pocket ID does not serve"
+            }
+            Fault::NoPkce => {
+                "Access sends no PKCE challenge, but the Pocket ID client requires one"
+            }
+            Fault::UnknownClient => "Access's App ID is not the Client ID of any Pocket ID client",
+            Fault::CallbackNotRegistered => {
+                "the Pocket ID client lists the callback with a trailing slash, so Access's callback is refused"
+            }
+            Fault::IssuerMismatch => {
+                "Pocket ID's APP_URL is http://id.example.com, so discovery's issuer is wrong"
+            }
+            Fault::InternalUrl => {
+                "INTERNAL_APP_URL=http://pocket-id:1411 puts discovery's token and JWKS URLs on an internal host"
+            }
+            Fault::JwksEmpty => "Pocket ID's JWKS publishes no keys",
+            Fault::Token404 => {
+                "the reverse proxy answers 404 for Pocket ID's token endpoint (/api not forwarded)"
+            }
+            Fault::TokenChallenge => {
+                "a WAF rule answers Pocket ID's token endpoint with a Cloudflare managed challenge"
+            }
+            Fault::IdpDown => {
+                "Pocket ID is down: Cloudflare answers 502 Bad Gateway for id.example.com"
+            }
+            Fault::IdpSlow => "Pocket ID stalls 120 s on every request",
+            Fault::CertExpiring => "service.example.com's certificate expires in 10 days",
+            Fault::CertExpired => "id.example.com's certificate expired 2 days ago",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<Fault, UnknownFault> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFault(s.to_string()))
+    }
+}
+
+/// A fault name the lab does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown fault `{0}`; the lab knows: {names}",
+    names = Fault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+)]
+pub struct UnknownFault(pub String);
+
+/// The faults in force, for the hosts to consult.
+#[derive(Clone, Debug)]
+struct FaultSet(Vec<Fault>);
+
+impl FaultSet {
+    /// Sorted, without duplicates, so `Lab::faults` lists each fault once.
+    fn new(faults: &[Fault]) -> FaultSet {
+        let mut faults = faults.to_vec();
+        faults.sort_unstable();
+        faults.dedup();
+        FaultSet(faults)
+    }
+
+    fn has(&self, fault: Fault) -> bool {
+        self.0.contains(&fault)
+    }
+}
+
+/// How to start the lab. Later issues add knobs, so it is built from its default:
+/// `LabConfig { faults, ..LabConfig::default() }`.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct LabConfig {
+    /// The faults to inject (order and duplicates do not matter).
+    pub faults: Vec<Fault>,
+}
+
+/// Why the lab could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// No loopback address and port could be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address tried last.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The local address of the listener could not be read.
+    #[error("cannot read the lab's listening address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// A certificate or key could not be made.
+    #[error("cannot make the lab's certificates or keys: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// The TLS configuration was refused.
+    #[error("cannot configure TLS for the lab: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A JWT signing key could not be made.
+    #[error("cannot make the lab's signing keys: {0}")]
+    Keys(String),
+    /// A key-generation thread died.
+    #[error("key generation failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<jsonwebtoken::errors::Error> for LabError {
+    fn from(e: jsonwebtoken::errors::Error) -> LabError {
+        LabError::Keys(e.to_string())
+    }
+}
+
+/// A running lab. Dropping it stops the servers; [`Lab::shutdown`] also waits until
+/// they have stopped.
+pub struct Lab {
+    addr: SocketAddr,
+    ca_pem: String,
+    faults: FaultSet,
+    client_secret: String,
+    server: JoinHandle<()>,
+}
+
+impl Lab {
+    /// Starts the servers; returns once they accept connections.
+    pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
+        let faults = FaultSet::new(&config.faults);
+        // The RSA keys are the slow part: they are made on blocking threads while
+        // the certificates are issued and the listener is bound.
+        let keys = keys::spawn_generation();
+        let pki = tls::build(&faults)?;
+        let listener = server::bind().await?;
+        let addr = listener.local_addr().map_err(LabError::LocalAddr)?;
+        let keys = keys.await?;
+
+        // Pocket ID generates 32-character alphanumeric client secrets.
+        let client_secret = wire::random_alphanumeric(32);
+        let access = Arc::new(access::Access::new(
+            faults.clone(),
+            keys.access_current,
+            keys.access_previous,
+        ));
+        let pocket_id = Arc::new(pocketid::PocketId::new(
+            &faults,
+            &keys.idp,
+            client_secret.clone(),
+        ));
+        let hosts = server::Hosts {
+            service: access::service_router(Arc::clone(&access)),
+            team: access::team_router(access),
+            idp: pocketid::router(&faults, pocket_id),
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config);
+        let server = tokio::spawn(server::serve(listener, acceptor, hosts));
+        Ok(Lab {
+            addr,
+            ca_pem: pki.ca_pem,
+            faults,
+            client_secret,
+            server,
+        })
+    }
+
+    /// The throw-away CA certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Where the TLS listener is bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The routing flags a user passes to `ssoprobe check` to reach the lab:
+    /// `--resolve HOST:443:ADDR` for each host when the lab listens on port 443,
+    /// else `--connect-to HOST:443:127.0.0.1:PORT`.
+    pub fn route_args(&self) -> Vec<String> {
+        let (ip, port) = (self.addr.ip(), self.addr.port());
+        [SERVICE_HOST, TEAM_HOST, IDP_HOST]
+            .into_iter()
+            .flat_map(|host| {
+                if port == 443 {
+                    ["--resolve".to_string(), format!("{host}:443:{ip}")]
+                } else {
+                    [
+                        "--connect-to".to_string(),
+                        format!("{host}:443:{ip}:{port}"),
+                    ]
+                }
+            })
+            .collect()
+    }
+
+    /// The faults in force, sorted, each once.
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults.0
+    }
+
+    /// The secret of the Pocket ID client Access uses (a secret: never print it).
+    pub fn client_secret(&self) -> &str {
+        &self.client_secret
+    }
+
+    /// Stops the servers. Connections in flight, even stalled ones, are cut.
+    pub async fn shutdown(mut self) {
+        self.server.abort();
+        // An aborted task finishes at its next await point; the accept loop is
+        // always at one, so this does not wait on stalled handlers.
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Shows where the lab listens and its faults; never the client secret.
+impl fmt::Debug for Lab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lab")
+            .field("addr", &self.addr)
+            .field("faults", &self.faults.0)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,240 @@
+//! Small encodings the lab's servers put on the wire: HTTP dates, Go-style query
+//! escaping, HTML escaping, random tokens and template filling.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use rand::distr::{Alphanumeric, SampleString as _};
+use sha2::{Digest as _, Sha256};
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch (0 if the clock is before 1970).
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Lower-case hex of `bytes`.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// `len` random bytes.
+pub(super) fn random_bytes(len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    rand::rng().fill_bytes(&mut buf);
+    buf
+}
+
+/// `bytes` random bytes as lower-case hex (twice as many characters).
+pub(super) fn random_hex(bytes: usize) -> String {
+    hex(&random_bytes(bytes))
+}
+
+/// A random string of `len` ASCII letters and digits.
+pub(super) fn random_alphanumeric(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
+/// Unpadded base64url, the encoding of JWTs, JWKs and PKCE values.
+pub(super) fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The PKCE S256 challenge of `verifier` (RFC 7636 §4.2).
+pub(super) fn pkce_s256(verifier: &str) -> String {
+    b64url(&Sha256::digest(verifier.as_bytes()))
+}
+
+/// SHA-256 of `bytes` as lower-case hex.
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `unix` as an HTTP IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the format of
+/// cookie `Expires` attributes.
+pub(super) fn imf_fixdate(unix: u64) -> String {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    // 1970-01-01 was a Thursday, the first entry of WEEKDAYS.
+    let weekday = WEEKDAYS[(days % 7) as usize];
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{weekday}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `unix` as `YYYY-MM-DD HH:MM:SS UTC`, the timestamp on Cloudflare's error pages.
+pub(super) fn utc_timestamp(unix: u64) -> String {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// (year, month 1–12, day 1–31) of the `days`-th day after 1970-01-01, after
+/// Howard Hinnant's `civil_from_days` (proleptic Gregorian calendar).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Go's `url.QueryEscape`: letters, digits and `-_.~` stay, a space becomes `+`, every
+/// other byte becomes `%XX`. Pocket ID builds its redirects with it, so the lab's
+/// Locations are byte-identical to the real server's.
+pub(super) fn go_query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; `None` on a malformed
+/// escape or bytes that are not UTF-8.
+pub(super) fn go_query_unescape(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = char::from(*bytes.get(i + 1)?).to_digit(16)?;
+                let lo = char::from(*bytes.get(i + 2)?).to_digit(16)?;
+                out.push(u8::try_from(hi * 16 + lo).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Go's `url.Values.Encode`: pairs sorted by key (stable, so values keep their
+/// order), each part escaped with [`go_query_escape`].
+pub(super) fn go_encode_query(pairs: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = pairs.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted
+        .iter()
+        .map(|(k, v)| format!("{}={}", go_query_escape(k), go_query_escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub(super) fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Fills the `{{NAME}}` placeholders of a fixture page. Values are inserted as
+/// given: callers escape them for the context they land in.
+pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_string(), |page, (name, value)| {
+            page.replace(&format!("{{{{{name}}}}}"), value)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imf_fixdate_matches_the_rfc_examples() {
+        assert_eq!(imf_fixdate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(imf_fixdate(1), "Thu, 01 Jan 1970 00:00:01 GMT");
+        assert_eq!(imf_fixdate(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        // A leap day.
+        assert_eq!(imf_fixdate(1_709_164_800), "Thu, 29 Feb 2024 00:00:00 GMT");
+        assert_eq!(utc_timestamp(1_709_164_805), "2024-02-29 00:00:05 UTC");
+    }
+
+    #[test]
+    fn query_escaping_is_gos() {
+        assert_eq!(
+            go_query_escape("The 'redirect_uri' (a~b*c)"),
+            "The+%27redirect_uri%27+%28a~b%2Ac%29"
+        );
+        assert_eq!(go_query_unescape("a+b%2Fc%27").as_deref(), Some("a b/c'"));
+        assert_eq!(go_query_unescape("bad%2"), None);
+        assert_eq!(go_query_unescape("bad%zz"), None);
+        let pairs = [
+            ("state".to_string(), "s".to_string()),
+            ("error".to_string(), "invalid_state".to_string()),
+            ("error_description".to_string(), "x y".to_string()),
+        ];
+        assert_eq!(
+            go_encode_query(&pairs),
+            "error=invalid_state&error_description=x+y&state=s"
+        );
+    }
+
+    #[test]
+    fn html_and_templates() {
+        assert_eq!(
+            html_escape(r#"<a href="x">&'"#),
+            "&lt;a href=&#34;x&#34;&gt;&amp;&#39;"
+        );
+        assert_eq!(
+            fill("{{A}}-{{B}}-{{A}}", &[("A", "1"), ("B", "2")]),
+            "1-2-1"
+        );
+    }
+
+    #[test]
+    fn pkce_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+}

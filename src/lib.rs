@@ -1,0 +1,14 @@
+//! ssoprobe: an end-to-end verifier and health check for single sign-on in front of
+//! self-hosted sites (Cloudflare Access with Pocket ID as the identity provider).
+
+pub mod app;
+pub mod checks;
+pub mod cli;
+pub mod cloudflare;
+pub mod config;
+pub mod http;
+pub mod lab;
+pub mod pocketid;
+pub mod redact;
+pub mod report;
+pub mod tls;

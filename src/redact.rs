@@ -1,0 +1,153 @@
+//! Keeping secrets out of output.
+//!
+//! Codes, tokens, `state`, cookie values and keys never reach a report, a trace or an
+//! error message. A secret is shown, where anything must be shown, as a short
+//! fingerprint so that two hops carrying the same value can still be matched up.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use url::Url;
+
+/// A secret value whose `Debug` and `Display` print only a fingerprint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fingerprint(&self.0))
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fingerprint(&self.0))
+    }
+}
+
+/// `[redacted:1a2b3c]`: the first 6 hex digits of the value's SHA-256.
+pub fn fingerprint(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    format!(
+        "[redacted:{:02x}{:02x}{:02x}]",
+        digest[0], digest[1], digest[2]
+    )
+}
+
+/// Query parameters whose values are secrets or one-time capabilities.
+const SECRET_PARAMS: &[&str] = &[
+    "code",
+    "state",
+    "code_verifier",
+    "token",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "client_secret",
+    "meta",
+    "nonce",
+    "interaction",
+    "session_state",
+    "authorization",
+    "__cf_chl_f_tk",
+    "__cf_chl_tk",
+];
+
+/// Whether a query parameter's value must not be shown.
+pub fn is_secret_param(name: &str) -> bool {
+    SECRET_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
+}
+
+/// A URL fit for output: secret query values and any user-info replaced by fingerprints.
+pub fn url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() || shown.password().is_some() {
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+    }
+    if shown.query().is_some() {
+        // Built by hand so that the fingerprint stays readable (not percent-encoded).
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let query: Vec<String> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_param(&k) {
+                    fingerprint(&v)
+                } else {
+                    enc(&v)
+                };
+                format!("{}={v}", enc(&k))
+            })
+            .collect();
+        shown.set_query(Some(&query.join("&")));
+    }
+    if let Some(fragment) = url.fragment() {
+        // Implicit-flow responses put tokens in the fragment.
+        shown.set_fragment(Some(&fingerprint(fragment)));
+    }
+    shown.to_string()
+}
+
+/// A `Location` value (absolute or relative) fit for output.
+pub fn location(base: &Url, value: &str) -> String {
+    match base.join(value) {
+        Ok(resolved) => url(&resolved),
+        Err(_) => "[unparsable Location]".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let s = Secret::new("hunter2-very-secret");
+        assert!(!format!("{s} {s:?}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2-very-secret");
+    }
+
+    #[test]
+    fn url_redacts_secret_params_and_keeps_the_rest() {
+        let u = Url::parse(
+            "https://id.example.com/authorize?client_id=abc&state=s3cr3tstate&code=c0de&scope=openid+email",
+        )
+        .unwrap();
+        let shown = url(&u);
+        assert!(shown.contains("client_id=abc"), "{shown}");
+        assert!(shown.contains("scope=openid+email"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3tstate") && !shown.contains("c0de"),
+            "{shown}"
+        );
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
+    fn url_drops_userinfo_and_fragment_tokens() {
+        let u = Url::parse("https://user:pw@x.example/cb#access_token=tok123").unwrap();
+        let shown = url(&u);
+        assert!(
+            !shown.contains("pw@") && !shown.contains("tok123"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn relative_location_is_resolved_then_redacted() {
+        let base = Url::parse("https://id.example.com/authorize").unwrap();
+        let shown = location(&base, "/interaction?interaction=1234-abcd");
+        assert!(shown.starts_with("https://id.example.com/interaction?interaction=[redacted:"));
+    }
+}

@@ -1,0 +1,186 @@
+//! Renderers. They see only the results of a run and the target it was run against.
+
+use crate::checks::{Outcome, Status};
+use colored::Colorize;
+use serde_json::json;
+
+/// The JSON Schema of the `--format json` document.
+pub const JSON_SCHEMA: &str = include_str!("report.schema.json");
+
+/// What was checked, for the report's header.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The protected site.
+    pub service: String,
+    /// Pocket ID.
+    pub idp: String,
+    /// The team domain, if known beforehand.
+    pub team_domain: Option<String>,
+}
+
+/// Exit code of a run: 0 pass, 1 warnings only, 2 any failure.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Pass => 0,
+        Status::Warn => 1,
+        Status::Fail | Status::Skip => 2,
+    }
+}
+
+fn symbol(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✔",
+        Status::Warn => "⚠",
+        Status::Fail => "✘",
+        Status::Skip => "-",
+    }
+}
+
+fn paint(text: &str, status: Status) -> String {
+    match status {
+        Status::Pass => text.green().to_string(),
+        Status::Warn => text.yellow().to_string(),
+        Status::Fail => text.red().bold().to_string(),
+        Status::Skip => text.dimmed().to_string(),
+    }
+}
+
+/// The human report: one line per check, hints under problems, a summary line.
+/// Color is decided by the caller through `colored::control`.
+pub fn human(outcome: &Outcome, target: &Target) -> String {
+    let mut out = String::new();
+    let via = target
+        .team_domain
+        .as_deref()
+        .map(|t| format!(" → Access ({t})"))
+        .unwrap_or_else(|| " → Access".to_string());
+    out.push_str(&format!(
+        "{} {} · {}{via} → {}\n\n",
+        "ssoprobe".bold(),
+        env!("CARGO_PKG_VERSION"),
+        target.service,
+        target.idp
+    ));
+    let width = outcome
+        .checks
+        .iter()
+        .map(|c| c.id.chars().count())
+        .max()
+        .unwrap_or(0);
+    for c in &outcome.checks {
+        let duration = if c.status == Status::Skip {
+            String::new()
+        } else {
+            format!("{} ms", c.duration.as_millis())
+        };
+        out.push_str(&format!(
+            "  {} {:<width$}  {:>7}  {}\n",
+            paint(symbol(c.status), c.status),
+            c.id,
+            duration.dimmed(),
+            if c.status == Status::Skip {
+                c.summary.dimmed().to_string()
+            } else {
+                c.summary.clone()
+            },
+        ));
+        if let Some(hint) = &c.hint
+            && matches!(c.status, Status::Warn | Status::Fail)
+        {
+            out.push_str(&format!(
+                "  {:width$}  {:>7}  {} {hint}\n",
+                "",
+                "",
+                "hint:".cyan().bold()
+            ));
+        }
+    }
+    let count = |s: Status| outcome.checks.iter().filter(|c| c.status == s).count();
+    let status = outcome.status();
+    let verdict = match status {
+        Status::Pass => "PASS",
+        Status::Warn => "WARN",
+        Status::Fail | Status::Skip => "FAIL",
+    };
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    out.push_str(&format!(
+        "\n{} · {} passed, {}, {} failed, {} skipped · {} ms\n",
+        paint(verdict, status),
+        count(Status::Pass),
+        plural(count(Status::Warn), "warning"),
+        count(Status::Fail),
+        count(Status::Skip),
+        outcome.duration.as_millis()
+    ));
+    out
+}
+
+/// The JSON document described by [`JSON_SCHEMA`].
+pub fn json(outcome: &Outcome, target: &Target, started_unix: i64) -> String {
+    let count = |s: Status| outcome.checks.iter().filter(|c| c.status == s).count();
+    let status = outcome.status();
+    let doc = json!({
+        "schema_version": 1,
+        "tool": format!("ssoprobe {}", env!("CARGO_PKG_VERSION")),
+        "status": match status { Status::Skip => Status::Fail, s => s },
+        "exit_code": exit_code(status),
+        "started_at": rfc3339(started_unix),
+        "duration_ms": outcome.duration.as_millis() as u64,
+        "target": {
+            "service": target.service,
+            "idp": target.idp,
+            "team_domain": target.team_domain,
+        },
+        "counts": {
+            "pass": count(Status::Pass),
+            "warn": count(Status::Warn),
+            "fail": count(Status::Fail),
+            "skip": count(Status::Skip),
+        },
+        "checks": outcome.checks,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_910_400 + 3_723), "2026-11-29T01:02:03Z");
+    }
+
+    #[test]
+    fn exit_codes_follow_the_plugin_convention() {
+        assert_eq!(exit_code(Status::Pass), 0);
+        assert_eq!(exit_code(Status::Warn), 1);
+        assert_eq!(exit_code(Status::Fail), 2);
+    }
+}

@@ -1,0 +1,279 @@
+//! The TLS probe behind the `tls.<host>` checks.
+//!
+//! It performs its own handshake, with a verifier that records the presented chain and
+//! the verdict of the platform verifier (plus `--ca-file` roots) but lets the handshake
+//! finish, so that an expired or untrusted certificate can still be described: names,
+//! issuer and exactly when it stops (or stopped) being valid.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+
+/// What one handshake showed.
+#[derive(Debug, Clone)]
+pub struct TlsReport {
+    /// The verifier's verdict: `None` when the chain is valid for the host.
+    pub problem: Option<String>,
+    /// The leaf certificate, parsed.
+    pub leaf: Option<LeafInfo>,
+    /// Negotiated protocol version, e.g. "TLSv1.3".
+    pub version: Option<String>,
+    /// Certificates presented (leaf included).
+    pub chain_len: usize,
+}
+
+/// The facts of a leaf certificate an operator cares about.
+#[derive(Debug, Clone)]
+pub struct LeafInfo {
+    /// Subject common name, if any.
+    pub subject: String,
+    /// Issuer common name or organisation.
+    pub issuer: String,
+    /// DNS names in the subjectAltName extension.
+    pub dns_names: Vec<String>,
+    /// notAfter, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// notBefore, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// notAfter as a date, YYYY-MM-DD (UTC).
+    pub not_after_date: String,
+}
+
+impl LeafInfo {
+    /// Whole days until notAfter (negative once expired).
+    pub fn days_left(&self, now: i64) -> i64 {
+        (self.not_after - now).div_euclid(86_400)
+    }
+}
+
+/// Why the probe could not complete a handshake at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsProbeError {
+    /// Resolution failed.
+    #[error("DNS lookup for {0} failed: {1}")]
+    Dns(String, String),
+    /// TCP connect failed.
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, String),
+    /// The handshake failed for a reason other than the certificate.
+    #[error("TLS handshake with {0} failed: {1}")]
+    Handshake(String, String),
+    /// Out of time.
+    #[error("timed out after {}", crate::http::human_duration(*.0))]
+    Timeout(Duration),
+    /// Set-up problem (bad CA file, no crypto provider).
+    #[error("{0}")]
+    Setup(String),
+}
+
+#[derive(Debug)]
+struct Recorder {
+    inner: Arc<rustls_platform_verifier::Verifier>,
+    seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .err();
+        let mut chain = vec![end_entity.clone().into_owned()];
+        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some((chain, verdict));
+        }
+        // The verdict is reported, not enforced: this connection carries no data.
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Handshakes with `host` at `addr` (or at what `host:port` resolves to) and reports.
+pub async fn probe(
+    host: &str,
+    port: u16,
+    addr: Option<SocketAddr>,
+    extra_roots: &[Vec<u8>],
+    budget: Duration,
+) -> Result<TlsReport, TlsProbeError> {
+    match tokio::time::timeout(budget, probe_inner(host, port, addr, extra_roots)).await {
+        Ok(r) => r,
+        Err(_) => Err(TlsProbeError::Timeout(budget)),
+    }
+}
+
+async fn probe_inner(
+    host: &str,
+    port: u16,
+    addr: Option<SocketAddr>,
+    extra_roots: &[Vec<u8>],
+) -> Result<TlsReport, TlsProbeError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let roots = extra_roots
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()));
+    let inner = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+        .map_err(|e| TlsProbeError::Setup(format!("cannot load trust roots: {e}")))?;
+    let recorder = Arc::new(Recorder {
+        inner: Arc::new(inner),
+        seen: Mutex::new(None),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsProbeError::Setup(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    let target = match addr {
+        Some(a) => a,
+        None => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| TlsProbeError::Dns(host.into(), e.to_string()))?
+            .next()
+            .ok_or_else(|| TlsProbeError::Dns(host.into(), "no addresses".into()))?,
+    };
+    let tcp = TcpStream::connect(target)
+        .await
+        .map_err(|e| TlsProbeError::Connect(host.into(), e.to_string()))?;
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| TlsProbeError::Setup(format!("{host} is not a valid server name: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let handshake = connector.connect(name, tcp).await;
+    let seen = recorder.seen.lock().ok().and_then(|mut s| s.take());
+    let version = match &handshake {
+        Ok(stream) => stream
+            .get_ref()
+            .1
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .map(|s| s.replace("TLSv1_", "TLSv1.")),
+        Err(_) => None,
+    };
+    let Some((chain, verdict)) = seen else {
+        let detail = handshake
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "no certificate presented".into());
+        return Err(TlsProbeError::Handshake(host.into(), detail));
+    };
+    if let Err(e) = &handshake
+        && verdict.is_none()
+    {
+        return Err(TlsProbeError::Handshake(host.into(), e.to_string()));
+    }
+    Ok(TlsReport {
+        problem: verdict.as_ref().map(describe_rustls_error),
+        leaf: chain.first().and_then(|c| parse_leaf(c.as_ref())),
+        version,
+        chain_len: chain.len(),
+    })
+}
+
+/// Parses the fields of a DER certificate that the report shows.
+pub fn parse_leaf(der: &[u8]) -> Option<LeafInfo> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = |name: &x509_parser::x509::X509Name<'_>| {
+        name.iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .or_else(|| {
+                name.iter_organization()
+                    .next()
+                    .and_then(|a| a.as_str().ok())
+            })
+            .unwrap_or("")
+            .to_string()
+    };
+    let dns_names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|g| match g {
+                    x509_parser::extensions::GeneralName::DNSName(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(LeafInfo {
+        subject: cn(cert.subject()),
+        issuer: cn(cert.issuer()),
+        dns_names,
+        not_after: cert.validity().not_after.timestamp(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after_date: cert.validity().not_after.to_datetime().date().to_string(),
+    })
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// One sentence for a rustls error, in the operator's terms.
+pub fn describe_rustls_error(error: &rustls::Error) -> String {
+    match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "the certificate has expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "the certificate is not valid yet (check the server's clock)".into()
+            }
+            CertificateError::UnknownIssuer => {
+                "the certificate is not trusted: its chain does not lead to a known root".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "the certificate is not valid for this host name".into()
+            }
+            CertificateError::Revoked => "the certificate has been revoked".into(),
+            CertificateError::BadSignature => "the certificate's signature is invalid".into(),
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                "the certificate is not meant for TLS servers".into()
+            }
+            other => format!("certificate rejected: {other:?}"),
+        },
+        rustls::Error::AlertReceived(alert) => format!("the server sent a TLS alert: {alert:?}"),
+        other => other.to_string(),
+    }
+}

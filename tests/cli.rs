@@ -1,0 +1,530 @@
+//! End-to-end tests of the command line: the healthy demo, the JSON schema, the lab
+//! with a separate `check`, configuration sources and their errors, secrets in traces.
+
+mod common;
+use common::{Run, bin, demo, run};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Instant;
+
+const ALL_CHECKS: &[&str] = &[
+    "tls.service.example.com",
+    "tls.xyz.cloudflareaccess.com",
+    "tls.id.example.com",
+    "service.redirect",
+    "access.login",
+    "idp.authorize",
+    "idp.discovery",
+    "idp.jwks",
+    "idp.token",
+    "idp.health",
+];
+
+fn validate(run: &Run) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../src/report/report.schema.json"))
+            .expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let doc = run.json();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match the schema: {errors:#?}\n{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn healthy_demo_passes_every_check() {
+    let run = demo(&[], &[]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let json = run.json();
+    assert_eq!(json["status"], "pass");
+    let ids: Vec<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ALL_CHECKS, "{}", run.dump());
+    for c in json["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass", "{c}\n{}", run.dump());
+        assert!(c.get("hint").is_none(), "{c}");
+    }
+    assert_eq!(
+        run.check("service.redirect")["details"]["team_domain"],
+        "xyz.cloudflareaccess.com"
+    );
+    assert_eq!(run.check("access.login")["details"]["pkce"], "S256");
+    validate(&run);
+}
+
+#[test]
+fn faulty_reports_match_the_schema_too() {
+    for fault in ["site-public", "callback-not-registered", "cert-expired"] {
+        validate(&demo(&[fault], &[]));
+    }
+}
+
+#[test]
+fn schema_subcommand_prints_the_shipped_schema() {
+    let run = run(&["schema"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, include_str!("../src/report/report.schema.json"));
+}
+
+#[test]
+fn human_report_without_a_terminal_has_no_color() {
+    let run = run(&["demo"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(
+        !run.stdout.contains('\u{1b}'),
+        "escape codes in piped output:\n{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("✔ service.redirect"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("PASS · 10 passed, 0 warnings, 0 failed, 0 skipped"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn human_report_shows_hints_under_failures() {
+    let run = run(&[
+        "demo",
+        "--fault",
+        "callback-not-registered",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("✘ idp.authorize"))
+        .expect("failure line");
+    assert!(
+        lines[at + 1].contains("hint:")
+            && lines[at + 1].contains("https://xyz.cloudflareaccess.com/cdn-cgi/access/callback"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("FAIL ·"), "{}", run.stdout);
+}
+
+#[test]
+fn color_always_colors() {
+    let run = run(&["demo", "--color", "always"]);
+    assert!(run.stdout.contains('\u{1b}'), "{}", run.stdout);
+}
+
+/// Starts `ssoprobe lab`, returns the child and the `check` arguments it printed.
+fn start_lab(extra: &[&str]) -> (std::process::Child, Vec<String>, Vec<String>) {
+    let mut child = bin()
+        .arg("lab")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start lab");
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut args = Vec::new();
+    let mut toml = Vec::new();
+    let mut in_toml = false;
+    let started = Instant::now();
+    let mut line = String::new();
+    while started.elapsed().as_secs() < 20 {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("ssoprobe check ") {
+            args = rest.split_whitespace().map(str::to_string).collect();
+        } else if t.starts_with("or put this in a file") {
+            in_toml = true;
+        } else if t.starts_with("Press Ctrl-C") {
+            break;
+        } else if in_toml && !t.is_empty() {
+            toml.push(t.to_string());
+        }
+    }
+    assert!(!args.is_empty(), "lab printed no check command");
+    (child, args, toml)
+}
+
+fn stop(mut child: std::process::Child) {
+    // SIGTERM, as a service manager would send.
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "lab exited with {status}");
+            return;
+        }
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "lab did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn lab_then_check_with_the_printed_flags_and_config() {
+    let (child, args, toml) = start_lab(&[]);
+    let mut argv = vec!["check".to_string()];
+    argv.extend(args);
+    argv.extend(["--format".into(), "json".into()]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let by_flags = run(&argv);
+    assert_eq!(by_flags.code, 0, "{}", by_flags.dump());
+
+    let dir = std::env::temp_dir().join(format!("ssoprobe-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lab.toml");
+    std::fs::write(&file, toml.join("\n")).unwrap();
+    let by_file = run(&[
+        "check",
+        "--config",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(by_file.code, 0, "{}\n{}", toml.join("\n"), by_file.dump());
+
+    // The same through SSOPROBE_* variables (repeated flags become comma lists).
+    let mut vars: std::collections::BTreeMap<String, String> = Default::default();
+    for pair in argv[1..].chunks(2) {
+        if let [flag, value] = pair {
+            if let Some(name) = flag.strip_prefix("--").filter(|n| *n != "format") {
+                let var = format!("SSOPROBE_{}", name.replace('-', "_").to_ascii_uppercase());
+                vars.entry(var)
+                    .and_modify(|v| {
+                        v.push(',');
+                        v.push_str(value);
+                    })
+                    .or_insert_with(|| value.to_string());
+            }
+        }
+    }
+    let started = Instant::now();
+    let out = bin()
+        .args(["check", "--format", "json"])
+        .envs(&vars)
+        .output()
+        .unwrap();
+    let by_env = Run::from(out, started.elapsed());
+    assert_eq!(by_env.code, 0, "{vars:?}\n{}", by_env.dump());
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn lab_with_a_fault_is_seen_by_check() {
+    let (child, args, _) = start_lab(&["--fault", "jwks-empty"]);
+    let mut argv = vec!["check".to_string()];
+    argv.extend(args);
+    argv.extend(["--format".into(), "json".into()]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let run = run(&argv);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert_eq!(run.first_problem().0, "idp.jwks");
+    stop(child);
+}
+
+#[test]
+fn trace_never_shows_secrets() {
+    let run = demo(&[], &[]);
+    assert!(run.stderr.contains("[trace]"), "{}", run.dump());
+    for line in run.stderr.lines() {
+        for param in [
+            "state=",
+            "code=",
+            "meta=",
+            "interaction=",
+            "code_challenge=",
+            "client_secret=",
+        ] {
+            let mut rest = line;
+            while let Some(i) = rest.find(param) {
+                let after = &rest[i + param.len()..];
+                let is_param = i == 0 || matches!(rest.as_bytes()[i - 1], b'?' | b'&');
+                if is_param && param != "code_challenge=" {
+                    assert!(
+                        after.starts_with("[redacted:"),
+                        "unredacted {param} in: {line}"
+                    );
+                }
+                rest = after;
+            }
+        }
+        assert!(
+            !line.to_ascii_lowercase().contains("cf_appsession="),
+            "cookie value in: {line}"
+        );
+    }
+    assert!(
+        run.stderr.contains("set-cookie: CF_AppSession"),
+        "cookie names are traced\n{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn whole_check_runs_concurrently() {
+    // Not a timing assertion: the run's wall time is reported next to the sum of the
+    // checks' own times, and the sum of the parts must exceed the whole.
+    let run = demo(&[], &[]);
+    let json = run.json();
+    let total = json["duration_ms"].as_u64().unwrap();
+    let sum: u64 = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["duration_ms"].as_u64().unwrap())
+        .sum();
+    eprintln!("run {total} ms, sum of checks {sum} ms");
+    assert!(json["checks"].as_array().unwrap().len() == 10);
+}
+
+#[test]
+fn missing_service_is_a_usage_error() {
+    let run = run(&["check", "--idp", "https://id.example.com"]);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(
+        run.stderr.contains("service") && run.stderr.contains("--service https://"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn bad_values_name_their_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--service", "service.example.com"],
+            "--service: 'service.example.com' is not a URL",
+        ),
+        (
+            &["--service", "ftp://x.example"],
+            "--service: 'ftp://x.example' must be an https:// URL",
+        ),
+        (&["--idp", "https://id.example.com/sub"], "--idp:"),
+        (
+            &["--timeout", "soon"],
+            "--timeout: 'soon' is not a duration",
+        ),
+        (&["--deadline", "0"], "--deadline:"),
+        (
+            &["--resolve", "id.example.com:443"],
+            "--resolve: 'id.example.com:443': expected HOST:PORT:ADDR",
+        ),
+        (
+            &["--connect-to", "id.example.com:443:1.2.3.4"],
+            "--connect-to:",
+        ),
+        (&["--aud", "abc"], "--aud: 'abc' is not an Access AUD tag"),
+        (&["--team", "bad team"], "--team:"),
+        (
+            &["--tls-warn-days", "3"],
+            "tls_warn_days: 3 is below tls_fail_days",
+        ),
+        (
+            &["--ca-file", "/nonexistent/ca.pem"],
+            "--ca-file: cannot read /nonexistent/ca.pem",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec![
+            "check",
+            "--service",
+            "https://service.example.com",
+            "--idp",
+            "https://id.example.com",
+        ];
+        args.extend_from_slice(extra);
+        let run = run(&args);
+        assert_eq!(run.code, 3, "{args:?}\n{}", run.dump());
+        assert!(
+            run.stderr.contains(expected),
+            "{args:?}: expected {expected:?}\n{}",
+            run.dump()
+        );
+        assert!(run.stdout.is_empty(), "{args:?}\n{}", run.dump());
+    }
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let started = Instant::now();
+    let out = bin()
+        .args(["check"])
+        .env("SSOPROBE_SERVICE", "https://service.example.com")
+        .env("SSOPROBE_IDP", "https://id.example.com")
+        .env("SSOPROBE_TIMEOUT", "fast")
+        .output()
+        .unwrap();
+    let run = Run::from(out, started.elapsed());
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(
+        run.stderr.contains("SSOPROBE_TIMEOUT: 'fast'"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn bad_config_files_name_the_key() {
+    let dir = std::env::temp_dir().join(format!("ssoprobe-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "unknown.toml",
+            "servce = \"https://x.example\"\n",
+            "unknown field `servce`",
+        ),
+        (
+            "badurl.toml",
+            "service = \"nope\"\nidp = \"https://id.example.com\"\n",
+            "unknown.toml",
+        ),
+        (
+            "syntax.toml",
+            "service = \n",
+            "not a valid ssoprobe config file",
+        ),
+        (
+            "timeout.toml",
+            "service = \"https://s.example\"\nidp = \"https://id.example.com\"\ntimeout = \"x\"\n",
+            "key `timeout`: 'x' is not a duration",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let run = run(&["check", "--config", path.to_str().unwrap()]);
+        assert_eq!(run.code, 3, "{name}\n{}", run.dump());
+        let expected = if name == "badurl.toml" {
+            "key `service`: 'nope' is not a URL"
+        } else {
+            expected
+        };
+        assert!(
+            run.stderr.contains(expected),
+            "{name}: expected {expected:?}\n{}",
+            run.dump()
+        );
+    }
+    let run = run(&[
+        "check",
+        "--config",
+        dir.join("absent.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(
+        run.stderr.contains("--config: cannot read"),
+        "{}",
+        run.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usage_errors_exit_3_and_help_exits_0() {
+    assert_eq!(run(&["check", "--no-such-flag"]).code, 3);
+    assert_eq!(run(&[]).code, 3);
+    assert_eq!(run(&["demo", "--fault", "no-such-fault"]).code, 3);
+    let unknown = run(&["demo", "--fault", "no-such-fault"]);
+    assert!(
+        unknown.stderr.contains("site-public"),
+        "valid names are listed\n{}",
+        unknown.dump()
+    );
+    let help = run(&["check", "--help"]);
+    assert_eq!(help.code, 0);
+    for flag in [
+        "--service",
+        "--idp",
+        "--team",
+        "--resolve",
+        "--ca-file",
+        "--insecure",
+        "--timeout",
+        "--deadline",
+        "--trace",
+        "--format",
+        "Exit codes",
+    ] {
+        assert!(help.stdout.contains(flag), "help lacks {flag}");
+    }
+    assert_eq!(run(&["--version"]).code, 0);
+}
+
+#[test]
+fn insecure_warns_on_every_run() {
+    let run = run(&[
+        "check",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com",
+        "--insecure",
+        "--resolve",
+        "service.example.com:443:127.0.0.1",
+        "--resolve",
+        "id.example.com:443:127.0.0.1",
+        "--team",
+        "xyz",
+        "--resolve",
+        "xyz.cloudflareaccess.com:443:127.0.0.1",
+        "--timeout",
+        "1s",
+        "--deadline",
+        "3s",
+        "--format",
+        "json",
+    ]);
+    assert!(run.stderr.contains("warning: --insecure"), "{}", run.dump());
+}
+
+#[test]
+fn unreachable_hosts_fail_with_connection_errors_not_hangs() {
+    // Nothing listens on 127.0.0.1:1; every check must fail fast and name the cause.
+    let run = run(&[
+        "check",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com",
+        "--team",
+        "xyz",
+        "--connect-to",
+        "service.example.com:443:127.0.0.1:1",
+        "--connect-to",
+        "id.example.com:443:127.0.0.1:1",
+        "--connect-to",
+        "xyz.cloudflareaccess.com:443:127.0.0.1:1",
+        "--format",
+        "json",
+        "--deadline",
+        "5s",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let s = run.check("service.redirect");
+    assert!(
+        s["summary"].as_str().unwrap().contains("cannot connect"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.elapsed.as_secs() < 5, "{}", run.dump());
+}

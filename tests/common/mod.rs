@@ -1,0 +1,111 @@
+//! Helpers for the end-to-end tests: run the real binary, parse its JSON report, and
+//! print everything useful (report and trace) when an assertion fails.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ssoprobe"));
+    // Hermetic: no configuration leaks in from the developer's environment.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SSOPROBE_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// One finished run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn from(output: Output, elapsed: Duration) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed,
+        }
+    }
+
+    /// Everything, for failure messages.
+    pub fn dump(&self) -> String {
+        format!(
+            "exit code {}\n--- stdout ---\n{}\n--- stderr (trace) ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// The JSON report.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.dump()))
+    }
+
+    /// A check by id.
+    pub fn check(&self, id: &str) -> Value {
+        self.json()["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("no check {id}\n{}", self.dump()))
+    }
+
+    /// The first failing check, else the first warning one: (id, status, hint).
+    pub fn first_problem(&self) -> (String, String, String) {
+        let json = self.json();
+        let checks = json["checks"].as_array().cloned().unwrap_or_default();
+        let pick = |s: &str| checks.iter().find(|c| c["status"] == s).cloned();
+        let c = pick("fail")
+            .or_else(|| pick("warn"))
+            .unwrap_or_else(|| panic!("no failing or warning check\n{}", self.dump()));
+        (
+            c["id"].as_str().unwrap_or("").to_string(),
+            c["status"].as_str().unwrap_or("").to_string(),
+            c["hint"].as_str().unwrap_or("").to_string(),
+        )
+    }
+}
+
+/// Runs the binary with `args`.
+pub fn run(args: &[&str]) -> Run {
+    let started = Instant::now();
+    let output = bin().args(args).output().expect("run ssoprobe");
+    Run::from(output, started.elapsed())
+}
+
+/// `ssoprobe demo --format json --trace` with the given faults and extra arguments.
+pub fn demo(faults: &[&str], extra: &[&str]) -> Run {
+    let mut args = vec!["demo", "--format", "json", "--trace"];
+    for f in faults {
+        args.push("--fault");
+        args.push(f);
+    }
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// Asserts the scenario of one fault: exit code, first problem check, its status, a
+/// hint substring.
+pub fn assert_fault(fault: &str, code: i32, check: &str, status: &str, hint: &str) -> Run {
+    let run = demo(&[fault], &[]);
+    assert_eq!(run.code, code, "fault {fault}: exit code\n{}", run.dump());
+    let (id, st, h) = run.first_problem();
+    assert_eq!(id, check, "fault {fault}: first problem\n{}", run.dump());
+    assert_eq!(st, status, "fault {fault}: status of {id}\n{}", run.dump());
+    assert!(
+        h.contains(hint),
+        "fault {fault}: hint of {id} lacks {hint:?}: {h:?}\n{}",
+        run.dump()
+    );
+    run
+}

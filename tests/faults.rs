@@ -1,0 +1,296 @@
+//! One end-to-end scenario per lab fault: the real binary against the lab, asserting
+//! the exit code, the first failing (or, when nothing fails, warning) check and a
+//! substring of its hint.
+
+mod common;
+use common::assert_fault;
+
+#[test]
+fn site_public() {
+    let run = assert_fault(
+        "site-public",
+        2,
+        "service.redirect",
+        "fail",
+        "no Access application covers",
+    );
+    let c = run.check("service.redirect");
+    assert!(
+        c["summary"]
+            .as_str()
+            .unwrap()
+            .contains("site is publicly reachable without login")
+    );
+    assert_eq!(
+        run.check("access.login")["status"],
+        "skip",
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.check("idp.authorize")["status"],
+        "skip",
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn wrong_team() {
+    let run = assert_fault(
+        "wrong-team",
+        2,
+        "service.redirect",
+        "fail",
+        "another Zero Trust organization",
+    );
+    assert!(
+        run.check("service.redirect")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("other-team")
+    );
+}
+
+#[test]
+fn challenge() {
+    assert_fault("challenge", 2, "service.redirect", "fail", "Bot Fight Mode");
+}
+
+#[test]
+fn no_instant_auth() {
+    let run = assert_fault("no-instant-auth", 1, "access.login", "warn", "Instant Auth");
+    // The Pocket ID link on the sign-in page is followed.
+    assert_eq!(
+        run.check("idp.authorize")["status"],
+        "pass",
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn wrong_auth_url() {
+    assert_fault(
+        "wrong-auth-url",
+        2,
+        "access.login",
+        "fail",
+        "set Auth URL to https://id.example.com/authorize",
+    );
+}
+
+#[test]
+fn no_pkce() {
+    let run = assert_fault("no-pkce", 2, "idp.authorize", "fail", "PKCE");
+    assert_eq!(
+        run.check("access.login")["status"],
+        "warn",
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn unknown_client() {
+    assert_fault(
+        "unknown-client",
+        2,
+        "idp.authorize",
+        "fail",
+        "App ID must be the Client ID",
+    );
+}
+
+#[test]
+fn callback_not_registered() {
+    assert_fault(
+        "callback-not-registered",
+        2,
+        "idp.authorize",
+        "fail",
+        "add exactly https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+    );
+}
+
+#[test]
+fn issuer_mismatch() {
+    let run = assert_fault(
+        "issuer-mismatch",
+        2,
+        "idp.discovery",
+        "fail",
+        "APP_URL=https://id.example.com",
+    );
+    assert!(
+        run.check("idp.discovery")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("http://id.example.com")
+    );
+}
+
+#[test]
+fn internal_url() {
+    assert_fault(
+        "internal-url",
+        2,
+        "idp.discovery",
+        "fail",
+        "INTERNAL_APP_URL",
+    );
+}
+
+#[test]
+fn jwks_empty() {
+    assert_fault(
+        "jwks-empty",
+        2,
+        "idp.jwks",
+        "fail",
+        "Failed to verify oidc token",
+    );
+}
+
+#[test]
+fn token_404() {
+    assert_fault("token-404", 2, "idp.token", "fail", "not forwarding /api");
+}
+
+#[test]
+fn token_challenge() {
+    assert_fault("token-challenge", 2, "idp.token", "fail", "WAF custom rule");
+}
+
+#[test]
+fn idp_down() {
+    let run = assert_fault("idp-down", 2, "idp.authorize", "fail", "proxy");
+    for id in [
+        "idp.authorize",
+        "idp.discovery",
+        "idp.jwks",
+        "idp.token",
+        "idp.health",
+    ] {
+        let c = run.check(id);
+        assert_eq!(c["status"], "fail", "{id}\n{}", run.dump());
+        assert!(
+            c["summary"].as_str().unwrap().contains("502"),
+            "{id}\n{}",
+            run.dump()
+        );
+    }
+}
+
+#[test]
+fn idp_slow() {
+    let run = common::demo(&["idp-slow"], &["--timeout", "1s", "--deadline", "4s"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    for id in [
+        "idp.authorize",
+        "idp.discovery",
+        "idp.jwks",
+        "idp.token",
+        "idp.health",
+    ] {
+        let c = run.check(id);
+        assert_eq!(c["status"], "fail", "{id}\n{}", run.dump());
+        assert!(
+            c["summary"].as_str().unwrap().contains("timed out"),
+            "{id}\n{}",
+            run.dump()
+        );
+    }
+    // The whole process, lab start-up included, ends within the deadline plus slack.
+    assert!(
+        run.elapsed.as_secs_f64() < 4.0 + 3.0,
+        "took {:?}\n{}",
+        run.elapsed,
+        run.dump()
+    );
+    assert!(
+        run.json()["duration_ms"].as_u64().unwrap() <= 4_500,
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn idp_slow_is_cut_by_the_deadline() {
+    // A deadline shorter than the timeout ends the run on time too, and says so.
+    let run = common::demo(&["idp-slow"], &["--timeout", "10s", "--deadline", "2s"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let c = run.check("idp.discovery");
+    assert!(
+        c["summary"].as_str().unwrap().contains("deadline"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.elapsed.as_secs_f64() < 2.0 + 3.0,
+        "took {:?}\n{}",
+        run.elapsed,
+        run.dump()
+    );
+}
+
+#[test]
+fn cert_expiring() {
+    let run = assert_fault(
+        "cert-expiring",
+        1,
+        "tls.service.example.com",
+        "warn",
+        "renew the certificate of service.example.com",
+    );
+    let days = run.check("tls.service.example.com")["details"]["days_left"]
+        .as_i64()
+        .unwrap();
+    assert!((7..21).contains(&days), "{days}\n{}", run.dump());
+}
+
+#[test]
+fn cert_expiring_fails_under_the_fail_threshold() {
+    let run = common::demo(
+        &["cert-expiring"],
+        &["--tls-fail-days", "14", "--tls-warn-days", "30"],
+    );
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert_eq!(
+        run.check("tls.service.example.com")["status"],
+        "fail",
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn cert_expired() {
+    let run = assert_fault(
+        "cert-expired",
+        2,
+        "tls.id.example.com",
+        "fail",
+        "renew the certificate of id.example.com",
+    );
+    assert!(
+        run.check("tls.id.example.com")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
+
+#[test]
+fn every_fault_has_a_scenario() {
+    let listed = common::run(&["lab", "--list-faults"]);
+    assert_eq!(listed.code, 0, "{}", listed.dump());
+    let source = include_str!("faults.rs");
+    for line in listed.stdout.lines() {
+        let name = line.split_whitespace().next().unwrap();
+        assert!(
+            source.contains(&format!("\"{name}\"")),
+            "fault {name} has no test here"
+        );
+    }
+}
