@@ -150,7 +150,7 @@ impl CloudflareError {
             ),
             (_, 502) | (_, 504) => (
                 "the origin (or the tunnel's local service) did not answer",
-                "the tunnel is up but the local service is down or on another port: check the service and the ingress rule in cloudflared's config",
+                "the tunnel or proxy is up but the service behind it is down or on another port: check the service, and the ingress rule in cloudflared's config",
             ),
             (_, 520..=527) => (
                 "Cloudflare could not get a valid answer from the origin",

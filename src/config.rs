@@ -492,6 +492,13 @@ pub fn parse_duration(key: &str, value: &str, origin: &Origin) -> Result<Duratio
         Some(i) => (&v[..i], &v[i..]),
         None => (v, "s"),
     };
+    if number.trim().is_empty() {
+        return Err(err(
+            key,
+            origin,
+            format!("'{v}' is not a duration; write e.g. 10s or 500ms"),
+        ));
+    }
     let factor = match unit {
         "ms" => 0.001,
         "s" => 1.0,

@@ -296,9 +296,16 @@ mod tests {
         let d: Discovery =
             serde_json::from_str(include_str!("../fixtures/pocketid/discovery.json")).unwrap();
         assert_eq!(d.issuer.as_deref(), Some("https://id.example.com"));
-        assert_eq!(d.token_endpoint.as_deref(), Some("https://id.example.com/api/oidc/token"));
+        assert_eq!(
+            d.token_endpoint.as_deref(),
+            Some("https://id.example.com/api/oidc/token")
+        );
         assert_eq!(d.id_token_signing_alg_values_supported, ["RS256"]);
-        assert!(d.code_challenge_methods_supported.iter().any(|m| m == "S256"));
+        assert!(
+            d.code_challenge_methods_supported
+                .iter()
+                .any(|m| m == "S256")
+        );
     }
 
     #[test]
