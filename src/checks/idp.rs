@@ -66,10 +66,12 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> CheckResult {
         AuthorizeOutcome::Interaction => {}
         AuthorizeOutcome::CallbackCode => {}
         AuthorizeOutcome::InteractionError(message) => {
+            f.detail("pocket_id_error", message.clone());
             let (finding, hint) = refusal(pocketid::refusal_cause(None, &message), client, &callback, &message);
             f.fail(finding, hint);
         }
         AuthorizeOutcome::CallbackError { error, description } => {
+            f.detail("pocket_id_error", format!("{error}: {}", description.clone().unwrap_or_default()));
             let text = description.clone().unwrap_or_default();
             let (finding, hint) = refusal(pocketid::refusal_cause(Some(&error), &text), client, &callback, &format!("{error}: {text}"));
             f.fail(finding, hint);
@@ -294,16 +296,15 @@ pub async fn jwks(
     http: &Http,
     discovery: impl Future<Output = Option<Arc<Discovery>>>,
 ) -> CheckResult {
+    let mut f = Findings::start(ids::IDP_JWKS);
     let fetched = http
         .send(
             ids::IDP_JWKS,
             Request::get(endpoint(config, paths::JWKS), Accept::Json),
         )
         .await;
-    // The clock starts after the fetch's own request is sent; waiting for discovery
-    // (fetched concurrently) is not this check's time.
+    // Discovery is fetched concurrently; waiting for it costs next to nothing.
     let discovery = discovery.await;
-    let mut f = Findings::start(ids::IDP_JWKS);
     let response = match fetched {
         Ok(r) => r,
         Err(e) => {

@@ -631,9 +631,10 @@ impl PocketId {
             [only] if raw.is_empty() => only.as_str(),
             _ if registered.iter().any(|r| r == raw) => raw,
             _ => {
-                return Err(OAuthError::invalid_request(
-                    "The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.",
-                ));
+                // Pocket ID's own wording (v2.14), not fosite's.
+                return Err(OAuthError::invalid_request(&format!(
+                    "The redirect_uri '{raw}' is not registered for this client."
+                )));
             }
         };
         url::Url::parse(chosen)
