@@ -687,7 +687,7 @@ async fn pocket_id_authorize_starts_an_interaction_or_names_the_error() {
         .await;
     assert_eq!(
         location(&other_callback),
-        "/interaction/error?error=The+%27redirect_uri%27+parameter+does+not+match+any+of+the+OAuth+2.0+Client%27s+pre-registered+redirect+urls."
+        "/interaction/error?error=The+redirect_uri+%27https%3A%2F%2Fevil.example.net%2Fcb%27+is+not+registered+for+this+client."
     );
 
     let short_state = p.authorize_with(&authorize, "state", Some("short")).await;
@@ -843,7 +843,7 @@ async fn fault_callback_not_registered() {
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(
         location(&r).starts_with(
-            "/interaction/error?error=The+%27redirect_uri%27+parameter+does+not+match"
+            "/interaction/error?error=The+redirect_uri+%27https%3A%2F%2Fxyz.cloudflareaccess.com%2Fcdn-cgi%2Faccess%2Fcallback%27+is+not+registered"
         ),
         "{}",
         location(&r)
