@@ -121,7 +121,7 @@ pub async fn run_checks(config: &Config) -> Result<u8, AppError> {
             "warning: --insecure: certificates are not verified for HTTP requests (the tls.* checks still judge them); never use this in monitoring"
         );
     }
-    let started_unix = crate::tls::unix_now();
+    let started_unix = crate::timefmt::unix_now();
     let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
     // Every request is bounded by the deadline; this guard only catches a check that
     // forgot to be.

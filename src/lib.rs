@@ -11,4 +11,5 @@ pub mod lab;
 pub mod pocketid;
 pub mod redact;
 pub mod report;
+pub mod timefmt;
 pub mod tls;

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// What one handshake showed.
@@ -240,14 +240,6 @@ pub fn parse_leaf(der: &[u8]) -> Option<LeafInfo> {
         not_before: cert.validity().not_before.timestamp(),
         not_after_date: cert.validity().not_after.to_datetime().date().to_string(),
     })
-}
-
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// One sentence for a rustls error, in the operator's terms.

@@ -100,7 +100,7 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
             return f.finish("");
         }
     };
-    let now = tls::unix_now();
+    let now = crate::timefmt::unix_now();
     if let Some(v) = &report.version {
         f.detail("protocol", v.clone());
     }

@@ -7,13 +7,10 @@ use rand::RngCore as _;
 use rand::distr::{Alphanumeric, SampleString as _};
 use sha2::{Digest as _, Sha256};
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
 pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::timefmt::unix_now().max(0) as u64
 }
 
 /// Lower-case hex of `bytes`.
@@ -90,19 +87,10 @@ pub(super) fn utc_timestamp(unix: u64) -> String {
     )
 }
 
-/// (year, month 1–12, day 1–31) of the `days`-th day after 1970-01-01, after
-/// Howard Hinnant's `civil_from_days` (proleptic Gregorian calendar).
+/// (year, month, day) of the `days`-th day after 1970-01-01.
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let (y, m, d) = crate::timefmt::civil_from_days(days as i64);
+    (y as u64, m as u64, d as u64)
 }
 
 /// Go's `url.QueryEscape`: letters, digits and `-_.~` stay, a space becomes `+`, every

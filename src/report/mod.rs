@@ -124,7 +124,7 @@ pub fn json(outcome: &Outcome, target: &Target, started_unix: i64) -> String {
         "tool": format!("ssoprobe {}", env!("CARGO_PKG_VERSION")),
         "status": match status { Status::Skip => Status::Fail, s => s },
         "exit_code": exit_code(status),
-        "started_at": rfc3339(started_unix),
+        "started_at": crate::timefmt::rfc3339(started_unix),
         "duration_ms": outcome.duration.as_millis() as u64,
         "target": {
             "service": target.service,
@@ -144,38 +144,9 @@ pub fn json(outcome: &Outcome, target: &Target, started_unix: i64) -> String {
     text
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_910_400 + 3_723), "2026-11-29T01:02:03Z");
-    }
 
     #[test]
     fn exit_codes_follow_the_plugin_convention() {
