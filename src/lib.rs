@@ -8,6 +8,7 @@ pub mod cloudflare;
 pub mod config;
 pub mod http;
 pub mod lab;
+pub mod passkey;
 pub mod pocketid;
 pub mod redact;
 pub mod report;

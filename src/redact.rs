@@ -8,8 +8,10 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use url::Url;
 
-/// A secret value whose `Debug` and `Display` print only a fingerprint.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret value whose `Debug` and `Display` print only a fingerprint. It serializes
+/// as itself: only the credential file stores one.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
