@@ -1,7 +1,10 @@
 //! From parsed arguments to an exit code.
 
 use crate::checks;
-use crate::cli::{CheckArgs, Cli, ColorChoice, Command, DemoArgs, Format, LabArgs, OutputArgs};
+use crate::cli::{
+    CheckArgs, Cli, ColorChoice, Command, DemoArgs, EnrollArgs, Format, LabArgs, OutputArgs,
+    PasskeyCommand,
+};
 use crate::config::{Config, ConfigError, Origin, OriginOf};
 use crate::http::Http;
 use crate::lab::{self, Fault, Lab, LabConfig};
@@ -30,6 +33,9 @@ pub enum AppError {
     /// Anything else that prevents a run.
     #[error("{0}")]
     Io(String),
+    /// A command other than `check` failed at the server (exit 2).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Parses the command line, runs, and maps the result to an exit code.
@@ -73,6 +79,8 @@ pub fn main() -> ExitCode {
             }
             Command::Demo(args) => demo(&args).await,
             Command::Lab(args) => run_lab(&args).await,
+            Command::Enroll(args) => enroll(&args).await,
+            Command::Passkey { command } => passkey_command(command).await,
             Command::Schema => {
                 print!("{}", report::JSON_SCHEMA);
                 Ok(0)
@@ -83,6 +91,10 @@ pub fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(AppError::Failed(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_UNUSABLE)
@@ -351,4 +363,111 @@ async fn wait_for_stop() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn enroll(args: &EnrollArgs) -> Result<u8, AppError> {
+    let idp = crate::config::parse_idp_url(&args.idp, &Origin::Flag)?;
+    if args.out.exists() && !args.force {
+        return Err(AppError::Usage(format!(
+            "--out: {} exists; pass --force to replace it, or choose another file",
+            args.out.display()
+        )));
+    }
+    let how = match (&args.api_key_file, &args.login_code) {
+        (Some(path), None) => {
+            let key = crate::config::read_secret_file("api_key_file", path, &Origin::Flag)?;
+            let user = args.user.clone().ok_or_else(|| {
+                AppError::Usage(
+                    "--user: give the monitoring user's e-mail, e.g. --user probe@example.com"
+                        .into(),
+                )
+            })?;
+            crate::enroll::Bootstrap::ApiKey { key, user }
+        }
+        (None, Some(code)) => crate::enroll::Bootstrap::LoginCode(crate::redact::Secret::new(
+            crate::enroll::login_code(code),
+        )),
+        _ => {
+            return Err(AppError::Usage(
+                "give either --api-key-file with --user, or --login-code".into(),
+            ));
+        }
+    };
+    let options = crate::config::connect_options(&args.connect)?;
+    if options.insecure {
+        eprintln!("warning: --insecure: certificates are not verified");
+    }
+    let http = Http::new(&options).map_err(|e| AppError::Io(e.to_string()))?;
+    let file = crate::enroll::enroll(&http, &idp, how)
+        .await
+        .map_err(|e| AppError::Failed(e.to_string()))?;
+    file.save(&args.out)
+        .map_err(|e| AppError::Io(e.to_string()))?;
+    println!(
+        "enrolled a passkey for {} ({}) at {}\n  credential {}\n  written to {} (mode 0600)",
+        file.email.as_deref().unwrap_or(&file.username),
+        file.user_id,
+        file.idp,
+        file.credential_fingerprint(),
+        args.out.display()
+    );
+    Ok(0)
+}
+
+async fn passkey_command(command: PasskeyCommand) -> Result<u8, AppError> {
+    match command {
+        PasskeyCommand::Show { file } => {
+            let cred = crate::passkey::CredentialFile::load(&file)
+                .map_err(|e| AppError::Io(e.to_string()))?;
+            let when = |t: Option<i64>| {
+                t.map(crate::timefmt::rfc3339)
+                    .unwrap_or_else(|| "never".into())
+            };
+            println!("passkey file {}", file.display());
+            println!(
+                "  user        {} ({})",
+                cred.email.as_deref().unwrap_or(&cred.username),
+                cred.user_id
+            );
+            println!("  username    {}", cred.username);
+            println!(
+                "  idp         {} (relying party id {})",
+                cred.idp, cred.rp_id
+            );
+            println!("  credential  {}", cred.credential_fingerprint());
+            println!("  created     {}", when(Some(cred.created_at)));
+            println!("  last used   {}", when(cred.last_used_at));
+            println!("  counter     {}", cred.counter);
+            Ok(0)
+        }
+        PasskeyCommand::Remove {
+            file,
+            api_key_file,
+            connect,
+        } => {
+            let cred = crate::passkey::CredentialFile::load(&file)
+                .map_err(|e| AppError::Io(e.to_string()))?;
+            let key =
+                crate::config::read_secret_file("api_key_file", &api_key_file, &Origin::Flag)?;
+            let options = crate::config::connect_options(&connect)?;
+            let http = Http::new(&options).map_err(|e| AppError::Io(e.to_string()))?;
+            crate::enroll::remove(&http, &cred, key)
+                .await
+                .map_err(|e| AppError::Failed(e.to_string()))?;
+            std::fs::remove_file(&file).map_err(|e| {
+                AppError::Io(format!(
+                    "the passkey was deleted at Pocket ID, but {} could not be removed: {e}",
+                    file.display()
+                ))
+            })?;
+            println!(
+                "deleted passkey {} of {} at {} and removed {}",
+                cred.credential_fingerprint(),
+                cred.email.as_deref().unwrap_or(&cred.username),
+                cred.idp,
+                file.display()
+            );
+            Ok(0)
+        }
+    }
 }

@@ -25,8 +25,100 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the embedded lab in the foreground and print how to check it.
     Lab(LabArgs),
+    /// Give a dedicated monitoring user a software passkey at Pocket ID.
+    #[command(after_long_help = ENROLL_AFTER_HELP)]
+    Enroll(EnrollArgs),
+    /// Show or remove a passkey file.
+    Passkey {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: PasskeyCommand,
+    },
     /// Print the JSON Schema of `check --format json`.
     Schema,
+}
+
+const ENROLL_AFTER_HELP: &str = "\
+Examples:
+  ssoprobe enroll --idp https://id.example.com --api-key-file key.txt --user probe@example.com --out probe.passkey
+  ssoprobe enroll --idp https://id.example.com --login-code https://id.example.com/lc/ABC123 --out probe.passkey
+
+The passkey file holds a private key: it is written with mode 0600 and ssoprobe refuses
+to use it when group or others can read it.";
+
+/// `ssoprobe passkey …`.
+#[derive(Debug, Subcommand)]
+pub enum PasskeyCommand {
+    /// Show who and where a passkey file is for (never the key).
+    Show {
+        /// The passkey file.
+        file: PathBuf,
+    },
+    /// Delete the passkey at Pocket ID (admin API key), then the file.
+    Remove {
+        /// The passkey file.
+        file: PathBuf,
+        /// File holding a Pocket ID admin API key.
+        #[arg(long, value_name = "FILE")]
+        api_key_file: PathBuf,
+        /// Connection options.
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+}
+
+/// How to reach Pocket ID (shared by `enroll` and `passkey remove`).
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Pin HOST:PORT to an address, as curl does: HOST:PORT:ADDR (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Send connections for HOST:PORT to ADDR:PORT2 (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR:PORT2")]
+    pub connect_to: Vec<String>,
+    /// Extra trusted root certificates (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (warns).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Per-request timeout [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Print every HTTP hop on stderr (secrets redacted).
+    #[arg(long)]
+    pub trace: bool,
+}
+
+/// Arguments of `enroll`.
+#[derive(Debug, Clone, Args)]
+pub struct EnrollArgs {
+    /// Pocket ID's public URL (its APP_URL).
+    #[arg(long, env = "SSOPROBE_IDP", value_name = "URL")]
+    pub idp: String,
+    /// File holding a Pocket ID admin API key (finds or creates --user).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "login_code",
+        conflicts_with = "login_code"
+    )]
+    pub api_key_file: Option<PathBuf>,
+    /// The monitoring user's e-mail (or username), with --api-key-file.
+    #[arg(long, value_name = "EMAIL", requires = "api_key_file")]
+    pub user: Option<String>,
+    /// A one-time login code, or its /lc/ link, made for the user in Pocket ID.
+    #[arg(long, value_name = "CODE")]
+    pub login_code: Option<String>,
+    /// Where to write the passkey file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Connection options.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 const CHECK_AFTER_HELP: &str = "\

@@ -5,6 +5,7 @@
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::cloudflare;
 use crate::http::{HttpOptions, Route};
+use crate::redact::Secret;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
@@ -180,19 +181,7 @@ impl Config {
             }
         };
         let idp = match pick("idp", &args.idp, &fc.idp) {
-            Some((v, o)) => {
-                let u = parse_site_url("idp", &v, &o)?;
-                if u.path() != "/" || u.query().is_some() {
-                    return Err(err(
-                        "idp",
-                        &o,
-                        format!(
-                            "'{v}' has a path; Pocket ID is served at the root of its host, give its APP_URL (e.g. https://id.example.com)"
-                        ),
-                    ));
-                }
-                u
-            }
+            Some((v, o)) => parse_idp_url(&v, &o)?,
             None => {
                 return Err(ConfigError {
                     setting: "idp".into(),
@@ -356,6 +345,21 @@ fn parse_site_url(key: &str, value: &str, origin: &Origin) -> Result<Url, Config
         ));
     }
     Ok(url)
+}
+
+/// Pocket ID's public URL: an http(s) URL with no path (Pocket ID cannot live under one).
+pub fn parse_idp_url(value: &str, origin: &Origin) -> Result<Url, ConfigError> {
+    let u = parse_site_url("idp", value, origin)?;
+    if u.path() != "/" || u.query().is_some() {
+        return Err(err(
+            "idp",
+            origin,
+            format!(
+                "'{value}' has a path; Pocket ID is served at the root of its host, give its APP_URL (e.g. https://id.example.com)"
+            ),
+        ));
+    }
+    Ok(u)
 }
 
 fn parse_team(value: &str, origin: &Origin) -> Result<String, ConfigError> {
@@ -539,6 +543,57 @@ pub fn parse_days(key: &str, value: &str, origin: &Origin) -> Result<i64, Config
             format!("'{value}' is not a number of days (0-3650)"),
         )),
     }
+}
+
+/// Client options for `enroll` and `passkey remove` (flags only).
+pub fn connect_options(args: &crate::cli::ConnectArgs) -> Result<HttpOptions, ConfigError> {
+    let o = Origin::Flag;
+    let mut routes = Vec::new();
+    for r in &args.resolve {
+        routes.push(parse_resolve(r, &o)?);
+    }
+    for c in &args.connect_to {
+        routes.push(parse_connect_to(c, &o)?);
+    }
+    let extra_roots = match &args.ca_file {
+        Some(p) => read_ca_file(p, &o)?,
+        None => Vec::new(),
+    };
+    let timeout = match &args.timeout {
+        Some(t) => parse_duration("timeout", t, &o)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    Ok(HttpOptions {
+        timeout,
+        deadline: DEFAULT_DEADLINE,
+        routes,
+        extra_roots,
+        insecure: args.insecure,
+        trace: args.trace,
+    })
+}
+
+/// Reads a secret (API key, client secret) from a file: at most 4 KiB, trimmed, not empty.
+pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secret, ConfigError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| err(key, origin, format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() > 4096 {
+        return Err(err(
+            key,
+            origin,
+            format!(
+                "{} is larger than 4 KiB; it should hold one secret",
+                path.display()
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(key, origin, format!("cannot read {}: {e}", path.display())))?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(err(key, origin, format!("{} is empty", path.display())));
+    }
+    Ok(Secret::new(value))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! per host by the jar's RFC 6265 rules. Every request is bounded by the per-request
 //! timeout and by what is left of the run's deadline; every body is read with a cap.
 
-use crate::redact;
+use crate::redact::{self, Secret};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use reqwest_cookie_store::CookieStoreMutex;
@@ -178,6 +178,17 @@ impl Response {
     }
 }
 
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// No body.
+    None,
+    /// `application/x-www-form-urlencoded`.
+    Form(Vec<(String, String)>),
+    /// `application/json`.
+    Json(serde_json::Value),
+}
+
 /// A request to send.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -187,8 +198,10 @@ pub struct Request {
     pub url: Url,
     /// What is expected back.
     pub accept: Accept,
-    /// A form body (`application/x-www-form-urlencoded`).
-    pub form: Option<Vec<(String, String)>>,
+    /// The body.
+    pub body: Body,
+    /// Extra headers; their values are secrets (API keys, tokens) and never traced.
+    pub headers: Vec<(&'static str, Secret)>,
 }
 
 impl Request {
@@ -198,7 +211,8 @@ impl Request {
             method: Method::GET,
             url,
             accept,
-            form: None,
+            body: Body::None,
+            headers: Vec::new(),
         }
     }
 
@@ -208,8 +222,26 @@ impl Request {
             method: Method::POST,
             url,
             accept: Accept::Json,
-            form: Some(form),
+            body: Body::Form(form),
+            headers: Vec::new(),
         }
+    }
+
+    /// A request with a JSON body (or none) expecting JSON back.
+    pub fn json(method: Method, url: Url, body: Option<serde_json::Value>) -> Self {
+        Request {
+            method,
+            url,
+            accept: Accept::Json,
+            body: body.map_or(Body::None, Body::Json),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header whose value is a secret.
+    pub fn header(mut self, name: &'static str, value: &Secret) -> Self {
+        self.headers.push((name, value.clone()));
+        self
     }
 }
 
@@ -358,13 +390,24 @@ impl Http {
             .client
             .request(request.method.clone(), request.url.clone())
             .header(ACCEPT, accept);
-        if let Some(form) = &request.form {
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form)
-                .finish();
-            builder = builder
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(body);
+        match &request.body {
+            Body::None => {}
+            Body::Form(form) => {
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish();
+                builder = builder
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body);
+            }
+            Body::Json(value) => {
+                builder = builder
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(value.to_string());
+            }
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value.expose());
         }
         let mut response = builder
             .send()
@@ -426,6 +469,16 @@ impl Http {
             };
             hops.push(response);
         }
+    }
+
+    /// The value of cookie `name` the jar would send to `url`.
+    pub fn cookie_value(&self, url: &Url, name: &str) -> Option<Secret> {
+        let store = self.jar.lock().ok()?;
+        store
+            .matches(url)
+            .iter()
+            .find(|c| c.name() == name)
+            .map(|c| Secret::new(c.value()))
     }
 
     /// Names of the cookies the jar would send to `url`.

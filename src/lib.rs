@@ -6,6 +6,7 @@ pub mod checks;
 pub mod cli;
 pub mod cloudflare;
 pub mod config;
+pub mod enroll;
 pub mod http;
 pub mod lab;
 pub mod passkey;

@@ -250,7 +250,9 @@ impl CredentialFile {
 
     /// The raw credential id.
     pub fn credential_id_bytes(&self) -> Vec<u8> {
-        URL_SAFE_NO_PAD.decode(&self.credential_id).unwrap_or_default()
+        URL_SAFE_NO_PAD
+            .decode(&self.credential_id)
+            .unwrap_or_default()
     }
 
     /// A short, non-secret fingerprint of the credential id: `SHA256:ab12cd34…`.
@@ -361,7 +363,11 @@ impl AuthenticatorBackend for SoftPasskey {
         {
             return Err(WebauthnCError::NoSelectedToken);
         }
-        let counter = self.file.counter.checked_add(1).ok_or(WebauthnCError::Internal)?;
+        let counter = self
+            .file
+            .counter
+            .checked_add(1)
+            .ok_or(WebauthnCError::Internal)?;
         let mut auth_data = Sha256::digest(self.file.rp_id.as_bytes()).to_vec();
         auth_data.push(UP | UV);
         auth_data.extend_from_slice(&counter.to_be_bytes());
@@ -598,7 +604,8 @@ pub fn parse_request_options(
     mut value: serde_json::Value,
 ) -> Result<PublicKeyCredentialRequestOptions, String> {
     if let Some(obj) = value.as_object_mut() {
-        obj.entry("allowCredentials").or_insert(serde_json::json!([]));
+        obj.entry("allowCredentials")
+            .or_insert(serde_json::json!([]));
         obj.entry("userVerification")
             .or_insert(serde_json::json!("preferred"));
     }
@@ -613,7 +620,8 @@ pub fn parse_creation_options(
         .get_mut("authenticatorSelection")
         .and_then(|s| s.as_object_mut())
     {
-        sel.entry("requireResidentKey").or_insert(serde_json::json!(false));
+        sel.entry("requireResidentKey")
+            .or_insert(serde_json::json!(false));
         sel.entry("userVerification")
             .or_insert(serde_json::json!("preferred"));
     }
@@ -642,7 +650,9 @@ mod tests {
     }
 
     fn enrolled() -> CredentialFile {
-        let (_, made) = Registrar::default().register(&origin(), creation()).unwrap();
+        let (_, made) = Registrar::default()
+            .register(&origin(), creation())
+            .unwrap();
         CredentialFile {
             version: FILE_VERSION,
             idp: "https://id.example.com".into(),
@@ -671,7 +681,9 @@ mod tests {
 
     #[test]
     fn registration_makes_a_none_attestation_with_uv_and_at() {
-        let (reg, made) = Registrar::default().register(&origin(), creation()).unwrap();
+        let (reg, made) = Registrar::default()
+            .register(&origin(), creation())
+            .unwrap();
         let att = reg.response.attestation_object.clone();
         // map(3) "fmt" "none"
         assert_eq!(att[0], 0xa3);
@@ -686,7 +698,9 @@ mod tests {
     #[test]
     fn assertion_carries_user_handle_uv_and_a_growing_counter() {
         let mut pk = SoftPasskey::new(enrolled()).unwrap();
-        let a = pk.assert(&origin(), login_options("id.example.com")).unwrap();
+        let a = pk
+            .assert(&origin(), login_options("id.example.com"))
+            .unwrap();
         let ad = &a.response.authenticator_data;
         assert_eq!(ad.len(), 37);
         assert_eq!(ad[32], UP | UV);
@@ -695,7 +709,9 @@ mod tests {
             a.response.user_handle.clone(),
             Some(b"44f4b412-fe14-4ead-8ac6-2b91ae42330a".to_vec())
         );
-        let b = pk.assert(&origin(), login_options("id.example.com")).unwrap();
+        let b = pk
+            .assert(&origin(), login_options("id.example.com"))
+            .unwrap();
         assert_eq!(b.response.authenticator_data[36], 2);
         assert_eq!(pk.file().counter, 2);
         let json = assertion_json(&b);
@@ -779,7 +795,10 @@ mod tests {
             ("not json", "not JSON"),
             ("{\"version\": 9}", "format version 9"),
             ("{}", "no format version"),
-            ("{\"version\": 1, \"idp\": 3}", "not an ssoprobe passkey file"),
+            (
+                "{\"version\": 1, \"idp\": 3}",
+                "not an ssoprobe passkey file",
+            ),
         ] {
             std::fs::write(&path, content).unwrap();
             #[cfg(unix)]

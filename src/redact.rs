@@ -71,9 +71,30 @@ pub fn is_secret_param(name: &str) -> bool {
     SECRET_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
 }
 
-/// A URL fit for output: secret query values and any user-info replaced by fingerprints.
+/// Path segments whose next segment is a secret or a capability: one-time login codes,
+/// login links, interaction ids.
+const SECRET_AFTER_SEGMENTS: &[&str] = &["one-time-access-token", "lc", "interactions"];
+
+/// A URL fit for output: secret query values, secret path segments and any user-info
+/// replaced by fingerprints.
 pub fn url(url: &Url) -> String {
     let mut shown = url.clone();
+    if let Some(segments) = url.path_segments() {
+        let segments: Vec<&str> = segments.collect();
+        let mut out = Vec::with_capacity(segments.len());
+        let mut secret_next = false;
+        for seg in &segments {
+            if secret_next && !seg.is_empty() {
+                out.push(fingerprint(seg));
+            } else {
+                out.push((*seg).to_string());
+            }
+            secret_next = SECRET_AFTER_SEGMENTS.contains(seg);
+        }
+        if out.iter().zip(&segments).any(|(a, b)| a != b) {
+            shown.set_path(&format!("/{}", out.join("/")));
+        }
+    }
     if !shown.username().is_empty() || shown.password().is_some() {
         let _ = shown.set_username("");
         let _ = shown.set_password(None);
@@ -134,6 +155,21 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
+    fn url_redacts_codes_in_paths() {
+        let u = Url::parse("https://id.example.com/api/one-time-access-token/5HAHEj").unwrap();
+        assert!(!url(&u).contains("5HAHEj"), "{}", url(&u));
+        let u =
+            Url::parse("https://id.example.com/api/oidc/interactions/abc-123/complete").unwrap();
+        let shown = url(&u);
+        assert!(
+            !shown.contains("abc-123") && shown.ends_with("/complete"),
+            "{shown}"
+        );
+        let u = Url::parse("https://id.example.com/api/users/me").unwrap();
+        assert_eq!(url(&u), "https://id.example.com/api/users/me");
     }
 
     #[test]
