@@ -221,6 +221,15 @@ pub struct CheckArgs {
     /// Fail when a certificate expires in fewer days than this [default: 7].
     #[arg(long, env = "SSOPROBE_TLS_FAIL_DAYS", value_name = "DAYS")]
     pub tls_fail_days: Option<String>,
+    /// A passkey file from `ssoprobe enroll`: log in with it and reach the site.
+    #[arg(long, env = "SSOPROBE_PASSKEY", value_name = "FILE")]
+    pub passkey: Option<PathBuf>,
+    /// The status the site must answer after login [default: 200].
+    #[arg(long, env = "SSOPROBE_EXPECT_STATUS", value_name = "CODE")]
+    pub expect_status: Option<String>,
+    /// Text the site's answer must contain after login.
+    #[arg(long, env = "SSOPROBE_EXPECT_BODY", value_name = "TEXT")]
+    pub expect_body: Option<String>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,

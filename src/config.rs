@@ -75,6 +75,12 @@ pub struct Config {
     pub format: Format,
     /// Color choice.
     pub color: ColorChoice,
+    /// The passkey to log in with, and where its file is (the counter is saved back).
+    pub passkey: Option<(crate::passkey::CredentialFile, PathBuf)>,
+    /// The status the site must answer after login.
+    pub expect_status: u16,
+    /// Text the site's answer must contain after login.
+    pub expect_body: Option<String>,
 }
 
 /// Default per-request timeout.
@@ -103,6 +109,9 @@ struct FileConfig {
     deadline: Option<Scalar>,
     tls_warn_days: Option<Scalar>,
     tls_fail_days: Option<Scalar>,
+    passkey: Option<PathBuf>,
+    expect_status: Option<Scalar>,
+    expect_body: Option<String>,
 }
 
 /// A TOML value that may be written as a string or a number (`timeout = 10` or `"10s"`).
@@ -272,6 +281,47 @@ impl Config {
                 None => DEFAULT_TLS_FAIL_DAYS,
             };
         check_thresholds(tls_warn_days, tls_fail_days)?;
+        let passkey = match (&args.passkey, &fc.passkey) {
+            (Some(p), _) => Some((load_passkey(p, &origin("passkey"))?, p.clone())),
+            (None, Some(p)) => {
+                let base = file_path
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new(""));
+                let p = base.join(p);
+                Some((load_passkey(&p, &from_file())?, p))
+            }
+            _ => None,
+        };
+        if let Some((file, _)) = &passkey {
+            let file_origin = Url::parse(&file.idp)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            if file_origin != idp.origin().ascii_serialization() {
+                return Err(ConfigError {
+                    setting: "passkey".into(),
+                    problem: format!(
+                        "the passkey file is for {}, not {}; enrol a passkey for this Pocket ID with ssoprobe enroll",
+                        file.idp, idp
+                    ),
+                });
+            }
+        }
+        let expect_status =
+            match pick_scalar("expect_status", &args.expect_status, &fc.expect_status) {
+                Some((v, o)) => match v.trim().parse::<u16>() {
+                    Ok(code) if (100..=599).contains(&code) => code,
+                    _ => {
+                        return Err(err(
+                            "expect_status",
+                            &o,
+                            format!("'{v}' is not an HTTP status (100-599)"),
+                        ));
+                    }
+                },
+                None => 200,
+            };
+        let expect_body = pick("expect_body", &args.expect_body, &fc.expect_body).map(|(v, _)| v);
 
         Ok(Config {
             service,
@@ -291,8 +341,18 @@ impl Config {
             tls_fail_days,
             format: args.output.format,
             color: args.output.color,
+            passkey,
+            expect_status,
+            expect_body,
         })
     }
+}
+
+fn load_passkey(
+    path: &Path,
+    origin: &Origin,
+) -> Result<crate::passkey::CredentialFile, ConfigError> {
+    crate::passkey::CredentialFile::load(path).map_err(|e| err("passkey", origin, e.to_string()))
 }
 
 /// The warning threshold must not be below the failure threshold.

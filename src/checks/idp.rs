@@ -26,7 +26,7 @@ fn endpoint(config: &Config, path: &str) -> Url {
 
 /// `idp.authorize`: Pocket ID, without a session, must accept Access's client and
 /// callback and ask for a login (`302 /interaction?interaction=…`).
-pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> CheckResult {
+pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult, Option<Url>) {
     let mut f = Findings::start(ids::IDP_AUTHORIZE);
     let response = match http
         .send(
@@ -38,7 +38,7 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> CheckResult {
         Ok(r) => r,
         Err(e) => {
             f.fail(format!("GET /authorize at Pocket ID: {e}"), e.hint());
-            return f.finish("");
+            return (f.finish(""), None);
         }
     };
     f.detail("status", response.status.as_u16());
@@ -62,8 +62,9 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> CheckResult {
     } else {
         AuthorizeOutcome::Unexpected
     };
+    let mut interaction = None;
     match outcome {
-        AuthorizeOutcome::Interaction => {}
+        AuthorizeOutcome::Interaction => interaction = location.clone(),
         AuthorizeOutcome::CallbackCode => {}
         AuthorizeOutcome::InteractionError(message) => {
             f.detail("pocket_id_error", message.clone());
@@ -91,9 +92,10 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> CheckResult {
             f.fail(finding, hint);
         }
     }
-    f.finish(format!(
+    let result = f.finish(format!(
         "Pocket ID accepts client {client} with Access's callback and asks for a login"
-    ))
+    ));
+    (result, interaction)
 }
 
 fn refusal(

@@ -8,6 +8,7 @@
 
 mod access;
 mod idp;
+mod login;
 mod tls;
 
 use crate::cloudflare::{self, EdgePage};
@@ -35,6 +36,16 @@ pub mod ids {
     pub const IDP_TOKEN: &str = "idp.token";
     /// Pocket ID's health endpoint.
     pub const IDP_HEALTH: &str = "idp.health";
+    /// The software passkey signs in to Pocket ID.
+    pub const PASSKEY_LOGIN: &str = "passkey.login";
+    /// Pocket ID issues a code for Access's client to Access's callback.
+    pub const IDP_CODE: &str = "idp.code";
+    /// Access accepts the code and sets CF_Authorization.
+    pub const ACCESS_CALLBACK: &str = "access.callback";
+    /// The site answers with the session.
+    pub const SERVICE_REACH: &str = "service.reach";
+    /// CF_Authorization verifies against the team's certs.
+    pub const ACCESS_TOKEN: &str = "access.token";
     /// Prefix of the per-host certificate checks.
     pub const TLS_PREFIX: &str = "tls.";
 }
@@ -280,38 +291,56 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
 
     let chain = async {
         let (redirect_result, login) = redirect.clone().await;
-        let Some(login) = login else {
-            return vec![
-                redirect_result,
-                CheckResult::skip(
-                    ids::ACCESS_LOGIN,
-                    format!(
-                        "skipped: {} did not reach an Access login",
-                        ids::SERVICE_REDIRECT
-                    ),
-                ),
-                CheckResult::skip(
-                    ids::IDP_AUTHORIZE,
-                    format!(
-                        "skipped: {} did not reach an Access login",
-                        ids::SERVICE_REDIRECT
-                    ),
-                ),
+        let with_passkey = config.passkey.is_some();
+        let skip_all = |reason: &str| {
+            let mut v = vec![
+                CheckResult::skip(ids::ACCESS_LOGIN, format!("skipped: {reason}")),
+                CheckResult::skip(ids::IDP_AUTHORIZE, format!("skipped: {reason}")),
             ];
+            if with_passkey {
+                v.extend(login::skip_from(0, reason));
+            }
+            v
+        };
+        let Some(login) = login else {
+            let mut v = vec![redirect_result];
+            v.extend(skip_all(&format!(
+                "{} did not reach an Access login",
+                ids::SERVICE_REDIRECT
+            )));
+            return v;
         };
         let (login_result, authorize) =
             access::access_login(config, http, &login, discovery.clone().map(|d| d.1)).await;
-        let authorize_result = match authorize {
-            Some(request) => idp::authorize(http, &request).await,
-            None => CheckResult::skip(
-                ids::IDP_AUTHORIZE,
-                format!(
-                    "skipped: {} found no usable authorization request",
-                    ids::ACCESS_LOGIN
-                ),
-            ),
+        let Some(request) = authorize else {
+            let reason = format!(
+                "{} found no usable authorization request",
+                ids::ACCESS_LOGIN
+            );
+            let mut v = vec![redirect_result, login_result];
+            v.extend(skip_all(&reason).into_iter().skip(1));
+            return v;
         };
-        vec![redirect_result, login_result, authorize_result]
+        let (authorize_result, interaction) = idp::authorize(http, &request).await;
+        let mut v = vec![redirect_result, login_result, authorize_result];
+        if with_passkey {
+            match interaction {
+                Some(interaction) => {
+                    let chain = login::Chain {
+                        login: &login,
+                        authorize: &request,
+                        interaction,
+                        discovery: discovery.clone().await.1,
+                    };
+                    v.extend(login::run(config, http, chain).await);
+                }
+                None => v.extend(login::skip_from(
+                    0,
+                    &format!("{} did not reach Pocket ID's login", ids::IDP_AUTHORIZE),
+                )),
+            }
+        }
+        v
     };
 
     let team_domain = async {

@@ -1,0 +1,662 @@
+//! The login as a person makes it: `passkey.login`, `idp.code`, `access.callback`,
+//! `service.reach`, `access.token`. Each step depends on the one before; the first
+//! that fails makes the rest `skip`.
+
+use super::access::AuthorizeRequest;
+use super::{CheckResult, Findings, ids, unexpected};
+use crate::cloudflare::{self, AccessLogin, EdgePage};
+use crate::config::Config;
+use crate::http::{Accept, Http, MAX_HOPS, Request};
+use crate::passkey::{self, SoftPasskey};
+use crate::pocketid::{self, Api, ApiError, AuthorizeOutcome, Discovery, normalise_base};
+use crate::redact;
+use reqwest::Method;
+use std::sync::Arc;
+use url::Url;
+
+/// What the anonymous chain found, needed to log in.
+pub struct Chain<'a> {
+    /// The Access login (team, AUD).
+    pub login: &'a AccessLogin,
+    /// Access's authorization request (state, callback).
+    pub authorize: &'a AuthorizeRequest,
+    /// Pocket ID's interaction URL from `idp.authorize`.
+    pub interaction: Url,
+    /// Pocket ID's discovery document, if it was fetched.
+    pub discovery: Option<Arc<Discovery>>,
+}
+
+const LOGIN_IDS: [&str; 5] = [
+    ids::PASSKEY_LOGIN,
+    ids::IDP_CODE,
+    ids::ACCESS_CALLBACK,
+    ids::SERVICE_REACH,
+    ids::ACCESS_TOKEN,
+];
+
+/// Skips for every login check from `from` on.
+pub fn skip_from(from: usize, reason: &str) -> Vec<CheckResult> {
+    LOGIN_IDS[from..]
+        .iter()
+        .map(|id| CheckResult::skip(id, format!("skipped: {reason}")))
+        .collect()
+}
+
+/// Runs the login checks in order.
+pub async fn run(config: &Config, http: &Http, chain: Chain<'_>) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let (result, ok) = passkey_login(config, http).await;
+    out.push(result);
+    if !ok {
+        out.extend(skip_from(1, &format!("{} failed", ids::PASSKEY_LOGIN)));
+        return out;
+    }
+    let (result, callback) = code(config, http, &chain).await;
+    out.push(result);
+    let Some(callback) = callback else {
+        out.extend(skip_from(2, &format!("{} failed", ids::IDP_CODE)));
+        return out;
+    };
+    let (result, landed) = access_callback(config, http, &chain, callback).await;
+    out.push(result);
+    let Some(landed) = landed else {
+        out.extend(skip_from(3, &format!("{} failed", ids::ACCESS_CALLBACK)));
+        return out;
+    };
+    out.push(service_reach(config, http, landed).await);
+    out.push(access_token(config, http, &chain).await);
+    out
+}
+
+fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, Option<String>) {
+    let enroll = format!(
+        "enrol a new passkey: ssoprobe enroll --idp {} --api-key-file KEY --user EMAIL --out FILE",
+        normalise_base(&config.idp)
+    );
+    match (e.status(), e.code()) {
+        (_, Some("webauthn_authentication_failed")) => (
+            format!("{what}: Pocket ID does not accept the passkey ({e})"),
+            Some(format!(
+                "the passkey was deleted in Pocket ID (or the file belongs to another instance); {enroll}"
+            )),
+        ),
+        (_, Some("user_disabled")) => (
+            format!("{what}: the user is disabled in Pocket ID"),
+            Some("enable the monitoring user in Pocket ID → Users".to_string()),
+        ),
+        (_, Some("passkey_user_verification_required")) => (
+            format!("{what}: Pocket ID requires user verification the assertion lacks"),
+            None,
+        ),
+        (_, Some("invalid_webauthn_session")) | (_, Some("missing_session_id")) => (
+            format!("{what}: Pocket ID lost the login session ({e})"),
+            Some("the session cookie of login/start did not come back: a proxy strips cookies, or the login took over 60 s".to_string()),
+        ),
+        (Some(429), _) => (
+            format!("{what}: rate limited by Pocket ID ({e})"),
+            Some("Pocket ID allows 10 passkey logins, then one per 5 s per client address; run the login less often (ssoprobe never retries)".to_string()),
+        ),
+        _ => (format!("{what}: {e}"), match e {
+            ApiError::Http(h) => h.hint(),
+            _ => None,
+        }),
+    }
+}
+
+/// `passkey.login`: the software passkey signs Pocket ID's challenge; Pocket ID answers
+/// with a session for the passkey's user.
+async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
+    let mut f = Findings::start(ids::PASSKEY_LOGIN);
+    let Some((file, path)) = &config.passkey else {
+        f.fail("no passkey configured", None);
+        return (f.finish(""), false);
+    };
+    let api = Api::new(http, &config.idp, ids::PASSKEY_LOGIN);
+    let options = match api.login_start().await {
+        Ok(o) => o,
+        Err(e) => {
+            let (finding, hint) = api_failure("GET /api/webauthn/login/start", &e, config);
+            f.fail(finding, hint);
+            return (f.finish(""), false);
+        }
+    };
+    let host = config
+        .idp
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let rp_id = options
+        .get("rpId")
+        .and_then(|r| r.as_str())
+        .unwrap_or("")
+        .to_string();
+    f.detail("rp_id", rp_id.clone());
+    if !rp_id.eq_ignore_ascii_case(&host) {
+        f.fail(
+            format!("Pocket ID's relying party id is '{rp_id}', not {host}"),
+            Some(format!(
+                "Pocket ID binds passkeys to the host of its APP_URL; set APP_URL={} (its public URL) and restart it — browsers refuse this login too",
+                normalise_base(&config.idp)
+            )),
+        );
+        return (f.finish(""), false);
+    }
+    let options = match passkey::parse_request_options(options) {
+        Ok(o) => o,
+        Err(e) => {
+            f.fail(
+                format!("login/start answered options ssoprobe cannot read: {e}"),
+                None,
+            );
+            return (f.finish(""), false);
+        }
+    };
+    let mut authenticator = match SoftPasskey::new(file.clone()) {
+        Ok(a) => a,
+        Err(e) => {
+            f.fail(e.to_string(), None);
+            return (f.finish(""), false);
+        }
+    };
+    let assertion = match authenticator.assert(&config.idp, options) {
+        Ok(a) => a,
+        Err(e) => {
+            f.fail(e.to_string(), None);
+            return (f.finish(""), false);
+        }
+    };
+    // The counter moved: save it before anything else can fail.
+    if let Err(e) = authenticator.file().save(path) {
+        f.warn(format!("the passkey's counter was not saved: {e}"), None);
+    }
+    let user = match api.login_finish(passkey::assertion_json(&assertion)).await {
+        Ok(u) => u,
+        Err(e) => {
+            let (finding, hint) = api_failure("POST /api/webauthn/login/finish", &e, config);
+            f.fail(finding, hint);
+            return (f.finish(""), false);
+        }
+    };
+    f.detail("user_id", user.id.clone());
+    if user.id != file.user_id {
+        f.fail(
+            format!(
+                "Pocket ID signed in user {}, not the passkey's user {}",
+                user.id, file.user_id
+            ),
+            None,
+        );
+    }
+    let who = user.email.clone().unwrap_or(user.username.clone());
+    let ok = !f.failed();
+    (
+        f.finish(format!(
+            "signed in to Pocket ID as {who} with the software passkey"
+        )),
+        ok,
+    )
+}
+
+/// `idp.code`: finish Pocket ID's interaction (authenticate, consent) and get the code
+/// for Access's client at Access's callback; `state` and `iss` must round-trip.
+async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, Option<Url>) {
+    let mut f = Findings::start(ids::IDP_CODE);
+    let Some(id) = chain
+        .interaction
+        .query_pairs()
+        .find(|(k, _)| k == "interaction")
+        .map(|(_, v)| v.into_owned())
+    else {
+        f.fail(
+            "Pocket ID's interaction redirect carries no interaction id",
+            None,
+        );
+        return (f.finish(""), None);
+    };
+    let api = Api::new(http, &config.idp, ids::IDP_CODE);
+    let path = format!("/api/oidc/interactions/{id}/complete");
+    let mut step = "authenticate".to_string();
+    let mut steps = Vec::new();
+    let mut redirect = None;
+    for _ in 0..5 {
+        let answer: serde_json::Value = match api
+            .call_json(
+                Method::POST,
+                &path,
+                Some(serde_json::json!({ "step": step })),
+                false,
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let (finding, hint) =
+                    api_failure(&format!("completing the '{step}' step"), &e, config);
+                f.fail(finding, hint);
+                return (f.finish(""), None);
+            }
+        };
+        steps.push(step.clone());
+        if let Some(r) = answer.get("redirectUrl").and_then(|r| r.as_str()) {
+            redirect = Some(r.to_string());
+            break;
+        }
+        let next = answer
+            .pointer("/interaction/currentStep")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_string();
+        match next.as_str() {
+            "consent" | "select_account" => step = next,
+            "reauthenticate" => {
+                f.fail(
+                    "the Pocket ID client asks for re-authentication on every login",
+                    Some("turn off 'Requires re-authentication' on the Cloudflare client in Pocket ID, or accept that this check cannot complete it".to_string()),
+                );
+                return (f.finish(""), None);
+            }
+            other => {
+                f.fail(
+                    format!("Pocket ID's interaction asks for an unknown step '{other}'"),
+                    None,
+                );
+                return (f.finish(""), None);
+            }
+        }
+    }
+    f.detail("steps", steps.clone());
+    let Some(redirect) = redirect else {
+        f.fail("Pocket ID's interaction did not finish after 5 steps", None);
+        return (f.finish(""), None);
+    };
+    let url = api.url(&redirect);
+    let response = match http
+        .send(ids::IDP_CODE, Request::get(url, Accept::Html))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("GET /authorize after the login: {e}"), e.hint());
+            return (f.finish(""), None);
+        }
+    };
+    let location = match response.location() {
+        Some(Ok(u)) => Some(u),
+        _ => None,
+    };
+    let callback = chain.authorize.redirect_uri.clone().unwrap_or_default();
+    match pocketid::classify_authorize(response.status.as_u16(), location.as_ref(), Some(&callback))
+    {
+        AuthorizeOutcome::CallbackCode => {}
+        AuthorizeOutcome::InteractionError(message) => {
+            let (finding, hint) = if message.contains("not allowed to access") {
+                (
+                    format!("Pocket ID refuses the user for client {}: {message}", chain.authorize.client_id),
+                    Some("the OIDC client is restricted to user groups the monitoring user is not in; add the user to an allowed group (Pocket ID → OIDC Clients → the Cloudflare client → Allowed user groups)".to_string()),
+                )
+            } else {
+                (
+                    format!("Pocket ID refused to issue a code: {message}"),
+                    None,
+                )
+            };
+            f.fail(finding, hint);
+            return (f.finish(""), None);
+        }
+        AuthorizeOutcome::CallbackError { error, description } => {
+            f.fail(
+                format!(
+                    "Pocket ID sent Access an error instead of a code: {error}: {}",
+                    description.unwrap_or_default()
+                ),
+                None,
+            );
+            return (f.finish(""), None);
+        }
+        _ => {
+            let (finding, hint) = unexpected("GET /authorize after the login", &response);
+            f.fail(finding, hint);
+            return (f.finish(""), None);
+        }
+    }
+    let Some(location) = location else {
+        f.fail("no Location", None);
+        return (f.finish(""), None);
+    };
+    let param = |n: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.into_owned())
+    };
+    let state_ok = match (&chain.authorize.state, param("state")) {
+        (Some(sent), Some(back)) => sent.expose() == back,
+        _ => false,
+    };
+    if !state_ok {
+        f.fail(
+            "the state Pocket ID returned is not the one Access sent",
+            Some("Access will refuse this login ('Invalid login session'); something rewrites the authorization request".to_string()),
+        );
+    }
+    let issuer = chain
+        .discovery
+        .as_ref()
+        .and_then(|d| d.issuer.clone())
+        .unwrap_or_else(|| normalise_base(&config.idp));
+    match param("iss") {
+        Some(iss) if iss == issuer => {}
+        Some(iss) => f.fail(
+            format!("the code comes with iss {iss}, expected {issuer}"),
+            Some("Pocket ID's APP_URL differs from its public URL".to_string()),
+        ),
+        None => f.warn("the code comes without iss (RFC 9207)", None),
+    }
+    let ok = !f.failed();
+    let result = f.finish(format!(
+        "Pocket ID issued a code for client {} to Access's callback after {}; state and iss match",
+        chain.authorize.client_id,
+        steps.join(" + ")
+    ));
+    (result, ok.then_some(location))
+}
+
+/// `access.callback`: Access redeems the code server-side and, through
+/// `/cdn-cgi/access/authorized`, sets `CF_Authorization` on the site.
+async fn access_callback(
+    config: &Config,
+    http: &Http,
+    chain: &Chain<'_>,
+    callback: Url,
+) -> (CheckResult, Option<Url>) {
+    let mut f = Findings::start(ids::ACCESS_CALLBACK);
+    let service_host = config
+        .service
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let team = chain.login.team_domain.clone();
+    let mut next = callback;
+    for hop in 0..=MAX_HOPS {
+        let response = match http
+            .send(
+                ids::ACCESS_CALLBACK,
+                Request::get(next.clone(), Accept::Html),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                f.fail(format!("GET {}: {e}", redact::url(&next)), e.hint());
+                return (f.finish(""), None);
+            }
+        };
+        if let Some(Ok(location)) = response.location() {
+            let host = location.host_str().unwrap_or_default().to_ascii_lowercase();
+            let in_access = location.path().starts_with("/cdn-cgi/access/")
+                && (host == team || host == service_host);
+            if cloudflare::parse_login_url(&location).is_some() {
+                f.fail(
+                    "Access sent the browser back to its login page instead of admitting it",
+                    Some("the session was not accepted: cookies did not stick (CF_AppSession / CF_Session), or the login took too long".to_string()),
+                );
+                return (f.finish(""), None);
+            }
+            if in_access && hop < MAX_HOPS {
+                next = location;
+                continue;
+            }
+            if host != service_host {
+                f.fail(
+                    format!(
+                        "Access redirected to {} after the callback",
+                        redact::url(&location)
+                    ),
+                    None,
+                );
+                return (f.finish(""), None);
+            }
+            f.detail("hops", hop + 1);
+            if http
+                .cookie_value(&config.service, "CF_Authorization")
+                .is_none()
+            {
+                f.fail(
+                    format!("Access set no CF_Authorization cookie on {service_host}"),
+                    Some("a proxy, Worker or page rule on the site strips Set-Cookie from /cdn-cgi/access/authorized".to_string()),
+                );
+                return (f.finish(""), None);
+            }
+            let result = f.finish(format!(
+                "Access accepted the code and set CF_Authorization on {service_host}"
+            ));
+            return (result, Some(location));
+        }
+        let text = response.text();
+        let page = cloudflare::classify(&response);
+        let denied = text.contains("That account does not have access");
+        let (finding, hint) = match page {
+            _ if denied => (
+                "Access refuses the user: \"That account does not have access\"".to_string(),
+                Some(format!(
+                    "no Allow policy of the application matches {}; add the monitoring user's e-mail (or its group) to a policy in Zero Trust → Access → Applications",
+                    config
+                        .passkey
+                        .as_ref()
+                        .and_then(|p| p.0.email.clone())
+                        .unwrap_or_else(|| "the monitoring user".into())
+                )),
+            ),
+            Some(EdgePage::AccessError(Some(msg))) if msg.contains("exchange code for token") => (
+                format!("Access: {msg}"),
+                Some(format!(
+                    "Cloudflare could not redeem the code at Pocket ID's token endpoint: check the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) against the client's secret in Pocket ID, and that Cloudflare reaches {}/api/oidc/token (no WAF challenge)",
+                    normalise_base(&config.idp)
+                )),
+            ),
+            Some(EdgePage::AccessError(Some(msg))) if msg.contains("fresh keys") => (
+                format!("Access: {msg}"),
+                Some(format!(
+                    "Cloudflare could not verify Pocket ID's id_token: its Certificate URL must be {}/.well-known/jwks.json and reachable from Cloudflare",
+                    normalise_base(&config.idp)
+                )),
+            ),
+            Some(EdgePage::AccessError(msg)) => (
+                format!(
+                    "Access error page after the callback: {}",
+                    msg.unwrap_or_else(|| "(no message)".into())
+                ),
+                None,
+            ),
+            _ => unexpected("GET the Access callback", &response),
+        };
+        f.fail(finding, hint);
+        return (f.finish(""), None);
+    }
+    f.fail(crate::http::HttpError::TooManyRedirects.to_string(), None);
+    (f.finish(""), None)
+}
+
+/// `service.reach`: the original URL answers the expected status (and text) with the session.
+async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult {
+    let mut f = Findings::start(ids::SERVICE_REACH);
+    let response = match http
+        .send(
+            ids::SERVICE_REACH,
+            Request::get(landed.clone(), Accept::Html),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("GET {}: {e}", redact::url(&landed)), e.hint());
+            return f.finish("");
+        }
+    };
+    let status = response.status.as_u16();
+    f.detail("status", status);
+    if let Some(Ok(location)) = response.location()
+        && cloudflare::parse_login_url(&location).is_some()
+    {
+        f.fail(
+            "with CF_Authorization the site still redirects to the Access login",
+            Some("the cookie is not accepted for this path: check the application's cookie path and the Binding cookie setting".to_string()),
+        );
+        return f.finish("");
+    }
+    if status != config.expect_status {
+        let (finding, hint) = match cloudflare::classify(&response) {
+            Some(_) => unexpected("after login", &response),
+            None => (
+                format!(
+                    "after login the site answers HTTP {status}, expected {}",
+                    config.expect_status
+                ),
+                Some(
+                    "the origin itself answers this; check the application behind the tunnel"
+                        .to_string(),
+                ),
+            ),
+        };
+        f.fail(finding, hint);
+        return f.finish("");
+    }
+    if let Some(text) = &config.expect_body
+        && !response.text().contains(text.as_str())
+    {
+        f.fail(
+            format!("the page does not contain \"{text}\""),
+            Some("the origin answers, but not with the expected content".to_string()),
+        );
+        return f.finish("");
+    }
+    f.finish(format!(
+        "{} answers HTTP {status} after login ({} bytes{})",
+        redact::url(&landed),
+        response.body.len(),
+        config
+            .expect_body
+            .as_deref()
+            .map(|t| format!(", contains \"{t}\""))
+            .unwrap_or_default()
+    ))
+}
+
+/// `access.token`: `CF_Authorization` verifies against the team's certs; iss, aud, exp,
+/// email as expected.
+async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckResult {
+    let mut f = Findings::start(ids::ACCESS_TOKEN);
+    let Some(token) = http.cookie_value(&config.service, "CF_Authorization") else {
+        f.fail("no CF_Authorization cookie for the site", None);
+        return f.finish("");
+    };
+    let team = &chain.login.team_domain;
+    let certs_url = match Url::parse(&format!("https://{team}/cdn-cgi/access/certs")) {
+        Ok(u) => u,
+        Err(e) => {
+            f.fail(format!("bad team domain: {e}"), None);
+            return f.finish("");
+        }
+    };
+    let response = match http
+        .send(ids::ACCESS_TOKEN, Request::get(certs_url, Accept::Json))
+        .await
+    {
+        Ok(r) if r.status.is_success() => r,
+        Ok(r) => {
+            let (finding, hint) = unexpected("GET /cdn-cgi/access/certs", &r);
+            f.fail(finding, hint);
+            return f.finish("");
+        }
+        Err(e) => {
+            f.fail(format!("GET /cdn-cgi/access/certs: {e}"), e.hint());
+            return f.finish("");
+        }
+    };
+    let keys: jsonwebtoken::jwk::JwkSet =
+        match serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|v| v.get("keys").cloned())
+            .and_then(|k| serde_json::from_value(serde_json::json!({ "keys": k })).ok())
+        {
+            Some(k) => k,
+            None => {
+                f.fail("the team's certs are not a JWKS", None);
+                return f.finish("");
+            }
+        };
+    let header = match jsonwebtoken::decode_header(token.expose()) {
+        Ok(h) => h,
+        Err(e) => {
+            f.fail(format!("CF_Authorization is not a JWT: {e}"), None);
+            return f.finish("");
+        }
+    };
+    let Some(kid) = header.kid.clone() else {
+        f.fail("CF_Authorization has no kid", None);
+        return f.finish("");
+    };
+    let Some(jwk) = keys.find(&kid) else {
+        f.fail(
+            format!("CF_Authorization is signed with key {kid}, not in the team's certs"),
+            Some("the token does not come from this team's Access".to_string()),
+        );
+        return f.finish("");
+    };
+    let key = match jsonwebtoken::DecodingKey::from_jwk(jwk) {
+        Ok(k) => k,
+        Err(e) => {
+            f.fail(format!("the team's key {kid} does not parse: {e}"), None);
+            return f.finish("");
+        }
+    };
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    let issuer = format!("https://{team}");
+    validation.set_issuer(&[issuer.as_str()]);
+    if let Some(aud) = &chain.login.aud {
+        validation.set_audience(&[aud.as_str()]);
+    } else {
+        validation.validate_aud = false;
+    }
+    validation.validate_nbf = true;
+    validation.leeway = 60;
+    let claims = match jsonwebtoken::decode::<serde_json::Value>(token.expose(), &key, &validation)
+    {
+        Ok(d) => d.claims,
+        Err(e) => {
+            f.fail(format!("CF_Authorization does not verify: {e}"), None);
+            return f.finish("");
+        }
+    };
+    let email = claims
+        .get("email")
+        .and_then(|e| e.as_str())
+        .unwrap_or("")
+        .to_string();
+    f.detail("email", email.clone());
+    if let Some(exp) = claims.get("exp").and_then(|e| e.as_i64()) {
+        f.detail("expires_in_s", exp - crate::timefmt::unix_now());
+    }
+    if claims
+        .get("type")
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t != "app")
+    {
+        f.warn(
+            "CF_Authorization is not an application token (type is not app)",
+            None,
+        );
+    }
+    if let Some((file, _)) = &config.passkey
+        && let Some(expected) = &file.email
+        && !email.eq_ignore_ascii_case(expected)
+    {
+        f.fail(
+            format!("CF_Authorization is for {email}, expected {expected}"),
+            None,
+        );
+    }
+    f.finish(format!(
+        "CF_Authorization verifies with the team's key (RS256); iss {issuer}, aud and expiry good, email {email}"
+    ))
+}
