@@ -20,7 +20,7 @@ pub struct Cli {
 pub enum Command {
     /// Check a deployment: the Access redirect chain, Pocket ID's endpoints, TLS.
     #[command(after_long_help = CHECK_AFTER_HELP)]
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Start the embedded lab on loopback and check it (add --fault to break it).
     Demo(DemoArgs),
     /// Run the embedded lab in the foreground and print how to check it.
@@ -230,6 +230,26 @@ pub struct CheckArgs {
     /// Text the site's answer must contain after login.
     #[arg(long, env = "SSOPROBE_EXPECT_BODY", value_name = "TEXT")]
     pub expect_body: Option<String>,
+    /// File with the OIDC client secret: ssoprobe then runs its own code flow for the
+    /// client and verifies the id_token (`idp.exchange`).
+    #[arg(long, env = "SSOPROBE_CLIENT_SECRET_FILE", value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Access service token id: reach the site with it, without a passkey.
+    #[arg(
+        long,
+        env = "SSOPROBE_SERVICE_TOKEN_ID",
+        value_name = "ID",
+        requires = "service_token_secret_file"
+    )]
+    pub service_token_id: Option<String>,
+    /// File with the Access service token secret.
+    #[arg(
+        long,
+        env = "SSOPROBE_SERVICE_TOKEN_SECRET_FILE",
+        value_name = "FILE",
+        requires = "service_token_id"
+    )]
+    pub service_token_secret_file: Option<PathBuf>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,

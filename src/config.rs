@@ -81,6 +81,10 @@ pub struct Config {
     pub expect_status: u16,
     /// Text the site's answer must contain after login.
     pub expect_body: Option<String>,
+    /// The OIDC client secret, for `idp.exchange`.
+    pub client_secret: Option<Secret>,
+    /// An Access service token (id, secret), for `service.reach` without a passkey.
+    pub service_token: Option<(Secret, Secret)>,
 }
 
 /// Default per-request timeout.
@@ -112,6 +116,9 @@ struct FileConfig {
     passkey: Option<PathBuf>,
     expect_status: Option<Scalar>,
     expect_body: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    service_token_id: Option<String>,
+    service_token_secret_file: Option<PathBuf>,
 }
 
 /// A TOML value that may be written as a string or a number (`timeout = 10` or `"10s"`).
@@ -322,6 +329,65 @@ impl Config {
                 None => 200,
             };
         let expect_body = pick("expect_body", &args.expect_body, &fc.expect_body).map(|(v, _)| v);
+        let relative = |p: &Path| {
+            let base = file_path
+                .as_deref()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new(""));
+            base.join(p)
+        };
+        let client_secret = match (&args.client_secret_file, &fc.client_secret_file) {
+            (Some(p), _) => Some(read_secret_file(
+                "client_secret_file",
+                p,
+                &origin("client_secret_file"),
+            )?),
+            (None, Some(p)) => Some(read_secret_file(
+                "client_secret_file",
+                &relative(p),
+                &from_file(),
+            )?),
+            _ => None,
+        };
+        if client_secret.is_some() && client_id.is_none() {
+            return Err(ConfigError {
+                setting: "client_id".into(),
+                problem: "idp.exchange needs the client id with the secret: add --client-id".into(),
+            });
+        }
+        let token_id = pick(
+            "service_token_id",
+            &args.service_token_id,
+            &fc.service_token_id,
+        );
+        let token_secret = match (
+            &args.service_token_secret_file,
+            &fc.service_token_secret_file,
+        ) {
+            (Some(p), _) => Some(read_secret_file(
+                "service_token_secret_file",
+                p,
+                &origin("service_token_secret_file"),
+            )?),
+            (None, Some(p)) => Some(read_secret_file(
+                "service_token_secret_file",
+                &relative(p),
+                &from_file(),
+            )?),
+            _ => None,
+        };
+        let service_token = match (token_id, token_secret) {
+            (Some((id, _)), Some(secret)) => Some((Secret::new(id.trim()), secret)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError {
+                    setting: "service_token_id".into(),
+                    problem:
+                        "a service token needs both service_token_id and service_token_secret_file"
+                            .into(),
+                });
+            }
+        };
 
         Ok(Config {
             service,
@@ -344,6 +410,8 @@ impl Config {
             passkey,
             expect_status,
             expect_body,
+            client_secret,
+            service_token,
         })
     }
 }

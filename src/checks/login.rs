@@ -26,18 +26,20 @@ pub struct Chain<'a> {
     pub discovery: Option<Arc<Discovery>>,
 }
 
-const LOGIN_IDS: [&str; 5] = [
+const LOGIN_IDS: [&str; 6] = [
     ids::PASSKEY_LOGIN,
     ids::IDP_CODE,
+    ids::IDP_EXCHANGE,
     ids::ACCESS_CALLBACK,
     ids::SERVICE_REACH,
     ids::ACCESS_TOKEN,
 ];
 
-/// Skips for every login check from `from` on.
-pub fn skip_from(from: usize, reason: &str) -> Vec<CheckResult> {
+/// Skips for every login check from `from` on (`idp.exchange` only when configured).
+pub fn skip_from(config: &Config, from: usize, reason: &str) -> Vec<CheckResult> {
     LOGIN_IDS[from..]
         .iter()
+        .filter(|id| **id != ids::IDP_EXCHANGE || config.client_secret.is_some())
         .map(|id| CheckResult::skip(id, format!("skipped: {reason}")))
         .collect()
 }
@@ -48,19 +50,30 @@ pub async fn run(config: &Config, http: &Http, chain: Chain<'_>) -> Vec<CheckRes
     let (result, ok) = passkey_login(config, http).await;
     out.push(result);
     if !ok {
-        out.extend(skip_from(1, &format!("{} failed", ids::PASSKEY_LOGIN)));
+        out.extend(skip_from(
+            config,
+            1,
+            &format!("{} failed", ids::PASSKEY_LOGIN),
+        ));
         return out;
     }
     let (result, callback) = code(config, http, &chain).await;
     out.push(result);
     let Some(callback) = callback else {
-        out.extend(skip_from(2, &format!("{} failed", ids::IDP_CODE)));
+        out.extend(skip_from(config, 2, &format!("{} failed", ids::IDP_CODE)));
         return out;
     };
+    if let Some(secret) = &config.client_secret {
+        out.push(exchange(config, http, &chain, secret).await);
+    }
     let (result, landed) = access_callback(config, http, &chain, callback).await;
     out.push(result);
     let Some(landed) = landed else {
-        out.extend(skip_from(3, &format!("{} failed", ids::ACCESS_CALLBACK)));
+        out.extend(skip_from(
+            config,
+            4,
+            &format!("{} failed", ids::ACCESS_CALLBACK),
+        ));
         return out;
     };
     out.push(service_reach(config, http, landed).await);
@@ -493,8 +506,6 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
             return f.finish("");
         }
     };
-    let status = response.status.as_u16();
-    f.detail("status", status);
     if let Some(Ok(location)) = response.location()
         && cloudflare::parse_login_url(&location).is_some()
     {
@@ -504,12 +515,24 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
         );
         return f.finish("");
     }
+    judge_site(config, f, &response, "after login")
+}
+
+/// The verdict on the site's answer once Access admitted the request.
+fn judge_site(
+    config: &Config,
+    mut f: Findings,
+    response: &crate::http::Response,
+    when: &str,
+) -> CheckResult {
+    let status = response.status.as_u16();
+    f.detail("status", status);
     if status != config.expect_status {
-        let (finding, hint) = match cloudflare::classify(&response) {
-            Some(_) => unexpected("after login", &response),
+        let (finding, hint) = match cloudflare::classify(response) {
+            Some(_) => unexpected(when, response),
             None => (
                 format!(
-                    "after login the site answers HTTP {status}, expected {}",
+                    "{when} the site answers HTTP {status}, expected {}",
                     config.expect_status
                 ),
                 Some(
@@ -531,8 +554,8 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
         return f.finish("");
     }
     f.finish(format!(
-        "{} answers HTTP {status} after login ({} bytes{})",
-        redact::url(&landed),
+        "{} answers HTTP {status} {when} ({} bytes{})",
+        redact::url(&response.url),
         response.body.len(),
         config
             .expect_body
@@ -540,6 +563,284 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
             .map(|t| format!(", contains \"{t}\""))
             .unwrap_or_default()
     ))
+}
+
+/// `service.reach` with an Access service token instead of a login. The token headers
+/// go to the site's host only, never across a redirect to another host.
+pub async fn service_token_reach(
+    config: &Config,
+    http: &Http,
+    token: &(crate::redact::Secret, crate::redact::Secret),
+) -> CheckResult {
+    let mut f = Findings::start(ids::SERVICE_REACH);
+    f.detail("mode", "service token");
+    let host = config
+        .service
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let mut url = config.service.clone();
+    for _ in 0..=MAX_HOPS {
+        let mut request = Request::get(url.clone(), Accept::Html);
+        if url.scheme() == "https"
+            && url
+                .host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&host))
+        {
+            request = request
+                .header("cf-access-client-id", &token.0)
+                .header("cf-access-client-secret", &token.1);
+        }
+        let response = match http.send(ids::SERVICE_REACH, request).await {
+            Ok(r) => r,
+            Err(e) => {
+                f.fail(format!("GET {}: {e}", redact::url(&url)), e.hint());
+                return f.finish("");
+            }
+        };
+        match response.location() {
+            Some(Ok(location)) => {
+                if cloudflare::parse_login_url(&location).is_some() {
+                    f.fail(
+                        "Access sends the service token to the login page",
+                        Some("the application needs a policy with action Service Auth that includes this service token; an Allow policy sends every request to the identity provider".to_string()),
+                    );
+                    return f.finish("");
+                }
+                if !location
+                    .host_str()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&host))
+                {
+                    f.fail(
+                        format!(
+                            "with the service token the site redirects to {}",
+                            redact::url(&location)
+                        ),
+                        None,
+                    );
+                    return f.finish("");
+                }
+                url = location;
+            }
+            Some(Err(_)) => {
+                f.fail("a redirect with an unusable Location", None);
+                return f.finish("");
+            }
+            None => {
+                if matches!(
+                    cloudflare::classify(&response),
+                    Some(EdgePage::AccessForbidden) | Some(EdgePage::AccessError(_))
+                ) || (matches!(response.status.as_u16(), 401 | 403)
+                    && response.header("cf-access-aud").is_some())
+                {
+                    f.fail(
+                        format!("Access refuses the service token (HTTP {})", response.status.as_u16()),
+                        Some("the token's id or secret is wrong, it expired or was revoked, or no Service Auth policy includes it".to_string()),
+                    );
+                    return f.finish("");
+                }
+                return judge_site(config, f, &response, "with the service token");
+            }
+        }
+    }
+    f.fail(crate::http::HttpError::TooManyRedirects.to_string(), None);
+    f.finish("")
+}
+
+/// `idp.exchange`: ssoprobe's own code flow for the same client, redeemed at the token
+/// endpoint with the client secret; the id_token must verify against the JWKS. It tells
+/// "Pocket ID is broken" from "Cloudflare's settings are broken".
+async fn exchange(
+    config: &Config,
+    http: &Http,
+    chain: &Chain<'_>,
+    secret: &crate::redact::Secret,
+) -> CheckResult {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut f = Findings::start(ids::IDP_EXCHANGE);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = b64.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let state = uuid::Uuid::new_v4().simple().to_string();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let client_id = config
+        .client_id
+        .clone()
+        .unwrap_or_else(|| chain.authorize.client_id.clone());
+    let callback = chain.authorize.redirect_uri.clone().unwrap_or_default();
+    let base = normalise_base(&config.idp);
+    let mut authorize = match Url::parse(&format!("{base}{}", pocketid::paths::AUTHORIZE)) {
+        Ok(u) => u,
+        Err(e) => {
+            f.fail(e.to_string(), None);
+            return f.finish("");
+        }
+    };
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", &callback)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email profile")
+        .append_pair("state", &state)
+        .append_pair("nonce", &nonce)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let response = match http
+        .send(ids::IDP_EXCHANGE, Request::get(authorize, Accept::Html))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("GET /authorize: {e}"), e.hint());
+            return f.finish("");
+        }
+    };
+    let location = match response.location() {
+        Some(Ok(u)) => u,
+        _ => {
+            let (finding, hint) = unexpected("GET /authorize with the session", &response);
+            f.fail(finding, hint);
+            return f.finish("");
+        }
+    };
+    let param = |n: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.into_owned())
+    };
+    let Some(code) = param("code") else {
+        f.fail(
+            format!(
+                "with a session Pocket ID did not issue a code: {}",
+                param("error")
+                    .or_else(|| param("error_description"))
+                    .unwrap_or_else(|| redact::url(&location))
+            ),
+            None,
+        );
+        return f.finish("");
+    };
+    if param("state").as_deref() != Some(state.as_str()) {
+        f.fail("the state did not round-trip", None);
+    }
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>(),
+            url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect::<String>()
+        ))
+    );
+    let token_url = match Url::parse(&format!("{base}{}", pocketid::paths::TOKEN)) {
+        Ok(u) => u,
+        Err(e) => {
+            f.fail(e.to_string(), None);
+            return f.finish("");
+        }
+    };
+    let request = Request::post_form(
+        token_url,
+        vec![
+            ("grant_type".into(), "authorization_code".into()),
+            ("code".into(), code),
+            ("redirect_uri".into(), callback),
+            ("code_verifier".into(), verifier),
+        ],
+    )
+    .header("authorization", &crate::redact::Secret::new(basic));
+    let response = match http.send(ids::IDP_EXCHANGE, request).await {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail(format!("POST /api/oidc/token: {e}"), e.hint());
+            return f.finish("");
+        }
+    };
+    if !response.status.is_success() {
+        let err: Option<pocketid::OAuthError> = serde_json::from_slice(&response.body).ok();
+        let (finding, hint) = match err {
+            Some(e) if e.error == "invalid_client" => (
+                "Pocket ID refuses the client secret (invalid_client)".to_string(),
+                Some("the secret given to ssoprobe is not the client's; if Cloudflare holds the same one, its token exchange fails too: create a new secret in Pocket ID and set it in both".to_string()),
+            ),
+            Some(e) => (format!("the code exchange failed: {}: {}", e.error, e.error_description.unwrap_or_default()), None),
+            None => unexpected("POST /api/oidc/token", &response),
+        };
+        f.fail(finding, hint);
+        return f.finish("");
+    }
+    let id_token = serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| {
+            v.get("id_token")
+                .and_then(|t| t.as_str())
+                .map(crate::redact::Secret::new)
+        });
+    let Some(id_token) = id_token else {
+        f.fail("the token response has no id_token", None);
+        return f.finish("");
+    };
+    let issuer = chain
+        .discovery
+        .as_ref()
+        .and_then(|d| d.issuer.clone())
+        .unwrap_or(base.clone());
+    match verify_with_jwks(http, &config.idp, &id_token, &issuer, &client_id).await {
+        Ok(claims) => {
+            if claims.get("nonce").and_then(|n| n.as_str()) != Some(nonce.as_str()) {
+                f.fail("the id_token's nonce is not the one sent", None);
+            }
+            let email = claims
+                .get("email")
+                .and_then(|e| e.as_str())
+                .unwrap_or("(no email)")
+                .to_string();
+            f.finish(format!(
+                "own code flow for client {client_id}: code redeemed with the secret, id_token verifies (iss, aud, exp, nonce), email {email}"
+            ))
+        }
+        Err(e) => {
+            f.fail(format!("the id_token does not verify: {e}"), None);
+            f.finish("")
+        }
+    }
+}
+
+async fn verify_with_jwks(
+    http: &Http,
+    idp: &Url,
+    token: &crate::redact::Secret,
+    issuer: &str,
+    audience: &str,
+) -> Result<serde_json::Value, String> {
+    let mut url = idp.clone();
+    url.set_path(pocketid::paths::JWKS);
+    let response = http
+        .send(ids::IDP_EXCHANGE, Request::get(url, Accept::Json))
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_slice(&response.body).map_err(|e| format!("JWKS: {e}"))?;
+    let header = jsonwebtoken::decode_header(token.expose()).map_err(|e| e.to_string())?;
+    let jwk = header
+        .kid
+        .as_deref()
+        .and_then(|k| keys.find(k))
+        .ok_or("its kid is not in the JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.leeway = 60;
+    jsonwebtoken::decode::<serde_json::Value>(token.expose(), &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
 }
 
 /// `access.token`: `CF_Authorization` verifies against the team's certs; iss, aud, exp,

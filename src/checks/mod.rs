@@ -40,6 +40,8 @@ pub mod ids {
     pub const PASSKEY_LOGIN: &str = "passkey.login";
     /// Pocket ID issues a code for Access's client to Access's callback.
     pub const IDP_CODE: &str = "idp.code";
+    /// ssoprobe's own code flow for the client verifies (with the client secret).
+    pub const IDP_EXCHANGE: &str = "idp.exchange";
     /// Access accepts the code and sets CF_Authorization.
     pub const ACCESS_CALLBACK: &str = "access.callback";
     /// The site answers with the session.
@@ -298,7 +300,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
                 CheckResult::skip(ids::IDP_AUTHORIZE, format!("skipped: {reason}")),
             ];
             if with_passkey {
-                v.extend(login::skip_from(0, reason));
+                v.extend(login::skip_from(config, 0, reason));
             }
             v
         };
@@ -335,12 +337,20 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
                     v.extend(login::run(config, http, chain).await);
                 }
                 None => v.extend(login::skip_from(
+                    config,
                     0,
                     &format!("{} did not reach Pocket ID's login", ids::IDP_AUTHORIZE),
                 )),
             }
         }
         v
+    };
+    // Service-token mode needs no login: it runs beside the chain.
+    let token_reach = async {
+        match (&config.passkey, &config.service_token) {
+            (None, Some(token)) => Some(login::service_token_reach(config, http, token).await),
+            _ => None,
+        }
     };
 
     let team_domain = async {
@@ -351,8 +361,9 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     };
     let tls_checks = tls::run_all(config, http, team_domain);
 
-    let (chain, tls_results, discovery_result, jwks, token, health) = tokio::join!(
+    let (chain, token_reach, tls_results, discovery_result, jwks, token, health) = tokio::join!(
         chain,
+        token_reach,
         tls_checks,
         discovery.clone().map(|d| d.0),
         idp::jwks(config, http, discovery.clone().map(|d| d.1)),
@@ -362,6 +373,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
 
     let mut checks = tls_results;
     checks.extend(chain);
+    checks.extend(token_reach);
     checks.extend([discovery_result, jwks, token, health]);
     Outcome {
         checks,
