@@ -225,6 +225,26 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     // The demo goes through the same argument parsing as a user's `check`.
     let mut argv = vec!["ssoprobe".to_string(), "check".to_string()];
     argv.extend(lab_check_args(&lab, &ca.0));
+    let mut _passkey = None;
+    if !args.no_login {
+        // Enrolment gets the demo's own time limits, so a broken lab cannot stall it.
+        let limit = [&args.timeout, &args.deadline]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| crate::config::parse_duration("timeout", v, &Origin::Flag).ok())
+            .min()
+            .unwrap_or(std::time::Duration::from_secs(5));
+        match demo_enrol(&lab, &ca.0, limit).await {
+            Ok(file) => {
+                argv.push("--passkey".into());
+                argv.push(file.0.display().to_string());
+                _passkey = Some(file);
+            }
+            Err(e) => eprintln!(
+                "demo: no passkey could be enrolled in the lab ({e}); the anonymous checks run alone"
+            ),
+        }
+    }
     let passthrough: [(&str, &Option<String>); 4] = [
         ("--timeout", &args.timeout),
         ("--deadline", &args.deadline),
@@ -253,6 +273,52 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     let result = check(&check_args, origins).await;
     lab.shutdown().await;
     result
+}
+
+/// Enrols a passkey for probe@example.com in the lab, through `enroll`'s code path.
+async fn demo_enrol(
+    lab: &Lab,
+    ca: &std::path::Path,
+    limit: std::time::Duration,
+) -> Result<TempFile, String> {
+    let mut connect = crate::cli::ConnectArgs {
+        resolve: Vec::new(),
+        connect_to: Vec::new(),
+        ca_file: Some(ca.to_path_buf()),
+        insecure: false,
+        timeout: Some(format!("{}ms", limit.as_millis().max(1))),
+        trace: false,
+    };
+    for pair in lab.route_args().chunks(2) {
+        match pair {
+            [flag, value] if flag == "--resolve" => connect.resolve.push(value.clone()),
+            [flag, value] if flag == "--connect-to" => connect.connect_to.push(value.clone()),
+            _ => {}
+        }
+    }
+    let options = crate::config::connect_options(&connect).map_err(|e| e.to_string())?;
+    let http = Http::new(&options).map_err(|e| e.to_string())?;
+    let idp = url::Url::parse(&format!("https://{}", lab::IDP_HOST)).map_err(|e| e.to_string())?;
+    let how = crate::enroll::Bootstrap::ApiKey {
+        key: crate::redact::Secret::new(lab.static_api_key()),
+        user: "probe@example.com".into(),
+    };
+    let file = tokio::time::timeout(limit, crate::enroll::enroll(&http, &idp, how))
+        .await
+        .map_err(|_| {
+            format!(
+                "enrolment took longer than {}",
+                crate::http::human_duration(limit)
+            )
+        })?
+        .map_err(|e| e.to_string())?;
+    let path = std::env::temp_dir().join(format!(
+        "ssoprobe-demo-{}-{}.passkey",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    file.save(&path).map_err(|e| e.to_string())?;
+    Ok(TempFile(path))
 }
 
 fn push_output_args(argv: &mut Vec<String>, output: &OutputArgs) {
@@ -286,18 +352,33 @@ async fn run_lab(args: &LabArgs) -> Result<u8, AppError> {
     })
     .await
     .map_err(|e| AppError::Lab(e.to_string()))?;
-    let (ca_path, _temp) = match &args.ca_out {
-        Some(p) => {
-            std::fs::write(p, lab.ca_pem()).map_err(|e| {
-                AppError::Io(format!("--ca-out: cannot write {}: {e}", p.display()))
-            })?;
-            (p.clone(), None)
+    let (dir, _cleanup) = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)
+                .map_err(|e| AppError::Io(format!("--dir: cannot create {}: {e}", d.display())))?;
+            (d.clone(), None)
         }
         None => {
-            let t = TempFile::write("ssoprobe-lab-ca", lab.ca_pem())?;
-            (t.0.clone(), Some(t))
+            let d = std::env::temp_dir().join(format!(
+                "ssoprobe-lab-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::create_dir_all(&d)
+                .map_err(|e| AppError::Io(format!("cannot create {}: {e}", d.display())))?;
+            (d.clone(), Some(TempDir(d)))
         }
     };
+    let ca_path = args.ca_out.clone().unwrap_or_else(|| dir.join("ca.pem"));
+    write_private(&ca_path, lab.ca_pem())?;
+    let key_path = dir.join("api-key.txt");
+    write_private(&key_path, lab.static_api_key())?;
+    let secret_path = dir.join("client-secret.txt");
+    write_private(&secret_path, lab.client_secret())?;
+    let (token_id, token_secret) = lab.service_token();
+    let token_path = dir.join("service-token-secret.txt");
+    write_private(&token_path, token_secret)?;
+    write_private(&dir.join("service-token-id.txt"), token_id)?;
     let check_args = lab_check_args(&lab, &ca_path);
     let faults_text = if faults.is_empty() {
         "none".to_string()
@@ -343,11 +424,62 @@ async fn run_lab(args: &LabArgs) -> Result<u8, AppError> {
     for line in toml.lines() {
         println!("  {line}");
     }
+    let routes = lab
+        .route_args()
+        .chunks(2)
+        .map(|p| p.join(" "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let passkey_path = dir.join("probe.passkey");
+    println!(
+        "\nTo log in as well, enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user probe@example.com --out {} {routes} --ca-file {}",
+        lab::IDP_HOST,
+        key_path.display(),
+        passkey_path.display(),
+        ca_path.display()
+    );
+    println!(
+        "and add to the check above:  --passkey {}",
+        passkey_path.display()
+    );
+    println!(
+        "Own code flow (idp.exchange): --client-id {} --client-secret-file {}",
+        lab::CLIENT_ID,
+        secret_path.display()
+    );
+    println!(
+        "Service token instead of a login: --service-token-id {token_id} --service-token-secret-file {}",
+        token_path.display()
+    );
     println!("\nPress Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
     wait_for_stop().await;
     lab.shutdown().await;
     Ok(0)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> Result<(), AppError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .map_err(|e| AppError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A directory in the temp directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 async fn wait_for_stop() {

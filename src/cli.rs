@@ -258,6 +258,9 @@ pub struct CheckArgs {
 /// Arguments of `demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
+    /// Run only the anonymous checks (no passkey enrolment and login).
+    #[arg(long)]
+    pub no_login: bool,
     /// Break the lab the way real deployments break (repeatable; `ssoprobe lab --list-faults`).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
@@ -284,9 +287,13 @@ pub struct LabArgs {
     /// Break the lab (repeatable).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
-    /// Where to write the lab's CA certificate [default: a new file in the temp directory].
+    /// Where to write the lab's CA certificate [default: ca.pem in --dir].
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
+    /// Where to write the lab's CA, admin API key, client secret and service token
+    /// secret (files mode 0600) [default: a new directory in the temp directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// List the faults and exit.
     #[arg(long)]
     pub list_faults: bool,

@@ -285,7 +285,7 @@ fn cert_expired() {
 fn every_fault_has_a_scenario() {
     let listed = common::run(&["lab", "--list-faults"]);
     assert_eq!(listed.code, 0, "{}", listed.dump());
-    let source = include_str!("faults.rs");
+    let source = [include_str!("faults.rs"), include_str!("login.rs")].concat();
     for line in listed.stdout.lines() {
         let name = line.split_whitespace().next().unwrap();
         assert!(

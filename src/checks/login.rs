@@ -83,7 +83,7 @@ pub async fn run(config: &Config, http: &Http, chain: Chain<'_>) -> Vec<CheckRes
 
 fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, Option<String>) {
     let enroll = format!(
-        "enrol a new passkey: ssoprobe enroll --idp {} --api-key-file KEY --user EMAIL --out FILE",
+        "re-enrol: ssoprobe enroll --idp {} --api-key-file KEY --user EMAIL --out FILE",
         normalise_base(&config.idp)
     );
     match (e.status(), e.code()) {

@@ -371,10 +371,14 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         idp::health(config, http),
     );
 
+    // Report order puts causes before consequences: the anonymous chain and Pocket ID's
+    // endpoints come before the login, whose failures they often explain.
     let mut checks = tls_results;
+    let mut chain = chain.into_iter();
+    checks.extend(chain.by_ref().take(3));
+    checks.extend([discovery_result, jwks, token, health]);
     checks.extend(chain);
     checks.extend(token_reach);
-    checks.extend([discovery_result, jwks, token, health]);
     Outcome {
         checks,
         duration: started.elapsed(),

@@ -1,23 +1,31 @@
 //! Cloudflare Access: the edge gate in front of service.example.com and the team
-//! domain xyz.cloudflareaccess.com that hands the login to Pocket ID.
+//! domain xyz.cloudflareaccess.com that hands the login to Pocket ID, takes it back
+//! at its callback and issues the application's session.
+
+mod callback;
+mod tokens;
 
 use super::keys::AccessKey;
+use super::origin::{self, Origin};
 use super::{AUD, CALLBACK_URL, CLIENT_ID, Fault, FaultSet, IDP_HOST, SERVICE_HOST, TEAM_HOST};
-use super::{edge, origin, wire};
+use super::{edge, wire};
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{CONTENT_TYPE, SET_COOKIE, WWW_AUTHENTICATE};
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::DecodingKey;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+pub(super) use callback::IdpLink;
 
 /// The team domain Access sends the login to under fault wrong-team.
 const OTHER_TEAM_HOST: &str = "other-team.cloudflareaccess.com";
@@ -34,15 +42,89 @@ const LOGIN_TTL: Duration = Duration::from_secs(TEAM_SESSION_TTL);
 
 const SIGN_IN_PAGE: &str = include_str!("../../fixtures/cloudflare/access-sign-in.html");
 
-/// Access's state: its keys, the lab's faults and the logins in flight.
+const CF_ACCESS_CLIENT_ID: HeaderName = HeaderName::from_static("cf-access-client-id");
+const CF_ACCESS_CLIENT_SECRET: HeaderName = HeaderName::from_static("cf-access-client-secret");
+
+/// Who may reach the application: the Allow policy's e-mail addresses, and whole
+/// domains written `@domain`.
+pub(super) struct Policy(Vec<String>);
+
+impl Policy {
+    /// The lab application's policy, as the faults configure it.
+    fn for_faults(faults: &FaultSet) -> Policy {
+        if faults.has(Fault::AccessPolicyDeny) {
+            // The policy names someone else: the prober's account is not included.
+            Policy(vec!["admin@example.org".to_string()])
+        } else {
+            Policy(vec![
+                "probe@example.com".to_string(),
+                "@example.com".to_string(),
+            ])
+        }
+    }
+
+    fn allows(&self, email: &str) -> bool {
+        let email = email.to_ascii_lowercase();
+        self.0.iter().any(|rule| match rule.strip_prefix('@') {
+            Some(domain) => email
+                .rsplit_once('@')
+                .is_some_and(|(local, d)| !local.is_empty() && d == domain),
+            None => *rule == email,
+        })
+    }
+}
+
+/// A service token Access knows: its Client ID and the secret that goes with it.
+#[derive(Clone)]
+pub(super) struct ServiceToken {
+    /// `<32 hex>.access`.
+    pub(super) id: String,
+    /// 64 hex (a secret).
+    pub(super) secret: String,
+}
+
+impl ServiceToken {
+    /// A fresh token in the format the dashboard issues.
+    pub(super) fn generate() -> ServiceToken {
+        ServiceToken {
+            id: format!("{}.access", wire::random_hex(16)),
+            secret: wire::random_hex(32),
+        }
+    }
+}
+
+/// What Access is configured with: its keys, how it reaches the identity provider,
+/// the application's policy and service token, and the lab's faults.
+pub(super) struct AccessConfig {
+    pub(super) faults: FaultSet,
+    pub(super) current: AccessKey,
+    pub(super) previous: AccessKey,
+    pub(super) idp: IdpLink,
+    pub(super) service_token: ServiceToken,
+}
+
+/// Access's state: its keys, configuration and the logins in flight.
 pub(super) struct Access {
     faults: FaultSet,
-    /// Signs the `meta` JWT on login redirects.
+    /// Signs the `meta` JWT on login redirects and every session token.
     current: AccessKey,
     /// `/cdn-cgi/access/certs`, fixed for the lab's lifetime.
     certs: String,
+    /// The certs' public keys by kid, to check `CF_Authorization` cookies.
+    keys: HashMap<String, DecodingKey>,
+    /// The protected site behind the tunnel.
+    origin: Origin,
+    /// How Access reaches Pocket ID's token endpoint and JWKS.
+    idp: IdpLink,
+    policy: Policy,
+    service_token: ServiceToken,
+    /// `CF_AppSession` hashes minted with each `meta` token, so the login the meta
+    /// starts is bound to the browser that got them.
+    app_sessions: Mutex<HashMap<String, (Vec<String>, Instant)>>,
     /// Logins sent to Pocket ID, by `state`, for the callback to finish.
     logins: Mutex<HashMap<String, PendingLogin>>,
+    /// Finished logins waiting for the application's `/authorized`, by nonce.
+    tickets: Mutex<HashMap<String, tokens::Ticket>>,
 }
 
 /// A login Access sent to the identity provider and will finish at its callback.
@@ -53,12 +135,26 @@ struct PendingLogin {
     app_host: String,
     /// Where on the application the user returns to.
     redirect_url: String,
+    /// SHA-256 (hex) of the `CF_AppSession` values the login may finish with.
+    app_sessions: Vec<String>,
     created: Instant,
+}
+
+/// Locks a map; a panic while holding the lock cannot leave it half-written.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Access {
     /// Access with its `current` key signing and both keys published.
-    pub(super) fn new(faults: FaultSet, current: AccessKey, previous: AccessKey) -> Access {
+    pub(super) fn new(config: AccessConfig) -> Access {
+        let AccessConfig {
+            faults,
+            current,
+            previous,
+            idp,
+            service_token,
+        } = config;
         let certs = json!({
             "keys": [current.key.jwk(), previous.key.jwk()],
             "public_cert": { "kid": current.key.kid, "cert": current.cert_pem },
@@ -68,11 +164,29 @@ impl Access {
             ],
         })
         .to_string();
+        let keys: HashMap<String, DecodingKey> = [&current, &previous]
+            .into_iter()
+            .map(|k| (k.key.kid.clone(), k.key.decoding_key().clone()))
+            .collect();
+        // With no Access application on the hostname the origin was never set up to
+        // expect Access, so it checks nothing.
+        let origin = if faults.has(Fault::SitePublic) {
+            Origin::open()
+        } else {
+            Origin::verifying(keys.clone())
+        };
         Access {
+            policy: Policy::for_faults(&faults),
             faults,
             current,
             certs,
+            keys,
+            origin,
+            idp,
+            service_token,
+            app_sessions: Mutex::new(HashMap::new()),
             logins: Mutex::new(HashMap::new()),
+            tickets: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -80,6 +194,7 @@ impl Access {
 /// The service.example.com router: everything goes through the gate.
 pub(super) fn service_router(access: Arc<Access>) -> Router {
     Router::new()
+        .route("/cdn-cgi/access/authorized", get(tokens::authorized))
         .fallback(gate)
         .with_state(access)
         .layer(middleware::map_response(edge::stamp))
@@ -93,22 +208,76 @@ pub(super) fn team_router(access: Arc<Access>) -> Router {
             get(login).fallback(team_not_found),
         )
         .route("/cdn-cgi/access/certs", get(certs))
+        .route("/cdn-cgi/access/callback", get(callback::callback))
         .fallback(team_not_found)
         .with_state(access)
         .layer(middleware::map_response(edge::stamp))
 }
 
 /// The edge in front of service.example.com: bot protection first, then Access.
-/// A request Access admits goes on to the origin; everything else is sent to log in.
-async fn gate(State(access): State<Arc<Access>>, uri: Uri) -> Response {
+/// A request Access admits goes on through the tunnel to the origin; everything
+/// else is sent to log in (Access is evaluated before any origin is chosen, so a
+/// dead tunnel only shows after login).
+async fn gate(State(access): State<Arc<Access>>, uri: Uri, headers: HeaderMap) -> Response {
     if access.faults.has(Fault::Challenge) {
         return edge::challenge(SERVICE_HOST, uri.path());
     }
     // No Access application covers the hostname, so the edge passes everything on.
     if access.faults.has(Fault::SitePublic) {
-        return origin::page();
+        return access.origin.serve(&headers);
     }
-    login_redirect(&access, &uri)
+    match tokens::admit(&access, &headers) {
+        tokens::Admission::Admitted(admitted) => backend(&access, &headers, admitted),
+        tokens::Admission::Refused => service_token_refused(),
+        tokens::Admission::Anonymous => login_redirect(&access, &uri),
+    }
+}
+
+/// An admitted request through the tunnel to the origin, with the headers Access
+/// adds; cloudflared or the tunnel may be down (faults tunnel-down, origin-down).
+fn backend(access: &Access, request: &HeaderMap, admitted: tokens::Admitted) -> Response {
+    if access.faults.has(Fault::TunnelDown) {
+        return edge::tunnel_error(SERVICE_HOST, request);
+    }
+    let mut response = if access.faults.has(Fault::OriginDown) {
+        edge::cloudflared_bad_gateway()
+    } else {
+        // The origin sees only what the edge vouches for: client-sent copies of the
+        // Access headers are never forwarded.
+        let mut forwarded = HeaderMap::new();
+        if let Some(cookie) = request.get(COOKIE) {
+            forwarded.insert(COOKIE, cookie.clone());
+        }
+        if let Ok(value) = HeaderValue::from_str(&admitted.token) {
+            forwarded.insert(origin::JWT_ASSERTION, value);
+        }
+        if let Some(email) = admitted.email.as_deref()
+            && let Ok(value) = HeaderValue::from_str(email)
+        {
+            forwarded.insert(origin::AUTHENTICATED_USER_EMAIL, value);
+        }
+        access.origin.serve(&forwarded)
+    };
+    if let Some(cookie) = admitted.set_cookie
+        && let Ok(value) = HeaderValue::from_str(&cookie)
+    {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+/// 403 for a service token Access does not accept: the error page with the
+/// application's `cf-access-aud` and `cf-access-domain`, and no way to log in.
+fn service_token_refused() -> Response {
+    let mut response = edge::access_error(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        "You don't have permission to view this. Please contact your system administrator.",
+    );
+    let headers = response.headers_mut();
+    headers.insert("cf-access-aud", HeaderValue::from_static(AUD));
+    headers.insert("cf-access-domain", HeaderValue::from_static(SERVICE_HOST));
+    response
 }
 
 /// The `meta` JWT on the login redirect (reference §1.1).
@@ -182,9 +351,17 @@ fn login_redirect(access: &Access, uri: &Uri) -> Response {
     if let Ok(value) = HeaderValue::from_str(&resource) {
         headers.insert(WWW_AUTHENTICATE, value);
     }
+    let app_session = format!("n{}", wire::random_hex(8));
+    {
+        let mut sessions = lock(&access.app_sessions);
+        sessions.retain(|_, (_, created)| created.elapsed() < LOGIN_TTL);
+        let (hashes, _) = sessions
+            .entry(meta)
+            .or_insert_with(|| (Vec::new(), Instant::now()));
+        hashes.push(wire::sha256_hex(app_session.as_bytes()));
+    }
     let cookie = format!(
-        "CF_AppSession=n{}; Expires={}; Path=/; Secure; HttpOnly",
-        wire::random_hex(8),
+        "CF_AppSession={app_session}; Expires={}; Path=/; Secure; HttpOnly",
         wire::imf_fixdate(now + APP_SESSION_TTL)
     );
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -276,6 +453,12 @@ async fn login(
             "No Access application of this team matches the login URL.",
         );
     }
+    // A login URL without a meta from this edge (hand-built) binds to no browser
+    // session, so it can never finish at /authorized.
+    let app_sessions = params
+        .get("meta")
+        .and_then(|meta| lock(&access.app_sessions).get(meta).map(|(h, _)| h.clone()))
+        .unwrap_or_default();
     let login = PendingLogin {
         verifier: (!access.faults.has(Fault::NoPkce))
             .then(|| wire::b64url(&wire::random_bytes(32))),
@@ -284,15 +467,13 @@ async fn login(
             .get("redirect_url")
             .cloned()
             .unwrap_or_else(|| "/".to_string()),
+        app_sessions,
         created: Instant::now(),
     };
     let state = state_for(&login);
     let authorize = authorize_url(&access.faults, &login, &state);
     {
-        let mut logins = access
-            .logins
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut logins = lock(&access.logins);
         logins.retain(|_, l| l.created.elapsed() < LOGIN_TTL);
         logins.insert(state, login);
     }
@@ -338,7 +519,12 @@ fn state_for(login: &PendingLogin) -> String {
             cert_issuer_dn: "",
             auth_status: "NONE",
         },
-        app_session_hash: wire::random_hex(32),
+        // The hash of the browser's CF_AppSession, as far as this edge knows it.
+        app_session_hash: login
+            .app_sessions
+            .last()
+            .cloned()
+            .unwrap_or_else(|| wire::random_hex(32)),
     };
     // Serializing a struct of strings, numbers and booleans cannot fail.
     let json = serde_json::to_string(&payload).unwrap_or_default();
@@ -405,6 +591,7 @@ mod tests {
             verifier: None,
             app_host: SERVICE_HOST.to_string(),
             redirect_url: "/admin?x=1".to_string(),
+            app_sessions: vec![wire::sha256_hex(b"n0123456789abcdef")],
             created: Instant::now(),
         };
         let state = state_for(&login);
@@ -422,5 +609,20 @@ mod tests {
         assert_eq!(value["aud"], AUD);
         assert_eq!(value["nonce"].as_str().map(str::len), Some(17));
         assert_eq!(value["mtls_auth"]["auth_status"], "NONE");
+        assert_eq!(
+            value["appSessionHash"],
+            wire::sha256_hex(b"n0123456789abcdef")
+        );
+    }
+
+    #[test]
+    fn policy_matches_addresses_and_domains() {
+        let policy = Policy::for_faults(&FaultSet::new(&[]));
+        assert!(policy.allows("probe@example.com"));
+        assert!(policy.allows("Someone@Example.com"));
+        assert!(!policy.allows("@example.com"));
+        assert!(!policy.allows("probe@example.com.evil.test"));
+        let deny = Policy::for_faults(&FaultSet::new(&[Fault::AccessPolicyDeny]));
+        assert!(!deny.allows("probe@example.com"));
     }
 }

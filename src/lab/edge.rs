@@ -4,7 +4,9 @@
 
 use super::wire;
 use axum::body::Body;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, SERVER};
+use axum::http::header::{
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, RETRY_AFTER, SERVER,
+};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -20,6 +22,14 @@ pub(super) const EXPIRED: &str = "Thu, 01 Jan 1970 00:00:01 GMT";
 const CHALLENGE_PAGE: &str = include_str!("../../fixtures/cloudflare/challenge.html");
 const BAD_GATEWAY_PAGE: &str = include_str!("../../fixtures/cloudflare/502.html");
 const ACCESS_ERROR_PAGE: &str = include_str!("../../fixtures/cloudflare/access-error.html");
+const TUNNEL_ERROR_PAGE: &str = include_str!("../../fixtures/cloudflare/1033.html");
+
+/// How long Cloudflare tells clients to wait before retrying a 1033 (its
+/// `retry_after` and `Retry-After`).
+const TUNNEL_RETRY_AFTER: u64 = 120;
+
+/// What cloudflared answers when its ingress service refuses connections.
+const CLOUDFLARED_BAD_GATEWAY: &str = "Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared\n";
 
 /// The body of the edge's redirects: nginx's "302 Found" page signed `cloudflare`
 /// (143 bytes, as in captures).
@@ -177,6 +187,83 @@ pub(super) fn access_error(status: StatusCode, heading: &str, message: &str) -> 
     response
 }
 
+/// Whether the client asked for JSON (`application/json` or
+/// `application/problem+json` listed before any Markdown or HTML), which makes the
+/// edge answer its 1xxx errors as RFC 9457 problem details.
+pub(super) fn wants_json(headers: &HeaderMap) -> Option<&'static str> {
+    let accept = headers.get(ACCEPT)?.to_str().ok()?;
+    for media in accept.split(',') {
+        let media = media.split(';').next().unwrap_or("").trim();
+        match media.to_ascii_lowercase().as_str() {
+            "application/json" => return Some("application/json; charset=utf-8"),
+            "application/problem+json" => return Some("application/problem+json; charset=utf-8"),
+            "text/markdown" | "text/html" | "text/*" | "*/*" => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// HTTP 530 with Cloudflare error 1033: the hostname routes to a tunnel that has no
+/// healthy cloudflared connector. JSON (RFC 9457) when the request asked for it,
+/// else the HTML page.
+pub(super) fn tunnel_error(host: &str, request: &HeaderMap) -> Response {
+    let ray = ray_id();
+    let now = wire::unix_now();
+    let status = StatusCode::from_u16(530).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = match wants_json(request) {
+        Some(content_type) => {
+            let body = serde_json::json!({
+                "type": "https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-1xxx-errors/error-1033/",
+                "title": "Error 1033: Argo Tunnel error",
+                "status": 530,
+                "detail": format!("The host {host} is configured as a Cloudflare Tunnel, and Cloudflare is currently unable to resolve it."),
+                "instance": ray,
+                "error_code": 1033,
+                "error_name": "argo_tunnel_error",
+                "error_category": "config",
+                "ray_id": ray,
+                "timestamp": wire::rfc3339_nanos(now, 0),
+                "zone": host,
+                "retryable": true,
+                "retry_after": TUNNEL_RETRY_AFTER,
+                "owner_action_required": true,
+            });
+            (status, [(CONTENT_TYPE, content_type)], body.to_string()).into_response()
+        }
+        None => {
+            let page = wire::fill(
+                TUNNEL_ERROR_PAGE,
+                &[
+                    ("HOST", &wire::html_escape(host)),
+                    ("RAY_ID", &ray),
+                    ("TIME", &wire::utc_timestamp(now)),
+                ],
+            );
+            (status, [(CONTENT_TYPE, "text/html; charset=UTF-8")], page).into_response()
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(CF_RAY, ray_header(&ray));
+    headers.insert(RETRY_AFTER, HeaderValue::from(TUNNEL_RETRY_AFTER));
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=0, no-store, no-cache, must-revalidate"),
+    );
+    response
+}
+
+/// 502 from cloudflared: the tunnel is up but the local service behind it refuses
+/// connections. cloudflared writes a plain-text line; the edge passes it through.
+pub(super) fn cloudflared_bad_gateway() -> Response {
+    (
+        StatusCode::BAD_GATEWAY,
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        CLOUDFLARED_BAD_GATEWAY,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +271,27 @@ mod tests {
     #[test]
     fn found_body_has_the_captured_length() {
         assert_eq!(FOUND_BODY.len(), 143);
+    }
+
+    #[test]
+    fn json_is_chosen_only_when_asked_for_first() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(wants_json(&headers), None);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(wants_json(&headers).is_some());
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("text/markdown, application/json"),
+        );
+        assert_eq!(wants_json(&headers), None);
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/problem+json;q=1, text/html"),
+        );
+        assert_eq!(
+            wants_json(&headers),
+            Some("application/problem+json; charset=utf-8")
+        );
     }
 
     #[test]
@@ -198,6 +306,7 @@ mod tests {
             challenge("service.example.com", "/x"),
             bad_gateway("id.example.com"),
             access_error(StatusCode::NOT_FOUND, "h", "m"),
+            tunnel_error("service.example.com", &HeaderMap::new()),
         ] {
             assert!(response.headers().contains_key(CF_RAY));
             let body = response.into_body();

@@ -4,7 +4,7 @@
 use super::tls::{self, Validity};
 use super::{LabError, TEAM_HOST, wire};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rcgen::{CertificateParams, KeyPair, PKCS_RSA_SHA256, PublicKeyData as _};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -15,6 +15,8 @@ pub(super) struct RsaKey {
     /// The key id JWT headers and the JWKS carry.
     pub(super) kid: String,
     encoding: EncodingKey,
+    /// The public half, to verify what this key signed.
+    decoding: DecodingKey,
     /// Base64url modulus.
     n: String,
     /// Base64url public exponent.
@@ -39,9 +41,25 @@ impl RsaKey {
         &self,
         claims: &T,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign_typed("JWT", claims)
+    }
+
+    /// A compact RS256 JWT over `claims` whose header says `typ` (RFC 9068 access
+    /// tokens say `at+jwt`).
+    pub(super) fn sign_typed<T: Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
+        header.typ = Some(typ.to_string());
         jsonwebtoken::encode(&header, claims, &self.encoding)
+    }
+
+    /// The key that verifies this key's signatures.
+    pub(super) fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
     }
 }
 
@@ -92,9 +110,11 @@ fn generate(kid: impl FnOnce(&KeyPair) -> String) -> Result<(RsaKey, KeyPair), L
             "an RSA key did not give RSA JWK parameters".to_string(),
         ));
     };
+    let decoding = DecodingKey::from_rsa_components(&rsa.n, &rsa.e)?;
     let key = RsaKey {
         kid: kid(&pair),
         encoding,
+        decoding,
         n: rsa.n,
         e: rsa.e,
     };

@@ -5,7 +5,10 @@
 //! `reference/pocket-id.md`). Faults break it the way real deployments break.
 //!
 //! The checker reaches the lab only through the routing flags a user has
-//! ([`Lab::route_args`]) and the CA file ([`Lab::ca_pem`]).
+//! ([`Lab::route_args`]) and the CA file ([`Lab::ca_pem`]). Pocket ID starts empty,
+//! like a fresh instance with `STATIC_API_KEY` set: users and passkeys are enrolled
+//! through its admin API with [`Lab::static_api_key`]. Access accepts one service
+//! token, [`Lab::service_token`].
 
 mod access;
 mod edge;
@@ -77,6 +80,26 @@ pub enum Fault {
     CertExpiring,
     /// The Pocket ID certificate has expired.
     CertExpired,
+    /// Every passkey is deleted at Pocket ID right after it is registered.
+    PasskeyRevoked,
+    /// Users are disabled after they enrolled: passkey logins are refused.
+    UserDisabled,
+    /// The Access client is restricted to a group the user is not in.
+    UserNotAllowed,
+    /// Access holds a wrong client secret for Pocket ID.
+    AccessBadSecret,
+    /// Access cannot fetch its Certificate URL.
+    AccessJwksUnreachable,
+    /// The application's policy does not include the user.
+    AccessPolicyDeny,
+    /// After login the site answers 530 / Cloudflare error 1033.
+    TunnelDown,
+    /// After login cloudflared answers 502: the local service is down.
+    OriginDown,
+    /// Pocket ID checks passkey logins against another RP ID than its public host.
+    WrongRpId,
+    /// The application has no Service Auth policy.
+    NoServiceAuth,
 }
 
 impl Fault {
@@ -99,6 +122,16 @@ impl Fault {
         Fault::IdpSlow,
         Fault::CertExpiring,
         Fault::CertExpired,
+        Fault::PasskeyRevoked,
+        Fault::UserDisabled,
+        Fault::UserNotAllowed,
+        Fault::AccessBadSecret,
+        Fault::AccessJwksUnreachable,
+        Fault::AccessPolicyDeny,
+        Fault::TunnelDown,
+        Fault::OriginDown,
+        Fault::WrongRpId,
+        Fault::NoServiceAuth,
     ];
 
     /// The name `--fault` takes.
@@ -121,6 +154,16 @@ impl Fault {
             Fault::IdpSlow => "idp-slow",
             Fault::CertExpiring => "cert-expiring",
             Fault::CertExpired => "cert-expired",
+            Fault::PasskeyRevoked => "passkey-revoked",
+            Fault::UserDisabled => "user-disabled",
+            Fault::UserNotAllowed => "user-not-allowed",
+            Fault::AccessBadSecret => "access-bad-secret",
+            Fault::AccessJwksUnreachable => "access-jwks-unreachable",
+            Fault::AccessPolicyDeny => "access-policy-deny",
+            Fault::TunnelDown => "tunnel-down",
+            Fault::OriginDown => "origin-down",
+            Fault::WrongRpId => "wrong-rp-id",
+            Fault::NoServiceAuth => "no-service-auth",
         }
     }
 
@@ -168,6 +211,36 @@ impl Fault {
             Fault::IdpSlow => "Pocket ID stalls 120 s on every request",
             Fault::CertExpiring => "service.example.com's certificate expires in 10 days",
             Fault::CertExpired => "id.example.com's certificate expired 2 days ago",
+            Fault::PasskeyRevoked => {
+                "an admin deletes every passkey at Pocket ID right after it is registered"
+            }
+            Fault::UserDisabled => {
+                "the user is disabled in Pocket ID after enrolling: passkey logins get 403 user_disabled"
+            }
+            Fault::UserNotAllowed => {
+                "the Pocket ID client is restricted to a user group the user is not in"
+            }
+            Fault::AccessBadSecret => {
+                "Access holds a wrong client secret: its code exchange at Pocket ID gets 401 invalid_client"
+            }
+            Fault::AccessJwksUnreachable => {
+                "Access's Certificate URL is https://id.example.com/.well-known/jwks.jsonx, which answers 404"
+            }
+            Fault::AccessPolicyDeny => {
+                "the application's Allow policy does not include the user's e-mail address"
+            }
+            Fault::TunnelDown => {
+                "cloudflared is not running: after login the site answers 530 with Cloudflare error 1033"
+            }
+            Fault::OriginDown => {
+                "the tunnel is up but the local service is down: after login cloudflared answers 502"
+            }
+            Fault::WrongRpId => {
+                "Pocket ID's APP_URL changed to https://pocket-id.internal after enrolment: logins ask for RP ID pocket-id.internal"
+            }
+            Fault::NoServiceAuth => {
+                "the application has no Service Auth policy: service tokens are sent to the login like anonymous requests"
+            }
         }
     }
 }
@@ -252,6 +325,12 @@ pub enum LabError {
     /// A key-generation thread died.
     #[error("key generation failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The WebAuthn relying party could not be configured.
+    #[error("cannot configure the lab's passkey relying party: {0}")]
+    Passkeys(String),
+    /// The client Access uses to reach Pocket ID could not be built.
+    #[error("cannot build Access's HTTPS client: {0}")]
+    Client(#[source] reqwest::Error),
 }
 
 impl From<jsonwebtoken::errors::Error> for LabError {
@@ -267,6 +346,8 @@ pub struct Lab {
     ca_pem: String,
     faults: FaultSet,
     client_secret: String,
+    static_api_key: String,
+    service_token: access::ServiceToken,
     server: JoinHandle<()>,
 }
 
@@ -284,16 +365,37 @@ impl Lab {
 
         // Pocket ID generates 32-character alphanumeric client secrets.
         let client_secret = wire::random_alphanumeric(32);
-        let access = Arc::new(access::Access::new(
-            faults.clone(),
-            keys.access_current,
-            keys.access_previous,
-        ));
+        // STATIC_API_KEY needs at least 16 characters; Pocket ID's own keys are 32.
+        let static_api_key = wire::random_alphanumeric(32);
+        let service_token = access::ServiceToken::generate();
+        let access_secret = if faults.has(Fault::AccessBadSecret) {
+            // Pasted from another client, or rotated at Pocket ID only.
+            wire::random_alphanumeric(32)
+        } else {
+            client_secret.clone()
+        };
+        let idp_link = access::IdpLink::new(
+            addr,
+            &pki.ca_pem,
+            access_secret,
+            faults.has(Fault::AccessJwksUnreachable),
+        )
+        .map_err(LabError::Client)?;
+        let access = Arc::new(access::Access::new(access::AccessConfig {
+            faults: faults.clone(),
+            current: keys.access_current,
+            previous: keys.access_previous,
+            idp: idp_link,
+            service_token: service_token.clone(),
+        }));
         let pocket_id = Arc::new(pocketid::PocketId::new(
             &faults,
-            &keys.idp,
-            client_secret.clone(),
-        ));
+            pocketid::PocketIdConfig {
+                key: keys.idp,
+                client_secret: client_secret.clone(),
+                static_api_key: static_api_key.clone(),
+            },
+        )?);
         let hosts = server::Hosts {
             service: access::service_router(Arc::clone(&access)),
             team: access::team_router(access),
@@ -306,6 +408,8 @@ impl Lab {
             ca_pem: pki.ca_pem,
             faults,
             client_secret,
+            static_api_key,
+            service_token,
             server,
         })
     }
@@ -350,6 +454,18 @@ impl Lab {
         &self.client_secret
     }
 
+    /// Pocket ID's `STATIC_API_KEY`, for `X-API-Key` (a secret: never print it).
+    pub fn static_api_key(&self) -> &str {
+        &self.static_api_key
+    }
+
+    /// The service token the application's Service Auth policy accepts: its Client
+    /// ID (`<32 hex>.access`) and Client Secret (64 hex; a secret: never print it),
+    /// for `CF-Access-Client-Id` and `CF-Access-Client-Secret`.
+    pub fn service_token(&self) -> (&str, &str) {
+        (&self.service_token.id, &self.service_token.secret)
+    }
+
     /// Stops the servers. Connections in flight, even stalled ones, are cut.
     pub async fn shutdown(mut self) {
         self.server.abort();
@@ -365,7 +481,7 @@ impl Drop for Lab {
     }
 }
 
-/// Shows where the lab listens and its faults; never the client secret.
+/// Shows where the lab listens and its faults; never a secret.
 impl fmt::Debug for Lab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lab")

@@ -2,6 +2,8 @@
 //! only the lab CA, reaches the hosts through `resolve` (like `--resolve`) and
 //! follows no redirects.
 
+mod softkey;
+
 use super::*;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -164,7 +166,7 @@ fn days_left(not_after: i64) -> f64 {
 
 #[test]
 fn fault_names_round_trip() {
-    assert_eq!(Fault::ALL.len(), 17);
+    assert_eq!(Fault::ALL.len(), 27);
     for fault in Fault::ALL {
         assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         assert_eq!(fault.to_string(), fault.name());
@@ -222,7 +224,14 @@ async fn starts_quickly_and_routes_like_a_user_would() {
     }
     let debug = format!("{:?}", p.lab);
     assert!(!debug.contains(p.lab.client_secret()), "{debug}");
+    assert!(!debug.contains(p.lab.static_api_key()), "{debug}");
+    assert!(!debug.contains(p.lab.service_token().1), "{debug}");
     assert_eq!(p.lab.client_secret().len(), 32);
+    assert!(p.lab.static_api_key().len() >= 16);
+    let (id, secret) = p.lab.service_token();
+    let hex = id.strip_suffix(".access").expect("a service token id");
+    assert!(is_hex(hex, 32), "{id}");
+    assert!(is_hex(secret, 64));
 
     // A host the lab does not serve.
     let misdirected = p
@@ -1036,4 +1045,1585 @@ async fn fault_cert_expired() {
     // The other hosts are fine.
     let service = p.get(&p.url(SERVICE_HOST, "/")).await;
     assert_eq!(service.status(), StatusCode::FOUND);
+}
+
+// ---------------------------------------------------------------------------------
+// Passkeys, the interaction flow, the code exchange and Access's half of the login.
+
+use softkey::{SoftKey, UP, UV};
+
+/// Pocket ID's APP_URL: the origin browsers put in clientDataJSON.
+const ORIGIN: &str = "https://id.example.com";
+
+/// A browser: a client with a cookie jar.
+fn browser(p: &Probe) -> Client {
+    client(&p.lab, |b| b.cookie_store(true))
+}
+
+/// A user created through the admin API with a registered passkey, and the browser
+/// that enrolled it (it holds the one-time-code session).
+struct Enrolled {
+    user_id: String,
+    key: SoftKey,
+    browser: Client,
+}
+
+impl Probe {
+    /// An admin API call with the static key.
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(IDP_HOST, path))
+            .header("x-api-key", self.lab.static_api_key());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("a response")
+    }
+
+    async fn create_user(&self, username: &str, email: &str) -> String {
+        let r = self
+            .admin(
+                reqwest::Method::POST,
+                "/api/users",
+                Some(serde_json::json!({
+                    "username": username,
+                    "email": email,
+                    "emailVerified": true,
+                    "firstName": "Probe",
+                    "lastName": "Monitor",
+                    "displayName": "Probe Monitor",
+                    "isAdmin": false,
+                    "disabled": false,
+                })),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let user: Value = r.json().await.expect("JSON");
+        user["id"].as_str().expect("an id").to_string()
+    }
+
+    async fn one_time_code(&self, user_id: &str, body: Value) -> Response {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/api/users/{user_id}/one-time-access-token"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// probe@example.com created, signed in with a one-time code, passkey registered.
+    async fn enrol(&self) -> Enrolled {
+        let user_id = self.create_user("probe", "probe@example.com").await;
+        let code: Value = self
+            .one_time_code(&user_id, serde_json::json!({}))
+            .await
+            .json()
+            .await
+            .expect("JSON");
+        let browser = browser(self);
+        let token = code["token"].as_str().expect("a token");
+        let signed_in = browser
+            .post(self.url(IDP_HOST, &format!("/api/one-time-access-token/{token}")))
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(signed_in.status(), StatusCode::OK);
+        let options: Value = browser
+            .get(self.url(IDP_HOST, "/api/webauthn/register/start"))
+            .send()
+            .await
+            .expect("a response")
+            .json()
+            .await
+            .expect("JSON");
+        let (key, registration) = SoftKey::register(&options, ORIGIN, UP | UV);
+        let finished = browser
+            .post(self.url(IDP_HOST, "/api/webauthn/register/finish"))
+            .json(&registration)
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(finished.status(), StatusCode::OK);
+        Enrolled {
+            user_id,
+            key,
+            browser,
+        }
+    }
+
+    /// login/start and login/finish with `key`, in `browser`.
+    async fn passkey_login(&self, browser: &Client, key: &mut SoftKey) -> Response {
+        let start: Value = browser
+            .get(self.url(IDP_HOST, "/api/webauthn/login/start"))
+            .send()
+            .await
+            .expect("a response")
+            .json()
+            .await
+            .expect("JSON");
+        let assertion = key
+            .assert(&start, ORIGIN, UP | UV)
+            .expect("the authenticator signs for its RP");
+        browser
+            .post(self.url(IDP_HOST, "/api/webauthn/login/finish"))
+            .json(&assertion)
+            .send()
+            .await
+            .expect("a response")
+    }
+
+    /// Service → team login → Pocket ID's authorize, in `browser`: the state Access
+    /// sent and the interaction Pocket ID started.
+    async fn start_access_login(&self, browser: &Client) -> (String, String) {
+        let first = browser
+            .get(self.url(SERVICE_HOST, "/"))
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(first.status(), StatusCode::FOUND);
+        let login = browser
+            .get(self.route(location(&first)))
+            .send()
+            .await
+            .expect("a response");
+        let authorize = Url::parse(location(&login)).expect("an authorize URL");
+        let state = query(&authorize)["state"].clone();
+        let r = browser
+            .get(self.route(authorize.as_str()))
+            .send()
+            .await
+            .expect("a response");
+        let interaction = location(&r)
+            .strip_prefix("/interaction?interaction=")
+            .expect("an interaction")
+            .to_string();
+        (state, interaction)
+    }
+
+    /// `POST /api/oidc/interactions/<id>/complete` with `step`, in `browser`.
+    async fn complete(&self, browser: &Client, interaction: &str, step: &str) -> Response {
+        browser
+            .post(self.url(
+                IDP_HOST,
+                &format!("/api/oidc/interactions/{interaction}/complete"),
+            ))
+            .json(&serde_json::json!({ "step": step }))
+            .send()
+            .await
+            .expect("a response")
+    }
+
+    /// The login of a fresh browser from the site up to Pocket ID's final redirect:
+    /// the browser and the 303 (or whatever /authorize answered).
+    async fn login_to_code(&self, enrolled: &mut Enrolled) -> (Client, String, Response) {
+        let browser = browser(self);
+        let (state, interaction) = self.start_access_login(&browser).await;
+        let finished = self.passkey_login(&browser, &mut enrolled.key).await;
+        assert_eq!(finished.status(), StatusCode::OK);
+        let mut step = "authenticate".to_string();
+        let redirect = loop {
+            let r: Value = self
+                .complete(&browser, &interaction, &step)
+                .await
+                .json()
+                .await
+                .expect("JSON");
+            if let Some(url) = r["redirectUrl"].as_str() {
+                break url.to_string();
+            }
+            step = r["interaction"]["currentStep"]
+                .as_str()
+                .expect("a next step")
+                .to_string();
+        };
+        let r = browser
+            .get(self.url(IDP_HOST, &redirect))
+            .send()
+            .await
+            .expect("a response");
+        (browser, state, r)
+    }
+
+    /// The whole login up to Access's callback answer.
+    async fn login_to_callback(&self, enrolled: &mut Enrolled) -> (Client, Response) {
+        let (browser, _, code) = self.login_to_code(enrolled).await;
+        assert_eq!(code.status(), StatusCode::SEE_OTHER);
+        let callback = browser
+            .get(self.route(location(&code)))
+            .send()
+            .await
+            .expect("a response");
+        (browser, callback)
+    }
+
+    /// The whole login, back on the site with its session.
+    async fn login_to_site(&self, enrolled: &mut Enrolled) -> Client {
+        let (browser, callback) = self.login_to_callback(enrolled).await;
+        assert_eq!(callback.status(), StatusCode::FOUND);
+        let authorized = browser
+            .get(self.route(location(&callback)))
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(authorized.status(), StatusCode::FOUND);
+        browser
+    }
+}
+
+/// The JSON claims of a JWT, unverified (for shape checks).
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// The value of cookie `name` in a response's Set-Cookie headers, and the whole line.
+fn set_cookie(response: &Response, name: &str) -> Option<(String, String)> {
+    cookies(response.headers()).into_iter().find_map(|line| {
+        let value = line
+            .strip_prefix(&format!("{name}="))?
+            .split(';')
+            .next()?
+            .to_string();
+        Some((value, line))
+    })
+}
+
+/// Pocket ID's JWKS key.
+async fn pocket_id_key(p: &Probe) -> DecodingKey {
+    let jwks: Value = p
+        .get(&p.url(IDP_HOST, "/.well-known/jwks.json"))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let jwk: Jwk = serde_json::from_value(jwks["keys"][0].clone()).expect("a JWK");
+    DecodingKey::from_jwk(&jwk).expect("a key")
+}
+
+async fn error_code(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON error");
+    (status, body["code"].as_str().unwrap_or("").to_string())
+}
+
+#[tokio::test]
+async fn full_passkey_login_reaches_the_site() {
+    let started = Instant::now();
+    let p = start(&[]).await;
+    let start_up = started.elapsed();
+
+    // Enrolment, step by step: user, one-time code, session, passkey.
+    let user_id = p.create_user("probe", "probe@example.com").await;
+    let code = p.one_time_code(&user_id, serde_json::json!({})).await;
+    assert_eq!(code.status(), StatusCode::CREATED);
+    let code: Value = code.json().await.expect("JSON");
+    let token = code["token"].as_str().expect("a token").to_string();
+    assert_eq!(token.len(), 6);
+    let enrolment = browser(&p);
+    let signed_in = enrolment
+        .post(p.url(IDP_HOST, &format!("/api/one-time-access-token/{token}")))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let (session, line) = set_cookie(&signed_in, "__Host-access_token").expect("a session");
+    assert!(
+        line.ends_with("; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Lax"),
+        "{line}"
+    );
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[ORIGIN]);
+    validation.set_issuer(&[ORIGIN]);
+    let verified = jsonwebtoken::decode::<Value>(&session, &pocket_id_key(&p).await, &validation)
+        .expect("the session JWT verifies with the JWKS");
+    assert_eq!(verified.claims["aud"], serde_json::json!([ORIGIN]));
+    assert_eq!(verified.claims["type"], "access-token");
+    assert_eq!(verified.claims["amr"], serde_json::json!(["otp"]));
+    assert_eq!(verified.claims["sub"], user_id.as_str());
+    let user: Value = signed_in.json().await.expect("a UserDto");
+    assert_eq!(user["userGroups"], serde_json::json!([]));
+    let again = p
+        .client
+        .post(p.url(IDP_HOST, &format!("/api/one-time-access-token/{token}")))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        error_code(again).await,
+        (StatusCode::UNAUTHORIZED, "token_invalid_or_expired".into())
+    );
+
+    let start_registration = enrolment
+        .get(p.url(IDP_HOST, "/api/webauthn/register/start"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(start_registration.status(), StatusCode::OK);
+    let (_, line) = set_cookie(&start_registration, "__Host-session").expect("a ceremony cookie");
+    assert!(
+        line.ends_with("; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax"),
+        "{line}"
+    );
+    let text = start_registration.text().await.expect("a body");
+    let user_handle = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        user_id.as_bytes(),
+    );
+    assert!(
+        text.starts_with(&format!(
+            r#"{{"rp":{{"name":"Pocket ID","id":"id.example.com"}},"user":{{"name":"probe","displayName":"Probe Monitor","id":"{user_handle}"}},"challenge":""#
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""pubKeyCredParams":[{"type":"public-key","alg":-7},{"type":"public-key","alg":-35},{"type":"public-key","alg":-36},{"type":"public-key","alg":-257},{"type":"public-key","alg":-258},{"type":"public-key","alg":-259},{"type":"public-key","alg":-37},{"type":"public-key","alg":-38},{"type":"public-key","alg":-39},{"type":"public-key","alg":-8}],"timeout":60000,"authenticatorSelection":{"requireResidentKey":true,"residentKey":"required","userVerification":"required"},"extensions":{"credProps":true}}"#),
+        "{text}"
+    );
+    let options: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(options["challenge"].as_str().map(str::len), Some(43));
+    let (key, registration) = SoftKey::register(&options, ORIGIN, UP | UV);
+    let finished = enrolment
+        .post(p.url(IDP_HOST, "/api/webauthn/register/finish"))
+        .json(&registration)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(finished.status(), StatusCode::OK);
+    let text = finished.text().await.expect("a body");
+    assert!(
+        text.contains(r#","name":"New Passkey","credentialID":""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#","attestationType":"none","transport":["internal"],"backupEligible":false,"backupState":false,"createdAt":""#),
+        "{text}"
+    );
+    let row: Value = serde_json::from_str(&text).expect("JSON");
+    let listed: Value = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/users/{user_id}/webauthn-credentials"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["id"], row["id"]);
+
+    // The login, as a fresh browser would do it.
+    let mut enrolled = Enrolled {
+        user_id: user_id.clone(),
+        key,
+        browser: enrolment,
+    };
+    let round_trip = Instant::now();
+    let b = browser(&p);
+    let first = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert!(set_cookie(&first, "CF_AppSession").is_some());
+    let login = b
+        .get(p.route(location(&first)))
+        .send()
+        .await
+        .expect("a response");
+    let authorize = Url::parse(location(&login)).expect("URL");
+    let state = query(&authorize)["state"].clone();
+    let r = b
+        .get(p.route(authorize.as_str()))
+        .send()
+        .await
+        .expect("a response");
+    let interaction = location(&r)
+        .strip_prefix("/interaction?interaction=")
+        .expect("an interaction")
+        .to_string();
+
+    let start: Value = b
+        .get(p.url(IDP_HOST, "/api/webauthn/login/start"))
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        start
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec![
+            "challenge".to_string(),
+            "rpId".to_string(),
+            "timeout".to_string(),
+            "userVerification".to_string()
+        ])
+    );
+    assert_eq!(start["rpId"], IDP_HOST);
+    assert_eq!(start["timeout"], 60000);
+    assert_eq!(start["userVerification"], "required");
+    let assertion = enrolled
+        .key
+        .assert(&start, ORIGIN, UP | UV)
+        .expect("signed");
+    let finished = b
+        .post(p.url(IDP_HOST, "/api/webauthn/login/finish"))
+        .json(&assertion)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(finished.status(), StatusCode::OK);
+    let (session, _) = set_cookie(&finished, "__Host-access_token").expect("a session");
+    assert_eq!(claims(&session)["amr"], serde_json::json!(["phr"]));
+    let me: Value = finished.json().await.expect("a UserDto");
+    assert_eq!(me["id"], user_id.as_str());
+
+    // An API key cannot act for the user; the wrong step is named.
+    let api_key = p
+        .client
+        .post(p.url(
+            IDP_HOST,
+            &format!("/api/oidc/interactions/{interaction}/complete"),
+        ))
+        .header("x-api-key", p.lab.static_api_key())
+        .json(&serde_json::json!({ "step": "authenticate" }))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        error_code(api_key).await,
+        (StatusCode::FORBIDDEN, "api_key_auth_not_allowed".into())
+    );
+    let r: Value = p
+        .complete(&b, &interaction, "authenticate")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(r["interaction"]["currentStep"], "consent");
+    assert_eq!(
+        r["interaction"]["requiredSteps"],
+        serde_json::json!(["consent"])
+    );
+    assert_eq!(r["interaction"]["client"]["clientType"], "standard");
+    let wrong = p.complete(&b, &interaction, "authenticate").await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let wrong: Value = wrong.json().await.expect("JSON");
+    assert_eq!(
+        wrong["error"],
+        "Expected interaction step consent but got authenticate"
+    );
+    assert_eq!(wrong["code"], "validation_failed");
+    assert!(wrong.get("details").is_none());
+    let r: Value = p
+        .complete(&b, &interaction, "consent")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        r["redirectUrl"],
+        format!("/authorize?interaction={interaction}")
+    );
+
+    let code = b
+        .get(p.url(IDP_HOST, &format!("/authorize?interaction={interaction}")))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(code.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&code, "cache-control"), "no-store");
+    assert_eq!(header(&code, "pragma"), "no-cache");
+    let callback = location(&code).to_string();
+    let prefix = format!("{CALLBACK_URL}?code=pocket_id_ac_");
+    assert!(callback.starts_with(&prefix), "{callback}");
+    let suffix = format!(
+        "&iss=https%3A%2F%2Fid.example.com&scope=openid+email+profile&state={}",
+        wire::go_query_escape(&state)
+    );
+    assert!(callback.ends_with(&suffix), "{callback}");
+    let code_value = &callback[prefix.len()..callback.len() - suffix.len()];
+    let (a, b2) = code_value.split_once('.').expect("two parts");
+    assert_eq!((a.len(), b2.len()), (43, 43));
+    // One code per interaction.
+    let replay = b
+        .get(p.url(IDP_HOST, &format!("/authorize?interaction={interaction}")))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        location(&replay),
+        "/interaction/error?error=The+interaction+session+is+invalid+or+has+expired."
+    );
+
+    // Access takes the code back, redeems it and hands the browser to the site.
+    let back = b.get(p.route(&callback)).send().await.expect("a response");
+    assert_eq!(back.status(), StatusCode::FOUND);
+    assert_edge(&back);
+    let (org, line) = set_cookie(&back, "CF_Authorization").expect("the global session");
+    assert!(
+        line.ends_with("; Path=/; Secure; HttpOnly; SameSite=None"),
+        "{line}"
+    );
+    assert_eq!(claims(&org)["type"], "org");
+    let authorized = Url::parse(location(&back)).expect("URL");
+    assert_eq!(authorized.host_str(), Some(SERVICE_HOST));
+    assert_eq!(authorized.path(), "/cdn-cgi/access/authorized");
+    let q = query(&authorized);
+    assert!(q.contains_key("nonce"));
+    assert_eq!(q["state"], state);
+    let replayed = b.get(p.route(&callback)).send().await.expect("a response");
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        replayed
+            .text()
+            .await
+            .expect("a body")
+            .contains("Invalid login session")
+    );
+    // Another browser (no CF_AppSession) cannot claim the login.
+    let stranger = p.get(&p.route(authorized.as_str())).await;
+    assert_eq!(stranger.status(), StatusCode::BAD_REQUEST);
+    let home = b
+        .get(p.route(authorized.as_str()))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(home.status(), StatusCode::FOUND);
+    assert_eq!(location(&home), "https://service.example.com/");
+    let (app, line) = set_cookie(&home, "CF_Authorization").expect("the app session");
+    assert!(line.contains("; Expires="), "{line}");
+    assert!(
+        line.ends_with(" GMT; Path=/; Secure; SameSite=none; HttpOnly"),
+        "{line}"
+    );
+
+    let site = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(site.status(), StatusCode::OK);
+    assert_edge(&site);
+    let page = site.text().await.expect("a body");
+    let elapsed = round_trip.elapsed();
+    assert!(page.contains("Welcome to service.example.com"), "{page}");
+    assert!(page.contains("probe@example.com"), "{page}");
+
+    // The application token verifies against the team's certs.
+    let certs: Value = p
+        .get(&p.url(TEAM_HOST, "/cdn-cgi/access/certs"))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let current: Jwk = serde_json::from_value(certs["keys"][0].clone()).expect("a JWK");
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[AUD]);
+    validation.set_issuer(&["https://xyz.cloudflareaccess.com"]);
+    let token = jsonwebtoken::decode::<Value>(
+        &app,
+        &DecodingKey::from_jwk(&current).expect("a key"),
+        &validation,
+    )
+    .expect("CF_Authorization verifies");
+    assert_eq!(
+        token.header.kid.as_deref(),
+        current.common.key_id.as_deref()
+    );
+    let c = &token.claims;
+    assert_eq!(c["type"], "app");
+    assert_eq!(c["email"], "probe@example.com");
+    assert_eq!(c["aud"], serde_json::json!([AUD]));
+    assert_eq!(c["country"], "XX");
+    assert_eq!(
+        c["exp"].as_u64().zip(c["iat"].as_u64()).map(|(e, i)| e - i),
+        Some(86_400)
+    );
+    assert_eq!(c["identity_nonce"].as_str().map(str::len), Some(16));
+    assert!(uuid::Uuid::parse_str(c["sub"].as_str().unwrap_or("")).is_ok());
+
+    // A second login needs no consent: /authorize with the session answers at once.
+    let second = browser(&p);
+    let (_, interaction) = p.start_access_login(&second).await;
+    let finished = p.passkey_login(&second, &mut enrolled.key).await;
+    assert_eq!(finished.status(), StatusCode::OK);
+    let r: Value = p
+        .complete(&second, &interaction, "authenticate")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert!(r["redirectUrl"].is_string(), "{r}");
+    eprintln!(
+        "lab start-up {} ms; full login (site → Access → passkey → Access → site) {} ms",
+        start_up.as_millis(),
+        elapsed.as_millis()
+    );
+}
+
+#[tokio::test]
+async fn admin_api_manages_users_and_passkeys() {
+    let p = start(&[]).await;
+    let no_key = p.get(&p.url(IDP_HOST, "/api/users")).await;
+    assert_eq!(
+        error_code(no_key).await,
+        (StatusCode::UNAUTHORIZED, "not_signed_in".into())
+    );
+    let wrong_key = p
+        .client
+        .get(p.url(IDP_HOST, "/api/users"))
+        .header("x-api-key", "not-the-key-at-all")
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(wrong_key.status(), StatusCode::UNAUTHORIZED);
+
+    let created = p
+        .admin(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({
+                "username": "probe", "email": "probe@example.com", "emailVerified": true,
+                "firstName": "Probe", "lastName": "Monitor", "displayName": "Probe Monitor",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let request_id = header(&created, "x-request-id").to_string();
+    assert!(uuid::Uuid::parse_str(&request_id).is_ok());
+    let text = created.text().await.expect("a body");
+    let user: Value = serde_json::from_str(&text).expect("JSON");
+    let id = user["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"id":"{id}","username":"probe","email":"probe@example.com","emailVerified":true,"firstName":"Probe","lastName":"Monitor","displayName":"Probe Monitor","isAdmin":false,"locale":null,"customClaims":[],"userGroups":[],"ldapId":null,"disabled":false}}"#
+        )
+    );
+
+    let taken = p
+        .admin(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({ "username": "probe", "email": "other@example.com" })),
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let request_id = header(&taken, "x-request-id").to_string();
+    let body: Value = taken.json().await.expect("JSON");
+    assert_eq!(body["error"], "Username is already in use");
+    assert_eq!(body["code"], "already_in_use");
+    assert_eq!(body["details"]["property"], "username");
+    assert_eq!(body["request_id"], request_id.as_str());
+    let email_taken = p
+        .admin(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({ "username": "other", "email": "probe@example.com" })),
+        )
+        .await;
+    let body: Value = email_taken.json().await.expect("JSON");
+    assert_eq!(body["error"], "Email is already in use");
+    let invalid = p
+        .admin(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({ "username": "-bad-", "email": "x@example.com" })),
+        )
+        .await;
+    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+    let body: Value = invalid.json().await.expect("JSON");
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(body["details"]["fields"][0]["field"], "username");
+    assert_eq!(body["details"]["fields"][0]["code"], "invalid_format");
+    let no_email = p
+        .admin(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({ "username": "nomail" })),
+        )
+        .await;
+    let body: Value = no_email.json().await.expect("JSON");
+    assert_eq!(body["error"], "Email is required");
+    let not_json = p
+        .client
+        .post(p.url(IDP_HOST, "/api/users"))
+        .header("x-api-key", p.lab.static_api_key())
+        .body("username=x")
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        error_code(not_json).await,
+        (StatusCode::BAD_REQUEST, "invalid_request_body".into())
+    );
+
+    let list: Value = p
+        .admin(reqwest::Method::GET, "/api/users?search=PROBE", None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    assert_eq!(
+        list["pagination"],
+        serde_json::json!({ "totalPages": 1, "totalItems": 1, "currentPage": 1, "itemsPerPage": 20 })
+    );
+    let none: Value = p
+        .admin(reqwest::Method::GET, "/api/users?search=nobody", None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(none["data"], serde_json::json!([]));
+    let one = p
+        .admin(reqwest::Method::GET, &format!("/api/users/{id}"), None)
+        .await;
+    assert_eq!(one.status(), StatusCode::OK);
+    let missing = p
+        .admin(
+            reqwest::Method::GET,
+            "/api/users/7d4a1a52-2c1b-4f0e-9d36-1b1b8b5f0c11",
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(missing).await,
+        (StatusCode::NOT_FOUND, "user_not_found".into())
+    );
+
+    // Codes: 12 characters when they live longer than 15 minutes; a disabled user's
+    // code is refused but kept.
+    let long: Value = p
+        .one_time_code(&id, serde_json::json!({ "ttl": "1h" }))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let long = long["token"].as_str().expect("a token").to_string();
+    assert_eq!(long.len(), 12);
+    let bad_ttl = p
+        .one_time_code(&id, serde_json::json!({ "ttl": 40 * 86_400 }))
+        .await;
+    assert_eq!(
+        error_code(bad_ttl).await,
+        (StatusCode::BAD_REQUEST, "validation_failed".into())
+    );
+    let disable = |disabled: bool| {
+        serde_json::json!({
+            "username": "probe", "email": "probe@example.com", "emailVerified": true,
+            "firstName": "Probe", "lastName": "Monitor", "displayName": "Probe Monitor",
+            "disabled": disabled,
+        })
+    };
+    let disabled: Value = p
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/api/users/{id}"),
+            Some(disable(true)),
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(disabled["disabled"], true);
+    let exchange = |token: String| {
+        let url = p.url(IDP_HOST, &format!("/api/one-time-access-token/{token}"));
+        let client = p.client.clone();
+        async move { client.post(url).send().await.expect("a response") }
+    };
+    assert_eq!(
+        error_code(exchange(long.clone()).await).await,
+        (StatusCode::FORBIDDEN, "user_disabled".into())
+    );
+    p.admin(
+        reqwest::Method::PUT,
+        &format!("/api/users/{id}"),
+        Some(disable(false)),
+    )
+    .await;
+    assert_eq!(exchange(long).await.status(), StatusCode::OK);
+    assert_eq!(
+        error_code(exchange("ZZZZZZ".to_string()).await).await,
+        (StatusCode::UNAUTHORIZED, "token_invalid_or_expired".into())
+    );
+
+    // Registration needs a browser session.
+    let with_key = p
+        .client
+        .get(p.url(IDP_HOST, "/api/webauthn/register/start"))
+        .header("x-api-key", p.lab.static_api_key())
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        error_code(with_key).await,
+        (StatusCode::FORBIDDEN, "api_key_auth_not_allowed".into())
+    );
+    let anonymous = p
+        .get(&p.url(IDP_HOST, "/api/webauthn/register/start"))
+        .await;
+    assert_eq!(
+        error_code(anonymous).await,
+        (StatusCode::UNAUTHORIZED, "not_signed_in".into())
+    );
+    // The static key's user appears once the key has been used, as in Pocket ID.
+    let me: Value = p
+        .admin(reqwest::Method::GET, "/api/users/me", None)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(me["id"], "00000000-0000-0000-0000-000000000000");
+    assert_eq!(me["isAdmin"], true);
+
+    let credentials: Value = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/users/{id}/webauthn-credentials"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(credentials, serde_json::json!([]));
+    let gone = p
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/users/{id}/webauthn-credentials/6f3c0f7e-8a43-4c59-9e47-2c1d1f0b9a77"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let body: Value = gone.json().await.expect("JSON");
+    assert_eq!(body["error"], "Passkey not found");
+    assert_eq!(body["details"]["resource"], "Passkey");
+}
+
+#[tokio::test]
+async fn passkey_login_errors_match_pocket_id() {
+    let p = start(&[]).await;
+    let mut enrolled = p.enrol().await;
+    let b = browser(&p);
+    let login = p.url(IDP_HOST, "/api/webauthn/login/finish");
+    let post = |body: String| {
+        let (b, login) = (b.clone(), login.clone());
+        async move {
+            b.post(login)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("a response")
+        }
+    };
+
+    let start: Value = b
+        .get(p.url(IDP_HOST, "/api/webauthn/login/start"))
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        error_code(post("this is not json".into()).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_webauthn_response".into())
+    );
+    let no_uv = enrolled.key.assert(&start, ORIGIN, UP).expect("signed");
+    assert_eq!(
+        error_code(post(no_uv.to_string()).await).await,
+        (
+            StatusCode::BAD_REQUEST,
+            "passkey_user_verification_required".into()
+        )
+    );
+    // A failed attempt does not end the ceremony.
+    let good = enrolled
+        .key
+        .assert(&start, ORIGIN, UP | UV)
+        .expect("signed");
+    let ok = post(good.to_string()).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        error_code(post(good.to_string()).await).await,
+        (StatusCode::BAD_REQUEST, "invalid_webauthn_session".into())
+    );
+
+    let start: Value = b
+        .get(p.url(IDP_HOST, "/api/webauthn/login/start"))
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("JSON");
+    let mut forged = enrolled
+        .key
+        .assert(&start, ORIGIN, UP | UV)
+        .expect("signed");
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut signature =
+        base64::Engine::decode(b64, forged["response"]["signature"].as_str().unwrap_or(""))
+            .expect("base64url");
+    // Corrupt the middle of the DER signature (an r or s byte), as capture 97 did.
+    let middle = signature.len() / 2;
+    signature[middle] ^= 0x55;
+    forged["response"]["signature"] = Value::from(base64::Engine::encode(b64, &signature));
+    assert_eq!(
+        error_code(post(forged.to_string()).await).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "webauthn_authentication_failed".into()
+        )
+    );
+    let other_origin = enrolled
+        .key
+        .assert(&start, "https://evil.example.net", UP | UV)
+        .expect("signed");
+    assert_eq!(
+        error_code(post(other_origin.to_string()).await).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "webauthn_authentication_failed".into()
+        )
+    );
+
+    // No ceremony cookie at all.
+    let no_cookie = p
+        .client
+        .post(p.url(IDP_HOST, "/api/webauthn/login/finish"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        error_code(no_cookie).await,
+        (StatusCode::BAD_REQUEST, "missing_session_id".into())
+    );
+
+    // The session works with the cookie and as a bearer token.
+    let me = b
+        .get(p.url(IDP_HOST, "/api/users/me"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(me.status(), StatusCode::OK);
+    let session = {
+        // A client without a cookie jar carries the ceremony cookie by hand.
+        let r = p
+            .client
+            .get(p.url(IDP_HOST, "/api/webauthn/login/start"))
+            .send()
+            .await
+            .expect("a response");
+        let (ceremony, _) = set_cookie(&r, "__Host-session").expect("a ceremony");
+        let start: Value = r.json().await.expect("JSON");
+        let assertion = enrolled
+            .key
+            .assert(&start, ORIGIN, UP | UV)
+            .expect("signed");
+        let r = p
+            .client
+            .post(p.url(IDP_HOST, "/api/webauthn/login/finish"))
+            .header("cookie", format!("__Host-session={ceremony}"))
+            .json(&assertion)
+            .send()
+            .await
+            .expect("a response");
+        set_cookie(&r, "__Host-access_token").expect("a session").0
+    };
+    let bearer = p
+        .client
+        .get(p.url(IDP_HOST, "/api/users/me"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(bearer.status(), StatusCode::OK);
+    let garbage = p
+        .client
+        .get(p.url(IDP_HOST, "/api/users/me"))
+        .header("cookie", "__Host-access_token=garbage")
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        error_code(garbage).await,
+        (StatusCode::UNAUTHORIZED, "not_signed_in".into())
+    );
+}
+
+#[tokio::test]
+async fn login_finish_is_rate_limited_after_a_burst_of_ten() {
+    let p = start(&[]).await;
+    for attempt in 1..=10 {
+        let r = p
+            .client
+            .post(p.url(IDP_HOST, "/api/webauthn/login/finish"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "attempt {attempt}");
+    }
+    let r = p
+        .client
+        .post(p.url(IDP_HOST, "/api/webauthn/login/finish"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&r, "retry-after"), "5");
+    let request_id = header(&r, "x-request-id").to_string();
+    assert_eq!(
+        r.text().await.expect("a body"),
+        format!(
+            r#"{{"error":"Too many requests","code":"rate_limited","request_id":"{request_id}"}}"#
+        )
+    );
+    // Only login/finish is limited.
+    let start = p.get(&p.url(IDP_HOST, "/api/webauthn/login/start")).await;
+    assert_eq!(start.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_token_endpoint_redeems_codes_like_fosite() {
+    let p = start(&[]).await;
+    let enrolled = p.enrol().await;
+    let b = &enrolled.browser;
+    let verifier = "M25iVXpKU3puUjFaYWg3T1NDTDQtcW1ROUY5YXlwalNoc0hhakxifmZHag";
+    let authorize = |nonce: &str| {
+        let mut url = Url::parse(&p.url(IDP_HOST, "/authorize")).expect("URL");
+        url.query_pairs_mut()
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("redirect_uri", CALLBACK_URL)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid email profile bogus")
+            .append_pair("state", "state-of-the-test")
+            .append_pair("nonce", nonce)
+            .append_pair("code_challenge", &wire::pkce_s256(verifier))
+            .append_pair("code_challenge_method", "S256");
+        url.to_string()
+    };
+    // First time: the signed-in user is asked for consent only.
+    let r = b.get(authorize("n-1")).send().await.expect("a response");
+    let interaction = location(&r)
+        .strip_prefix("/interaction?interaction=")
+        .expect("an interaction")
+        .to_string();
+    let i: Value = p
+        .get(&p.url(IDP_HOST, &format!("/api/oidc/interactions/{interaction}")))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(i["currentStep"], "consent");
+    assert_eq!(
+        i["scopes"],
+        serde_json::json!(["openid", "email", "profile"])
+    );
+    let done: Value = p
+        .complete(b, &interaction, "consent")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let code_of = |r: &Response| {
+        let url = Url::parse(location(r)).expect("a callback URL");
+        query(&url)["code"].clone()
+    };
+    let r = b
+        .get(p.url(IDP_HOST, done["redirectUrl"].as_str().expect("a URL")))
+        .send()
+        .await
+        .expect("a response");
+    let first = code_of(&r);
+    // Consent is recorded: the next /authorize answers at once.
+    let fresh = || async {
+        let r = b.get(authorize("n-2")).send().await.expect("a response");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        code_of(&r)
+    };
+    let redeem = |code: String, extra: Vec<(&'static str, String)>| {
+        let client = p.client.clone();
+        let url = p.url(IDP_HOST, "/api/oidc/token");
+        let secret = p.lab.client_secret().to_string();
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_string()),
+                ("code", code),
+            ];
+            form.extend(extra);
+            let r = client
+                .post(url)
+                .basic_auth(CLIENT_ID, Some(secret))
+                .form(&form)
+                .send()
+                .await
+                .expect("a response");
+            let status = r.status();
+            let body: Value = r.json().await.expect("JSON");
+            (status, body)
+        }
+    };
+    let redirect = || ("redirect_uri", CALLBACK_URL.to_string());
+    let hint = |body: &Value| {
+        body["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .rsplit(". ")
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+
+    // A wrong verifier burns the PKCE record, not the code.
+    let (status, body) = redeem(
+        first.clone(),
+        vec![redirect(), ("code_verifier", "x".repeat(43))],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        hint(&body),
+        "The PKCE code challenge did not match the code verifier."
+    );
+    let (_, body) = redeem(
+        first,
+        vec![redirect(), ("code_verifier", verifier.to_string())],
+    )
+    .await;
+    assert_eq!(
+        hint(&body),
+        "Unable to find initial PKCE data tied to this request"
+    );
+
+    let second = fresh().await;
+    let (_, body) = redeem(
+        second.clone(),
+        vec![
+            (
+                "redirect_uri",
+                "https://xyz.cloudflareaccess.com/other".into(),
+            ),
+            ("code_verifier", verifier.into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        hint(&body),
+        "The 'redirect_uri' from this request does not match the one from the authorize request."
+    );
+    let (_, body) = redeem(second, vec![redirect()]).await;
+    assert_eq!(
+        hint(&body),
+        "The PKCE code verifier must be at least 43 characters."
+    );
+
+    let third = fresh().await;
+    let wrong_secret = p
+        .client
+        .post(p.url(IDP_HOST, "/api/oidc/token"))
+        .basic_auth(CLIENT_ID, Some("wrong"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", third.as_str()),
+        ])
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(wrong_secret.status(), StatusCode::UNAUTHORIZED);
+    // client_secret_post works as well as Basic.
+    let r = p
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", third.as_str()),
+                ("redirect_uri", CALLBACK_URL),
+                ("code_verifier", verifier),
+                ("client_id", CLIENT_ID),
+                ("client_secret", p.lab.client_secret()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "content-type"), "application/json;charset=UTF-8");
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    assert_eq!(header(&r, "pragma"), "no-cache");
+    let text = r.text().await.expect("a body");
+    let tokens: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        tokens
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(
+            [
+                "access_token",
+                "expires_in",
+                "id_token",
+                "refresh_token",
+                "scope",
+                "token_type"
+            ]
+            .map(String::from)
+            .to_vec()
+        )
+    );
+    assert_eq!(tokens["token_type"], "bearer");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert_eq!(tokens["scope"], "openid email profile");
+    assert!(
+        tokens["refresh_token"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("pocket_id_rt_")
+    );
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[CLIENT_ID]);
+    validation.set_issuer(&[ORIGIN]);
+    let id_token = jsonwebtoken::decode::<Value>(
+        tokens["id_token"].as_str().expect("an id_token"),
+        &pocket_id_key(&p).await,
+        &validation,
+    )
+    .expect("the id_token verifies with the JWKS");
+    let c = &id_token.claims;
+    assert_eq!(c["sub"], enrolled.user_id.as_str());
+    assert_eq!(c["aud"], serde_json::json!([CLIENT_ID]));
+    assert_eq!(c["nonce"], "n-2");
+    assert_eq!(c["amr"], serde_json::json!(["otp"]));
+    assert_eq!(c["email"], "probe@example.com");
+    assert_eq!(c["email_verified"], true);
+    assert_eq!(c["name"], "Probe Monitor");
+    assert_eq!(c["given_name"], "Probe");
+    assert_eq!(c["family_name"], "Monitor");
+    assert_eq!(c["preferred_username"], "probe");
+    assert_eq!(c["type"], "id-token");
+    assert_eq!(
+        c["exp"].as_u64().zip(c["iat"].as_u64()).map(|(e, i)| e - i),
+        Some(3600)
+    );
+    assert!(c["auth_time"].as_u64().is_some());
+    let access = claims(tokens["access_token"].as_str().expect("an access token"));
+    assert_eq!(access["aud"], serde_json::json!([CLIENT_ID, ORIGIN]));
+    let (_, body) = redeem(
+        third,
+        vec![redirect(), ("code_verifier", verifier.to_string())],
+    )
+    .await;
+    assert_eq!(hint(&body), "The authorization code has already been used.");
+}
+
+#[tokio::test]
+async fn service_tokens_pass_access_without_a_login() {
+    let p = start(&[]).await;
+    let (id, secret) = p.lab.service_token();
+    let r = p
+        .client
+        .get(p.url(SERVICE_HOST, "/status"))
+        .header("cf-access-client-id", id)
+        .header("cf-access-client-secret", secret)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.status(), StatusCode::OK);
+    let (token, _) = set_cookie(&r, "CF_Authorization").expect("a session cookie");
+    let c = claims(&token);
+    assert_eq!(c["common_name"], id);
+    assert_eq!(c["sub"], "");
+    assert_eq!(c["type"], "app");
+    let page = r.text().await.expect("a body");
+    assert!(page.contains("Welcome to service.example.com"));
+    assert!(page.contains(id));
+
+    let wrong = p
+        .client
+        .get(p.url(SERVICE_HOST, "/"))
+        .header("cf-access-client-id", id)
+        .header("cf-access-client-secret", "0".repeat(64))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(&wrong, "cf-access-aud"), AUD);
+    assert!(
+        wrong
+            .text()
+            .await
+            .expect("a body")
+            .contains("Error ・ Cloudflare Access")
+    );
+
+    // A client cannot hand the origin an assertion of its own.
+    let forged = p
+        .client
+        .get(p.url(SERVICE_HOST, "/"))
+        .header("cookie", format!("CF_Authorization={token}x"))
+        .header("cf-access-jwt-assertion", &token)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(forged.status(), StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn fault_no_service_auth() {
+    let p = start(&[Fault::NoServiceAuth]).await;
+    let (id, secret) = p.lab.service_token();
+    let r = p
+        .client
+        .get(p.url(SERVICE_HOST, "/"))
+        .header("cf-access-client-id", id)
+        .header("cf-access-client-secret", secret)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(location(&r).contains("/cdn-cgi/access/login/service.example.com"));
+}
+
+#[tokio::test]
+async fn fault_passkey_revoked() {
+    let p = start(&[Fault::PasskeyRevoked]).await;
+    let mut enrolled = p.enrol().await;
+    let listed: Value = p
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/users/{}/webauthn-credentials", enrolled.user_id),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(listed, serde_json::json!([]));
+    let b = browser(&p);
+    let r = p.passkey_login(&b, &mut enrolled.key).await;
+    assert_eq!(
+        error_code(r).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "webauthn_authentication_failed".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn fault_user_disabled() {
+    let p = start(&[Fault::UserDisabled]).await;
+    let mut enrolled = p.enrol().await;
+    let b = browser(&p);
+    let r = p.passkey_login(&b, &mut enrolled.key).await;
+    let body: Value = {
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        r.json().await.expect("JSON")
+    };
+    assert_eq!(body["code"], "user_disabled");
+    assert_eq!(body["error"], "User account is disabled");
+}
+
+#[tokio::test]
+async fn fault_user_not_allowed() {
+    let p = start(&[Fault::UserNotAllowed]).await;
+    let mut enrolled = p.enrol().await;
+    let (_, _, r) = p.login_to_code(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(
+        location(&r),
+        "/interaction/error?error=You+are+not+allowed+to+access+this+service."
+    );
+}
+
+#[tokio::test]
+async fn fault_access_bad_secret() {
+    let p = start(&[Fault::AccessBadSecret]).await;
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_edge(&r);
+    let page = r.text().await.expect("a body");
+    assert!(page.contains("<title>Error ・ Cloudflare Access</title>"));
+    assert!(page.contains(
+        "OIDC ERROR: Failed to exchange code for token. Make sure the client secret is correct."
+    ));
+}
+
+#[tokio::test]
+async fn fault_access_jwks_unreachable() {
+    let p = start(&[Fault::AccessJwksUnreachable]).await;
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.expect("a body");
+    assert!(
+        page.contains("Failed to verify oidc token with fresh keys"),
+        "{page}"
+    );
+    // Pocket ID's own JWKS is fine; only Access's Certificate URL is wrong.
+    let jwks = p.get(&p.url(IDP_HOST, "/.well-known/jwks.json")).await;
+    assert_eq!(jwks.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn fault_access_policy_deny() {
+    let p = start(&[Fault::AccessPolicyDeny]).await;
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&r, "CF_Authorization").is_none());
+    let page = r.text().await.expect("a body");
+    assert!(page.contains("<title>Sign in ・ Cloudflare Access</title>"));
+    assert!(page.contains("That account does not have access"));
+}
+
+#[tokio::test]
+async fn fault_tunnel_down() {
+    let p = start(&[Fault::TunnelDown]).await;
+    // Access is evaluated first: anonymous requests still get the login redirect.
+    let anonymous = p.get(&p.url(SERVICE_HOST, "/")).await;
+    assert_eq!(anonymous.status(), StatusCode::FOUND);
+    let mut enrolled = p.enrol().await;
+    let b = p.login_to_site(&mut enrolled).await;
+    let html = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(html.status().as_u16(), 530);
+    assert_edge(&html);
+    assert_eq!(header(&html, "retry-after"), "120");
+    let page = html.text().await.expect("a body");
+    assert!(page.contains(r#"cf-error-code">1033<"#), "{page}");
+    assert!(page.contains("Cloudflare Tunnel error"));
+    let json = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(json.status().as_u16(), 530);
+    assert_eq!(
+        header(&json, "content-type"),
+        "application/json; charset=utf-8"
+    );
+    let body: Value = json.json().await.expect("RFC 9457 JSON");
+    assert_eq!(body["status"], 530);
+    assert_eq!(body["error_code"], 1033);
+    assert_eq!(body["error_category"], "config");
+    assert_eq!(body["retryable"], true);
+    assert_eq!(body["retry_after"], 120);
+    assert!(body["ray_id"].as_str().is_some_and(|r| is_hex(r, 16)));
+}
+
+#[tokio::test]
+async fn fault_origin_down() {
+    let p = start(&[Fault::OriginDown]).await;
+    let mut enrolled = p.enrol().await;
+    let b = p.login_to_site(&mut enrolled).await;
+    let r = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_edge(&r);
+    assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
+    assert!(
+        r.text()
+            .await
+            .expect("a body")
+            .starts_with("Unable to reach the origin service. The service may be down or it may not be responding to traffic from cloudflared")
+    );
+}
+
+#[tokio::test]
+async fn fault_wrong_rp_id() {
+    let p = start(&[Fault::WrongRpId]).await;
+    // The passkey was enrolled before APP_URL changed.
+    let mut enrolled = p.enrol().await;
+    assert_eq!(enrolled.key.rp_id, IDP_HOST);
+    let b = browser(&p);
+    let start: Value = b
+        .get(p.url(IDP_HOST, "/api/webauthn/login/start"))
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(start["rpId"], "pocket-id.internal");
+    assert!(enrolled.key.assert(&start, ORIGIN, UP | UV).is_none());
+    // Signed anyway for the real host: Pocket ID checks against the other RP.
+    let forced = enrolled.key.assert_anyway(&start, ORIGIN, UP | UV);
+    let r = b
+        .post(p.url(IDP_HOST, "/api/webauthn/login/finish"))
+        .json(&forced)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(
+        error_code(r).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "webauthn_authentication_failed".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn access_refuses_logins_it_cannot_tie_to_a_browser() {
+    let p = start(&[]).await;
+    let callback = p
+        .get(&p.url(
+            TEAM_HOST,
+            "/cdn-cgi/access/callback?code=x&state=not-a-state",
+        ))
+        .await;
+    assert_eq!(callback.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        callback
+            .text()
+            .await
+            .expect("a body")
+            .contains("Invalid login session")
+    );
+    let authorized = p
+        .get(&p.url(SERVICE_HOST, "/cdn-cgi/access/authorized?nonce=t&state=t"))
+        .await;
+    assert_eq!(authorized.status(), StatusCode::BAD_REQUEST);
+    // An OAuth error from the IdP ends on Access's error page.
+    let b = browser(&p);
+    let first = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    let login = b
+        .get(p.route(location(&first)))
+        .send()
+        .await
+        .expect("a response");
+    let state = query(&Url::parse(location(&login)).expect("URL"))["state"].clone();
+    let mut url = Url::parse(&p.url(TEAM_HOST, "/cdn-cgi/access/callback")).expect("URL");
+    url.query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("state", &state);
+    let r = b.get(url).send().await.expect("a response");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.expect("a body").contains("access_denied"));
 }

@@ -172,6 +172,96 @@ pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
         })
 }
 
+/// `len` random characters drawn from `charset` (ASCII).
+pub(super) fn random_from(charset: &[u8], len: usize) -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(charset[rng.random_range(0..charset.len())]))
+        .collect()
+}
+
+/// `unix` seconds plus `nanos` as RFC 3339 with nanoseconds (`2026-11-29T07:55:12.979885631Z`),
+/// the way Go's `time.Time` marshals to JSON.
+pub(super) fn rfc3339_nanos(unix: u64, nanos: u32) -> String {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let fraction = format!("{nanos:09}");
+    let fraction = fraction.trim_end_matches('0');
+    let dot = if fraction.is_empty() { "" } else { "." };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{dot}{fraction}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The current time as Go marshals it to JSON.
+pub(super) fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339_nanos(now.as_secs(), now.subsec_nanos())
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (the first one, as
+/// Go's `Request.Cookie` and Cloudflare's edge pick it).
+pub(super) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// JSON as Go's `encoding/json` writes it: serde's output with `<`, `>`, `&`,
+/// U+2028, U+2029 and U+FFFD escaped (Go escapes the first five for HTML safety and
+/// writes every invalid UTF-8 byte as `\ufffd`). Those characters only occur inside
+/// strings, so the replacement keeps the JSON valid.
+pub(super) fn go_json<T: serde::Serialize>(value: &T) -> String {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            '\u{fffd}' => out.push_str("\\ufffd"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Bytes converted to a string the way Go's `string(bytes)` then `encoding/json`
+/// treat them: valid UTF-8 is kept, every invalid byte becomes U+FFFD.
+pub(super) fn go_string_from_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{fffd}');
+                // Go replaces one byte at a time, even inside a truncated sequence.
+                rest = after.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +314,42 @@ mod tests {
             pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn go_json_escapes_like_encoding_json() {
+        let mangled = go_string_from_bytes(&[0xa9, b'B', 0xe2, b'\r', b'!', 0x1f, b'>']);
+        assert_eq!(mangled, "\u{fffd}B\u{fffd}\r!\u{1f}>");
+        assert_eq!(go_json(&mangled), r#""\ufffdB\ufffd\r!\u001f\u003e""#);
+        assert_eq!(go_json(&"a&b<c"), r#""a\u0026b\u003cc""#);
+    }
+
+    #[test]
+    fn rfc3339_like_go() {
+        assert_eq!(
+            rfc3339_nanos(1_795_938_912, 979_885_631),
+            "2026-11-29T07:55:12.979885631Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(1_795_938_912, 500_000_000),
+            "2026-11-29T07:55:12.5Z"
+        );
+        assert_eq!(rfc3339_nanos(1_795_938_912, 0), "2026-11-29T07:55:12Z");
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append(
+            axum::http::header::COOKIE,
+            axum::http::HeaderValue::from_static("a=1; __Host-session=s1"),
+        );
+        headers.append(
+            axum::http::header::COOKIE,
+            axum::http::HeaderValue::from_static("b=2"),
+        );
+        assert_eq!(cookie(&headers, "__Host-session"), Some("s1"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "session"), None);
     }
 }

@@ -1,0 +1,304 @@
+//! `/cdn-cgi/access/callback` on the team domain: Access redeems the identity
+//! provider's code server to server, checks the id_token against the Certificate
+//! URL, evaluates the application's policy and hands the browser on to the
+//! application's `/authorized`.
+
+use super::tokens::{self, Ticket};
+use super::{Access, PendingLogin, lock};
+use crate::lab::{AUD, CALLBACK_URL, CLIENT_ID, IDP_HOST, SERVICE_HOST, edge, wire};
+use axum::extract::{RawQuery, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long Access waits for the identity provider's token endpoint and JWKS.
+const IDP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The User-Agent of Access's server-side requests (seen in Pocket ID's logs).
+const USER_AGENT: &str = "cloudflare-access";
+
+const DENIED_PAGE: &str = include_str!("../../../fixtures/cloudflare/access-denied.html");
+
+/// The texts Access shows when the IdP leg of a login fails (reference §5.1).
+const EXCHANGE_FAILED: &str =
+    "OIDC ERROR: Failed to exchange code for token. Make sure the client secret is correct.";
+const VERIFY_FAILED: &str = "Failed to verify oidc token with fresh keys";
+const NO_IDENTITY: &str = "Failed to fetch user/group information from the identity provider";
+
+/// How Access reaches the identity provider from Cloudflare's network: an HTTPS
+/// client that resolves id.example.com to the lab (so the lab's faults in front of
+/// Pocket ID hit it too), with the client secret the Zero Trust settings hold.
+pub(in crate::lab) struct IdpLink {
+    client: reqwest::Client,
+    /// `https://id.example.com`, with the lab's port when it is not 443.
+    base: String,
+    client_secret: String,
+    /// The configured Certificate URL's path.
+    jwks_path: &'static str,
+}
+
+impl IdpLink {
+    /// A link to the lab's Pocket ID at `addr`, trusting `ca_pem`, with the client
+    /// secret Access was given and its Certificate URL as the faults configure them.
+    pub(in crate::lab) fn new(
+        addr: SocketAddr,
+        ca_pem: &str,
+        client_secret: String,
+        jwks_unreachable: bool,
+    ) -> Result<IdpLink, reqwest::Error> {
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_only([ca])
+            .resolve(IDP_HOST, addr)
+            .no_proxy()
+            .user_agent(USER_AGENT)
+            .timeout(IDP_TIMEOUT)
+            .build()?;
+        let base = if addr.port() == 443 {
+            format!("https://{IDP_HOST}")
+        } else {
+            format!("https://{IDP_HOST}:{}", addr.port())
+        };
+        Ok(IdpLink {
+            client,
+            base,
+            client_secret,
+            // A typo in the dashboard: Pocket ID answers 404 for it.
+            jwks_path: if jwks_unreachable {
+                "/.well-known/jwks.jsonx"
+            } else {
+                "/.well-known/jwks.json"
+            },
+        })
+    }
+
+    /// The code grant at the Token URL, client secret in HTTP Basic (form-encoded
+    /// first, as RFC 6749 §2.3.1 asks); the id_token, or `None` for any failure.
+    async fn exchange(&self, code: &str, verifier: Option<&str>) -> Option<String> {
+        let credentials = format!(
+            "{}:{}",
+            wire::go_query_escape(CLIENT_ID),
+            wire::go_query_escape(&self.client_secret)
+        );
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK_URL),
+        ];
+        if let Some(verifier) = verifier {
+            form.push(("code_verifier", verifier));
+        }
+        let response = self
+            .client
+            .post(format!("{}/api/oidc/token", self.base))
+            .header(
+                AUTHORIZATION,
+                format!("Basic {}", STANDARD.encode(credentials)),
+            )
+            .form(&form)
+            .send()
+            .await
+            .ok()?;
+        if response.status() != reqwest::StatusCode::OK {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            id_token: String,
+        }
+        response
+            .json::<TokenResponse>()
+            .await
+            .ok()
+            .map(|t| t.id_token)
+    }
+
+    /// The keys at the Certificate URL, fetched fresh, or `None`.
+    async fn keys(&self) -> Option<JwkSet> {
+        let response = self
+            .client
+            .get(format!("{}{}", self.base, self.jwks_path))
+            .send()
+            .await
+            .ok()?;
+        if response.status() != reqwest::StatusCode::OK {
+            return None;
+        }
+        response.json::<JwkSet>().await.ok()
+    }
+}
+
+/// The id_token claims Access uses.
+#[derive(Deserialize)]
+struct IdClaims {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// `id_token`'s claims when it verifies with one of `keys`: RS256, a known kid, the
+/// issuer Pocket ID is configured with, Access's client id in `aud`, not expired.
+fn verify(id_token: &str, keys: &JwkSet) -> Option<IdClaims> {
+    let header = jsonwebtoken::decode_header(id_token).ok()?;
+    let jwk = keys.find(header.kid.as_deref()?)?;
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[format!("https://{IDP_HOST}")]);
+    validation.set_audience(&[CLIENT_ID]);
+    jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation)
+        .ok()
+        .map(|t| t.claims)
+}
+
+/// `GET /cdn-cgi/access/callback?code&state[&iss]`.
+pub(super) async fn callback(
+    State(access): State<Arc<Access>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    // Each state finishes one login.
+    let login = params
+        .get("state")
+        .and_then(|state| lock(&access.logins).remove(state).map(|l| (state, l)))
+        .filter(|(_, l)| l.created.elapsed() < super::LOGIN_TTL);
+    let Some((state, login)) = login else {
+        return invalid_login_session();
+    };
+    let code = params.get("code").map(String::as_str).unwrap_or("");
+    if code.is_empty() {
+        // The identity provider sent an OAuth error back instead of a code.
+        let error = params.get("error").map(String::as_str).unwrap_or("");
+        let description = params
+            .get("error_description")
+            .map(String::as_str)
+            .unwrap_or("");
+        return edge::access_error(
+            StatusCode::BAD_REQUEST,
+            "Error",
+            &format!("OIDC ERROR: {error} {description}"),
+        );
+    }
+    let Some(id_token) = access.idp.exchange(code, login.verifier.as_deref()).await else {
+        return edge::access_error(StatusCode::BAD_REQUEST, "Error", EXCHANGE_FAILED);
+    };
+    let Some(claims) = access
+        .idp
+        .keys()
+        .await
+        .and_then(|keys| verify(&id_token, &keys))
+    else {
+        return edge::access_error(StatusCode::BAD_REQUEST, "Error", VERIFY_FAILED);
+    };
+    let Some(email) = claims.email.filter(|e| !e.is_empty()) else {
+        return edge::access_error(StatusCode::BAD_REQUEST, "Error", NO_IDENTITY);
+    };
+    if !access.policy.allows(&email) {
+        return denied(&email, &login);
+    }
+    finish(&access, state, login, email)
+}
+
+/// The global session on the team domain and the hop to the application's
+/// `/authorized`.
+fn finish(access: &Access, state: &str, login: PendingLogin, email: String) -> Response {
+    let org_token = match tokens::org_token(access, &email) {
+        Ok(token) => token,
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("lab: cannot sign the session token: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let nonce = wire::random_alphanumeric(20);
+    {
+        let mut tickets = lock(&access.tickets);
+        tickets.retain(|_, t| t.created.elapsed() < super::LOGIN_TTL);
+        tickets.insert(
+            nonce.clone(),
+            Ticket {
+                state: state.to_string(),
+                email,
+                redirect_url: login.redirect_url,
+                app_sessions: login.app_sessions,
+                created: Instant::now(),
+            },
+        );
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("nonce", &nonce)
+        .append_pair("state", state)
+        .finish();
+    let mut response = edge::found(&format!(
+        "https://{}/cdn-cgi/access/authorized?{query}",
+        login.app_host
+    ));
+    let cookie = format!(
+        "CF_Authorization={org_token}; Expires={}; Path=/; Secure; HttpOnly; SameSite=None",
+        wire::imf_fixdate(wire::unix_now() + tokens::SESSION_TTL)
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+/// 400 "Invalid login session": the callback cannot be tied to a login Access
+/// started (unknown, expired or replayed state).
+pub(super) fn invalid_login_session() -> Response {
+    edge::access_error(
+        StatusCode::BAD_REQUEST,
+        "Invalid login session.",
+        "Please go to the application URL again.",
+    )
+}
+
+/// No Allow policy matched: the sign-in page comes back with Access's default
+/// block message.
+fn denied(email: &str, login: &PendingLogin) -> Response {
+    let login_url = format!(
+        "/cdn-cgi/access/login/{}?{}",
+        login.app_host,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("kid", AUD)
+            .append_pair("redirect_url", &login.redirect_url)
+            .finish()
+    );
+    let page = wire::fill(
+        DENIED_PAGE,
+        &[
+            ("APP_DOMAIN", &wire::html_escape(SERVICE_HOST)),
+            ("EMAIL", &wire::html_escape(email)),
+            ("LOGIN_URL", &wire::html_escape(&login_url)),
+        ],
+    );
+    let mut response = (StatusCode::FORBIDDEN, [(CONTENT_TYPE, "text/html")], page).into_response();
+    let headers = response.headers_mut();
+    edge::no_store(headers);
+    headers.insert("cf-access-domain", HeaderValue::from_static(SERVICE_HOST));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_known_failure_texts_are_cloudflares() {
+        assert!(EXCHANGE_FAILED.contains("Failed to exchange code for token"));
+        assert_eq!(VERIFY_FAILED, "Failed to verify oidc token with fresh keys");
+        assert!(DENIED_PAGE.contains("That account does not have access"));
+    }
+}

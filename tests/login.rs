@@ -1,0 +1,489 @@
+//! End-to-end tests of the passkey login: enrolment, the full login through the lab,
+//! each login fault, service tokens, the credential file, and secrets in output.
+
+mod common;
+use common::{Run, assert_fault, bin, demo, run};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Instant;
+
+#[test]
+fn demo_logs_in_and_reaches_the_site() {
+    let run = demo(&[], &[]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    for id in [
+        "passkey.login",
+        "idp.code",
+        "access.callback",
+        "service.reach",
+        "access.token",
+    ] {
+        assert_eq!(run.check(id)["status"], "pass", "{id}\n{}", run.dump());
+    }
+    assert!(
+        run.check("passkey.login")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("probe@example.com")
+    );
+    assert_eq!(
+        run.check("access.token")["details"]["email"],
+        "probe@example.com"
+    );
+}
+
+#[test]
+fn passkey_revoked() {
+    assert_fault("passkey-revoked", 2, "passkey.login", "fail", "re-enrol");
+}
+
+#[test]
+fn user_disabled() {
+    assert_fault(
+        "user-disabled",
+        2,
+        "passkey.login",
+        "fail",
+        "enable the monitoring user",
+    );
+}
+
+#[test]
+fn user_not_allowed() {
+    assert_fault("user-not-allowed", 2, "idp.code", "fail", "allowed group");
+}
+
+#[test]
+fn access_bad_secret() {
+    let run = assert_fault(
+        "access-bad-secret",
+        2,
+        "access.callback",
+        "fail",
+        "Client secret",
+    );
+    assert!(
+        run.check("access.callback")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Failed to exchange code for token")
+    );
+}
+
+#[test]
+fn access_jwks_unreachable() {
+    let run = assert_fault(
+        "access-jwks-unreachable",
+        2,
+        "access.callback",
+        "fail",
+        "Certificate URL",
+    );
+    assert!(
+        run.check("access.callback")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("fresh keys")
+    );
+}
+
+#[test]
+fn access_policy_deny() {
+    assert_fault("access-policy-deny", 2, "access.callback", "fail", "policy");
+}
+
+#[test]
+fn tunnel_down() {
+    let run = assert_fault("tunnel-down", 2, "service.reach", "fail", "cloudflared");
+    assert!(
+        run.check("service.reach")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("1033"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn origin_down() {
+    let run = assert_fault(
+        "origin-down",
+        2,
+        "service.reach",
+        "fail",
+        "service behind it is down",
+    );
+    assert!(
+        run.check("service.reach")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("502"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn wrong_rp_id() {
+    assert_fault(
+        "wrong-rp-id",
+        2,
+        "passkey.login",
+        "fail",
+        "APP_URL=https://id.example.com",
+    );
+}
+
+/// A running `ssoprobe lab` with its files in a directory of the test's own.
+struct Lab {
+    child: Child,
+    dir: PathBuf,
+    check: Vec<String>,
+    routes: Vec<String>,
+}
+
+impl Lab {
+    fn start(faults: &[&str]) -> Lab {
+        let dir = std::env::temp_dir().join(format!("ssoprobe-login-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = bin();
+        cmd.arg("lab").arg("--dir").arg(&dir);
+        for f in faults {
+            cmd.args(["--fault", f]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut check = Vec::new();
+        let mut line = String::new();
+        let started = Instant::now();
+        while started.elapsed().as_secs() < 20 {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if let Some(rest) = line.trim().strip_prefix("ssoprobe check ") {
+                check = rest.split_whitespace().map(str::to_string).collect();
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        assert!(!check.is_empty(), "the lab printed no check command");
+        let mut routes = Vec::new();
+        for pair in check.chunks(2) {
+            if pair[0] == "--resolve" || pair[0] == "--connect-to" || pair[0] == "--ca-file" {
+                routes.extend(pair.iter().cloned());
+            }
+        }
+        Lab {
+            child,
+            dir,
+            check,
+            routes,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    fn enroll(&self, out: &str) -> Run {
+        let key = self.path("api-key.txt");
+        let mut args = vec![
+            "enroll",
+            "--idp",
+            "https://id.example.com",
+            "--api-key-file",
+            &key,
+            "--user",
+            "probe@example.com",
+            "--out",
+            out,
+            "--trace",
+        ];
+        args.extend(self.routes.iter().map(String::as_str));
+        run(&args)
+    }
+
+    fn check(&self, extra: &[&str]) -> Run {
+        let mut args: Vec<&str> = vec!["check"];
+        args.extend(self.check.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        args.extend(["--format", "json", "--trace"]);
+        run(&args)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn counter(path: &Path) -> u64 {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["counter"].as_u64().unwrap()
+}
+
+#[test]
+fn enroll_check_show_remove() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    let enrolled = lab.enroll(&pk);
+    assert_eq!(enrolled.code, 0, "{}", enrolled.dump());
+    assert!(enrolled.stdout.contains("probe@example.com") && enrolled.stdout.contains("mode 0600"));
+
+    // Enrolling again into the same file needs --force.
+    let again = lab.enroll(&pk);
+    assert_eq!(again.code, 3, "{}", again.dump());
+    assert!(again.stderr.contains("--force"), "{}", again.dump());
+
+    let first = lab.check(&["--passkey", &pk, "--expect-body", "Welcome"]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    assert_eq!(counter(Path::new(&pk)), 1);
+    let second = lab.check(&["--passkey", &pk]);
+    assert_eq!(second.code, 0, "{}", second.dump());
+    assert_eq!(
+        counter(Path::new(&pk)),
+        2,
+        "the counter is saved after every assertion"
+    );
+
+    let shown = run(&["passkey", "show", &pk]);
+    assert_eq!(shown.code, 0, "{}", shown.dump());
+    assert!(
+        shown.stdout.contains("probe@example.com") && shown.stdout.contains("counter     2"),
+        "{}",
+        shown.stdout
+    );
+    let key = std::fs::read_to_string(&pk).unwrap();
+    let private = serde_json::from_str::<serde_json::Value>(&key).unwrap()["private_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!shown.stdout.contains(&private));
+
+    // Remove deletes the passkey at Pocket ID, then the file: a copy no longer logs in.
+    let copy = lab.path("copy.passkey");
+    std::fs::copy(&pk, &copy).unwrap();
+    let mut args = vec!["passkey", "remove", pk.as_str(), "--api-key-file"];
+    let key_path = lab.path("api-key.txt");
+    args.push(&key_path);
+    args.extend(lab.routes.iter().map(String::as_str));
+    let removed = run(&args);
+    assert_eq!(removed.code, 0, "{}", removed.dump());
+    assert!(!Path::new(&pk).exists());
+    let after = lab.check(&["--passkey", &copy]);
+    assert_eq!(after.code, 2, "{}", after.dump());
+    let (id, _, hint) = after.first_problem();
+    assert_eq!(id, "passkey.login", "{}", after.dump());
+    assert!(hint.contains("re-enrol"), "{}", after.dump());
+}
+
+#[test]
+fn wrong_expectations_fail_service_reach() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    let body = lab.check(&["--passkey", &pk, "--expect-body", "no such text"]);
+    assert_eq!(body.code, 2, "{}", body.dump());
+    assert_eq!(body.first_problem().0, "service.reach");
+    let status = lab.check(&["--passkey", &pk, "--expect-status", "204"]);
+    assert_eq!(status.code, 2, "{}", status.dump());
+    assert_eq!(status.first_problem().0, "service.reach");
+}
+
+#[test]
+fn idp_exchange_with_the_client_secret() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    let secret = lab.path("client-secret.txt");
+    let run = lab.check(&[
+        "--passkey",
+        &pk,
+        "--client-id",
+        "2f0408cf-25d7-4daa-9fb9-7b072516a681",
+        "--client-secret-file",
+        &secret,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(
+        run.check("idp.exchange")["status"],
+        "pass",
+        "{}",
+        run.dump()
+    );
+
+    std::fs::write(
+        lab.dir.join("wrong-secret.txt"),
+        "not-the-secret-0123456789",
+    )
+    .unwrap();
+    let wrong = lab.path("wrong-secret.txt");
+    let run = lab.check(&[
+        "--passkey",
+        &pk,
+        "--client-id",
+        "2f0408cf-25d7-4daa-9fb9-7b072516a681",
+        "--client-secret-file",
+        &wrong,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert_eq!(run.first_problem().0, "idp.exchange", "{}", run.dump());
+}
+
+#[test]
+fn service_token_reaches_the_site_or_names_the_policy() {
+    let lab = Lab::start(&[]);
+    let id = lab_token_id(&lab);
+    let secret = lab.path("service-token-secret.txt");
+    let ok = lab.check(&[
+        "--service-token-id",
+        &id,
+        "--service-token-secret-file",
+        &secret,
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.dump());
+    assert_eq!(
+        ok.check("service.reach")["details"]["mode"],
+        "service token"
+    );
+    // Token headers never go to another host.
+    for line in ok.stderr.lines().filter(|l| l.contains("→")) {
+        assert!(
+            !line.to_ascii_lowercase().contains("cf-access-client"),
+            "{line}"
+        );
+    }
+    drop(lab);
+
+    let lab = Lab::start(&["no-service-auth"]);
+    let id = lab_token_id(&lab);
+    let secret = lab.path("service-token-secret.txt");
+    let run = lab.check(&[
+        "--service-token-id",
+        &id,
+        "--service-token-secret-file",
+        &secret,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let (check, _, hint) = run.first_problem();
+    assert_eq!(check, "service.reach", "{}", run.dump());
+    assert!(hint.contains("Service Auth"), "{}", run.dump());
+}
+
+fn lab_token_id(lab: &Lab) -> String {
+    std::fs::read_to_string(lab.dir.join("service-token-id.txt"))
+        .expect("the lab writes its service token id")
+        .trim()
+        .to_string()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_readable_passkey_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    std::fs::set_permissions(&pk, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = lab.check(&["--passkey", &pk]);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(run.stderr.contains("chmod 600"), "{}", run.dump());
+}
+
+#[test]
+fn no_secret_reaches_any_output() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    let enrolled = lab.enroll(&pk);
+    assert_eq!(enrolled.code, 0, "{}", enrolled.dump());
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&pk).unwrap()).unwrap();
+    let secrets = [
+        std::fs::read_to_string(lab.path("api-key.txt")).unwrap(),
+        std::fs::read_to_string(lab.path("client-secret.txt")).unwrap(),
+        std::fs::read_to_string(lab.path("service-token-secret.txt")).unwrap(),
+        file["private_key"].as_str().unwrap().to_string(),
+    ];
+    let secret_file = lab.path("client-secret.txt");
+    let token_secret = lab.path("service-token-secret.txt");
+    let token_id = lab_token_id(&lab);
+    let mut runs = vec![
+        enrolled,
+        lab.check(&["--passkey", &pk]),
+        lab.check(&[
+            "--passkey",
+            &pk,
+            "--client-id",
+            "2f0408cf-25d7-4daa-9fb9-7b072516a681",
+            "--client-secret-file",
+            &secret_file,
+        ]),
+        lab.check(&[
+            "--service-token-id",
+            &token_id,
+            "--service-token-secret-file",
+            &token_secret,
+        ]),
+        run(&["passkey", "show", &pk]),
+    ];
+    for fault in [
+        "access-bad-secret",
+        "user-not-allowed",
+        "passkey-revoked",
+        "tunnel-down",
+    ] {
+        runs.push(demo(&[fault], &[]));
+    }
+    runs.push(run(&["demo", "--trace"]));
+    for r in &runs {
+        let all = format!("{}\n{}", r.stdout, r.stderr);
+        for s in &secrets {
+            let s = s.trim();
+            assert!(
+                !s.is_empty() && !all.contains(s),
+                "a secret leaked\n{}",
+                r.dump()
+            );
+        }
+        // No JWT (session, id_token, CF_Authorization, meta) in any output.
+        assert!(!all.contains("eyJ"), "a JWT leaked\n{}", r.dump());
+        for line in all.lines() {
+            for param in ["state=", "code=", "meta=", "interaction=", "nonce="] {
+                let mut rest = line;
+                while let Some(i) = rest.find(param) {
+                    let after = &rest[i + param.len()..];
+                    if i == 0 || matches!(rest.as_bytes()[i - 1], b'?' | b'&') {
+                        assert!(
+                            after.starts_with("[redacted:"),
+                            "unredacted {param} in: {line}"
+                        );
+                    }
+                    rest = after;
+                }
+            }
+        }
+    }
+}
