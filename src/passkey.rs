@@ -225,6 +225,12 @@ impl CredentialFile {
             file.write_all(b"\n")?;
             file.sync_all()?;
             drop(file);
+            // Test hook: die between the write and the rename, as a crash would.
+            if std::env::var_os("SSOPROBE_FAILPOINT")
+                .is_some_and(|v| v == "passkey-save-before-rename")
+            {
+                std::process::abort();
+            }
             std::fs::rename(&tmp, path)?;
             #[cfg(unix)]
             if let Ok(d) = std::fs::File::open(&dir) {
@@ -236,6 +242,15 @@ impl CredentialFile {
         if let Err(e) = result {
             let _ = std::fs::remove_file(&tmp);
             return Err(write_err(e.to_string()));
+        }
+        // Temporary files a crashed earlier save left behind hold a key: remove them.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let prefix = format!(".{name}.tmp-");
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
         }
         Ok(())
     }
@@ -781,6 +796,9 @@ mod tests {
         std::fs::write(&torn, &before[..before.len() / 2]).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert!(CredentialFile::load(&path).is_ok());
+        // The next save clears what the crash left.
+        old.save(&path).unwrap();
+        assert!(!torn.exists());
         // A failed save (the directory is gone) reports an error and writes nothing.
         let gone = dir.join("missing").join("probe.passkey");
         assert!(old.save(&gone).is_err());

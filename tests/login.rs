@@ -487,3 +487,63 @@ fn no_secret_reaches_any_output() {
         }
     }
 }
+
+#[test]
+fn a_crash_while_saving_the_counter_leaves_the_old_file() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    let before = std::fs::read(&pk).unwrap();
+    let mut args: Vec<String> = vec!["check".into()];
+    args.extend(lab.check.iter().cloned());
+    args.extend(["--passkey".into(), pk.clone()]);
+    let out = bin()
+        .args(&args)
+        .env("SSOPROBE_FAILPOINT", "passkey-save-before-rename")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the process should have died mid-save"
+    );
+    assert_eq!(
+        std::fs::read(&pk).unwrap(),
+        before,
+        "the old file is intact"
+    );
+    // And it still works.
+    let run = lab.check(&["--passkey", &pk]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+}
+
+#[test]
+fn rate_limited_logins_are_named_and_not_retried() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    // Pocket ID allows a burst of 10 login/finish calls, then one per 5 s.
+    for attempt in 1..=12 {
+        let run = lab.check(&["--passkey", &pk]);
+        let c = run.check("passkey.login");
+        if c["status"] == "fail" {
+            assert!(
+                c["summary"].as_str().unwrap().contains("rate limited"),
+                "{}",
+                run.dump()
+            );
+            assert!(
+                c["hint"].as_str().unwrap().contains("never retries"),
+                "{}",
+                run.dump()
+            );
+            let finishes = run
+                .stderr
+                .matches("→ POST https://id.example.com/api/webauthn/login/finish")
+                .count();
+            assert_eq!(finishes, 1, "exactly one attempt\n{}", run.dump());
+            assert!(attempt > 10, "limited after {attempt} logins");
+            return;
+        }
+    }
+    panic!("no rate limit after 12 logins");
+}
