@@ -20,9 +20,9 @@ const PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"u
 
 /// The claims of an Access application token the origin reads.
 #[derive(Deserialize)]
-struct AppClaims {
+pub(super) struct AppClaims {
     #[serde(default)]
-    email: Option<String>,
+    pub(super) email: Option<String>,
     #[serde(default)]
     common_name: Option<String>,
     #[serde(rename = "type")]
@@ -81,7 +81,7 @@ impl Origin {
 
 /// The token's claims when it is an application token for this application,
 /// signed by a current Access key and not expired.
-fn verify(keys: &HashMap<String, DecodingKey>, token: &str) -> Option<AppClaims> {
+pub(super) fn verify(keys: &HashMap<String, DecodingKey>, token: &str) -> Option<AppClaims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     let key = keys.get(header.kid.as_deref()?)?;
     let mut validation = Validation::new(Algorithm::RS256);

@@ -9,8 +9,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::{Algorithm, Validation};
-use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -54,15 +52,6 @@ pub(super) enum Admission {
     Anonymous,
 }
 
-/// The claims of an application token Access checks at its edge.
-#[derive(Deserialize)]
-struct AppClaims {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
 /// Access's verdict on a request to the application: a service token (when the
 /// application has a Service Auth policy), else a valid `CF_Authorization`.
 pub(super) fn admit(access: &Access, headers: &HeaderMap) -> Admission {
@@ -92,7 +81,7 @@ pub(super) fn admit(access: &Access, headers: &HeaderMap) -> Admission {
         };
     }
     if let Some(token) = wire::cookie(headers, CF_AUTHORIZATION)
-        && let Some(claims) = verify_app_token(access, token)
+        && let Some(claims) = crate::lab::origin::verify(&access.keys, token)
     {
         return Admission::Admitted(Admitted {
             token: token.to_string(),
@@ -101,20 +90,6 @@ pub(super) fn admit(access: &Access, headers: &HeaderMap) -> Admission {
         });
     }
     Admission::Anonymous
-}
-
-/// The claims of `token` when it is this application's token, signed by a key of
-/// the team's certs and not expired.
-fn verify_app_token(access: &Access, token: &str) -> Option<AppClaims> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    let key = access.keys.get(header.kid.as_deref()?)?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[AUD]);
-    validation.set_issuer(&[format!("https://{TEAM_HOST}")]);
-    let claims = jsonwebtoken::decode::<AppClaims>(token, key, &validation)
-        .ok()?
-        .claims;
-    (claims.kind == "app").then_some(claims)
 }
 
 /// A stable user id per e-mail address (Access keeps one per user of the
