@@ -152,9 +152,19 @@ pub async fn run_checks(config: &Config) -> Result<u8, AppError> {
         idp: config.idp.to_string(),
         team_domain: config.team_domain.clone(),
     };
+    let name = config.service.host_str().unwrap_or("target").to_string();
+    let runs = [report::TargetRun {
+        name: &name,
+        target: &target,
+        outcome: &outcome,
+        started_unix,
+    }];
     let text = match config.format {
         Format::Human => report::human(&outcome, &target),
         Format::Json => report::json(&outcome, &target, started_unix),
+        Format::Junit => report::junit::render(&runs),
+        Format::Nagios => report::nagios::render(&runs),
+        Format::Prometheus => report::prometheus::render(&runs),
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (| head) is not an error of the checks.
@@ -323,10 +333,11 @@ async fn demo_enrol(
 
 fn push_output_args(argv: &mut Vec<String>, output: &OutputArgs) {
     argv.push("--format".into());
-    argv.push(match output.format {
-        Format::Human => "human".into(),
-        Format::Json => "json".into(),
-    });
+    argv.push(
+        clap::ValueEnum::to_possible_value(&output.format)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_else(|| "human".into()),
+    );
     if output.trace {
         argv.push("--trace".into());
     }

@@ -135,6 +135,12 @@ pub enum Format {
     Human,
     /// One JSON document (schema: `ssoprobe schema`).
     Json,
+    /// JUnit XML: a testsuite per target, a testcase per check.
+    Junit,
+    /// A monitoring-plugins status line with perfdata, details after it.
+    Nagios,
+    /// Prometheus text exposition (for node_exporter's textfile collector).
+    Prometheus,
 }
 
 /// When to color the human report.

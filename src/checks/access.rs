@@ -56,7 +56,7 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
     {
         Ok(c) => c,
         Err(e) => {
-            f.fail(
+            f.fail_transport(
                 format!("GET {}: {e}", redact::url(&config.service)),
                 e.hint(),
             );
@@ -176,7 +176,7 @@ pub async fn access_login(
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(
+            f.fail_transport(
                 format!("GET the Access login at {}: {e}", login.team_domain),
                 e.hint(),
             );

@@ -37,7 +37,7 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("GET /authorize at Pocket ID: {e}"), e.hint());
+            f.fail_transport(format!("GET /authorize at Pocket ID: {e}"), e.hint());
             return (f.finish(""), None);
         }
     };
@@ -152,7 +152,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("GET {}: {e}", paths::DISCOVERY), e.hint());
+            f.fail_transport(format!("GET {}: {e}", paths::DISCOVERY), e.hint());
             return (f.finish(""), None);
         }
     };
@@ -310,7 +310,7 @@ pub async fn jwks(
     let response = match fetched {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("GET {}: {e}", paths::JWKS), e.hint());
+            f.fail_transport(format!("GET {}: {e}", paths::JWKS), e.hint());
             return f.finish("");
         }
     };
@@ -455,7 +455,7 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("POST {}: {e}", paths::TOKEN), e.hint());
+            f.fail_transport(format!("POST {}: {e}", paths::TOKEN), e.hint());
             return f.finish("");
         }
     };
@@ -534,7 +534,7 @@ pub async fn health(config: &Config, http: &Http) -> CheckResult {
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("GET {}: {e}", paths::HEALTH), e.hint());
+            f.fail_transport(format!("GET {}: {e}", paths::HEALTH), e.hint());
             return f.finish("");
         }
     };

@@ -289,7 +289,7 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("GET /authorize after the login: {e}"), e.hint());
+            f.fail_transport(format!("GET /authorize after the login: {e}"), e.hint());
             return (f.finish(""), None);
         }
     };
@@ -400,7 +400,7 @@ async fn access_callback(
         {
             Ok(r) => r,
             Err(e) => {
-                f.fail(format!("GET {}: {e}", redact::url(&next)), e.hint());
+                f.fail_transport(format!("GET {}: {e}", redact::url(&next)), e.hint());
                 return (f.finish(""), None);
             }
         };
@@ -502,7 +502,7 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("GET {}: {e}", redact::url(&landed)), e.hint());
+            f.fail_transport(format!("GET {}: {e}", redact::url(&landed)), e.hint());
             return f.finish("");
         }
     };
@@ -594,7 +594,7 @@ pub async fn service_token_reach(
         let response = match http.send(ids::SERVICE_REACH, request).await {
             Ok(r) => r,
             Err(e) => {
-                f.fail(format!("GET {}: {e}", redact::url(&url)), e.hint());
+                f.fail_transport(format!("GET {}: {e}", redact::url(&url)), e.hint());
                 return f.finish("");
             }
         };
@@ -697,7 +697,7 @@ async fn exchange(
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("GET /authorize: {e}"), e.hint());
+            f.fail_transport(format!("GET /authorize: {e}"), e.hint());
             return f.finish("");
         }
     };
@@ -758,7 +758,7 @@ async fn exchange(
     let response = match http.send(ids::IDP_EXCHANGE, request).await {
         Ok(r) => r,
         Err(e) => {
-            f.fail(format!("POST /api/oidc/token: {e}"), e.hint());
+            f.fail_transport(format!("POST /api/oidc/token: {e}"), e.hint());
             return f.finish("");
         }
     };
@@ -870,7 +870,7 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
             return f.finish("");
         }
         Err(e) => {
-            f.fail(format!("GET /cdn-cgi/access/certs: {e}"), e.hint());
+            f.fail_transport(format!("GET /cdn-cgi/access/certs: {e}"), e.hint());
             return f.finish("");
         }
     };

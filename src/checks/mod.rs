@@ -93,6 +93,10 @@ pub struct CheckResult {
     /// On warn/fail: the likely cause and fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The failure is that the check could not run (no answer: DNS, connection, TLS,
+    /// timeout), not that it found something wrong. JUnit reports it as an error.
+    #[serde(skip)]
+    pub could_not_run: bool,
     /// Facts found on the way.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub details: Map<String, Value>,
@@ -111,6 +115,7 @@ impl CheckResult {
             duration: Duration::ZERO,
             summary: reason.into(),
             hint: None,
+            could_not_run: false,
             details: Map::new(),
         }
     }
@@ -122,6 +127,7 @@ pub struct Findings {
     started: Instant,
     problems: Vec<(Status, String, Option<String>)>,
     details: Map<String, Value>,
+    could_not_run: bool,
 }
 
 impl Findings {
@@ -132,6 +138,7 @@ impl Findings {
             started: Instant::now(),
             problems: Vec::new(),
             details: Map::new(),
+            could_not_run: false,
         }
     }
 
@@ -139,6 +146,12 @@ impl Findings {
     pub fn fail(&mut self, finding: impl Into<String>, hint: impl Into<Option<String>>) {
         self.problems
             .push((Status::Fail, finding.into(), hint.into()));
+    }
+
+    /// Records a failure to get any answer (the check could not run).
+    pub fn fail_transport(&mut self, finding: impl Into<String>, hint: impl Into<Option<String>>) {
+        self.could_not_run = true;
+        self.fail(finding, hint);
     }
 
     /// Records a warning.
@@ -191,6 +204,7 @@ impl Findings {
             duration: self.started.elapsed(),
             summary,
             hint,
+            could_not_run: self.could_not_run && worst == Status::Fail,
             details: self.details,
         }
     }

@@ -80,7 +80,7 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
     let report = match tls::probe(&host, port, addr, &config.http.extra_roots, budget).await {
         Ok(r) => r,
         Err(TlsProbeError::Timeout(_)) => {
-            f.fail(
+            f.fail_transport(
                 format!("TLS handshake with {host}: {on_timeout}"),
                 on_timeout.hint(),
             );
@@ -96,7 +96,7 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
                 )),
                 _ => None,
             };
-            f.fail(e.to_string(), hint);
+            f.fail_transport(e.to_string(), hint);
             return f.finish("");
         }
     };

@@ -1,5 +1,9 @@
 //! Renderers. They see only the results of a run and the target it was run against.
 
+pub mod junit;
+pub mod nagios;
+pub mod prometheus;
+
 use crate::checks::{Outcome, Status};
 use colored::Colorize;
 use serde_json::json;
@@ -16,6 +20,18 @@ pub struct Target {
     pub idp: String,
     /// The team domain, if known beforehand.
     pub team_domain: Option<String>,
+}
+
+/// One target's run, for the renderers that cover several targets.
+pub struct TargetRun<'a> {
+    /// The target's name (the config's target name, or the site's host).
+    pub name: &'a str,
+    /// What was checked.
+    pub target: &'a Target,
+    /// The results.
+    pub outcome: &'a Outcome,
+    /// When the run started (Unix seconds).
+    pub started_unix: i64,
 }
 
 /// Exit code of a run: 0 pass, 1 warnings only, 2 any failure.
