@@ -1,6 +1,7 @@
 //! From parsed arguments to an exit code.
 
 use crate::checks;
+use crate::checks::Outcome;
 use crate::cli::{
     CheckArgs, Cli, ColorChoice, Command, DemoArgs, EnrollArgs, Format, LabArgs, OutputArgs,
     PasskeyCommand,
@@ -80,6 +81,14 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo(&args).await,
             Command::Lab(args) => run_lab(&args).await,
             Command::Enroll(args) => enroll(&args).await,
+            Command::Config {
+                command: crate::cli::ConfigCommand::Check(args),
+            } => {
+                let origins = matches
+                    .subcommand_matches("config")
+                    .and_then(|m| m.subcommand_matches("check"));
+                config_check(&args, origins.map(|m| m as &dyn OriginOf))
+            }
             Command::Passkey { command } => passkey_command(command).await,
             Command::Schema => {
                 print!("{}", report::JSON_SCHEMA);
@@ -110,8 +119,37 @@ impl OriginOf for NoOrigins {
 }
 
 async fn check(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {
-    let config = Config::from_check_args(args, origins.unwrap_or(&NoOrigins))?;
-    run_checks(&config).await
+    let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    let ping = match &args.ping_url {
+        Some(u) => Some(crate::ping::PingUrl::parse(u)?),
+        None => None,
+    };
+    run_targets(targets, args.output.output.as_deref(), ping).await
+}
+
+fn config_check(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {
+    let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    if let Some(u) = &args.ping_url {
+        crate::ping::PingUrl::parse(u)?;
+    }
+    println!(
+        "configuration ok: {} target{}",
+        targets.len(),
+        if targets.len() == 1 { "" } else { "s" }
+    );
+    for (name, c) in &targets {
+        let login = match &c.passkey {
+            Some((file, path)) => format!(
+                ", login as {} with {}",
+                file.email.as_deref().unwrap_or(&file.username),
+                path.display()
+            ),
+            None if c.service_token.is_some() => ", service token".to_string(),
+            None => String::new(),
+        };
+        println!("  {name}: {} → {}{login}", c.service, c.idp);
+    }
+    Ok(0)
 }
 
 fn color_enabled(choice: ColorChoice) -> bool {
@@ -125,52 +163,109 @@ fn color_enabled(choice: ColorChoice) -> bool {
     }
 }
 
-/// Runs the checks of `config`, prints the report, returns the exit code.
-pub async fn run_checks(config: &Config) -> Result<u8, AppError> {
-    colored::control::set_override(color_enabled(config.color));
-    if config.http.insecure {
+/// Most targets checked at the same time.
+const TARGET_CONCURRENCY: usize = 4;
+
+/// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
+/// report, pings, and returns the exit code: the worst of all targets.
+pub async fn run_targets(
+    targets: Vec<(String, Config)>,
+    output: Option<&std::path::Path>,
+    ping: Option<crate::ping::PingUrl>,
+) -> Result<u8, AppError> {
+    use futures::StreamExt;
+    let Some((_, first)) = targets.first() else {
+        return Err(AppError::Usage("no target to check".into()));
+    };
+    let (format, color, mut ping_http) = (first.format, first.color, first.http.clone());
+    // The ping URL is a capability: it is never traced.
+    ping_http.trace = false;
+    colored::control::set_override(output.is_none() && color_enabled(color));
+    if targets.iter().any(|(_, c)| c.http.insecure) {
         eprintln!(
             "warning: --insecure: certificates are not verified for HTTP requests (the tls.* checks still judge them); never use this in monitoring"
         );
     }
-    let started_unix = crate::timefmt::unix_now();
-    let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
-    // Every request is bounded by the deadline; this guard only catches a check that
-    // forgot to be.
-    let guard = config.http.deadline + Duration::from_secs(2);
-    let outcome = match tokio::time::timeout(guard, checks::run(config, &http)).await {
-        Ok(o) => o,
-        Err(_) => {
-            return Err(AppError::Io(format!(
-                "the run overran its deadline of {}",
-                crate::http::human_duration(config.http.deadline)
-            )));
-        }
+    let pinger = match ping {
+        Some(url) => Some((
+            Http::new(&ping_http).map_err(|e| AppError::Io(e.to_string()))?,
+            url,
+        )),
+        None => None,
     };
-    let target = Target {
-        service: config.service.to_string(),
-        idp: config.idp.to_string(),
-        team_domain: config.team_domain.clone(),
-    };
-    let name = config.service.host_str().unwrap_or("target").to_string();
-    let runs = [report::TargetRun {
-        name: &name,
-        target: &target,
-        outcome: &outcome,
-        started_unix,
-    }];
-    let text = match config.format {
-        Format::Human => report::human(&outcome, &target),
-        Format::Json => report::json(&outcome, &target, started_unix),
+    if let Some((http, url)) = &pinger {
+        url.start(http).await;
+    }
+    let results: Vec<Result<(String, Target, Outcome, i64), AppError>> =
+        futures::stream::iter(targets.into_iter().map(|(name, config)| async move {
+            let started_unix = crate::timefmt::unix_now();
+            let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
+            // Every request is bounded by the deadline; this guard only catches a check
+            // that forgot to be.
+            let guard = config.http.deadline + Duration::from_secs(2);
+            let outcome = tokio::time::timeout(guard, checks::run(&config, &http))
+                .await
+                .map_err(|_| {
+                    AppError::Io(format!(
+                        "the run of {name} overran its deadline of {}",
+                        crate::http::human_duration(config.http.deadline)
+                    ))
+                })?;
+            let target = Target {
+                service: config.service.to_string(),
+                idp: config.idp.to_string(),
+                team_domain: config.team_domain.clone(),
+            };
+            Ok((name, target, outcome, started_unix))
+        }))
+        .buffered(TARGET_CONCURRENCY)
+        .collect()
+        .await;
+    let mut done = Vec::new();
+    for r in results {
+        done.push(r?);
+    }
+    let runs: Vec<report::TargetRun<'_>> = done
+        .iter()
+        .map(|(name, target, outcome, started)| report::TargetRun {
+            name,
+            target,
+            outcome,
+            started_unix: *started,
+        })
+        .collect();
+    let text = match format {
+        Format::Human => report::human_all(&runs),
+        Format::Json => report::json_all(&runs),
         Format::Junit => report::junit::render(&runs),
         Format::Nagios => report::nagios::render(&runs),
         Format::Prometheus => report::prometheus::render(&runs),
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (| head) is not an error of the checks.
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
-    Ok(report::exit_code(outcome.status()))
+    let code = runs
+        .iter()
+        .map(|r| report::exit_code(r.outcome.status()))
+        .max()
+        .unwrap_or(0);
+    match output {
+        Some(path) => crate::atomic::write(path, text.as_bytes(), 0o644)
+            .map_err(|e| AppError::Io(format!("--output: cannot write {}: {e}", path.display())))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (| head) is not an error of the checks.
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        }
+    }
+    if let Some((http, url)) = &pinger {
+        colored::control::set_override(false);
+        let body = if format == Format::Human {
+            text.clone()
+        } else {
+            report::human_all(&runs)
+        };
+        url.finish(http, code, &body).await;
+    }
+    Ok(code)
 }
 
 fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
@@ -340,6 +435,10 @@ fn push_output_args(argv: &mut Vec<String>, output: &OutputArgs) {
     );
     if output.trace {
         argv.push("--trace".into());
+    }
+    if let Some(path) = &output.output {
+        argv.push("--output".into());
+        argv.push(path.display().to_string());
     }
     argv.push("--color".into());
     argv.push(match output.color {

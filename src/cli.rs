@@ -34,8 +34,22 @@ pub enum Command {
         #[command(subcommand)]
         command: PasskeyCommand,
     },
+    /// Validate a configuration without touching the network.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Print the JSON Schema of `check --format json`.
     Schema,
+}
+
+/// `ssoprobe config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate flags, SSOPROBE_* variables and --config (reads the files it
+    /// names, sends nothing); exit 3 with the field named on error.
+    Check(Box<CheckArgs>),
 }
 
 const ENROLL_AFTER_HELP: &str = "\
@@ -167,6 +181,10 @@ pub struct OutputArgs {
     /// Color the human report.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Write the report to FILE (atomically: a temporary file renamed over it) instead of
+    /// standard output.
+    #[arg(long, env = "SSOPROBE_OUTPUT", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Arguments of `check`. Values stay text here; `config` parses them and names the flag,
@@ -177,6 +195,13 @@ pub struct CheckArgs {
     /// resolve, connect_to, ca_file, insecure, timeout, deadline, tls_warn_days, tls_fail_days).
     #[arg(long, env = "SSOPROBE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Check only this target of the config file's [targets.NAME] tables.
+    #[arg(long, env = "SSOPROBE_TARGET", value_name = "NAME")]
+    pub target: Option<String>,
+    /// Healthchecks-style dead-man's switch: ping URL/start before the run, then URL on
+    /// success or URL/<exit code>, with the report as the body.
+    #[arg(long, env = "SSOPROBE_PING_URL", value_name = "URL")]
+    pub ping_url: Option<String>,
     /// The protected site, e.g. https://service.example.com.
     #[arg(long, env = "SSOPROBE_SERVICE", value_name = "URL")]
     pub service: Option<String>,

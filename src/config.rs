@@ -97,7 +97,7 @@ pub const DEFAULT_TLS_WARN_DAYS: i64 = 21;
 pub const DEFAULT_TLS_FAIL_DAYS: i64 = 7;
 
 /// The config file's keys.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     service: Option<String>,
@@ -119,10 +119,42 @@ struct FileConfig {
     client_secret_file: Option<PathBuf>,
     service_token_id: Option<String>,
     service_token_secret_file: Option<PathBuf>,
+    /// Named targets; the keys above are their shared defaults.
+    targets: Option<std::collections::BTreeMap<String, FileConfig>>,
+}
+
+impl FileConfig {
+    /// This target's keys, falling back to the shared defaults.
+    fn merged_over(self, defaults: &FileConfig) -> FileConfig {
+        macro_rules! merge {
+            ($($f:ident),*) => { FileConfig { $($f: self.$f.or_else(|| defaults.$f.clone()),)* targets: None } };
+        }
+        merge!(
+            service,
+            idp,
+            team,
+            client_id,
+            aud,
+            resolve,
+            connect_to,
+            ca_file,
+            insecure,
+            timeout,
+            deadline,
+            tls_warn_days,
+            tls_fail_days,
+            passkey,
+            expect_status,
+            expect_body,
+            client_secret_file,
+            service_token_id,
+            service_token_secret_file
+        )
+    }
 }
 
 /// A TOML value that may be written as a string or a number (`timeout = 10` or `"10s"`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum Scalar {
     Int(i64),
@@ -162,16 +194,104 @@ impl Config {
         args: &CheckArgs,
         origins: &dyn OriginOf,
     ) -> Result<Config, ConfigError> {
+        let mut all = Config::targets_from_check_args(args, origins)?;
+        if all.len() != 1 {
+            return Err(ConfigError {
+                setting: "target".into(),
+                problem: "the config file names several targets; pick one with --target NAME"
+                    .into(),
+            });
+        }
+        Ok(all.remove(0).1)
+    }
+
+    /// Every target of the configuration (one when the file has no `[targets.NAME]`
+    /// tables; only `--target`'s when given), each with its name.
+    pub fn targets_from_check_args(
+        args: &CheckArgs,
+        origins: &dyn OriginOf,
+    ) -> Result<Vec<(String, Config)>, ConfigError> {
         let file = match &args.config {
             Some(path) => Some((path.clone(), load_file(path, origins)?)),
             None => None,
         };
-        let empty = FileConfig::default();
-        let (file_path, fc) = match &file {
-            Some((p, f)) => (Some(p.clone()), f),
-            None => (None, &empty),
+        let target_origin = origins.origin_of("target").unwrap_or(Origin::Flag);
+        let Some((path, mut fc)) = file else {
+            if args.target.is_some() {
+                return Err(err(
+                    "target",
+                    &target_origin,
+                    "names a target, but no --config file defines targets",
+                ));
+            }
+            let config = Config::from_parts(args, origins, None, &FileConfig::default())?;
+            let name = config.service.host_str().unwrap_or("target").to_string();
+            return Ok(vec![(name, config)]);
         };
-        let from_file = || Origin::File(file_path.clone().unwrap_or_default());
+        let Some(targets) = fc.targets.take() else {
+            if args.target.is_some() {
+                return Err(err(
+                    "target",
+                    &target_origin,
+                    format!("{} has no [targets.NAME] tables", path.display()),
+                ));
+            }
+            let config = Config::from_parts(args, origins, Some((&path, None)), &fc)?;
+            let name = config.service.host_str().unwrap_or("target").to_string();
+            return Ok(vec![(name, config)]);
+        };
+        if targets.is_empty() {
+            return Err(ConfigError {
+                setting: path.display().to_string(),
+                problem:
+                    "[targets] is empty; add [targets.NAME] tables with at least service and idp"
+                        .into(),
+            });
+        }
+        if let Some(wanted) = &args.target
+            && !targets.contains_key(wanted)
+        {
+            let names: Vec<&str> = targets.keys().map(String::as_str).collect();
+            return Err(err(
+                "target",
+                &target_origin,
+                format!(
+                    "'{wanted}' is not a target of {}; it has: {}",
+                    path.display(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let mut out = Vec::new();
+        for (name, t) in targets {
+            if args.target.as_ref().is_some_and(|w| *w != name) {
+                continue;
+            }
+            if t.targets.is_some() {
+                return Err(ConfigError {
+                    setting: format!("{} [targets.{name}]", path.display()),
+                    problem: "targets cannot nest".into(),
+                });
+            }
+            let merged = t.merged_over(&fc);
+            let config = Config::from_parts(args, origins, Some((&path, Some(&name))), &merged)?;
+            out.push((name, config));
+        }
+        Ok(out)
+    }
+
+    fn from_parts(
+        args: &CheckArgs,
+        origins: &dyn OriginOf,
+        file: Option<(&Path, Option<&str>)>,
+        fc: &FileConfig,
+    ) -> Result<Config, ConfigError> {
+        let file_path = file.map(|(p, _)| p.to_path_buf());
+        let file_label = file.map(|(p, target)| match target {
+            Some(t) => PathBuf::from(format!("{} [targets.{t}]", p.display())),
+            None => p.to_path_buf(),
+        });
+        let from_file = || Origin::File(file_label.clone().unwrap_or_default());
         let origin = |id: &str| origins.origin_of(id).unwrap_or(Origin::Flag);
 
         // Picks the flag/env value if given, else the file's, with its origin.

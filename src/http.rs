@@ -187,6 +187,8 @@ pub enum Body {
     Form(Vec<(String, String)>),
     /// `application/json`.
     Json(serde_json::Value),
+    /// `text/plain; charset=utf-8`.
+    Text(String),
 }
 
 /// A request to send.
@@ -404,6 +406,11 @@ impl Http {
                 builder = builder
                     .header(CONTENT_TYPE, "application/json")
                     .body(value.to_string());
+            }
+            Body::Text(text) => {
+                builder = builder
+                    .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .body(text.clone());
             }
         }
         for (name, value) in &request.headers {

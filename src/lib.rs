@@ -2,6 +2,7 @@
 //! self-hosted sites (Cloudflare Access with Pocket ID as the identity provider).
 
 pub mod app;
+pub mod atomic;
 pub mod checks;
 pub mod cli;
 pub mod cloudflare;
@@ -10,6 +11,7 @@ pub mod enroll;
 pub mod http;
 pub mod lab;
 pub mod passkey;
+pub mod ping;
 pub mod pocketid;
 pub mod redact;
 pub mod report;

@@ -21,7 +21,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use url::Url;
 use webauthn_authenticator_rs::AuthenticatorBackend;
@@ -197,62 +196,9 @@ impl CredentialFile {
             path: path.to_path_buf(),
             detail,
         };
-        let json = serde_json::to_string_pretty(self).map_err(|e| write_err(e.to_string()))?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .ok_or_else(|| write_err("not a file name".into()))?
-            .to_string_lossy()
-            .into_owned();
-        let tmp = dir.join(format!(
-            ".{name}.tmp-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let result = (|| -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            file.write_all(json.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            drop(file);
-            // Test hook: die between the write and the rename, as a crash would.
-            if std::env::var_os("SSOPROBE_FAILPOINT")
-                .is_some_and(|v| v == "passkey-save-before-rename")
-            {
-                std::process::abort();
-            }
-            std::fs::rename(&tmp, path)?;
-            #[cfg(unix)]
-            if let Ok(d) = std::fs::File::open(&dir) {
-                // Makes the rename itself durable.
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(write_err(e.to_string()));
-        }
-        // Temporary files a crashed earlier save left behind hold a key: remove them.
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            let prefix = format!(".{name}.tmp-");
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        Ok(())
+        let mut json = serde_json::to_string_pretty(self).map_err(|e| write_err(e.to_string()))?;
+        json.push('\n');
+        crate::atomic::write(path, json.as_bytes(), 0o600).map_err(|e| write_err(e.to_string()))
     }
 
     fn key(&self) -> Result<EcdsaKeyPair, PasskeyError> {

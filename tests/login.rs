@@ -499,7 +499,7 @@ fn a_crash_while_saving_the_counter_leaves_the_old_file() {
     args.extend(["--passkey".into(), pk.clone()]);
     let out = bin()
         .args(&args)
-        .env("SSOPROBE_FAILPOINT", "passkey-save-before-rename")
+        .env("SSOPROBE_FAILPOINT", "atomic-write-before-rename")
         .output()
         .unwrap();
     assert!(

@@ -131,21 +131,38 @@ pub fn human(outcome: &Outcome, target: &Target) -> String {
     out
 }
 
-/// The JSON document described by [`JSON_SCHEMA`].
-pub fn json(outcome: &Outcome, target: &Target, started_unix: i64) -> String {
+/// The human report of every target: one after the other, each under its name when
+/// there are several.
+pub fn human_all(runs: &[TargetRun<'_>]) -> String {
+    let mut out = String::new();
+    for (i, run) in runs.iter().enumerate() {
+        if runs.len() > 1 {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&format!("{} {}\n", "target".bold(), run.name));
+        }
+        out.push_str(&human(run.outcome, run.target));
+    }
+    out
+}
+
+fn json_value(run: &TargetRun<'_>) -> serde_json::Value {
+    let outcome = run.outcome;
     let count = |s: Status| outcome.checks.iter().filter(|c| c.status == s).count();
     let status = outcome.status();
-    let doc = json!({
+    json!({
         "schema_version": 1,
         "tool": format!("ssoprobe {}", env!("CARGO_PKG_VERSION")),
+        "name": run.name,
         "status": match status { Status::Skip => Status::Fail, s => s },
         "exit_code": exit_code(status),
-        "started_at": crate::timefmt::rfc3339(started_unix),
+        "started_at": crate::timefmt::rfc3339(run.started_unix),
         "duration_ms": outcome.duration.as_millis() as u64,
         "target": {
-            "service": target.service,
-            "idp": target.idp,
-            "team_domain": target.team_domain,
+            "service": run.target.service,
+            "idp": run.target.idp,
+            "team_domain": run.target.team_domain,
         },
         "counts": {
             "pass": count(Status::Pass),
@@ -154,7 +171,29 @@ pub fn json(outcome: &Outcome, target: &Target, started_unix: i64) -> String {
             "skip": count(Status::Skip),
         },
         "checks": outcome.checks,
-    });
+    })
+}
+
+/// The JSON document described by [`JSON_SCHEMA`]: one target's report, or, for several
+/// targets, `{"schema_version", "tool", "status", "exit_code", "targets": [report…]}`.
+pub fn json_all(runs: &[TargetRun<'_>]) -> String {
+    let doc = match runs {
+        [one] => json_value(one),
+        _ => {
+            let worst = runs
+                .iter()
+                .map(|r| r.outcome.status())
+                .max()
+                .unwrap_or(Status::Pass);
+            json!({
+                "schema_version": 1,
+                "tool": format!("ssoprobe {}", env!("CARGO_PKG_VERSION")),
+                "status": match worst { Status::Skip => Status::Fail, s => s },
+                "exit_code": exit_code(worst),
+                "targets": runs.iter().map(json_value).collect::<Vec<_>>(),
+            })
+        }
+    };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
     text.push('\n');
     text
