@@ -2,11 +2,8 @@
 //! each login fault, service tokens, the credential file, and secrets in output.
 
 mod common;
-use common::{Run, assert_fault, bin, demo, run};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::Instant;
+use common::{Lab, assert_fault, bin, demo, run};
+use std::path::Path;
 
 #[test]
 fn demo_logs_in_and_reaches_the_site() {
@@ -134,109 +131,6 @@ fn wrong_rp_id() {
         "fail",
         "APP_URL=https://id.example.com",
     );
-}
-
-/// A running `ssoprobe lab` with its files in a directory of the test's own.
-struct Lab {
-    child: Child,
-    dir: PathBuf,
-    check: Vec<String>,
-    routes: Vec<String>,
-}
-
-impl Lab {
-    fn start(faults: &[&str]) -> Lab {
-        let dir = std::env::temp_dir().join(format!("ssoprobe-login-{}", uuid_like()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut cmd = bin();
-        cmd.arg("lab").arg("--dir").arg(&dir);
-        for f in faults {
-            cmd.args(["--fault", f]);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut check = Vec::new();
-        let mut line = String::new();
-        let started = Instant::now();
-        while started.elapsed().as_secs() < 20 {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            if let Some(rest) = line.trim().strip_prefix("ssoprobe check ") {
-                check = rest.split_whitespace().map(str::to_string).collect();
-            }
-            if line.starts_with("Press Ctrl-C") {
-                break;
-            }
-        }
-        assert!(!check.is_empty(), "the lab printed no check command");
-        let mut routes = Vec::new();
-        for pair in check.chunks(2) {
-            if pair[0] == "--resolve" || pair[0] == "--connect-to" || pair[0] == "--ca-file" {
-                routes.extend(pair.iter().cloned());
-            }
-        }
-        Lab {
-            child,
-            dir,
-            check,
-            routes,
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    fn enroll(&self, out: &str) -> Run {
-        let key = self.path("api-key.txt");
-        let mut args = vec![
-            "enroll",
-            "--idp",
-            "https://id.example.com",
-            "--api-key-file",
-            &key,
-            "--user",
-            "probe@example.com",
-            "--out",
-            out,
-            "--trace",
-        ];
-        args.extend(self.routes.iter().map(String::as_str));
-        run(&args)
-    }
-
-    fn check(&self, extra: &[&str]) -> Run {
-        let mut args: Vec<&str> = vec!["check"];
-        args.extend(self.check.iter().map(String::as_str));
-        args.extend_from_slice(extra);
-        args.extend(["--format", "json", "--trace"]);
-        run(&args)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
 }
 
 fn counter(path: &Path) -> u64 {
