@@ -90,6 +90,19 @@ pub fn main() -> ExitCode {
                 config_check(&args, origins.map(|m| m as &dyn OriginOf))
             }
             Command::Passkey { command } => passkey_command(command).await,
+            Command::Completions { shell } => {
+                let mut cmd = Cli::command();
+                clap_complete::generate(shell, &mut cmd, "ssoprobe", &mut std::io::stdout());
+                Ok(0)
+            }
+            Command::Man => {
+                let mut out = Vec::new();
+                clap_mangen::Man::new(Cli::command())
+                    .render(&mut out)
+                    .map_err(|e| AppError::Io(format!("cannot render the man page: {e}")))?;
+                let _ = std::io::stdout().write_all(&out);
+                Ok(0)
+            }
             Command::Schema => {
                 print!("{}", report::JSON_SCHEMA);
                 Ok(0)

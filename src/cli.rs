@@ -42,6 +42,14 @@ pub enum Command {
     },
     /// Print the JSON Schema of `check --format json`.
     Schema,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 /// `ssoprobe config …`.

@@ -535,3 +535,23 @@ fn unreachable_hosts_fail_with_connection_errors_not_hangs() {
     );
     assert!(run.elapsed.as_secs() < 5, "{}", run.dump());
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_flag_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}\n{}", r.dump());
+        assert!(
+            r.stdout.contains("--passkey") && r.stdout.contains("--ping-url"),
+            "{shell}"
+        );
+    }
+    let man = run(&["man"]);
+    assert_eq!(man.code, 0, "{}", man.dump());
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH ssoprobe"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    assert_eq!(run(&["completions", "tcsh"]).code, 3);
+}
