@@ -81,6 +81,10 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo(&args).await,
             Command::Lab(args) => run_lab(&args).await,
             Command::Enroll(args) => enroll(&args).await,
+            Command::Serve(args) => {
+                let origins = matches.subcommand_matches("serve");
+                serve(&args, origins.map(|m| m as &dyn OriginOf)).await
+            }
             Command::Config {
                 command: crate::cli::ConfigCommand::Check(args),
             } => {
@@ -138,6 +142,38 @@ async fn check(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, A
         None => None,
     };
     run_targets(targets, args.output.output.as_deref(), ping).await
+}
+
+async fn serve(
+    args: &crate::cli::ServeArgs,
+    origins: Option<&dyn OriginOf>,
+) -> Result<u8, AppError> {
+    let targets = Config::targets_from_check_args(&args.check, origins.unwrap_or(&NoOrigins))?;
+    let listen: std::net::SocketAddr = args.listen.parse().map_err(|_| {
+        AppError::Usage(format!(
+            "--listen: '{}' is not ADDR:PORT, e.g. 127.0.0.1:9797",
+            args.listen
+        ))
+    })?;
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "warning: --listen {listen} is reachable from other machines; ssoprobe's endpoints carry no secrets, but anyone who reaches them can trigger logins"
+        );
+    }
+    let min_login_interval = crate::config::parse_duration(
+        "min_login_interval",
+        &args.min_login_interval,
+        &Origin::Flag,
+    )?;
+    let options = crate::serve::ServeOptions {
+        listen,
+        min_login_interval,
+        concurrency: args.concurrency,
+    };
+    crate::serve::serve(targets, options, wait_for_stop())
+        .await
+        .map_err(|e| AppError::Io(e.to_string()))?;
+    Ok(0)
 }
 
 fn config_check(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {

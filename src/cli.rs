@@ -34,6 +34,8 @@ pub enum Command {
         #[command(subcommand)]
         command: PasskeyCommand,
     },
+    /// Run a Prometheus multi-target exporter: GET /probe?target=NAME checks a target.
+    Serve(Box<ServeArgs>),
     /// Validate a configuration without touching the network.
     Config {
         /// What to do.
@@ -50,6 +52,34 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback unless you say otherwise).
+    #[arg(
+        long,
+        env = "SSOPROBE_LISTEN",
+        default_value = "127.0.0.1:9797",
+        value_name = "ADDR:PORT"
+    )]
+    pub listen: String,
+    /// Least time between two full logins of one target; a probe inside it gets the
+    /// last result and its age (Pocket ID rate-limits passkey logins).
+    #[arg(
+        long,
+        env = "SSOPROBE_MIN_LOGIN_INTERVAL",
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub min_login_interval: String,
+    /// Most target runs at once.
+    #[arg(long, env = "SSOPROBE_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// The targets: the same flags and config file as `check`.
+    #[command(flatten)]
+    pub check: CheckArgs,
 }
 
 /// `ssoprobe config …`.

@@ -552,6 +552,22 @@ fn classify(host: &str, error: &reqwest::Error, timeout: Duration) -> HttpError 
             detail,
         };
     }
+    // The TLS error may arrive as text only (wrapped by the connector): recognise it.
+    if lower.contains("certificate") || lower.contains("handshake") || lower.contains("tls") {
+        let detail = if lower.contains("expired") {
+            "the certificate has expired".to_string()
+        } else if lower.contains("unknown issuer") || lower.contains("unknownissuer") {
+            "the certificate is not trusted: its chain does not lead to a known root".to_string()
+        } else if lower.contains("not valid for name") || lower.contains("notvalidforname") {
+            "the certificate is not valid for this host name".to_string()
+        } else {
+            texts.last().cloned().unwrap_or_default()
+        };
+        return HttpError::Tls {
+            host: host.into(),
+            detail,
+        };
+    }
     if error.is_connect() {
         return HttpError::Connect {
             host: host.into(),

@@ -15,5 +15,6 @@ pub mod ping;
 pub mod pocketid;
 pub mod redact;
 pub mod report;
+pub mod serve;
 pub mod timefmt;
 pub mod tls;

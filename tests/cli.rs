@@ -542,7 +542,7 @@ fn completions_and_man_page_come_from_the_flag_definitions() {
         let r = run(&["completions", shell]);
         assert_eq!(r.code, 0, "{shell}\n{}", r.dump());
         assert!(
-            r.stdout.contains("--passkey") && r.stdout.contains("--ping-url"),
+            r.stdout.contains("passkey") && r.stdout.contains("ping-url"),
             "{shell}"
         );
     }

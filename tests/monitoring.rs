@@ -3,6 +3,7 @@
 
 mod common;
 use common::{Lab, run};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -246,4 +247,355 @@ fn a_failed_ping_does_not_change_the_result() {
         "{}",
         r.dump()
     );
+}
+
+/// A real tool from Debian's packages; missing means the test cannot judge, which is a
+/// failure unless SSOPROBE_SKIP_REAL_TOOLS=1 says so on purpose.
+fn real_tool(name: &str) -> Option<std::process::Command> {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(std::process::Command::new(name));
+    }
+    assert!(
+        std::env::var_os("SSOPROBE_SKIP_REAL_TOOLS").is_some(),
+        "{name} is not installed (Debian package: prometheus / libxml2-utils); .ci/run installs it"
+    );
+    None
+}
+
+#[test]
+fn alerting_rules_pass_promtool_and_use_metrics_ssoprobe_writes() {
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/prometheus/alerts.yml"
+    );
+    if let Some(mut promtool) = real_tool("promtool") {
+        let out = promtool.args(["check", "rules", rules]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let scrape = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/packaging/prometheus/scrape.yml"
+        );
+        let out = std::process::Command::new("promtool")
+            .args(["check", "config", scrape])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let metrics = run(&["demo", "--format", "prometheus"]);
+    assert_eq!(metrics.code, 0, "{}", metrics.dump());
+    let text = std::fs::read_to_string(rules).unwrap();
+    for name in [
+        "ssoprobe_check_success",
+        "ssoprobe_tls_cert_expiry_timestamp_seconds",
+        "ssoprobe_run_timestamp_seconds",
+    ] {
+        assert!(text.contains(name), "the rules use {name}");
+        assert!(
+            metrics.stdout.contains(&format!("\n{name}{{")),
+            "ssoprobe writes {name}\n{}",
+            metrics.stdout
+        );
+    }
+}
+
+#[test]
+fn systemd_units_verify() {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        // Not every machine has systemd; the unit syntax is still checked where it does.
+        return;
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/systemd");
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", &format!("{dir}/ssoprobe.timer")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    // The timer's unit is checked with it; a missing binary or man page is not a syntax error.
+    for line in text.lines() {
+        assert!(
+            line.contains("man ssoprobe")
+                || line.contains("/usr/local/bin/ssoprobe")
+                || line.trim().is_empty(),
+            "systemd-analyze: {line}"
+        );
+    }
+}
+
+/// A free loopback port (bound, then released for the server under test).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP GET on loopback: (status, body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Small bodies only in these tests: undo chunked encoding if present.
+    let body = if raw
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body.as_str();
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body
+    };
+    Some((status, body))
+}
+
+struct Serve {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Serve {
+    fn start(config: &str, extra: &[&str]) -> Serve {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = common::bin()
+            .args(["serve", "--config", config, "--listen", &listen])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while http_get(port, "/healthz").map(|r| r.0) != Some(204) {
+            assert!(started.elapsed().as_secs() < 15, "serve did not come up");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Serve { child, port }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_probes_targets_and_logs_in_at_most_once_per_interval() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    let cfg = two_targets(&lab, &format!("passkey = \"{pk}\""));
+    let serve = Serve::start(&cfg, &["--min-login-interval", "60s"]);
+
+    let (status, first) = http_get(serve.port, "/probe?target=admin").unwrap();
+    assert_eq!(status, 200, "{first}");
+    assert!(first.contains("\nprobe_success 1\n"), "{first}");
+    assert!(first.contains("ssoprobe_check_success{"), "{first}");
+    let (_, second) = http_get(serve.port, "/probe?target=admin").unwrap();
+    assert!(second.contains("\nprobe_success 1\n"), "{second}");
+    assert!(
+        !second.contains("\nssoprobe_result_age_seconds 0.000\n"),
+        "the second scrape reuses the first run\n{second}"
+    );
+    assert_eq!(
+        counter(&pk),
+        1,
+        "exactly one login at the lab for two quick scrapes"
+    );
+
+    // Anonymous targets run on every scrape.
+    let (_, anon) = http_get(serve.port, "/probe?target=main").unwrap();
+    assert!(anon.contains("\nprobe_success 1\n"), "{anon}");
+
+    if let Some(mut promtool) = real_tool("promtool") {
+        let mut child = promtool
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(first.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let (status, body) = http_get(serve.port, "/probe?target=nope").unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("admin, main"), "{body}");
+    let (status, metrics) = http_get(serve.port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("ssoprobe_exporter_runs_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ssoprobe_exporter_cached_probes_total 1"),
+        "{metrics}"
+    );
+    let key = std::fs::read_to_string(lab.path("api-key.txt")).unwrap();
+    assert!(!first.contains(key.trim()) && !metrics.contains(key.trim()));
+    assert!(serve.stop().success(), "serve exits 0 on SIGTERM");
+}
+
+fn counter(path: &str) -> u64 {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["counter"].as_u64().unwrap()
+}
+
+#[test]
+fn a_real_prometheus_scrapes_serve() {
+    let Some(_) = real_tool("prometheus") else {
+        return;
+    };
+    let healthy = Lab::start(&[]);
+    let broken = Lab::start(&["jwks-empty"]);
+    let ok_cfg = two_targets(&healthy, "");
+    let bad_cfg = two_targets(&broken, "");
+    // One config with a healthy and a broken target.
+    let ok_text = std::fs::read_to_string(&ok_cfg).unwrap();
+    let bad_text = std::fs::read_to_string(&bad_cfg).unwrap();
+    let section = |text: &str, name: &str| -> String {
+        let defaults: String = text
+            .split("\n[targets.")
+            .next()
+            .unwrap()
+            .lines()
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut out = format!("[targets.{name}]\nservice = \"https://service.example.com\"\n");
+        for line in defaults.lines().filter(|l| !l.trim().is_empty()) {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    };
+    let cfg_path = healthy.dir.join("prom-sites.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "{}\n{}",
+            section(&ok_text, "healthy"),
+            section(&bad_text, "broken")
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(cfg_path.to_str().unwrap(), &[]);
+
+    let prom_port = free_port();
+    let prom_dir = healthy.dir.join("prometheus");
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    let prom_cfg = prom_dir.join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ssoprobe\n    metrics_path: /probe\n    static_configs:\n      - targets: [healthy, broken]\n    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __param_target\n      - source_labels: [__param_target]\n        target_label: instance\n      - target_label: __address__\n        replacement: 127.0.0.1:{}\n",
+            serve.port
+        ),
+    )
+    .unwrap();
+    let mut prometheus = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            prom_dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = BTreeMap::new();
+    while started.elapsed().as_secs() < 40 && seen.len() < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let Some((200, body)) = http_get(prom_port, "/api/v1/query?query=probe_success") else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        for r in v["data"]["result"].as_array().cloned().unwrap_or_default() {
+            let instance = r["metric"]["instance"].as_str().unwrap_or("").to_string();
+            let value = r["value"][1].as_str().unwrap_or("").to_string();
+            seen.insert(instance, value);
+        }
+    }
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert_eq!(
+        seen.get("healthy").map(String::as_str),
+        Some("1"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.get("broken").map(String::as_str),
+        Some("0"),
+        "{seen:?}"
+    );
+    drop(serve);
 }

@@ -1,9 +1,388 @@
-//! monitoring-plugins output renderer.
+//! monitoring-plugins output renderer, for Nagios, Icinga, Naemon, Checkmk and Sensu.
+//!
+//! Follows the monitoring-plugins development guidelines: a first line
+//!
+//! ```text
+//! SSOPROBE <STATE> - <summary> | <perfdata>
+//! ```
+//!
+//! then one line per check that did not pass (`[CRITICAL] id: summary (hint: …)`,
+//! `[WARNING] …`, `[SKIPPED] …`; prefixed with the target's name when there are several
+//! targets) and one count line per target. All performance data is on the first line,
+//! so no other line contains a `|` (the monitoring core would take the rest of such a
+//! line for performance data): text has every `|` replaced with `/`.
+//!
+//! The state is CRITICAL if any check of any target failed, WARNING if any warned (or,
+//! only after a failure, was skipped), OK otherwise — the run's exit code (2, 1, 0)
+//! already says the same. UNKNOWN (exit code 3) belongs to runs that could not start
+//! (bad usage or configuration); they print an error instead of a report, so this
+//! renderer never produces it.
+//!
+//! Performance data, per target: each check's duration in seconds (skipped checks
+//! measured nothing and are left out), each certificate's days left (unit-less, as `d`
+//! is not a unit the guidelines allow) and the run's duration. The certificate
+//! thresholds are not part of the results a renderer sees, so warn and crit are empty.
 
 use super::TargetRun;
+use crate::checks::{CheckResult, Status, ids};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The longest check summary quoted on the status line, in characters; the full text is
+/// on the following lines. Dashboards and notifications show only the first line, and
+/// cut it.
+const STATUS_LINE_SUMMARY: usize = 100;
 
 /// Renders `runs` as monitoring-plugins output.
 pub fn render(runs: &[TargetRun<'_>]) -> String {
-    let _ = runs;
-    String::new()
+    let status = runs
+        .iter()
+        .map(|r| r.outcome.status())
+        .max()
+        .unwrap_or(Status::Pass);
+    let several = runs.len() > 1;
+
+    let mut out = format!("SSOPROBE {} - {}", state(status), summary(runs, status));
+    let perfdata = perfdata(runs);
+    if !perfdata.is_empty() {
+        out.push_str(" | ");
+        out.push_str(&perfdata.join(" "));
+    }
+    out.push('\n');
+
+    for run in runs {
+        for check in run
+            .outcome
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+        {
+            let target = if several {
+                format!("{}: ", text(run.name))
+            } else {
+                String::new()
+            };
+            let hint = check
+                .hint
+                .as_deref()
+                .map(|h| format!(" (hint: {})", text(h)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "[{}] {target}{}: {}{hint}",
+                tag(check.status),
+                text(&check.id),
+                text(&check.summary)
+            );
+        }
+    }
+    for run in runs {
+        let count = |s: Status| run.outcome.checks.iter().filter(|c| c.status == s).count();
+        let _ = writeln!(
+            out,
+            "{}: {}, {}: {} passed, {} warned, {} failed, {} skipped, {} s",
+            text(run.name),
+            state(run.outcome.status()),
+            checks(run.outcome.checks.len()),
+            count(Status::Pass),
+            count(Status::Warn),
+            count(Status::Fail),
+            count(Status::Skip),
+            seconds(run.outcome.duration)
+        );
+    }
+    out
+}
+
+/// The plugin state of a run. A run's status is never `Skip` (see
+/// [`crate::checks::Outcome::status`]); were it, it would be a failure, as it is for the
+/// exit code.
+fn state(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "OK",
+        Status::Warn => "WARNING",
+        Status::Fail | Status::Skip => "CRITICAL",
+    }
+}
+
+/// The tag of a check's line: its state, or SKIPPED for a check that did not run.
+fn tag(status: Status) -> &'static str {
+    match status {
+        Status::Skip => "SKIPPED",
+        s => state(s),
+    }
+}
+
+/// The status line's text: the number of checks when all passed, else the first check
+/// that explains the state, and how many other problems there are.
+fn summary(runs: &[TargetRun<'_>], status: Status) -> String {
+    let all: Vec<(&str, &CheckResult)> = runs
+        .iter()
+        .flat_map(|r| r.outcome.checks.iter().map(move |c| (r.name, c)))
+        .collect();
+    if status == Status::Pass {
+        return match runs {
+            [one] => format!("{}: {} passed", text(one.name), checks(all.len())),
+            _ => format!("{} targets: {} passed", runs.len(), checks(all.len())),
+        };
+    }
+    // A warning run may hold skips and no warning (skips only follow failures, so this
+    // is unexpected, but then the skip is what explains the state).
+    let wanted: &[Status] = match status {
+        Status::Warn => &[Status::Warn, Status::Skip],
+        _ => &[Status::Fail],
+    };
+    let first = wanted
+        .iter()
+        .find_map(|s| all.iter().find(|(_, c)| c.status == *s));
+    let Some((name, check)) = first else {
+        return format!("{} targets", runs.len());
+    };
+    let problems = all
+        .iter()
+        .filter(|(_, c)| matches!(c.status, Status::Warn | Status::Fail))
+        .count();
+    let more = match problems.saturating_sub(1) {
+        0 => String::new(),
+        1 => " (+1 more problem)".to_string(),
+        n => format!(" (+{n} more problems)"),
+    };
+    format!(
+        "{}: {}: {}{more}",
+        text(name),
+        text(&check.id),
+        shorten(&text(&check.summary), STATUS_LINE_SUMMARY)
+    )
+}
+
+fn checks(n: usize) -> String {
+    format!("{n} check{}", if n == 1 { "" } else { "s" })
+}
+
+/// The performance data items of every target.
+fn perfdata(runs: &[TargetRun<'_>]) -> Vec<String> {
+    let mut items = Vec::new();
+    for run in runs {
+        for check in &run.outcome.checks {
+            if check.status == Status::Skip {
+                continue;
+            }
+            items.push(format!(
+                "{}={}s;;;0;",
+                label(&format!("{}_{}_duration", run.name, check.id)),
+                seconds(check.duration)
+            ));
+            if let (Some(host), Some(days)) = (
+                check.id.strip_prefix(ids::TLS_PREFIX),
+                check.details.get("days_left").and_then(|v| v.as_i64()),
+            ) {
+                items.push(format!(
+                    "{}={days}",
+                    label(&format!("{}_{host}_cert_days", run.name))
+                ));
+            }
+        }
+        items.push(format!(
+            "{}={}s;;;0;",
+            label(&format!("{}_run_duration", run.name)),
+            seconds(run.outcome.duration)
+        ));
+    }
+    items
+}
+
+/// A quoted performance data label. The guidelines forbid `=` in labels and escape `'`
+/// by doubling it; line breaks would end the output's first line.
+fn label(raw: &str) -> String {
+    let mut out = String::from("'");
+    for c in raw.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '=' | '|' => out.push('_'),
+            c if c.is_control() => out.push('_'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Free text made safe for one line of plugin output: no `|` (it starts performance
+/// data), no line breaks or other control characters.
+fn text(raw: &str) -> String {
+    raw.chars()
+        .map(|c| match c {
+            '|' => '/',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// `s` cut to at most `max` characters, with an ellipsis when cut.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut cut: String = s.chars().take(max - 1).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+/// Seconds with millisecond precision and a `.` decimal separator, whatever the locale
+/// (Rust's formatting does not follow it).
+fn seconds(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Outcome;
+    use crate::report::Target;
+    use serde_json::{Map, json};
+
+    fn check(id: &str, status: Status, ms: u64) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            status,
+            duration: Duration::from_millis(ms),
+            summary: format!("{id} is {}", status.as_str()),
+            hint: matches!(status, Status::Warn | Status::Fail).then(|| "fix it".to_string()),
+            could_not_run: false,
+            details: Map::new(),
+        }
+    }
+
+    fn tls(host: &str, days: i64) -> CheckResult {
+        let mut c = check(&format!("tls.{host}"), Status::Pass, 17);
+        c.details.insert("days_left".into(), json!(days));
+        c
+    }
+
+    fn target() -> Target {
+        Target {
+            service: "https://a.example/".into(),
+            idp: "https://id.example/".into(),
+            team_domain: None,
+        }
+    }
+
+    fn run<'a>(name: &'a str, target: &'a Target, outcome: &'a Outcome) -> TargetRun<'a> {
+        TargetRun {
+            name,
+            target,
+            outcome,
+            started_unix: 0,
+        }
+    }
+
+    #[test]
+    fn healthy_target() {
+        let target = target();
+        let outcome = Outcome {
+            checks: vec![
+                tls("a.example", 89),
+                check("service.redirect", Status::Pass, 61),
+            ],
+            duration: Duration::from_millis(146),
+        };
+        assert_eq!(
+            render(&[run("a.example", &target, &outcome)]),
+            "SSOPROBE OK - a.example: 2 checks passed | \
+             'a.example_tls.a.example_duration'=0.017s;;;0; 'a.example_a.example_cert_days'=89 \
+             'a.example_service.redirect_duration'=0.061s;;;0; 'a.example_run_duration'=0.146s;;;0;\n\
+             a.example: OK, 2 checks: 2 passed, 0 warned, 0 failed, 0 skipped, 0.146 s\n"
+        );
+    }
+
+    #[test]
+    fn several_targets_worst_state_first_problem_and_lines_per_problem() {
+        let target = target();
+        let a = Outcome {
+            checks: vec![check("idp.health", Status::Warn, 3)],
+            duration: Duration::from_millis(10),
+        };
+        let mut broken = check("service.redirect", Status::Fail, 5);
+        broken.summary = "site | public\nreally".into();
+        let b = Outcome {
+            checks: vec![
+                tls("b.example", -2),
+                broken,
+                check("access.login", Status::Skip, 0),
+            ],
+            duration: Duration::from_millis(20),
+        };
+        let out = render(&[run("a.example", &target, &a), run("b'x=y", &target, &b)]);
+        let lines: Vec<&str> = out.lines().collect();
+        let (status, perf) = lines[0].split_once(" | ").unwrap();
+        assert_eq!(
+            status,
+            "SSOPROBE CRITICAL - b'x=y: service.redirect: site / public really (+1 more problem)"
+        );
+        assert_eq!(
+            perf,
+            "'a.example_idp.health_duration'=0.003s;;;0; 'a.example_run_duration'=0.010s;;;0; \
+             'b''x_y_tls.b.example_duration'=0.017s;;;0; 'b''x_y_b.example_cert_days'=-2 \
+             'b''x_y_service.redirect_duration'=0.005s;;;0; 'b''x_y_run_duration'=0.020s;;;0;"
+        );
+        assert_eq!(
+            &lines[1..],
+            [
+                "[WARNING] a.example: idp.health: idp.health is warn (hint: fix it)",
+                "[CRITICAL] b'x=y: service.redirect: site / public really (hint: fix it)",
+                "[SKIPPED] b'x=y: access.login: access.login is skip",
+                "a.example: WARNING, 1 check: 0 passed, 1 warned, 0 failed, 0 skipped, 0.010 s",
+                "b'x=y: CRITICAL, 3 checks: 1 passed, 0 warned, 1 failed, 1 skipped, 0.020 s",
+            ]
+        );
+        assert_eq!(out.matches('|').count(), 1, "{out}");
+    }
+
+    #[test]
+    fn warning_and_all_ok_over_several_targets() {
+        let target = target();
+        let ok = Outcome {
+            checks: vec![check("x", Status::Pass, 1)],
+            duration: Duration::ZERO,
+        };
+        let warn = Outcome {
+            checks: vec![check("tls.w", Status::Warn, 1)],
+            duration: Duration::ZERO,
+        };
+        let both_ok = render(&[run("a", &target, &ok), run("b", &target, &ok)]);
+        assert!(
+            both_ok.starts_with("SSOPROBE OK - 2 targets: 2 checks passed | "),
+            "{both_ok}"
+        );
+        let one_warns = render(&[run("a", &target, &ok), run("b", &target, &warn)]);
+        assert!(
+            one_warns.starts_with("SSOPROBE WARNING - b: tls.w: tls.w is warn | "),
+            "{one_warns}"
+        );
+    }
+
+    #[test]
+    fn long_summaries_are_cut_on_the_status_line_only() {
+        let target = target();
+        let mut c = check("idp.token", Status::Fail, 1);
+        c.summary = "é".repeat(300);
+        let outcome = Outcome {
+            checks: vec![c],
+            duration: Duration::ZERO,
+        };
+        let out = render(&[run("a", &target, &outcome)]);
+        let first = out.lines().next().unwrap();
+        assert!(first.contains(&format!("{}…", "é".repeat(99))), "{first}");
+        assert!(out.contains(&"é".repeat(300)));
+    }
+
+    #[test]
+    fn labels_and_text() {
+        assert_eq!(label("it's a=b|c\nd"), "'it''s a_b_c_d'");
+        assert_eq!(text("a|b\r\nc"), "a/b  c");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("abcd", 4), "abcd");
+    }
 }
