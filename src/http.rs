@@ -281,17 +281,10 @@ impl Http {
         for route in &options.routes {
             builder = builder.resolve(&route.host, route.addr);
         }
-        let mut roots = Vec::new();
-        for der in &options.extra_roots {
-            roots.push(
-                reqwest::Certificate::from_der(der)
-                    .map_err(|e| HttpError::Other(format!("unusable CA certificate: {e}")))?,
-            );
-        }
-        builder = builder.tls_certs_merge(roots);
-        if options.insecure {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
+        // One verifier for the process (system roots + --ca-file), shared with the TLS checks.
+        let tls = crate::tls::client_config(&options.extra_roots, options.insecure)
+            .map_err(HttpError::Other)?;
+        builder = builder.use_preconfigured_tls(tls);
         let client = builder
             .build()
             .map_err(|e| HttpError::Other(format!("cannot set up the HTTP client: {e}")))?;

@@ -121,6 +121,107 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
+/// The platform verifier (system roots plus `extra_roots`), built once per set of
+/// extra roots for the whole process: loading the system's roots costs milliseconds of
+/// CPU, and a run (or an exporter's every probe) needs it several times.
+pub fn verifier(
+    extra_roots: &[Vec<u8>],
+) -> Result<Arc<rustls_platform_verifier::Verifier>, String> {
+    type Cache = Vec<(Vec<Vec<u8>>, Arc<rustls_platform_verifier::Verifier>)>;
+    static CACHE: std::sync::OnceLock<Mutex<Cache>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let mut cache = cache
+        .lock()
+        .map_err(|_| "trust-root cache poisoned".to_string())?;
+    if let Some((_, v)) = cache
+        .iter()
+        .find(|(roots, _)| roots.as_slice() == extra_roots)
+    {
+        return Ok(v.clone());
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let roots = extra_roots
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()));
+    let v = Arc::new(
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider)
+            .map_err(|e| format!("cannot load trust roots: {e}"))?,
+    );
+    cache.push((extra_roots.to_vec(), v.clone()));
+    Ok(v)
+}
+
+/// The rustls configuration of the HTTP client: the shared verifier, or, with
+/// `--insecure`, one that accepts any certificate (signatures are still checked).
+pub fn client_config(
+    extra_roots: &[Vec<u8>],
+    insecure: bool,
+) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier: Arc<dyn ServerCertVerifier> = if insecure {
+        Arc::new(AcceptAny(provider.clone()))
+    } else {
+        verifier(extra_roots)?
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// `--insecure`: any certificate chain, but real handshake signatures.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Handshakes with `host` at `addr` (or at what `host:port` resolves to) and reports.
 pub async fn probe(
     host: &str,
@@ -142,13 +243,9 @@ async fn probe_inner(
     extra_roots: &[Vec<u8>],
 ) -> Result<TlsReport, TlsProbeError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = extra_roots
-        .iter()
-        .map(|der| CertificateDer::from(der.clone()));
-    let inner = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
-        .map_err(|e| TlsProbeError::Setup(format!("cannot load trust roots: {e}")))?;
+    let inner = verifier(extra_roots).map_err(TlsProbeError::Setup)?;
     let recorder = Arc::new(Recorder {
-        inner: Arc::new(inner),
+        inner,
         seen: Mutex::new(None),
     });
     let config = rustls::ClientConfig::builder_with_provider(provider)

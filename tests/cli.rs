@@ -555,3 +555,34 @@ fn completions_and_man_page_come_from_the_flag_definitions() {
     );
     assert_eq!(run(&["completions", "tcsh"]).code, 3);
 }
+
+#[test]
+fn insecure_lets_requests_through_but_tls_checks_still_judge() {
+    let lab = common::Lab::start(&["cert-expired"]);
+    let strict = lab.check(&[]);
+    assert_eq!(
+        strict.check("idp.discovery")["status"],
+        "fail",
+        "{}",
+        strict.dump()
+    );
+    let insecure = lab.check(&["--insecure"]);
+    assert!(
+        insecure.stderr.contains("warning: --insecure"),
+        "{}",
+        insecure.dump()
+    );
+    assert_eq!(
+        insecure.check("idp.discovery")["status"],
+        "pass",
+        "{}",
+        insecure.dump()
+    );
+    assert_eq!(
+        insecure.check("tls.id.example.com")["status"],
+        "fail",
+        "{}",
+        insecure.dump()
+    );
+    assert_eq!(insecure.code, 2, "{}", insecure.dump());
+}
