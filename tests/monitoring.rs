@@ -348,12 +348,17 @@ fn free_port() -> u16 {
 
 /// A plain HTTP GET on loopback: (status, body).
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_with(port, path, "")
+}
+
+/// [`http_get`] with extra header lines (each ending in \r\n).
+fn http_get_with(port: u16, path: &str, headers: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{headers}\r\n"
     )
     .ok()?;
     let mut raw = String::new();
@@ -598,4 +603,25 @@ fn a_real_prometheus_scrapes_serve() {
         "{seen:?}"
     );
     drop(serve);
+}
+
+#[test]
+fn serve_answers_within_prometheus_scrape_timeout() {
+    let lab = Lab::start(&["idp-slow"]);
+    let cfg = two_targets(&lab, "");
+    let serve = Serve::start(&cfg, &[]);
+    let started = std::time::Instant::now();
+    let (status, body) = http_get_with(
+        serve.port,
+        "/probe?target=main",
+        "x-prometheus-scrape-timeout-seconds: 2\r\n",
+    )
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\nprobe_success 0\n"), "{body}");
+    assert!(
+        took.as_secs_f64() < 2.0,
+        "answered after {took:?}, past the scrape timeout"
+    );
 }
