@@ -144,17 +144,13 @@ pub struct ConnectArgs {
 
 /// Arguments of `enroll`.
 #[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("bootstrap").required(true).args(["api_key_file", "login_code"]))]
 pub struct EnrollArgs {
     /// Pocket ID's public URL (its APP_URL).
     #[arg(long, env = "SSOPROBE_IDP", value_name = "URL")]
     pub idp: String,
     /// File holding a Pocket ID admin API key (finds or creates --user).
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "login_code",
-        conflicts_with = "login_code"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "login_code")]
     pub api_key_file: Option<PathBuf>,
     /// The monitoring user's e-mail (or username), with --api-key-file.
     #[arg(long, value_name = "EMAIL", requires = "api_key_file")]
