@@ -119,6 +119,10 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { StatusCode::NO_CONTENT }))
         .with_state(exporter);
+    // Small answers must not wait for a delayed ACK (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;
