@@ -119,6 +119,8 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
     f.detail("not_after", leaf.not_after_date.clone());
     f.detail("not_after_unix", leaf.not_after);
     f.detail("days_left", days);
+    f.detail("warn_days", config.tls_warn_days);
+    f.detail("fail_days", config.tls_fail_days);
     let renew = format!(
         "renew the certificate of {host} (behind Cloudflare: SSL/TLS → Edge Certificates; on your own proxy: check its ACME renewal)"
     );

@@ -176,8 +176,23 @@ fn perfdata(runs: &[TargetRun<'_>]) -> Vec<String> {
                 check.id.strip_prefix(ids::TLS_PREFIX),
                 check.details.get("days_left").and_then(|v| v.as_i64()),
             ) {
+                // Thresholds as Nagios ranges: alert when fewer days are left ("21:").
+                let threshold = |key: &str| {
+                    check
+                        .details
+                        .get(key)
+                        .and_then(|v| v.as_i64())
+                        .map(|d| format!("{d}:"))
+                        .unwrap_or_default()
+                };
+                let (warn, crit) = (threshold("warn_days"), threshold("fail_days"));
+                let thresholds = if warn.is_empty() && crit.is_empty() {
+                    String::new()
+                } else {
+                    format!(";{warn};{crit};;")
+                };
                 items.push(format!(
-                    "{}={days}",
+                    "{}={days}{thresholds}",
                     label(&format!("{}_{host}_cert_days", run.name))
                 ));
             }
@@ -294,6 +309,23 @@ mod tests {
              'a.example_tls.a.example_duration'=0.017s;;;0; 'a.example_a.example_cert_days'=89 \
              'a.example_service.redirect_duration'=0.061s;;;0; 'a.example_run_duration'=0.146s;;;0;\n\
              a.example: OK, 2 checks: 2 passed, 0 warned, 0 failed, 0 skipped, 0.146 s\n"
+        );
+    }
+
+    #[test]
+    fn certificate_days_carry_the_thresholds_as_ranges() {
+        let target = target();
+        let mut cert = tls("a.example", 10);
+        cert.details.insert("warn_days".into(), json!(21));
+        cert.details.insert("fail_days".into(), json!(7));
+        let outcome = Outcome {
+            checks: vec![cert],
+            duration: Duration::from_millis(20),
+        };
+        let out = render(&[run("a.example", &target, &outcome)]);
+        assert!(
+            out.contains("'a.example_a.example_cert_days'=10;21:;7:;;"),
+            "{out}"
         );
     }
 
