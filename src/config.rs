@@ -306,6 +306,19 @@ impl Config {
         let pick_scalar = |id: &str, cli: &Option<String>, filev: &Option<Scalar>| {
             pick(id, cli, &filev.as_ref().map(Scalar::text))
         };
+        // A path from a flag as given; one from the file relative to the file.
+        let pick_path =
+            |id: &str, cli: &Option<PathBuf>, filev: &Option<PathBuf>| match (cli, filev) {
+                (Some(p), _) => Some((p.clone(), origin(id))),
+                (None, Some(p)) => {
+                    let base = file_path
+                        .as_deref()
+                        .and_then(Path::parent)
+                        .unwrap_or(Path::new(""));
+                    Some((base.join(p), from_file()))
+                }
+                _ => None,
+            };
 
         let service = match pick("service", &args.service, &fc.service) {
             Some((v, o)) => parse_site_url("service", &v, &o)?,
@@ -375,17 +388,9 @@ impl Config {
             routes.push(parse_connect_to(c, &connect_origin)?);
         }
 
-        let extra_roots = match (&args.ca_file, &fc.ca_file) {
-            (Some(p), _) => read_ca_file(p, &origin("ca_file"))?,
-            (None, Some(p)) => {
-                // A relative path in the file is relative to the file.
-                let base = file_path
-                    .as_deref()
-                    .and_then(Path::parent)
-                    .unwrap_or(Path::new(""));
-                read_ca_file(&base.join(p), &from_file())?
-            }
-            _ => Vec::new(),
+        let extra_roots = match pick_path("ca_file", &args.ca_file, &fc.ca_file) {
+            Some((p, o)) => read_ca_file(&p, &o)?,
+            None => Vec::new(),
         };
         let insecure = args.insecure || fc.insecure.unwrap_or(false);
 
@@ -408,17 +413,9 @@ impl Config {
                 None => DEFAULT_TLS_FAIL_DAYS,
             };
         check_thresholds(tls_warn_days, tls_fail_days)?;
-        let passkey = match (&args.passkey, &fc.passkey) {
-            (Some(p), _) => Some((load_passkey(p, &origin("passkey"))?, p.clone())),
-            (None, Some(p)) => {
-                let base = file_path
-                    .as_deref()
-                    .and_then(Path::parent)
-                    .unwrap_or(Path::new(""));
-                let p = base.join(p);
-                Some((load_passkey(&p, &from_file())?, p))
-            }
-            _ => None,
+        let passkey = match pick_path("passkey", &args.passkey, &fc.passkey) {
+            Some((p, o)) => Some((load_passkey(&p, &o)?, p)),
+            None => None,
         };
         if let Some((file, _)) = &passkey {
             let file_origin = Url::parse(&file.idp)
@@ -449,25 +446,13 @@ impl Config {
                 None => 200,
             };
         let expect_body = pick("expect_body", &args.expect_body, &fc.expect_body).map(|(v, _)| v);
-        let relative = |p: &Path| {
-            let base = file_path
-                .as_deref()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new(""));
-            base.join(p)
-        };
-        let client_secret = match (&args.client_secret_file, &fc.client_secret_file) {
-            (Some(p), _) => Some(read_secret_file(
-                "client_secret_file",
-                p,
-                &origin("client_secret_file"),
-            )?),
-            (None, Some(p)) => Some(read_secret_file(
-                "client_secret_file",
-                &relative(p),
-                &from_file(),
-            )?),
-            _ => None,
+        let client_secret = match pick_path(
+            "client_secret_file",
+            &args.client_secret_file,
+            &fc.client_secret_file,
+        ) {
+            Some((p, o)) => Some(read_secret_file("client_secret_file", &p, &o)?),
+            None => None,
         };
         if client_secret.is_some() && client_id.is_none() {
             return Err(ConfigError {
@@ -480,21 +465,13 @@ impl Config {
             &args.service_token_id,
             &fc.service_token_id,
         );
-        let token_secret = match (
+        let token_secret = match pick_path(
+            "service_token_secret_file",
             &args.service_token_secret_file,
             &fc.service_token_secret_file,
         ) {
-            (Some(p), _) => Some(read_secret_file(
-                "service_token_secret_file",
-                p,
-                &origin("service_token_secret_file"),
-            )?),
-            (None, Some(p)) => Some(read_secret_file(
-                "service_token_secret_file",
-                &relative(p),
-                &from_file(),
-            )?),
-            _ => None,
+            Some((p, o)) => Some(read_secret_file("service_token_secret_file", &p, &o)?),
+            None => None,
         };
         let service_token = match (token_id, token_secret) {
             (Some((id, _)), Some(secret)) => Some((Secret::new(id.trim()), secret)),

@@ -48,7 +48,6 @@ fn step(step: &str) -> impl Fn(ApiError) -> EnrollError + '_ {
             ),
             (Some(403), Some("user_disabled")) => Some("the user is disabled in Pocket ID".to_string()),
             (Some(429), _) => Some("Pocket ID rate-limits this; wait and try again once".to_string()),
-            (Some(400), Some("synced_passkey_not_allowed")) => None,
             _ => None,
         };
         EnrollError {

@@ -825,18 +825,37 @@ async fn verify_with_jwks(
         .send(ids::IDP_EXCHANGE, Request::get(url, Accept::Json))
         .await
         .map_err(|e| e.to_string())?;
+    verify_jwt(&response.body, token, None, issuer, Some(audience))
+}
+
+/// Verifies `token` with the key its `kid` names in the JWKS `jwks` (extra members, as in
+/// Cloudflare's certs, are ignored): signature with `algorithm` (else the token's own,
+/// which the key's type must fit), issuer, audience when given (string or array),
+/// exp and nbf with 60 s of leeway. Returns the claims.
+fn verify_jwt(
+    jwks: &[u8],
+    token: &crate::redact::Secret,
+    algorithm: Option<jsonwebtoken::Algorithm>,
+    issuer: &str,
+    audience: Option<&str>,
+) -> Result<serde_json::Value, String> {
     let keys: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_slice(&response.body).map_err(|e| format!("JWKS: {e}"))?;
-    let header = jsonwebtoken::decode_header(token.expose()).map_err(|e| e.to_string())?;
-    let jwk = header
-        .kid
-        .as_deref()
-        .and_then(|k| keys.find(k))
-        .ok_or("its kid is not in the JWKS")?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    let mut validation = jsonwebtoken::Validation::new(header.alg);
+        serde_json::from_slice(jwks).map_err(|e| format!("the key set is not a JWKS: {e}"))?;
+    let header =
+        jsonwebtoken::decode_header(token.expose()).map_err(|e| format!("not a JWT: {e}"))?;
+    let kid = header.kid.clone().ok_or("the token has no kid")?;
+    let jwk = keys
+        .find(&kid)
+        .ok_or_else(|| format!("it is signed with key {kid}, which the key set does not hold"))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
+        .map_err(|e| format!("key {kid} does not parse: {e}"))?;
+    let mut validation = jsonwebtoken::Validation::new(algorithm.unwrap_or(header.alg));
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
+    match audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    validation.validate_nbf = true;
     validation.leeway = 60;
     jsonwebtoken::decode::<serde_json::Value>(token.expose(), &key, &validation)
         .map(|d| d.claims)
@@ -874,58 +893,20 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
             return f.finish("");
         }
     };
-    let keys: jsonwebtoken::jwk::JwkSet =
-        match serde_json::from_slice::<serde_json::Value>(&response.body)
-            .ok()
-            .and_then(|v| v.get("keys").cloned())
-            .and_then(|k| serde_json::from_value(serde_json::json!({ "keys": k })).ok())
-        {
-            Some(k) => k,
-            None => {
-                f.fail("the team's certs are not a JWKS", None);
-                return f.finish("");
-            }
-        };
-    let header = match jsonwebtoken::decode_header(token.expose()) {
-        Ok(h) => h,
-        Err(e) => {
-            f.fail(format!("CF_Authorization is not a JWT: {e}"), None);
-            return f.finish("");
-        }
-    };
-    let Some(kid) = header.kid.clone() else {
-        f.fail("CF_Authorization has no kid", None);
-        return f.finish("");
-    };
-    let Some(jwk) = keys.find(&kid) else {
-        f.fail(
-            format!("CF_Authorization is signed with key {kid}, not in the team's certs"),
-            Some("the token does not come from this team's Access".to_string()),
-        );
-        return f.finish("");
-    };
-    let key = match jsonwebtoken::DecodingKey::from_jwk(jwk) {
-        Ok(k) => k,
-        Err(e) => {
-            f.fail(format!("the team's key {kid} does not parse: {e}"), None);
-            return f.finish("");
-        }
-    };
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     let issuer = format!("https://{team}");
-    validation.set_issuer(&[issuer.as_str()]);
-    if let Some(aud) = &chain.login.aud {
-        validation.set_audience(&[aud.as_str()]);
-    } else {
-        validation.validate_aud = false;
-    }
-    validation.validate_nbf = true;
-    validation.leeway = 60;
-    let claims = match jsonwebtoken::decode::<serde_json::Value>(token.expose(), &key, &validation)
-    {
-        Ok(d) => d.claims,
+    let claims = match verify_jwt(
+        &response.body,
+        &token,
+        Some(jsonwebtoken::Algorithm::RS256),
+        &issuer,
+        chain.login.aud.as_deref(),
+    ) {
+        Ok(c) => c,
         Err(e) => {
-            f.fail(format!("CF_Authorization does not verify: {e}"), None);
+            let hint = e
+                .contains("does not hold")
+                .then(|| "the token does not come from this team's Access".to_string());
+            f.fail(format!("CF_Authorization does not verify: {e}"), hint);
             return f.finish("");
         }
     };
