@@ -510,11 +510,17 @@ fn classify(host: &str, error: &reqwest::Error, timeout: Duration) -> HttpError 
             };
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return HttpError::Tls {
-                    host: host.into(),
-                    detail: crate::tls::describe_rustls_error(tls),
-                };
+            // The connector nests io::Errors around the rustls error, and io::Error's
+            // source() skips the error it wraps: unwrap them by hand.
+            let mut inner = io.get_ref();
+            while let Some(i) = inner {
+                if let Some(tls) = i.downcast_ref::<rustls::Error>() {
+                    return HttpError::Tls {
+                        host: host.into(),
+                        detail: crate::tls::describe_rustls_error(tls),
+                    };
+                }
+                inner = i.downcast_ref::<std::io::Error>().and_then(|n| n.get_ref());
             }
             use std::io::ErrorKind::*;
             let detail = match io.kind() {
@@ -541,22 +547,6 @@ fn classify(host: &str, error: &reqwest::Error, timeout: Duration) -> HttpError 
     if lower.contains("dns error") || lower.contains("failed to lookup address") {
         let detail = texts.last().cloned().unwrap_or_default();
         return HttpError::Dns {
-            host: host.into(),
-            detail,
-        };
-    }
-    // The TLS error may arrive as text only (wrapped by the connector): recognise it.
-    if lower.contains("certificate") || lower.contains("handshake") || lower.contains("tls") {
-        let detail = if lower.contains("expired") {
-            "the certificate has expired".to_string()
-        } else if lower.contains("unknown issuer") || lower.contains("unknownissuer") {
-            "the certificate is not trusted: its chain does not lead to a known root".to_string()
-        } else if lower.contains("not valid for name") || lower.contains("notvalidforname") {
-            "the certificate is not valid for this host name".to_string()
-        } else {
-            texts.last().cloned().unwrap_or_default()
-        };
-        return HttpError::Tls {
             host: host.into(),
             detail,
         };

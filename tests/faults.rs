@@ -279,6 +279,16 @@ fn cert_expired() {
             .unwrap()
             .contains("expired")
     );
+    // Requests to the host name the certificate, not a connection problem.
+    let discovery = run.check("idp.discovery");
+    assert!(
+        discovery["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the certificate has expired"),
+        "{}",
+        run.dump()
+    );
 }
 
 #[test]
