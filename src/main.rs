@@ -1,5 +1,5 @@
-//! The ssoprobe binary: everything happens in [`ssoprobe::app`].
+//! The ssoprobe binary: everything happens in [`ssoprobe::cmd`].
 
 fn main() -> std::process::ExitCode {
-    ssoprobe::app::main()
+    ssoprobe::cmd::main()
 }

@@ -1,4 +1,4 @@
-//! Clock and calendar helpers shared by the reports and the lab (no date crate needed
+//! Clock and calendar helpers for the reports and the TLS checks (no date crate needed
 //! for a handful of UTC formats).
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -32,7 +32,7 @@ const INTERNAL_APP_URL: &str = "http://pocket-id:1411";
 /// Pocket ID's answer to any API path it has no route for.
 const API_NOT_FOUND: &str = r#"{"error":"API endpoint not found"}"#;
 /// The SvelteKit page Pocket ID serves for every non-API path.
-const SPA_PAGE: &str = include_str!("../../fixtures/pocketid/spa.html");
+const SPA_PAGE: &str = include_str!("../../../fixtures/pocketid/spa.html");
 /// The id of the group a group-restricted client admits (fault user-not-allowed);
 /// no lab user is ever in it.
 const ADMINS_GROUP_ID: &str = "5b0c9ef4-6d0e-4c4c-9f0b-6a1d3c2e8f71";

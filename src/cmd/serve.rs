@@ -8,8 +8,9 @@
 //! a scrape that arrives while a run is under way waits for that run instead of starting
 //! a second login.
 
+use super::{AppError, NoOrigins, wait_for_stop};
 use crate::checks::{self, Outcome, Status};
-use crate::config::Config;
+use crate::config::{Config, Origin, OriginOf};
 use crate::http::Http;
 use crate::report::{self, Target, TargetRun};
 use axum::Router;
@@ -23,6 +24,39 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
+
+/// `ssoprobe serve`: validates the flags and runs the exporter until SIGTERM or Ctrl-C.
+pub(crate) async fn run(
+    args: &crate::cli::ServeArgs,
+    origins: Option<&dyn OriginOf>,
+) -> Result<u8, AppError> {
+    let targets = Config::targets_from_check_args(&args.check, origins.unwrap_or(&NoOrigins))?;
+    let listen: std::net::SocketAddr = args.listen.parse().map_err(|_| {
+        AppError::Usage(format!(
+            "--listen: '{}' is not ADDR:PORT, e.g. 127.0.0.1:9797",
+            args.listen
+        ))
+    })?;
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "warning: --listen {listen} is reachable from other machines; ssoprobe's endpoints carry no secrets, but anyone who reaches them can trigger logins"
+        );
+    }
+    let min_login_interval = crate::config::parse_duration(
+        "min_login_interval",
+        &args.min_login_interval,
+        &Origin::Flag,
+    )?;
+    let options = ServeOptions {
+        listen,
+        min_login_interval,
+        concurrency: args.concurrency,
+    };
+    serve(targets, options, wait_for_stop())
+        .await
+        .map_err(|e| AppError::Io(e.to_string()))?;
+    Ok(0)
+}
 
 /// How the exporter runs.
 pub struct ServeOptions {

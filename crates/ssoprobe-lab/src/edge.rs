@@ -19,10 +19,10 @@ pub(super) const NO_STORE: &str =
 /// `expires` next to [`NO_STORE`].
 pub(super) const EXPIRED: &str = "Thu, 01 Jan 1970 00:00:01 GMT";
 
-const CHALLENGE_PAGE: &str = include_str!("../../fixtures/cloudflare/challenge.html");
-const BAD_GATEWAY_PAGE: &str = include_str!("../../fixtures/cloudflare/502.html");
-const ACCESS_ERROR_PAGE: &str = include_str!("../../fixtures/cloudflare/access-error.html");
-const TUNNEL_ERROR_PAGE: &str = include_str!("../../fixtures/cloudflare/1033.html");
+const CHALLENGE_PAGE: &str = include_str!("../../../fixtures/cloudflare/challenge.html");
+const BAD_GATEWAY_PAGE: &str = include_str!("../../../fixtures/cloudflare/502.html");
+const ACCESS_ERROR_PAGE: &str = include_str!("../../../fixtures/cloudflare/access-error.html");
+const TUNNEL_ERROR_PAGE: &str = include_str!("../../../fixtures/cloudflare/1033.html");
 
 /// How long Cloudflare tells clients to wait before retrying a 1033 (its
 /// `retry_after` and `Retry-After`).

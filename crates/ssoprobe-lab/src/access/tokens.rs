@@ -4,7 +4,7 @@
 
 use super::callback::invalid_login_session;
 use super::{Access, CF_ACCESS_CLIENT_ID, CF_ACCESS_CLIENT_SECRET, LOGIN_TTL, lock};
-use crate::lab::{AUD, Fault, SERVICE_HOST, TEAM_HOST, edge, wire};
+use crate::{AUD, Fault, SERVICE_HOST, TEAM_HOST, edge, wire};
 use axum::extract::{RawQuery, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -81,7 +81,7 @@ pub(super) fn admit(access: &Access, headers: &HeaderMap) -> Admission {
         };
     }
     if let Some(token) = wire::cookie(headers, CF_AUTHORIZATION)
-        && let Some(claims) = crate::lab::origin::verify(&access.keys, token)
+        && let Some(claims) = crate::origin::verify(&access.keys, token)
     {
         return Admission::Admitted(Admitted {
             token: token.to_string(),

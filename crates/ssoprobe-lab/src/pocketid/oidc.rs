@@ -5,7 +5,7 @@
 use super::api::{self, ApiError};
 use super::users::User;
 use super::{HTML_UTF8, PocketId, Store};
-use crate::lab::wire;
+use crate::wire;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA};

@@ -3,7 +3,7 @@
 
 use super::users::User;
 use super::{ACCESS_TOKEN_COOKIE, JSON_UTF8, PocketId, SESSION_COOKIE};
-use crate::lab::wire;
+use crate::wire;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

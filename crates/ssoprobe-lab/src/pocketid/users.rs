@@ -3,7 +3,7 @@
 
 use super::api::{self, AMR_ONE_TIME_CODE, ApiError, FieldError, with_cookie};
 use super::{PocketId, Store};
-use crate::lab::wire;
+use crate::wire;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};

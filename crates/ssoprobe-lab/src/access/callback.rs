@@ -5,7 +5,7 @@
 
 use super::tokens::{self, Ticket};
 use super::{Access, PendingLogin, lock};
-use crate::lab::{AUD, CALLBACK_URL, CLIENT_ID, IDP_HOST, SERVICE_HOST, edge, wire};
+use crate::{AUD, CALLBACK_URL, CLIENT_ID, IDP_HOST, SERVICE_HOST, edge, wire};
 use axum::extract::{RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode};
@@ -25,7 +25,7 @@ const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The User-Agent of Access's server-side requests (seen in Pocket ID's logs).
 const USER_AGENT: &str = "cloudflare-access";
 
-const DENIED_PAGE: &str = include_str!("../../../fixtures/cloudflare/access-denied.html");
+const DENIED_PAGE: &str = include_str!("../../../../fixtures/cloudflare/access-denied.html");
 
 /// The texts Access shows when the IdP leg of a login fails (reference §5.1).
 const EXCHANGE_FAILED: &str =
@@ -36,7 +36,7 @@ const NO_IDENTITY: &str = "Failed to fetch user/group information from the ident
 /// How Access reaches the identity provider from Cloudflare's network: an HTTPS
 /// client that resolves id.example.com to the lab (so the lab's faults in front of
 /// Pocket ID hit it too), with the client secret the Zero Trust settings hold.
-pub(in crate::lab) struct IdpLink {
+pub(crate) struct IdpLink {
     client: reqwest::Client,
     /// `https://id.example.com`, with the lab's port when it is not 443.
     base: String,
@@ -48,7 +48,7 @@ pub(in crate::lab) struct IdpLink {
 impl IdpLink {
     /// A link to the lab's Pocket ID at `addr`, trusting `ca_pem`, with the client
     /// secret Access was given and its Certificate URL as the faults configure them.
-    pub(in crate::lab) fn new(
+    pub(crate) fn new(
         addr: SocketAddr,
         ca_pem: &str,
         client_secret: String,

@@ -289,13 +289,21 @@ impl FaultSet {
     }
 }
 
-/// How to start the lab. Later issues add knobs, so it is built from its default:
-/// `LabConfig { faults, ..LabConfig::default() }`.
+/// How to start the lab. More knobs will come, so it is built from its default:
+/// `LabConfig::default().with_faults(faults)`.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct LabConfig {
     /// The faults to inject (order and duplicates do not matter).
     pub faults: Vec<Fault>,
+}
+
+impl LabConfig {
+    /// This configuration with `faults` in force.
+    pub fn with_faults(mut self, faults: Vec<Fault>) -> LabConfig {
+        self.faults = faults;
+        self
+    }
 }
 
 /// Why the lab could not start.

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
 pub(super) fn unix_now() -> u64 {
-    crate::timefmt::unix_now().max(0) as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Lower-case hex of `bytes`.
@@ -89,8 +91,17 @@ pub(super) fn utc_timestamp(unix: u64) -> String {
 
 /// (year, month, day) of the `days`-th day after 1970-01-01.
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let (y, m, d) = crate::timefmt::civil_from_days(days as i64);
-    (y as u64, m as u64, d as u64)
+    // 2440588 is the Julian day number of 1970-01-01.
+    let date = i32::try_from(days)
+        .ok()
+        .and_then(|d| d.checked_add(2_440_588))
+        .and_then(|jd| time::Date::from_julian_day(jd).ok())
+        .unwrap_or(time::Date::MIN);
+    (
+        date.year().max(0) as u64,
+        u64::from(u8::from(date.month())),
+        u64::from(date.day()),
+    )
 }
 
 /// Go's `url.QueryEscape`: letters, digits and `-_.~` stay, a space becomes `+`, every

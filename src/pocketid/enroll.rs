@@ -1,9 +1,9 @@
 //! `ssoprobe enroll` and `ssoprobe passkey`: give a dedicated monitoring user a software
 //! passkey at Pocket ID, show a credential file, remove a passkey.
 
+use super::{Api, ApiError, User};
 use crate::http::Http;
 use crate::passkey::{self, CredentialFile, FILE_VERSION, Registrar};
-use crate::pocketid::{Api, ApiError, User};
 use crate::redact::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

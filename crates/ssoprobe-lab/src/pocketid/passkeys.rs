@@ -9,7 +9,7 @@
 
 use super::api::{self, AMR_PASSKEY, ApiError, WEBAUTHN_SESSION_SECONDS, with_cookie};
 use super::{ACCESS_TOKEN_COOKIE, PocketId, SESSION_COOKIE};
-use crate::lab::{Fault, FaultSet, LabError, wire};
+use crate::{Fault, FaultSet, LabError, wire};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -40,7 +40,7 @@ const TEAM_SESSION_TTL: u64 = 4 * 3600;
 /// How long Access remembers a login it sent to the identity provider.
 const LOGIN_TTL: Duration = Duration::from_secs(TEAM_SESSION_TTL);
 
-const SIGN_IN_PAGE: &str = include_str!("../../fixtures/cloudflare/access-sign-in.html");
+const SIGN_IN_PAGE: &str = include_str!("../../../fixtures/cloudflare/access-sign-in.html");
 
 const CF_ACCESS_CLIENT_ID: HeaderName = HeaderName::from_static("cf-access-client-id");
 const CF_ACCESS_CLIENT_SECRET: HeaderName = HeaderName::from_static("cf-access-client-secret");

@@ -1,8 +1,6 @@
-//! Pocket ID's wire shapes: the discovery document, the JWKS, the token endpoint's
-//! OAuth errors and the outcomes of `/authorize`.
+//! Pocket ID's OpenID Connect wire shapes: the discovery document, the JWKS, the token
+//! endpoint's OAuth errors and the outcomes of `/authorize`.
 
-use crate::http::{Http, HttpError, Request, Response};
-use crate::redact::Secret;
 use serde::Deserialize;
 use url::Url;
 
@@ -183,176 +181,6 @@ pub fn refusal_cause(error: Option<&str>, text: &str) -> RefusalCause {
     }
 }
 
-/// An error answer of Pocket ID's JSON API: `{"error":…,"code":…}` (v2.13+), or any
-/// other failure to get the expected answer.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ApiError {
-    /// The request did not complete.
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    /// Pocket ID answered an error.
-    #[error("HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
-    Answer {
-        /// HTTP status.
-        status: u16,
-        /// Pocket ID's stable error code (`rate_limited`, `user_disabled`, …).
-        code: Option<String>,
-        /// Its message (or the start of a non-JSON body).
-        message: String,
-        /// `Retry-After`, on 429.
-        retry_after: Option<String>,
-    },
-}
-
-impl ApiError {
-    /// Pocket ID's error code, if it answered one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ApiError::Answer { code, .. } => code.as_deref(),
-            ApiError::Http(_) => None,
-        }
-    }
-
-    /// The HTTP status, if there was an answer.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ApiError::Answer { status, .. } => Some(*status),
-            ApiError::Http(_) => None,
-        }
-    }
-}
-
-/// The fields of Pocket ID's UserDto that ssoprobe uses.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    /// UUID.
-    pub id: String,
-    /// Username.
-    pub username: String,
-    /// E-mail.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Disabled users cannot log in.
-    #[serde(default)]
-    pub disabled: bool,
-}
-
-/// A client of Pocket ID's API for one check (or command), sharing the run's client.
-pub struct Api<'a> {
-    http: &'a Http,
-    base: Url,
-    label: &'a str,
-    api_key: Option<Secret>,
-}
-
-impl<'a> Api<'a> {
-    /// A client for Pocket ID at `base`, tracing as `label`.
-    pub fn new(http: &'a Http, base: &Url, label: &'a str) -> Api<'a> {
-        Api {
-            http,
-            base: base.clone(),
-            label,
-            api_key: None,
-        }
-    }
-
-    /// Authenticates admin calls with `X-API-Key`.
-    pub fn with_api_key(mut self, key: Secret) -> Self {
-        self.api_key = Some(key);
-        self
-    }
-
-    /// Resolves `path` (absolute path, possibly with a query) against Pocket ID's URL.
-    pub fn url(&self, path: &str) -> Url {
-        self.base.join(path).unwrap_or_else(|_| self.base.clone())
-    }
-
-    /// Sends a JSON request; returns the response on 2xx, else Pocket ID's error.
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-        admin: bool,
-    ) -> Result<Response, ApiError> {
-        let mut request = Request::json(method, self.url(path), body);
-        if admin && let Some(key) = &self.api_key {
-            request = request.header("x-api-key", key);
-        }
-        let response = self.http.send(self.label, request).await?;
-        if response.status.is_success() {
-            return Ok(response);
-        }
-        Err(answer_error(&response))
-    }
-
-    /// Calls and parses the JSON answer.
-    pub async fn call_json<T: serde::de::DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-        admin: bool,
-    ) -> Result<T, ApiError> {
-        let response = self.call(method, path, body, admin).await?;
-        serde_json::from_slice(&response.body).map_err(|e| ApiError::Answer {
-            status: response.status.as_u16(),
-            code: None,
-            message: format!("unexpected answer from {path}: {e}"),
-            retry_after: None,
-        })
-    }
-
-    /// `GET /api/webauthn/login/start`: the request options (bare, as Pocket ID sends them).
-    pub async fn login_start(&self) -> Result<serde_json::Value, ApiError> {
-        self.call_json(
-            reqwest::Method::GET,
-            "/api/webauthn/login/start",
-            None,
-            false,
-        )
-        .await
-    }
-
-    /// `POST /api/webauthn/login/finish`: the session cookie lands in the run's jar.
-    pub async fn login_finish(&self, assertion: serde_json::Value) -> Result<User, ApiError> {
-        self.call_json(
-            reqwest::Method::POST,
-            "/api/webauthn/login/finish",
-            Some(assertion),
-            false,
-        )
-        .await
-    }
-}
-
-/// Pocket ID's error envelope (or what stands in for it) from a non-2xx response.
-pub fn answer_error(response: &Response) -> ApiError {
-    let status = response.status.as_u16();
-    let retry_after = response.header("retry-after").map(str::to_string);
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
-    let (code, message) = match &parsed {
-        Some(v) => (
-            v.get("code").and_then(|c| c.as_str()).map(str::to_string),
-            v.get("error")
-                .and_then(|e| e.as_str())
-                .unwrap_or("no message")
-                .to_string(),
-        ),
-        None => {
-            let text: String = response.text().chars().take(120).collect();
-            (None, text.split_whitespace().collect::<Vec<_>>().join(" "))
-        }
-    };
-    ApiError::Answer {
-        status,
-        code,
-        message,
-        retry_after,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,7 +262,7 @@ mod tests {
     #[test]
     fn real_authorize_answers_are_classified() {
         let cb = "https://xyz.cloudflareaccess.com/cdn-cgi/access/callback";
-        for line in include_str!("../fixtures/pocketid/authorize-locations.txt").lines() {
+        for line in include_str!("../../fixtures/pocketid/authorize-locations.txt").lines() {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
@@ -466,7 +294,7 @@ mod tests {
     #[test]
     fn real_discovery_document_parses() {
         let d: Discovery =
-            serde_json::from_str(include_str!("../fixtures/pocketid/discovery.json")).unwrap();
+            serde_json::from_str(include_str!("../../fixtures/pocketid/discovery.json")).unwrap();
         assert_eq!(d.issuer.as_deref(), Some("https://id.example.com"));
         assert_eq!(
             d.token_endpoint.as_deref(),
@@ -483,7 +311,7 @@ mod tests {
     #[test]
     fn real_token_errors_parse() {
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("../fixtures/pocketid/token-errors.json")).unwrap();
+            serde_json::from_str(include_str!("../../fixtures/pocketid/token-errors.json")).unwrap();
         for key in ["invalid_grant", "invalid_client"] {
             let e: OAuthError = serde_json::from_value(v[key].clone()).unwrap();
             assert!(EXPECTED_TOKEN_ERRORS.contains(&e.error.as_str()));

@@ -1,0 +1,135 @@
+//! `ssoprobe check`: every target's checks, one report, one exit code (the worst).
+
+use super::{AppError, NoOrigins};
+use crate::checks::{self, Outcome};
+use crate::cli::{CheckArgs, ColorChoice, Format};
+use crate::config::{Config, OriginOf};
+use crate::http::Http;
+use crate::report::{self, Target};
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+pub(crate) async fn run(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {
+    let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    let ping = match &args.ping_url {
+        Some(u) => Some(crate::ping::PingUrl::parse(u)?),
+        None => None,
+    };
+    run_targets(targets, args.output.output.as_deref(), ping).await
+}
+
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// Most targets checked at the same time.
+const TARGET_CONCURRENCY: usize = 4;
+
+/// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
+/// report, pings, and returns the exit code: the worst of all targets.
+pub async fn run_targets(
+    targets: Vec<(String, Config)>,
+    output: Option<&std::path::Path>,
+    ping: Option<crate::ping::PingUrl>,
+) -> Result<u8, AppError> {
+    use futures::StreamExt;
+    let Some((_, first)) = targets.first() else {
+        return Err(AppError::Usage("no target to check".into()));
+    };
+    let (format, color, mut ping_http) = (first.format, first.color, first.http.clone());
+    // The ping URL is a capability: it is never traced.
+    ping_http.trace = false;
+    colored::control::set_override(output.is_none() && color_enabled(color));
+    if targets.iter().any(|(_, c)| c.http.insecure) {
+        eprintln!(
+            "warning: --insecure: certificates are not verified for HTTP requests (the tls.* checks still judge them); never use this in monitoring"
+        );
+    }
+    let pinger = match ping {
+        Some(url) => Some((
+            Http::new(&ping_http).map_err(|e| AppError::Io(e.to_string()))?,
+            url,
+        )),
+        None => None,
+    };
+    if let Some((http, url)) = &pinger {
+        url.start(http).await;
+    }
+    let results: Vec<Result<(String, Target, Outcome, i64), AppError>> =
+        futures::stream::iter(targets.into_iter().map(|(name, config)| async move {
+            let started_unix = crate::timefmt::unix_now();
+            let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
+            // Every request is bounded by the deadline; this guard only catches a check
+            // that forgot to be.
+            let guard = config.http.deadline + Duration::from_secs(2);
+            let outcome = tokio::time::timeout(guard, checks::run(&config, &http))
+                .await
+                .map_err(|_| {
+                    AppError::Io(format!(
+                        "the run of {name} overran its deadline of {}",
+                        crate::http::human_duration(config.http.deadline)
+                    ))
+                })?;
+            let target = Target {
+                service: config.service.to_string(),
+                idp: config.idp.to_string(),
+                team_domain: config.team_domain.clone(),
+            };
+            Ok((name, target, outcome, started_unix))
+        }))
+        .buffered(TARGET_CONCURRENCY)
+        .collect()
+        .await;
+    let mut done = Vec::new();
+    for r in results {
+        done.push(r?);
+    }
+    let runs: Vec<report::TargetRun<'_>> = done
+        .iter()
+        .map(|(name, target, outcome, started)| report::TargetRun {
+            name,
+            target,
+            outcome,
+            started_unix: *started,
+        })
+        .collect();
+    let text = match format {
+        Format::Human => report::human_all(&runs),
+        Format::Json => report::json_all(&runs),
+        Format::Junit => report::junit::render(&runs),
+        Format::Nagios => report::nagios::render(&runs),
+        Format::Prometheus => report::prometheus::render(&runs),
+    };
+    let code = runs
+        .iter()
+        .map(|r| report::exit_code(r.outcome.status()))
+        .max()
+        .unwrap_or(0);
+    match output {
+        Some(path) => crate::atomic::write(path, text.as_bytes(), 0o644)
+            .map_err(|e| AppError::Io(format!("--output: cannot write {}: {e}", path.display())))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (| head) is not an error of the checks.
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        }
+    }
+    if let Some((http, url)) = &pinger {
+        colored::control::set_override(false);
+        let body = if format == Format::Human {
+            text.clone()
+        } else {
+            report::human_all(&runs)
+        };
+        url.finish(http, code, &body).await;
+    }
+    Ok(code)
+}

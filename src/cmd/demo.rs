@@ -1,0 +1,137 @@
+//! `ssoprobe demo`: starts the lab, enrols a passkey in it and runs the full check
+//! through the same argument parsing as a user's `check`.
+
+use super::AppError;
+use super::lab::{TempFile, lab_check_args, parse_faults};
+use crate::cli::{Cli, ColorChoice, Command, DemoArgs, OutputArgs};
+use crate::config::{Origin, OriginOf};
+use crate::http::Http;
+use clap::{CommandFactory, FromArgMatches};
+use ssoprobe_lab::{self as lab, Lab, LabConfig};
+
+pub(crate) async fn run(args: &DemoArgs) -> Result<u8, AppError> {
+    let faults = parse_faults(&args.faults)?;
+    let lab = Lab::start(LabConfig::default().with_faults(faults))
+        .await
+        .map_err(|e| AppError::Lab(e.to_string()))?;
+    let ca = TempFile::write("ssoprobe-lab-ca", lab.ca_pem())?;
+    // The demo goes through the same argument parsing as a user's `check`.
+    let mut argv = vec!["ssoprobe".to_string(), "check".to_string()];
+    argv.extend(lab_check_args(&lab, &ca.0));
+    let mut _passkey = None;
+    if !args.no_login {
+        // Enrolment gets the demo's own time limits, so a broken lab cannot stall it.
+        let limit = [&args.timeout, &args.deadline]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| crate::config::parse_duration("timeout", v, &Origin::Flag).ok())
+            .min()
+            .unwrap_or(std::time::Duration::from_secs(5));
+        match demo_enrol(&lab, &ca.0, limit).await {
+            Ok(file) => {
+                argv.push("--passkey".into());
+                argv.push(file.0.display().to_string());
+                _passkey = Some(file);
+            }
+            Err(e) => eprintln!(
+                "demo: no passkey could be enrolled in the lab ({e}); the anonymous checks run alone"
+            ),
+        }
+    }
+    let passthrough: [(&str, &Option<String>); 4] = [
+        ("--timeout", &args.timeout),
+        ("--deadline", &args.deadline),
+        ("--tls-warn-days", &args.tls_warn_days),
+        ("--tls-fail-days", &args.tls_fail_days),
+    ];
+    for (flag, value) in passthrough {
+        if let Some(v) = value {
+            argv.push(flag.to_string());
+            argv.push(v.clone());
+        }
+    }
+    push_output_args(&mut argv, &args.output);
+    let matches = Cli::command()
+        .try_get_matches_from(&argv)
+        .map_err(|e| AppError::Usage(e.to_string()))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| AppError::Usage(e.to_string()))?;
+    let Command::Check(check_args) = cli.command else {
+        return Err(AppError::Usage(
+            "internal: demo did not build a check".into(),
+        ));
+    };
+    let origins = matches
+        .subcommand_matches("check")
+        .map(|m| m as &dyn OriginOf);
+    let result = super::check::run(&check_args, origins).await;
+    lab.shutdown().await;
+    result
+}
+
+/// Enrols a passkey for probe@example.com in the lab, through `enroll`'s code path.
+async fn demo_enrol(
+    lab: &Lab,
+    ca: &std::path::Path,
+    limit: std::time::Duration,
+) -> Result<TempFile, String> {
+    let mut connect = crate::cli::ConnectArgs {
+        resolve: Vec::new(),
+        connect_to: Vec::new(),
+        ca_file: Some(ca.to_path_buf()),
+        insecure: false,
+        timeout: Some(format!("{}ms", limit.as_millis().max(1))),
+        trace: false,
+    };
+    for pair in lab.route_args().chunks(2) {
+        match pair {
+            [flag, value] if flag == "--resolve" => connect.resolve.push(value.clone()),
+            [flag, value] if flag == "--connect-to" => connect.connect_to.push(value.clone()),
+            _ => {}
+        }
+    }
+    let options = crate::config::connect_options(&connect).map_err(|e| e.to_string())?;
+    let http = Http::new(&options).map_err(|e| e.to_string())?;
+    let idp = url::Url::parse(&format!("https://{}", lab::IDP_HOST)).map_err(|e| e.to_string())?;
+    let how = crate::pocketid::enroll::Bootstrap::ApiKey {
+        key: crate::redact::Secret::new(lab.static_api_key()),
+        user: "probe@example.com".into(),
+    };
+    let file = tokio::time::timeout(limit, crate::pocketid::enroll::enroll(&http, &idp, how))
+        .await
+        .map_err(|_| {
+            format!(
+                "enrolment took longer than {}",
+                crate::http::human_duration(limit)
+            )
+        })?
+        .map_err(|e| e.to_string())?;
+    let path = std::env::temp_dir().join(format!(
+        "ssoprobe-demo-{}-{}.passkey",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    file.save(&path).map_err(|e| e.to_string())?;
+    Ok(TempFile(path))
+}
+
+fn push_output_args(argv: &mut Vec<String>, output: &OutputArgs) {
+    argv.push("--format".into());
+    argv.push(
+        clap::ValueEnum::to_possible_value(&output.format)
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_else(|| "human".into()),
+    );
+    if output.trace {
+        argv.push("--trace".into());
+    }
+    if let Some(path) = &output.output {
+        argv.push("--output".into());
+        argv.push(path.display().to_string());
+    }
+    argv.push("--color".into());
+    argv.push(match output.color {
+        ColorChoice::Auto => "auto".into(),
+        ColorChoice::Always => "always".into(),
+        ColorChoice::Never => "never".into(),
+    });
+}

@@ -1,0 +1,198 @@
+//! `ssoprobe lab`: runs the lab in the foreground and prints how to check it.
+
+use super::{AppError, wait_for_stop};
+use crate::cli::LabArgs;
+use ssoprobe_lab::{self as lab, Fault, Lab, LabConfig};
+use std::io::Write;
+use std::path::PathBuf;
+
+pub(crate) fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
+    names
+        .iter()
+        .map(|n| {
+            n.parse::<Fault>()
+                .map_err(|e| AppError::Usage(format!("--fault: {e}")))
+        })
+        .collect()
+}
+
+/// A file in the temp directory removed when dropped.
+pub(crate) struct TempFile(pub(crate) PathBuf);
+
+impl TempFile {
+    pub(crate) fn write(prefix: &str, contents: &str) -> Result<TempFile, AppError> {
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}.pem",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&path, contents)
+            .map_err(|e| AppError::Io(format!("cannot write {}: {e}", path.display())))?;
+        Ok(TempFile(path))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The `check` arguments a user would type to probe the running lab.
+pub(crate) fn lab_check_args(lab: &Lab, ca_file: &std::path::Path) -> Vec<String> {
+    let mut args = vec![
+        "--service".to_string(),
+        format!("https://{}", lab::SERVICE_HOST),
+        "--idp".to_string(),
+        format!("https://{}", lab::IDP_HOST),
+        "--team".to_string(),
+        lab::TEAM.to_string(),
+        "--aud".to_string(),
+        lab::AUD.to_string(),
+    ];
+    args.extend(lab.route_args());
+    args.push("--ca-file".to_string());
+    args.push(ca_file.display().to_string());
+    args
+}
+
+pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
+    if args.list_faults {
+        for f in Fault::ALL {
+            println!("{:<24} {}", f.name(), f.description());
+        }
+        return Ok(0);
+    }
+    let faults = parse_faults(&args.faults)?;
+    let lab = Lab::start(LabConfig::default().with_faults(faults.clone()))
+        .await
+        .map_err(|e| AppError::Lab(e.to_string()))?;
+    let (dir, _cleanup) = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)
+                .map_err(|e| AppError::Io(format!("--dir: cannot create {}: {e}", d.display())))?;
+            (d.clone(), None)
+        }
+        None => {
+            let d = std::env::temp_dir().join(format!(
+                "ssoprobe-lab-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::create_dir_all(&d)
+                .map_err(|e| AppError::Io(format!("cannot create {}: {e}", d.display())))?;
+            (d.clone(), Some(TempDir(d)))
+        }
+    };
+    let ca_path = args.ca_out.clone().unwrap_or_else(|| dir.join("ca.pem"));
+    write_private(&ca_path, lab.ca_pem())?;
+    let key_path = dir.join("api-key.txt");
+    write_private(&key_path, lab.static_api_key())?;
+    let secret_path = dir.join("client-secret.txt");
+    write_private(&secret_path, lab.client_secret())?;
+    let (token_id, token_secret) = lab.service_token();
+    let token_path = dir.join("service-token-secret.txt");
+    write_private(&token_path, token_secret)?;
+    write_private(&dir.join("service-token-id.txt"), token_id)?;
+    let check_args = lab_check_args(&lab, &ca_path);
+    let faults_text = if faults.is_empty() {
+        "none".to_string()
+    } else {
+        faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut toml = String::new();
+    let mut it = check_args.chunks(2);
+    let mut routes = Vec::new();
+    let mut route_key = "resolve";
+    for pair in it.by_ref() {
+        if let [flag, value] = pair {
+            match flag.as_str() {
+                "--resolve" | "--connect-to" => {
+                    route_key = if flag == "--resolve" {
+                        "resolve"
+                    } else {
+                        "connect_to"
+                    };
+                    routes.push(format!("\"{value}\""));
+                }
+                other => toml.push_str(&format!(
+                    "{} = \"{value}\"\n",
+                    other.trim_start_matches("--").replace('-', "_")
+                )),
+            }
+        }
+    }
+    toml.push_str(&format!("{route_key} = [{}]\n", routes.join(", ")));
+    println!(
+        "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text})\n",
+        lab.addr()
+    );
+    println!(
+        "Check it with:\n  ssoprobe check {}\n",
+        check_args.join(" ")
+    );
+    println!("or put this in a file and run `ssoprobe check --config FILE`:\n");
+    for line in toml.lines() {
+        println!("  {line}");
+    }
+    let routes = lab
+        .route_args()
+        .chunks(2)
+        .map(|p| p.join(" "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let passkey_path = dir.join("probe.passkey");
+    println!(
+        "\nTo log in as well, enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user probe@example.com --out {} {routes} --ca-file {}",
+        lab::IDP_HOST,
+        key_path.display(),
+        passkey_path.display(),
+        ca_path.display()
+    );
+    println!(
+        "and add to the check above:  --passkey {}",
+        passkey_path.display()
+    );
+    println!(
+        "Own code flow (idp.exchange): --client-id {} --client-secret-file {}",
+        lab::CLIENT_ID,
+        secret_path.display()
+    );
+    println!(
+        "Service token instead of a login: --service-token-id {token_id} --service-token-secret-file {}",
+        token_path.display()
+    );
+    println!("\nPress Ctrl-C to stop.");
+    let _ = std::io::stdout().flush();
+    wait_for_stop().await;
+    lab.shutdown().await;
+    Ok(0)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, contents: &str) -> Result<(), AppError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .map_err(|e| AppError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A directory in the temp directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,175 @@
+//! From parsed arguments to an exit code: one file per subcommand, each turning its
+//! arguments into a run and the run into the exit code of the monitoring-plugin
+//! convention (0 pass, 1 warnings, 2 failures, 3 could not run).
+
+mod check;
+mod config;
+#[cfg(feature = "lab")]
+mod demo;
+mod enroll;
+#[cfg(feature = "lab")]
+mod lab;
+mod passkey;
+pub mod serve;
+
+pub use check::run_targets;
+
+use crate::cli::{Cli, Command};
+use crate::config::{ConfigError, Origin, OriginOf};
+use crate::report;
+use clap::{CommandFactory, FromArgMatches};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code: the tool could not run (usage, configuration, unreadable file).
+pub const EXIT_UNUSABLE: u8 = 3;
+
+/// Everything that stops ssoprobe from running checks at all (exit code 3).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad usage of a subcommand.
+    #[error("{0}")]
+    Usage(String),
+    /// The lab failed to start.
+    #[error("the lab could not start: {0}")]
+    Lab(String),
+    /// Anything else that prevents a run.
+    #[error("{0}")]
+    Io(String),
+    /// A command other than `check` failed at the server (exit 2).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Parses the command line, runs, and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => EXIT_UNUSABLE,
+                _ => EXIT_UNUSABLE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Check(args) => {
+                let origins = matches.subcommand_matches("check");
+                check::run(&args, origins.map(|m| m as &dyn OriginOf)).await
+            }
+            #[cfg(feature = "lab")]
+            Command::Demo(args) => demo::run(&args).await,
+            #[cfg(feature = "lab")]
+            Command::Lab(args) => lab::run(&args).await,
+            #[cfg(not(feature = "lab"))]
+            Command::Demo(_) => Err(without_lab("demo")),
+            #[cfg(not(feature = "lab"))]
+            Command::Lab(_) => Err(without_lab("lab")),
+            Command::Enroll(args) => enroll::run(&args).await,
+            Command::Serve(args) => {
+                let origins = matches.subcommand_matches("serve");
+                serve::run(&args, origins.map(|m| m as &dyn OriginOf)).await
+            }
+            Command::Config {
+                command: crate::cli::ConfigCommand::Check(args),
+            } => {
+                let origins = matches
+                    .subcommand_matches("config")
+                    .and_then(|m| m.subcommand_matches("check"));
+                config::run(&args, origins.map(|m| m as &dyn OriginOf))
+            }
+            Command::Passkey { command } => passkey::run(command).await,
+            Command::Completions { shell } => {
+                let mut cmd = Cli::command();
+                clap_complete::generate(shell, &mut cmd, "ssoprobe", &mut std::io::stdout());
+                Ok(0)
+            }
+            Command::Man => {
+                let mut out = Vec::new();
+                clap_mangen::Man::new(Cli::command())
+                    .render(&mut out)
+                    .map_err(|e| AppError::Io(format!("cannot render the man page: {e}")))?;
+                let _ = std::io::stdout().write_all(&out);
+                Ok(0)
+            }
+            Command::Schema => {
+                print!("{}", report::JSON_SCHEMA);
+                Ok(0)
+            }
+        }
+    });
+    // Stalled lab handlers must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(AppError::Failed(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}
+
+/// The error of `demo` and `lab` in a build without the lab.
+#[cfg(not(feature = "lab"))]
+fn without_lab(command: &str) -> AppError {
+    AppError::Usage(format!(
+        "`ssoprobe {command}` needs the embedded lab, and this ssoprobe was built without it \
+         (cargo feature `lab`); build one with it: `cargo install --path .` or \
+         `cargo build --release` from the source, without --no-default-features"
+    ))
+}
+
+/// Where configuration values come from when there are no parsed arguments to ask.
+struct NoOrigins;
+impl OriginOf for NoOrigins {
+    fn origin_of(&self, _: &str) -> Option<Origin> {
+        None
+    }
+}
+
+/// Returns at SIGTERM or Ctrl-C.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
