@@ -1,6 +1,9 @@
 //! End-to-end tests of the command line: the healthy demo, the JSON schema, the lab
 //! with a separate `check`, configuration sources and their errors, secrets in traces.
 
+// They run the binary against the embedded lab.
+#![cfg(feature = "lab")]
+
 mod common;
 use common::{Run, bin, demo, run};
 use std::io::{BufRead, BufReader};

@@ -2,6 +2,9 @@
 //! the exit code, the first failing (or, when nothing fails, warning) check and a
 //! substring of its hint.
 
+// They run the binary against the embedded lab.
+#![cfg(feature = "lab")]
+
 mod common;
 use common::assert_fault;
 

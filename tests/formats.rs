@@ -8,6 +8,9 @@
 //! `libxml2-utils`). `SSOPROBE_SKIP_REAL_TOOLS=1` skips only the real-tool checks, for
 //! machines that cannot have them; every other assertion still runs.
 
+// They run the binary against the embedded lab.
+#![cfg(feature = "lab")]
+
 mod common;
 use common::{Run, run};
 use std::io::Write;

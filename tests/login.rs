@@ -1,6 +1,9 @@
 //! End-to-end tests of the passkey login: enrolment, the full login through the lab,
 //! each login fault, service tokens, the credential file, and secrets in output.
 
+// They run the binary against the embedded lab.
+#![cfg(feature = "lab")]
+
 mod common;
 use common::{Lab, assert_fault, bin, demo, run};
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! End-to-end tests of the unattended use: several targets in one config file,
 //! `config check`, `--output`, and the `--ping-url` dead-man's switch.
 
+// They run the binary against the embedded lab.
+#![cfg(feature = "lab")]
+
 mod common;
 use common::{Lab, run};
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 use super::{CheckResult, Findings, ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
 use crate::config::Config;
-use crate::http::{Accept, Http, Request};
+use crate::http::{Accept, Http, Request, Response};
 use crate::pocketid::{Discovery, normalise_base, paths};
 use crate::redact::{self, Secret};
 use std::future::Future;
@@ -76,52 +76,7 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             );
             return (f.finish(""), None);
         };
-        f.detail("team_domain", login.team_domain.clone());
-        f.detail("app_host", login.app_host.clone());
-        if let Some(aud) = &login.aud {
-            f.detail("aud", aud.clone());
-        }
-        if let Some(r) = &login.redirect_url {
-            f.detail("redirect_url", r.clone());
-        }
-        f.detail(
-            "app_session_cookie",
-            last.cookies_set().iter().any(|c| c == "CF_AppSession"),
-        );
-        if let Some(expected) = &config.team_domain
-            && &login.team_domain != expected
-        {
-            f.fail(
-                format!(
-                    "redirects to Access team '{}' ({}), expected {expected}",
-                    login.team, login.team_domain
-                ),
-                Some(format!(
-                    "{service_host} is protected by another Zero Trust organization than the one you named; check which account owns the hostname's Access application, or correct --team"
-                )),
-            );
-        }
-        if login.app_host != service_host {
-            f.warn(
-                format!("the Access login is for application host {}, not {service_host}", login.app_host),
-                Some("the hostname is covered by another application's domain (a wildcard or multi-domain app); check the application list in Zero Trust".to_string()),
-            );
-        }
-        match (&login.aud, &config.aud) {
-            (None, _) => f.fail(
-                "the Access login URL carries no kid (application AUD)",
-                Some("this does not look like Access's own redirect; check for a Worker or page rule rewriting it".to_string()),
-            ),
-            (Some(aud), Some(expected)) if aud != expected => f.fail(
-                format!("redirects to the Access application with AUD {}, expected {}", short(aud), short(expected)),
-                Some("another Access application (a more specific path or a wildcard) covers this URL; check Zero Trust → Access → Applications".to_string()),
-            ),
-            (Some(aud), _) if !cloudflare::is_aud(aud) => f.warn(
-                format!("the AUD '{}' is not 64 hex characters", short(aud)),
-                None,
-            ),
-            _ => {}
-        }
+        judge_login(&mut f, config, &service_host, &login, last);
         let summary = format!(
             "redirects to Access team {} ({}), AUD {}",
             login.team,
@@ -131,6 +86,69 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
         let ok = !f.failed();
         return (f.finish(summary), ok.then_some(login));
     }
+    judge_no_redirect(&mut f, config, last);
+    (f.finish(""), None)
+}
+
+/// Records what the Access login URL says (team, application host, AUD) and judges it
+/// against the expectations.
+fn judge_login(
+    f: &mut Findings,
+    config: &Config,
+    service_host: &str,
+    login: &AccessLogin,
+    last: &Response,
+) {
+    f.detail("team_domain", login.team_domain.clone());
+    f.detail("app_host", login.app_host.clone());
+    if let Some(aud) = &login.aud {
+        f.detail("aud", aud.clone());
+    }
+    if let Some(r) = &login.redirect_url {
+        f.detail("redirect_url", r.clone());
+    }
+    f.detail(
+        "app_session_cookie",
+        last.cookies_set().iter().any(|c| c == "CF_AppSession"),
+    );
+    if let Some(expected) = &config.team_domain
+        && &login.team_domain != expected
+    {
+        f.fail(
+            format!(
+                "redirects to Access team '{}' ({}), expected {expected}",
+                login.team, login.team_domain
+            ),
+            Some(format!(
+                "{service_host} is protected by another Zero Trust organization than the one you named; check which account owns the hostname's Access application, or correct --team"
+            )),
+        );
+    }
+    if login.app_host != service_host {
+        f.warn(
+            format!("the Access login is for application host {}, not {service_host}", login.app_host),
+            Some("the hostname is covered by another application's domain (a wildcard or multi-domain app); check the application list in Zero Trust".to_string()),
+        );
+    }
+    match (&login.aud, &config.aud) {
+        (None, _) => f.fail(
+            "the Access login URL carries no kid (application AUD)",
+            Some("this does not look like Access's own redirect; check for a Worker or page rule rewriting it".to_string()),
+        ),
+        (Some(aud), Some(expected)) if aud != expected => f.fail(
+            format!("redirects to the Access application with AUD {}, expected {}", short(aud), short(expected)),
+            Some("another Access application (a more specific path or a wildcard) covers this URL; check Zero Trust → Access → Applications".to_string()),
+        ),
+        (Some(aud), _) if !cloudflare::is_aud(aud) => f.warn(
+            format!("the AUD '{}' is not 64 hex characters", short(aud)),
+            None,
+        ),
+        _ => {}
+    }
+}
+
+/// Judges a site that did not redirect: public, refused by Access, or something else.
+fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
     if last.status.is_success() {
         f.fail(
             format!("site is publicly reachable without login (HTTP {})", last.status.as_u16()),
@@ -139,7 +157,7 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
                 redact::url(&config.service)
             )),
         );
-        return (f.finish(""), None);
+        return;
     }
     match cloudflare::classify(last) {
         Some(EdgePage::AccessForbidden) => f.fail(
@@ -155,7 +173,6 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             f.fail(finding, hint);
         }
     }
-    (f.finish(""), None)
 }
 
 /// `access.login`: the team login must send the browser to Pocket ID's authorization
@@ -189,33 +206,9 @@ pub async fn access_login(
         .host_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let candidate = if let Some(Ok(location)) = response.location() {
-        location
-    } else if matches!(
-        cloudflare::classify(&response),
-        Some(EdgePage::AccessSignIn)
-    ) {
-        f.warn(
-            "Access shows its sign-in page instead of sending the login straight to Pocket ID (Instant Auth is off)",
-            Some("in the application's Login methods, keep Pocket ID as the only identity provider and turn on Instant Auth".to_string()),
-        );
-        match idp_link(&response.text(), &response.url, &idp_host) {
-            Some(u) => u,
-            None => {
-                f.fail(
-                    format!("the Access sign-in page has no link to Pocket ID ({idp_host})"),
-                    Some("Pocket ID is not among the application's identity providers; add it under the application's Login methods".to_string()),
-                );
-                return (f.finish(""), None);
-            }
-        }
-    } else {
-        let (finding, hint) =
-            unexpected("instead of redirecting to the identity provider", &response);
-        f.fail(finding, hint);
+    let Some(candidate) = where_access_sends(&mut f, &response, &idp_host) else {
         return (f.finish(""), None);
     };
-
     let expected = match discovery
         .await
         .and_then(|d| d.authorization_endpoint.clone())
@@ -229,12 +222,59 @@ pub async fn access_login(
             format!("{}{}", normalise_base(&config.idp), paths::AUTHORIZE)
         }
     };
-    let expected_url = Url::parse(&expected).ok();
+    f.detail("authorize_url", redact::url(&candidate));
+    if !judge_destination(&mut f, &candidate, &idp_host, &expected) {
+        return (f.finish(""), None);
+    }
+    let params = judge_parameters(&mut f, config, login, &candidate);
+    let summary = format!(
+        "Access sends the login to {}{} with client {}, its callback and PKCE",
+        idp_host,
+        candidate.path(),
+        params.client_id.as_deref().unwrap_or("?")
+    );
+    let request = (!f.failed()).then(|| AuthorizeRequest {
+        url: candidate.clone(),
+        client_id: params.client_id.clone().unwrap_or_default(),
+        redirect_uri: params.redirect_uri.clone(),
+        state: params.state.map(Secret::new),
+    });
+    (f.finish(summary), request)
+}
+
+/// Where the team login sends the browser: its redirect, or the Pocket ID button of
+/// the sign-in page Access shows when Instant Auth is off. `None` (with the finding
+/// recorded) when neither leads on.
+fn where_access_sends(f: &mut Findings, response: &Response, idp_host: &str) -> Option<Url> {
+    if let Some(Ok(location)) = response.location() {
+        return Some(location);
+    }
+    if matches!(cloudflare::classify(response), Some(EdgePage::AccessSignIn)) {
+        f.warn(
+            "Access shows its sign-in page instead of sending the login straight to Pocket ID (Instant Auth is off)",
+            Some("in the application's Login methods, keep Pocket ID as the only identity provider and turn on Instant Auth".to_string()),
+        );
+        let link = idp_link(&response.text(), &response.url, idp_host);
+        if link.is_none() {
+            f.fail(
+                format!("the Access sign-in page has no link to Pocket ID ({idp_host})"),
+                Some("Pocket ID is not among the application's identity providers; add it under the application's Login methods".to_string()),
+            );
+        }
+        return link;
+    }
+    let (finding, hint) = unexpected("instead of redirecting to the identity provider", response);
+    f.fail(finding, hint);
+    None
+}
+
+/// Whether the login goes to Pocket ID's host (false stops the check) and to its
+/// authorization endpoint `expected` (a failure, but the parameters are still judged).
+fn judge_destination(f: &mut Findings, candidate: &Url, idp_host: &str, expected: &str) -> bool {
     let host = candidate
         .host_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    f.detail("authorize_url", redact::url(&candidate));
     if host != idp_host {
         f.fail(
             format!("Access sends the login to {host}, not to Pocket ID ({idp_host})"),
@@ -242,9 +282,9 @@ pub async fn access_login(
                 "the application's identity provider is not the Pocket ID one; in Zero Trust → Settings → Authentication, the OpenID Connect provider's Auth URL must be {expected}"
             )),
         );
-        return (f.finish(""), None);
+        return false;
     }
-    if let Some(e) = &expected_url {
+    if let Ok(e) = Url::parse(expected) {
         let same_host = e.host_str().is_some_and(|h| h.eq_ignore_ascii_case(&host));
         if !same_host || e.path() != candidate.path() {
             f.fail(
@@ -258,7 +298,24 @@ pub async fn access_login(
             );
         }
     }
+    true
+}
 
+/// The authorization request's parameters that the login carries on.
+struct AuthParams {
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+/// Judges the authorization request's parameters: client, callback, response type,
+/// scopes, state and PKCE.
+fn judge_parameters(
+    f: &mut Findings,
+    config: &Config,
+    login: &AccessLogin,
+    candidate: &Url,
+) -> AuthParams {
     let param = |name: &str| {
         candidate
             .query_pairs()
@@ -337,19 +394,11 @@ pub async fn access_login(
             );
         }
     }
-    let summary = format!(
-        "Access sends the login to {}{} with client {}, its callback and PKCE",
-        host,
-        candidate.path(),
-        client_id.as_deref().unwrap_or("?")
-    );
-    let request = (!f.failed()).then(|| AuthorizeRequest {
-        url: candidate.clone(),
-        client_id: client_id.clone().unwrap_or_default(),
-        redirect_uri: redirect_uri.clone(),
-        state: state.map(Secret::new),
-    });
-    (f.finish(summary), request)
+    AuthParams {
+        client_id,
+        redirect_uri,
+        state,
+    }
 }
 
 /// The first link on an Access sign-in page that leads to the IdP host.

@@ -6,7 +6,7 @@ use super::access::AuthorizeRequest;
 use super::{CheckResult, Findings, ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
 use crate::config::Config;
-use crate::http::{Accept, Http, MAX_HOPS, Request};
+use crate::http::{Accept, Http, MAX_HOPS, Request, Response};
 use crate::passkey::{self, SoftPasskey};
 use crate::pocketid::{self, Api, ApiError, AuthorizeOutcome, Discovery, normalise_base};
 use crate::redact;
@@ -227,6 +227,31 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
         return (f.finish(""), None);
     };
     let api = Api::new(http, &config.idp, ids::IDP_CODE);
+    let Some((redirect, steps)) = complete_interaction(&mut f, config, &api, &id).await else {
+        return (f.finish(""), None);
+    };
+    f.detail("steps", steps.clone());
+    let Some(location) = code_redirect(&mut f, http, &api, chain, &redirect).await else {
+        return (f.finish(""), None);
+    };
+    judge_code_redirect(&mut f, config, chain, &location);
+    let ok = !f.failed();
+    let result = f.finish(format!(
+        "Pocket ID issued a code for client {} to Access's callback after {}; state and iss match",
+        chain.authorize.client_id,
+        steps.join(" + ")
+    ));
+    (result, ok.then_some(location))
+}
+
+/// Completes the interaction's steps (authenticate, then consent on a first login):
+/// the URL Pocket ID continues at and the steps taken, or `None` with the finding.
+async fn complete_interaction(
+    f: &mut Findings,
+    config: &Config,
+    api: &Api<'_>,
+    id: &str,
+) -> Option<(String, Vec<String>)> {
     let path = format!("/api/oidc/interactions/{id}/complete");
     let mut step = "authenticate".to_string();
     let mut steps = Vec::new();
@@ -246,7 +271,7 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
                 let (finding, hint) =
                     api_failure(&format!("completing the '{step}' step"), &e, config);
                 f.fail(finding, hint);
-                return (f.finish(""), None);
+                return None;
             }
         };
         steps.push(step.clone());
@@ -266,23 +291,37 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
                     "the Pocket ID client asks for re-authentication on every login",
                     Some("turn off 'Requires re-authentication' on the Cloudflare client in Pocket ID, or accept that this check cannot complete it".to_string()),
                 );
-                return (f.finish(""), None);
+                return None;
             }
             other => {
                 f.fail(
                     format!("Pocket ID's interaction asks for an unknown step '{other}'"),
                     None,
                 );
-                return (f.finish(""), None);
+                return None;
             }
         }
     }
-    f.detail("steps", steps.clone());
-    let Some(redirect) = redirect else {
-        f.fail("Pocket ID's interaction did not finish after 5 steps", None);
-        return (f.finish(""), None);
-    };
-    let url = api.url(&redirect);
+    match redirect {
+        Some(r) => Some((r, steps)),
+        None => {
+            f.fail("Pocket ID's interaction did not finish after 5 steps", None);
+            None
+        }
+    }
+}
+
+/// Follows the interaction's redirect to `/authorize`, which must answer with a
+/// redirect to Access's callback carrying a code: that Location, or `None` with the
+/// finding.
+async fn code_redirect(
+    f: &mut Findings,
+    http: &Http,
+    api: &Api<'_>,
+    chain: &Chain<'_>,
+    redirect: &str,
+) -> Option<Url> {
+    let url = api.url(redirect);
     let response = match http
         .send(ids::IDP_CODE, Request::get(url, Accept::Html))
         .await
@@ -290,7 +329,7 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
         Ok(r) => r,
         Err(e) => {
             f.fail_transport(format!("GET /authorize after the login: {e}"), e.hint());
-            return (f.finish(""), None);
+            return None;
         }
     };
     let location = match response.location() {
@@ -314,7 +353,7 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
                 )
             };
             f.fail(finding, hint);
-            return (f.finish(""), None);
+            return None;
         }
         AuthorizeOutcome::CallbackError { error, description } => {
             f.fail(
@@ -324,18 +363,23 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
                 ),
                 None,
             );
-            return (f.finish(""), None);
+            return None;
         }
         _ => {
             let (finding, hint) = unexpected("GET /authorize after the login", &response);
             f.fail(finding, hint);
-            return (f.finish(""), None);
+            return None;
         }
     }
-    let Some(location) = location else {
+    if location.is_none() {
         f.fail("no Location", None);
-        return (f.finish(""), None);
-    };
+    }
+    location
+}
+
+/// Judges the code's redirect: the state Access sent comes back, and so does Pocket ID's
+/// issuer (RFC 9207).
+fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_>, location: &Url) {
     let param = |n: &str| {
         location
             .query_pairs()
@@ -365,13 +409,6 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
         ),
         None => f.warn("the code comes without iss (RFC 9207)", None),
     }
-    let ok = !f.failed();
-    let result = f.finish(format!(
-        "Pocket ID issued a code for client {} to Access's callback after {}; state and iss match",
-        chain.authorize.client_id,
-        steps.join(" + ")
-    ));
-    (result, ok.then_some(location))
 }
 
 /// `access.callback`: Access redeems the code server-side and, through
@@ -445,49 +482,55 @@ async fn access_callback(
             ));
             return (result, Some(location));
         }
-        let text = response.text();
-        let page = cloudflare::classify(&response);
-        let denied = text.contains("That account does not have access");
-        let (finding, hint) = match page {
-            _ if denied => (
-                "Access refuses the user: \"That account does not have access\"".to_string(),
-                Some(format!(
-                    "no Allow policy of the application matches {}; add the monitoring user's e-mail (or its group) to a policy in Zero Trust → Access → Applications",
-                    config
-                        .passkey
-                        .as_ref()
-                        .and_then(|p| p.0.email.clone())
-                        .unwrap_or_else(|| "the monitoring user".into())
-                )),
-            ),
-            Some(EdgePage::AccessError(Some(msg))) if msg.contains("exchange code for token") => (
-                format!("Access: {msg}"),
-                Some(format!(
-                    "Cloudflare could not redeem the code at Pocket ID's token endpoint: check the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) against the client's secret in Pocket ID, and that Cloudflare reaches {}/api/oidc/token (no WAF challenge)",
-                    normalise_base(&config.idp)
-                )),
-            ),
-            Some(EdgePage::AccessError(Some(msg))) if msg.contains("fresh keys") => (
-                format!("Access: {msg}"),
-                Some(format!(
-                    "Cloudflare could not verify Pocket ID's id_token: its Certificate URL must be {}/.well-known/jwks.json and reachable from Cloudflare",
-                    normalise_base(&config.idp)
-                )),
-            ),
-            Some(EdgePage::AccessError(msg)) => (
-                format!(
-                    "Access error page after the callback: {}",
-                    msg.unwrap_or_else(|| "(no message)".into())
-                ),
-                None,
-            ),
-            _ => unexpected("GET the Access callback", &response),
-        };
+        let (finding, hint) = callback_refusal(config, &response);
         f.fail(finding, hint);
         return (f.finish(""), None);
     }
     f.fail(crate::http::HttpError::TooManyRedirects.to_string(), None);
     (f.finish(""), None)
+}
+
+/// What Access's answer to the callback says instead of admitting the browser: the
+/// finding and the fix.
+fn callback_refusal(config: &Config, response: &Response) -> (String, Option<String>) {
+    let text = response.text();
+    let page = cloudflare::classify(response);
+    let denied = text.contains("That account does not have access");
+    match page {
+        _ if denied => (
+            "Access refuses the user: \"That account does not have access\"".to_string(),
+            Some(format!(
+                "no Allow policy of the application matches {}; add the monitoring user's e-mail (or its group) to a policy in Zero Trust → Access → Applications",
+                config
+                    .passkey
+                    .as_ref()
+                    .and_then(|p| p.0.email.clone())
+                    .unwrap_or_else(|| "the monitoring user".into())
+            )),
+        ),
+        Some(EdgePage::AccessError(Some(msg))) if msg.contains("exchange code for token") => (
+            format!("Access: {msg}"),
+            Some(format!(
+                "Cloudflare could not redeem the code at Pocket ID's token endpoint: check the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) against the client's secret in Pocket ID, and that Cloudflare reaches {}/api/oidc/token (no WAF challenge)",
+                normalise_base(&config.idp)
+            )),
+        ),
+        Some(EdgePage::AccessError(Some(msg))) if msg.contains("fresh keys") => (
+            format!("Access: {msg}"),
+            Some(format!(
+                "Cloudflare could not verify Pocket ID's id_token: its Certificate URL must be {}/.well-known/jwks.json and reachable from Cloudflare",
+                normalise_base(&config.idp)
+            )),
+        ),
+        Some(EdgePage::AccessError(msg)) => (
+            format!(
+                "Access error page after the callback: {}",
+                msg.unwrap_or_else(|| "(no message)".into())
+            ),
+            None,
+        ),
+        _ => unexpected("GET the Access callback", response),
+    }
 }
 
 /// `service.reach`: the original URL answers the expected status (and text) with the session.
@@ -656,136 +699,29 @@ async fn exchange(
     chain: &Chain<'_>,
     secret: &crate::redact::Secret,
 ) -> CheckResult {
-    use base64::Engine;
-    use sha2::Digest;
     let mut f = Findings::start(ids::IDP_EXCHANGE);
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let verifier = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let challenge = b64.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let state = uuid::Uuid::new_v4().simple().to_string();
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let flow = OwnFlow::new();
     let client_id = config
         .client_id
         .clone()
         .unwrap_or_else(|| chain.authorize.client_id.clone());
     let callback = chain.authorize.redirect_uri.clone().unwrap_or_default();
     let base = normalise_base(&config.idp);
-    let mut authorize = match Url::parse(&format!("{base}{}", pocketid::paths::AUTHORIZE)) {
-        Ok(u) => u,
-        Err(e) => {
-            f.fail(e.to_string(), None);
-            return f.finish("");
-        }
-    };
-    authorize
-        .query_pairs_mut()
-        .append_pair("client_id", &client_id)
-        .append_pair("redirect_uri", &callback)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid email profile")
-        .append_pair("state", &state)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let response = match http
-        .send(ids::IDP_EXCHANGE, Request::get(authorize, Accept::Html))
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            f.fail_transport(format!("GET /authorize: {e}"), e.hint());
-            return f.finish("");
-        }
-    };
-    let location = match response.location() {
-        Some(Ok(u)) => u,
-        _ => {
-            let (finding, hint) = unexpected("GET /authorize with the session", &response);
-            f.fail(finding, hint);
-            return f.finish("");
-        }
-    };
-    let param = |n: &str| {
-        location
-            .query_pairs()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.into_owned())
-    };
-    let Some(code) = param("code") else {
-        f.fail(
-            format!(
-                "with a session Pocket ID did not issue a code: {}",
-                param("error")
-                    .or_else(|| param("error_description"))
-                    .unwrap_or_else(|| redact::url(&location))
-            ),
-            None,
-        );
+    let Some(code) = own_code(&mut f, http, &flow, &base, &client_id, &callback).await else {
         return f.finish("");
     };
-    if param("state").as_deref() != Some(state.as_str()) {
-        f.fail("the state did not round-trip", None);
-    }
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>(),
-            url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect::<String>()
-        ))
-    );
-    let token_url = match Url::parse(&format!("{base}{}", pocketid::paths::TOKEN)) {
-        Ok(u) => u,
-        Err(e) => {
-            f.fail(e.to_string(), None);
-            return f.finish("");
-        }
+    let grant = Grant {
+        base: &base,
+        client_id: &client_id,
+        secret,
+        code,
+        callback,
+        verifier: flow.verifier,
     };
-    let request = Request::post_form(
-        token_url,
-        vec![
-            ("grant_type".into(), "authorization_code".into()),
-            ("code".into(), code),
-            ("redirect_uri".into(), callback),
-            ("code_verifier".into(), verifier),
-        ],
-    )
-    .header("authorization", &crate::redact::Secret::new(basic));
-    let response = match http.send(ids::IDP_EXCHANGE, request).await {
-        Ok(r) => r,
-        Err(e) => {
-            f.fail_transport(format!("POST /api/oidc/token: {e}"), e.hint());
-            return f.finish("");
-        }
-    };
-    if !response.status.is_success() {
-        let err: Option<pocketid::OAuthError> = serde_json::from_slice(&response.body).ok();
-        let (finding, hint) = match err {
-            Some(e) if e.error == "invalid_client" => (
-                "Pocket ID refuses the client secret (invalid_client)".to_string(),
-                Some("the secret given to ssoprobe is not the client's; if Cloudflare holds the same one, its token exchange fails too: create a new secret in Pocket ID and set it in both".to_string()),
-            ),
-            Some(e) => (format!("the code exchange failed: {}: {}", e.error, e.error_description.unwrap_or_default()), None),
-            None => unexpected("POST /api/oidc/token", &response),
-        };
-        f.fail(finding, hint);
-        return f.finish("");
-    }
-    let id_token = serde_json::from_slice::<serde_json::Value>(&response.body)
-        .ok()
-        .and_then(|v| {
-            v.get("id_token")
-                .and_then(|t| t.as_str())
-                .map(crate::redact::Secret::new)
-        });
-    let Some(id_token) = id_token else {
-        f.fail("the token response has no id_token", None);
+    let Some(id_token) = redeem(&mut f, http, grant).await else {
         return f.finish("");
     };
+    let nonce = flow.nonce;
     let issuer = chain
         .discovery
         .as_ref()
@@ -810,6 +746,184 @@ async fn exchange(
             f.finish("")
         }
     }
+}
+
+/// The values of one authorization request of our own: PKCE verifier and challenge,
+/// state and nonce, all fresh.
+struct OwnFlow {
+    verifier: String,
+    challenge: String,
+    state: String,
+    nonce: String,
+}
+
+impl OwnFlow {
+    fn new() -> OwnFlow {
+        use base64::Engine;
+        use sha2::Digest;
+        let verifier = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        OwnFlow {
+            verifier,
+            challenge,
+            state: uuid::Uuid::new_v4().simple().to_string(),
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+}
+
+/// Asks `/authorize` for a code with the login's session: the code, or `None` with the
+/// finding.
+async fn own_code(
+    f: &mut Findings,
+    http: &Http,
+    flow: &OwnFlow,
+    base: &str,
+    client_id: &str,
+    callback: &str,
+) -> Option<String> {
+    let mut authorize = match Url::parse(&format!("{base}{}", pocketid::paths::AUTHORIZE)) {
+        Ok(u) => u,
+        Err(e) => {
+            f.fail(e.to_string(), None);
+            return None;
+        }
+    };
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", callback)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email profile")
+        .append_pair("state", &flow.state)
+        .append_pair("nonce", &flow.nonce)
+        .append_pair("code_challenge", &flow.challenge)
+        .append_pair("code_challenge_method", "S256");
+    let response = match http
+        .send(ids::IDP_EXCHANGE, Request::get(authorize, Accept::Html))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail_transport(format!("GET /authorize: {e}"), e.hint());
+            return None;
+        }
+    };
+    let location = match response.location() {
+        Some(Ok(u)) => u,
+        _ => {
+            let (finding, hint) = unexpected("GET /authorize with the session", &response);
+            f.fail(finding, hint);
+            return None;
+        }
+    };
+    let param = |n: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.into_owned())
+    };
+    let Some(code) = param("code") else {
+        f.fail(
+            format!(
+                "with a session Pocket ID did not issue a code: {}",
+                param("error")
+                    .or_else(|| param("error_description"))
+                    .unwrap_or_else(|| redact::url(&location))
+            ),
+            None,
+        );
+        return None;
+    };
+    if param("state").as_deref() != Some(flow.state.as_str()) {
+        f.fail("the state did not round-trip", None);
+    }
+    Some(code)
+}
+
+/// A code to redeem at the token endpoint with the client secret.
+struct Grant<'a> {
+    base: &'a str,
+    client_id: &'a str,
+    secret: &'a crate::redact::Secret,
+    code: String,
+    callback: String,
+    verifier: String,
+}
+
+/// Redeems the code with the client secret (HTTP Basic, as Access does): the id_token,
+/// or `None` with the finding.
+async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate::redact::Secret> {
+    use base64::Engine;
+    let Grant {
+        base,
+        client_id,
+        secret,
+        code,
+        callback,
+        verifier,
+    } = grant;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>(),
+            url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect::<String>()
+        ))
+    );
+    let token_url = match Url::parse(&format!("{base}{}", pocketid::paths::TOKEN)) {
+        Ok(u) => u,
+        Err(e) => {
+            f.fail(e.to_string(), None);
+            return None;
+        }
+    };
+    let request = Request::post_form(
+        token_url,
+        vec![
+            ("grant_type".into(), "authorization_code".into()),
+            ("code".into(), code),
+            ("redirect_uri".into(), callback),
+            ("code_verifier".into(), verifier),
+        ],
+    )
+    .header("authorization", &crate::redact::Secret::new(basic));
+    let response = match http.send(ids::IDP_EXCHANGE, request).await {
+        Ok(r) => r,
+        Err(e) => {
+            f.fail_transport(format!("POST /api/oidc/token: {e}"), e.hint());
+            return None;
+        }
+    };
+    if !response.status.is_success() {
+        let err: Option<pocketid::OAuthError> = serde_json::from_slice(&response.body).ok();
+        let (finding, hint) = match err {
+            Some(e) if e.error == "invalid_client" => (
+                "Pocket ID refuses the client secret (invalid_client)".to_string(),
+                Some("the secret given to ssoprobe is not the client's; if Cloudflare holds the same one, its token exchange fails too: create a new secret in Pocket ID and set it in both".to_string()),
+            ),
+            Some(e) => (format!("the code exchange failed: {}: {}", e.error, e.error_description.unwrap_or_default()), None),
+            None => unexpected("POST /api/oidc/token", &response),
+        };
+        f.fail(finding, hint);
+        return None;
+    }
+    let id_token = serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| {
+            v.get("id_token")
+                .and_then(|t| t.as_str())
+                .map(crate::redact::Secret::new)
+        });
+    if id_token.is_none() {
+        f.fail("the token response has no id_token", None);
+    }
+    id_token
 }
 
 async fn verify_with_jwks(

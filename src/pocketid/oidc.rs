@@ -311,7 +311,8 @@ mod tests {
     #[test]
     fn real_token_errors_parse() {
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("../../fixtures/pocketid/token-errors.json")).unwrap();
+            serde_json::from_str(include_str!("../../fixtures/pocketid/token-errors.json"))
+                .unwrap();
         for key in ["invalid_grant", "invalid_client"] {
             let e: OAuthError = serde_json::from_value(v[key].clone()).unwrap();
             assert!(EXPECTED_TOKEN_ERRORS.contains(&e.error.as_str()));
