@@ -1,5 +1,5 @@
-//! `ssoprobe enroll` and `ssoprobe passkey`: give a dedicated monitoring user a software
-//! passkey at Pocket ID, show a credential file, remove a passkey.
+//! Enrolment through Pocket ID's API: give a dedicated monitoring user a software passkey
+//! (behind `ssoprobe enroll` and the demo), and delete one (`ssoprobe passkey remove`).
 
 use super::{Api, ApiError, User};
 use crate::http::Http;
