@@ -93,8 +93,8 @@ pub enum HttpError {
 
 impl HttpError {
     /// The likely cause and fix, in the operator's terms.
-    pub fn hint(&self) -> Option<String> {
-        match self {
+    pub fn hint(&self) -> String {
+        let hint = match self {
             HttpError::Timeout(_) => Some(
                 "the server accepted the connection but did not answer in time: check that the service behind the proxy is running and not overloaded (or raise --timeout)".into(),
             ),
@@ -112,8 +112,18 @@ impl HttpError {
             ),
             HttpError::Tls { .. } => Some("see the tls.* check of this host for the certificate details".into()),
             HttpError::TooManyRedirects => Some("a redirect loop: look at the hops with --trace".into()),
-            _ => None,
-        }
+            HttpError::BodyTooLarge => Some(format!(
+                "a page this large is not what the server should answer here (ssoprobe reads at most {} KiB); look at the answer with --trace, a proxy or captive portal may stand in front of it",
+                BODY_CAP / 1024
+            )),
+            HttpError::BadLocation => Some(
+                "the server's redirect has a Location that is not a URL; look at the hop with --trace and fix the proxy or application that sends it".into(),
+            ),
+            HttpError::Other(_) => None,
+        };
+        hint.unwrap_or_else(|| {
+            "the request failed below HTTP; run again with --trace, and check the network path to the host".into()
+        })
     }
 }
 

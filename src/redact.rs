@@ -130,9 +130,32 @@ pub fn location(base: &Url, value: &str) -> String {
     }
 }
 
+/// `text` made safe to print on a terminal: line breaks and tabs become spaces, other
+/// control characters and the bidirectional overrides (which can disguise text) become
+/// U+FFFD. Servers put text into findings; none of it may steer the user's terminal.
+pub fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_safe_neutralises_control_characters() {
+        assert_eq!(
+            terminal_safe("a\u{1b}[31mred\nnext\u{202e}x\u{7f}"),
+            "a\u{fffd}[31mred next\u{fffd}x\u{fffd}"
+        );
+        assert_eq!(terminal_safe("Sign in ・ Cloudflare Access"), "Sign in ・ Cloudflare Access");
+    }
 
     #[test]
     fn secret_never_prints_its_value() {

@@ -70,9 +70,9 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
         let Some(login) = cloudflare::parse_login_url(&location) else {
             f.fail(
                 format!("redirects to {} instead of a Cloudflare Access login", redact::url(&location)),
-                Some(format!(
+                format!(
                     "Access is not in front of {service_host}, or something answers before it (the app's own login, a proxy redirect); add a self-hosted Access application for this hostname in Zero Trust → Access → Applications"
-                )),
+                ),
             );
             return (f.finish(""), None);
         };
@@ -119,29 +119,29 @@ fn judge_login(
                 "redirects to Access team '{}' ({}), expected {expected}",
                 login.team, login.team_domain
             ),
-            Some(format!(
+            format!(
                 "{service_host} is protected by another Zero Trust organization than the one you named; check which account owns the hostname's Access application, or correct --team"
-            )),
+            ),
         );
     }
     if login.app_host != service_host {
         f.warn(
             format!("the Access login is for application host {}, not {service_host}", login.app_host),
-            Some("the hostname is covered by another application's domain (a wildcard or multi-domain app); check the application list in Zero Trust".to_string()),
+            "the hostname is covered by another application's domain (a wildcard or multi-domain app); check the application list in Zero Trust".to_string(),
         );
     }
     match (&login.aud, &config.aud) {
         (None, _) => f.fail(
             "the Access login URL carries no kid (application AUD)",
-            Some("this does not look like Access's own redirect; check for a Worker or page rule rewriting it".to_string()),
+            "this does not look like Access's own redirect; check for a Worker or page rule rewriting it".to_string(),
         ),
         (Some(aud), Some(expected)) if aud != expected => f.fail(
             format!("redirects to the Access application with AUD {}, expected {}", short(aud), short(expected)),
-            Some("another Access application (a more specific path or a wildcard) covers this URL; check Zero Trust → Access → Applications".to_string()),
+            "another Access application (a more specific path or a wildcard) covers this URL; check Zero Trust → Access → Applications".to_string(),
         ),
         (Some(aud), _) if !cloudflare::is_aud(aud) => f.warn(
             format!("the AUD '{}' is not 64 hex characters", short(aud)),
-            None,
+            "Access AUD tags are 64 hex characters; this login URL was probably rewritten by a Worker or proxy rule, copy the AUD from Zero Trust → Access → Applications → the application → Overview",
         ),
         _ => {}
     }
@@ -152,21 +152,21 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
     if last.status.is_success() {
         f.fail(
             format!("site is publicly reachable without login (HTTP {})", last.status.as_u16()),
-            Some(format!(
+            format!(
                 "no Access application covers {}; add a self-hosted application for this hostname in Zero Trust → Access → Applications, and make sure its DNS record is proxied (orange cloud)",
                 redact::url(&config.service)
-            )),
+            ),
         );
         return;
     }
     match cloudflare::classify(last) {
         Some(EdgePage::AccessForbidden) => f.fail(
             format!("Access refuses with HTTP {} and offers no login", last.status.as_u16()),
-            Some("the application has only Service Auth or Block policies; add an Allow policy for the people who log in through Pocket ID".to_string()),
+            "the application has only Service Auth or Block policies; add an Allow policy for the people who log in through Pocket ID".to_string(),
         ),
         Some(EdgePage::ManagedOAuth) => f.fail(
             "Access answers 401 asking for an OAuth bearer token (Managed OAuth is on)",
-            Some("turn off Managed OAuth for the application, or probe it with a service token".to_string()),
+            "turn off Managed OAuth for the application, or probe it with a service token".to_string(),
         ),
         _ => {
             let (finding, hint) = unexpected("instead of redirecting to Access", last);
@@ -252,13 +252,13 @@ fn where_access_sends(f: &mut Findings, response: &Response, idp_host: &str) -> 
     if matches!(cloudflare::classify(response), Some(EdgePage::AccessSignIn)) {
         f.warn(
             "Access shows its sign-in page instead of sending the login straight to Pocket ID (Instant Auth is off)",
-            Some("in the application's Login methods, keep Pocket ID as the only identity provider and turn on Instant Auth".to_string()),
+            "in the application's Login methods, keep Pocket ID as the only identity provider and turn on Instant Auth".to_string(),
         );
         let link = idp_link(&response.text(), &response.url, idp_host);
         if link.is_none() {
             f.fail(
                 format!("the Access sign-in page has no link to Pocket ID ({idp_host})"),
-                Some("Pocket ID is not among the application's identity providers; add it under the application's Login methods".to_string()),
+                "Pocket ID is not among the application's identity providers; add it under the application's Login methods".to_string(),
             );
         }
         return link;
@@ -278,9 +278,9 @@ fn judge_destination(f: &mut Findings, candidate: &Url, idp_host: &str, expected
     if host != idp_host {
         f.fail(
             format!("Access sends the login to {host}, not to Pocket ID ({idp_host})"),
-            Some(format!(
+            format!(
                 "the application's identity provider is not the Pocket ID one; in Zero Trust → Settings → Authentication, the OpenID Connect provider's Auth URL must be {expected}"
-            )),
+            ),
         );
         return false;
     }
@@ -292,9 +292,9 @@ fn judge_destination(f: &mut Findings, candidate: &Url, idp_host: &str, expected
                     "Access sends the login to {host}{}, but Pocket ID's authorization endpoint is {expected}",
                     candidate.path()
                 ),
-                Some(format!(
+                format!(
                     "in Zero Trust → Settings → Authentication → (Pocket ID), set Auth URL to {expected}"
-                )),
+                ),
             );
         }
     }
@@ -326,11 +326,11 @@ fn judge_parameters(
     match (&client_id, &config.client_id) {
         (None, _) => f.fail(
             "the authorization request has no client_id",
-            Some("set App ID in Cloudflare's Pocket ID identity provider to the Client ID of the Pocket ID OIDC client".to_string()),
+            "set App ID in Cloudflare's Pocket ID identity provider to the Client ID of the Pocket ID OIDC client".to_string(),
         ),
         (Some(got), Some(want)) if got != want => f.fail(
             format!("Access sends client_id {got}, expected {want}"),
-            Some(format!("set App ID in Cloudflare's Pocket ID identity provider to {want}")),
+            format!("set App ID in Cloudflare's Pocket ID identity provider to {want}"),
         ),
         _ => {}
     }
@@ -343,9 +343,9 @@ fn judge_parameters(
         Some(r) if *r == callback => {}
         Some(r) => f.fail(
             format!("redirect_uri is {r}, expected {callback}"),
-            Some("something rewrites Access's authorization request (a Worker or a proxy rule); Access always sends its team callback".to_string()),
+            "something rewrites Access's authorization request (a Worker or a proxy rule); Access always sends its team callback".to_string(),
         ),
-        None => f.fail("the authorization request has no redirect_uri", None),
+        None => f.fail("the authorization request has no redirect_uri", "Access always sends redirect_uri; something rewrites its authorization request (a Worker or a proxy rule on the team domain or the IdP host)"),
     }
     match param("response_type").as_deref() {
         Some("code") => {}
@@ -354,7 +354,7 @@ fn judge_parameters(
                 "response_type is {}, expected code",
                 other.unwrap_or("missing")
             ),
-            None,
+            "Access always asks for response_type=code; something rewrites its authorization request (a Worker or a proxy rule)",
         ),
     }
     let scope = param("scope").unwrap_or_default();
@@ -364,13 +364,13 @@ fn judge_parameters(
         if !scopes.contains(&needed) {
             f.fail(
                 format!("scope '{scope}' lacks {needed}"),
-                Some("in Cloudflare's Pocket ID identity provider, the OIDC Scopes must include openid and email (default: openid email profile)".to_string()),
+                "in Cloudflare's Pocket ID identity provider, the OIDC Scopes must include openid and email (default: openid email profile)".to_string(),
             );
         }
     }
     let state = param("state");
     if state.is_none() {
-        f.fail("the authorization request has no state", None);
+        f.fail("the authorization request has no state", "Access always sends a state; something strips it from its authorization request (a Worker or a proxy rule), and Access will refuse the callback");
     }
     match (param("code_challenge"), param("code_challenge_method")) {
         (Some(_), Some(m)) if m == "S256" => {
@@ -383,14 +383,14 @@ fn judge_parameters(
                     "PKCE uses method {}, not S256",
                     m.unwrap_or_else(|| "plain".into())
                 ),
-                None,
+                "tick PKCE in Cloudflare's Pocket ID identity provider settings (Zero Trust → Settings → Authentication): Access then uses S256",
             );
         }
         (None, _) => {
             f.detail("pkce", "none");
             f.warn(
                 "Access sends no PKCE code_challenge",
-                Some("tick 'PKCE' in Cloudflare's Pocket ID identity provider settings (Zero Trust → Settings → Authentication)".to_string()),
+                "tick 'PKCE' in Cloudflare's Pocket ID identity provider settings (Zero Trust → Settings → Authentication)".to_string(),
             );
         }
     }

@@ -2,7 +2,7 @@
 //! `idp.health`.
 
 use super::access::AuthorizeRequest;
-use super::{CheckResult, Findings, ids, unexpected};
+use super::{CheckResult, Findings, ids, unexpected, unexpected_or};
 use crate::cloudflare;
 use crate::config::Config;
 use crate::http::{Accept, Http, Request};
@@ -79,13 +79,13 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
             if let (Some(l), Some(sent)) = (&location, &request.state) {
                 let back = l.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
                 if back.as_deref() != Some(sent.expose()) {
-                    f.warn("the error redirect does not carry Access's state back", None);
+                    f.warn("the error redirect does not carry Access's state back", "Pocket ID echoes the state on error redirects; without it Access cannot match the answer to the login: check for a proxy rewriting the redirect");
                 }
             }
         }
         AuthorizeOutcome::Page => f.warn(
             "Pocket ID serves /authorize as a page: client and callback are only checked after login",
-            Some("Pocket ID before v2.10 validates the request in the browser; upgrade Pocket ID to a current v2 release".to_string()),
+            "Pocket ID before v2.10 validates the request in the browser; upgrade Pocket ID to a current v2 release".to_string(),
         ),
         AuthorizeOutcome::Unexpected => {
             let (finding, hint) = unexpected("GET /authorize", &response);
@@ -103,41 +103,44 @@ fn refusal(
     client: &str,
     callback: &str,
     message: &str,
-) -> (String, Option<String>) {
+) -> (String, String) {
     match cause {
         RefusalCause::UnknownClient => (
             format!("Pocket ID has no OIDC client {client}"),
-            Some(format!(
+            format!(
                 "Cloudflare sends client_id {client}; in Zero Trust → Settings → Authentication → (Pocket ID), App ID must be the Client ID shown in Pocket ID → OIDC Clients"
-            )),
+            ),
         ),
         RefusalCause::CallbackNotRegistered => (
             format!("Pocket ID refuses Access's callback URL for client {client}"),
-            Some(format!(
+            format!(
                 "in Pocket ID → OIDC Clients → (the Cloudflare client) → Callback URLs, add exactly {callback}"
-            )),
+            ),
         ),
         RefusalCause::PkceRequired => (
             "the Pocket ID client requires PKCE but Access sent no code_challenge".to_string(),
-            Some("tick 'PKCE' in Cloudflare's Pocket ID identity provider (Zero Trust → Settings → Authentication), or untick PKCE on the client in Pocket ID".to_string()),
+            "tick 'PKCE' in Cloudflare's Pocket ID identity provider (Zero Trust → Settings → Authentication), or untick PKCE on the client in Pocket ID".to_string(),
         ),
         RefusalCause::PkceMethod => (
             format!("Pocket ID refuses the PKCE method: {message}"),
-            Some("Access must use S256".to_string()),
+            "Access must use S256".to_string(),
         ),
         RefusalCause::State => (
             format!("Pocket ID refuses the state parameter: {message}"),
-            Some("something strips or shortens Access's state (a proxy or Worker rewriting the URL)".to_string()),
+            "something strips or shortens Access's state (a proxy or Worker rewriting the URL)".to_string(),
         ),
         RefusalCause::Scope => (
             format!("Pocket ID refuses the scope: {message}"),
-            Some("set Cloudflare's OIDC Scopes to openid email profile".to_string()),
+            "set Cloudflare's OIDC Scopes to openid email profile".to_string(),
         ),
         RefusalCause::NotAllowed => (
             format!("Pocket ID refuses: {message}"),
-            Some("the client is restricted to user groups; add the user to an allowed group".to_string()),
+            "the client is restricted to user groups; add the user to an allowed group".to_string(),
         ),
-        RefusalCause::Other => (format!("Pocket ID refused the authorization request: {message}"), None),
+        RefusalCause::Other => (
+            format!("Pocket ID refused the authorization request: {message}"),
+            format!("Pocket ID's own words name the setting of client {client} to change (Pocket ID → OIDC Clients); compare them with what Access sends, shown in access.login's details"),
+        ),
     }
 }
 
@@ -157,13 +160,13 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
         }
     };
     if response.status.as_u16() != 200 {
-        let (finding, hint) = unexpected(&format!("GET {}", paths::DISCOVERY), &response);
-        let hint = hint.or_else(|| {
-            Some(format!(
+        let (finding, hint) = unexpected_or(&format!("GET {}", paths::DISCOVERY), &response);
+        let hint = hint.unwrap_or_else(|| {
+            format!(
                 "is {} Pocket ID? Its discovery document is served at {}",
                 config.idp,
                 paths::DISCOVERY
-            ))
+            )
         });
         f.fail(finding, hint);
         return (f.finish(""), None);
@@ -178,7 +181,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
             };
             f.fail(
                 format!("{} answers {what}", paths::DISCOVERY),
-                Some("the path is answered by something other than Pocket ID (a proxy rule or another app)".to_string()),
+                "the path is answered by something other than Pocket ID (a proxy rule or another app)".to_string(),
             );
             return (f.finish(""), None);
         }
@@ -190,7 +193,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
         .unwrap_or_default()
         .to_ascii_lowercase();
     match doc.issuer.as_deref() {
-        None => f.fail("the discovery document has no issuer", None),
+        None => f.fail("the discovery document has no issuer", format!("Pocket ID always names its issuer (its APP_URL); is {} Pocket ID, or does a proxy serve another document at this path?", config.idp)),
         Some(issuer) if issuer == base => {}
         Some(issuer) => {
             let hint = if issuer.starts_with("http://")
@@ -208,7 +211,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
                     "Pocket ID's APP_URL is {issuer}; set it to {base} (the URL users and Cloudflare reach it at), or check --idp"
                 )
             };
-            f.fail(format!("issuer is {issuer}, expected {base}"), Some(hint));
+            f.fail(format!("issuer is {issuer}, expected {base}"), hint);
         }
     }
     f.detail("issuer", doc.issuer.clone().unwrap_or_default());
@@ -238,7 +241,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
     for (field, value, path, cf_field, internal) in expectations {
         let want = format!("{base}{path}");
         match value.as_deref() {
-            None => f.fail(format!("the discovery document has no {field}"), None),
+            None => f.fail(format!("the discovery document has no {field}"), format!("Pocket ID always lists it; is {} Pocket ID, or does a proxy serve another document at this path?", config.idp)),
             Some(v) if v.eq_ignore_ascii_case(&want) => {}
             Some(v) => {
                 let host = Url::parse(v)
@@ -247,9 +250,9 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
                 if internal && host.as_deref() != Some(public_host.as_str()) {
                     f.fail(
                         format!("{field} {v} is not on the public host {public_host}"),
-                        Some(format!(
+                        format!(
                             "Pocket ID's INTERNAL_APP_URL points discovery at an address Cloudflare cannot reach; unset it, and set Cloudflare's {cf_field} to {want}"
-                        )),
+                        ),
                     );
                 } else if v.starts_with("http://")
                     && v.replacen("http://", "https://", 1)
@@ -259,9 +262,9 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
                 } else {
                     f.fail(
                         format!("{field} is {v}, expected {want}"),
-                        Some(format!(
+                        format!(
                             "set Cloudflare's {cf_field} to {want} and check Pocket ID's APP_URL"
-                        )),
+                        ),
                     );
                 }
             }
@@ -273,7 +276,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
     if !doc.response_types_supported.is_empty()
         && !doc.response_types_supported.iter().any(|r| r == "code")
     {
-        f.fail("response_types_supported lacks code", None);
+        f.fail("response_types_supported lacks code", "Cloudflare Access uses the authorization code flow; an IdP that does not offer response_type code cannot serve it");
     }
     if !doc.code_challenge_methods_supported.is_empty()
         && !doc
@@ -281,7 +284,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
             .iter()
             .any(|m| m == "S256")
     {
-        f.warn("code_challenge_methods_supported lacks S256", None);
+        f.warn("code_challenge_methods_supported lacks S256", "Access uses PKCE with S256 when PKCE is ticked; untick PKCE in Cloudflare's Pocket ID identity provider, or upgrade Pocket ID");
     }
     f.detail(
         "id_token_signing_alg_values_supported",
@@ -315,8 +318,8 @@ pub async fn jwks(
         }
     };
     if response.status.as_u16() != 200 {
-        let (finding, hint) = unexpected(&format!("GET {}", paths::JWKS), &response);
-        f.fail(finding, hint.or_else(|| Some("Cloudflare fetches the keys from the Certificate URL to verify id_tokens; it must answer the JWKS".to_string())));
+        let (finding, hint) = unexpected_or(&format!("GET {}", paths::JWKS), &response);
+        f.fail(finding, hint.unwrap_or_else(|| "Cloudflare fetches the keys from the Certificate URL to verify id_tokens; it must answer the JWKS".to_string()));
         return f.finish("");
     }
     let set: serde_json::Value = match serde_json::from_slice(&response.body) {
@@ -324,7 +327,7 @@ pub async fn jwks(
         Err(_) => {
             f.fail(
                 format!("{} is not JSON", paths::JWKS),
-                Some("the path is answered by something other than Pocket ID".to_string()),
+                "the path is answered by something other than Pocket ID".to_string(),
             );
             return f.finish("");
         }
@@ -338,7 +341,7 @@ pub async fn jwks(
     if keys.is_empty() {
         f.fail(
             "the JWKS has no keys",
-            Some("Cloudflare cannot verify any id_token ('Failed to verify oidc token with fresh keys'); Pocket ID publishes its signing key here — check its logs for a key that failed to load (ENCRYPTION_KEY) and whether a proxy serves a stale file".to_string()),
+            "Cloudflare cannot verify any id_token ('Failed to verify oidc token with fresh keys'); Pocket ID publishes its signing key here — check its logs for a key that failed to load (ENCRYPTION_KEY) and whether a proxy serves a stale file".to_string(),
         );
         return f.finish("");
     }
@@ -351,12 +354,12 @@ pub async fn jwks(
         let jwk: jsonwebtoken::jwk::Jwk = match serde_json::from_value(key.clone()) {
             Ok(j) => j,
             Err(e) => {
-                f.fail(format!("key {label} is not a usable JWK: {e}"), None);
+                f.fail(format!("key {label} is not a usable JWK: {e}"), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
                 continue;
             }
         };
         if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
-            f.fail(format!("key {label} does not parse: {e}"), None);
+            f.fail(format!("key {label} does not parse: {e}"), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
             continue;
         }
         if key
@@ -366,15 +369,15 @@ pub async fn jwks(
         {
             f.warn(
                 format!("key {label} is not a signing key (use is not sig)"),
-                None,
+                "Cloudflare verifies id_tokens with signing keys only; rotate Pocket ID's key: pocket-id key-rotate --alg RS256",
             );
         }
         match &kid {
             Some(k) if !kids.insert(k.clone()) => f.fail(
                 format!("kid {k} appears twice"),
-                Some("verifiers pick keys by kid; every key needs its own".to_string()),
+                "verifiers pick keys by kid; every key needs its own".to_string(),
             ),
-            None => f.warn(format!("key {label} has no kid"), None),
+            None => f.warn(format!("key {label} has no kid"), "Pocket ID's keys carry a kid that its tokens name; a key without one suggests a proxy serving another JWKS at this path"),
             _ => {}
         }
         let alg = key.get("alg").and_then(|a| a.as_str()).map(str::to_string);
@@ -403,16 +406,13 @@ pub async fn jwks(
                         "key {label} is {alg}, but discovery advertises {}",
                         list.join(", ")
                     ),
-                    Some(
-                        "restart Pocket ID after a key rotation so that discovery and JWKS agree"
-                            .to_string(),
-                    ),
+                    "restart Pocket ID after a key rotation so that discovery and JWKS agree",
                 );
             }
             if !ACCESS_ALGS.contains(&alg.as_str()) {
                 f.fail(
                     format!("key {label} is {alg}, which Cloudflare Access cannot verify"),
-                    Some(format!("Access supports {}; rotate Pocket ID's key: pocket-id key-rotate --alg RS256", ACCESS_ALGS.join(", "))),
+                    format!("Access supports {}; rotate Pocket ID's key: pocket-id key-rotate --alg RS256", ACCESS_ALGS.join(", ")),
                 );
             }
         }
@@ -467,7 +467,7 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
         if err.error.contains(' ') {
             f.warn(
                 format!("answers a non-standard error \"{}\" (HTTP {status})", err.error),
-                Some("Pocket ID before v2.10 had a hand-written token endpoint; upgrade to a current v2 release".to_string()),
+                "Pocket ID before v2.10 had a hand-written token endpoint; upgrade to a current v2 release".to_string(),
             );
         }
         let expected = if EXPECTED_TOKEN_ERRORS.contains(&err.error.as_str()) {
@@ -487,34 +487,32 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
                 "POST {}: Cloudflare answers a challenge (HTTP {status}, cf-mitigated: challenge)",
                 paths::TOKEN
             ),
-            Some(format!(
+            format!(
                 "Cloudflare Access redeems codes server-side (User-Agent cloudflare-access, from AS13335) and cannot solve challenges ('Failed to exchange code for token'); add a WAF custom rule on {} that skips security features for path {} (or for AS13335), and turn off Bot Fight Mode for the zone",
                 config.idp.host_str().unwrap_or_default(),
                 paths::TOKEN
-            )),
+            ),
         )
     } else if status == 404 || status == 405 {
         (
             format!("POST {} answers HTTP {status}", paths::TOKEN),
-            Some(format!(
+            format!(
                 "the request does not reach Pocket ID's token endpoint: a reverse proxy is not forwarding /api to Pocket ID, or Cloudflare's Token URL path is wrong (it must be {}{}); Cloudflare then shows 'Failed to exchange code for token'",
                 normalise_base(&config.idp),
                 paths::TOKEN
-            )),
+            ),
         )
     } else if (200..300).contains(&status) {
         (
             format!("POST {} answers HTTP {status} {}, not an OAuth error", paths::TOKEN, if response.is_json() { "JSON" } else { "with a page" }),
-            Some("the path is answered by something other than Pocket ID's token endpoint (a proxy rule or a single-page app fallback)".to_string()),
+            "the path is answered by something other than Pocket ID's token endpoint (a proxy rule or a single-page app fallback)".to_string(),
         )
     } else {
-        let (finding, hint) = unexpected(&format!("POST {}", paths::TOKEN), &response);
+        let (finding, hint) = unexpected_or(&format!("POST {}", paths::TOKEN), &response);
         (
             finding,
-            hint.or_else(|| {
-                Some(
-                    "Cloudflare redeems the login code here; it must answer OAuth JSON".to_string(),
-                )
+            hint.unwrap_or_else(|| {
+                "Cloudflare redeems the login code here; it must answer OAuth JSON".to_string()
             }),
         )
     };
@@ -542,17 +540,14 @@ pub async fn health(config: &Config, http: &Http) -> CheckResult {
         204 => {}
         200 => f.warn(
             format!("{} answers 200, Pocket ID answers 204", paths::HEALTH),
-            Some("something other than Pocket ID answers this path".to_string()),
+            "something other than Pocket ID answers this path".to_string(),
         ),
         _ => {
-            let (finding, hint) = unexpected(&format!("GET {}", paths::HEALTH), &response);
+            let (finding, hint) = unexpected_or(&format!("GET {}", paths::HEALTH), &response);
             f.fail(
                 finding,
-                hint.or_else(|| {
-                    Some(
-                        "Pocket ID is down or the proxy does not forward /healthz to it"
-                            .to_string(),
-                    )
+                hint.unwrap_or_else(|| {
+                    "Pocket ID is down or the proxy does not forward /healthz to it".to_string()
                 }),
             );
         }

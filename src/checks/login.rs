@@ -81,7 +81,7 @@ pub async fn run(config: &Config, http: &Http, chain: Chain<'_>) -> Vec<CheckRes
     out
 }
 
-fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, Option<String>) {
+fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, String) {
     let enroll = format!(
         "re-enrol: ssoprobe enroll --idp {} --api-key-file KEY --user EMAIL --out FILE",
         normalise_base(&config.idp)
@@ -89,30 +89,33 @@ fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, Option<Str
     match (e.status(), e.code()) {
         (_, Some("webauthn_authentication_failed")) => (
             format!("{what}: Pocket ID does not accept the passkey ({e})"),
-            Some(format!(
+            format!(
                 "the passkey was deleted in Pocket ID (or the file belongs to another instance); {enroll}"
-            )),
+            ),
         ),
         (_, Some("user_disabled")) => (
             format!("{what}: the user is disabled in Pocket ID"),
-            Some("enable the monitoring user in Pocket ID → Users".to_string()),
+            "enable the monitoring user in Pocket ID → Users".to_string(),
         ),
         (_, Some("passkey_user_verification_required")) => (
             format!("{what}: Pocket ID requires user verification the assertion lacks"),
-            None,
+            format!("ssoprobe's passkey always asserts user verification; a passkey file written by another tool may not: {enroll}"),
         ),
         (_, Some("invalid_webauthn_session")) | (_, Some("missing_session_id")) => (
             format!("{what}: Pocket ID lost the login session ({e})"),
-            Some("the session cookie of login/start did not come back: a proxy strips cookies, or the login took over 60 s".to_string()),
+            "the session cookie of login/start did not come back: a proxy strips cookies, or the login took over 60 s".to_string(),
         ),
         (Some(429), _) => (
             format!("{what}: rate limited by Pocket ID ({e})"),
-            Some("Pocket ID allows 10 passkey logins, then one per 5 s per client address; run the login less often (ssoprobe never retries)".to_string()),
+            "Pocket ID allows 10 passkey logins, then one per 5 s per client address; run the login less often (ssoprobe never retries)".to_string(),
         ),
-        _ => (format!("{what}: {e}"), match e {
-            ApiError::Http(h) => h.hint(),
-            _ => None,
-        }),
+        _ => (
+            format!("{what}: {e}"),
+            match e {
+                ApiError::Http(h) => h.hint(),
+                _ => "Pocket ID's answer names what it refused; run again with --trace to see the request and the answer".to_string(),
+            },
+        ),
     }
 }
 
@@ -121,7 +124,7 @@ fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, Option<Str
 async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
     let mut f = Findings::start(ids::PASSKEY_LOGIN);
     let Some((file, path)) = &config.passkey else {
-        f.fail("no passkey configured", None);
+        f.fail("no passkey configured", "pass --passkey FILE (made by ssoprobe enroll) to test the login");
         return (f.finish(""), false);
     };
     let api = Api::new(http, &config.idp, ids::PASSKEY_LOGIN);
@@ -147,10 +150,10 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
     if !rp_id.eq_ignore_ascii_case(&host) {
         f.fail(
             format!("Pocket ID's relying party id is '{rp_id}', not {host}"),
-            Some(format!(
+            format!(
                 "Pocket ID binds passkeys to the host of its APP_URL; set APP_URL={} (its public URL) and restart it — browsers refuse this login too",
                 normalise_base(&config.idp)
-            )),
+            ),
         );
         return (f.finish(""), false);
     }
@@ -159,7 +162,7 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
         Err(e) => {
             f.fail(
                 format!("login/start answered options ssoprobe cannot read: {e}"),
-                None,
+                "Pocket ID's login/start answer is not WebAuthn request options: is this path answered by Pocket ID (v2 or later)? See the answer with --trace",
             );
             return (f.finish(""), false);
         }
@@ -167,20 +170,20 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
     let mut authenticator = match SoftPasskey::new(file.clone()) {
         Ok(a) => a,
         Err(e) => {
-            f.fail(e.to_string(), None);
+            f.fail(e.to_string(), format!("the passkey file {} does not hold a usable key; enrol again: ssoprobe enroll --idp {} --api-key-file KEY --user EMAIL --out FILE --force", path.display(), normalise_base(&config.idp)));
             return (f.finish(""), false);
         }
     };
     let assertion = match authenticator.assert(&config.idp, options) {
         Ok(a) => a,
         Err(e) => {
-            f.fail(e.to_string(), None);
+            f.fail(e.to_string(), format!("the passkey belongs to relying party {}, so it cannot sign for {}; use the passkey file enrolled at this Pocket ID, or enrol one: ssoprobe enroll --idp {}", file.rp_id, config.idp.host_str().unwrap_or_default(), normalise_base(&config.idp)));
             return (f.finish(""), false);
         }
     };
     // The counter moved: save it before anything else can fail.
     if let Err(e) = authenticator.file().save(path) {
-        f.warn(format!("the passkey's counter was not saved: {e}"), None);
+        f.warn(format!("the passkey's counter was not saved: {e}"), format!("ssoprobe must be able to rewrite {} (and create a temporary file beside it); check the directory's permissions and free space, or the next login may be refused as a cloned passkey", path.display()));
     }
     let user = match api.login_finish(passkey::assertion_json(&assertion)).await {
         Ok(u) => u,
@@ -197,7 +200,7 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
                 "Pocket ID signed in user {}, not the passkey's user {}",
                 user.id, file.user_id
             ),
-            None,
+            "the passkey file and the Pocket ID account disagree (the file was copied from another user's, or the user was re-created); enrol the monitoring user again",
         );
     }
     let who = user.email.clone().unwrap_or(user.username.clone());
@@ -222,7 +225,7 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
     else {
         f.fail(
             "Pocket ID's interaction redirect carries no interaction id",
-            None,
+            "Pocket ID v2.14 sends the browser to /interaction?interaction=ID after a login; a proxy may be rewriting the redirect, see it with --trace",
         );
         return (f.finish(""), None);
     };
@@ -289,14 +292,14 @@ async fn complete_interaction(
             "reauthenticate" => {
                 f.fail(
                     "the Pocket ID client asks for re-authentication on every login",
-                    Some("turn off 'Requires re-authentication' on the Cloudflare client in Pocket ID, or accept that this check cannot complete it".to_string()),
+                    "turn off 'Requires re-authentication' on the Cloudflare client in Pocket ID, or accept that this check cannot complete it".to_string(),
                 );
                 return None;
             }
             other => {
                 f.fail(
                     format!("Pocket ID's interaction asks for an unknown step '{other}'"),
-                    None,
+                    "this Pocket ID asks for a step ssoprobe does not know (a newer release?); report it with the --trace output",
                 );
                 return None;
             }
@@ -305,7 +308,7 @@ async fn complete_interaction(
     match redirect {
         Some(r) => Some((r, steps)),
         None => {
-            f.fail("Pocket ID's interaction did not finish after 5 steps", None);
+            f.fail("Pocket ID's interaction did not finish after 5 steps", "Pocket ID kept asking for more steps; report it with the --trace output");
             None
         }
     }
@@ -344,12 +347,12 @@ async fn code_redirect(
             let (finding, hint) = if message.contains("not allowed to access") {
                 (
                     format!("Pocket ID refuses the user for client {}: {message}", chain.authorize.client_id),
-                    Some("the OIDC client is restricted to user groups the monitoring user is not in; add the user to an allowed group (Pocket ID → OIDC Clients → the Cloudflare client → Allowed user groups)".to_string()),
+                    "the OIDC client is restricted to user groups the monitoring user is not in; add the user to an allowed group (Pocket ID → OIDC Clients → the Cloudflare client → Allowed user groups)".to_string(),
                 )
             } else {
                 (
                     format!("Pocket ID refused to issue a code: {message}"),
-                    None,
+                    format!("Pocket ID's own words name what it refused for client {}; fix that setting in Pocket ID → OIDC Clients", chain.authorize.client_id),
                 )
             };
             f.fail(finding, hint);
@@ -361,7 +364,7 @@ async fn code_redirect(
                     "Pocket ID sent Access an error instead of a code: {error}: {}",
                     description.unwrap_or_default()
                 ),
-                None,
+                "Pocket ID refused Access's request after the login; its error names the client setting to fix in Pocket ID → OIDC Clients",
             );
             return None;
         }
@@ -372,7 +375,7 @@ async fn code_redirect(
         }
     }
     if location.is_none() {
-        f.fail("no Location", None);
+        f.fail("no Location", "Pocket ID answers /authorize after a login with a redirect to the callback; something in front of it swallowed the Location header");
     }
     location
 }
@@ -393,7 +396,7 @@ fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_>, loc
     if !state_ok {
         f.fail(
             "the state Pocket ID returned is not the one Access sent",
-            Some("Access will refuse this login ('Invalid login session'); something rewrites the authorization request".to_string()),
+            "Access will refuse this login ('Invalid login session'); something rewrites the authorization request".to_string(),
         );
     }
     let issuer = chain
@@ -405,9 +408,9 @@ fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_>, loc
         Some(iss) if iss == issuer => {}
         Some(iss) => f.fail(
             format!("the code comes with iss {iss}, expected {issuer}"),
-            Some("Pocket ID's APP_URL differs from its public URL".to_string()),
+            "Pocket ID's APP_URL differs from its public URL".to_string(),
         ),
-        None => f.warn("the code comes without iss (RFC 9207)", None),
+        None => f.warn("the code comes without iss (RFC 9207)", "Pocket ID v2 sends iss with every code; an older release works with Access but cannot be told apart from a forged answer: upgrade Pocket ID"),
     }
 }
 
@@ -448,7 +451,7 @@ async fn access_callback(
             if cloudflare::parse_login_url(&location).is_some() {
                 f.fail(
                     "Access sent the browser back to its login page instead of admitting it",
-                    Some("the session was not accepted: cookies did not stick (CF_AppSession / CF_Session), or the login took too long".to_string()),
+                    "the session was not accepted: cookies did not stick (CF_AppSession / CF_Session), or the login took too long".to_string(),
                 );
                 return (f.finish(""), None);
             }
@@ -462,7 +465,7 @@ async fn access_callback(
                         "Access redirected to {} after the callback",
                         redact::url(&location)
                     ),
-                    None,
+                    format!("after the callback Access sends the browser to the application ({service_host}); another host means the application's domain in Access is not {service_host}: check Zero Trust → Access → Applications"),
                 );
                 return (f.finish(""), None);
             }
@@ -473,7 +476,7 @@ async fn access_callback(
             {
                 f.fail(
                     format!("Access set no CF_Authorization cookie on {service_host}"),
-                    Some("a proxy, Worker or page rule on the site strips Set-Cookie from /cdn-cgi/access/authorized".to_string()),
+                    "a proxy, Worker or page rule on the site strips Set-Cookie from /cdn-cgi/access/authorized".to_string(),
                 );
                 return (f.finish(""), None);
             }
@@ -486,48 +489,48 @@ async fn access_callback(
         f.fail(finding, hint);
         return (f.finish(""), None);
     }
-    f.fail(crate::http::HttpError::TooManyRedirects.to_string(), None);
+    f.fail(crate::http::HttpError::TooManyRedirects.to_string(), "Access kept redirecting between its own URLs: a redirect loop between the team domain and the site; look at the hops with --trace (cookies not sticking, or a clock far off)");
     (f.finish(""), None)
 }
 
 /// What Access's answer to the callback says instead of admitting the browser: the
 /// finding and the fix.
-fn callback_refusal(config: &Config, response: &Response) -> (String, Option<String>) {
+fn callback_refusal(config: &Config, response: &Response) -> (String, String) {
     let text = response.text();
     let page = cloudflare::classify(response);
     let denied = text.contains("That account does not have access");
     match page {
         _ if denied => (
             "Access refuses the user: \"That account does not have access\"".to_string(),
-            Some(format!(
+            format!(
                 "no Allow policy of the application matches {}; add the monitoring user's e-mail (or its group) to a policy in Zero Trust → Access → Applications",
                 config
                     .passkey
                     .as_ref()
                     .and_then(|p| p.0.email.clone())
                     .unwrap_or_else(|| "the monitoring user".into())
-            )),
+            ),
         ),
         Some(EdgePage::AccessError(Some(msg))) if msg.contains("exchange code for token") => (
             format!("Access: {msg}"),
-            Some(format!(
+            format!(
                 "Cloudflare could not redeem the code at Pocket ID's token endpoint: check the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) against the client's secret in Pocket ID, and that Cloudflare reaches {}/api/oidc/token (no WAF challenge)",
                 normalise_base(&config.idp)
-            )),
+            ),
         ),
         Some(EdgePage::AccessError(Some(msg))) if msg.contains("fresh keys") => (
             format!("Access: {msg}"),
-            Some(format!(
+            format!(
                 "Cloudflare could not verify Pocket ID's id_token: its Certificate URL must be {}/.well-known/jwks.json and reachable from Cloudflare",
                 normalise_base(&config.idp)
-            )),
+            ),
         ),
         Some(EdgePage::AccessError(msg)) => (
             format!(
                 "Access error page after the callback: {}",
                 msg.unwrap_or_else(|| "(no message)".into())
             ),
-            None,
+            "Access could not complete the login with Pocket ID's answer; its message names the setting (Zero Trust → Settings → Authentication → the Pocket ID provider), and its Ray ID lets Cloudflare support find the request".to_string(),
         ),
         _ => unexpected("GET the Access callback", response),
     }
@@ -554,7 +557,7 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
     {
         f.fail(
             "with CF_Authorization the site still redirects to the Access login",
-            Some("the cookie is not accepted for this path: check the application's cookie path and the Binding cookie setting".to_string()),
+            "the cookie is not accepted for this path: check the application's cookie path and the Binding cookie setting".to_string(),
         );
         return f.finish("");
     }
@@ -578,10 +581,8 @@ fn judge_site(
                     "{when} the site answers HTTP {status}, expected {}",
                     config.expect_status
                 ),
-                Some(
-                    "the origin itself answers this; check the application behind the tunnel"
-                        .to_string(),
-                ),
+                "the origin itself answers this; check the application behind the tunnel"
+                    .to_string(),
             ),
         };
         f.fail(finding, hint);
@@ -592,7 +593,7 @@ fn judge_site(
     {
         f.fail(
             format!("the page does not contain \"{text}\""),
-            Some("the origin answers, but not with the expected content".to_string()),
+            "the origin answers, but not with the expected content".to_string(),
         );
         return f.finish("");
     }
@@ -646,7 +647,7 @@ pub async fn service_token_reach(
                 if cloudflare::parse_login_url(&location).is_some() {
                     f.fail(
                         "Access sends the service token to the login page",
-                        Some("the application needs a policy with action Service Auth that includes this service token; an Allow policy sends every request to the identity provider".to_string()),
+                        "the application needs a policy with action Service Auth that includes this service token; an Allow policy sends every request to the identity provider".to_string(),
                     );
                     return f.finish("");
                 }
@@ -659,14 +660,14 @@ pub async fn service_token_reach(
                             "with the service token the site redirects to {}",
                             redact::url(&location)
                         ),
-                        None,
+                        "with a valid service token Access lets the request through; a redirect elsewhere means the application or the origin redirects, see the hops with --trace",
                     );
                     return f.finish("");
                 }
                 url = location;
             }
             Some(Err(_)) => {
-                f.fail("a redirect with an unusable Location", None);
+                f.fail("a redirect with an unusable Location", "a server in the chain sent a Location that is not a URL; see the hop with --trace and fix the proxy or application that sends it");
                 return f.finish("");
             }
             None => {
@@ -678,7 +679,7 @@ pub async fn service_token_reach(
                 {
                     f.fail(
                         format!("Access refuses the service token (HTTP {})", response.status.as_u16()),
-                        Some("the token's id or secret is wrong, it expired or was revoked, or no Service Auth policy includes it".to_string()),
+                        "the token's id or secret is wrong, it expired or was revoked, or no Service Auth policy includes it".to_string(),
                     );
                     return f.finish("");
                 }
@@ -686,7 +687,7 @@ pub async fn service_token_reach(
             }
         }
     }
-    f.fail(crate::http::HttpError::TooManyRedirects.to_string(), None);
+    f.fail(crate::http::HttpError::TooManyRedirects.to_string(), "a redirect loop with the service token; look at the hops with --trace");
     f.finish("")
 }
 
@@ -730,7 +731,7 @@ async fn exchange(
     match verify_with_jwks(http, &config.idp, &id_token, &issuer, &client_id).await {
         Ok(claims) => {
             if claims.get("nonce").and_then(|n| n.as_str()) != Some(nonce.as_str()) {
-                f.fail("the id_token's nonce is not the one sent", None);
+                f.fail("the id_token's nonce is not the one sent", "Pocket ID returned an id_token for another request; something caches or replays token responses between ssoprobe and Pocket ID");
             }
             let email = claims
                 .get("email")
@@ -742,7 +743,7 @@ async fn exchange(
             ))
         }
         Err(e) => {
-            f.fail(format!("the id_token does not verify: {e}"), None);
+            f.fail(format!("the id_token does not verify: {e}"), format!("Cloudflare verifies Pocket ID's id_tokens the same way (issuer {issuer}, audience {client_id}, keys from the JWKS); fix what is named before Access refuses logins"));
             f.finish("")
         }
     }
@@ -790,7 +791,7 @@ async fn own_code(
     let mut authorize = match Url::parse(&format!("{base}{}", pocketid::paths::AUTHORIZE)) {
         Ok(u) => u,
         Err(e) => {
-            f.fail(e.to_string(), None);
+            f.fail(e.to_string(), "the IdP URL cannot carry Pocket ID's paths; give --idp as https://HOST (Pocket ID's APP_URL)");
             return None;
         }
     };
@@ -836,12 +837,12 @@ async fn own_code(
                     .or_else(|| param("error_description"))
                     .unwrap_or_else(|| redact::url(&location))
             ),
-            None,
+            "Pocket ID did not give this client a code for the logged-in user; its error names why (callback not registered for the client given with --client-id, or a group restriction)",
         );
         return None;
     };
     if param("state").as_deref() != Some(flow.state.as_str()) {
-        f.fail("the state did not round-trip", None);
+        f.fail("the state did not round-trip", "Pocket ID returned a state that is not the one sent; something rewrites the redirect between Pocket ID and the callback");
     }
     Some(code)
 }
@@ -879,7 +880,7 @@ async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate
     let token_url = match Url::parse(&format!("{base}{}", pocketid::paths::TOKEN)) {
         Ok(u) => u,
         Err(e) => {
-            f.fail(e.to_string(), None);
+            f.fail(e.to_string(), "the IdP URL cannot carry Pocket ID's paths; give --idp as https://HOST (Pocket ID's APP_URL)");
             return None;
         }
     };
@@ -905,9 +906,12 @@ async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate
         let (finding, hint) = match err {
             Some(e) if e.error == "invalid_client" => (
                 "Pocket ID refuses the client secret (invalid_client)".to_string(),
-                Some("the secret given to ssoprobe is not the client's; if Cloudflare holds the same one, its token exchange fails too: create a new secret in Pocket ID and set it in both".to_string()),
+                "the secret given to ssoprobe is not the client's; if Cloudflare holds the same one, its token exchange fails too: create a new secret in Pocket ID and set it in both".to_string(),
             ),
-            Some(e) => (format!("the code exchange failed: {}: {}", e.error, e.error_description.unwrap_or_default()), None),
+            Some(e) => (
+                format!("the code exchange failed: {}: {}", e.error, e.error_description.unwrap_or_default()),
+                "Pocket ID refused to redeem a code it had just issued to this client; its error names the mismatch (redirect_uri, PKCE verifier or client), see the request with --trace".to_string(),
+            ),
             None => unexpected("POST /api/oidc/token", &response),
         };
         f.fail(finding, hint);
@@ -921,7 +925,7 @@ async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate
                 .map(crate::redact::Secret::new)
         });
     if id_token.is_none() {
-        f.fail("the token response has no id_token", None);
+        f.fail("the token response has no id_token", "Pocket ID answers every code redeemed with the openid scope with an id_token; something in front of /api/oidc/token changes the answer");
     }
     id_token
 }
@@ -981,14 +985,14 @@ fn verify_jwt(
 async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckResult {
     let mut f = Findings::start(ids::ACCESS_TOKEN);
     let Some(token) = http.cookie_value(&config.service, "CF_Authorization") else {
-        f.fail("no CF_Authorization cookie for the site", None);
+        f.fail("no CF_Authorization cookie for the site", "Access admitted the browser but the cookie is gone: a proxy, Worker or page rule on the site strips Set-Cookie from /cdn-cgi/access/authorized");
         return f.finish("");
     };
     let team = &chain.login.team_domain;
     let certs_url = match Url::parse(&format!("https://{team}/cdn-cgi/access/certs")) {
         Ok(u) => u,
         Err(e) => {
-            f.fail(format!("bad team domain: {e}"), None);
+            f.fail(format!("bad team domain: {e}"), "give --team as the team name (xyz) or domain (xyz.cloudflareaccess.com)");
             return f.finish("");
         }
     };
@@ -1017,9 +1021,14 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
     ) {
         Ok(c) => c,
         Err(e) => {
-            let hint = e
-                .contains("does not hold")
-                .then(|| "the token does not come from this team's Access".to_string());
+            let hint = if e.contains("does not hold") {
+                "the token does not come from this team's Access".to_string()
+            } else {
+                format!(
+                    "Access's application token is checked against the team's keys at https://{}/cdn-cgi/access/certs; a token that fails there would be refused by the site's own JWT check too",
+                    chain.login.team_domain
+                )
+            };
             f.fail(format!("CF_Authorization does not verify: {e}"), hint);
             return f.finish("");
         }
@@ -1040,7 +1049,7 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
     {
         f.warn(
             "CF_Authorization is not an application token (type is not app)",
-            None,
+            "the cookie that reached the site is not Access's application token; something else sets a cookie named CF_Authorization",
         );
     }
     if let Some((file, _)) = &config.passkey
@@ -1049,7 +1058,7 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
     {
         f.fail(
             format!("CF_Authorization is for {email}, expected {expected}"),
-            None,
+            "the passkey file belongs to another user than the one expected; enrol the expected monitoring user, or correct the expected e-mail",
         );
     }
     f.finish(format!(

@@ -125,7 +125,7 @@ impl CheckResult {
 pub struct Findings {
     id: String,
     started: Instant,
-    problems: Vec<(Status, String, Option<String>)>,
+    problems: Vec<(Status, String, String)>,
     details: Map<String, Value>,
     could_not_run: bool,
 }
@@ -142,22 +142,38 @@ impl Findings {
         }
     }
 
-    /// Records a failure.
-    pub fn fail(&mut self, finding: impl Into<String>, hint: impl Into<Option<String>>) {
-        self.problems
-            .push((Status::Fail, finding.into(), hint.into()));
+    /// Records a failure with its hint: the likely cause and the fix. There is no way to
+    /// record a problem without one.
+    pub fn fail(&mut self, finding: impl Into<String>, hint: impl Into<String>) {
+        self.problem(Status::Fail, finding.into(), hint.into());
     }
 
     /// Records a failure to get any answer (the check could not run).
-    pub fn fail_transport(&mut self, finding: impl Into<String>, hint: impl Into<Option<String>>) {
+    pub fn fail_transport(&mut self, finding: impl Into<String>, hint: impl Into<String>) {
         self.could_not_run = true;
         self.fail(finding, hint);
     }
 
-    /// Records a warning.
-    pub fn warn(&mut self, finding: impl Into<String>, hint: impl Into<Option<String>>) {
-        self.problems
-            .push((Status::Warn, finding.into(), hint.into()));
+    /// Records a warning with its hint.
+    pub fn warn(&mut self, finding: impl Into<String>, hint: impl Into<String>) {
+        self.problem(Status::Warn, finding.into(), hint.into());
+    }
+
+    fn problem(&mut self, status: Status, finding: String, hint: String) {
+        let finding = crate::redact::terminal_safe(finding.trim());
+        let hint = crate::redact::terminal_safe(hint.trim());
+        // An empty text is a bug of the check; it still must not reach the user empty.
+        let finding = if finding.is_empty() {
+            format!("{} found a problem it could not name", self.id)
+        } else {
+            finding
+        };
+        let hint = if hint.is_empty() {
+            "run again with --trace to see every request and answer of this check".to_string()
+        } else {
+            hint
+        };
+        self.problems.push((status, finding, hint));
     }
 
     /// Records a fact for the details.
@@ -186,7 +202,7 @@ impl Findings {
                 } else {
                     finding.clone()
                 };
-                (summary, hint.clone())
+                (summary, Some(hint.clone()))
             }
             None => (ok.into(), None),
         };
@@ -212,7 +228,25 @@ impl Findings {
 
 /// Finding and hint for a response that is not what a check expected: the edge's
 /// own pages, rate limiting, missing routes, server errors.
-pub fn unexpected(what: &str, response: &Response) -> (String, Option<String>) {
+pub fn unexpected(what: &str, response: &Response) -> (String, String) {
+    let (finding, hint) = unexpected_or(what, response);
+    let hint = hint.unwrap_or_else(|| match response.status.as_u16() {
+        404 => format!(
+            "nothing is served at {} on {}: check the URL configured for it, and that the proxy routes this path to the right service",
+            response.url.path(),
+            response.url.host_str().unwrap_or("the host")
+        ),
+        _ => format!(
+            "{} answered something this step of the login never gets from a working deployment; run again with --trace to see the answer",
+            response.url.host_str().unwrap_or("the server")
+        ),
+    });
+    (finding, hint)
+}
+
+/// Like [`unexpected`], but without a hint where only the calling check knows the
+/// likely cause (a 404 or another status of no general meaning).
+pub fn unexpected_or(what: &str, response: &Response) -> (String, Option<String>) {
     let status = response.status.as_u16();
     match cloudflare::classify(response) {
         Some(EdgePage::Challenge) => {
@@ -220,10 +254,11 @@ pub fn unexpected(what: &str, response: &Response) -> (String, Option<String>) {
                 format!(
                     "{what}: Cloudflare bot protection answered a challenge (HTTP {status}, cf-mitigated: challenge)"
                 ),
-                Some(format!(
+                format!(
                     "a WAF rule, Security Level or Bot Fight Mode on {} challenges scripted clients; add a WAF skip rule for this path (Bot Fight Mode cannot be skipped: turn it off or use Super Bot Fight Mode rules)",
                     response.url.host_str().unwrap_or("the zone")
-                )),
+                )
+                .into(),
             );
         }
         Some(EdgePage::Error(e)) => {
@@ -244,7 +279,7 @@ pub fn unexpected(what: &str, response: &Response) -> (String, Option<String>) {
                     "{what}: Cloudflare Access error page{}",
                     msg.map(|m| format!(": {m}")).unwrap_or_default()
                 ),
-                None,
+                "Access answered its own error page where it should have redirected; the message names the setting (open the same URL in a browser to see the whole page, and quote its Ray ID to Cloudflare support)".to_string().into(),
             );
         }
         _ => {}

@@ -74,7 +74,7 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
     let mut f = Findings::start(&id);
     let (budget, on_timeout) = http.budget();
     if budget.is_zero() {
-        f.fail(on_timeout.to_string(), None);
+        f.fail(on_timeout.to_string(), "earlier requests used up the whole run; look for slow checks above (or raise --deadline)");
         return f.finish("");
     }
     let report = match tls::probe(&host, port, addr, &config.http.extra_roots, budget).await {
@@ -88,13 +88,15 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
         }
         Err(e) => {
             let hint = match &e {
-                TlsProbeError::Dns(..) => Some(format!(
+                TlsProbeError::Dns(..) => format!(
                     "check the DNS record for {host}, or pin it with --resolve {host}:{port}:ADDRESS"
-                )),
-                TlsProbeError::Connect(..) => Some(format!(
+                ),
+                TlsProbeError::Connect(..) => format!(
                     "nothing accepts connections for {host}:{port}; check the proxy or tunnel in front of it"
-                )),
-                _ => None,
+                ),
+                _ => format!(
+                    "the server at {host}:{port} ended the TLS handshake; check that it serves HTTPS with a certificate for {host} (the proxy's TLS settings)"
+                ),
             };
             f.fail_transport(e.to_string(), hint);
             return f.finish("");
@@ -108,7 +110,7 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
     let Some(leaf) = &report.leaf else {
         f.fail(
             format!("{host} presented a certificate ssoprobe cannot parse"),
-            None,
+            format!("the certificate of {host} is not valid X.509 for ssoprobe's parser; check it with: openssl s_client -connect {host}:{port} -servername {host}"),
         );
         return f.finish("");
     };
@@ -151,25 +153,25 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
         } else {
             format!("fix the certificate of {host}")
         };
-        f.fail(format!("{problem}{when}"), Some(hint));
+        f.fail(format!("{problem}{when}"), hint);
         return f.finish("");
     }
     let expiry = format!("expires in {days} days (not after {})", leaf.not_after_date);
     if days < config.tls_fail_days {
         f.fail(
             format!("certificate {expiry}"),
-            Some(format!(
+            format!(
                 "{renew}; the failure threshold is {} days",
                 config.tls_fail_days
-            )),
+            ),
         );
     } else if days < config.tls_warn_days {
         f.warn(
             format!("certificate {expiry}"),
-            Some(format!(
+            format!(
                 "{renew}; the warning threshold is {} days",
                 config.tls_warn_days
-            )),
+            ),
         );
     }
     f.finish(format!(
