@@ -154,7 +154,10 @@ mod tests {
             terminal_safe("a\u{1b}[31mred\nnext\u{202e}x\u{7f}"),
             "a\u{fffd}[31mred next\u{fffd}x\u{fffd}"
         );
-        assert_eq!(terminal_safe("Sign in ・ Cloudflare Access"), "Sign in ・ Cloudflare Access");
+        assert_eq!(
+            terminal_safe("Sign in ・ Cloudflare Access"),
+            "Sign in ・ Cloudflare Access"
+        );
     }
 
     #[test]

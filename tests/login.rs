@@ -247,7 +247,17 @@ fn idp_exchange_with_the_client_secret() {
         &wrong,
     ]);
     assert_eq!(run.code, 2, "{}", run.dump());
-    assert_eq!(run.first_problem().0, "idp.exchange", "{}", run.dump());
+    // With the secret, idp.token proves it first (quietly for Pocket ID's log), and the
+    // own code flow then fails on it too.
+    let (id, _, hint) = run.first_problem();
+    assert_eq!(id, "idp.token", "{}", run.dump());
+    assert!(hint.contains("--client-secret-file"), "{}", run.dump());
+    assert_eq!(
+        run.check("idp.exchange")["status"],
+        "fail",
+        "{}",
+        run.dump()
+    );
 }
 
 #[test]

@@ -98,12 +98,7 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
     (result, interaction)
 }
 
-fn refusal(
-    cause: RefusalCause,
-    client: &str,
-    callback: &str,
-    message: &str,
-) -> (String, String) {
+fn refusal(cause: RefusalCause, client: &str, callback: &str, message: &str) -> (String, String) {
     match cause {
         RefusalCause::UnknownClient => (
             format!("Pocket ID has no OIDC client {client}"),
@@ -428,31 +423,59 @@ pub async fn jwks(
     ))
 }
 
-/// `idp.token`: a bogus code must get an OAuth error JSON, as from a token endpoint.
+/// `idp.token`: the token endpoint answers like Pocket ID's OAuth token endpoint.
+///
+/// Pocket ID logs every token request it refuses before the client has authenticated at
+/// error level, with a stack trace: a monitor running every minute must not fill its
+/// log. So with the client secret the probe authenticates and asks for a token for a
+/// resource nobody defines (refused as `invalid_target`, logged at info level); with a
+/// passkey the login itself proves the endpoint ([`token_proved_by_login`]) and this
+/// runs only when the login failed; without either, a bogus code is sent.
 pub async fn token(config: &Config, http: &Http) -> CheckResult {
     let mut f = Findings::start(ids::IDP_TOKEN);
-    let mut form = vec![
-        ("grant_type".to_string(), "authorization_code".to_string()),
-        (
-            "code".to_string(),
-            format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
-        ),
-        (
-            "client_id".to_string(),
-            config
-                .client_id
-                .clone()
-                .unwrap_or_else(|| "ssoprobe-probe".into()),
-        ),
-    ];
-    if let Some(team) = &config.team_domain {
-        form.push(("redirect_uri".to_string(), cloudflare::callback_url(team)));
-    }
+    let authenticated = config
+        .client_id
+        .as_deref()
+        .zip(config.client_secret.as_ref());
     let url = endpoint(config, paths::TOKEN);
-    let response = match http
-        .send(ids::IDP_TOKEN, Request::post_form(url, form))
-        .await
-    {
+    let request = match authenticated {
+        Some((client_id, secret)) => Request::post_form(
+            url,
+            vec![
+                ("grant_type".to_string(), "client_credentials".to_string()),
+                (
+                    "resource".to_string(),
+                    pocketid::UNKNOWN_RESOURCE.to_string(),
+                ),
+            ],
+        )
+        .header("authorization", &pocketid::client_basic(client_id, secret)),
+        None => {
+            f.detail(
+                "note",
+                "Pocket ID logs this probe (a bogus code) at error level; with --passkey or --client-secret-file ssoprobe proves the endpoint without it",
+            );
+            let mut form = vec![
+                ("grant_type".to_string(), "authorization_code".to_string()),
+                (
+                    "code".to_string(),
+                    format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
+                ),
+                (
+                    "client_id".to_string(),
+                    config
+                        .client_id
+                        .clone()
+                        .unwrap_or_else(|| "ssoprobe-probe".into()),
+                ),
+            ];
+            if let Some(team) = &config.team_domain {
+                form.push(("redirect_uri".to_string(), cloudflare::callback_url(team)));
+            }
+            Request::post_form(url, form)
+        }
+    };
+    let response = match http.send(ids::IDP_TOKEN, request).await {
         Ok(r) => r,
         Err(e) => {
             f.fail_transport(format!("POST {}: {e}", paths::TOKEN), e.hint());
@@ -470,6 +493,19 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
                 "Pocket ID before v2.10 had a hand-written token endpoint; upgrade to a current v2 release".to_string(),
             );
         }
+        if let Some((client_id, _)) = authenticated {
+            if err.error == "invalid_client" {
+                f.fail(
+                    format!("Pocket ID refuses the client secret of client {client_id} (invalid_client)"),
+                    "the secret in --client-secret-file is not the client's; if Cloudflare holds the same one its token exchange fails too ('Failed to exchange code for token'): create a new secret in Pocket ID → OIDC Clients and set it in both",
+                );
+                return f.finish("");
+            }
+            return f.finish(format!(
+                "authenticates client {client_id} with its secret and answers like an OAuth token endpoint ({} for an unknown resource, HTTP {status})",
+                err.error
+            ));
+        }
         let expected = if EXPECTED_TOKEN_ERRORS.contains(&err.error.as_str()) {
             ""
         } else {
@@ -480,6 +516,34 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
             err.error
         ));
     }
+    if let Some((client_id, _)) = authenticated
+        && status == 200
+        && response.is_json()
+    {
+        // A resource with the probe's name exists; the client authenticated all the same.
+        return f.finish(format!(
+            "authenticates client {client_id} with its secret and issues tokens (HTTP 200)"
+        ));
+    }
+    let (finding, hint) = token_failure(config, &response);
+    f.fail(finding, hint);
+    f.finish("")
+}
+
+/// `idp.token` when the login proved the endpoint: Access redeemed Pocket ID's code there.
+pub fn token_proved_by_login() -> CheckResult {
+    let mut f = Findings::start(ids::IDP_TOKEN);
+    f.detail("proved_by", ids::ACCESS_CALLBACK);
+    f.finish(format!(
+        "Access redeemed the login's code at {} ({} passed), so the endpoint works for Cloudflare",
+        paths::TOKEN,
+        ids::ACCESS_CALLBACK
+    ))
+}
+
+/// Finding and hint for a token endpoint that did not answer OAuth JSON.
+fn token_failure(config: &Config, response: &crate::http::Response) -> (String, String) {
+    let status = response.status.as_u16();
     let challenge = cloudflare::classify(&response) == Some(cloudflare::EdgePage::Challenge);
     let (finding, hint) = if challenge {
         (
@@ -516,8 +580,7 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
             }),
         )
     };
-    f.fail(finding, hint);
-    f.finish("")
+    (finding, hint)
 }
 
 /// `idp.health`: Pocket ID's `/healthz` answers 204.

@@ -124,7 +124,10 @@ fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, String) {
 async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
     let mut f = Findings::start(ids::PASSKEY_LOGIN);
     let Some((file, path)) = &config.passkey else {
-        f.fail("no passkey configured", "pass --passkey FILE (made by ssoprobe enroll) to test the login");
+        f.fail(
+            "no passkey configured",
+            "pass --passkey FILE (made by ssoprobe enroll) to test the login",
+        );
         return (f.finish(""), false);
     };
     let api = Api::new(http, &config.idp, ids::PASSKEY_LOGIN);
@@ -308,7 +311,10 @@ async fn complete_interaction(
     match redirect {
         Some(r) => Some((r, steps)),
         None => {
-            f.fail("Pocket ID's interaction did not finish after 5 steps", "Pocket ID kept asking for more steps; report it with the --trace output");
+            f.fail(
+                "Pocket ID's interaction did not finish after 5 steps",
+                "Pocket ID kept asking for more steps; report it with the --trace output",
+            );
             None
         }
     }
@@ -352,7 +358,10 @@ async fn code_redirect(
             } else {
                 (
                     format!("Pocket ID refused to issue a code: {message}"),
-                    format!("Pocket ID's own words name what it refused for client {}; fix that setting in Pocket ID → OIDC Clients", chain.authorize.client_id),
+                    format!(
+                        "Pocket ID's own words name what it refused for client {}; fix that setting in Pocket ID → OIDC Clients",
+                        chain.authorize.client_id
+                    ),
                 )
             };
             f.fail(finding, hint);
@@ -687,7 +696,10 @@ pub async fn service_token_reach(
             }
         }
     }
-    f.fail(crate::http::HttpError::TooManyRedirects.to_string(), "a redirect loop with the service token; look at the hops with --trace");
+    f.fail(
+        crate::http::HttpError::TooManyRedirects.to_string(),
+        "a redirect loop with the service token; look at the hops with --trace",
+    );
     f.finish("")
 }
 
@@ -860,7 +872,6 @@ struct Grant<'a> {
 /// Redeems the code with the client secret (HTTP Basic, as Access does): the id_token,
 /// or `None` with the finding.
 async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate::redact::Secret> {
-    use base64::Engine;
     let Grant {
         base,
         client_id,
@@ -869,14 +880,7 @@ async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate
         callback,
         verifier,
     } = grant;
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>(),
-            url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect::<String>()
-        ))
-    );
+    let basic = pocketid::client_basic(client_id, secret);
     let token_url = match Url::parse(&format!("{base}{}", pocketid::paths::TOKEN)) {
         Ok(u) => u,
         Err(e) => {
@@ -893,7 +897,7 @@ async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate
             ("code_verifier".into(), verifier),
         ],
     )
-    .header("authorization", &crate::redact::Secret::new(basic));
+    .header("authorization", &basic);
     let response = match http.send(ids::IDP_EXCHANGE, request).await {
         Ok(r) => r,
         Err(e) => {
@@ -992,7 +996,10 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
     let certs_url = match Url::parse(&format!("https://{team}/cdn-cgi/access/certs")) {
         Ok(u) => u,
         Err(e) => {
-            f.fail(format!("bad team domain: {e}"), "give --team as the team name (xyz) or domain (xyz.cloudflareaccess.com)");
+            f.fail(
+                format!("bad team domain: {e}"),
+                "give --team as the team name (xyz) or domain (xyz.cloudflareaccess.com)",
+            );
             return f.finish("");
         }
     };

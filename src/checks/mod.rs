@@ -409,6 +409,16 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         }
     };
     let tls_checks = tls::run_all(config, http, team_domain);
+    // With a passkey (and no client secret) the login proves the token endpoint, and
+    // the probe that Pocket ID would log as an error runs only if the login fails.
+    let defer_token = config.passkey.is_some() && config.client_secret.is_none();
+    let token = async {
+        if defer_token {
+            None
+        } else {
+            Some(idp::token(config, http).await)
+        }
+    };
 
     let (chain, token_reach, tls_results, discovery_result, jwks, token, health) = tokio::join!(
         chain,
@@ -416,9 +426,19 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         tls_checks,
         discovery.clone().map(|d| d.0),
         idp::jwks(config, http, discovery.clone().map(|d| d.1)),
-        idp::token(config, http),
+        token,
         idp::health(config, http),
     );
+    let token = match token {
+        Some(t) => t,
+        None if chain
+            .iter()
+            .any(|c| c.id == ids::ACCESS_CALLBACK && c.status == Status::Pass) =>
+        {
+            idp::token_proved_by_login()
+        }
+        None => idp::token(config, http).await,
+    };
 
     // Report order puts causes before consequences: the anonymous chain and Pocket ID's
     // endpoints come before the login, whose failures they often explain.

@@ -9,5 +9,5 @@ pub mod oidc;
 pub use api::{Api, ApiError, User, answer_error};
 pub use oidc::{
     ACCESS_ALGS, AuthorizeOutcome, Discovery, EXPECTED_TOKEN_ERRORS, OAuthError, RefusalCause,
-    classify_authorize, normalise_base, paths, refusal_cause,
+    UNKNOWN_RESOURCE, classify_authorize, client_basic, normalise_base, paths, refusal_cause,
 };

@@ -181,6 +181,26 @@ pub fn refusal_cause(error: Option<&str>, text: &str) -> RefusalCause {
     }
 }
 
+/// The `Authorization` header of a confidential client (`client_secret_basic`: both
+/// parts form-urlencoded, RFC 6749 §2.3.1), as Access sends it to the token endpoint.
+pub fn client_basic(client_id: &str, secret: &crate::redact::Secret) -> crate::redact::Secret {
+    use base64::Engine as _;
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    crate::redact::Secret::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            encode(client_id),
+            encode(secret.expose())
+        ))
+    ))
+}
+
+/// A resource indicator (RFC 8707) no Pocket ID defines: asking for a client-credentials
+/// token for it is refused with `invalid_target` after the client has authenticated,
+/// which Pocket ID does not log as an error.
+pub const UNKNOWN_RESOURCE: &str = "https://ssoprobe.invalid/no-such-resource";
+
 #[cfg(test)]
 mod tests {
     use super::*;
