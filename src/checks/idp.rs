@@ -544,7 +544,7 @@ pub fn token_proved_by_login() -> CheckResult {
 /// Finding and hint for a token endpoint that did not answer OAuth JSON.
 fn token_failure(config: &Config, response: &crate::http::Response) -> (String, String) {
     let status = response.status.as_u16();
-    let challenge = cloudflare::classify(&response) == Some(cloudflare::EdgePage::Challenge);
+    let challenge = cloudflare::classify(response) == Some(cloudflare::EdgePage::Challenge);
     let (finding, hint) = if challenge {
         (
             format!(
@@ -572,7 +572,7 @@ fn token_failure(config: &Config, response: &crate::http::Response) -> (String, 
             "the path is answered by something other than Pocket ID's token endpoint (a proxy rule or a single-page app fallback)".to_string(),
         )
     } else {
-        let (finding, hint) = unexpected_or(&format!("POST {}", paths::TOKEN), &response);
+        let (finding, hint) = unexpected_or(&format!("POST {}", paths::TOKEN), response);
         (
             finding,
             hint.unwrap_or_else(|| {
