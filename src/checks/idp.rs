@@ -154,6 +154,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
             return (f.finish(""), None);
         }
     };
+    f.detail("status", response.status.as_u16());
     if response.status.as_u16() != 200 {
         let (finding, hint) = unexpected_or(&format!("GET {}", paths::DISCOVERY), &response);
         let hint = hint.unwrap_or_else(|| {
@@ -312,6 +313,7 @@ pub async fn jwks(
             return f.finish("");
         }
     };
+    f.detail("status", response.status.as_u16());
     if response.status.as_u16() != 200 {
         let (finding, hint) = unexpected_or(&format!("GET {}", paths::JWKS), &response);
         f.fail(finding, hint.unwrap_or_else(|| "Cloudflare fetches the keys from the Certificate URL to verify id_tokens; it must answer the JWKS".to_string()));
@@ -599,6 +601,7 @@ pub async fn health(config: &Config, http: &Http) -> CheckResult {
             return f.finish("");
         }
     };
+    f.detail("status", response.status.as_u16());
     match response.status.as_u16() {
         204 => {}
         200 => f.warn(

@@ -106,8 +106,18 @@ fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, String) {
             "the session cookie of login/start did not come back: a proxy strips cookies, or the login took over 60 s".to_string(),
         ),
         (Some(429), _) => (
-            format!("{what}: rate limited by Pocket ID ({e})"),
-            "Pocket ID allows 10 passkey logins, then one per 5 s per client address; run the login less often (ssoprobe never retries)".to_string(),
+            format!(
+                "{what}: rate limited by Pocket ID ({e}){}",
+                e.retry_after()
+                    .map(|r| format!(", Retry-After: {} s", crate::redact::terminal_safe(r)))
+                    .unwrap_or_default()
+            ),
+            format!(
+                "Pocket ID allows 10 passkey logins, then one per 5 s per client address; run the login less often (ssoprobe never retries){}",
+                e.retry_after()
+                    .map(|r| format!("; the next login is allowed in {} s", crate::redact::terminal_safe(r)))
+                    .unwrap_or_default()
+            ),
         ),
         _ => (
             format!("{what}: {e}"),

@@ -226,6 +226,100 @@ impl Findings {
     }
 }
 
+/// The checks whose failure can be a consequence of another's, with the checks that can
+/// cause it, nearest cause first.
+const CAUSES: &[(&str, &[&str])] = &[
+    (ids::PASSKEY_LOGIN, &[ids::IDP_DISCOVERY, ids::IDP_HEALTH]),
+    (
+        ids::IDP_CODE,
+        &[ids::IDP_AUTHORIZE, ids::PASSKEY_LOGIN, ids::IDP_DISCOVERY],
+    ),
+    (
+        ids::IDP_EXCHANGE,
+        &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
+    ),
+    (
+        ids::ACCESS_CALLBACK,
+        &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
+    ),
+];
+
+/// Pocket ID's endpoint checks: when several of them fail with the host down, the first
+/// in report order names it and the others follow from it.
+const IDP_ENDPOINTS: &[&str] = &[
+    ids::IDP_AUTHORIZE,
+    ids::IDP_DISCOVERY,
+    ids::IDP_JWKS,
+    ids::IDP_TOKEN,
+    ids::IDP_HEALTH,
+];
+
+/// Whether a failed check found its host down: no answer at all, or a 5xx.
+fn host_down(c: &CheckResult) -> bool {
+    c.status == Status::Fail
+        && (c.could_not_run
+            || c.details
+                .get("status")
+                .and_then(Value::as_u64)
+                .is_some_and(|s| s >= 500))
+}
+
+/// Makes a failure that follows from an earlier one say so, instead of giving its own
+/// fix for a consequence: "follows from idp.discovery — fix that first: …". The check's
+/// own finding stays; `details.follows_from` names the cause.
+pub fn attribute_causes(checks: &mut [CheckResult]) {
+    let failed = |checks: &[CheckResult], id: &str| {
+        checks
+            .iter()
+            .find(|c| c.id == id && c.status == Status::Fail)
+            .map(|c| (c.id.clone(), c.hint.clone().unwrap_or_default()))
+    };
+    let down: Vec<usize> = checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| IDP_ENDPOINTS.contains(&c.id.as_str()) && host_down(c))
+        .map(|(i, _)| i)
+        .collect();
+    if let [root, rest @ ..] = down.as_slice()
+        && !rest.is_empty()
+    {
+        let root_id = checks[*root].id.clone();
+        let root_hint = checks[*root].hint.clone().unwrap_or_default();
+        checks[*root].summary = format!(
+            "Pocket ID is down: all {} of its endpoints checked fail alike; {}",
+            rest.len() + 1,
+            checks[*root].summary
+        );
+        for &i in rest {
+            follows(&mut checks[i], &root_id, &root_hint);
+        }
+    }
+    for (id, causes) in CAUSES {
+        let Some(i) = checks
+            .iter()
+            .position(|c| c.id == *id && c.status == Status::Fail)
+        else {
+            continue;
+        };
+        if let Some((cause, hint)) = causes.iter().find_map(|c| failed(checks, c)) {
+            follows(&mut checks[i], &cause, &hint);
+        }
+    }
+}
+
+fn follows(check: &mut CheckResult, cause: &str, cause_hint: &str) {
+    check
+        .details
+        .insert("follows_from".into(), Value::String(cause.to_string()));
+    let own = check.hint.take().unwrap_or_default();
+    if !own.is_empty() {
+        check.details.insert("own_hint".into(), Value::String(own));
+    }
+    check.hint = Some(format!(
+        "follows from {cause} — fix that first: {cause_hint}"
+    ));
+}
+
 /// Finding and hint for a response that is not what a check expected: the edge's
 /// own pages, rate limiting, missing routes, server errors.
 pub fn unexpected(what: &str, response: &Response) -> (String, String) {
@@ -247,6 +341,17 @@ pub fn unexpected(what: &str, response: &Response) -> (String, String) {
 /// Like [`unexpected`], but without a hint where only the calling check knows the
 /// likely cause (a 404 or another status of no general meaning).
 pub fn unexpected_or(what: &str, response: &Response) -> (String, Option<String>) {
+    let (finding, hint) = unexpected_inner(what, response);
+    // Every page of the edge carries a Ray ID: quote it the same way everywhere.
+    match (cloudflare::ray_id(response), hint) {
+        (Some(ray), Some(hint)) if !hint.contains(&ray) => {
+            (finding, Some(format!("{hint} (Ray ID {ray})")))
+        }
+        (_, hint) => (finding, hint),
+    }
+}
+
+fn unexpected_inner(what: &str, response: &Response) -> (String, Option<String>) {
     let status = response.status.as_u16();
     match cloudflare::classify(response) {
         Some(EdgePage::Challenge) => {
@@ -448,6 +553,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     checks.extend([discovery_result, jwks, token, health]);
     checks.extend(chain);
     checks.extend(token_reach);
+    attribute_causes(&mut checks);
     Outcome {
         checks,
         duration: started.elapsed(),

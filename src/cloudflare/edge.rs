@@ -124,7 +124,7 @@ pub fn classify(response: &Response) -> Option<EdgePage> {
     if !from_edge || status < 400 {
         return None;
     }
-    let ray = response.header("cf-ray").map(str::to_string);
+    let ray = ray_id(response);
     let mut error = CloudflareError {
         status,
         code: None,
@@ -143,7 +143,7 @@ pub fn classify(response: &Response) -> Option<EdgePage> {
                 .and_then(|n| n.as_str())
                 .map(str::to_string);
             if let Some(r) = v.get("ray_id").and_then(|r| r.as_str()) {
-                error.ray = Some(r.to_string());
+                error.ray = normalise_ray(r).or(error.ray.take());
             }
         }
     } else {
@@ -202,6 +202,20 @@ fn access_error_message(body: &str) -> Option<String> {
         .find(|t| !t.is_empty())
 }
 
+/// The Ray ID of a response the edge answered, in one form wherever it came from: the
+/// 16 hex digits Cloudflare support asks for, without the data-centre suffix of the
+/// `cf-ray` header (`8d3a1b2c4e5f6a7b-LHR` → `8d3a1b2c4e5f6a7b`).
+pub fn ray_id(response: &Response) -> Option<String> {
+    response.header("cf-ray").and_then(normalise_ray)
+}
+
+/// `raw` as a Ray ID (see [`ray_id`]), or `None` when it is not one.
+pub fn normalise_ray(raw: &str) -> Option<String> {
+    let id = raw.trim().split('-').next().unwrap_or_default();
+    (!id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| id.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +228,20 @@ mod tests {
             Some(1016)
         );
         assert_eq!(error_code_in_text("all good"), None);
+    }
+
+    #[test]
+    fn ray_ids_have_one_form() {
+        assert_eq!(
+            normalise_ray("8D3A1B2C4E5F6A7B-LHR").as_deref(),
+            Some("8d3a1b2c4e5f6a7b")
+        );
+        assert_eq!(
+            normalise_ray(" 8d3a1b2c4e5f6a7b ").as_deref(),
+            Some("8d3a1b2c4e5f6a7b")
+        );
+        assert_eq!(normalise_ray("<script>"), None);
+        assert_eq!(normalise_ray(""), None);
     }
 
     #[test]

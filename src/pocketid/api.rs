@@ -36,6 +36,14 @@ impl ApiError {
         }
     }
 
+    /// The `Retry-After` value of a 429, as sent.
+    pub fn retry_after(&self) -> Option<&str> {
+        match self {
+            ApiError::Answer { retry_after, .. } => retry_after.as_deref(),
+            ApiError::Http(_) => None,
+        }
+    }
+
     /// The HTTP status, if there was an answer.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -163,11 +171,22 @@ pub fn answer_error(response: &Response) -> ApiError {
                 .unwrap_or("no message")
                 .to_string(),
         ),
-        None => {
-            let text: String = response.text().chars().take(120).collect();
-            (None, text.split_whitespace().collect::<Vec<_>>().join(" "))
-        }
+        None => match crate::cloudflare::classify(response) {
+            // The edge answered for Pocket ID: say so, not its markup.
+            Some(crate::cloudflare::EdgePage::Error(e)) => (None, e.label()),
+            Some(crate::cloudflare::EdgePage::Challenge) => {
+                (None, "a Cloudflare challenge page".to_string())
+            }
+            _ => match crate::cloudflare::html_title(&response.text()) {
+                Some(title) => (None, format!("a page titled \"{title}\"")),
+                None => {
+                    let text: String = response.text().chars().take(120).collect();
+                    (None, text.split_whitespace().collect::<Vec<_>>().join(" "))
+                }
+            },
+        },
     };
+    let message = crate::redact::terminal_safe(&message);
     ApiError::Answer {
         status,
         code,
