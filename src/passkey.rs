@@ -267,7 +267,10 @@ fn refusal(error: WebauthnCError, origin: &Url, rp_id: &str) -> PasskeyError {
         WebauthnCError::NotSupported => {
             PasskeyError::Refused("the request asks for something this passkey cannot do".into())
         }
-        other => PasskeyError::Refused(format!("{other:?}")),
+        // The authenticator library's other errors name its internals, not the cause.
+        _ => PasskeyError::Refused(
+            "the request for an assertion is not one this passkey can answer".into(),
+        ),
     }
 }
 

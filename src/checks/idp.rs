@@ -171,7 +171,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
         Ok(d) => d,
         Err(e) => {
             let what = if response.is_json() {
-                format!("not a discovery document: {e}")
+                format!("not a discovery document: {}", super::json_problem(&e))
             } else {
                 "an HTML page, not JSON".to_string()
             };
@@ -351,12 +351,12 @@ pub async fn jwks(
         let jwk: jsonwebtoken::jwk::Jwk = match serde_json::from_value(key.clone()) {
             Ok(j) => j,
             Err(e) => {
-                f.fail(format!("key {label} is not a usable JWK: {e}"), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
+                f.fail(format!("key {label} is not a usable JWK: {}", super::json_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
                 continue;
             }
         };
         if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
-            f.fail(format!("key {label} does not parse: {e}"), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
+            f.fail(format!("key {label} does not parse: {}", super::jwt_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
             continue;
         }
         if key

@@ -812,8 +812,8 @@ async fn own_code(
 ) -> Option<String> {
     let mut authorize = match Url::parse(&format!("{base}{}", pocketid::paths::AUTHORIZE)) {
         Ok(u) => u,
-        Err(e) => {
-            f.fail(e.to_string(), "the IdP URL cannot carry Pocket ID's paths; give --idp as https://HOST (Pocket ID's APP_URL)");
+        Err(_) => {
+            f.fail(format!("no authorize URL can be made from {base}"), "the IdP URL cannot carry Pocket ID's paths; give --idp as https://HOST (Pocket ID's APP_URL)");
             return None;
         }
     };
@@ -893,8 +893,8 @@ async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate
     let basic = pocketid::client_basic(client_id, secret);
     let token_url = match Url::parse(&format!("{base}{}", pocketid::paths::TOKEN)) {
         Ok(u) => u,
-        Err(e) => {
-            f.fail(e.to_string(), "the IdP URL cannot carry Pocket ID's paths; give --idp as https://HOST (Pocket ID's APP_URL)");
+        Err(_) => {
+            f.fail(format!("no token URL can be made from {base}"), "the IdP URL cannot carry Pocket ID's paths; give --idp as https://HOST (Pocket ID's APP_URL)");
             return None;
         }
     };
@@ -971,16 +971,16 @@ fn verify_jwt(
     issuer: &str,
     audience: Option<&str>,
 ) -> Result<serde_json::Value, String> {
-    let keys: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_slice(jwks).map_err(|e| format!("the key set is not a JWKS: {e}"))?;
-    let header =
-        jsonwebtoken::decode_header(token.expose()).map_err(|e| format!("not a JWT: {e}"))?;
+    let keys: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(jwks)
+        .map_err(|e| format!("the key set is not a JWKS: {}", super::json_problem(&e)))?;
+    let header = jsonwebtoken::decode_header(token.expose())
+        .map_err(|e| format!("the token: {}", super::jwt_problem(&e)))?;
     let kid = header.kid.clone().ok_or("the token has no kid")?;
     let jwk = keys
         .find(&kid)
         .ok_or_else(|| format!("it is signed with key {kid}, which the key set does not hold"))?;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
-        .map_err(|e| format!("key {kid} does not parse: {e}"))?;
+        .map_err(|e| format!("key {kid}: {}", super::jwt_problem(&e)))?;
     let mut validation = jsonwebtoken::Validation::new(algorithm.unwrap_or(header.alg));
     validation.set_issuer(&[issuer]);
     match audience {
@@ -988,10 +988,75 @@ fn verify_jwt(
         None => validation.validate_aud = false,
     }
     validation.validate_nbf = true;
-    validation.leeway = 60;
+    validation.leeway = JWT_LEEWAY;
     jsonwebtoken::decode::<serde_json::Value>(token.expose(), &key, &validation)
         .map(|d| d.claims)
-        .map_err(|e| e.to_string())
+        .map_err(|e| claim_problem(&e, token, issuer, audience))
+}
+
+/// Seconds of clock difference a verifier forgives (Access's own origin libraries use a
+/// minute too).
+const JWT_LEEWAY: u64 = 60;
+
+/// A verification failure with the values that explain it: times against this
+/// machine's clock, the issuer and audience the token carries.
+fn claim_problem(
+    e: &jsonwebtoken::errors::Error,
+    token: &crate::redact::Secret,
+    issuer: &str,
+    audience: Option<&str>,
+) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    let claims = unverified_claims(token.expose()).unwrap_or_default();
+    let now = crate::timefmt::unix_now();
+    let time = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+    let text = |name: &str| match claims.get(name) {
+        Some(serde_json::Value::String(s)) => crate::redact::terminal_safe(s),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(crate::redact::terminal_safe)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "(none)".to_string(),
+    };
+    match e.kind() {
+        K::ExpiredSignature => match time("exp") {
+            Some(exp) => format!(
+                "it expired at {} ({} s before this machine's clock)",
+                crate::timefmt::rfc3339(exp),
+                now - exp
+            ),
+            None => "it has expired".into(),
+        },
+        K::ImmatureSignature => match time("nbf") {
+            Some(nbf) => format!(
+                "it is not valid before {}, {} s after this machine's clock",
+                crate::timefmt::rfc3339(nbf),
+                nbf - now
+            ),
+            None => "it is not valid yet".into(),
+        },
+        K::InvalidIssuer => format!("its issuer is {}, expected {issuer}", text("iss")),
+        K::InvalidAudience => format!(
+            "its audience is {}, expected {}",
+            text("aud"),
+            audience.unwrap_or("(any)")
+        ),
+        _ => super::jwt_problem(e),
+    }
+}
+
+/// A JWT's claims without verifying it, to explain why verification failed (the
+/// payload is read under the body cap the token came with, and only for its numbers
+/// and names).
+pub(crate) fn unverified_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// `access.token`: `CF_Authorization` verifies against the team's certs; iss, aud, exp,
@@ -1005,9 +1070,9 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
     let team = &chain.login.team_domain;
     let certs_url = match Url::parse(&format!("https://{team}/cdn-cgi/access/certs")) {
         Ok(u) => u,
-        Err(e) => {
+        Err(_) => {
             f.fail(
-                format!("bad team domain: {e}"),
+                format!("no certificate URL can be made from the team domain {team}"),
                 "give --team as the team name (xyz) or domain (xyz.cloudflareaccess.com)",
             );
             return f.finish("");

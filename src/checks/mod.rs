@@ -226,6 +226,45 @@ impl Findings {
     }
 }
 
+/// What a JSON parse failure means, in words rather than the parser's: findings never
+/// quote a library's error text.
+pub fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("line {}, column {}", e.line(), e.column());
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!("not valid JSON ({at})"),
+        Category::Data => format!("JSON of another shape than expected ({at})"),
+        Category::Io => "JSON that could not be read".to_string(),
+    }
+}
+
+/// What a JWT or JWK failure means, in words rather than the library's (no
+/// `ImmatureSignature` or `InvalidAudience` in a finding). Claim failures get their
+/// values from [`verify_jwt`]'s caller; this names the kind.
+pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => {
+            "it is not a well-formed JWT".into()
+        }
+        K::InvalidSignature => "its signature does not verify with the key it names".into(),
+        K::InvalidEcdsaKey | K::InvalidEddsaKey | K::InvalidRsaKey(_) | K::InvalidKeyFormat => {
+            "the key is malformed or of the wrong type".into()
+        }
+        K::InvalidAlgorithmName | K::UnsupportedAlgorithm | K::InvalidAlgorithm | K::MissingAlgorithm => {
+            "its algorithm is not the key's, or not one verifiers accept".into()
+        }
+        K::MissingRequiredClaim(c) => format!("it lacks the {c} claim"),
+        K::InvalidClaimFormat(c) => format!("its {c} claim is malformed"),
+        K::ExpiredSignature => "it has expired".into(),
+        K::ImmatureSignature => "it is not valid yet (its nbf is in the future)".into(),
+        K::InvalidIssuer => "its issuer (iss) is not the expected one".into(),
+        K::InvalidAudience => "its audience (aud) is not the expected one".into(),
+        K::InvalidSubject => "its subject (sub) is not the expected one".into(),
+        _ => "it does not verify".into(),
+    }
+}
+
 /// The checks whose failure can be a consequence of another's, with the checks that can
 /// cause it, nearest cause first.
 const CAUSES: &[(&str, &[&str])] = &[

@@ -130,7 +130,10 @@ impl<'a> Api<'a> {
         serde_json::from_slice(&response.body).map_err(|e| ApiError::Answer {
             status: response.status.as_u16(),
             code: None,
-            message: format!("unexpected answer from {path}: {e}"),
+            message: format!(
+                "unexpected answer from {path}: {}",
+                crate::checks::json_problem(&e)
+            ),
             retry_after: None,
         })
     }
