@@ -19,6 +19,8 @@ pub struct AuthorizeRequest {
     pub client_id: String,
     /// `redirect_uri`.
     pub redirect_uri: Option<String>,
+    /// The callback of the team Access belongs to, which `redirect_uri` should be.
+    pub team_callback: String,
     /// `state` (secret).
     pub state: Option<Secret>,
 }
@@ -45,23 +47,41 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             .is_some_and(|h| !h.eq_ignore_ascii_case(&service_host)),
         _ => true,
     };
-    let chain = match http
-        .follow(
-            ids::SERVICE_REDIRECT,
-            config.service.clone(),
-            Accept::Json,
-            leaves_host,
-        )
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            f.fail_transport(
-                format!("GET {}: {e}", redact::url(&config.service)),
-                e.hint(),
+    // JSON first: the edge then answers its own errors as JSON too. Managed OAuth
+    // answers a non-browser 401; a browser still gets the login, so ask again as one.
+    let mut accept = Accept::Json;
+    let chain = loop {
+        let chain = match http
+            .follow(
+                ids::SERVICE_REDIRECT,
+                config.service.clone(),
+                accept,
+                leaves_host,
+            )
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                f.fail_transport(
+                    format!("GET {}: {e}", redact::url(&config.service)),
+                    e.hint(),
+                );
+                return (f.finish(""), None);
+            }
+        };
+        if accept == Accept::Json
+            && chain.last.location().is_none()
+            && cloudflare::classify(&chain.last) == Some(EdgePage::ManagedOAuth)
+        {
+            f.warn(
+                "Access answers non-browser clients 401 with an OAuth bearer challenge (Managed OAuth is on); the login is checked the way a browser gets it",
+                "scripts and API clients of this site need an OAuth token from Access's authorization server now; if that is not intended, turn off Managed OAuth for the application (Zero Trust → Access → Applications → the application)",
             );
-            return (f.finish(""), None);
+            f.detail("managed_oauth", true);
+            accept = Accept::Html;
+            continue;
         }
+        break chain;
     };
     f.detail("hops", chain.hops.len() + 1);
     let last = &chain.last;
@@ -161,11 +181,14 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
     }
     match cloudflare::classify(last) {
         Some(EdgePage::AccessForbidden) => f.fail(
-            format!("Access refuses with HTTP {} and offers no login", last.status.as_u16()),
-            "the application has only Service Auth or Block policies; add an Allow policy for the people who log in through Pocket ID".to_string(),
+            format!(
+                "Access refuses with HTTP {} and offers no login: the application admits only service tokens",
+                last.status.as_u16()
+            ),
+            "its policies are Service Auth (or Block) only, so nobody can log in through Pocket ID: add an Allow policy for the people (and the monitoring user) who log in, or probe it with --service-token-id and --service-token-secret-file".to_string(),
         ),
         Some(EdgePage::ManagedOAuth) => f.fail(
-            "Access answers 401 asking for an OAuth bearer token (Managed OAuth is on)",
+            "Access answers 401 asking for an OAuth bearer token (Managed OAuth is on), even to a browser",
             "turn off Managed OAuth for the application, or probe it with a service token".to_string(),
         ),
         _ => {
@@ -206,7 +229,7 @@ pub async fn access_login(
         .host_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let Some(candidate) = where_access_sends(&mut f, &response, &idp_host) else {
+    let Some(candidate) = where_access_sends(&mut f, http, &response, &idp_host).await else {
         return (f.finish(""), None);
     };
     let expected = match discovery
@@ -237,35 +260,190 @@ pub async fn access_login(
         url: candidate.clone(),
         client_id: params.client_id.clone().unwrap_or_default(),
         redirect_uri: params.redirect_uri.clone(),
+        team_callback: cloudflare::callback_url(&login.team_domain),
         state: params.state.map(Secret::new),
     });
     (f.finish(summary), request)
 }
 
-/// Where the team login sends the browser: its redirect, or the Pocket ID button of
-/// the sign-in page Access shows when Instant Auth is off. `None` (with the finding
-/// recorded) when neither leads on.
-fn where_access_sends(f: &mut Findings, response: &Response, idp_host: &str) -> Option<Url> {
+/// Where the team login sends the browser: its redirect, or — when Access shows its
+/// sign-in page (Instant Auth off, or several login methods) — the choice on that page
+/// that leads to Pocket ID. `None` (with the finding recorded) when nothing leads on.
+async fn where_access_sends(
+    f: &mut Findings,
+    http: &Http,
+    response: &Response,
+    idp_host: &str,
+) -> Option<Url> {
     if let Some(Ok(location)) = response.location() {
         return Some(location);
     }
-    if matches!(cloudflare::classify(response), Some(EdgePage::AccessSignIn)) {
-        f.warn(
-            "Access shows its sign-in page instead of sending the login straight to Pocket ID (Instant Auth is off)",
-            "in the application's Login methods, keep Pocket ID as the only identity provider and turn on Instant Auth".to_string(),
-        );
-        let link = idp_link(&response.text(), &response.url, idp_host);
-        if link.is_none() {
-            f.fail(
-                format!("the Access sign-in page has no link to Pocket ID ({idp_host})"),
-                "Pocket ID is not among the application's identity providers; add it under the application's Login methods".to_string(),
-            );
-        }
-        return link;
+    let page = cloudflare::classify(response);
+    // A 200 page from the team login is the sign-in page whatever its branding.
+    let sign_in = matches!(page, Some(EdgePage::AccessSignIn))
+        || (page.is_none() && response.status.as_u16() == 200 && !response.is_json());
+    if !sign_in {
+        let (finding, hint) =
+            unexpected("instead of redirecting to the identity provider", response);
+        f.fail(finding, hint);
+        return None;
     }
-    let (finding, hint) = unexpected("instead of redirecting to the identity provider", response);
-    f.fail(finding, hint);
-    None
+    let choices = login_choices(&response.text(), &response.url);
+    let (found, seen) = follow_choices(http, &choices, &response.url, idp_host).await;
+    f.detail("login_choices", seen.clone());
+    match found {
+        Some(url) => {
+            f.warn(
+                "Access shows its sign-in page instead of sending the login straight to Pocket ID (Instant Auth is off, or the application has several login methods); the login goes on through its Pocket ID choice",
+                "in the application's Login methods, keep Pocket ID as the only identity provider and turn on Instant Auth, so that users (and monitors) go straight to Pocket ID",
+            );
+            Some(url)
+        }
+        None => {
+            let hint = if seen.is_empty() {
+                format!(
+                    "the sign-in page offers no identity provider at all (only the one-time PIN, if that); add Pocket ID ({idp_host}) to the application's Login methods in Zero Trust → Access → Applications"
+                )
+            } else {
+                format!(
+                    "the page's login choices lead to {}, none to Pocket ID ({idp_host}); add Pocket ID to the application's Login methods, or check that its Auth URL in Zero Trust → Settings → Authentication is on {idp_host}",
+                    seen.join(", ")
+                )
+            };
+            f.fail(
+                format!("the Access sign-in page has no choice that leads to Pocket ID ({idp_host})"),
+                hint,
+            );
+            None
+        }
+    }
+}
+
+/// One login method a sign-in page offers: a link, or a form and its fields.
+#[derive(Debug, PartialEq)]
+struct Choice {
+    url: Url,
+    /// `Some` for a form that is posted, with its hidden fields.
+    post: Option<Vec<(String, String)>>,
+}
+
+impl Choice {
+    /// Whether choosing it goes back through Access's login endpoint with an explicit
+    /// identity provider (`idp=`), the only kind of choice ssoprobe follows: a form
+    /// without one may be the one-time-PIN form, which would send an e-mail.
+    fn names_an_idp(&self) -> bool {
+        self.url.query_pairs().any(|(k, _)| k == "idp")
+            || self
+                .post
+                .as_ref()
+                .is_some_and(|fields| fields.iter().any(|(k, _)| k == "idp"))
+    }
+}
+
+/// The links and forms of a sign-in page, resolved against its URL.
+fn login_choices(body: &str, base: &Url) -> Vec<Choice> {
+    let doc = scraper::Html::parse_document(body);
+    let (Ok(links), Ok(forms), Ok(fields)) = (
+        scraper::Selector::parse("a[href]"),
+        scraper::Selector::parse("form"),
+        scraper::Selector::parse("input[name], button[name]"),
+    ) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Choice> = doc
+        .select(&links)
+        .filter_map(|a| a.value().attr("href"))
+        .filter_map(|href| base.join(href.trim()).ok())
+        .map(|url| Choice { url, post: None })
+        .collect();
+    for form in doc.select(&forms) {
+        let action = form.value().attr("action").unwrap_or("");
+        let Ok(mut url) = base.join(action.trim()) else {
+            continue;
+        };
+        let values: Vec<(String, String)> = form
+            .select(&fields)
+            .filter(|e| {
+                e.value().name() == "button"
+                    || e.value().attr("type").is_some_and(|t| t.eq_ignore_ascii_case("hidden"))
+            })
+            .filter_map(|e| {
+                Some((
+                    e.value().attr("name")?.to_string(),
+                    e.value().attr("value").unwrap_or("").to_string(),
+                ))
+            })
+            .collect();
+        let post = form
+            .value()
+            .attr("method")
+            .is_some_and(|m| m.eq_ignore_ascii_case("post"));
+        if post {
+            out.push(Choice {
+                url,
+                post: Some(values),
+            });
+        } else {
+            url.query_pairs_mut().extend_pairs(values);
+            out.push(Choice { url, post: None });
+        }
+    }
+    out
+}
+
+/// Most choices ssoprobe tries through Access's login endpoint.
+const MAX_CHOICES: usize = 4;
+
+/// Tries the page's choices: one that links straight to Pocket ID wins; else each
+/// choice that goes back through Access's login endpoint naming an identity provider
+/// is sent once, and the one Access redirects to Pocket ID wins. Returns it and where
+/// the choices led (hosts, for the finding).
+async fn follow_choices(
+    http: &Http,
+    choices: &[Choice],
+    page: &Url,
+    idp_host: &str,
+) -> (Option<Url>, Vec<String>) {
+    let is_idp = |u: &Url| u.host_str().is_some_and(|h| h.eq_ignore_ascii_case(idp_host));
+    let mut seen = Vec::new();
+    if let Some(direct) = choices.iter().find(|c| c.post.is_none() && is_idp(&c.url)) {
+        return (Some(direct.url.clone()), vec![idp_host.to_string()]);
+    }
+    let through_access = choices
+        .iter()
+        .filter(|c| {
+            c.url.host_str() == page.host_str()
+                && c.url.path().starts_with("/cdn-cgi/access/login/")
+                && c.names_an_idp()
+        })
+        .take(MAX_CHOICES);
+    for choice in through_access {
+        let request = match &choice.post {
+            Some(fields) => Request::post_form(choice.url.clone(), fields.clone()),
+            None => Request::get(choice.url.clone(), Accept::Html),
+        };
+        let Ok(answer) = http.send(ids::ACCESS_LOGIN, request).await else {
+            continue;
+        };
+        let Some(Ok(next)) = answer.location() else {
+            continue;
+        };
+        if is_idp(&next) {
+            return (Some(next), vec![idp_host.to_string()]);
+        }
+        if let Some(host) = next.host_str() {
+            seen.push(host.to_ascii_lowercase());
+        }
+    }
+    for c in choices {
+        if let Some(host) = c.url.host_str()
+            && host != page.host_str().unwrap_or_default()
+            && !seen.iter().any(|s| s == host)
+        {
+            seen.push(host.to_ascii_lowercase());
+        }
+    }
+    (None, seen)
 }
 
 /// Whether the login goes to Pocket ID's host (false stops the check) and to its
@@ -341,9 +519,10 @@ fn judge_parameters(
     let redirect_uri = param("redirect_uri");
     match &redirect_uri {
         Some(r) if *r == callback => {}
-        Some(r) => f.fail(
-            format!("redirect_uri is {r}, expected {callback}"),
-            "something rewrites Access's authorization request (a Worker or a proxy rule); Access always sends its team callback".to_string(),
+        // Not a stop: Pocket ID decides whether it accepts it, and idp.authorize says.
+        Some(r) => f.warn(
+            format!("Access sends redirect_uri {r}, not its team callback {callback}"),
+            format!("Pocket ID must have exactly {r} registered for the login to go on (idp.authorize shows whether it does); Access normally sends {callback}: look for a Worker or rule rewriting its authorization request, or a team domain that changed"),
         ),
         None => f.fail("the authorization request has no redirect_uri", "Access always sends redirect_uri; something rewrites its authorization request (a Worker or a proxy rule on the team domain or the IdP host)"),
     }
@@ -402,30 +581,28 @@ fn judge_parameters(
 }
 
 /// The first link on an Access sign-in page that leads to the IdP host.
-fn idp_link(body: &str, base: &Url, idp_host: &str) -> Option<Url> {
-    let doc = scraper::Html::parse_document(body);
-    let selector = scraper::Selector::parse("a[href], form[action]").ok()?;
-    doc.select(&selector)
-        .filter_map(|e| e.value().attr("href").or_else(|| e.value().attr("action")))
-        .filter_map(|href| base.join(href).ok())
-        .find(|u| {
-            u.host_str()
-                .is_some_and(|h| h.eq_ignore_ascii_case(idp_host))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_idp_link_on_a_sign_in_page() {
-        let base = Url::parse("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/x").unwrap();
-        let body = r#"<html><title>Sign in ・ Cloudflare Access</title><a href="/help">Help</a>
-            <a class="idp" href="https://id.example.com/authorize?client_id=c&amp;state=abcdefgh">Pocket ID</a></html>"#;
-        let u = idp_link(body, &base, "id.example.com").unwrap();
-        assert_eq!(u.path(), "/authorize");
-        assert!(u.query().unwrap().contains("client_id=c"));
-        assert!(idp_link(body, &base, "other.example.com").is_none());
+    fn sign_in_page_choices_are_links_and_forms() {
+        let base = Url::parse("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/x?kid=k").unwrap();
+        let body = r#"<html><title>Example ・ Cloudflare Access</title><a href="/help">Help</a>
+            <a class="idp" href="https://id.example.com/authorize?client_id=c&amp;state=abcdefgh">Pocket ID</a>
+            <a href="/cdn-cgi/access/login/x?kid=k&amp;idp=1234">GitHub</a>
+            <form method="POST" action="/cdn-cgi/access/login/x?kid=k"><input type="email" name="email"><button>Send me a code</button></form>
+            <FORM method="post" action="/cdn-cgi/access/login/x?kid=k"><input type="hidden" name="idp" value="abcd"><button type="submit">Pocket ID</button></FORM></html>"#;
+        let choices = login_choices(body, &base);
+        assert_eq!(choices.len(), 5);
+        assert_eq!(choices[1].url.path(), "/authorize");
+        assert!(choices[2].names_an_idp());
+        // The one-time-PIN form is never a choice ssoprobe follows.
+        assert!(!choices[3].names_an_idp());
+        assert!(choices[4].names_an_idp());
+        assert_eq!(
+            choices[4].post.as_deref(),
+            Some(&[("idp".to_string(), "abcd".to_string())][..])
+        );
     }
 }

@@ -51,6 +51,7 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
     }
     let client = &request.client_id;
     let callback = request.redirect_uri.clone().unwrap_or_default();
+    let team_callback = request.team_callback.as_str();
     let outcome = if response.status.is_redirection() {
         pocketid::classify_authorize(
             response.status.as_u16(),
@@ -68,13 +69,13 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
         AuthorizeOutcome::CallbackCode => {}
         AuthorizeOutcome::InteractionError(message) => {
             f.detail("pocket_id_error", message.clone());
-            let (finding, hint) = refusal(pocketid::refusal_cause(None, &message), client, &callback, &message);
+            let (finding, hint) = refusal(pocketid::refusal_cause(None, &message), client, (&callback, team_callback), &message);
             f.fail(finding, hint);
         }
         AuthorizeOutcome::CallbackError { error, description } => {
             f.detail("pocket_id_error", format!("{error}: {}", description.clone().unwrap_or_default()));
             let text = description.clone().unwrap_or_default();
-            let (finding, hint) = refusal(pocketid::refusal_cause(Some(&error), &text), client, &callback, &format!("{error}: {text}"));
+            let (finding, hint) = refusal(pocketid::refusal_cause(Some(&error), &text), client, (&callback, team_callback), &format!("{error}: {text}"));
             f.fail(finding, hint);
             if let (Some(l), Some(sent)) = (&location, &request.state) {
                 let back = l.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
@@ -98,12 +99,23 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
     (result, interaction)
 }
 
-fn refusal(cause: RefusalCause, client: &str, callback: &str, message: &str) -> (String, String) {
+fn refusal(
+    cause: RefusalCause,
+    client: &str,
+    (callback, team_callback): (&str, &str),
+    message: &str,
+) -> (String, String) {
     match cause {
         RefusalCause::UnknownClient => (
             format!("Pocket ID has no OIDC client {client}"),
             format!(
                 "Cloudflare sends client_id {client}; in Zero Trust → Settings → Authentication → (Pocket ID), App ID must be the Client ID shown in Pocket ID → OIDC Clients"
+            ),
+        ),
+        RefusalCause::CallbackNotRegistered if callback != team_callback => (
+            format!("Pocket ID refuses the redirect_uri {callback} that Access sends for client {client}"),
+            format!(
+                "Access sends {callback}, which is not its team callback {team_callback}: fix what makes Access send it (a Worker or rule rewriting the authorization request, a changed team domain) so that it sends {team_callback}, and have exactly {team_callback} in Pocket ID → OIDC Clients → (the Cloudflare client) → Callback URLs; to let this login through as it is, register exactly {callback} there instead"
             ),
         ),
         RefusalCause::CallbackNotRegistered => (

@@ -63,10 +63,13 @@ pub async fn run(config: &Config, http: &Http, chain: Chain<'_>) -> Vec<CheckRes
         out.extend(skip_from(config, 2, &format!("{} failed", ids::IDP_CODE)));
         return out;
     };
+    let mut secret_proved = None;
     if let Some(secret) = &config.client_secret {
-        out.push(exchange(config, http, &chain, secret).await);
+        let result = exchange(config, http, &chain, secret).await;
+        secret_proved = Some(result.status == super::Status::Pass);
+        out.push(result);
     }
-    let (result, landed) = access_callback(config, http, &chain, callback).await;
+    let (result, landed) = access_callback(config, http, &chain, callback, secret_proved).await;
     out.push(result);
     let Some(landed) = landed else {
         out.extend(skip_from(
@@ -440,6 +443,7 @@ async fn access_callback(
     http: &Http,
     chain: &Chain<'_>,
     callback: Url,
+    secret_proved: Option<bool>,
 ) -> (CheckResult, Option<Url>) {
     let mut f = Findings::start(ids::ACCESS_CALLBACK);
     let service_host = config
@@ -467,6 +471,20 @@ async fn access_callback(
             let host = location.host_str().unwrap_or_default().to_ascii_lowercase();
             let in_access = location.path().starts_with("/cdn-cgi/access/")
                 && (host == team || host == service_host);
+            if cloudflare::parse_login_url(&location).is_some()
+                && http
+                    .cookie_value(&config.service, "CF_Authorization")
+                    .is_some()
+            {
+                let on_site = if next.host_str() == config.service.host_str() {
+                    next.clone()
+                } else {
+                    config.service.clone()
+                };
+                let (finding, hint) = login_loop(&mut f, http, &on_site, &response);
+                f.fail(finding, hint);
+                return (f.finish(""), None);
+            }
             if cloudflare::parse_login_url(&location).is_some() {
                 f.fail(
                     "Access sent the browser back to its login page instead of admitting it",
@@ -504,13 +522,80 @@ async fn access_callback(
             ));
             return (result, Some(location));
         }
-        let (finding, hint) = callback_refusal(config, &response);
+        let (finding, mut hint) = callback_refusal(config, &response);
+        if finding.contains("exchange code for token") {
+            hint = exchange_failure(&mut f, config, http, chain, secret_proved).await;
+        }
         f.fail(finding, hint);
         return (f.finish(""), None);
     }
     f.fail(crate::http::HttpError::TooManyRedirects.to_string(), "Access kept redirecting between its own URLs: a redirect loop between the team domain and the site; look at the hops with --trace (cookies not sticking, or a clock far off)");
     (f.finish(""), None)
 }
+
+/// Why Cloudflare could not redeem the code ("Failed to exchange code for token"): a
+/// wrong client secret and a token endpoint that blocks Cloudflare's own request look
+/// alike on Access's page. The evidence that tells them apart: a token request shaped
+/// like Access's (its User-Agent) against one of ssoprobe's own, and, with
+/// `--client-secret-file`, whether Pocket ID takes the secret (`idp.exchange`).
+async fn exchange_failure(
+    f: &mut Findings,
+    config: &Config,
+    http: &Http,
+    chain: &Chain<'_>,
+    secret_proved: Option<bool>,
+) -> String {
+    let base = normalise_base(&config.idp);
+    let token_url = format!("{base}{}", pocketid::paths::TOKEN);
+    let blocked = |r: &Result<Response, crate::http::HttpError>| match r {
+        Ok(r) => {
+            r.status.as_u16() == 403
+                || cloudflare::classify(r) == Some(EdgePage::Challenge)
+                || (!r.is_json() && r.status.is_client_error())
+        }
+        Err(_) => false,
+    };
+    let mut as_access = None;
+    let mut as_probe = None;
+    if let Ok(url) = Url::parse(&token_url) {
+        let form = vec![
+            ("grant_type".to_string(), "authorization_code".to_string()),
+            ("code".to_string(), format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple())),
+            ("client_id".to_string(), chain.authorize.client_id.clone()),
+            ("redirect_uri".to_string(), chain.authorize.team_callback.clone()),
+        ];
+        let access_like = Request::post_form(url.clone(), form.clone()).header(
+            "user-agent",
+            &crate::redact::Secret::new(ACCESS_USER_AGENT),
+        );
+        as_access = Some(blocked(&http.send(ids::ACCESS_CALLBACK, access_like).await));
+        as_probe = Some(blocked(
+            &http.send(ids::ACCESS_CALLBACK, Request::post_form(url, form)).await,
+        ));
+    }
+    f.detail("token_request_like_access_blocked", as_access.unwrap_or(false));
+    f.detail("token_request_like_ssoprobe_blocked", as_probe.unwrap_or(false));
+    match (as_access, as_probe, secret_proved) {
+        (Some(true), Some(false), _) => format!(
+            "Pocket ID's token endpoint refuses requests shaped like Cloudflare's (User-Agent {ACCESS_USER_AGENT}) and answers ssoprobe's: a WAF custom rule, Bot Fight Mode or a User-Agent block on {} stops Access's server-side code exchange; skip security features for path {} (Cloudflare's request also comes from AS13335)",
+            config.idp.host_str().unwrap_or_default(),
+            pocketid::paths::TOKEN
+        ),
+        (Some(true), Some(true), _) => format!(
+            "Pocket ID's token endpoint refuses every scripted request (see idp.token): Cloudflare cannot redeem codes there; skip security features for {} on {}",
+            pocketid::paths::TOKEN,
+            config.idp.host_str().unwrap_or_default()
+        ),
+        (_, _, Some(true)) => "the client secret you gave ssoprobe works at Pocket ID (idp.exchange passed), and requests shaped like Cloudflare's reach the token endpoint: Cloudflare holds another secret — paste the client's secret into Zero Trust → Settings → Authentication → (Pocket ID) → Client secret".to_string(),
+        (_, _, Some(false)) => "Pocket ID refuses the client secret you gave ssoprobe too (idp.exchange): create a new secret in Pocket ID → OIDC Clients and set it in Zero Trust → Settings → Authentication → (Pocket ID) and in --client-secret-file".to_string(),
+        _ => format!(
+            "requests shaped like Cloudflare's reach Pocket ID's token endpoint (a rule keyed on Cloudflare's AS13335 cannot be tested from here), so the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) is the likely cause; pass --client-id and --client-secret-file to prove the secret Pocket ID holds, and check that Cloudflare reaches {token_url}"
+        ),
+    }
+}
+
+/// The User-Agent of Access's server-side requests to the identity provider.
+const ACCESS_USER_AGENT: &str = "cloudflare-access";
 
 /// What Access's answer to the callback says instead of admitting the browser: the
 /// finding and the fix.
@@ -574,13 +659,85 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
     if let Some(Ok(location)) = response.location()
         && cloudflare::parse_login_url(&location).is_some()
     {
-        f.fail(
-            "with CF_Authorization the site still redirects to the Access login",
-            "the cookie is not accepted for this path: check the application's cookie path and the Binding cookie setting".to_string(),
-        );
+        let (finding, hint) = login_loop(&mut f, http, &landed, &response);
+        f.fail(finding, hint);
         return f.finish("");
     }
     judge_site(config, f, &response, "after login")
+}
+
+/// Why Access sends the browser back to its login right after admitting it, found
+/// rather than guessed: the application token's times against this machine's clock and
+/// the edge's `Date`, then whether the cookie covers the URL. The finding names the
+/// cause with the measured skew.
+fn login_loop(f: &mut Findings, http: &Http, url: &Url, response: &Response) -> (String, String) {
+    let lead = "login loop: with the session just set, the site redirects to the Access login again";
+    let Some(token) = http.cookie_value(url, "CF_Authorization") else {
+        return (
+            format!("{lead}: CF_Authorization was set, but not for {}", redact::url(url)),
+            "the cookie's Path or Domain does not cover this URL: check the application's cookie settings (Zero Trust → Access → Applications → the application → Settings), and that no proxy rewrites Set-Cookie on /cdn-cgi/access/authorized".to_string(),
+        );
+    };
+    let now = crate::timefmt::unix_now();
+    let edge_now = response
+        .header("date")
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok());
+    if let Some(edge) = edge_now {
+        f.detail("edge_clock_offset_s", edge - now);
+    }
+    let claims = unverified_claims(token.expose()).unwrap_or_default();
+    let time = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+    let leeway = JWT_LEEWAY as i64;
+    let against_edge = |t: i64| match edge_now {
+        Some(edge) => format!(" and {} s after the edge's Date header", t - edge),
+        None => String::new(),
+    };
+    if let Some(nbf) = time("nbf").or(time("iat"))
+        && nbf > now + leeway
+    {
+        f.detail("clock_skew_s", nbf - now);
+        let edge_agrees = edge_now.is_some_and(|edge| (edge - now).abs() <= leeway);
+        let hint = if edge_agrees {
+            format!(
+                "the token was issued {} s in the future by the clocks of this machine and of the edge, which agree: the clock of whoever signs or checks the token is off — if the origin validates Cf-Access-Jwt-Assertion, set its clock right (timedatectl set-ntp true); a verifier refuses a token before its nbf",
+                nbf - now
+            )
+        } else {
+            format!(
+                "this machine's clock is off against the edge's by {} s: set it right (timedatectl set-ntp true), then run again",
+                edge_now.map_or(0, |edge| edge - now)
+            )
+        };
+        return (
+            format!(
+                "{lead}: clock skew — CF_Authorization is not valid before {}, {} s after this machine's clock{}",
+                crate::timefmt::rfc3339(nbf),
+                nbf - now,
+                against_edge(nbf)
+            ),
+            hint,
+        );
+    }
+    if let Some(exp) = time("exp")
+        && exp < now - leeway
+    {
+        f.detail("clock_skew_s", exp - now);
+        return (
+            format!(
+                "{lead}: CF_Authorization expired at {}, {} s before this machine's clock{}",
+                crate::timefmt::rfc3339(exp),
+                now - exp,
+                against_edge(exp)
+            ),
+            "a token that is expired when issued means a clock far off or a session duration of zero: check the clocks (timedatectl) and the application's session duration in Zero Trust".to_string(),
+        );
+    }
+    (
+        format!("{lead}; the token's times agree with this clock (within {leeway} s) and the cookie covers the URL"),
+        "Access does not take its own token for this URL: another Access application with a more specific path may cover it (its token is for another AUD), or a proxy strips the CF_Binding cookie (Binding cookie setting); compare the application's domain and path with the URL".to_string(),
+    )
 }
 
 /// The verdict on the site's answer once Access admitted the request.

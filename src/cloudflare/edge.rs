@@ -97,26 +97,34 @@ pub fn classify(response: &Response) -> Option<EdgePage> {
     {
         return Some(EdgePage::Challenge);
     }
-    let body = response.text();
-    let title = html_title(&body).unwrap_or_default();
-    if title.contains("Cloudflare Access") {
-        if title.starts_with("Sign in") {
-            return Some(EdgePage::AccessSignIn);
-        }
-        if title.starts_with("Error") {
-            return Some(EdgePage::AccessError(access_error_message(&body)));
-        }
-    }
+    // Status and headers first: they are what Cloudflare documents, and a page's
+    // markup and wording can be rebranded.
     let status = response.status.as_u16();
-    if status == 403 && response.header("cf-access-aud").is_some() {
+    if status == 403
+        && response.location().is_none()
+        && (response.header("cf-access-aud").is_some()
+            || response.header("cf-access-domain").is_some())
+    {
         return Some(EdgePage::AccessForbidden);
     }
     if status == 401
-        && response
-            .header("www-authenticate")
-            .is_some_and(|v| v.starts_with("Bearer") && v.contains("resource_metadata"))
+        && response.header("www-authenticate").is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.starts_with("bearer") && v.contains("resource_metadata")
+        })
     {
         return Some(EdgePage::ManagedOAuth);
+    }
+    let body = response.text();
+    let title = html_title(&body).unwrap_or_default();
+    if title.to_ascii_lowercase().contains("cloudflare access") {
+        let message = access_error_message(&body);
+        let error_title = title.to_ascii_lowercase().starts_with("error");
+        return Some(if status >= 400 || error_title || message.is_some() {
+            EdgePage::AccessError(message)
+        } else {
+            EdgePage::AccessSignIn
+        });
     }
     let from_edge = response
         .header("server")
@@ -171,14 +179,25 @@ pub fn html_title(body: &str) -> Option<String> {
 
 /// `error code: 1033` (plain text) or `<span class="cf-error-code">1033</span>` (HTML).
 fn error_code_in_text(body: &str) -> Option<u32> {
+    // The marker, then (past quotes, a tag's end, a colon or spaces) the digits.
     let digits_after = |marker: &str| {
         let i = body.find(marker)? + marker.len();
-        let rest = body[i..].trim_start();
-        let n: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let rest = body.get(i..)?;
+        let skip = rest
+            .char_indices()
+            .take(40)
+            .find(|(_, c)| c.is_ascii_digit())
+            .map(|(at, _)| at)?;
+        let n: String = rest
+            .get(skip..)?
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .take(5)
+            .collect();
         n.parse().ok()
     };
-    digits_after("cf-error-code\">")
-        .or_else(|| digits_after("error code:"))
+    digits_after("cf-error-code")
+        .or_else(|| digits_after("error code"))
         .or_else(|| digits_after("Error code"))
 }
 
