@@ -329,6 +329,9 @@ pub struct DemoArgs {
     /// Break the lab the way real deployments break (repeatable; `ssoprobe lab --list-faults`).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
+    /// Which face of Cloudflare the lab shows (`ssoprobe lab --list-variants`) [default: classic].
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
     /// Per-request timeout [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
@@ -359,7 +362,14 @@ pub struct LabArgs {
     /// secret (files mode 0600) [default: a new directory in the temp directory].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Which face of Cloudflare the lab shows: page markup, link shapes, header case,
+    /// cookie attribute order [default: classic].
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
     /// List the faults and exit.
     #[arg(long)]
     pub list_faults: bool,
+    /// List the variants and exit.
+    #[arg(long)]
+    pub list_variants: bool,
 }

@@ -311,7 +311,9 @@ async fn where_access_sends(
                 )
             };
             f.fail(
-                format!("the Access sign-in page has no choice that leads to Pocket ID ({idp_host})"),
+                format!(
+                    "the Access sign-in page has no choice that leads to Pocket ID ({idp_host})"
+                ),
                 hint,
             );
             None
@@ -365,7 +367,9 @@ fn login_choices(body: &str, base: &Url) -> Vec<Choice> {
             .select(&fields)
             .filter(|e| {
                 e.value().name() == "button"
-                    || e.value().attr("type").is_some_and(|t| t.eq_ignore_ascii_case("hidden"))
+                    || e.value()
+                        .attr("type")
+                        .is_some_and(|t| t.eq_ignore_ascii_case("hidden"))
             })
             .filter_map(|e| {
                 Some((
@@ -404,7 +408,10 @@ async fn follow_choices(
     page: &Url,
     idp_host: &str,
 ) -> (Option<Url>, Vec<String>) {
-    let is_idp = |u: &Url| u.host_str().is_some_and(|h| h.eq_ignore_ascii_case(idp_host));
+    let is_idp = |u: &Url| {
+        u.host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(idp_host))
+    };
     let mut seen = Vec::new();
     if let Some(direct) = choices.iter().find(|c| c.post.is_none() && is_idp(&c.url)) {
         return (Some(direct.url.clone()), vec![idp_host.to_string()]);
@@ -587,7 +594,8 @@ mod tests {
 
     #[test]
     fn sign_in_page_choices_are_links_and_forms() {
-        let base = Url::parse("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/x?kid=k").unwrap();
+        let base =
+            Url::parse("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/x?kid=k").unwrap();
         let body = r#"<html><title>Example ・ Cloudflare Access</title><a href="/help">Help</a>
             <a class="idp" href="https://id.example.com/authorize?client_id=c&amp;state=abcdefgh">Pocket ID</a>
             <a href="/cdn-cgi/access/login/x?kid=k&amp;idp=1234">GitHub</a>

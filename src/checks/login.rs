@@ -560,21 +560,33 @@ async fn exchange_failure(
     if let Ok(url) = Url::parse(&token_url) {
         let form = vec![
             ("grant_type".to_string(), "authorization_code".to_string()),
-            ("code".to_string(), format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple())),
+            (
+                "code".to_string(),
+                format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
+            ),
             ("client_id".to_string(), chain.authorize.client_id.clone()),
-            ("redirect_uri".to_string(), chain.authorize.team_callback.clone()),
+            (
+                "redirect_uri".to_string(),
+                chain.authorize.team_callback.clone(),
+            ),
         ];
-        let access_like = Request::post_form(url.clone(), form.clone()).header(
-            "user-agent",
-            &crate::redact::Secret::new(ACCESS_USER_AGENT),
-        );
+        let access_like = Request::post_form(url.clone(), form.clone())
+            .header("user-agent", &crate::redact::Secret::new(ACCESS_USER_AGENT));
         as_access = Some(blocked(&http.send(ids::ACCESS_CALLBACK, access_like).await));
         as_probe = Some(blocked(
-            &http.send(ids::ACCESS_CALLBACK, Request::post_form(url, form)).await,
+            &http
+                .send(ids::ACCESS_CALLBACK, Request::post_form(url, form))
+                .await,
         ));
     }
-    f.detail("token_request_like_access_blocked", as_access.unwrap_or(false));
-    f.detail("token_request_like_ssoprobe_blocked", as_probe.unwrap_or(false));
+    f.detail(
+        "token_request_like_access_blocked",
+        as_access.unwrap_or(false),
+    );
+    f.detail(
+        "token_request_like_ssoprobe_blocked",
+        as_probe.unwrap_or(false),
+    );
     match (as_access, as_probe, secret_proved) {
         (Some(true), Some(false), _) => format!(
             "Pocket ID's token endpoint refuses requests shaped like Cloudflare's (User-Agent {ACCESS_USER_AGENT}) and answers ssoprobe's: a WAF custom rule, Bot Fight Mode or a User-Agent block on {} stops Access's server-side code exchange; skip security features for path {} (Cloudflare's request also comes from AS13335)",
@@ -671,7 +683,8 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
 /// the edge's `Date`, then whether the cookie covers the URL. The finding names the
 /// cause with the measured skew.
 fn login_loop(f: &mut Findings, http: &Http, url: &Url, response: &Response) -> (String, String) {
-    let lead = "login loop: with the session just set, the site redirects to the Access login again";
+    let lead =
+        "login loop: with the session just set, the site redirects to the Access login again";
     let Some(token) = http.cookie_value(url, "CF_Authorization") else {
         return (
             format!("{lead}: CF_Authorization was set, but not for {}", redact::url(url)),

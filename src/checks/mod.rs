@@ -251,7 +251,10 @@ pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
         K::InvalidEcdsaKey | K::InvalidEddsaKey | K::InvalidRsaKey(_) | K::InvalidKeyFormat => {
             "the key is malformed or of the wrong type".into()
         }
-        K::InvalidAlgorithmName | K::UnsupportedAlgorithm | K::InvalidAlgorithm | K::MissingAlgorithm => {
+        K::InvalidAlgorithmName
+        | K::UnsupportedAlgorithm
+        | K::InvalidAlgorithm
+        | K::MissingAlgorithm => {
             "its algorithm is not the key's, or not one verifiers accept".into()
         }
         K::MissingRequiredClaim(c) => format!("it lacks the {c} claim"),
@@ -596,5 +599,73 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     Outcome {
         checks,
         duration: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(id: &str, status: Option<u16>, hint: &str) -> CheckResult {
+        let mut f = Findings::start(id);
+        if let Some(s) = status {
+            f.detail("status", s);
+        }
+        f.fail(format!("{id} is broken"), hint);
+        f.finish("")
+    }
+
+    #[test]
+    fn problems_always_have_a_hint_and_safe_text() {
+        let mut f = Findings::start("x");
+        f.fail("\u{1b}[2Jcleared", "  ");
+        let r = f.finish("");
+        assert_eq!(r.summary, "\u{fffd}[2Jcleared");
+        assert!(r.hint.as_deref().is_some_and(|h| h.contains("--trace")));
+    }
+
+    #[test]
+    fn a_consequence_names_its_cause_instead_of_its_own_fix() {
+        let mut checks = vec![
+            failed(
+                ids::IDP_DISCOVERY,
+                Some(200),
+                "set APP_URL=https://id.example.com",
+            ),
+            failed(ids::PASSKEY_LOGIN, Some(401), "re-enrol"),
+        ];
+        attribute_causes(&mut checks);
+        let login = &checks[1];
+        assert_eq!(
+            login.hint.as_deref(),
+            Some("follows from idp.discovery — fix that first: set APP_URL=https://id.example.com")
+        );
+        assert_eq!(login.details["follows_from"], "idp.discovery");
+        assert_eq!(login.details["own_hint"], "re-enrol");
+        // The cause keeps its own.
+        assert_eq!(
+            checks[0].hint.as_deref(),
+            Some("set APP_URL=https://id.example.com")
+        );
+    }
+
+    #[test]
+    fn pocket_id_down_everywhere_is_one_finding() {
+        let mut checks = vec![
+            failed(ids::IDP_AUTHORIZE, Some(530), "start cloudflared"),
+            failed(ids::IDP_DISCOVERY, Some(530), "start cloudflared"),
+            failed(ids::IDP_JWKS, Some(530), "start cloudflared"),
+            failed(ids::IDP_HEALTH, None, "nothing accepts connections"),
+        ];
+        checks[3].could_not_run = true;
+        attribute_causes(&mut checks);
+        assert!(checks[0].summary.starts_with("Pocket ID is down: all 4"));
+        for c in &checks[1..] {
+            assert_eq!(c.details["follows_from"], "idp.authorize", "{}", c.id);
+        }
+        // One failure alone is not "down everywhere".
+        let mut one = vec![failed(ids::IDP_JWKS, Some(502), "x")];
+        attribute_causes(&mut one);
+        assert_eq!(one[0].summary, "idp.jwks is broken");
     }
 }

@@ -249,6 +249,76 @@ mod tests {
         assert_eq!(error_code_in_text("all good"), None);
     }
 
+    fn answer(status: u16, headers: &[(&'static str, &str)], body: &str) -> Response {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            map.append(*k, v.parse().unwrap());
+        }
+        Response {
+            url: url::Url::parse("https://service.example.com/").unwrap(),
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn access_refusals_are_known_by_status_and_headers() {
+        // Whatever the page says, and in whatever case the headers come.
+        for body in [
+            "<title>Error ・ Cloudflare Access</title>",
+            "<h1>Nope</h1>",
+            "",
+        ] {
+            let r = answer(403, &[("CF-Access-Domain", "service.example.com")], body);
+            assert_eq!(classify(&r), Some(EdgePage::AccessForbidden), "{body}");
+        }
+        let oauth = answer(
+            401,
+            &[(
+                "WWW-Authenticate",
+                r#"bearer realm="OAuth", error="invalid_token", resource_metadata="https://x/.well-known/cloudflare-access-protected-resource/""#,
+            )],
+            r#"{"error":"invalid_token"}"#,
+        );
+        assert_eq!(classify(&oauth), Some(EdgePage::ManagedOAuth));
+    }
+
+    #[test]
+    fn access_pages_are_known_by_the_documented_texts_not_the_markup() {
+        let sign_in = answer(
+            200,
+            &[],
+            "<html><title>Example Corp · Cloudflare Access</title>",
+        );
+        assert_eq!(classify(&sign_in), Some(EdgePage::AccessSignIn));
+        let error = answer(
+            200,
+            &[],
+            "<title>Example Corp ・ Cloudflare Access</title><p>OIDC ERROR: Failed to exchange code for token.</p>",
+        );
+        assert_eq!(
+            classify(&error),
+            Some(EdgePage::AccessError(Some(
+                "Failed to exchange code for token".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn error_codes_in_other_markup() {
+        assert_eq!(
+            error_code_in_text("<span class='cf-error-code'>1033</span>"),
+            Some(1033)
+        );
+        assert_eq!(
+            error_code_in_text("<div data-x class=\"cf-error-code big\">\n 1016\n</div>"),
+            Some(1016)
+        );
+        assert_eq!(error_code_in_text("Error code: 530"), Some(530));
+    }
+
     #[test]
     fn ray_ids_have_one_form() {
         assert_eq!(

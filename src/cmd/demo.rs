@@ -2,16 +2,15 @@
 //! through the same argument parsing as a user's `check`.
 
 use super::AppError;
-use super::lab::{TempFile, lab_check_args, parse_faults};
+use super::lab::{TempFile, lab_check_args, lab_config};
 use crate::cli::{Cli, ColorChoice, Command, DemoArgs, OutputArgs};
 use crate::config::{Origin, OriginOf};
 use crate::http::Http;
 use clap::{CommandFactory, FromArgMatches};
-use ssoprobe_lab::{self as lab, Lab, LabConfig};
+use ssoprobe_lab::{self as lab, Lab};
 
 pub(crate) async fn run(args: &DemoArgs) -> Result<u8, AppError> {
-    let faults = parse_faults(&args.faults)?;
-    let lab = Lab::start(LabConfig::default().with_faults(faults))
+    let lab = Lab::start(lab_config(&args.faults, args.variant.as_deref())?)
         .await
         .map_err(|e| AppError::Lab(e.to_string()))?;
     let ca = TempFile::write("ssoprobe-lab-ca", lab.ca_pem())?;

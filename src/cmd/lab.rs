@@ -2,11 +2,24 @@
 
 use super::{AppError, wait_for_stop};
 use crate::cli::LabArgs;
-use ssoprobe_lab::{self as lab, Fault, Lab, LabConfig};
+use ssoprobe_lab::{self as lab, Fault, Lab, LabConfig, Variant};
 use std::io::Write;
 use std::path::PathBuf;
 
-pub(crate) fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
+/// The lab configuration of `--fault` and `--variant`.
+pub(crate) fn lab_config(faults: &[String], variant: Option<&str>) -> Result<LabConfig, AppError> {
+    let variant = match variant {
+        Some(name) => name
+            .parse::<Variant>()
+            .map_err(|e| AppError::Usage(format!("--variant: {e}")))?,
+        None => Variant::default(),
+    };
+    Ok(LabConfig::default()
+        .with_faults(parse_faults(faults)?)
+        .with_variant(variant))
+}
+
+fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
     names
         .iter()
         .map(|n| {
@@ -63,8 +76,16 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         }
         return Ok(0);
     }
-    let faults = parse_faults(&args.faults)?;
-    let lab = Lab::start(LabConfig::default().with_faults(faults.clone()))
+    if args.list_variants {
+        for v in Variant::ALL {
+            println!("{:<24} {}", v.name(), v.description());
+        }
+        return Ok(0);
+    }
+    let config = lab_config(&args.faults, args.variant.as_deref())?;
+    let faults = config.faults.clone();
+    let variant = config.variant;
+    let lab = Lab::start(config)
         .await
         .map_err(|e| AppError::Lab(e.to_string()))?;
     let (dir, _cleanup) = match &args.dir {
@@ -128,7 +149,7 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     }
     toml.push_str(&format!("{route_key} = [{}]\n", routes.join(", ")));
     println!(
-        "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text})\n",
+        "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text}; variant: {variant})\n",
         lab.addr()
     );
     println!(
