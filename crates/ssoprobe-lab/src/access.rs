@@ -8,10 +8,11 @@ mod tokens;
 use super::keys::AccessKey;
 use super::origin::{self, Origin};
 use super::{AUD, CALLBACK_URL, CLIENT_ID, Fault, FaultSet, IDP_HOST, SERVICE_HOST, TEAM_HOST};
-use super::{edge, wire};
+use super::{Variant, edge, wire};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, COOKIE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -33,6 +34,13 @@ const OTHER_TEAM_HOST: &str = "other-team.cloudflareaccess.com";
 const UNKNOWN_CLIENT_ID: &str = "ca908581-9ca6-47a3-bfdb-a1a00b9af6a1";
 /// The Zero Trust identity provider id of the lab's Pocket ID integration.
 const IDP_ID: &str = "e7e9731d-de4e-4928-a8dc-9057789317a7";
+/// The id of the team's second identity provider, GitHub, which the sign-in pages
+/// of the rebranded and terse faces offer too.
+const GITHUB_IDP_ID: &str = "0c6f3a5e-8d2b-4f71-9a46-2e5b7c1d9f08";
+/// The GitHub OAuth app Access uses (GitHub's `Ov23li…` client id format).
+const GITHUB_CLIENT_ID: &str = "Ov23liq5Xb7LmN0pR2sT";
+/// The scopes Access asks Pocket ID for.
+const SCOPES: &str = "openid email profile";
 /// `CF_AppSession` lives 24 hours, whatever the application's session duration.
 const APP_SESSION_TTL: u64 = 24 * 3600;
 /// `CF_Session`, the team domain's CSRF cookie, lives 4 hours.
@@ -40,7 +48,11 @@ const TEAM_SESSION_TTL: u64 = 4 * 3600;
 /// How long Access remembers a login it sent to the identity provider.
 const LOGIN_TTL: Duration = Duration::from_secs(TEAM_SESSION_TTL);
 
-const SIGN_IN_PAGE: &str = include_str!("../../../fixtures/cloudflare/access-sign-in.html");
+const SIGN_IN_PAGE: edge::Faces = edge::Faces {
+    classic: include_str!("../../../fixtures/cloudflare/access-sign-in.html"),
+    rebranded: include_str!("../../../fixtures/cloudflare/access-sign-in-rebranded.html"),
+    terse: include_str!("../../../fixtures/cloudflare/access-sign-in-terse.html"),
+};
 
 const CF_ACCESS_CLIENT_ID: HeaderName = HeaderName::from_static("cf-access-client-id");
 const CF_ACCESS_CLIENT_SECRET: HeaderName = HeaderName::from_static("cf-access-client-secret");
@@ -97,6 +109,7 @@ impl ServiceToken {
 /// the application's policy and service token, and the lab's faults.
 pub(super) struct AccessConfig {
     pub(super) faults: FaultSet,
+    pub(super) variant: Variant,
     pub(super) current: AccessKey,
     pub(super) previous: AccessKey,
     pub(super) idp: IdpLink,
@@ -106,6 +119,10 @@ pub(super) struct AccessConfig {
 /// Access's state: its keys, configuration and the logins in flight.
 pub(super) struct Access {
     faults: FaultSet,
+    /// The face of every page and redirect.
+    variant: Variant,
+    /// The callback URL Access sends identity providers back to.
+    callback_url: String,
     /// Signs the `meta` JWT on login redirects and every session token.
     current: AccessKey,
     /// `/cdn-cgi/access/certs`, fixed for the lab's lifetime.
@@ -150,6 +167,7 @@ impl Access {
     pub(super) fn new(config: AccessConfig) -> Access {
         let AccessConfig {
             faults,
+            variant,
             current,
             previous,
             idp,
@@ -177,7 +195,9 @@ impl Access {
         };
         Access {
             policy: Policy::for_faults(&faults),
+            callback_url: callback_url(&faults),
             faults,
+            variant,
             current,
             certs,
             keys,
@@ -191,36 +211,56 @@ impl Access {
     }
 }
 
+/// The callback URL Access is configured with: Cloudflare's, or the one with a
+/// trailing slash that no Pocket ID client lists (fault callback-trailing-slash).
+pub(super) fn callback_url(faults: &FaultSet) -> String {
+    if faults.has(Fault::CallbackTrailingSlash) {
+        format!("{CALLBACK_URL}/")
+    } else {
+        CALLBACK_URL.to_string()
+    }
+}
+
 /// The service.example.com router: everything goes through the gate.
 pub(super) fn service_router(access: Arc<Access>) -> Router {
+    let variant = access.variant;
     Router::new()
         .route("/cdn-cgi/access/authorized", get(tokens::authorized))
         .fallback(gate)
         .with_state(access)
-        .layer(middleware::map_response(edge::stamp))
+        .layer(middleware::map_response_with_state(
+            variant,
+            edge::stamp_access,
+        ))
 }
 
 /// The xyz.cloudflareaccess.com router.
 pub(super) fn team_router(access: Arc<Access>) -> Router {
+    let variant = access.variant;
     Router::new()
         .route(
             "/cdn-cgi/access/login/{host}",
-            get(login).fallback(team_not_found),
+            get(login_get).post(login_post).fallback(team_not_found),
         )
         .route("/cdn-cgi/access/certs", get(certs))
         .route("/cdn-cgi/access/callback", get(callback::callback))
         .fallback(team_not_found)
         .with_state(access)
-        .layer(middleware::map_response(edge::stamp))
+        .layer(middleware::map_response_with_state(
+            variant,
+            edge::stamp_access,
+        ))
 }
 
 /// The edge in front of service.example.com: bot protection first, then Access.
 /// A request Access admits goes on through the tunnel to the origin; everything
 /// else is sent to log in (Access is evaluated before any origin is chosen, so a
-/// dead tunnel only shows after login).
+/// dead tunnel only shows after login), refused when the application has no login
+/// (fault service-auth-only), or, with Managed OAuth, asked for a bearer token
+/// unless it is a browser's.
 async fn gate(State(access): State<Arc<Access>>, uri: Uri, headers: HeaderMap) -> Response {
     if access.faults.has(Fault::Challenge) {
-        return edge::challenge(SERVICE_HOST, uri.path());
+        return edge::challenge(access.variant, SERVICE_HOST, uri.path());
     }
     // No Access application covers the hostname, so the edge passes everything on.
     if access.faults.has(Fault::SitePublic) {
@@ -228,16 +268,67 @@ async fn gate(State(access): State<Arc<Access>>, uri: Uri, headers: HeaderMap) -
     }
     match tokens::admit(&access, &headers) {
         tokens::Admission::Admitted(admitted) => backend(&access, &headers, admitted),
-        tokens::Admission::Refused => service_token_refused(),
+        tokens::Admission::Refused => service_token_refused(access.variant),
+        tokens::Admission::Anonymous if access.faults.has(Fault::ServiceAuthOnly) => {
+            service_token_refused(access.variant)
+        }
+        tokens::Admission::Anonymous
+            if access.faults.has(Fault::ManagedOauth) && !accepts_html(&headers) =>
+        {
+            bearer_challenge(&uri)
+        }
         tokens::Admission::Anonymous => login_redirect(&access, &uri),
     }
+}
+
+/// Whether the request's `Accept` names `text/html`: how the lab's Managed OAuth
+/// tells a browser from a CLI or agent (Cloudflare does not document its rule).
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        })
+}
+
+/// Managed OAuth's answer to a request that is not a browser's: 401 with an RFC
+/// 6750 Bearer challenge pointing at the RFC 9728 resource metadata of the path.
+fn bearer_challenge(uri: &Uri) -> Response {
+    let metadata = format!(
+        "https://{SERVICE_HOST}/.well-known/cloudflare-access-protected-resource{}",
+        edge::safe_path(uri.path())
+    );
+    let body = json!({ "error": "invalid_token", "resource_metadata": metadata }).to_string();
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        [(CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    let challenge = format!(
+        "Bearer realm=\"OAuth\", error=\"invalid_token\", resource_metadata=\"{metadata}\""
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        headers.insert(WWW_AUTHENTICATE, value);
+    }
+    edge::no_store(headers);
+    response
 }
 
 /// An admitted request through the tunnel to the origin, with the headers Access
 /// adds; cloudflared or the tunnel may be down (faults tunnel-down, origin-down).
 fn backend(access: &Access, request: &HeaderMap, admitted: tokens::Admitted) -> Response {
     if access.faults.has(Fault::TunnelDown) {
-        return edge::tunnel_error(SERVICE_HOST, request);
+        return edge::tunnel_error(access.variant, SERVICE_HOST, request);
     }
     let mut response = if access.faults.has(Fault::OriginDown) {
         edge::cloudflared_bad_gateway()
@@ -258,18 +349,18 @@ fn backend(access: &Access, request: &HeaderMap, admitted: tokens::Admitted) -> 
         }
         access.origin.serve(&forwarded)
     };
-    if let Some(cookie) = admitted.set_cookie
-        && let Ok(value) = HeaderValue::from_str(&cookie)
-    {
-        response.headers_mut().append(SET_COOKIE, value);
+    if let Some(cookie) = admitted.set_cookie {
+        edge::append_cookie(response.headers_mut(), access.variant, &cookie);
     }
     response
 }
 
-/// 403 for a service token Access does not accept: the error page with the
-/// application's `cf-access-aud` and `cf-access-domain`, and no way to log in.
-fn service_token_refused() -> Response {
+/// 403 for a request Access refuses without offering a login (a service token it
+/// does not accept, or any request to a Service-Auth-only application): the error
+/// page with the application's `cf-access-aud` and `cf-access-domain`.
+fn service_token_refused(variant: Variant) -> Response {
     let mut response = edge::access_error(
+        variant,
         StatusCode::FORBIDDEN,
         "Forbidden",
         "You don't have permission to view this. Please contact your system administrator.",
@@ -330,25 +421,35 @@ fn login_redirect(access: &Access, uri: &Uri) -> Response {
     } else {
         TEAM_HOST
     };
+    let mut pairs = [
+        ("kid", AUD),
+        ("redirect_url", path_and_query),
+        ("meta", meta.as_str()),
+    ];
+    // Captures always show kid, redirect_url, meta, but nothing promises that order.
+    if access.variant == Variant::Terse {
+        pairs.swap(0, 1);
+    }
     let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("kid", AUD)
-        .append_pair("redirect_url", path_and_query)
-        .append_pair("meta", &meta)
+        .extend_pairs(pairs)
         .finish();
     let location = format!("https://{team_host}/cdn-cgi/access/login/{SERVICE_HOST}?{query}");
 
-    let mut response = edge::found(&location);
+    let mut response = edge::found(access.variant, &location);
     let headers = response.headers_mut();
     headers.insert(
         "access-control-allow-credentials",
         HeaderValue::from_static("true"),
     );
-    // The RFC 9728 hint newer edges add; the path is the one that was asked for.
+    // The RFC 9728 hint newer edges add (the terse face is an older edge); the path
+    // is the one that was asked for.
     let resource = format!(
         "Cloudflare-Access resource_metadata=\"https://{SERVICE_HOST}/.well-known/cloudflare-access-protected-resource{}\"",
         edge::safe_path(uri.path())
     );
-    if let Ok(value) = HeaderValue::from_str(&resource) {
+    if access.variant != Variant::Terse
+        && let Ok(value) = HeaderValue::from_str(&resource)
+    {
         headers.insert(WWW_AUTHENTICATE, value);
     }
     let app_session = format!("n{}", wire::random_hex(8));
@@ -364,9 +465,7 @@ fn login_redirect(access: &Access, uri: &Uri) -> Response {
         "CF_AppSession={app_session}; Expires={}; Path=/; Secure; HttpOnly",
         wire::imf_fixdate(now + APP_SESSION_TTL)
     );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        headers.append(SET_COOKIE, value);
-    }
+    edge::append_cookie(headers, access.variant, &cookie);
     response
 }
 
@@ -380,8 +479,14 @@ async fn certs(State(access): State<Arc<Access>>) -> Response {
         .into_response()
 }
 
-async fn team_not_found() -> Response {
+async fn team_not_found(State(access): State<Arc<Access>>) -> Response {
+    not_found(access.variant)
+}
+
+/// The team domain's 404 page.
+fn not_found(variant: Variant) -> Response {
     edge::access_error(
+        variant,
         StatusCode::NOT_FOUND,
         "Not Found",
         "The page you requested does not exist.",
@@ -427,20 +532,85 @@ struct StatePayload<'a> {
     app_session_hash: String,
 }
 
-/// `GET /cdn-cgi/access/login/<host>?kid=<AUD>&redirect_url=…&meta=…` on the team
-/// domain: with Instant Auth, 302 to Pocket ID's authorize endpoint; without, the
-/// sign-in page.
-async fn login(
+/// The identity providers the team has: Pocket ID, the one the application uses,
+/// and GitHub, which only the sign-in page offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Idp {
+    PocketId,
+    GitHub,
+}
+
+impl Idp {
+    /// The Zero Trust identity provider id, as `idp=` and the state's `idpId` carry it.
+    fn id(self) -> &'static str {
+        match self {
+            Idp::PocketId => IDP_ID,
+            Idp::GitHub => GITHUB_IDP_ID,
+        }
+    }
+
+    fn from_id(id: &str) -> Option<Idp> {
+        [Idp::PocketId, Idp::GitHub]
+            .into_iter()
+            .find(|idp| idp.id() == id)
+    }
+}
+
+/// The pairs of a query string or form body.
+fn form_pairs(bytes: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+/// `GET /cdn-cgi/access/login/<host>?kid=<AUD>&redirect_url=…&meta=…[&idp=<id>]` on
+/// the team domain: with `idp` (a sign-in page's button) or Instant Auth, 302 to the
+/// identity provider; without, the sign-in page.
+async fn login_get(
     State(access): State<Arc<Access>>,
     Path(host): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
+    let params = form_pairs(query.as_bytes());
+    login(
+        &access,
+        &host,
+        &query,
+        &params,
+        params.get("idp").map(String::as_str),
+    )
+}
+
+/// `POST /cdn-cgi/access/login/<host>?kid=…&redirect_url=…&meta=…` with the form
+/// `idp=<id>`: the terse sign-in page's choice of identity provider. Other posts
+/// (the one-time-PIN form, which the lab does not implement) find nothing.
+async fn login_post(
+    State(access): State<Arc<Access>>,
+    Path(host): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let params = form_pairs(query.as_bytes());
+    match form_pairs(&body).get("idp") {
+        Some(idp) => login(&access, &host, &query, &params, Some(idp)),
+        None => not_found(access.variant),
+    }
+}
+
+/// The team login for `host` with the login URL's `query` (parsed: `params`) and
+/// the chosen identity provider, if any. Once the URL names the application, every
+/// answer sets `CF_Session`.
+fn login(
+    access: &Access,
+    host: &str,
+    query: &str,
+    params: &HashMap<String, String>,
+    idp: Option<&str>,
+) -> Response {
+    let variant = access.variant;
     let Some(kid) = params.get("kid") else {
         return edge::access_error(
+            variant,
             StatusCode::BAD_REQUEST,
             "Invalid login request",
             "The login URL is missing the application's kid parameter.",
@@ -448,18 +618,44 @@ async fn login(
     };
     if !host.eq_ignore_ascii_case(SERVICE_HOST) || kid != AUD {
         return edge::access_error(
+            variant,
             StatusCode::NOT_FOUND,
             "Unable to find your Access application!",
             "No Access application of this team matches the login URL.",
         );
     }
+    let instant_auth =
+        !access.faults.has(Fault::NoInstantAuth) && !access.faults.has(Fault::IdpChooserViaTeam);
+    let mut response = match idp.map(|id| Idp::from_id(id).ok_or(id)) {
+        Some(Ok(Idp::PocketId)) => edge::found(variant, &start_login(access, params)),
+        Some(Ok(Idp::GitHub)) => edge::found(variant, &github_authorize_url(access, params)),
+        Some(Err(_)) => edge::access_error(
+            variant,
+            StatusCode::BAD_REQUEST,
+            "Invalid login request",
+            "The identity provider in the login URL is not enabled for this application.",
+        ),
+        None if instant_auth => edge::found(variant, &start_login(access, params)),
+        None => sign_in_page(access, host, query, params),
+    };
+    let cookie = format!(
+        "CF_Session={}; Expires={}; Path=/; Secure; HttpOnly; SameSite=None",
+        wire::random_hex(16),
+        wire::imf_fixdate(wire::unix_now() + TEAM_SESSION_TTL)
+    );
+    edge::append_cookie(response.headers_mut(), variant, &cookie);
+    response
+}
+
+/// The login the URL's `params` ask for, not yet sent anywhere.
+fn pending_login(access: &Access, params: &HashMap<String, String>) -> PendingLogin {
     // A login URL without a meta from this edge (hand-built) binds to no browser
     // session, so it can never finish at /authorized.
     let app_sessions = params
         .get("meta")
         .and_then(|meta| lock(&access.app_sessions).get(meta).map(|(h, _)| h.clone()))
         .unwrap_or_default();
-    let login = PendingLogin {
+    PendingLogin {
         verifier: (!access.faults.has(Fault::NoPkce))
             .then(|| wire::b64url(&wire::random_bytes(32))),
         app_host: SERVICE_HOST.to_string(),
@@ -469,33 +665,37 @@ async fn login(
             .unwrap_or_else(|| "/".to_string()),
         app_sessions,
         created: Instant::now(),
-    };
-    let state = state_for(&login);
-    let authorize = authorize_url(&access.faults, &login, &state);
-    {
-        let mut logins = lock(&access.logins);
-        logins.retain(|_, l| l.created.elapsed() < LOGIN_TTL);
-        logins.insert(state, login);
     }
+}
 
-    let mut response = if access.faults.has(Fault::NoInstantAuth) {
-        sign_in_page(&host, &query, &authorize)
-    } else {
-        edge::found(&authorize)
-    };
-    let cookie = format!(
-        "CF_Session={}; Expires={}; Path=/; Secure; HttpOnly; SameSite=None",
-        wire::random_hex(16),
-        wire::imf_fixdate(wire::unix_now() + TEAM_SESSION_TTL)
-    );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(SET_COOKIE, value);
-    }
-    response
+/// Starts a login at Pocket ID: remembers it for the callback and returns the
+/// authorize URL to send the browser to.
+fn start_login(access: &Access, params: &HashMap<String, String>) -> String {
+    let login = pending_login(access, params);
+    let state = state_for(&login, Idp::PocketId);
+    let authorize = authorize_url(access, &login, &state);
+    let mut logins = lock(&access.logins);
+    logins.retain(|_, l| l.created.elapsed() < LOGIN_TTL);
+    logins.insert(state, login);
+    authorize
+}
+
+/// GitHub's authorize URL for the login `params` ask for. GitHub is beyond the lab,
+/// so no callback can come back from it and the login is not remembered.
+fn github_authorize_url(access: &Access, params: &HashMap<String, String>) -> String {
+    let login = pending_login(access, params);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", GITHUB_CLIENT_ID)
+        .append_pair("redirect_uri", &access.callback_url)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "read:org user:email")
+        .append_pair("state", &state_for(&login, Idp::GitHub))
+        .finish();
+    format!("https://github.com/login/oauth/authorize?{query}")
 }
 
 /// Access's `state`: 64 hex, a dot, and base64 of the percent-encoded JSON payload.
-fn state_for(login: &PendingLogin) -> String {
+fn state_for(login: &PendingLogin, idp: Idp) -> String {
     let payload = StatePayload {
         iat: wire::unix_now(),
         auth_domain: TEAM_HOST,
@@ -506,7 +706,7 @@ fn state_for(login: &PendingLogin) -> String {
         is_idp_test: false,
         is_refresh: false,
         nonce: wire::random_alphanumeric(17),
-        idp_id: IDP_ID,
+        idp_id: idp.id(),
         service_token_id: "",
         service_token_status: false,
         auth_status: "NONE",
@@ -534,42 +734,92 @@ fn state_for(login: &PendingLogin) -> String {
 
 /// Pocket ID's authorize URL with the query Access builds for a generic OIDC
 /// identity provider, as the lab's Zero Trust settings (and faults) configure it.
-fn authorize_url(faults: &FaultSet, login: &PendingLogin, state: &str) -> String {
-    let path = if faults.has(Fault::WrongAuthUrl) {
+/// The faces differ in what no IdP may rely on: the rebranded face writes spaces as
+/// `%20`, the terse face the parameters in another order.
+fn authorize_url(access: &Access, login: &PendingLogin, state: &str) -> String {
+    let path = if access.faults.has(Fault::WrongAuthUrl) {
         "/oauth2/authorize"
     } else {
         "/authorize"
     };
-    let client_id = if faults.has(Fault::UnknownClient) {
+    let client_id = if access.faults.has(Fault::UnknownClient) {
         UNKNOWN_CLIENT_ID
     } else {
         CLIENT_ID
     };
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", CALLBACK_URL)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid email profile")
-        .append_pair("state", state);
-    if let Some(verifier) = &login.verifier {
-        query
-            .append_pair("code_challenge", &wire::pkce_s256(verifier))
-            .append_pair("code_challenge_method", "S256");
+    let challenge = login.verifier.as_deref().map(wire::pkce_s256);
+    let mut pairs = vec![
+        ("client_id", client_id),
+        ("redirect_uri", access.callback_url.as_str()),
+        ("response_type", "code"),
+        ("scope", SCOPES),
+        ("state", state),
+    ];
+    if let Some(challenge) = &challenge {
+        pairs.push(("code_challenge", challenge));
+        pairs.push(("code_challenge_method", "S256"));
     }
-    format!("https://{IDP_HOST}{path}?{}", query.finish())
+    if access.variant == Variant::Terse {
+        const ORDER: [&str; 7] = [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "code_challenge",
+            "code_challenge_method",
+            "state",
+        ];
+        pairs.sort_by_key(|(name, _)| ORDER.iter().position(|o| o == name));
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let query = if access.variant == Variant::Rebranded {
+        // The serializer writes `+` only for spaces (a literal plus is `%2B`).
+        query.replace('+', "%20")
+    } else {
+        query
+    };
+    format!("https://{IDP_HOST}{path}?{query}")
 }
 
-/// Access's interactive "Sign in ・ Cloudflare Access" page (Instant Auth off): a
-/// one-time-PIN form and one button per identity provider.
-fn sign_in_page(app_host: &str, login_query: &str, pocket_id_url: &str) -> Response {
+/// Access's interactive sign-in page (Instant Auth off): a one-time-PIN form and one
+/// button per identity provider. As captured (classic face) the Pocket ID button
+/// links straight to Pocket ID; with fault idp-chooser-via-team, and in the other
+/// faces, each button goes back through the team domain's login with `idp=<id>`:
+/// an absolute link (classic), a relative one (rebranded) or a posted form (terse).
+fn sign_in_page(
+    access: &Access,
+    app_host: &str,
+    login_query: &str,
+    params: &HashMap<String, String>,
+) -> Response {
     let login_path = format!("/cdn-cgi/access/login/{app_host}?{login_query}");
+    let mut chooser = url::form_urlencoded::Serializer::new(String::new());
+    for name in ["kid", "redirect_url", "meta"] {
+        if let Some(value) = params.get(name) {
+            chooser.append_pair(name, value);
+        }
+    }
+    let chooser_path = format!("/cdn-cgi/access/login/{app_host}?{}", chooser.finish());
+    let choose = |idp: Idp| format!("{chooser_path}&idp={}", idp.id());
+    let pocket_id_url = match access.variant {
+        Variant::Classic if access.faults.has(Fault::IdpChooserViaTeam) => {
+            format!("https://{TEAM_HOST}{}", choose(Idp::PocketId))
+        }
+        Variant::Classic => start_login(access, params),
+        Variant::Rebranded | Variant::Terse => choose(Idp::PocketId),
+    };
     let page = wire::fill(
-        SIGN_IN_PAGE,
+        SIGN_IN_PAGE.of(access.variant),
         &[
             ("APP_DOMAIN", &wire::html_escape(app_host)),
             ("LOGIN_PATH", &wire::html_escape(&login_path)),
-            ("POCKET_ID_URL", &wire::html_escape(pocket_id_url)),
+            ("CHOOSER_PATH", &wire::html_escape(&chooser_path)),
+            ("POCKET_ID_URL", &wire::html_escape(&pocket_id_url)),
+            ("GITHUB_URL", &wire::html_escape(&choose(Idp::GitHub))),
+            ("POCKET_ID_IDP", Idp::PocketId.id()),
+            ("GITHUB_IDP", Idp::GitHub.id()),
         ],
     );
     let mut response = (StatusCode::OK, [(CONTENT_TYPE, "text/html")], page).into_response();
@@ -594,7 +844,7 @@ mod tests {
             app_sessions: vec![wire::sha256_hex(b"n0123456789abcdef")],
             created: Instant::now(),
         };
-        let state = state_for(&login);
+        let state = state_for(&login, Idp::PocketId);
         let (mac, payload) = state.split_once('.').expect("a dot");
         assert_eq!(mac.len(), 64);
         assert!(mac.bytes().all(|b| b.is_ascii_hexdigit()));

@@ -2,10 +2,11 @@
 //! `server: cloudflare` and `cf-ray`, its redirects, managed challenges, 5xx pages
 //! and Access's own HTML pages.
 
-use super::wire;
+use super::{Variant, wire};
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::header::{
-    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, RETRY_AFTER, SERVER,
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, RETRY_AFTER, SERVER, SET_COOKIE,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,45 @@ pub(super) const NO_STORE: &str =
 /// `expires` next to [`NO_STORE`].
 pub(super) const EXPIRED: &str = "Thu, 01 Jan 1970 00:00:01 GMT";
 
-const CHALLENGE_PAGE: &str = include_str!("../../../fixtures/cloudflare/challenge.html");
-const BAD_GATEWAY_PAGE: &str = include_str!("../../../fixtures/cloudflare/502.html");
-const ACCESS_ERROR_PAGE: &str = include_str!("../../../fixtures/cloudflare/access-error.html");
-const TUNNEL_ERROR_PAGE: &str = include_str!("../../../fixtures/cloudflare/1033.html");
+/// One page as each face of the edge renders it.
+pub(super) struct Faces {
+    pub(super) classic: &'static str,
+    pub(super) rebranded: &'static str,
+    pub(super) terse: &'static str,
+}
+
+impl Faces {
+    /// The page of `variant`.
+    pub(super) fn of(&self, variant: Variant) -> &'static str {
+        match variant {
+            Variant::Classic => self.classic,
+            Variant::Rebranded => self.rebranded,
+            Variant::Terse => self.terse,
+        }
+    }
+}
+
+const CHALLENGE_PAGE: Faces = Faces {
+    classic: include_str!("../../../fixtures/cloudflare/challenge.html"),
+    rebranded: include_str!("../../../fixtures/cloudflare/challenge-rebranded.html"),
+    terse: include_str!("../../../fixtures/cloudflare/challenge-terse.html"),
+};
+const BAD_GATEWAY_PAGE: Faces = Faces {
+    classic: include_str!("../../../fixtures/cloudflare/502.html"),
+    rebranded: include_str!("../../../fixtures/cloudflare/502-rebranded.html"),
+    terse: include_str!("../../../fixtures/cloudflare/502-terse.html"),
+};
+const ACCESS_ERROR_PAGE: Faces = Faces {
+    classic: include_str!("../../../fixtures/cloudflare/access-error.html"),
+    rebranded: include_str!("../../../fixtures/cloudflare/access-error-rebranded.html"),
+    terse: include_str!("../../../fixtures/cloudflare/access-error-terse.html"),
+};
+const TUNNEL_ERROR_PAGE: Faces = Faces {
+    classic: include_str!("../../../fixtures/cloudflare/1033.html"),
+    rebranded: include_str!("../../../fixtures/cloudflare/1033-rebranded.html"),
+    // The one line older edges answered; the documented code is all there is.
+    terse: "error code: 1033",
+};
 
 /// How long Cloudflare tells clients to wait before retrying a 1033 (its
 /// `retry_after` and `Retry-After`).
@@ -56,18 +92,135 @@ pub(super) async fn stamp(mut response: Response) -> Response {
     response
 }
 
+/// [`stamp`] for the hosts whose answers are the edge's own (the application and
+/// the team domain), in the face's header order: the terse face writes header
+/// names sorted, as a Go front end does (`net/http` sorts them), where the others
+/// keep the order the handlers set them in. Pocket ID's answers keep its order.
+pub(super) async fn stamp_access(State(variant): State<Variant>, response: Response) -> Response {
+    let mut response = stamp(response).await;
+    if variant == Variant::Terse {
+        sort_headers(response.headers_mut());
+    }
+    response
+}
+
+/// Rewrites `headers` with the names in byte order; the values of one name keep
+/// their order (several `Set-Cookie`s stay as set).
+fn sort_headers(headers: &mut HeaderMap) {
+    let mut names: Vec<HeaderName> = headers.keys().cloned().collect();
+    names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut sorted = HeaderMap::with_capacity(headers.len());
+    for name in names {
+        for value in headers.get_all(&name) {
+            sorted.append(name.clone(), value.clone());
+        }
+    }
+    *headers = sorted;
+}
+
+/// Appends a `Set-Cookie` for `line`, written as captured (`name=value; Attr=v;
+/// Flag…`), in the face's attribute order and case: browsers and cookie jars take
+/// attributes in any order and case, and edges do not all write them alike.
+pub(super) fn append_cookie(headers: &mut HeaderMap, variant: Variant, line: &str) {
+    if let Ok(value) = HeaderValue::from_str(&cookie_line(variant, line)) {
+        headers.append(SET_COOKIE, value);
+    }
+}
+
+/// `line` restyled for `variant`: the rebranded face writes attribute names in
+/// lower case with `path` first, the terse face writes the flags first.
+fn cookie_line(variant: Variant, line: &str) -> String {
+    let order: [&str; 5] = match variant {
+        Variant::Classic => return line.to_string(),
+        Variant::Rebranded => ["path", "expires", "secure", "samesite", "httponly"],
+        Variant::Terse => ["httponly", "secure", "samesite", "path", "expires"],
+    };
+    let mut parts = line.split(';').map(str::trim).filter(|p| !p.is_empty());
+    let mut out = parts.next().unwrap_or_default().to_string();
+    let mut attributes: Vec<(&str, Option<&str>)> = parts
+        .map(|part| match part.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (part, None),
+        })
+        .collect();
+    // Attributes the order does not name keep their place after the named ones.
+    attributes.sort_by_key(|(name, _)| {
+        order
+            .iter()
+            .position(|o| o.eq_ignore_ascii_case(name))
+            .unwrap_or(order.len())
+    });
+    for (name, value) in attributes {
+        let same_site = name.eq_ignore_ascii_case("samesite");
+        let (name, value) = match variant {
+            Variant::Rebranded => (
+                name.to_ascii_lowercase(),
+                value.map(|v| {
+                    if same_site {
+                        v.to_ascii_lowercase()
+                    } else {
+                        v.to_string()
+                    }
+                }),
+            ),
+            _ => (
+                canonical_attribute(name).to_string(),
+                value.map(|v| {
+                    if same_site {
+                        capitalised(v)
+                    } else {
+                        v.to_string()
+                    }
+                }),
+            ),
+        };
+        out.push_str("; ");
+        out.push_str(&name);
+        if let Some(value) = value {
+            out.push('=');
+            out.push_str(&value);
+        }
+    }
+    out
+}
+
+/// The RFC 6265 spelling of a cookie attribute name; others as written.
+fn canonical_attribute(name: &str) -> &str {
+    [
+        "Path", "Expires", "Max-Age", "Domain", "Secure", "HttpOnly", "SameSite",
+    ]
+    .into_iter()
+    .find(|known| known.eq_ignore_ascii_case(name))
+    .unwrap_or(name)
+}
+
+/// `none` → `None`.
+fn capitalised(value: &str) -> String {
+    let mut chars = value.chars();
+    match chars.next() {
+        Some(first) => {
+            first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+        }
+        None => String::new(),
+    }
+}
+
 /// Access's no-cache headers.
 pub(super) fn no_store(headers: &mut HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
     headers.insert(EXPIRES, HeaderValue::from_static(EXPIRED));
 }
 
-/// A 302 to `location` as the edge sends it.
-pub(super) fn found(location: &str) -> Response {
+/// A 302 to `location` as the edge sends it. The terse face sends no body, as some
+/// edges do; nothing should read a redirect's body.
+pub(super) fn found(variant: Variant, location: &str) -> Response {
     let Ok(location) = HeaderValue::from_str(location) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "lab: unusable redirect").into_response();
     };
-    let mut response = (StatusCode::FOUND, html(), FOUND_BODY).into_response();
+    let mut response = match variant {
+        Variant::Terse => StatusCode::FOUND.into_response(),
+        _ => (StatusCode::FOUND, html(), FOUND_BODY).into_response(),
+    };
     let headers = response.headers_mut();
     headers.insert(LOCATION, location);
     no_store(headers);
@@ -99,10 +252,10 @@ pub(super) fn safe_path(path: &str) -> String {
 
 /// A managed challenge ("Just a moment..."), as bot protection or a WAF rule answers
 /// in front of `host`; `path` is the path that was challenged.
-pub(super) fn challenge(host: &str, path: &str) -> Response {
+pub(super) fn challenge(variant: Variant, host: &str, path: &str) -> Response {
     let ray = ray_id();
     let page = wire::fill(
-        CHALLENGE_PAGE,
+        CHALLENGE_PAGE.of(variant),
         &[
             ("HOST", &wire::html_escape(host)),
             ("PATH", &safe_path(path)),
@@ -141,10 +294,10 @@ pub(super) fn challenge(host: &str, path: &str) -> Response {
 
 /// Cloudflare's HTML "Bad gateway" page for `host`: the edge reached no working
 /// origin.
-pub(super) fn bad_gateway(host: &str) -> Response {
+pub(super) fn bad_gateway(variant: Variant, host: &str) -> Response {
     let ray = ray_id();
     let page = wire::fill(
-        BAD_GATEWAY_PAGE,
+        BAD_GATEWAY_PAGE.of(variant),
         &[
             ("HOST", &wire::html_escape(host)),
             ("RAY_ID", &ray),
@@ -169,11 +322,17 @@ pub(super) fn bad_gateway(host: &str) -> Response {
     response
 }
 
-/// Access's "Error ・ Cloudflare Access" page with `heading` and `message`.
-pub(super) fn access_error(status: StatusCode, heading: &str, message: &str) -> Response {
+/// Access's error page ("Error ・ Cloudflare Access" as captured) with `heading`
+/// and `message`.
+pub(super) fn access_error(
+    variant: Variant,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+) -> Response {
     let ray = ray_id();
     let page = wire::fill(
-        ACCESS_ERROR_PAGE,
+        ACCESS_ERROR_PAGE.of(variant),
         &[
             ("HEADING", &wire::html_escape(heading)),
             ("MESSAGE", &wire::html_escape(message)),
@@ -206,8 +365,9 @@ pub(super) fn wants_json(headers: &HeaderMap) -> Option<&'static str> {
 
 /// HTTP 530 with Cloudflare error 1033: the hostname routes to a tunnel that has no
 /// healthy cloudflared connector. JSON (RFC 9457) when the request asked for it,
-/// else the HTML page.
-pub(super) fn tunnel_error(host: &str, request: &HeaderMap) -> Response {
+/// else the HTML page (the terse face: the one-line `error code: 1033` older edges
+/// answer).
+pub(super) fn tunnel_error(variant: Variant, host: &str, request: &HeaderMap) -> Response {
     let ray = ray_id();
     let now = wire::unix_now();
     let status = StatusCode::from_u16(530).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -233,14 +393,18 @@ pub(super) fn tunnel_error(host: &str, request: &HeaderMap) -> Response {
         }
         None => {
             let page = wire::fill(
-                TUNNEL_ERROR_PAGE,
+                TUNNEL_ERROR_PAGE.of(variant),
                 &[
                     ("HOST", &wire::html_escape(host)),
                     ("RAY_ID", &ray),
                     ("TIME", &wire::utc_timestamp(now)),
                 ],
             );
-            (status, [(CONTENT_TYPE, "text/html; charset=UTF-8")], page).into_response()
+            let content_type = match variant {
+                Variant::Terse => "text/plain; charset=UTF-8",
+                _ => "text/html; charset=UTF-8",
+            };
+            (status, [(CONTENT_TYPE, content_type)], page).into_response()
         }
     };
     let headers = response.headers_mut();
@@ -302,19 +466,75 @@ mod tests {
 
     #[test]
     fn fixture_placeholders_are_all_filled() {
-        for response in [
-            challenge("service.example.com", "/x"),
-            bad_gateway("id.example.com"),
-            access_error(StatusCode::NOT_FOUND, "h", "m"),
-            tunnel_error("service.example.com", &HeaderMap::new()),
-        ] {
-            assert!(response.headers().contains_key(CF_RAY));
-            let body = response.into_body();
-            let bytes = futures::executor::block_on(axum::body::to_bytes(body, 1 << 20))
-                .unwrap_or_default();
-            let text = String::from_utf8_lossy(&bytes);
-            assert!(!text.is_empty());
-            assert!(!text.contains("{{"), "unfilled placeholder in {text}");
+        for variant in Variant::ALL {
+            let challenged = challenge(variant, "service.example.com", "/x");
+            assert_eq!(challenged.headers()["cf-mitigated"], "challenge");
+            for (response, status) in [
+                (challenged, 403),
+                (bad_gateway(variant, "id.example.com"), 502),
+                (access_error(variant, StatusCode::NOT_FOUND, "h", "m"), 404),
+                (
+                    tunnel_error(variant, "service.example.com", &HeaderMap::new()),
+                    530,
+                ),
+            ] {
+                assert_eq!(response.status().as_u16(), status);
+                assert!(response.headers().contains_key(CF_RAY));
+                let body = response.into_body();
+                let bytes = futures::executor::block_on(axum::body::to_bytes(body, 1 << 20))
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.is_empty());
+                assert!(!text.contains("{{"), "unfilled placeholder in {text}");
+            }
         }
+    }
+
+    #[test]
+    fn each_face_has_its_own_pages() {
+        for faces in [
+            &CHALLENGE_PAGE,
+            &BAD_GATEWAY_PAGE,
+            &ACCESS_ERROR_PAGE,
+            &TUNNEL_ERROR_PAGE,
+        ] {
+            let pages = Variant::ALL.map(|v| faces.of(v));
+            assert_ne!(pages[0], pages[1]);
+            assert_ne!(pages[0], pages[2]);
+            assert_ne!(pages[1], pages[2]);
+        }
+    }
+
+    #[test]
+    fn cookies_are_restyled_per_face() {
+        let line = "CF_Authorization=t; Expires=Thu, 01 Jan 1970 00:00:01 GMT; Path=/; Secure; SameSite=none; HttpOnly";
+        assert_eq!(cookie_line(Variant::Classic, line), line);
+        assert_eq!(
+            cookie_line(Variant::Rebranded, line),
+            "CF_Authorization=t; path=/; expires=Thu, 01 Jan 1970 00:00:01 GMT; secure; samesite=none; httponly"
+        );
+        assert_eq!(
+            cookie_line(Variant::Terse, line),
+            "CF_Authorization=t; HttpOnly; Secure; SameSite=None; Path=/; Expires=Thu, 01 Jan 1970 00:00:01 GMT"
+        );
+        // An attribute no order names stays, after the named ones.
+        assert_eq!(
+            cookie_line(Variant::Terse, "a=b; Partitioned; Path=/"),
+            "a=b; Path=/; Partitioned"
+        );
+    }
+
+    #[test]
+    fn the_terse_face_sorts_header_names_and_keeps_cookie_order() {
+        let mut headers = HeaderMap::new();
+        headers.insert(SERVER, HeaderValue::from_static("cloudflare"));
+        headers.append(SET_COOKIE, HeaderValue::from_static("b=1"));
+        headers.insert(CF_RAY, HeaderValue::from_static("0-LAB"));
+        headers.append(SET_COOKIE, HeaderValue::from_static("a=2"));
+        sort_headers(&mut headers);
+        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["cf-ray", "server", "set-cookie"]);
+        let cookies: Vec<_> = headers.get_all(SET_COOKIE).iter().collect();
+        assert_eq!(cookies, ["b=1", "a=2"]);
     }
 }

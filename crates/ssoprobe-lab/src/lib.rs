@@ -2,7 +2,9 @@
 //! origin, served over HTTPS on loopback with a throw-away CA, so that `ssoprobe demo`
 //! and the end-to-end tests exercise the real checker against something that answers
 //! like the real servers (see `reference/cloudflare-access.md` and
-//! `reference/pocket-id.md`). Faults break it the way real deployments break.
+//! `reference/pocket-id.md`). Faults break it the way real deployments break;
+//! variants give Cloudflare another face (markup, header case and order, link
+//! shapes, cookie attributes) so that checks cannot lean on one.
 //!
 //! The checker reaches the lab only through the routing flags a user has
 //! ([`Lab::route_args`]) and the CA file ([`Lab::ca_pem`]). Pocket ID starts empty,
@@ -100,6 +102,20 @@ pub enum Fault {
     WrongRpId,
     /// The application has no Service Auth policy.
     NoServiceAuth,
+    /// Instant Auth is off and the Pocket ID button goes back through the team domain.
+    IdpChooserViaTeam,
+    /// Access sends its callback with a trailing slash; Pocket ID refuses it.
+    CallbackTrailingSlash,
+    /// The application admits only service tokens: anonymous requests get 403.
+    ServiceAuthOnly,
+    /// Managed OAuth is on: non-browser requests get 401 with a Bearer challenge.
+    ManagedOauth,
+    /// Access's application tokens are issued 10 minutes in the future.
+    ClockSkew,
+    /// A WAF rule challenges Access's own requests to Pocket ID's token endpoint.
+    TokenBlockedForAccess,
+    /// The tunnel to Pocket ID is down: id.example.com answers 530 / error 1033.
+    IdpBehindTunnelDown,
 }
 
 impl Fault {
@@ -132,6 +148,13 @@ impl Fault {
         Fault::OriginDown,
         Fault::WrongRpId,
         Fault::NoServiceAuth,
+        Fault::IdpChooserViaTeam,
+        Fault::CallbackTrailingSlash,
+        Fault::ServiceAuthOnly,
+        Fault::ManagedOauth,
+        Fault::ClockSkew,
+        Fault::TokenBlockedForAccess,
+        Fault::IdpBehindTunnelDown,
     ];
 
     /// The name `--fault` takes.
@@ -164,6 +187,13 @@ impl Fault {
             Fault::OriginDown => "origin-down",
             Fault::WrongRpId => "wrong-rp-id",
             Fault::NoServiceAuth => "no-service-auth",
+            Fault::IdpChooserViaTeam => "idp-chooser-via-team",
+            Fault::CallbackTrailingSlash => "callback-trailing-slash",
+            Fault::ServiceAuthOnly => "service-auth-only",
+            Fault::ManagedOauth => "managed-oauth",
+            Fault::ClockSkew => "clock-skew",
+            Fault::TokenBlockedForAccess => "token-blocked-for-access",
+            Fault::IdpBehindTunnelDown => "idp-behind-tunnel-down",
         }
     }
 
@@ -241,6 +271,27 @@ impl Fault {
             Fault::NoServiceAuth => {
                 "the application has no Service Auth policy: service tokens are sent to the login like anonymous requests"
             }
+            Fault::IdpChooserViaTeam => {
+                "Instant Auth is off and the sign-in page's Pocket ID button goes back through the team domain, which redirects to Pocket ID"
+            }
+            Fault::CallbackTrailingSlash => {
+                "Access sends redirect_uri https://xyz.cloudflareaccess.com/cdn-cgi/access/callback/ (trailing slash), which the Pocket ID client does not list"
+            }
+            Fault::ServiceAuthOnly => {
+                "the application admits only service tokens: anonymous requests get Access's 403 with cf-access-aud and no login"
+            }
+            Fault::ManagedOauth => {
+                "Managed OAuth is on: requests that do not accept text/html get 401 with a Bearer resource_metadata challenge"
+            }
+            Fault::ClockSkew => {
+                "Access's signer clock is 10 minutes fast: the site's CF_Authorization is not valid yet, so the login loops"
+            }
+            Fault::TokenBlockedForAccess => {
+                "a WAF rule challenges Pocket ID's token endpoint for User-Agent cloudflare-access only: Access cannot redeem codes"
+            }
+            Fault::IdpBehindTunnelDown => {
+                "the tunnel to Pocket ID is down: every id.example.com URL answers 530 with Cloudflare error 1033"
+            }
         }
     }
 }
@@ -271,6 +322,83 @@ impl FromStr for Fault {
 )]
 pub struct UnknownFault(pub String);
 
+/// A face of the lab: how Cloudflare's pages, redirects, cookies and headers look.
+/// Real edges differ in markup, branding, header case and order, link shapes and
+/// cookie attribute order while keeping what Cloudflare documents (status codes,
+/// `cf-*` headers, error codes and texts, "Cloudflare Access" in Access titles). A
+/// check that passes against one face but not another depends on the lab's markup,
+/// not on behaviour. Every fault breaks the lab the same way under every face;
+/// Pocket ID's own answers are the same under every face but for header case.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Variant {
+    /// The pages, redirects and cookies as captured (the default).
+    #[default]
+    Classic,
+    /// A rebranded team: custom title and markup, a second identity provider,
+    /// IdP buttons that go back through the team domain, relative same-host
+    /// redirects, lower-case cookie attributes.
+    Rebranded,
+    /// Minimal pages: a form to choose the identity provider, plain edge errors, no
+    /// `www-authenticate` hint, Title-Case HTTP/1 header names in another order.
+    Terse,
+}
+
+impl Variant {
+    /// Every face, the default first.
+    pub const ALL: [Variant; 3] = [Variant::Classic, Variant::Rebranded, Variant::Terse];
+
+    /// The name `--variant` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Classic => "classic",
+            Variant::Rebranded => "rebranded",
+            Variant::Terse => "terse",
+        }
+    }
+
+    /// One line: how the face looks.
+    pub fn description(self) -> &'static str {
+        match self {
+            Variant::Classic => "Cloudflare's pages, redirects and cookies as captured",
+            Variant::Rebranded => {
+                "a rebranded Access login (Example Corp; Pocket ID and GitHub chosen through the team domain), relative same-host redirects, lower-case cookie attributes"
+            }
+            Variant::Terse => {
+                "minimal Access pages with a form to choose the identity provider, plain edge error pages, Title-Case HTTP/1 headers sorted by name"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Variant {
+    type Err = UnknownVariant;
+
+    fn from_str(s: &str) -> Result<Variant, UnknownVariant> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| UnknownVariant(s.to_string()))
+    }
+}
+
+/// A variant name the lab does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown variant `{0}`; the lab knows: {names}",
+    names = Variant::ALL.map(Variant::name).join(", ")
+)]
+pub struct UnknownVariant(pub String);
+
+/// The User-Agent of Access's server-side requests to the identity provider (seen
+/// in Pocket ID's logs), which a WAF rule can single out.
+const ACCESS_USER_AGENT: &str = "cloudflare-access";
+
 /// The faults in force, for the hosts to consult.
 #[derive(Clone, Debug)]
 struct FaultSet(Vec<Fault>);
@@ -290,18 +418,26 @@ impl FaultSet {
 }
 
 /// How to start the lab. More knobs will come, so it is built from its default:
-/// `LabConfig::default().with_faults(faults)`.
+/// `LabConfig::default().with_faults(faults).with_variant(variant)`.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct LabConfig {
     /// The faults to inject (order and duplicates do not matter).
     pub faults: Vec<Fault>,
+    /// The face Cloudflare shows.
+    pub variant: Variant,
 }
 
 impl LabConfig {
     /// This configuration with `faults` in force.
     pub fn with_faults(mut self, faults: Vec<Fault>) -> LabConfig {
         self.faults = faults;
+        self
+    }
+
+    /// This configuration with Cloudflare showing `variant`.
+    pub fn with_variant(mut self, variant: Variant) -> LabConfig {
+        self.variant = variant;
         self
     }
 }
@@ -353,6 +489,7 @@ pub struct Lab {
     addr: SocketAddr,
     ca_pem: String,
     faults: FaultSet,
+    variant: Variant,
     client_secret: String,
     static_api_key: String,
     service_token: access::ServiceToken,
@@ -363,6 +500,7 @@ impl Lab {
     /// Starts the servers; returns once they accept connections.
     pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
         let faults = FaultSet::new(&config.faults);
+        let variant = config.variant;
         // The RSA keys are the slow part: they are made on blocking threads while
         // the certificates are issued and the listener is bound.
         let keys = keys::spawn_generation();
@@ -386,11 +524,13 @@ impl Lab {
             addr,
             &pki.ca_pem,
             access_secret,
+            access::callback_url(&faults),
             faults.has(Fault::AccessJwksUnreachable),
         )
         .map_err(LabError::Client)?;
         let access = Arc::new(access::Access::new(access::AccessConfig {
             faults: faults.clone(),
+            variant,
             current: keys.access_current,
             previous: keys.access_previous,
             idp: idp_link,
@@ -407,14 +547,15 @@ impl Lab {
         let hosts = server::Hosts {
             service: access::service_router(Arc::clone(&access)),
             team: access::team_router(access),
-            idp: pocketid::router(&faults, pocket_id),
+            idp: pocketid::router(&faults, variant, pocket_id),
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config);
-        let server = tokio::spawn(server::serve(listener, acceptor, hosts));
+        let server = tokio::spawn(server::serve(listener, acceptor, hosts, variant));
         Ok(Lab {
             addr,
             ca_pem: pki.ca_pem,
             faults,
+            variant,
             client_secret,
             static_api_key,
             service_token,
@@ -457,6 +598,11 @@ impl Lab {
         &self.faults.0
     }
 
+    /// The face Cloudflare shows.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
     /// The secret of the Pocket ID client Access uses (a secret: never print it).
     pub fn client_secret(&self) -> &str {
         &self.client_secret
@@ -489,12 +635,13 @@ impl Drop for Lab {
     }
 }
 
-/// Shows where the lab listens and its faults; never a secret.
+/// Shows where the lab listens, its faults and face; never a secret.
 impl fmt::Debug for Lab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lab")
             .field("addr", &self.addr)
             .field("faults", &self.faults.0)
+            .field("variant", &self.variant)
             .finish_non_exhaustive()
     }
 }

@@ -80,11 +80,13 @@ impl Origin {
 }
 
 /// The token's claims when it is an application token for this application,
-/// signed by a current Access key and not expired.
+/// signed by a current Access key, already valid (`nbf`, with the library's minute
+/// of leeway) and not expired.
 pub(super) fn verify(keys: &HashMap<String, DecodingKey>, token: &str) -> Option<AppClaims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     let key = keys.get(header.kid.as_deref()?)?;
     let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_nbf = true;
     validation.set_audience(&[AUD]);
     validation.set_issuer(&[format!("https://{TEAM_HOST}")]);
     let claims = jsonwebtoken::decode::<AppClaims>(token, key, &validation)

@@ -11,12 +11,13 @@ mod passkeys;
 mod users;
 
 use super::keys::RsaKey;
-use super::{CALLBACK_URL, CLIENT_ID, Fault, FaultSet, IDP_HOST, LabError, edge};
+use super::{ACCESS_USER_AGENT, CALLBACK_URL, CLIENT_ID, Fault, FaultSet, IDP_HOST, LabError};
+use super::{Variant, edge};
 use api::ApiError;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
@@ -218,22 +219,33 @@ fn discovery(app_url: &str, internal_url: &str) -> serde_json::Value {
 }
 
 /// The id.example.com router: Pocket ID behind Cloudflare's edge, with the faults
-/// that sit in front of it (a dead or stalled upstream, a proxy or WAF rule on the
-/// token path) applied outside Pocket ID itself.
-pub(super) fn router(faults: &FaultSet, pocket_id: Arc<PocketId>) -> Router {
+/// that sit in front of it (a dead, unreachable or stalled upstream, a proxy or WAF
+/// rule on the token path) applied outside Pocket ID itself. The edge's own pages
+/// wear `variant`'s face.
+pub(super) fn router(faults: &FaultSet, variant: Variant, pocket_id: Arc<PocketId>) -> Router {
     let mut front = Router::new();
     if faults.has(Fault::IdpDown) {
-        front = front.fallback(|| async { edge::bad_gateway(IDP_HOST) });
+        front = front.fallback(move || async move { edge::bad_gateway(variant, IDP_HOST) });
+    } else if faults.has(Fault::IdpBehindTunnelDown) {
+        front = front.fallback(move |headers: HeaderMap| async move {
+            edge::tunnel_error(variant, IDP_HOST, &headers)
+        });
     } else {
         if faults.has(Fault::Token404) {
             front = front.route("/api/oidc/token", any(traefik_not_found));
         } else if faults.has(Fault::TokenChallenge) {
             front = front.route(
                 "/api/oidc/token",
-                any(|uri: Uri| async move { edge::challenge(IDP_HOST, uri.path()) }),
+                any(move |uri: Uri| async move { edge::challenge(variant, IDP_HOST, uri.path()) }),
             );
         }
         front = front.fallback_service(pocket_id_app(pocket_id));
+        if faults.has(Fault::TokenBlockedForAccess) {
+            front = front.layer(middleware::from_fn_with_state(
+                variant,
+                challenge_access_at_token,
+            ));
+        }
     }
     let front = front.layer(middleware::map_response(edge::stamp));
     if faults.has(Fault::IdpSlow) {
@@ -350,6 +362,25 @@ async fn cors(request: Request, next: Next) -> Response {
 /// Fault idp-slow: the upstream takes longer than any client waits.
 async fn stall(request: Request, next: Next) -> Response {
     tokio::time::sleep(STALL).await;
+    next.run(request).await
+}
+
+/// Fault token-blocked-for-access: a WAF rule (a bot rule that counts the
+/// `cloudflare-access` User-Agent as a bot, say) challenges Access's own requests
+/// to the token endpoint; every other client, a prober's included, reaches Pocket ID.
+async fn challenge_access_at_token(
+    State(variant): State<Variant>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let from_access = request
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|agent| agent.eq_ignore_ascii_case(ACCESS_USER_AGENT));
+    if from_access && request.uri().path() == "/api/oidc/token" {
+        return edge::challenge(variant, IDP_HOST, request.uri().path());
+    }
     next.run(request).await
 }
 

@@ -1,7 +1,7 @@
 //! The lab's one TLS listener: binding, the accept loop, and routing each request to
 //! the router of the host it names.
 
-use super::{IDP_HOST, LabError, SERVICE_HOST, TEAM_HOST};
+use super::{IDP_HOST, LabError, SERVICE_HOST, TEAM_HOST, Variant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::header::{CONTENT_TYPE, HOST};
@@ -80,8 +80,13 @@ pub(super) async fn bind() -> Result<TcpListener, LabError> {
 
 /// Accepts connections until the task is aborted. Connection tasks live in a
 /// `JoinSet` owned by this future, so aborting it tears down every connection,
-/// including handlers stalled on purpose.
-pub(super) async fn serve(listener: TcpListener, acceptor: TlsAcceptor, hosts: Hosts) {
+/// including handlers stalled on purpose. `variant` picks the header case.
+pub(super) async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    hosts: Hosts,
+    variant: Variant,
+) {
     let hosts = Arc::new(hosts);
     let mut connections = JoinSet::new();
     loop {
@@ -91,7 +96,12 @@ pub(super) async fn serve(listener: TcpListener, acceptor: TlsAcceptor, hosts: H
                     // Small responses must not wait for a delayed ACK (Nagle), or a hop
                     // that takes 1 ms shows as 40.
                     let _ = tcp.set_nodelay(true);
-                    connections.spawn(connection(tcp, acceptor.clone(), Arc::clone(&hosts)));
+                    connections.spawn(connection(
+                        tcp,
+                        acceptor.clone(),
+                        Arc::clone(&hosts),
+                        variant,
+                    ));
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -103,7 +113,7 @@ pub(super) async fn serve(listener: TcpListener, acceptor: TlsAcceptor, hosts: H
 }
 
 /// One client connection: TLS handshake, then HTTP/1.1 requests routed by host.
-async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, hosts: Arc<Hosts>) {
+async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, hosts: Arc<Hosts>, variant: Variant) {
     let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
         return;
     };
@@ -123,7 +133,10 @@ async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, hosts: Arc<Hosts>) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // HTTP/1 header names are case-insensitive; servers and proxies write them
+        // lower-case (hyper, HTTP/2 edges) or Title-Case (many HTTP/1 servers).
+        .title_case_headers(variant == Variant::Terse);
     // A client that goes away mid-request is not the lab's problem.
     let _ = builder.serve_connection(TokioIo::new(tls), service).await;
 }

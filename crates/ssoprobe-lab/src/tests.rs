@@ -22,11 +22,15 @@ struct Probe {
 }
 
 async fn start(faults: &[Fault]) -> Probe {
-    let lab = Lab::start(LabConfig {
-        faults: faults.to_vec(),
-    })
-    .await
-    .expect("the lab starts");
+    start_as(Variant::Classic, faults).await
+}
+
+/// The lab with `faults`, showing `variant`'s face.
+async fn start_as(variant: Variant, faults: &[Fault]) -> Probe {
+    let config = LabConfig::default()
+        .with_faults(faults.to_vec())
+        .with_variant(variant);
+    let lab = Lab::start(config).await.expect("the lab starts");
     let client = client(&lab, |b| b);
     Probe { lab, client }
 }
@@ -53,6 +57,13 @@ impl Probe {
     /// the URL's port).
     fn url(&self, host: &str, path: &str) -> String {
         self.route(&format!("https://{host}{path}"))
+    }
+
+    /// A Location (absolute, or relative to `base`, the URL that answered) pointed
+    /// at the lab's port.
+    fn follow(&self, base: &str, location: &str) -> String {
+        let base = Url::parse(base).expect("an absolute base");
+        self.route(base.join(location).expect("a URL reference").as_str())
     }
 
     /// An absolute URL from a Location header, pointed at the lab's port.
@@ -166,7 +177,7 @@ fn days_left(not_after: i64) -> f64 {
 
 #[test]
 fn fault_names_round_trip() {
-    assert_eq!(Fault::ALL.len(), 27);
+    assert_eq!(Fault::ALL.len(), 34);
     for fault in Fault::ALL {
         assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         assert_eq!(fault.to_string(), fault.name());
@@ -1055,9 +1066,20 @@ use softkey::{SoftKey, UP, UV};
 /// Pocket ID's APP_URL: the origin browsers put in clientDataJSON.
 const ORIGIN: &str = "https://id.example.com";
 
-/// A browser: a client with a cookie jar.
+/// What browsers send as `Accept` when they navigate.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+/// A browser: a client with a cookie jar that asks for HTML as navigations do.
 fn browser(p: &Probe) -> Client {
-    client(&p.lab, |b| b.cookie_store(true))
+    client(&p.lab, |b| {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static(BROWSER_ACCEPT),
+        );
+        b.cookie_store(true).default_headers(headers)
+    })
 }
 
 /// A user created through the admin API with a registered passkey, and the browser
@@ -1114,7 +1136,13 @@ impl Probe {
 
     /// probe@example.com created, signed in with a one-time code, passkey registered.
     async fn enrol(&self) -> Enrolled {
-        let user_id = self.create_user("probe", "probe@example.com").await;
+        self.enrol_as("probe", "probe@example.com").await
+    }
+
+    /// `username` with `email` created, signed in with a one-time code, passkey
+    /// registered.
+    async fn enrol_as(&self, username: &str, email: &str) -> Enrolled {
+        let user_id = self.create_user(username, email).await;
         let code: Value = self
             .one_time_code(&user_id, serde_json::json!({}))
             .await
@@ -1173,21 +1201,85 @@ impl Probe {
             .expect("a response")
     }
 
-    /// Service → team login → Pocket ID's authorize, in `browser`: the state Access
-    /// sent and the interaction Pocket ID started.
-    async fn start_access_login(&self, browser: &Client) -> (String, String) {
+    /// The Pocket ID button of a sign-in page that `page_url` answered: where a
+    /// browser goes (on the lab's port) and, for a form, the fields it posts.
+    fn pocket_id_choice(
+        &self,
+        page_url: &str,
+        page: &str,
+    ) -> (String, Option<Vec<(String, String)>>) {
+        let html = scraper::Html::parse_document(page);
+        let is_pocket_id =
+            |e: &scraper::ElementRef<'_>| e.text().collect::<String>().trim() == "Pocket ID";
+        let links = scraper::Selector::parse("a[href]").expect("selector");
+        if let Some(link) = html.select(&links).find(is_pocket_id) {
+            let href = link.value().attr("href").unwrap_or_default();
+            return (self.follow(page_url, href), None);
+        }
+        let forms = scraper::Selector::parse("form").expect("selector");
+        let buttons = scraper::Selector::parse("button").expect("selector");
+        let form = html
+            .select(&forms)
+            .find(|f| f.select(&buttons).any(|b| is_pocket_id(&b)))
+            .expect("a Pocket ID link or form");
+        assert_eq!(form.value().attr("method"), Some("post"));
+        let hidden = scraper::Selector::parse("input[type=hidden]").expect("selector");
+        let fields = form
+            .select(&hidden)
+            .filter_map(|i| {
+                let input = i.value();
+                Some((
+                    input.attr("name")?.to_string(),
+                    input.attr("value")?.to_string(),
+                ))
+            })
+            .collect();
+        let action = form.value().attr("action").unwrap_or_default();
+        (self.follow(page_url, action), Some(fields))
+    }
+
+    /// Takes a choice from [`Probe::pocket_id_choice`] in `browser`.
+    async fn choose(
+        &self,
+        browser: &Client,
+        (url, form): (String, Option<Vec<(String, String)>>),
+    ) -> Response {
+        let request = match form {
+            Some(fields) => browser.post(url).form(&fields),
+            None => browser.get(url),
+        };
+        request.send().await.expect("a response")
+    }
+
+    /// Service → team login (→ its sign-in page and the Pocket ID button, when
+    /// Instant Auth is off) → the authorize URL Access sends `browser` to.
+    async fn access_authorize_url(&self, browser: &Client) -> Url {
         let first = browser
             .get(self.url(SERVICE_HOST, "/"))
             .send()
             .await
             .expect("a response");
         assert_eq!(first.status(), StatusCode::FOUND);
-        let login = browser
-            .get(self.route(location(&first)))
-            .send()
-            .await
-            .expect("a response");
-        let authorize = Url::parse(location(&login)).expect("an authorize URL");
+        let login_url = self.route(location(&first));
+        let mut login = browser.get(&login_url).send().await.expect("a response");
+        if login.status() == StatusCode::OK {
+            let page = login.text().await.expect("a page");
+            let choice = self.pocket_id_choice(&login_url, &page);
+            let url = Url::parse(&choice.0).expect("a URL");
+            if choice.1.is_none() && url.host_str() == Some(IDP_HOST) {
+                // The button links straight to Pocket ID's authorize URL.
+                return url;
+            }
+            login = self.choose(browser, choice).await;
+        }
+        assert_eq!(login.status(), StatusCode::FOUND);
+        Url::parse(location(&login)).expect("an authorize URL")
+    }
+
+    /// Service → team login → Pocket ID's authorize, in `browser`: the state Access
+    /// sent and the interaction Pocket ID started.
+    async fn start_access_login(&self, browser: &Client) -> (String, String) {
+        let authorize = self.access_authorize_url(browser).await;
         let state = query(&authorize)["state"].clone();
         let r = browser
             .get(self.route(authorize.as_str()))
@@ -1219,12 +1311,26 @@ impl Probe {
     async fn login_to_code(&self, enrolled: &mut Enrolled) -> (Client, String, Response) {
         let browser = browser(self);
         let (state, interaction) = self.start_access_login(&browser).await;
-        let finished = self.passkey_login(&browser, &mut enrolled.key).await;
+        let r = self
+            .sign_in_at_pocket_id(&browser, &interaction, &mut enrolled.key)
+            .await;
+        (browser, state, r)
+    }
+
+    /// In `browser`, at Pocket ID's `interaction`: the passkey login with `key`,
+    /// every step Pocket ID asks for, and Pocket ID's final redirect.
+    async fn sign_in_at_pocket_id(
+        &self,
+        browser: &Client,
+        interaction: &str,
+        key: &mut SoftKey,
+    ) -> Response {
+        let finished = self.passkey_login(browser, key).await;
         assert_eq!(finished.status(), StatusCode::OK);
         let mut step = "authenticate".to_string();
         let redirect = loop {
             let r: Value = self
-                .complete(&browser, &interaction, &step)
+                .complete(browser, interaction, &step)
                 .await
                 .json()
                 .await
@@ -1237,12 +1343,11 @@ impl Probe {
                 .expect("a next step")
                 .to_string();
         };
-        let r = browser
+        browser
             .get(self.url(IDP_HOST, &redirect))
             .send()
             .await
-            .expect("a response");
-        (browser, state, r)
+            .expect("a response")
     }
 
     /// The whole login up to Access's callback answer.
@@ -2626,4 +2731,724 @@ async fn access_refuses_logins_it_cannot_tie_to_a_browser() {
     let r = b.get(url).send().await.expect("a response");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.expect("a body").contains("access_denied"));
+}
+
+// ---------------------------------------------------------------------------------
+// The faults added with the faces, and the faces themselves.
+
+#[tokio::test]
+async fn fault_idp_chooser_via_team() {
+    let p = start(&[Fault::IdpChooserViaTeam]).await;
+    let b = browser(&p);
+    let first = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    let login_url = p.route(location(&first));
+    let page = b.get(&login_url).send().await.expect("a response");
+    assert_eq!(page.status(), StatusCode::OK);
+    let text = page.text().await.expect("a page");
+    assert!(text.contains("<title>Sign in ・ Cloudflare Access</title>"));
+    let (url, form) = p.pocket_id_choice(&login_url, &text);
+    assert!(form.is_none(), "the classic page has links");
+    // The link is absolute, on the team domain, with the IdP's id.
+    let html = scraper::Html::parse_document(&text);
+    let link = scraper::Selector::parse(".AuthBox-idps a").expect("selector");
+    let href = html
+        .select(&link)
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .expect("a Pocket ID link");
+    let href = Url::parse(href).expect("an absolute link");
+    assert_eq!(href.host_str(), Some(TEAM_HOST));
+    assert_eq!(href.path(), "/cdn-cgi/access/login/service.example.com");
+    let q = query(&href);
+    assert_eq!(q["kid"], AUD);
+    assert_eq!(q["redirect_url"], "/");
+    assert!(q.contains_key("meta"));
+    assert!(uuid::Uuid::parse_str(&q["idp"]).is_ok());
+    // One more request: the team domain sends the browser to Pocket ID.
+    let hop = p.choose(&b, (url, None)).await;
+    assert_eq!(hop.status(), StatusCode::FOUND);
+    assert_edge(&hop);
+    assert!(set_cookie(&hop, "CF_Session").is_some());
+    let authorize = Url::parse(location(&hop)).expect("an authorize URL");
+    assert_eq!(authorize.host_str(), Some(IDP_HOST));
+    assert_eq!(authorize.path(), "/authorize");
+    assert_eq!(query(&authorize)["redirect_uri"], CALLBACK_URL);
+    assert_eq!(query(&authorize)["code_challenge_method"], "S256");
+    // An id the team does not have.
+    let mut unknown = Url::parse(&p.route(href.as_str())).expect("URL");
+    let pairs: Vec<(String, String)> = unknown
+        .query_pairs()
+        .filter(|(k, _)| k != "idp")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    unknown
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs)
+        .append_pair("idp", "00000000-0000-4000-8000-000000000000");
+    let refused = b.get(unknown).send().await.expect("a response");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    // The login completes through the chooser.
+    let mut enrolled = p.enrol().await;
+    let b = p.login_to_site(&mut enrolled).await;
+    let site = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(site.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn fault_callback_trailing_slash() {
+    let p = start(&[Fault::CallbackTrailingSlash]).await;
+    let authorize = p.authorize_url().await;
+    assert_eq!(
+        query(&authorize)["redirect_uri"],
+        format!("{CALLBACK_URL}/")
+    );
+    let r = p.get(&p.route(authorize.as_str())).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(
+        location(&r),
+        "/interaction/error?error=The+redirect_uri+%27https%3A%2F%2Fxyz.cloudflareaccess.com%2Fcdn-cgi%2Faccess%2Fcallback%2F%27+is+not+registered+for+this+client."
+    );
+}
+
+#[tokio::test]
+async fn fault_service_auth_only() {
+    let p = start(&[Fault::ServiceAuthOnly]).await;
+    for accept in ["*/*", BROWSER_ACCEPT] {
+        let r = p
+            .client
+            .get(p.url(SERVICE_HOST, "/"))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_edge(&r);
+        assert_eq!(location(&r), "");
+        assert_eq!(header(&r, "cf-access-aud"), AUD);
+        assert_eq!(header(&r, "cf-access-domain"), SERVICE_HOST);
+        assert!(cookies(r.headers()).is_empty());
+        let page = r.text().await.expect("a body");
+        assert!(page.contains("<title>Error ・ Cloudflare Access</title>"));
+        assert!(page.contains("You don&#39;t have permission to view this."));
+    }
+    let (id, secret) = p.lab.service_token();
+    let r = p
+        .client
+        .get(p.url(SERVICE_HOST, "/"))
+        .header("cf-access-client-id", id)
+        .header("cf-access-client-secret", secret)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn fault_managed_oauth() {
+    let p = start(&[Fault::ManagedOauth]).await;
+    let metadata = "https://service.example.com/.well-known/cloudflare-access-protected-resource/";
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let mut request = p.client.get(p.url(SERVICE_HOST, "/"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let r = request.send().await.expect("a response");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{accept:?}");
+        assert_edge(&r);
+        assert_eq!(location(&r), "");
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            format!(
+                "Bearer realm=\"OAuth\", error=\"invalid_token\", resource_metadata=\"{metadata}\""
+            )
+        );
+        assert_eq!(header(&r, "content-type"), "application/json");
+        let body: Value = r.json().await.expect("JSON");
+        assert_eq!(
+            body,
+            serde_json::json!({ "error": "invalid_token", "resource_metadata": metadata })
+        );
+    }
+    // A browser is sent to log in, and the login works.
+    let b = browser(&p);
+    let r = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(location(&r).starts_with("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/"));
+    let mut enrolled = p.enrol().await;
+    let b = p.login_to_site(&mut enrolled).await;
+    let site = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(site.status(), StatusCode::OK);
+    // The session counts for a CLI too.
+    let cli = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(cli.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn fault_clock_skew() {
+    let p = start(&[Fault::ClockSkew]).await;
+    let mut enrolled = p.enrol().await;
+    let (b, callback) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(callback.status(), StatusCode::FOUND);
+    let (org, _) = set_cookie(&callback, "CF_Authorization").expect("the global session");
+    let now = wire::unix_now();
+    let org_iat = claims(&org)["iat"].as_u64().unwrap_or(0);
+    assert!(org_iat.abs_diff(now) < 5, "the global session is on time");
+    let authorized = b
+        .get(p.route(location(&callback)))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(authorized.status(), StatusCode::FOUND);
+    let (app, _) = set_cookie(&authorized, "CF_Authorization").expect("the app session");
+    let c = claims(&app);
+    let (iat, nbf, exp) = (
+        c["iat"].as_u64().unwrap_or(0),
+        c["nbf"].as_u64().unwrap_or(0),
+        c["exp"].as_u64().unwrap_or(0),
+    );
+    assert!(
+        (595..=605).contains(&(iat.saturating_sub(now))),
+        "iat {iat}, now {now}"
+    );
+    assert_eq!(nbf, iat);
+    assert_eq!(exp - iat, 86_400);
+    // The edge's clock is right, so the token is not valid yet: back to the login.
+    let before = wire::unix_now();
+    let site = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    let after = wire::unix_now();
+    assert_eq!(site.status(), StatusCode::FOUND);
+    assert!(location(&site).contains("/cdn-cgi/access/login/service.example.com"));
+    let date = header(&site, "date");
+    assert!(
+        (before.saturating_sub(1)..=after).any(|t| wire::imf_fixdate(t) == date),
+        "Date {date} is not between {before} and {after}"
+    );
+}
+
+#[tokio::test]
+async fn fault_token_blocked_for_access() {
+    let p = start(&[Fault::TokenBlockedForAccess]).await;
+    let form = [("grant_type", "authorization_code"), ("code", "x")];
+    let blocked = p
+        .client
+        .post(p.url(IDP_HOST, "/api/oidc/token"))
+        .header("user-agent", "cloudflare-access")
+        .form(&form)
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
+    assert_edge(&blocked);
+    assert_eq!(header(&blocked, "cf-mitigated"), "challenge");
+    assert!(header(&blocked, "x-request-id").is_empty());
+    assert!(
+        blocked
+            .text()
+            .await
+            .expect("a body")
+            .contains("Just a moment...")
+    );
+    // Any other client reaches Pocket ID.
+    for agent in ["ssoprobe/1.0", "curl/8.5.0"] {
+        let r = p
+            .client
+            .post(p.url(IDP_HOST, "/api/oidc/token"))
+            .header("user-agent", agent)
+            .form(&form)
+            .send()
+            .await
+            .expect("a response");
+        assert_ne!(r.status(), StatusCode::FORBIDDEN);
+        assert!(header(&r, "cf-mitigated").is_empty());
+        assert!(!header(&r, "x-request-id").is_empty(), "Pocket ID answered");
+    }
+    // Access's own redemption is challenged: its callback says so.
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.expect("a body");
+    assert!(page.contains("Failed to exchange code for token"), "{page}");
+}
+
+#[tokio::test]
+async fn fault_idp_behind_tunnel_down() {
+    let p = start(&[Fault::IdpBehindTunnelDown]).await;
+    for path in [
+        "/healthz",
+        "/.well-known/openid-configuration",
+        "/authorize?x=1",
+        "/login",
+    ] {
+        let r = p.get(&p.url(IDP_HOST, path)).await;
+        assert_eq!(r.status().as_u16(), 530, "{path}");
+        assert_edge(&r);
+        assert_eq!(header(&r, "retry-after"), "120");
+        let body = r.text().await.expect("a body");
+        assert!(body.contains(r#"cf-error-code">1033<"#), "{body}");
+        assert!(body.contains("id.example.com"));
+    }
+    let token = p.post_form("/api/oidc/token", &[("a", "b")]).await;
+    assert_eq!(token.status().as_u16(), 530);
+    let json = p
+        .client
+        .get(p.url(IDP_HOST, "/.well-known/jwks.json"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(json.status().as_u16(), 530);
+    let body: Value = json.json().await.expect("RFC 9457 JSON");
+    assert_eq!(body["error_code"], 1033);
+    assert_eq!(body["zone"], IDP_HOST);
+    // Access itself is unaffected.
+    let r = p.get(&p.url(SERVICE_HOST, "/")).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+}
+
+#[test]
+fn variant_names_round_trip() {
+    assert_eq!(Variant::default(), Variant::Classic);
+    assert_eq!(LabConfig::default().variant, Variant::Classic);
+    assert_eq!(
+        LabConfig::default().with_variant(Variant::Terse).variant,
+        Variant::Terse
+    );
+    for variant in Variant::ALL {
+        assert_eq!(variant.name().parse::<Variant>(), Ok(variant));
+        assert_eq!(variant.to_string(), variant.name());
+        assert!(!variant.description().is_empty());
+        assert!(!variant.description().contains('\n'));
+    }
+    let error = "fancy".parse::<Variant>().expect_err("not a variant");
+    let text = error.to_string();
+    assert!(text.contains("fancy"), "{text}");
+    for variant in Variant::ALL {
+        assert!(text.contains(variant.name()), "{text} lacks {variant}");
+    }
+}
+
+/// The `<title>` of a page.
+fn title(page: &str) -> String {
+    let html = scraper::Html::parse_document(page);
+    let title = scraper::Selector::parse("title").expect("selector");
+    html.select(&title).flat_map(|t| t.text()).collect()
+}
+
+/// The markup of a page without its text: each element's name, id and classes, in
+/// document order (Ray IDs, tokens and times are text or attribute values).
+fn skeleton(page: &str) -> String {
+    let html = scraper::Html::parse_document(page);
+    let all = scraper::Selector::parse("*").expect("selector");
+    html.select(&all)
+        .map(|e| {
+            let element = e.value();
+            let classes: Vec<&str> = element.classes().collect();
+            format!(
+                "{}#{}.{}",
+                element.name(),
+                element.id().unwrap_or_default(),
+                classes.join(".")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The attribute names of a `Set-Cookie` line, in order and case.
+fn cookie_attributes(line: &str) -> String {
+    line.split(';')
+        .skip(1)
+        .map(|a| a.split('=').next().unwrap_or_default().trim())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The head of the answer to `GET path` on `host` as it crosses the wire (reqwest
+/// shows header names lower-cased whatever the server wrote).
+async fn raw_head(p: &Probe, host: &str, path: &str) -> String {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(p.lab.ca_pem().as_bytes()) {
+        roots.add(cert.expect("PEM")).expect("a CA certificate");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(p.lab.addr())
+        .await
+        .expect("connects");
+    let name = ServerName::try_from(host.to_string()).expect("a host name");
+    let mut tls = connector.connect(name, tcp).await.expect("TLS");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.expect("sent");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The head is all that is needed.
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The header names of a raw response head, in order.
+fn header_names(head: &str) -> Vec<String> {
+    head.lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
+/// What one face of the lab shows, gathered while logging in through it.
+struct Face {
+    variant: Variant,
+    /// The sign-in page's title (Instant Auth off).
+    sign_in_title: String,
+    /// Title and markup of Access's pages: the policy's denial, the team's 404,
+    /// the refused service token.
+    pages: Vec<String>,
+    /// The attribute names of `CF_AppSession`, `CF_Session`, the team's and the
+    /// application's `CF_Authorization`.
+    cookies: Vec<String>,
+    /// The first redirect's Location without its meta, and its `www-authenticate`.
+    login_redirect: (String, String),
+    /// Where `/cdn-cgi/access/authorized` sends the browser back to.
+    return_location: String,
+    /// The header names of the team's 404, as written on the wire.
+    header_names: Vec<String>,
+}
+
+/// Visits `variant`'s face: a login through its sign-in page (Instant Auth off)
+/// with its error pages, and a login with Instant Auth; checks what every face must
+/// keep.
+async fn visit(variant: Variant) -> Face {
+    let mut face = Face {
+        variant,
+        sign_in_title: String::new(),
+        pages: Vec::new(),
+        cookies: Vec::new(),
+        login_redirect: (String::new(), String::new()),
+        return_location: String::new(),
+        header_names: Vec::new(),
+    };
+    sign_in_through_the_page(variant, &mut face).await;
+
+    // Instant Auth: the usual login, following every Location.
+    let p = start_as(variant, &[]).await;
+    let mut enrolled = p.enrol().await;
+    let site = login_and_visit(&p, &mut enrolled).await;
+    assert_eq!(site.status(), StatusCode::OK, "{variant}");
+    assert!(
+        site.text()
+            .await
+            .expect("a body")
+            .contains("Signed in as probe@example.com.")
+    );
+
+    face
+}
+
+/// The login through `variant`'s sign-in page (Instant Auth off), to the site,
+/// recording what `face` keeps of it; then a second account the policy denies and
+/// Access's other error pages.
+async fn sign_in_through_the_page(variant: Variant, face: &mut Face) {
+    let p = start_as(variant, &[Fault::NoInstantAuth]).await;
+    assert_eq!(p.lab.variant(), variant);
+    let mut enrolled = p.enrol().await;
+    let b = browser(&p);
+    let first = b
+        .get(p.url(SERVICE_HOST, "/a?b=c"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(first.status(), StatusCode::FOUND);
+    assert_eq!(header(&first, "access-control-allow-credentials"), "true");
+    let login_url = p.route(location(&first));
+    let login = Url::parse(&login_url).expect("an absolute URL");
+    assert_eq!(login.host_str(), Some(TEAM_HOST));
+    assert_eq!(query(&login)["kid"], AUD);
+    assert_eq!(query(&login)["redirect_url"], "/a?b=c");
+    face.login_redirect = (
+        location(&first)
+            .split("&meta=")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        header(&first, "www-authenticate").to_string(),
+    );
+    let (_, line) = set_cookie(&first, "CF_AppSession").expect("CF_AppSession");
+    face.cookies.push(cookie_attributes(&line));
+
+    let r = b.get(&login_url).send().await.expect("a response");
+    assert_eq!(r.status(), StatusCode::OK, "{variant}");
+    assert_edge(&r);
+    assert_eq!(header(&r, "cf-access-domain"), SERVICE_HOST);
+    let (_, line) = set_cookie(&r, "CF_Session").expect("CF_Session");
+    face.cookies.push(cookie_attributes(&line));
+    let page = r.text().await.expect("a page");
+    face.sign_in_title = title(&page);
+    assert!(
+        face.sign_in_title.contains("Cloudflare Access"),
+        "{variant}: {page}"
+    );
+    // Every face keeps the one-time-PIN block.
+    let html = scraper::Html::parse_document(&page);
+    let email = scraper::Selector::parse("form input[type=email]").expect("selector");
+    assert_eq!(html.select(&email).count(), 1, "{variant}");
+    assert!(page.contains("Send me a code"));
+
+    let choice = p.pocket_id_choice(&login_url, &page);
+    let via = Url::parse(&choice.0).expect("URL");
+    let authorize = match variant {
+        Variant::Classic => {
+            // Straight to Pocket ID.
+            assert!(choice.1.is_none());
+            via
+        }
+        Variant::Rebranded | Variant::Terse => {
+            assert_eq!(via.host_str(), Some(TEAM_HOST));
+            assert_eq!(via.path(), "/cdn-cgi/access/login/service.example.com");
+            assert_eq!(query(&via)["kid"], AUD);
+            if variant == Variant::Rebranded {
+                // A relative link, with the IdP's id.
+                assert!(choice.1.is_none());
+                assert!(page.contains(r#"href="/cdn-cgi/access/login/service.example.com?kid="#));
+                assert!(uuid::Uuid::parse_str(&query(&via)["idp"]).is_ok());
+            } else {
+                let fields = choice.1.clone().expect("a form");
+                assert_eq!(fields.len(), 1);
+                assert_eq!(fields[0].0, "idp");
+                assert!(!query(&via).contains_key("idp"));
+            }
+            // One more request: the team domain sends the browser to Pocket ID.
+            let hop = p.choose(&b, choice).await;
+            assert_eq!(hop.status(), StatusCode::FOUND, "{variant}");
+            assert_edge(&hop);
+            Url::parse(location(&hop)).expect("an authorize URL")
+        }
+    };
+    assert_eq!(authorize.host_str(), Some(IDP_HOST));
+    assert_eq!(authorize.path(), "/authorize");
+    let q = query(&authorize);
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], CALLBACK_URL);
+    assert_eq!(q["scope"], "openid email profile");
+    assert_eq!(q["code_challenge_method"], "S256");
+    let r = b
+        .get(p.route(authorize.as_str()))
+        .send()
+        .await
+        .expect("a response");
+    let interaction = location(&r)
+        .strip_prefix("/interaction?interaction=")
+        .unwrap_or_else(|| panic!("{variant}: {}", location(&r)))
+        .to_string();
+    let code = p
+        .sign_in_at_pocket_id(&b, &interaction, &mut enrolled.key)
+        .await;
+    assert_eq!(code.status(), StatusCode::SEE_OTHER);
+    let callback = b
+        .get(p.route(location(&code)))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(callback.status(), StatusCode::FOUND, "{variant}");
+    let (_, line) = set_cookie(&callback, "CF_Authorization").expect("the global session");
+    face.cookies.push(cookie_attributes(&line));
+    let authorized_url = p.route(location(&callback));
+    let authorized = b.get(&authorized_url).send().await.expect("a response");
+    assert_eq!(authorized.status(), StatusCode::FOUND, "{variant}");
+    let (_, line) = set_cookie(&authorized, "CF_Authorization").expect("the app session");
+    face.cookies.push(cookie_attributes(&line));
+    face.return_location = location(&authorized).to_string();
+    let home = p.follow(&authorized_url, location(&authorized));
+    assert_eq!(home, p.url(SERVICE_HOST, "/a?b=c"));
+    let site = b.get(home).send().await.expect("a response");
+    assert_eq!(site.status(), StatusCode::OK, "{variant}");
+
+    // Someone the policy does not include gets the denial.
+    let mut outsider = p.enrol_as("outsider", "outsider@example.org").await;
+    let (_, denied) = p.login_to_callback(&mut outsider).await;
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN, "{variant}");
+    assert_edge(&denied);
+    assert_eq!(header(&denied, "cf-access-domain"), SERVICE_HOST);
+    let body = denied.text().await.expect("a body");
+    assert!(
+        body.contains("That account does not have access"),
+        "{variant}: {body}"
+    );
+    assert!(
+        title(&body).contains("Cloudflare Access"),
+        "{variant}: {body}"
+    );
+    assert!(body.contains("outsider@example.org"));
+    face.pages
+        .push(format!("{} | {}", title(&body), skeleton(&body)));
+    let (id, _) = p.lab.service_token();
+    let refused = p
+        .client
+        .get(p.url(SERVICE_HOST, "/"))
+        .header("cf-access-client-id", id)
+        .header("cf-access-client-secret", "0".repeat(64))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(&refused, "cf-access-aud"), AUD);
+    assert_eq!(header(&refused, "cf-access-domain"), SERVICE_HOST);
+    let not_found = p.get(&p.url(TEAM_HOST, "/nope")).await;
+    assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
+    for r in [refused, not_found] {
+        assert_edge(&r);
+        let body = r.text().await.expect("a body");
+        assert!(
+            title(&body).contains("Cloudflare Access"),
+            "{variant}: {body}"
+        );
+        face.pages
+            .push(format!("{} | {}", title(&body), skeleton(&body)));
+    }
+    face.header_names = header_names(&raw_head(&p, TEAM_HOST, "/nope").await);
+
+    // The other faces offer GitHub too, through the team domain.
+    if variant != Variant::Classic {
+        let any = scraper::Selector::parse("a, form").expect("selector");
+        let github = html
+            .select(&any)
+            .find(|e| e.text().collect::<String>().contains("GitHub"))
+            .expect("a GitHub button");
+        let input = scraper::Selector::parse("input[name=idp]").expect("selector");
+        let choice = match github.value().attr("href") {
+            Some(href) => (p.follow(&login_url, href), None),
+            None => {
+                let idp = github
+                    .select(&input)
+                    .next()
+                    .and_then(|i| i.value().attr("value"))
+                    .expect("an idp field");
+                let action = github.value().attr("action").unwrap_or_default();
+                (
+                    p.follow(&login_url, action),
+                    Some(vec![("idp".to_string(), idp.to_string())]),
+                )
+            }
+        };
+        let r = p.choose(&b, choice).await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let github = Url::parse(location(&r)).expect("URL");
+        assert_eq!(github.host_str(), Some("github.com"));
+        assert_eq!(github.path(), "/login/oauth/authorize");
+        assert_eq!(query(&github)["redirect_uri"], CALLBACK_URL);
+    }
+}
+
+/// The whole login in a fresh browser, following every Location (relative ones
+/// too), and the site it ends on.
+async fn login_and_visit(p: &Probe, enrolled: &mut Enrolled) -> Response {
+    let (b, callback) = p.login_to_callback(enrolled).await;
+    assert_eq!(callback.status(), StatusCode::FOUND);
+    let authorized_url = p.route(location(&callback));
+    let authorized = b.get(&authorized_url).send().await.expect("a response");
+    assert_eq!(authorized.status(), StatusCode::FOUND);
+    let home = p.follow(&authorized_url, location(&authorized));
+    assert_eq!(home, p.url(SERVICE_HOST, "/"));
+    b.get(home).send().await.expect("a response")
+}
+
+#[tokio::test]
+async fn every_face_logs_in_and_looks_different() {
+    let faces = futures::future::join_all(Variant::ALL.map(visit)).await;
+    let [classic, rebranded, terse] = &faces[..] else {
+        unreachable!("three faces")
+    };
+    assert_eq!(classic.sign_in_title, "Sign in ・ Cloudflare Access");
+    assert_eq!(classic.return_location, "https://service.example.com/a?b=c");
+    assert!(
+        classic
+            .login_redirect
+            .1
+            .starts_with("Cloudflare-Access resource_metadata=")
+    );
+    assert!(classic.header_names.iter().any(|n| n == "cf-ray"));
+    for other in [rebranded, terse] {
+        let v = other.variant;
+        assert_ne!(other.sign_in_title, classic.sign_in_title, "{v}");
+        for (mine, theirs) in other.pages.iter().zip(&classic.pages) {
+            assert_ne!(mine, theirs, "{v}: a page looks like classic");
+        }
+        assert_eq!(other.cookies.len(), 4);
+        for (mine, theirs) in other.cookies.iter().zip(&classic.cookies) {
+            assert_ne!(mine, theirs, "{v}: a cookie looks like classic");
+        }
+    }
+    assert_ne!(rebranded.sign_in_title, terse.sign_in_title);
+    // Same-host returns: relative in one face, absolute in the others.
+    assert_eq!(rebranded.return_location, "/a?b=c");
+    assert_eq!(terse.return_location, classic.return_location);
+    // The terse face: another query order, no RFC 9728 hint, Title-Case header
+    // names written sorted (hyper adds its own after them).
+    assert_ne!(terse.login_redirect.0, classic.login_redirect.0);
+    assert_eq!(terse.login_redirect.1, "");
+    assert!(
+        terse.header_names.iter().any(|n| n == "Cf-Ray"),
+        "{:?}",
+        terse.header_names
+    );
+    assert!(terse.header_names.iter().any(|n| n == "Server"));
+    let edge_set = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| {
+                !["connection", "content-length", "date"].contains(&n.to_ascii_lowercase().as_str())
+            })
+            .cloned()
+            .collect()
+    };
+    let terse_names = edge_set(&terse.header_names);
+    let mut sorted = terse_names.clone();
+    sorted.sort_by_key(|n| n.to_ascii_lowercase());
+    assert_eq!(terse_names, sorted);
+    let classic_names = edge_set(&classic.header_names);
+    let mut sorted = classic_names.clone();
+    sorted.sort();
+    assert_ne!(classic_names, sorted, "classic keeps the handlers' order");
 }

@@ -5,9 +5,9 @@
 
 use super::tokens::{self, Ticket};
 use super::{Access, PendingLogin, lock};
-use crate::{AUD, CALLBACK_URL, CLIENT_ID, IDP_HOST, SERVICE_HOST, edge, wire};
+use crate::{ACCESS_USER_AGENT, AUD, CLIENT_ID, IDP_HOST, SERVICE_HOST, Variant, edge, wire};
 use axum::extract::{RawQuery, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 
 /// How long Access waits for the identity provider's token endpoint and JWKS.
 const IDP_TIMEOUT: Duration = Duration::from_secs(10);
-/// The User-Agent of Access's server-side requests (seen in Pocket ID's logs).
-const USER_AGENT: &str = "cloudflare-access";
 
-const DENIED_PAGE: &str = include_str!("../../../../fixtures/cloudflare/access-denied.html");
+const DENIED_PAGE: edge::Faces = edge::Faces {
+    classic: include_str!("../../../../fixtures/cloudflare/access-denied.html"),
+    rebranded: include_str!("../../../../fixtures/cloudflare/access-denied-rebranded.html"),
+    terse: include_str!("../../../../fixtures/cloudflare/access-denied-terse.html"),
+};
 
 /// The texts Access shows when the IdP leg of a login fails (reference §5.1).
 const EXCHANGE_FAILED: &str =
@@ -41,17 +43,20 @@ pub(crate) struct IdpLink {
     /// `https://id.example.com`, with the lab's port when it is not 443.
     base: String,
     client_secret: String,
+    /// The `redirect_uri` of the code grant: the one the authorize request sent.
+    callback_url: String,
     /// The configured Certificate URL's path.
     jwks_path: &'static str,
 }
 
 impl IdpLink {
     /// A link to the lab's Pocket ID at `addr`, trusting `ca_pem`, with the client
-    /// secret Access was given and its Certificate URL as the faults configure them.
+    /// secret, callback URL and Certificate URL as the faults configure them.
     pub(crate) fn new(
         addr: SocketAddr,
         ca_pem: &str,
         client_secret: String,
+        callback_url: String,
         jwks_unreachable: bool,
     ) -> Result<IdpLink, reqwest::Error> {
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
@@ -60,7 +65,8 @@ impl IdpLink {
             .tls_certs_only([ca])
             .resolve(IDP_HOST, addr)
             .no_proxy()
-            .user_agent(USER_AGENT)
+            // A WAF rule can single Access out by it (fault token-blocked-for-access).
+            .user_agent(ACCESS_USER_AGENT)
             .timeout(IDP_TIMEOUT)
             .build()?;
         let base = if addr.port() == 443 {
@@ -72,6 +78,7 @@ impl IdpLink {
             client,
             base,
             client_secret,
+            callback_url,
             // A typo in the dashboard: Pocket ID answers 404 for it.
             jwks_path: if jwks_unreachable {
                 "/.well-known/jwks.jsonx"
@@ -92,7 +99,7 @@ impl IdpLink {
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", CALLBACK_URL),
+            ("redirect_uri", &self.callback_url),
         ];
         if let Some(verifier) = verifier {
             form.push(("code_verifier", verifier));
@@ -172,8 +179,9 @@ pub(super) async fn callback(
         .get("state")
         .and_then(|state| lock(&access.logins).remove(state).map(|l| (state, l)))
         .filter(|(_, l)| l.created.elapsed() < super::LOGIN_TTL);
+    let variant = access.variant;
     let Some((state, login)) = login else {
-        return invalid_login_session();
+        return invalid_login_session(variant);
     };
     let code = params.get("code").map(String::as_str).unwrap_or("");
     if code.is_empty() {
@@ -184,13 +192,14 @@ pub(super) async fn callback(
             .map(String::as_str)
             .unwrap_or("");
         return edge::access_error(
+            variant,
             StatusCode::BAD_REQUEST,
             "Error",
             &format!("OIDC ERROR: {error} {description}"),
         );
     }
     let Some(id_token) = access.idp.exchange(code, login.verifier.as_deref()).await else {
-        return edge::access_error(StatusCode::BAD_REQUEST, "Error", EXCHANGE_FAILED);
+        return edge::access_error(variant, StatusCode::BAD_REQUEST, "Error", EXCHANGE_FAILED);
     };
     let Some(claims) = access
         .idp
@@ -198,13 +207,13 @@ pub(super) async fn callback(
         .await
         .and_then(|keys| verify(&id_token, &keys))
     else {
-        return edge::access_error(StatusCode::BAD_REQUEST, "Error", VERIFY_FAILED);
+        return edge::access_error(variant, StatusCode::BAD_REQUEST, "Error", VERIFY_FAILED);
     };
     let Some(email) = claims.email.filter(|e| !e.is_empty()) else {
-        return edge::access_error(StatusCode::BAD_REQUEST, "Error", NO_IDENTITY);
+        return edge::access_error(variant, StatusCode::BAD_REQUEST, "Error", NO_IDENTITY);
     };
     if !access.policy.allows(&email) {
-        return denied(&email, &login);
+        return denied(variant, &email, &login);
     }
     finish(&access, state, login, email)
 }
@@ -241,24 +250,26 @@ fn finish(access: &Access, state: &str, login: PendingLogin, email: String) -> R
         .append_pair("nonce", &nonce)
         .append_pair("state", state)
         .finish();
-    let mut response = edge::found(&format!(
-        "https://{}/cdn-cgi/access/authorized?{query}",
-        login.app_host
-    ));
+    let mut response = edge::found(
+        access.variant,
+        &format!(
+            "https://{}/cdn-cgi/access/authorized?{query}",
+            login.app_host
+        ),
+    );
     let cookie = format!(
         "CF_Authorization={org_token}; Expires={}; Path=/; Secure; HttpOnly; SameSite=None",
         wire::imf_fixdate(wire::unix_now() + tokens::SESSION_TTL)
     );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(SET_COOKIE, value);
-    }
+    edge::append_cookie(response.headers_mut(), access.variant, &cookie);
     response
 }
 
 /// 400 "Invalid login session": the callback cannot be tied to a login Access
 /// started (unknown, expired or replayed state).
-pub(super) fn invalid_login_session() -> Response {
+pub(super) fn invalid_login_session(variant: Variant) -> Response {
     edge::access_error(
+        variant,
         StatusCode::BAD_REQUEST,
         "Invalid login session.",
         "Please go to the application URL again.",
@@ -267,7 +278,7 @@ pub(super) fn invalid_login_session() -> Response {
 
 /// No Allow policy matched: the sign-in page comes back with Access's default
 /// block message.
-fn denied(email: &str, login: &PendingLogin) -> Response {
+fn denied(variant: Variant, email: &str, login: &PendingLogin) -> Response {
     let login_url = format!(
         "/cdn-cgi/access/login/{}?{}",
         login.app_host,
@@ -277,7 +288,7 @@ fn denied(email: &str, login: &PendingLogin) -> Response {
             .finish()
     );
     let page = wire::fill(
-        DENIED_PAGE,
+        DENIED_PAGE.of(variant),
         &[
             ("APP_DOMAIN", &wire::html_escape(SERVICE_HOST)),
             ("EMAIL", &wire::html_escape(email)),
@@ -299,6 +310,12 @@ mod tests {
     fn the_known_failure_texts_are_cloudflares() {
         assert!(EXCHANGE_FAILED.contains("Failed to exchange code for token"));
         assert_eq!(VERIFY_FAILED, "Failed to verify oidc token with fresh keys");
-        assert!(DENIED_PAGE.contains("That account does not have access"));
+        for variant in Variant::ALL {
+            assert!(
+                DENIED_PAGE
+                    .of(variant)
+                    .contains("That account does not have access")
+            );
+        }
     }
 }

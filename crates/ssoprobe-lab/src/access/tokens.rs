@@ -4,9 +4,8 @@
 
 use super::callback::invalid_login_session;
 use super::{Access, CF_ACCESS_CLIENT_ID, CF_ACCESS_CLIENT_SECRET, LOGIN_TTL, lock};
-use crate::{AUD, Fault, SERVICE_HOST, TEAM_HOST, edge, wire};
+use crate::{AUD, Fault, SERVICE_HOST, TEAM_HOST, Variant, edge, wire};
 use axum::extract::{RawQuery, State};
-use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -20,6 +19,9 @@ use std::time::Instant;
 pub(super) const SESSION_TTL: u64 = 24 * 3600;
 /// The cookie that carries Access tokens, on the team domain and on the application.
 const CF_AUTHORIZATION: &str = "CF_Authorization";
+/// How far ahead Access's signer clock runs under fault clock-skew: far beyond the
+/// minute of leeway token checks allow.
+const CLOCK_SKEW: u64 = 600;
 
 /// A login the callback finished, waiting for the application's `/authorized`.
 pub(super) struct Ticket {
@@ -38,7 +40,8 @@ pub(super) struct Admitted {
     pub(super) token: String,
     /// The user's e-mail (none for a service token).
     pub(super) email: Option<String>,
-    /// A `Set-Cookie` to return with the origin's answer.
+    /// A `Set-Cookie` to return with the origin's answer, as captured (the face
+    /// restyles it).
     pub(super) set_cookie: Option<String>,
 }
 
@@ -103,14 +106,15 @@ fn subject(email: &str) -> String {
         .to_string()
 }
 
-/// An identity token of `kind` (`app` or `org`) for `email` and audience `aud`.
+/// An identity token of `kind` (`app` or `org`) for `email` and audience `aud`,
+/// issued at `now` by the signer's clock.
 fn identity_token(
     access: &Access,
     kind: &str,
     aud: &str,
     email: &str,
+    now: u64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = wire::unix_now();
     let claims = json!({
         "aud": [aud],
         "email": email,
@@ -137,6 +141,7 @@ pub(super) fn org_token(
         "org",
         &wire::sha256_hex(TEAM_HOST.as_bytes()),
         email,
+        wire::unix_now(),
     )
 }
 
@@ -192,7 +197,7 @@ pub(super) async fn authorized(
             .into_owned()
             .collect();
     let (Some(nonce), Some(state)) = (params.get("nonce"), params.get("state")) else {
-        return invalid_login_session();
+        return invalid_login_session(access.variant);
     };
     let app_session =
         wire::cookie(&headers, "CF_AppSession").map(|v| wire::sha256_hex(v.as_bytes()));
@@ -213,9 +218,16 @@ pub(super) async fn authorized(
         }
     };
     let Some(ticket) = ticket else {
-        return invalid_login_session();
+        return invalid_login_session(access.variant);
     };
-    let token = match identity_token(&access, "app", AUD, &ticket.email) {
+    // Only the application token is skewed: that is the token the edge checks on
+    // every request, so the login loops instead of failing once.
+    let issued = if access.faults.has(Fault::ClockSkew) {
+        wire::unix_now() + CLOCK_SKEW
+    } else {
+        wire::unix_now()
+    };
+    let token = match identity_token(&access, "app", AUD, &ticket.email, issued) {
         Ok(token) => token,
         Err(e) => {
             return (
@@ -225,13 +237,15 @@ pub(super) async fn authorized(
                 .into_response();
         }
     };
-    let mut response = edge::found(&format!(
-        "https://{SERVICE_HOST}{}",
-        return_path(&ticket.redirect_url)
-    ));
-    if let Ok(value) = HeaderValue::from_str(&app_cookie(&token)) {
-        response.headers_mut().append(SET_COOKIE, value);
-    }
+    // The return stays on the application's host: the rebranded face says so with
+    // a relative Location.
+    let path = return_path(&ticket.redirect_url);
+    let location = match access.variant {
+        Variant::Rebranded => path.to_string(),
+        Variant::Classic | Variant::Terse => format!("https://{SERVICE_HOST}{path}"),
+    };
+    let mut response = edge::found(access.variant, &location);
+    edge::append_cookie(response.headers_mut(), access.variant, &app_cookie(&token));
     response
 }
 
