@@ -558,26 +558,43 @@ async fn exchange_failure(
     let mut as_access = None;
     let mut as_probe = None;
     if let Ok(url) = Url::parse(&token_url) {
-        let form = vec![
-            ("grant_type".to_string(), "authorization_code".to_string()),
-            (
-                "code".to_string(),
-                format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
+        // With the secret, requests Pocket ID answers without an error-log line.
+        let authenticated = config
+            .client_id
+            .as_deref()
+            .zip(config.client_secret.as_ref());
+        let request = || match authenticated {
+            Some((client_id, secret)) => Request::post_form(
+                url.clone(),
+                vec![
+                    ("grant_type".to_string(), "client_credentials".to_string()),
+                    (
+                        "resource".to_string(),
+                        pocketid::UNKNOWN_RESOURCE.to_string(),
+                    ),
+                ],
+            )
+            .header("authorization", &pocketid::client_basic(client_id, secret)),
+            None => Request::post_form(
+                url.clone(),
+                vec![
+                    ("grant_type".to_string(), "authorization_code".to_string()),
+                    (
+                        "code".to_string(),
+                        format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
+                    ),
+                    ("client_id".to_string(), chain.authorize.client_id.clone()),
+                    (
+                        "redirect_uri".to_string(),
+                        chain.authorize.team_callback.clone(),
+                    ),
+                ],
             ),
-            ("client_id".to_string(), chain.authorize.client_id.clone()),
-            (
-                "redirect_uri".to_string(),
-                chain.authorize.team_callback.clone(),
-            ),
-        ];
-        let access_like = Request::post_form(url.clone(), form.clone())
-            .header("user-agent", &crate::redact::Secret::new(ACCESS_USER_AGENT));
+        };
+        let access_like =
+            request().header("user-agent", &crate::redact::Secret::new(ACCESS_USER_AGENT));
         as_access = Some(blocked(&http.send(ids::ACCESS_CALLBACK, access_like).await));
-        as_probe = Some(blocked(
-            &http
-                .send(ids::ACCESS_CALLBACK, Request::post_form(url, form))
-                .await,
-        ));
+        as_probe = Some(blocked(&http.send(ids::ACCESS_CALLBACK, request()).await));
     }
     f.detail(
         "token_request_like_access_blocked",

@@ -316,10 +316,33 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
             .find(|c| c.id == id && c.status == Status::Fail)
             .map(|c| (c.id.clone(), c.hint.clone().unwrap_or_default()))
     };
+    // A request that failed on a certificate follows from that host's tls.* check.
+    let mut by_tls = Vec::new();
+    for i in 0..checks.len() {
+        if checks[i].status != Status::Fail || !checks[i].could_not_run {
+            continue;
+        }
+        let tls_check = checks
+            .iter()
+            .filter(|t| t.id.starts_with(ids::TLS_PREFIX) && t.status == Status::Fail)
+            .find(|t| {
+                let host = &t.id[ids::TLS_PREFIX.len()..];
+                checks[i]
+                    .summary
+                    .contains(&format!("TLS with {host} failed"))
+            })
+            .map(|t| (t.id.clone(), t.hint.clone().unwrap_or_default()));
+        if let Some((cause, hint)) = tls_check {
+            follows(&mut checks[i], &cause, &hint);
+            by_tls.push(i);
+        }
+    }
     let down: Vec<usize> = checks
         .iter()
         .enumerate()
-        .filter(|(_, c)| IDP_ENDPOINTS.contains(&c.id.as_str()) && host_down(c))
+        .filter(|(i, c)| {
+            IDP_ENDPOINTS.contains(&c.id.as_str()) && host_down(c) && !by_tls.contains(i)
+        })
         .map(|(i, _)| i)
         .collect();
     if let [root, rest @ ..] = down.as_slice()
@@ -343,6 +366,9 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
         else {
             continue;
         };
+        if checks[i].details.contains_key("follows_from") {
+            continue;
+        }
         if let Some((cause, hint)) = causes.iter().find_map(|c| failed(checks, c)) {
             follows(&mut checks[i], &cause, &hint);
         }
@@ -584,7 +610,17 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         {
             idp::token_proved_by_login()
         }
-        None => idp::token(config, http).await,
+        // The login reached Access's code exchange and it failed: the endpoint may be why.
+        None if chain
+            .iter()
+            .any(|c| c.id == ids::ACCESS_CALLBACK && c.status == Status::Fail) =>
+        {
+            idp::token(config, http).await
+        }
+        None => CheckResult::skip(
+            ids::IDP_TOKEN,
+            "skipped: the login did not reach the code exchange that proves the token endpoint (pass --client-secret-file to check it on its own, without a line in Pocket ID's error log)",
+        ),
     };
 
     // Report order puts causes before consequences: the anonymous chain and Pocket ID's
@@ -647,6 +683,30 @@ mod tests {
             checks[0].hint.as_deref(),
             Some("set APP_URL=https://id.example.com")
         );
+    }
+
+    #[test]
+    fn a_certificate_failure_is_the_cause_not_a_host_down() {
+        let mut tls = failed(
+            "tls.id.example.com",
+            None,
+            "renew the certificate of id.example.com",
+        );
+        tls.could_not_run = false;
+        let mut checks = vec![tls];
+        for id in [ids::IDP_AUTHORIZE, ids::IDP_DISCOVERY, ids::IDP_JWKS] {
+            let mut f = Findings::start(id);
+            f.fail_transport(
+                "GET /x: TLS with id.example.com failed: the certificate has expired",
+                "see the tls.* check",
+            );
+            checks.push(f.finish(""));
+        }
+        attribute_causes(&mut checks);
+        assert!(!checks[1].summary.starts_with("Pocket ID is down"));
+        for c in &checks[1..] {
+            assert_eq!(c.details["follows_from"], "tls.id.example.com", "{}", c.id);
+        }
     }
 
     #[test]

@@ -118,13 +118,14 @@ pub fn classify(response: &Response) -> Option<EdgePage> {
     let body = response.text();
     let title = html_title(&body).unwrap_or_default();
     if title.to_ascii_lowercase().contains("cloudflare access") {
-        let message = access_error_message(&body);
         let error_title = title.to_ascii_lowercase().starts_with("error");
-        return Some(if status >= 400 || error_title || message.is_some() {
-            EdgePage::AccessError(message)
-        } else {
-            EdgePage::AccessSignIn
-        });
+        return Some(
+            if status >= 400 || error_title || known_access_error(&body).is_some() {
+                EdgePage::AccessError(access_error_message(&body))
+            } else {
+                EdgePage::AccessSignIn
+            },
+        );
     }
     let from_edge = response
         .header("server")
@@ -201,8 +202,8 @@ fn error_code_in_text(body: &str) -> Option<u32> {
         .or_else(|| digits_after("Error code"))
 }
 
-/// The message of an Access error page: the known texts first, else its first heading.
-fn access_error_message(body: &str) -> Option<String> {
+/// The documented text of an Access error page that `body` carries, if any.
+fn known_access_error(body: &str) -> Option<&'static str> {
     const KNOWN: &[&str] = &[
         "Failed to exchange code for token",
         "Failed to verify oidc token with fresh keys",
@@ -211,8 +212,13 @@ fn access_error_message(body: &str) -> Option<String> {
         "Invalid login session",
         "Invalid session",
     ];
-    if let Some(k) = KNOWN.iter().find(|k| body.contains(*k)) {
-        return Some((*k).to_string());
+    KNOWN.iter().find(|k| body.contains(*k)).copied()
+}
+
+/// The message of an Access error page: the known texts first, else its first heading.
+fn access_error_message(body: &str) -> Option<String> {
+    if let Some(k) = known_access_error(body) {
+        return Some(k.to_string());
     }
     let doc = scraper::Html::parse_document(body);
     let selector = scraper::Selector::parse("h1, h2").ok()?;

@@ -1,0 +1,556 @@
+//! Every lab fault under every lab variant: the real binary against the lab, asserting
+//! the exit code, the first failing (else warning) check and a substring of its hint,
+//! and that no finding or hint is empty or quotes a library's error text. The same
+//! table generates the README's "What ssoprobe diagnoses" section; a test fails when
+//! the two drift (`SSOPROBE_BLESS=1 cargo test --test diagnoses` rewrites it).
+
+// They run the binary against the embedded lab.
+#![cfg(feature = "lab")]
+
+mod common;
+
+use common::{Run, run};
+use std::sync::Mutex;
+
+/// One fault's diagnosis.
+struct Scenario {
+    /// The lab fault.
+    fault: &'static str,
+    /// The exit code.
+    exit: i32,
+    /// The first failing check, else the first warning one.
+    check: &'static str,
+    /// Its status.
+    status: &'static str,
+    /// A substring of its hint.
+    hint: &'static str,
+    /// The fix, in a few words, for the README.
+    fix: &'static str,
+    /// Extra `demo` arguments.
+    args: &'static [&'static str],
+}
+
+const fn s(
+    fault: &'static str,
+    exit: i32,
+    check: &'static str,
+    status: &'static str,
+    hint: &'static str,
+    fix: &'static str,
+) -> Scenario {
+    Scenario {
+        fault,
+        exit,
+        check,
+        status,
+        hint,
+        fix,
+        args: &[],
+    }
+}
+
+const SCENARIOS: &[Scenario] = &[
+    s(
+        "site-public",
+        2,
+        "service.redirect",
+        "fail",
+        "no Access application covers",
+        "add a self-hosted Access application for the hostname; proxy its DNS record",
+    ),
+    s(
+        "wrong-team",
+        2,
+        "service.redirect",
+        "fail",
+        "another Zero Trust organization",
+        "find the account that owns the hostname's application, or correct --team",
+    ),
+    s(
+        "challenge",
+        2,
+        "service.redirect",
+        "fail",
+        "Bot Fight Mode",
+        "skip WAF/bot rules for the path; Bot Fight Mode cannot be skipped",
+    ),
+    s(
+        "service-auth-only",
+        2,
+        "service.redirect",
+        "fail",
+        "Service Auth",
+        "add an Allow policy for people, or probe with a service token",
+    ),
+    s(
+        "managed-oauth",
+        1,
+        "service.redirect",
+        "warn",
+        "Managed OAuth",
+        "turn off Managed OAuth if scripts should not need OAuth tokens",
+    ),
+    s(
+        "no-instant-auth",
+        1,
+        "access.login",
+        "warn",
+        "Instant Auth",
+        "keep Pocket ID as the only login method and turn on Instant Auth",
+    ),
+    s(
+        "idp-chooser-via-team",
+        1,
+        "access.login",
+        "warn",
+        "Instant Auth",
+        "keep Pocket ID as the only login method and turn on Instant Auth",
+    ),
+    s(
+        "wrong-auth-url",
+        2,
+        "access.login",
+        "fail",
+        "set Auth URL to https://id.example.com/authorize",
+        "set Cloudflare's Auth URL to Pocket ID's authorization endpoint",
+    ),
+    s(
+        "no-pkce",
+        2,
+        "idp.authorize",
+        "fail",
+        "PKCE",
+        "tick PKCE in Cloudflare's identity provider settings",
+    ),
+    s(
+        "unknown-client",
+        2,
+        "idp.authorize",
+        "fail",
+        "App ID must be the Client ID",
+        "set Cloudflare's App ID to the Pocket ID client's id",
+    ),
+    s(
+        "callback-not-registered",
+        2,
+        "idp.authorize",
+        "fail",
+        "add exactly https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+        "register the team callback in the Pocket ID client",
+    ),
+    s(
+        "callback-trailing-slash",
+        2,
+        "idp.authorize",
+        "fail",
+        "Access sends https://xyz.cloudflareaccess.com/cdn-cgi/access/callback/, which is not its team callback https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+        "make Access send its team callback, and register exactly that URL",
+    ),
+    s(
+        "issuer-mismatch",
+        2,
+        "idp.discovery",
+        "fail",
+        "APP_URL=https://id.example.com",
+        "set Pocket ID's APP_URL to its public https URL",
+    ),
+    s(
+        "internal-url",
+        2,
+        "idp.discovery",
+        "fail",
+        "INTERNAL_APP_URL",
+        "set APP_URL to the public URL; keep the internal one in INTERNAL_APP_URL",
+    ),
+    s(
+        "jwks-empty",
+        2,
+        "idp.jwks",
+        "fail",
+        "Failed to verify oidc token",
+        "restore Pocket ID's signing key (its data volume), then restart it",
+    ),
+    s(
+        "token-404",
+        2,
+        "idp.token",
+        "fail",
+        "not forwarding /api",
+        "forward /api to Pocket ID; set Cloudflare's Token URL to /api/oidc/token",
+    ),
+    s(
+        "token-challenge",
+        2,
+        "idp.token",
+        "fail",
+        "WAF custom rule",
+        "skip security features for /api/oidc/token",
+    ),
+    s(
+        "token-blocked-for-access",
+        2,
+        "access.callback",
+        "fail",
+        "User-Agent cloudflare-access",
+        "skip the WAF or bot rule that stops Cloudflare's own token request",
+    ),
+    s(
+        "idp-down",
+        2,
+        "idp.authorize",
+        "fail",
+        "service behind it is down",
+        "start Pocket ID; check the tunnel's ingress rule",
+    ),
+    s(
+        "idp-behind-tunnel-down",
+        2,
+        "idp.authorize",
+        "fail",
+        "cloudflared",
+        "start cloudflared for Pocket ID's hostname",
+    ),
+    Scenario {
+        args: &["--timeout", "1s", "--deadline", "4s"],
+        ..s(
+            "idp-slow",
+            2,
+            "idp.authorize",
+            "fail",
+            "did not answer in time",
+            "find what stalls Pocket ID or its proxy",
+        )
+    },
+    s(
+        "cert-expiring",
+        1,
+        "tls.service.example.com",
+        "warn",
+        "renew the certificate of service.example.com",
+        "renew the certificate (or fix its automatic renewal)",
+    ),
+    s(
+        "cert-expired",
+        2,
+        "tls.id.example.com",
+        "fail",
+        "renew the certificate of id.example.com",
+        "renew the certificate",
+    ),
+    s(
+        "passkey-revoked",
+        2,
+        "passkey.login",
+        "fail",
+        "re-enrol",
+        "enrol the monitoring user's passkey again",
+    ),
+    s(
+        "user-disabled",
+        2,
+        "passkey.login",
+        "fail",
+        "enable the monitoring user",
+        "enable the user in Pocket ID",
+    ),
+    s(
+        "wrong-rp-id",
+        2,
+        "passkey.login",
+        "fail",
+        "APP_URL=https://id.example.com",
+        "set Pocket ID's APP_URL to the host users log in at",
+    ),
+    s(
+        "user-not-allowed",
+        2,
+        "idp.code",
+        "fail",
+        "allowed group",
+        "add the monitoring user to an allowed group of the client",
+    ),
+    s(
+        "access-bad-secret",
+        2,
+        "access.callback",
+        "fail",
+        "Client secret",
+        "copy the client's secret into Cloudflare's identity provider",
+    ),
+    s(
+        "access-jwks-unreachable",
+        2,
+        "access.callback",
+        "fail",
+        "Certificate URL",
+        "set Cloudflare's Certificate URL to Pocket ID's JWKS, reachable from Cloudflare",
+    ),
+    s(
+        "access-policy-deny",
+        2,
+        "access.callback",
+        "fail",
+        "policy",
+        "add the monitoring user to an Allow policy",
+    ),
+    s(
+        "clock-skew",
+        2,
+        "service.reach",
+        "fail",
+        "clock",
+        "set the clocks right (NTP) where the token is issued or checked",
+    ),
+    // Only a service token meets this one (tests/login.rs); the demo's login passes.
+    s(
+        "no-service-auth",
+        0,
+        "",
+        "",
+        "",
+        "add a Service Auth policy that admits the token",
+    ),
+    s(
+        "tunnel-down",
+        2,
+        "service.reach",
+        "fail",
+        "cloudflared",
+        "start cloudflared for the site's tunnel",
+    ),
+    s(
+        "origin-down",
+        2,
+        "service.reach",
+        "fail",
+        "service behind it is down",
+        "start the site's service; check the tunnel's ingress rule",
+    ),
+];
+
+/// Texts of libraries that must never reach a finding or a hint.
+const LIBRARY_TEXTS: &[&str] = &[
+    "ImmatureSignature",
+    "ExpiredSignature",
+    "InvalidAudience",
+    "InvalidIssuer",
+    "InvalidSignature",
+    "InvalidToken",
+    "missing field",
+    "invalid type:",
+    "expected value at",
+    "trailing characters",
+    "error sending request",
+    "error decoding response",
+    "hyper::",
+    "reqwest::",
+    "Kind(",
+    "Os {",
+    "Custom {",
+    "relative URL without a base",
+];
+
+fn names(args: &[&str]) -> Vec<(String, String)> {
+    let listed = run(args);
+    assert_eq!(listed.code, 0, "{}", listed.dump());
+    listed
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(char::is_whitespace)?;
+            Some((name.to_string(), rest.trim().to_string()))
+        })
+        .collect()
+}
+
+fn faults() -> Vec<(String, String)> {
+    names(&["lab", "--list-faults"])
+}
+
+fn variants() -> Vec<(String, String)> {
+    names(&["lab", "--list-variants"])
+}
+
+/// What is wrong with one run of a scenario, if anything.
+fn judge(scenario: &Scenario, variant: &str, run: &Run) -> Option<String> {
+    let at = format!("fault {} under variant {variant}", scenario.fault);
+    let json: serde_json::Value = match serde_json::from_str(&run.stdout) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("{at}: stdout is not JSON ({e})\n{}", run.dump())),
+    };
+    if run.code != scenario.exit {
+        return Some(format!(
+            "{at}: exit code {} (expected {})\n{}",
+            run.code,
+            scenario.exit,
+            run.dump()
+        ));
+    }
+    let checks = json["checks"].as_array().cloned().unwrap_or_default();
+    for c in &checks {
+        let status = c["status"].as_str().unwrap_or("");
+        if status != "warn" && status != "fail" {
+            continue;
+        }
+        let id = c["id"].as_str().unwrap_or("");
+        let summary = c["summary"].as_str().unwrap_or("");
+        let hint = c["hint"].as_str().unwrap_or("");
+        if summary.trim().is_empty() || hint.trim().is_empty() {
+            return Some(format!(
+                "{at}: {id} has an empty finding or hint\n{}",
+                run.dump()
+            ));
+        }
+        if let Some(t) = LIBRARY_TEXTS
+            .iter()
+            .find(|t| summary.contains(*t) || hint.contains(*t))
+        {
+            return Some(format!(
+                "{at}: {id} quotes a library's text {t:?}\n{}",
+                run.dump()
+            ));
+        }
+    }
+    let pick = |s: &str| checks.iter().find(|c| c["status"] == s);
+    if scenario.check.is_empty() {
+        return pick("fail")
+            .or_else(|| pick("warn"))
+            .map(|c| format!("{at}: expected no problem, got {}\n{}", c["id"], run.dump()));
+    }
+    let Some(first) = pick("fail").or_else(|| pick("warn")) else {
+        return Some(format!("{at}: no failing or warning check\n{}", run.dump()));
+    };
+    let (id, status, hint) = (
+        first["id"].as_str().unwrap_or(""),
+        first["status"].as_str().unwrap_or(""),
+        first["hint"].as_str().unwrap_or(""),
+    );
+    if id != scenario.check || status != scenario.status || !hint.contains(scenario.hint) {
+        return Some(format!(
+            "{at}: first problem {id} ({status}) with hint {hint:?}; expected {} ({}) with a hint containing {:?}\n{}",
+            scenario.check,
+            scenario.status,
+            scenario.hint,
+            run.dump()
+        ));
+    }
+    None
+}
+
+#[test]
+fn every_fault_has_a_scenario_and_every_scenario_a_fault() {
+    let faults = faults();
+    for (name, _) in &faults {
+        assert!(
+            SCENARIOS.iter().any(|s| s.fault == name),
+            "fault {name} has no scenario in tests/diagnoses.rs"
+        );
+    }
+    for s in SCENARIOS {
+        assert!(
+            faults.iter().any(|(n, _)| n == s.fault),
+            "scenario {} names no lab fault",
+            s.fault
+        );
+    }
+}
+
+#[test]
+fn every_fault_under_every_variant() {
+    let variants = variants();
+    assert!(
+        variants.len() >= 2,
+        "the lab has one face only: {variants:?}"
+    );
+    let jobs: Vec<(&Scenario, String)> = SCENARIOS
+        .iter()
+        .flat_map(|s| variants.iter().map(move |(v, _)| (s, v.clone())))
+        .collect();
+    let jobs = Mutex::new(jobs.into_iter());
+    let problems = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let next = jobs.lock().unwrap().next();
+                    let Some((scenario, variant)) = next else {
+                        break;
+                    };
+                    let mut args = vec!["--variant", variant.as_str()];
+                    args.extend_from_slice(scenario.args);
+                    let run = common::demo(&[scenario.fault], &args);
+                    if let Some(problem) = judge(scenario, &variant, &run) {
+                        problems.lock().unwrap().push(problem);
+                    }
+                }
+            });
+        }
+    });
+    let problems = problems.into_inner().unwrap();
+    assert!(
+        problems.is_empty(),
+        "{} of {} runs went wrong:\n\n{}",
+        problems.len(),
+        SCENARIOS.len() * variants.len(),
+        problems.join("\n\n")
+    );
+}
+
+#[test]
+fn the_healthy_lab_passes_under_every_variant() {
+    for (variant, _) in variants() {
+        let run = common::demo(&[], &["--variant", &variant]);
+        assert_eq!(run.code, 0, "variant {variant}\n{}", run.dump());
+    }
+}
+
+const BEGIN: &str = "<!-- diagnoses: generated by tests/diagnoses.rs; do not edit -->";
+const END: &str = "<!-- end of diagnoses -->";
+
+/// The README table, from the scenarios and the lab's fault descriptions.
+fn table() -> String {
+    let faults = faults();
+    let mut out = String::from(
+        "| What is broken | First finding | Exit | The fix |\n| --- | --- | --- | --- |\n",
+    );
+    for s in SCENARIOS {
+        let symptom = faults
+            .iter()
+            .find(|(n, _)| n == s.fault)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        let first = if s.check.is_empty() {
+            "`service.reach` fail, with a service token".to_string()
+        } else {
+            format!("`{}` {}", s.check, s.status)
+        };
+        // The service-token scenario's exit code is the token run's, not the demo's.
+        let exit = if s.check.is_empty() { 2 } else { s.exit };
+        out.push_str(&format!(
+            "| {symptom} (`{}`) | {first} | {exit} | {} |\n",
+            s.fault, s.fix
+        ));
+    }
+    out
+}
+
+#[test]
+fn readme_table_is_generated_from_the_scenarios() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (Some(start), Some(end)) = (readme.find(BEGIN), readme.find(END)) else {
+        panic!("README.md lacks the markers {BEGIN} … {END}");
+    };
+    let current = &readme[start + BEGIN.len()..end];
+    let wanted = format!("\n{}", table());
+    if current != wanted {
+        if std::env::var_os("SSOPROBE_BLESS").is_some() {
+            let updated = format!("{}{BEGIN}{wanted}{}", &readme[..start], &readme[end..]);
+            std::fs::write(path, updated).unwrap();
+            return;
+        }
+        panic!(
+            "README.md's diagnoses table is out of date; run SSOPROBE_BLESS=1 cargo test --test diagnoses readme to rewrite it. Wanted:\n{wanted}"
+        );
+    }
+}
