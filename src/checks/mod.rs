@@ -284,6 +284,10 @@ const CAUSES: &[(&str, &[&str])] = &[
         ids::ACCESS_CALLBACK,
         &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
     ),
+    (
+        ids::ACCESS_TOKEN,
+        &[ids::SERVICE_REACH, ids::ACCESS_CALLBACK],
+    ),
 ];
 
 /// Pocket ID's endpoint checks: when several of them fail with the host down, the first

@@ -165,7 +165,10 @@ impl<'a> Api<'a> {
 pub fn answer_error(response: &Response) -> ApiError {
     let status = response.status.as_u16();
     let retry_after = response.header("retry-after").map(str::to_string);
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
+    // Pocket ID's errors carry `error`; other JSON (the edge's own) is read below.
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&response.body)
+        .ok()
+        .filter(|v: &serde_json::Value| v.get("error").is_some());
     let (code, message) = match &parsed {
         Some(v) => (
             v.get("code").and_then(|c| c.as_str()).map(str::to_string),
