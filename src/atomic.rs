@@ -2,9 +2,19 @@
 //! temporary file in the same directory, fsync, rename over the target, fsync of the
 //! directory. Used for passkey files (mode 0600) and `--output` reports, which a
 //! textfile collector or a monitor may read at any moment.
+//!
+//! Several writers may target one file at once (parallel runs with one `--output`, or
+//! one passkey file): each writer has a temporary file of its own (process id and a
+//! random part in the name), holds an advisory lock on it while it writes, and clears
+//! only temporary files that are stale — older than [`STALE_AFTER`] and locked by no
+//! one, i.e. left by a writer that crashed — never another writer's fresh one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How old an unlocked temporary file must be before a later write removes it.
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// Writes `contents` to `path` atomically with permission bits `mode` (Unix).
 pub fn write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
@@ -17,7 +27,7 @@ pub fn write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::other("not a file name"))?
         .to_string_lossy()
         .into_owned();
-    let prefix = format!(".{name}.tmp-");
+    let prefix = temp_prefix(&name);
     let tmp = dir.join(format!(
         "{prefix}{}-{}",
         std::process::id(),
@@ -34,15 +44,21 @@ pub fn write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
         #[cfg(not(unix))]
         let _ = mode;
         let mut file = options.open(&tmp)?;
+        // "Being written": a later writer's clean-up leaves a locked temporary file alone.
+        // A file system without locks still has the age rule.
+        let _ = file.try_lock();
         file.write_all(contents)?;
         file.sync_all()?;
-        drop(file);
         // Test hook: die between the write and the rename, as a crash would.
         if std::env::var_os("SSOPROBE_FAILPOINT").is_some_and(|v| v == "atomic-write-before-rename")
         {
             std::process::abort();
         }
+        #[cfg(not(unix))]
+        drop(file);
         std::fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        drop(file);
         #[cfg(unix)]
         if let Ok(d) = std::fs::File::open(&dir) {
             // Makes the rename itself durable.
@@ -54,13 +70,117 @@ pub fn write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    // Temporary files a crashed earlier write left behind: remove them.
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+    remove_stale(&dir, &prefix, SystemTime::now());
+    Ok(())
+}
+
+/// The name prefix of the temporary files of writes to a file named `name`.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.tmp-")
+}
+
+/// Removes the temporary files (of writes to one target) that a crashed writer left:
+/// older than [`STALE_AFTER`] at `now` and not locked by a writer.
+fn remove_stale(dir: &Path, prefix: &str, now: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        // Never follow or remove anything but a plain file someone left.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if !old {
+            continue;
+        }
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        // Locked: a writer is still at it (a slow disk), leave it.
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_file(&path);
         }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("ssoprobe-atomic-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn age(path: &Path, by: Duration) {
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    #[test]
+    fn only_old_unlocked_temporary_files_are_removed() {
+        let dir = temp_dir();
+        let target = dir.join("report.json");
+        let prefix = temp_prefix("report.json");
+        let fresh = dir.join(format!("{prefix}1-fresh"));
+        let stale = dir.join(format!("{prefix}1-stale"));
+        let busy = dir.join(format!("{prefix}1-busy"));
+        let other = dir.join(".other.json.tmp-1-stale");
+        for p in [&fresh, &stale, &busy, &other] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        for p in [&stale, &busy, &other] {
+            age(p, STALE_AFTER * 2);
+        }
+        // A slow writer still holds its file.
+        let held = std::fs::File::open(&busy).unwrap();
+        held.lock().unwrap();
+        write(&target, b"whole\n", 0o644).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"whole\n");
+        assert!(fresh.exists(), "another writer's fresh file was removed");
+        assert!(busy.exists(), "a locked temporary file was removed");
+        assert!(!stale.exists(), "a crashed writer's old file was kept");
+        assert!(other.exists(), "another target's file was touched");
+        drop(held);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parallel_writers_all_succeed_and_the_file_is_whole() {
+        let dir = temp_dir();
+        let target = dir.join("out.txt");
+        for round in 0..20 {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let target = target.clone();
+                    std::thread::spawn(move || {
+                        let body = format!("{round}-{i}\n").repeat(4096);
+                        write(&target, body.as_bytes(), 0o644)
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().expect("a parallel writer failed");
+            }
+            let text = std::fs::read_to_string(&target).unwrap();
+            let first = text.lines().next().unwrap().to_string();
+            assert!(text.lines().all(|l| l == first), "torn file");
+            assert_eq!(text.lines().count(), 4096);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -4,7 +4,7 @@
 
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::cloudflare;
-use crate::http::{HttpOptions, Route};
+use crate::http::{HttpOptions, Route, RouteKind};
 use crate::redact::Secret;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -643,26 +643,45 @@ fn parse_ip(key: &str, addr: &str, origin: &Origin, whole: &str) -> Result<IpAdd
     })
 }
 
-/// `HOST:PORT:ADDR` — connections for HOST on PORT go to ADDR:PORT.
+/// The HOST of a pin: a host name, or `*` (and, for `--connect-to`, nothing) for any.
+fn parse_route_host(
+    key: &str,
+    host: &str,
+    origin: &Origin,
+    whole: &str,
+    empty_is_any: bool,
+) -> Result<String, ConfigError> {
+    let h = host.trim();
+    if h == Route::ANY_HOST || (empty_is_any && h.is_empty()) {
+        return Ok(Route::ANY_HOST.to_string());
+    }
+    parse_host(key, h.trim_end_matches('.'), origin, whole)
+}
+
+/// `HOST:PORT:ADDR` — connections for HOST on PORT (and no other port) go to
+/// ADDR:PORT, as with curl; HOST `*` stands for any host.
 pub fn parse_resolve(value: &str, origin: &Origin) -> Result<Route, ConfigError> {
-    let usage = "expected HOST:PORT:ADDR, e.g. service.example.com:443:203.0.113.7";
+    let usage =
+        "expected HOST:PORT:ADDR, e.g. service.example.com:443:203.0.113.7 (HOST * for any host)";
     let mut parts = value.splitn(3, ':');
     let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(err("resolve", origin, format!("'{value}': {usage}")));
     };
-    let host = parse_host("resolve", host, origin, value)?;
+    let host = parse_route_host("resolve", host, origin, value, false)?;
     let port = parse_port("resolve", port, origin, value)?;
     let ip = parse_ip("resolve", addr, origin, value)?;
     Ok(Route {
         host,
         port,
         addr: SocketAddr::new(ip, port),
+        kind: RouteKind::Resolve,
     })
 }
 
-/// `HOST:PORT:ADDR:PORT2` — connections for HOST on PORT go to ADDR:PORT2.
+/// `HOST:PORT:ADDR:PORT2` — connections for HOST on PORT (and no other port) go to
+/// ADDR:PORT2, as with curl; an empty HOST or PORT (or `*`) stands for any.
 pub fn parse_connect_to(value: &str, origin: &Origin) -> Result<Route, ConfigError> {
-    let usage = "expected HOST:PORT:ADDR:PORT2, e.g. service.example.com:443:127.0.0.1:8443";
+    let usage = "expected HOST:PORT:ADDR:PORT2, e.g. service.example.com:443:127.0.0.1:8443 (an empty HOST or PORT for any)";
     let Some((front, port2)) = value.rsplit_once(':') else {
         return Err(err("connect_to", origin, format!("'{value}': {usage}")));
     };
@@ -670,14 +689,18 @@ pub fn parse_connect_to(value: &str, origin: &Origin) -> Result<Route, ConfigErr
     let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(err("connect_to", origin, format!("'{value}': {usage}")));
     };
-    let host = parse_host("connect_to", host, origin, value)?;
-    let port = parse_port("connect_to", port, origin, value)?;
+    let host = parse_route_host("connect_to", host, origin, value, true)?;
+    let port = match port.trim() {
+        "" | "*" => Route::ANY_PORT,
+        p => parse_port("connect_to", p, origin, value)?,
+    };
     let ip = parse_ip("connect_to", addr, origin, value)?;
     let port2 = parse_port("connect_to", port2, origin, value)?;
     Ok(Route {
         host,
         port,
         addr: SocketAddr::new(ip, port2),
+        kind: RouteKind::ConnectTo,
     })
 }
 
@@ -875,6 +898,28 @@ mod tests {
             assert!(e.starts_with("--resolve:") && e.contains(bad), "{e}");
         }
         assert!(parse_connect_to("id.example.com:443:127.0.0.1", &o).is_err());
+    }
+
+    #[test]
+    fn pins_keep_their_port_and_take_wildcards() {
+        let o = Origin::Flag;
+        let r = parse_resolve("id.example.com:8443:127.0.0.1", &o).unwrap();
+        assert_eq!((r.port, r.kind), (8443, RouteKind::Resolve));
+        assert!(r.matches("id.example.com", 8443) && !r.matches("id.example.com", 443));
+        let any = parse_resolve("*:443:127.0.0.1", &o).unwrap();
+        assert!(any.matches("anything.example", 443) && !any.matches("anything.example", 80));
+        let c = parse_connect_to("::127.0.0.1:9443", &o).unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port),
+            (Route::ANY_HOST, Route::ANY_PORT)
+        );
+        assert_eq!(c.kind, RouteKind::ConnectTo);
+        assert!(c.matches("a.example", 1) && c.matches("b.example", 443));
+        let c = parse_connect_to("id.example.com::[::1]:9443", &o).unwrap();
+        assert!(c.matches("id.example.com", 8443) && !c.matches("x.example.com", 8443));
+        assert_eq!(c.addr, "[::1]:9443".parse().unwrap());
+        assert!(parse_resolve(":443:127.0.0.1", &o).is_err());
+        assert!(parse_resolve("id.example.com::127.0.0.1", &o).is_err());
     }
 
     #[test]

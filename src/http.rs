@@ -4,12 +4,23 @@
 //! that each can be checked, timed and traced. Cookies live in one jar per run, scoped
 //! per host by the jar's RFC 6265 rules. Every request is bounded by the per-request
 //! timeout and by what is left of the run's deadline; every body is read with a cap.
+//!
+//! What a hostile server cannot make the client do:
+//! - a pin (`--resolve`, `--connect-to`) captures only its own host and port, in the
+//!   HTTP requests and in the `tls.*` checks alike ([`route_for`], one table for both);
+//! - a cookie scoped to a public suffix (`Domain=com`, `co.uk`, `cloudflareaccess.com`)
+//!   never enters the jar ([`Jar`]);
+//! - a redirect from https to http is not followed ([`HttpError::InsecureRedirect`]);
+//! - a request's secret headers go only to the scheme, host and port they were built
+//!   for ([`Http::follow_request`]);
+//! - no error text carries the server's control characters or unbounded length
+//!   ([`server_text`]).
 
 use crate::redact::{self, Secret};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
-use reqwest_cookie_store::CookieStoreMutex;
-use std::net::SocketAddr;
+use reqwest_cookie_store::{CookieStoreMutex, RawCookie};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -22,15 +33,75 @@ pub const MAX_HOPS: usize = 10;
 /// What ssoprobe calls itself on the wire.
 pub const USER_AGENT: &str = concat!("ssoprobe/", env!("CARGO_PKG_VERSION"));
 
-/// A host pinned to an address, from `--resolve` or `--connect-to`.
+/// Longest text from a server (or derived from one) that an error message carries.
+pub const SERVER_TEXT_CAP: usize = 200;
+
+/// A host and port pinned to an address, from `--resolve` or `--connect-to`, with
+/// curl's meaning: the pin applies to requests for that host AND that port only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
-    /// Host name as it appears in URLs (lower case).
+    /// Host name as it appears in URLs (lower case); [`Route::ANY_HOST`] for any host.
     pub host: String,
-    /// The port the route applies to in URLs.
+    /// The port the route applies to in URLs; [`Route::ANY_PORT`] for any port.
     pub port: u16,
-    /// Where connections for that host actually go.
+    /// Where connections for that host and port actually go.
     pub addr: SocketAddr,
+    /// Which flag made it; decides precedence, as in curl.
+    pub kind: RouteKind,
+}
+
+/// Which flag a [`Route`] comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouteKind {
+    /// `--resolve HOST:PORT:ADDR`: the last one given for a host and port wins, and one
+    /// for the host by name wins over the wildcard `*`.
+    #[default]
+    Resolve,
+    /// `--connect-to HOST:PORT:ADDR:PORT2`: the first one that matches wins, before any
+    /// `--resolve` (curl applies it first, and its target is an address).
+    ConnectTo,
+}
+
+impl Route {
+    /// `host` of a route that applies to every host (curl's `*` and empty HOST).
+    pub const ANY_HOST: &'static str = "*";
+    /// `port` of a route that applies to every port (curl's empty PORT in --connect-to).
+    pub const ANY_PORT: u16 = 0;
+
+    /// Whether this route applies to a request for `host` (lower case) on `port`.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        (self.host == Self::ANY_HOST || self.host.eq_ignore_ascii_case(host))
+            && (self.port == Self::ANY_PORT || self.port == port)
+    }
+}
+
+/// The route for a request to `host` on `port`, if one applies: the one routing table
+/// of the HTTP client and of the `tls.*` checks.
+pub fn route_for<'a>(routes: &'a [Route], host: &str, port: u16) -> Option<&'a Route> {
+    let host = host.trim_end_matches('.');
+    if let Some(r) = routes
+        .iter()
+        .find(|r| r.kind == RouteKind::ConnectTo && r.matches(host, port))
+    {
+        return Some(r);
+    }
+    let resolve = || routes.iter().rev().filter(|r| r.kind == RouteKind::Resolve);
+    resolve()
+        .find(|r| r.host != Route::ANY_HOST && r.matches(host, port))
+        .or_else(|| resolve().find(|r| r.matches(host, port)))
+}
+
+/// Text that came from a server (a header, a TLS alert, a transport error that quotes
+/// the peer), fit for an error message: no control characters or bidirectional
+/// overrides ([`redact::terminal_safe`]) and at most [`SERVER_TEXT_CAP`] characters.
+pub fn server_text(text: &str) -> String {
+    let safe = redact::terminal_safe(text);
+    if safe.chars().count() <= SERVER_TEXT_CAP {
+        return safe;
+    }
+    let mut cut: String = safe.chars().take(SERVER_TEXT_CAP - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// Everything the client needs to know, taken from the validated configuration.
@@ -86,6 +157,13 @@ pub enum HttpError {
     /// A redirect without a usable `Location`.
     #[error("redirect with an unusable Location header")]
     BadLocation,
+    /// A redirect from https to plain http, which is not followed: the request (its
+    /// cookies, its headers) would cross the network in clear.
+    #[error("the server redirects from https to http ({to}); ssoprobe does not follow it")]
+    InsecureRedirect {
+        /// The http URL the redirect points to, redacted and made printable.
+        to: String,
+    },
     /// Anything else the transport reported.
     #[error("{0}")]
     Other(String),
@@ -117,7 +195,10 @@ impl HttpError {
                 BODY_CAP / 1024
             )),
             HttpError::BadLocation => Some(
-                "the server's redirect has a Location that is not a URL; look at the hop with --trace and fix the proxy or application that sends it".into(),
+                "the server's redirect has a Location that is not an http(s) URL; look at the hop with --trace and fix the proxy or application that sends it".into(),
+            ),
+            HttpError::InsecureRedirect { .. } => Some(
+                "the server redirects from https to http, which would send cookies in clear: make it redirect to https (the application's external URL or base URL setting, or the proxy's HTTPS redirect)".into(),
             ),
             HttpError::Other(_) => None,
         };
@@ -158,7 +239,8 @@ impl Response {
         self.status.is_redirection() && self.headers.contains_key(LOCATION)
     }
 
-    /// The `Location` header resolved against the request URL.
+    /// The `Location` header resolved against the request URL; an error unless it is
+    /// an http or https URL with a host.
     pub fn location(&self) -> Option<Result<Url, HttpError>> {
         let value = self.headers.get(LOCATION)?;
         Some(
@@ -166,18 +248,19 @@ impl Response {
                 .to_str()
                 .ok()
                 .and_then(|v| self.url.join(v).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
                 .ok_or(HttpError::BadLocation),
         )
     }
 
-    /// The names of the cookies this response sets (never their values).
+    /// The names of the cookies this response sets (never their values), printable.
     pub fn cookies_set(&self) -> Vec<String> {
         self.headers
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split('=').next())
-            .map(|n| n.trim().to_string())
+            .map(|n| server_text(n.trim()))
             .collect()
     }
 
@@ -266,10 +349,133 @@ pub struct Chain {
     pub last: Response,
 }
 
+/// The cookie jar of a run: [`cookie_store`]'s RFC 6265 rules, plus the public-suffix
+/// rule they leave to a list this jar brings (RFC 6265 §5.3 step 5): a cookie whose
+/// `Domain` is a public suffix is refused, unless that suffix is the very host that set
+/// it, where it becomes host-only. Without it a service could set `Domain=com` and the
+/// jar would send that cookie to every `.com` host of the run.
+///
+/// Every cookie enters through [`reqwest::cookie::CookieStore::set_cookies`]: nothing
+/// else in ssoprobe inserts into the jar.
+#[derive(Debug, Default)]
+pub struct Jar {
+    store: CookieStoreMutex,
+    trace: bool,
+}
+
+/// Parent domains that host many unrelated tenants but are not (or not yet) on the
+/// public-suffix list: every Zero Trust team is `<team>.cloudflareaccess.com`.
+const EXTRA_PUBLIC_SUFFIXES: &[&str] = &["cloudflareaccess.com"];
+
+/// Whether `domain` (lower case, ASCII) is a public suffix: `com`, `co.uk`,
+/// `github.io`, `cloudflareaccess.com`, or a name under no known suffix at all
+/// (`localhost`, `internal`). IP addresses are not.
+pub fn is_public_suffix(domain: &str) -> bool {
+    let domain = domain.trim_matches('.');
+    if domain.is_empty() {
+        return true;
+    }
+    if domain.parse::<IpAddr>().is_ok() {
+        return false;
+    }
+    EXTRA_PUBLIC_SUFFIXES.contains(&domain) || psl::suffix_str(domain) == Some(domain)
+}
+
+impl Jar {
+    /// An empty jar; with `trace`, every refused cookie is named on stderr.
+    pub fn new(trace: bool) -> Jar {
+        Jar {
+            store: CookieStoreMutex::default(),
+            trace,
+        }
+    }
+
+    /// The store, for reading.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, reqwest_cookie_store::CookieStore> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What may enter the jar of a `Set-Cookie` from `url`: the cookie, made host-only
+    /// when its `Domain` is the public suffix that is the host itself; `None` when its
+    /// `Domain` is a public suffix above the host.
+    fn admit(&self, header: &HeaderValue, url: &Url) -> Option<RawCookie<'static>> {
+        let text = std::str::from_utf8(header.as_bytes()).ok()?;
+        let mut cookie = RawCookie::parse(text).ok()?.into_owned();
+        let Some(domain) = cookie.domain().map(str::to_string) else {
+            return Some(cookie);
+        };
+        let domain = domain.trim_matches('.').to_ascii_lowercase();
+        // The jar compares in ASCII (IDNA) form; so does the list.
+        let domain = match url::Host::parse(&domain) {
+            Ok(url::Host::Domain(d)) => d,
+            Ok(_) => return Some(cookie),
+            Err(_) => domain,
+        };
+        if !is_public_suffix(&domain) {
+            return Some(cookie);
+        }
+        let host = url.host_str().unwrap_or_default().trim_end_matches('.');
+        if host.eq_ignore_ascii_case(&domain) {
+            cookie.unset_domain();
+            return Some(cookie);
+        }
+        if self.trace {
+            eprintln!(
+                "[trace] refused cookie {} from {}: Domain={} is a public suffix",
+                server_text(cookie.name()),
+                server_text(host),
+                server_text(&domain)
+            );
+        }
+        None
+    }
+}
+
+impl reqwest::cookie::CookieStore for Jar {
+    fn set_cookies(&self, cookie_headers: &mut dyn Iterator<Item = &HeaderValue>, url: &Url) {
+        let admitted: Vec<RawCookie<'static>> =
+            cookie_headers.filter_map(|h| self.admit(h, url)).collect();
+        if !admitted.is_empty() {
+            self.lock()
+                .store_response_cookies(admitted.into_iter(), url);
+        }
+    }
+
+    fn cookies(&self, url: &Url) -> Option<HeaderValue> {
+        let value = self
+            .lock()
+            .get_request_values(url)
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if value.is_empty() {
+            return None;
+        }
+        HeaderValue::from_str(&value).ok()
+    }
+}
+
+/// A resolver that answers every name with one address: the client of a route serves
+/// only the requests that route applies to.
+struct Pinned(SocketAddr);
+
+impl reqwest::dns::Resolve for Pinned {
+    fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let addr = self.0;
+        Box::pin(async move { Ok(Box::new(std::iter::once(addr)) as reqwest::dns::Addrs) })
+    }
+}
+
 /// The client of one run.
 pub struct Http {
+    /// For requests no route applies to (the system's resolver).
     client: reqwest::Client,
-    jar: Arc<CookieStoreMutex>,
+    /// One client per route, same order as `routes`: reqwest's own overrides know
+    /// host names only, not ports, so each route gets a client whose resolver
+    /// answers with that route's address, and is used only for its host and port.
+    pinned: Vec<reqwest::Client>,
+    routes: Vec<Route>,
+    jar: Arc<Jar>,
     timeout: Duration,
     deadline_total: Duration,
     deadline: Instant,
@@ -279,33 +485,49 @@ pub struct Http {
 impl Http {
     /// Builds the client; the run's deadline starts now.
     pub fn new(options: &HttpOptions) -> Result<Http, HttpError> {
-        let jar = Arc::new(CookieStoreMutex::default());
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_provider(jar.clone())
-            .user_agent(USER_AGENT)
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .no_proxy();
-        for route in &options.routes {
-            builder = builder.resolve(&route.host, route.addr);
-        }
+        let jar = Arc::new(Jar::new(options.trace));
         // One verifier for the process (system roots + --ca-file), shared with the TLS checks.
         let tls = crate::tls::client_config(&options.extra_roots, options.insecure)
             .map_err(HttpError::Other)?;
-        builder = builder.use_preconfigured_tls(tls);
-        let client = builder
-            .build()
-            .map_err(|e| HttpError::Other(format!("cannot set up the HTTP client: {e}")))?;
+        let build = |pin: Option<SocketAddr>| {
+            let mut builder = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_provider(jar.clone())
+                .user_agent(USER_AGENT)
+                .timeout(options.timeout)
+                .connect_timeout(options.timeout)
+                .pool_idle_timeout(Duration::from_secs(30))
+                .no_proxy()
+                .tls_backend_preconfigured(tls.clone());
+            if let Some(addr) = pin {
+                builder = builder.dns_resolver(Pinned(addr));
+            }
+            builder
+                .build()
+                .map_err(|e| HttpError::Other(format!("cannot set up the HTTP client: {e}")))
+        };
+        let client = build(None)?;
+        let pinned = options
+            .routes
+            .iter()
+            .map(|r| build(Some(r.addr)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Http {
             client,
+            pinned,
+            routes: options.routes.clone(),
             jar,
             timeout: options.timeout,
             deadline_total: options.deadline,
             deadline: Instant::now() + options.deadline,
             trace: options.trace,
         })
+    }
+
+    /// Where a connection for `host` on `port` goes when a route applies to it: the
+    /// same answer the HTTP requests follow, for the `tls.*` checks.
+    pub fn route(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        route_for(&self.routes, host, port).map(|r| r.addr)
     }
 
     /// The instant the run must end by.
@@ -391,10 +613,27 @@ impl Http {
             Accept::Json => "application/json",
             Accept::Html => "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8",
         };
-        let mut builder = self
-            .client
-            .request(request.method.clone(), request.url.clone())
-            .header(ACCEPT, accept);
+        let port = request.url.port_or_known_default().unwrap_or(0);
+        let pinned = route_for(&self.routes, &host, port)
+            .and_then(|r| self.routes.iter().position(|x| std::ptr::eq(x, r)));
+        let mut builder = match pinned {
+            // The route's client connects to the route's address, whose port hyper
+            // keeps only when the URL names none: a URL with an explicit port goes out
+            // without it, and the Host header keeps it. (The pool of that client serves
+            // this one route, so the port-less URL cannot share a connection elsewhere.)
+            Some(i) if request.url.port().is_some() => {
+                let mut target = request.url.clone();
+                let _ = target.set_port(None);
+                self.pinned[i]
+                    .request(request.method.clone(), target)
+                    .header(HOST, format!("{host}:{port}"))
+            }
+            Some(i) => self.pinned[i].request(request.method.clone(), request.url.clone()),
+            None => self
+                .client
+                .request(request.method.clone(), request.url.clone()),
+        }
+        .header(ACCEPT, accept);
         match &request.body {
             Body::None => {}
             Body::Form(form) => {
@@ -452,7 +691,8 @@ impl Http {
     }
 
     /// GETs `url` and follows redirects hop by hop until `stop` says so, a response is
-    /// not a redirect, or [`MAX_HOPS`] is exceeded.
+    /// not a redirect, or [`MAX_HOPS`] is exceeded. A redirect from https to http is
+    /// not followed ([`HttpError::InsecureRedirect`]).
     pub async fn follow(
         &self,
         check: &str,
@@ -460,10 +700,28 @@ impl Http {
         accept: Accept,
         stop: impl Fn(&Response) -> bool,
     ) -> Result<Chain, HttpError> {
+        self.follow_request(check, Request::get(url, accept), stop)
+            .await
+    }
+
+    /// Sends `request` and follows its redirects like [`Http::follow`]; every hop after
+    /// the first is a GET without a body. The request's secret headers go along only
+    /// while the hops stay on the scheme, host and port of `request.url`: from the
+    /// first hop elsewhere on, they are dropped for the rest of the chain.
+    pub async fn follow_request(
+        &self,
+        check: &str,
+        request: Request,
+        stop: impl Fn(&Response) -> bool,
+    ) -> Result<Chain, HttpError> {
+        let origin = request.url.origin();
+        let accept = request.accept;
+        let mut headers = request.headers.clone();
         let mut hops = Vec::new();
-        let mut next = url;
+        let mut next = request;
         loop {
-            let response = self.send(check, Request::get(next, accept)).await?;
+            let from = next.url.clone();
+            let response = self.send(check, next).await?;
             if !response.is_redirect() || stop(&response) {
                 return Ok(Chain {
                     hops,
@@ -473,17 +731,27 @@ impl Http {
             if hops.len() >= MAX_HOPS {
                 return Err(HttpError::TooManyRedirects);
             }
-            next = match response.location() {
+            let to = match response.location() {
                 Some(Ok(u)) => u,
                 _ => return Err(HttpError::BadLocation),
             };
+            if from.scheme() == "https" && to.scheme() != "https" {
+                return Err(HttpError::InsecureRedirect {
+                    to: server_text(&redact::url(&to)),
+                });
+            }
+            if to.origin() != origin {
+                headers.clear();
+            }
+            next = Request::get(to, accept);
+            next.headers = headers.clone();
             hops.push(response);
         }
     }
 
     /// The value of cookie `name` the jar would send to `url`.
     pub fn cookie_value(&self, url: &Url, name: &str) -> Option<Secret> {
-        let store = self.jar.lock().ok()?;
+        let store = self.jar.lock();
         store
             .matches(url)
             .iter()
@@ -493,20 +761,40 @@ impl Http {
 
     /// Names of the cookies the jar would send to `url`.
     pub fn cookie_names_for(&self, url: &Url) -> Vec<String> {
-        match self.jar.lock() {
-            Ok(store) => store
-                .matches(url)
-                .iter()
-                .map(|c| c.name().to_string())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        self.jar
+            .lock()
+            .matches(url)
+            .iter()
+            .map(|c| server_text(c.name()))
+            .collect()
     }
 }
 
 /// Turns a transport error into one sentence, walking the error chain the way an
 /// operator would read it: DNS, connection, TLS, timeout.
 fn classify(host: &str, error: &reqwest::Error, timeout: Duration) -> HttpError {
+    // The host came from a URL, maybe a server's Location; the texts below may quote
+    // the peer (a TLS alert, a malformed answer): all of it is made printable and short.
+    let host = &server_text(host);
+    match classify_raw(host, error, timeout) {
+        HttpError::Dns { host, detail } => HttpError::Dns {
+            host,
+            detail: server_text(&detail),
+        },
+        HttpError::Connect { host, detail } => HttpError::Connect {
+            host,
+            detail: server_text(&detail),
+        },
+        HttpError::Tls { host, detail } => HttpError::Tls {
+            host,
+            detail: server_text(&detail),
+        },
+        HttpError::Other(text) => HttpError::Other(server_text(&text)),
+        other => other,
+    }
+}
+
+fn classify_raw(host: &str, error: &reqwest::Error, timeout: Duration) -> HttpError {
     if error.is_timeout() {
         return HttpError::Timeout(timeout);
     }
@@ -579,5 +867,170 @@ pub fn human_duration(d: Duration) -> String {
         format!("{} s", ms / 1000)
     } else {
         format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::cookie::CookieStore as _;
+
+    fn route(host: &str, port: u16, addr: &str, kind: RouteKind) -> Route {
+        Route {
+            host: host.into(),
+            port,
+            addr: addr.parse().unwrap(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_route_applies_to_its_host_and_port_only() {
+        let routes = vec![
+            route("h.example", 443, "127.0.0.1:443", RouteKind::Resolve),
+            route("h.example", 8443, "127.0.0.2:8443", RouteKind::Resolve),
+        ];
+        let at = |host, port| route_for(&routes, host, port).map(|r| r.addr.to_string());
+        assert_eq!(at("h.example", 443).as_deref(), Some("127.0.0.1:443"));
+        assert_eq!(at("h.example", 8443).as_deref(), Some("127.0.0.2:8443"));
+        assert_eq!(at("h.example", 80), None);
+        assert_eq!(at("other.example", 443), None);
+        assert_eq!(at("H.example.", 443).as_deref(), Some("127.0.0.1:443"));
+    }
+
+    #[test]
+    fn route_precedence_is_curls() {
+        let routes = vec![
+            route("*", 443, "127.0.0.9:443", RouteKind::Resolve),
+            route("h.example", 443, "127.0.0.1:443", RouteKind::Resolve),
+            route("h.example", 443, "127.0.0.2:443", RouteKind::Resolve),
+            route("c.example", 443, "127.0.0.3:1", RouteKind::ConnectTo),
+            route("*", 0, "127.0.0.4:2", RouteKind::ConnectTo),
+        ];
+        let at = |host, port| route_for(&routes, host, port).map(|r| r.addr.to_string());
+        // connect-to first, the first that matches.
+        assert_eq!(at("c.example", 443).as_deref(), Some("127.0.0.3:1"));
+        assert_eq!(at("h.example", 443).as_deref(), Some("127.0.0.4:2"));
+        let resolve_only: Vec<Route> = routes[..3].to_vec();
+        let at = |host, port| route_for(&resolve_only, host, port).map(|r| r.addr.to_string());
+        // --resolve: the last one for the host, before the wildcard.
+        assert_eq!(at("h.example", 443).as_deref(), Some("127.0.0.2:443"));
+        assert_eq!(at("x.example", 443).as_deref(), Some("127.0.0.9:443"));
+        assert_eq!(at("x.example", 8443), None);
+    }
+
+    #[test]
+    fn public_suffixes() {
+        for d in [
+            "com",
+            "co.uk",
+            "cloudflareaccess.com",
+            "github.io",
+            ".com",
+            "COM.",
+        ] {
+            assert!(is_public_suffix(&d.to_ascii_lowercase()), "{d}");
+        }
+        for d in [
+            "example.com",
+            "xyz.cloudflareaccess.com",
+            "example.co.uk",
+            "127.0.0.1",
+        ] {
+            assert!(!is_public_suffix(d), "{d}");
+        }
+    }
+
+    fn set(jar: &Jar, url: &str, header: &str) {
+        let url = Url::parse(url).unwrap();
+        let value = HeaderValue::from_str(header).unwrap();
+        jar.set_cookies(&mut std::iter::once(&value), &url);
+    }
+
+    fn sent(jar: &Jar, url: &str) -> String {
+        jar.cookies(&Url::parse(url).unwrap())
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_jar_refuses_public_suffix_domains() {
+        let jar = Jar::new(false);
+        set(
+            &jar,
+            "https://service.example.com/",
+            "a=1; Domain=com; Path=/",
+        );
+        set(&jar, "https://shop.example.co.uk/", "b=2; Domain=.co.uk");
+        set(
+            &jar,
+            "https://xyz.cloudflareaccess.com/",
+            "c=3; Domain=cloudflareaccess.com",
+        );
+        set(
+            &jar,
+            "https://service.example.com/",
+            "d=4; Domain=example.com",
+        );
+        assert_eq!(sent(&jar, "https://other.com/"), "");
+        assert_eq!(sent(&jar, "https://other.co.uk/"), "");
+        assert_eq!(sent(&jar, "https://abc.cloudflareaccess.com/"), "");
+        assert_eq!(sent(&jar, "https://id.example.com/"), "d=4");
+    }
+
+    #[test]
+    fn a_public_suffix_host_keeps_its_own_cookie_host_only() {
+        let jar = Jar::new(false);
+        set(
+            &jar,
+            "https://cloudflareaccess.com/",
+            "s=1; Domain=cloudflareaccess.com",
+        );
+        assert_eq!(sent(&jar, "https://cloudflareaccess.com/"), "s=1");
+        assert_eq!(sent(&jar, "https://xyz.cloudflareaccess.com/"), "");
+    }
+
+    #[test]
+    fn server_text_is_printable_and_bounded() {
+        let long = format!("\u{1b}[2J{}\r\nX-Evil: 1", "a".repeat(5000));
+        let shown = server_text(&long);
+        assert!(shown.chars().count() <= SERVER_TEXT_CAP, "{}", shown.len());
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(server_text("plain"), "plain");
+    }
+
+    #[test]
+    fn only_http_locations_are_usable() {
+        let response = |location: &str| Response {
+            url: Url::parse("https://h.example/a").unwrap(),
+            status: StatusCode::FOUND,
+            headers: HeaderMap::from_iter([(LOCATION, HeaderValue::from_str(location).unwrap())]),
+            body: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        assert!(matches!(response("/b").location(), Some(Ok(_))));
+        assert!(matches!(
+            response("http://h.example/").location(),
+            Some(Ok(_))
+        ));
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+        ] {
+            assert!(
+                matches!(response(bad).location(), Some(Err(HttpError::BadLocation))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_downgrade_error_says_so() {
+        let e = HttpError::InsecureRedirect {
+            to: "http://h.example/".into(),
+        };
+        assert!(e.to_string().contains("from https to http"), "{e}");
+        assert!(e.hint().contains("from https to http"), "{}", e.hint());
     }
 }

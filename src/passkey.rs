@@ -21,7 +21,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use url::Url;
 use webauthn_authenticator_rs::AuthenticatorBackend;
 pub use webauthn_authenticator_rs::WebauthnAuthenticator;
@@ -65,6 +67,48 @@ pub enum PasskeyError {
         path: PathBuf,
         /// Its mode bits.
         mode: u32,
+    },
+    /// The path is a symbolic link.
+    #[error(
+        "the passkey file {path} is a symbolic link; ssoprobe refuses symlinked passkey files (as ssh does for private keys), since saving the counter would replace the link with a regular file: give the real file's path (readlink -f {path})"
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The file belongs to another user.
+    #[error(
+        "the passkey file {path} belongs to uid {owner}, not to the user running ssoprobe (uid {uid}); it holds a private key: run ssoprobe as its owner, or take it over with chown {uid} {path}"
+    )]
+    Owner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        uid: u32,
+    },
+    /// Others may replace the file.
+    #[error(
+        "the directory {dir} of the passkey file {path} is writable by group or others (mode {mode:o}); whoever can write there can replace the passkey: run chmod 700 {dir} (or at least chmod go-w {dir}), or keep the file in a directory of its own"
+    )]
+    Directory {
+        /// The file.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// The directory's mode bits.
+        mode: u32,
+    },
+    /// Another run holds the file's lock.
+    #[error(
+        "the passkey file {path} is in use by another ssoprobe run (waited {waited} s for its lock); runs with one passkey take turns: let the other finish, or give each monitor a passkey of its own"
+    )]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// Seconds waited.
+        waited: u64,
     },
     /// The content is not a credential file.
     #[error("{path} is not an ssoprobe passkey file: {detail}")]
@@ -132,70 +176,84 @@ impl fmt::Debug for CredentialFile {
 }
 
 impl CredentialFile {
-    /// Reads and validates a credential file; refuses one that group or others can read.
+    /// Reads and validates a credential file without locking it (for `passkey show`
+    /// and configuration checks). Refuses a symbolic link, a file that is not the
+    /// current user's or that group or others can read, and one in a directory that
+    /// group or others can write (the rules ssh applies to private keys).
     pub fn load(path: &Path) -> Result<CredentialFile, PasskeyError> {
-        let read_err = |detail: String| PasskeyError::Read {
-            path: path.to_path_buf(),
-            detail,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| read_err(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(read_err("not a regular file".into()));
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(PasskeyError::Permissions {
+        let (file, _) = open_checked(path)?;
+        let text = read_capped(path, &file)?;
+        parse(path, &text)
+    }
+
+    /// Reads a credential file like [`CredentialFile::load`] while holding an advisory
+    /// exclusive lock on it, and returns the lock: hold it from before signing until the
+    /// counter is saved with [`CredentialFile::save`], so that runs in parallel (other
+    /// processes included) sign with strictly increasing counters. Waits up to
+    /// [`LOCK_WAIT`] for another run to finish; blocking (use `spawn_blocking` in async code).
+    pub fn load_locked(path: &Path) -> Result<(CredentialFile, PasskeyLock), PasskeyError> {
+        Self::load_locked_within(path, LOCK_WAIT)
+    }
+
+    /// [`CredentialFile::load_locked`], waiting at most `wait` for the lock.
+    pub fn load_locked_within(
+        path: &Path,
+        wait: Duration,
+    ) -> Result<(CredentialFile, PasskeyLock), PasskeyError> {
+        let started = Instant::now();
+        loop {
+            let (file, meta) = open_checked(path)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if started.elapsed() >= wait {
+                        return Err(PasskeyError::Locked {
+                            path: path.to_path_buf(),
+                            waited: wait.as_secs(),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(PasskeyError::Read {
+                        path: path.to_path_buf(),
+                        detail: format!("cannot lock it: {e}"),
+                    });
+                }
+            }
+            // A save replaces the file (rename): if it happened while this run waited,
+            // the lock is on the old file; start again on the new one.
+            if !same_file(&meta, path) {
+                continue;
+            }
+            let text = read_capped(path, &file)?;
+            let credential = parse(path, &text)?;
+            return Ok((
+                credential,
+                PasskeyLock {
+                    _file: file,
                     path: path.to_path_buf(),
-                    mode,
-                });
-            }
+                },
+            ));
         }
-        if meta.len() > FILE_CAP {
-            return Err(PasskeyError::Format {
-                path: path.to_path_buf(),
-                detail: format!("larger than {} KiB", FILE_CAP / 1024),
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
-        let format_err = |detail: String| PasskeyError::Format {
-            path: path.to_path_buf(),
-            detail,
-        };
-        // Peek at the version first so that a newer file gets a clear message.
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format_err(format!("not JSON ({e})")))?;
-        match value.get("version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FILE_VERSION) => {}
-            Some(v) => {
-                return Err(format_err(format!(
-                    "format version {v}; this ssoprobe reads version {FILE_VERSION} (upgrade ssoprobe, or enrol again)"
-                )));
-            }
-            None => return Err(format_err("no format version".into())),
-        }
-        let file: CredentialFile = serde_json::from_value(value).map_err(|e| {
-            // serde's message names the field, never a value.
-            format_err(e.to_string())
-        })?;
-        file.key()
-            .map_err(|_| format_err("the private key does not load".into()))?;
-        if URL_SAFE_NO_PAD.decode(&file.credential_id).is_err() {
-            return Err(format_err("credential_id is not base64url".into()));
-        }
-        Ok(file)
     }
 
     /// Writes the file atomically: a temporary file in the same directory, mode 0600,
     /// fsync, rename over the target, fsync of the directory. A crash at any point
-    /// leaves either the old file or the new one, never a torn one.
+    /// leaves either the old file or the new one, never a torn one. Refuses to replace
+    /// a symbolic link, and to write into a directory group or others can write.
     pub fn save(&self, path: &Path) -> Result<(), PasskeyError> {
         let write_err = |detail: String| PasskeyError::Write {
             path: path.to_path_buf(),
             detail,
         };
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(PasskeyError::Symlink {
+                path: path.to_path_buf(),
+            });
+        }
+        check_directory(path)?;
         let mut json = serde_json::to_string_pretty(self).map_err(|e| write_err(e.to_string()))?;
         json.push('\n');
         crate::atomic::write(path, json.as_bytes(), 0o600).map_err(|e| write_err(e.to_string()))
@@ -222,6 +280,319 @@ impl CredentialFile {
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         format!("SHA256:{hex}")
     }
+}
+
+/// How long [`CredentialFile::load_locked`] waits for another run to release the file.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// An advisory exclusive lock on a passkey file (see [`CredentialFile::load_locked`]);
+/// released when dropped. Other runs that load the file locked wait for it; it does not
+/// stop a plain [`CredentialFile::load`].
+#[must_use = "the passkey file is unlocked as soon as this is dropped"]
+pub struct PasskeyLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl PasskeyLock {
+    /// The locked file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Debug for PasskeyLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasskeyLock")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The effective user id of this process.
+#[cfg(unix)]
+fn effective_uid() -> u32 {
+    unsafe extern "C" {
+        // POSIX: always succeeds, touches no memory.
+        safe fn geteuid() -> u32;
+    }
+    geteuid()
+}
+
+/// Opens the credential file after the checks on it and its directory; the open file is
+/// the checked one (a file swapped in between is caught, and the open is retried).
+fn open_checked(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), PasskeyError> {
+    let read_err = |detail: String| PasskeyError::Read {
+        path: path.to_path_buf(),
+        detail,
+    };
+    for _ in 0..10 {
+        let meta = std::fs::symlink_metadata(path).map_err(|e| read_err(e.to_string()))?;
+        if meta.file_type().is_symlink() {
+            return Err(PasskeyError::Symlink {
+                path: path.to_path_buf(),
+            });
+        }
+        if !meta.is_file() {
+            return Err(read_err("not a regular file".into()));
+        }
+        check_owner_and_mode(path, &meta)?;
+        check_directory(path)?;
+        if meta.len() > FILE_CAP {
+            return Err(PasskeyError::Format {
+                path: path.to_path_buf(),
+                detail: format!("larger than {} KiB", FILE_CAP / 1024),
+            });
+        }
+        let file = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
+        let opened = file.metadata().map_err(|e| read_err(e.to_string()))?;
+        if same_inode(&meta, &opened) {
+            return Ok((file, opened));
+        }
+        // Replaced (a save renamed a new file over it) between the checks and the open.
+    }
+    Err(read_err(
+        "it keeps being replaced while ssoprobe opens it".into(),
+    ))
+}
+
+#[cfg(unix)]
+fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    true
+}
+
+/// Whether `path` still names the file `opened` was read from.
+fn same_file(opened: &std::fs::Metadata, path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|now| same_inode(opened, &now))
+}
+
+/// Mode 0600 (or stricter) and owned by the user running ssoprobe.
+fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), PasskeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(PasskeyError::Permissions {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+        let uid = effective_uid();
+        if meta.uid() != uid {
+            return Err(PasskeyError::Owner {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+                uid,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
+}
+
+/// The file's directory must not be writable by group or others (who could replace the
+/// file), as ssh requires of the directories of its keys. One exception: a directory
+/// with the sticky bit, like /tmp, where others can neither remove nor rename a file
+/// that is not theirs (and the file itself must be the user's, see
+/// [`check_owner_and_mode`]).
+fn check_directory(path: &Path) -> Result<(), PasskeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // A missing directory is the write's or the read's own error.
+        if let Ok(meta) = std::fs::metadata(&dir) {
+            let mode = meta.permissions().mode() & 0o7777;
+            let sticky = mode & 0o1000 != 0;
+            if mode & 0o022 != 0 && !sticky {
+                return Err(PasskeyError::Directory {
+                    path: path.to_path_buf(),
+                    dir,
+                    mode,
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Reads the open file, at most [`FILE_CAP`].
+fn read_capped(path: &Path, file: &std::fs::File) -> Result<String, PasskeyError> {
+    let mut bytes = Vec::new();
+    file.take(FILE_CAP + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PasskeyError::Read {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    let format_err = |detail: String| PasskeyError::Format {
+        path: path.to_path_buf(),
+        detail,
+    };
+    if bytes.len() as u64 > FILE_CAP {
+        return Err(format_err(format!("larger than {} KiB", FILE_CAP / 1024)));
+    }
+    String::from_utf8(bytes).map_err(|_| format_err("not UTF-8 text".into()))
+}
+
+/// What a field of the file holds.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Count,
+    Time,
+}
+
+/// The fields of format version 1: name, kind, required.
+const FIELDS: &[(&str, Kind, bool)] = &[
+    ("version", Kind::Count, true),
+    ("idp", Kind::Text, true),
+    ("rp_id", Kind::Text, true),
+    ("user_id", Kind::Text, true),
+    ("username", Kind::Text, true),
+    ("email", Kind::Text, false),
+    ("credential_id", Kind::Text, true),
+    ("pocket_id_passkey_id", Kind::Text, false),
+    ("private_key", Kind::Text, true),
+    ("counter", Kind::Count, true),
+    ("created_at", Kind::Time, true),
+    ("last_used_at", Kind::Time, false),
+];
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "true or false",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "text",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Checks the shape of the file field by field. The messages name the field and what
+/// is wrong with it, never its value: values may be secrets (the private key).
+fn check_fields(obj: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    for name in obj.keys() {
+        if !FIELDS.iter().any(|(f, _, _)| f == name) {
+            // A name like ssoprobe's own is shown; anything else might be a pasted value.
+            let shown =
+                if name.len() <= 32 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    format!("`{name}`")
+                } else {
+                    "(a name not shown)".to_string()
+                };
+            return Err(format!(
+                "unknown field {shown}; a version {FILE_VERSION} file has only {}",
+                FIELDS
+                    .iter()
+                    .map(|(f, _, _)| *f)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    for (name, kind, required) in FIELDS {
+        let value = match obj.get(*name) {
+            None | Some(serde_json::Value::Null) if !required => continue,
+            None => return Err(format!("field `{name}` is missing")),
+            Some(v) => v,
+        };
+        let (fits, wanted) = match kind {
+            Kind::Text => (value.is_string(), "text"),
+            Kind::Count => (
+                value.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)),
+                "a whole number from 0 to 4294967295",
+            ),
+            Kind::Time => (value.as_i64().is_some(), "a Unix time in whole seconds"),
+        };
+        if !fits {
+            let got = match value {
+                serde_json::Value::Number(_) => "a number out of range or with a fraction",
+                other => json_kind(other),
+            };
+            let optional = if *required { "" } else { " (or null)" };
+            return Err(format!(
+                "field `{name}` must be {wanted}{optional}, not {got}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `id` is a UUID in Pocket ID's form (lower-case, hyphenated).
+pub fn is_uuid(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok_and(|u| u.hyphenated().to_string() == id)
+}
+
+/// Parses and validates the text of a credential file.
+fn parse(path: &Path, text: &str) -> Result<CredentialFile, PasskeyError> {
+    let format_err = |detail: String| PasskeyError::Format {
+        path: path.to_path_buf(),
+        detail,
+    };
+    // serde_json's syntax errors name a position, its type errors quote the value: only
+    // the position is used, and the types are checked here.
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format_err(format!(
+            "not JSON (syntax error at line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Some(obj) = value.as_object() else {
+        return Err(format_err(format!(
+            "not a JSON object but {}",
+            json_kind(&value)
+        )));
+    };
+    // Peek at the version first so that a newer file gets a clear message.
+    match obj.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(FILE_VERSION) => {}
+        Some(v) => {
+            return Err(format_err(format!(
+                "format version {v}; this ssoprobe reads version {FILE_VERSION} (upgrade ssoprobe, or enrol again)"
+            )));
+        }
+        None => return Err(format_err("no format version".into())),
+    }
+    check_fields(obj).map_err(format_err)?;
+    let file: CredentialFile = serde_json::from_value(value)
+        .map_err(|_| format_err("its fields do not have the types of the format".into()))?;
+    file.key().map_err(|_| {
+        format_err("field `private_key` does not hold a P-256 PKCS#8 key in base64url".into())
+    })?;
+    if URL_SAFE_NO_PAD.decode(&file.credential_id).is_err() {
+        return Err(format_err("field `credential_id` is not base64url".into()));
+    }
+    if !is_uuid(&file.user_id) {
+        return Err(format_err(
+            "field `user_id` is not a Pocket ID user id (a lower-case UUID); enrol again".into(),
+        ));
+    }
+    if file
+        .pocket_id_passkey_id
+        .as_deref()
+        .is_some_and(|id| !is_uuid(id))
+    {
+        return Err(format_err(
+            "field `pocket_id_passkey_id` is not a Pocket ID passkey id (a lower-case UUID); enrol again".into(),
+        ));
+    }
+    Ok(file)
 }
 
 /// An authenticator holding one credential, for assertions.
@@ -698,6 +1069,11 @@ mod tests {
     fn temp_dir() -> PathBuf {
         let d = std::env::temp_dir().join(format!("ssoprobe-pk-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&d).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
         d
     }
 
@@ -745,7 +1121,13 @@ mod tests {
         std::fs::write(&torn, &before[..before.len() / 2]).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert!(CredentialFile::load(&path).is_ok());
-        // The next save clears what the crash left.
+        // The next save clears what the crash left, once it is old (and locked by no one).
+        std::fs::File::options()
+            .write(true)
+            .open(&torn)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - crate::atomic::STALE_AFTER * 2)
+            .unwrap();
         old.save(&path).unwrap();
         assert!(!torn.exists());
         // A failed save (the directory is gone) reports an error and writes nothing.
@@ -776,6 +1158,213 @@ mod tests {
             let e = CredentialFile::load(&path).unwrap_err().to_string();
             assert!(e.contains(expected), "{content}: {e}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn write_0600(path: &Path, content: &str) {
+        std::fs::write(path, content).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_field_and_never_quote_a_value() {
+        let dir = temp_dir();
+        let path = dir.join("bad.passkey");
+        let mut good: serde_json::Value = serde_json::to_value(enrolled()).unwrap();
+        let secret = "S3CRET-VALUE-do-not-print";
+        for (field, value, expected) in [
+            (
+                "counter",
+                serde_json::json!(secret),
+                "field `counter` must be a whole number",
+            ),
+            (
+                "private_key",
+                serde_json::json!(12345),
+                "field `private_key` must be text",
+            ),
+            (
+                "private_key",
+                serde_json::json!(secret),
+                "field `private_key` does not hold",
+            ),
+            (
+                "user_id",
+                serde_json::json!(secret),
+                "field `user_id` is not a Pocket ID user id",
+            ),
+            (
+                "user_id",
+                serde_json::json!("../../api/users"),
+                "field `user_id`",
+            ),
+            (
+                "pocket_id_passkey_id",
+                serde_json::json!(secret),
+                "field `pocket_id_passkey_id`",
+            ),
+            (
+                "email",
+                serde_json::json!([secret]),
+                "field `email` must be text (or null), not a list",
+            ),
+            ("created_at", serde_json::json!(1.5), "field `created_at`"),
+        ] {
+            let saved = good[field].clone();
+            good[field] = value;
+            write_0600(&path, &good.to_string());
+            let e = CredentialFile::load(&path).unwrap_err().to_string();
+            assert!(e.contains(expected), "{field}: {e}");
+            assert!(
+                !e.contains("S3CRET") && !e.contains("12345"),
+                "{field}: {e}"
+            );
+            good[field] = saved;
+        }
+        let mut extra = good.clone();
+        extra[secret] = serde_json::json!(1);
+        write_0600(&path, &extra.to_string());
+        let e = CredentialFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("unknown field (a name not shown)"), "{e}");
+        assert!(!e.contains("S3CRET"), "{e}");
+        let mut missing = good.clone();
+        missing.as_object_mut().unwrap().remove("rp_id");
+        write_0600(&path, &missing.to_string());
+        let e = CredentialFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("field `rp_id` is missing"), "{e}");
+        // A syntax error inside a value names the position only.
+        write_0600(
+            &path,
+            &format!("{{\"version\": 1, \"private_key\": \"{secret}\\q\"}}"),
+        );
+        let e = CredentialFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("not JSON (syntax error at line 1"), "{e}");
+        assert!(!e.contains("S3CRET"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_refused_and_never_replaced() {
+        let dir = temp_dir();
+        let real = dir.join("real.passkey");
+        let link = dir.join("link.passkey");
+        let file = enrolled();
+        file.save(&real).unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = CredentialFile::load(&link).unwrap_err().to_string();
+        assert!(
+            e.contains("symbolic link") && e.contains("real file"),
+            "{e}"
+        );
+        assert!(CredentialFile::load_locked(&link).is_err());
+        let e = file.save(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir();
+        let path = dir.join("probe.passkey");
+        enrolled().save(&path).unwrap();
+        for mode in [0o770, 0o757, 0o777] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = CredentialFile::load(&path).unwrap_err().to_string();
+            assert!(e.contains(&format!("chmod 700 {}", dir.display())), "{e}");
+            assert!(enrolled().save(&path).is_err());
+        }
+        // Like /tmp: sticky, others cannot remove or rename the user's file.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(CredentialFile::load(&path).is_ok());
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        assert!(CredentialFile::load(&path).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_of_another_user_is_refused() {
+        let dir = temp_dir();
+        let path = dir.join("probe.passkey");
+        enrolled().save(&path).unwrap();
+        // Only root can give a file away; elsewhere the owner is always us.
+        if effective_uid() == 0 {
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let e = CredentialFile::load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains("belongs to uid 65534") && e.contains("chown 0"),
+                "{e}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn locked_runs_sign_with_strictly_increasing_counters() {
+        let dir = temp_dir();
+        let path = dir.join("probe.passkey");
+        enrolled().save(&path).unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut signed = Vec::new();
+                    for _ in 0..5 {
+                        let (file, lock) = CredentialFile::load_locked(&path).unwrap();
+                        let mut pk = SoftPasskey::new(file).unwrap();
+                        let a = pk
+                            .assert(&origin(), login_options("id.example.com"))
+                            .unwrap();
+                        let ad = &a.response.authenticator_data;
+                        signed.push(u32::from_be_bytes([ad[33], ad[34], ad[35], ad[36]]));
+                        pk.file().save(lock.path()).unwrap();
+                        drop(lock);
+                    }
+                    signed
+                })
+            })
+            .collect();
+        let mut all: Vec<u32> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (1..=40).collect::<Vec<_>>(),
+            "a counter was signed twice"
+        );
+        assert_eq!(CredentialFile::load(&path).unwrap().counter, 40);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_held_lock_makes_others_wait_then_time_out() {
+        let dir = temp_dir();
+        let path = dir.join("probe.passkey");
+        enrolled().save(&path).unwrap();
+        let (_, held) = CredentialFile::load_locked(&path).unwrap();
+        let e = CredentialFile::load_locked_within(&path, Duration::from_millis(100))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("in use by another ssoprobe run"), "{e}");
+        // A plain load (passkey show) is not blocked.
+        assert!(CredentialFile::load(&path).is_ok());
+        drop(held);
+        assert!(CredentialFile::load_locked_within(&path, Duration::from_millis(100)).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,8 +15,18 @@ use url::Url;
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret value.
+    /// Wraps a secret value, and remembers it so that a server that echoes it back (an
+    /// `error_description` reflecting the client secret) cannot get it printed.
     pub fn new(value: impl Into<String>) -> Self {
+        let value = value.into();
+        remember(&value);
+        Secret(value)
+    }
+
+    /// A value sent the way secrets are (a request header whose value is never traced)
+    /// but that is no secret itself, so server text quoting it is left alone: a
+    /// User-Agent, say.
+    pub fn unlisted(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
@@ -130,6 +140,64 @@ pub fn location(base: &Url, value: &str) -> String {
     }
 }
 
+/// A URL the user configured, as reports show it: like [`url`], and every query value
+/// fingerprinted too — a monitored URL may carry an access key under any name.
+pub fn configured_url(configured: &Url) -> String {
+    let mut all = configured.clone();
+    if configured.query().is_some() {
+        let pairs: Vec<(String, String)> = configured
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), fingerprint(&v)))
+            .collect();
+        all.set_query(None);
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={v}", enc(k)))
+            .collect();
+        let mut shown = url(&all);
+        shown.push('?');
+        shown.push_str(&query.join("&"));
+        return shown;
+    }
+    url(&all)
+}
+
+/// Secret values of this process, for [`scrub`]: the newest [`REMEMBERED`], each at
+/// least [`SCRUB_MIN`] long (shorter ones would blot out ordinary words).
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+const REMEMBERED: usize = 256;
+const SCRUB_MIN: usize = 8;
+
+fn remember(value: &str) {
+    if value.len() < SCRUB_MIN {
+        return;
+    }
+    if let Ok(mut secrets) = SECRETS.lock()
+        && !secrets.iter().any(|s| s == value)
+    {
+        if secrets.len() >= REMEMBERED {
+            secrets.remove(0);
+        }
+        secrets.push(value.to_string());
+    }
+}
+
+/// `text` with every secret value of this process replaced by its fingerprint: for
+/// server-supplied text that may echo one.
+pub fn scrub(text: &str) -> String {
+    let Ok(secrets) = SECRETS.lock() else {
+        return text.to_string();
+    };
+    let mut out = text.to_string();
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), &fingerprint(secret));
+        }
+    }
+    out
+}
+
 /// `text` made safe to print on a terminal: line breaks and tabs become spaces, other
 /// control characters and the bidirectional overrides (which can disguise text) become
 /// U+FFFD. Servers put text into findings; none of it may steer the user's terminal.
@@ -147,6 +215,53 @@ pub fn terminal_safe(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn terminal_safe_leaves_no_control_character(text in "\\PC*|[\\x00-\\x1f\\x7f\u{202a}-\u{202e}]*") {
+            let safe = terminal_safe(&text);
+            let steering = |c: char| {
+                c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            };
+            let clean = !safe.chars().any(steering);
+            proptest::prop_assert!(clean);
+            proptest::prop_assert_eq!(safe.chars().count(), text.chars().count());
+        }
+
+        #[test]
+        fn fingerprints_and_urls_never_panic(text in "\\PC{0,200}") {
+            let _ = fingerprint(&text);
+            if let Ok(u) = Url::parse(&format!("https://h.example/{text}")) {
+                let _ = url(&u);
+            }
+            let base = Url::parse("https://h.example/a/b").unwrap();
+            let _ = location(&base, &text);
+        }
+    }
+
+    #[test]
+    fn configured_urls_hide_every_query_value() {
+        let u = Url::parse("https://user:pw@site.example.com/app?key=abc123&token=t&x=1").unwrap();
+        let shown = configured_url(&u);
+        assert!(
+            !shown.contains("abc123") && !shown.contains("pw"),
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("https://site.example.com/app?key=[redacted:"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn echoed_secrets_are_scrubbed() {
+        let secret = Secret::new("s3cr3t-client-secret-value");
+        let echoed = format!("invalid_client: the secret {} is wrong", secret.expose());
+        let scrubbed = scrub(&echoed);
+        assert!(!scrubbed.contains(secret.expose()), "{scrubbed}");
+        assert!(scrubbed.contains("[redacted:"), "{scrubbed}");
+        assert_eq!(scrub("short ab"), "short ab");
+    }
 
     #[test]
     fn terminal_safe_neutralises_control_characters() {

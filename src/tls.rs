@@ -5,6 +5,7 @@
 //! finish, so that an expired or untrusted certificate can still be described: names,
 //! issuer and exactly when it stops (or stopped) being valid.
 
+use crate::http::server_text;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
@@ -258,15 +259,20 @@ async fn probe_inner(
         Some(a) => a,
         None => tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| TlsProbeError::Dns(host.into(), e.to_string()))?
+            .map_err(|e| TlsProbeError::Dns(shown(host), server_text(&e.to_string())))?
             .next()
-            .ok_or_else(|| TlsProbeError::Dns(host.into(), "no addresses".into()))?,
+            .ok_or_else(|| TlsProbeError::Dns(shown(host), "no addresses".into()))?,
     };
     let tcp = TcpStream::connect(target)
         .await
-        .map_err(|e| TlsProbeError::Connect(host.into(), e.to_string()))?;
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|e| TlsProbeError::Setup(format!("{host} is not a valid server name: {e}")))?;
+        .map_err(|e| TlsProbeError::Connect(shown(host), server_text(&e.to_string())))?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+        TlsProbeError::Setup(format!(
+            "{} is not a valid server name: {}",
+            shown(host),
+            server_text(&e.to_string())
+        ))
+    })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let handshake = connector.connect(name, tcp).await;
     let seen = recorder.seen.lock().ok().and_then(|mut s| s.take());
@@ -282,14 +288,14 @@ async fn probe_inner(
     let Some((chain, verdict)) = seen else {
         let detail = handshake
             .err()
-            .map(|e| e.to_string())
+            .map(|e| handshake_error(&e))
             .unwrap_or_else(|| "no certificate presented".into());
-        return Err(TlsProbeError::Handshake(host.into(), detail));
+        return Err(TlsProbeError::Handshake(shown(host), detail));
     };
     if let Err(e) = &handshake
         && verdict.is_none()
     {
-        return Err(TlsProbeError::Handshake(host.into(), e.to_string()));
+        return Err(TlsProbeError::Handshake(shown(host), handshake_error(e)));
     }
     Ok(TlsReport {
         problem: verdict.as_ref().map(describe_rustls_error),
@@ -360,9 +366,29 @@ pub fn describe_rustls_error(error: &rustls::Error) -> String {
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 "the certificate is not meant for TLS servers".into()
             }
-            other => format!("certificate rejected: {other:?}"),
+            other => server_text(&format!("certificate rejected: {other:?}")),
         },
-        rustls::Error::AlertReceived(alert) => format!("the server sent a TLS alert: {alert:?}"),
-        other => other.to_string(),
+        rustls::Error::AlertReceived(alert) => {
+            server_text(&format!("the server sent a TLS alert: {alert:?}"))
+        }
+        other => server_text(&other.to_string()),
     }
+}
+
+/// A host name for an error message: it may come from a server's redirect.
+fn shown(host: &str) -> String {
+    server_text(host)
+}
+
+/// A failed handshake in one bounded, printable sentence: the rustls error inside the
+/// I/O error if there is one (a TLS alert, a protocol violation), else the I/O error.
+fn handshake_error(error: &std::io::Error) -> String {
+    let mut inner = error.get_ref();
+    while let Some(e) = inner {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return describe_rustls_error(tls);
+        }
+        inner = e.downcast_ref::<std::io::Error>().and_then(|n| n.get_ref());
+    }
+    server_text(&error.to_string())
 }

@@ -25,12 +25,18 @@ pub struct AuthorizeRequest {
     pub state: Option<Secret>,
 }
 
+/// An AUD shortened for a finding: its first 6 and last 4 characters. The AUD comes
+/// from the server, so it is cut by characters, never by bytes, and made terminal-safe.
 fn short(aud: &str) -> String {
-    if aud.len() > 12 {
-        format!("{}…{}", &aud[..6], &aud[aud.len() - 4..])
+    let chars: Vec<char> = aud.chars().collect();
+    let text = if chars.len() > 12 {
+        let head: String = chars[..6].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{head}…{tail}")
     } else {
         aud.to_string()
-    }
+    };
+    crate::redact::terminal_safe(&text)
 }
 
 /// `service.redirect`: an anonymous GET must be redirected to this team's Access login.
@@ -61,6 +67,14 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             .await
         {
             Ok(c) => c,
+            // A downgrade to http is the site's answer, not a failure to get one.
+            Err(e @ crate::http::HttpError::InsecureRedirect { .. }) => {
+                f.fail(
+                    format!("GET {}: {e}", redact::url(&config.service)),
+                    e.hint(),
+                );
+                return (f.finish(""), None);
+            }
             Err(e) => {
                 f.fail_transport(
                     format!("GET {}: {e}", redact::url(&config.service)),
@@ -288,7 +302,22 @@ async fn where_access_sends(
         f.fail(finding, hint);
         return None;
     }
-    let choices = login_choices(&response.text(), &response.url);
+    if !cloudflare::html_tractable(&response.text()) {
+        f.fail(
+            format!(
+                "the Access sign-in page could not be read: it nests elements more than {} deep or has more than {} tags",
+                cloudflare::edge::MAX_HTML_DEPTH,
+                cloudflare::edge::MAX_HTML_TAGS
+            ),
+            "Access's own sign-in page is small; something else answers the team login (a proxy or a captive portal): look at the answer with --trace",
+        );
+        return None;
+    }
+    // Parsing is CPU work: off the async threads, so timeouts keep firing meanwhile.
+    let (body, base) = (response.text().into_owned(), response.url.clone());
+    let choices = tokio::task::spawn_blocking(move || login_choices(&body, &base))
+        .await
+        .unwrap_or_default();
     let (found, seen) = follow_choices(http, &choices, &response.url, idp_host).await;
     f.detail("login_choices", seen.clone());
     match found {
@@ -591,6 +620,27 @@ fn judge_parameters(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn short_never_panics_and_stays_short(aud in "\\PC*") {
+            let s = short(&aud);
+            proptest::prop_assert!(s.chars().count() <= 12);
+            proptest::prop_assert!(!s.chars().any(char::is_control));
+        }
+
+        #[test]
+        fn choices_of_any_page_never_panic(body in "\\PC{0,300}") {
+            let base = Url::parse("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/x").unwrap();
+            let _ = login_choices(&body, &base);
+        }
+    }
+
+    #[test]
+    fn short_cuts_multibyte_auds_by_character() {
+        assert_eq!(short("aéééééééééééééé"), "aééééé…éééé");
+        assert_eq!(short("2b908b8615d3590ac9e4"), "2b908b…c9e4");
+    }
 
     #[test]
     fn sign_in_page_choices_are_links_and_forms() {

@@ -354,6 +354,12 @@ pub async fn jwks(
         );
         return f.finish("");
     }
+    if keys.len() > MANY_KEYS {
+        f.warn(
+            format!("the JWKS has {} keys", keys.len()),
+            "Pocket ID publishes one signing key (two during a rotation); a long list suggests a proxy serving another key set, or keys that were never retired",
+        );
+    }
     let advertised = discovery.map(|d| d.id_token_signing_alg_values_supported.clone());
     let mut kids = HashSet::new();
     let mut described = Vec::new();
@@ -367,6 +373,10 @@ pub async fn jwks(
                 continue;
             }
         };
+        if let Err((finding, hint)) = judge_key_material(&label, key) {
+            f.fail(finding, hint);
+            continue;
+        }
         if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
             f.fail(format!("key {label} does not parse: {}", super::jwt_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
             continue;
@@ -435,6 +445,87 @@ pub async fn jwks(
         if keys.len() == 1 { "" } else { "s" },
         described.join(", ")
     ))
+}
+
+/// More keys than a Pocket ID publishes, by far.
+const MANY_KEYS: usize = 16;
+
+/// The smallest RSA modulus a verifier should accept.
+const MIN_RSA_BITS: usize = 2048;
+
+/// Whether a JWK's key material is sound: no secret key in a public set, RSA of 2048
+/// bits or more with a usable exponent, an EC point on its curve. Decoding is bounded by
+/// the body cap the key set was read under.
+pub(crate) fn judge_key_material(
+    label: &str,
+    key: &serde_json::Value,
+) -> Result<(), (String, String)> {
+    let b64 = |name: &str| {
+        key.get(name).and_then(|v| v.as_str()).and_then(|v| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v.trim_end_matches('='))
+                .ok()
+        })
+    };
+    let rotate = "rotate Pocket ID's key: pocket-id key-rotate --alg RS256, then restart it";
+    match key.get("kty").and_then(|k| k.as_str()).unwrap_or("") {
+        "oct" => Err((
+            format!("key {label} is a symmetric (oct) key: a secret published in a public key set"),
+            "anyone who reads the JWKS can sign tokens with it: remove it from whatever serves this URL and change every secret it protects; Pocket ID itself publishes only public keys".to_string(),
+        )),
+        "RSA" => {
+            let n = b64("n").unwrap_or_default();
+            let bits = n
+                .iter()
+                .position(|b| *b != 0)
+                .map_or(0, |first| (n.len() - first) * 8 - n[first].leading_zeros() as usize);
+            if bits < MIN_RSA_BITS {
+                return Err((
+                    format!("key {label} is RSA with a {bits}-bit modulus, under {MIN_RSA_BITS}"),
+                    rotate.to_string(),
+                ));
+            }
+            let e = b64("e").unwrap_or_default();
+            let exponent_ok = e.iter().any(|b| *b != 0)
+                && e.last().is_some_and(|last| last & 1 == 1)
+                && !(e.iter().rev().skip(1).all(|b| *b == 0) && e.last() == Some(&1));
+            if !exponent_ok {
+                return Err((
+                    format!("key {label} has an unusable RSA exponent"),
+                    rotate.to_string(),
+                ));
+            }
+            Ok(())
+        }
+        "EC" => {
+            use aws_lc_rs::signature as sig;
+            let alg: &'static dyn sig::VerificationAlgorithm =
+                match key.get("crv").and_then(|c| c.as_str()).unwrap_or("") {
+                    "P-256" => &sig::ECDSA_P256_SHA256_ASN1,
+                    "P-384" => &sig::ECDSA_P384_SHA384_ASN1,
+                    "P-521" => &sig::ECDSA_P521_SHA512_ASN1,
+                    other => {
+                        return Err((
+                            format!(
+                                "key {label} is on curve '{}', which Cloudflare Access cannot verify",
+                                crate::redact::terminal_safe(other)
+                            ),
+                            rotate.to_string(),
+                        ));
+                    }
+                };
+            let mut point = vec![4u8];
+            point.extend(b64("x").unwrap_or_default());
+            point.extend(b64("y").unwrap_or_default());
+            sig::ParsedPublicKey::new(alg, &point).map(|_| ()).map_err(|_| {
+                (
+                    format!("key {label}'s EC point is not on its curve"),
+                    rotate.to_string(),
+                )
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `idp.token`: the token endpoint answers like Pocket ID's OAuth token endpoint.
@@ -635,4 +726,73 @@ pub async fn health(config: &Config, http: &Http) -> CheckResult {
         paths::HEALTH,
         response.elapsed.as_millis()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn real_key() -> serde_json::Value {
+        let set: serde_json::Value =
+            serde_json::from_str(include_str!("../../fixtures/pocketid/jwks.json")).unwrap();
+        set["keys"][0].clone()
+    }
+
+    #[test]
+    fn pocket_ids_real_key_is_sound() {
+        assert!(judge_key_material("k", &real_key()).is_ok());
+    }
+
+    #[test]
+    fn unsound_keys_fail() {
+        let oct = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
+        assert!(
+            judge_key_material("k", &oct)
+                .unwrap_err()
+                .0
+                .contains("symmetric")
+        );
+
+        let mut small = real_key();
+        small["n"] = "tVO4irw_R2YgGqAcxURrNrxJjzGSzbyfp7TeYa0zfmrDU_2VCngp2cpu1XukNckOnbTLXsHjmB-YmfsosIoqBuA".into();
+        assert!(
+            judge_key_material("k", &small)
+                .unwrap_err()
+                .0
+                .contains("modulus")
+        );
+
+        for e in ["AQ", "AA", "AAE", "AQAA"] {
+            let mut weak = real_key();
+            weak["e"] = e.into();
+            assert!(
+                judge_key_material("k", &weak)
+                    .unwrap_err()
+                    .0
+                    .contains("exponent"),
+                "{e}"
+            );
+        }
+
+        let off_curve = serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "y": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        });
+        assert!(
+            judge_key_material("k", &off_curve)
+                .unwrap_err()
+                .0
+                .contains("curve")
+        );
+    }
+
+    #[test]
+    fn a_huge_key_is_judged_without_a_stall() {
+        let mut huge = real_key();
+        huge["n"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(vec![0xffu8; 2048])
+            .into();
+        assert!(judge_key_material("k", &huge).is_ok());
+    }
 }

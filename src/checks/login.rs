@@ -136,13 +136,44 @@ fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, String) {
 /// with a session for the passkey's user.
 async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
     let mut f = Findings::start(ids::PASSKEY_LOGIN);
-    let Some((file, path)) = &config.passkey else {
+    let Some((_, path)) = &config.passkey else {
         f.fail(
             "no passkey configured",
             "pass --passkey FILE (made by ssoprobe enroll) to test the login",
         );
         return (f.finish(""), false);
     };
+    // The file is read again under an exclusive lock held until the new counter is saved:
+    // parallel runs on one passkey sign with strictly increasing counters.
+    let (wait, _) = http.budget();
+    let locked = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            passkey::CredentialFile::load_locked_within(&path, wait)
+        })
+        .await
+    };
+    let (file, _lock) = match locked {
+        Ok(Ok(locked)) => locked,
+        Ok(Err(e)) => {
+            f.fail(
+                e.to_string(),
+                format!(
+                    "another ssoprobe run may be using {} (runs on one passkey take turns; stagger them or give each its own passkey), or the file changed since the run started",
+                    path.display()
+                ),
+            );
+            return (f.finish(""), false);
+        }
+        Err(_) => {
+            f.fail(
+                format!("the passkey file {} could not be read", path.display()),
+                "run again; if it persists, report it with the --trace output",
+            );
+            return (f.finish(""), false);
+        }
+    };
+    let file = &file;
     let api = Api::new(http, &config.idp, ids::PASSKEY_LOGIN);
     let options = match api.login_start().await {
         Ok(o) => o,
@@ -250,7 +281,7 @@ async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, 
         return (f.finish(""), None);
     };
     f.detail("steps", steps.clone());
-    let Some(location) = code_redirect(&mut f, http, &api, chain, &redirect).await else {
+    let Some(location) = code_redirect(&mut f, config, http, &api, chain, &redirect).await else {
         return (f.finish(""), None);
     };
     judge_code_redirect(&mut f, config, chain, &location);
@@ -338,12 +369,26 @@ async fn complete_interaction(
 /// finding.
 async fn code_redirect(
     f: &mut Findings,
+    config: &Config,
     http: &Http,
     api: &Api<'_>,
     chain: &Chain<'_>,
     redirect: &str,
 ) -> Option<Url> {
     let url = api.url(redirect);
+    // Only Pocket ID's own origin: an interaction that sends the session elsewhere (another
+    // host, port or scheme) is not followed.
+    if url.origin() != config.idp.origin() {
+        f.fail(
+            format!(
+                "Pocket ID's interaction continues at {}, not at Pocket ID ({})",
+                redact::url(&url),
+                normalise_base(&config.idp)
+            ),
+            "Pocket ID redirects the browser only to its own /authorize after a login; check its APP_URL and any proxy rewriting its answers",
+        );
+        return None;
+    }
     let response = match http
         .send(ids::IDP_CODE, Request::get(url, Accept::Html))
         .await
@@ -468,6 +513,10 @@ async fn access_callback(
             }
         };
         if let Some(Ok(location)) = response.location() {
+            if let Some(e) = downgrade(&next, &location) {
+                f.fail(e.to_string(), e.hint());
+                return (f.finish(""), None);
+            }
             let host = location.host_str().unwrap_or_default().to_ascii_lowercase();
             let in_access = location.path().starts_with("/cdn-cgi/access/")
                 && (host == team || host == service_host);
@@ -591,8 +640,10 @@ async fn exchange_failure(
                 ],
             ),
         };
-        let access_like =
-            request().header("user-agent", &crate::redact::Secret::new(ACCESS_USER_AGENT));
+        let access_like = request().header(
+            "user-agent",
+            &crate::redact::Secret::unlisted(ACCESS_USER_AGENT),
+        );
         as_access = Some(blocked(&http.send(ids::ACCESS_CALLBACK, access_like).await));
         as_probe = Some(blocked(&http.send(ids::ACCESS_CALLBACK, request()).await));
     }
@@ -621,6 +672,16 @@ async fn exchange_failure(
             "requests shaped like Cloudflare's reach Pocket ID's token endpoint (a rule keyed on Cloudflare's AS13335 cannot be tested from here), so the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) is the likely cause; pass --client-id and --client-secret-file to prove the secret Pocket ID holds, and check that Cloudflare reaches {token_url}"
         ),
     }
+}
+
+/// The error for a redirect from https to http, which is never followed: cookies and
+/// tokens would travel in clear.
+fn downgrade(from: &Url, to: &Url) -> Option<crate::http::HttpError> {
+    (from.scheme() == "https" && to.scheme() == "http").then(|| {
+        crate::http::HttpError::InsecureRedirect {
+            to: redact::url(to),
+        }
+    })
 }
 
 /// The User-Agent of Access's server-side requests to the identity provider.
@@ -832,11 +893,8 @@ pub async fn service_token_reach(
     let mut url = config.service.clone();
     for _ in 0..=MAX_HOPS {
         let mut request = Request::get(url.clone(), Accept::Html);
-        if url.scheme() == "https"
-            && url
-                .host_str()
-                .is_some_and(|h| h.eq_ignore_ascii_case(&host))
-        {
+        // The token goes to the site's own origin only: scheme, host and port.
+        if url.scheme() == "https" && url.origin() == config.service.origin() {
             request = request
                 .header("cf-access-client-id", &token.0)
                 .header("cf-access-client-secret", &token.1);
@@ -855,6 +913,10 @@ pub async fn service_token_reach(
                         "Access sends the service token to the login page",
                         "the application needs a policy with action Service Auth that includes this service token; an Allow policy sends every request to the identity provider".to_string(),
                     );
+                    return f.finish("");
+                }
+                if let Some(e) = downgrade(&url, &location) {
+                    f.fail(e.to_string(), e.hint());
                     return f.finish("");
                 }
                 if !location
@@ -1166,9 +1228,24 @@ fn verify_jwt(
     let jwk = keys
         .find(&kid)
         .ok_or_else(|| format!("it is signed with key {kid}, which the key set does not hold"))?;
+    let jwk_json = serde_json::to_value(jwk).unwrap_or_default();
+    if let Err((finding, _)) = super::idp::judge_key_material(&kid, &jwk_json) {
+        return Err(finding);
+    }
+    // The algorithm comes from the key, never from the token: a token that names another
+    // (HS256 with a published secret, PS256 under an RS256 key) is refused.
+    let key_alg = algorithm
+        .or_else(|| algorithm_of(jwk))
+        .ok_or_else(|| format!("key {kid} names no algorithm Cloudflare Access verifies"))?;
+    if header.alg != key_alg {
+        return Err(format!(
+            "it is signed with {:?}, but key {kid} is for {:?}",
+            header.alg, key_alg
+        ));
+    }
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
         .map_err(|e| format!("key {kid}: {}", super::jwt_problem(&e)))?;
-    let mut validation = jsonwebtoken::Validation::new(algorithm.unwrap_or(header.alg));
+    let mut validation = jsonwebtoken::Validation::new(key_alg);
     validation.set_issuer(&[issuer]);
     match audience {
         Some(aud) => validation.set_audience(&[aud]),
@@ -1179,6 +1256,33 @@ fn verify_jwt(
     jsonwebtoken::decode::<serde_json::Value>(token.expose(), &key, &validation)
         .map(|d| d.claims)
         .map_err(|e| claim_problem(&e, token, issuer, audience))
+}
+
+/// The algorithm a JWK is for, among those Access accepts: its `alg` if it names one of
+/// them, else what its type and curve imply. Symmetric keys have none.
+fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<jsonwebtoken::Algorithm> {
+    use jsonwebtoken::Algorithm as A;
+    use jsonwebtoken::jwk::{AlgorithmParameters as P, EllipticCurve as C, KeyAlgorithm as K};
+    let accepted = [A::RS256, A::RS512, A::PS512, A::ES256, A::ES384];
+    let named = match jwk.common.key_algorithm {
+        Some(K::RS256) => Some(A::RS256),
+        Some(K::RS512) => Some(A::RS512),
+        Some(K::PS512) => Some(A::PS512),
+        Some(K::ES256) => Some(A::ES256),
+        Some(K::ES384) => Some(A::ES384),
+        Some(_) => return None,
+        None => None,
+    };
+    let implied = match &jwk.algorithm {
+        P::RSA(_) => Some(A::RS256),
+        P::EllipticCurve(ec) => match ec.curve {
+            C::P256 => Some(A::ES256),
+            C::P384 => Some(A::ES384),
+            _ => None,
+        },
+        _ => None,
+    };
+    named.or(implied).filter(|a| accepted.contains(a))
 }
 
 /// Seconds of clock difference a verifier forgives (Access's own origin libraries use a
@@ -1333,4 +1437,50 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
     f.finish(format!(
         "CF_Authorization verifies with the team's key (RS256); iss {issuer}, aud and expiry good, email {email}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::Secret;
+
+    fn hs256(secret: &[u8], kid: &str) -> Secret {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(kid.to_string());
+        let claims = serde_json::json!({
+            "iss": "https://id.example.com", "aud": "c", "exp": 4_000_000_000u64
+        });
+        Secret::new(
+            jsonwebtoken::encode(
+                &header,
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_symmetric_key_in_the_jwks_never_verifies_a_token() {
+        let jwks =
+            br#"{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}"#;
+        let token = hs256(b"secret-secret-secret-secret", "s");
+        let e = verify_jwt(jwks, &token, None, "https://id.example.com", Some("c")).unwrap_err();
+        assert!(e.contains("symmetric"), "{e}");
+    }
+
+    #[test]
+    fn the_algorithm_comes_from_the_key_not_the_token() {
+        let jwks = include_bytes!("../../fixtures/pocketid/jwks.json");
+        let token = hs256(b"anything", "3fQxwJIft7k");
+        let e = verify_jwt(jwks, &token, None, "https://id.example.com", Some("c")).unwrap_err();
+        assert!(e.contains("HS256") && e.contains("RS256"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unverified_claims_of_any_text_never_panic(token in "\\PC{0,300}") {
+            let _ = unverified_claims(&token);
+        }
+    }
 }

@@ -160,8 +160,8 @@ impl Findings {
     }
 
     fn problem(&mut self, status: Status, finding: String, hint: String) {
-        let finding = crate::redact::terminal_safe(finding.trim());
-        let hint = crate::redact::terminal_safe(hint.trim());
+        let finding = crate::redact::terminal_safe(&crate::redact::scrub(finding.trim()));
+        let hint = crate::redact::terminal_safe(&crate::redact::scrub(hint.trim()));
         // An empty text is a bug of the check; it still must not reach the user empty.
         let finding = if finding.is_empty() {
             format!("{} found a problem it could not name", self.id)
@@ -176,9 +176,16 @@ impl Findings {
         self.problems.push((status, finding, hint));
     }
 
-    /// Records a fact for the details.
+    /// Records a fact for the details (texts in it are scrubbed of secret values and
+    /// control characters, like findings).
     pub fn detail(&mut self, key: &str, value: impl Into<Value>) {
-        self.details.insert(key.to_string(), value.into());
+        let value = match value.into() {
+            Value::String(text) => {
+                Value::String(crate::redact::terminal_safe(&crate::redact::scrub(&text)))
+            }
+            other => other,
+        };
+        self.details.insert(key.to_string(), value);
     }
 
     /// Whether a failure has been recorded.

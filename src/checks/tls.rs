@@ -65,12 +65,8 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
         return CheckResult::skip(&id, format!("skipped: {url} is not https"));
     }
     let port = url.port_or_known_default().unwrap_or(443);
-    let addr = config
-        .http
-        .routes
-        .iter()
-        .find(|r| r.host == host && r.port == port)
-        .map(|r| r.addr);
+    // The same routing table, with the same precedence, as the HTTP requests.
+    let addr = crate::http::route_for(&config.http.routes, &host, port).map(|r| r.addr);
     let mut f = Findings::start(&id);
     let (budget, on_timeout) = http.budget();
     if budget.is_zero() {

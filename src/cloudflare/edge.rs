@@ -168,6 +168,51 @@ pub fn classify(response: &Response) -> Option<EdgePage> {
     }
 }
 
+/// Most nesting of elements a page may have to be parsed as HTML. html5ever's tree
+/// building is quadratic in nesting; real sign-in and error pages nest a few dozen deep.
+pub const MAX_HTML_DEPTH: usize = 256;
+/// Most tags a page may have to be parsed as HTML.
+pub const MAX_HTML_TAGS: usize = 20_000;
+
+/// Whether `body` is cheap enough to parse as HTML: one linear pass estimates its
+/// nesting depth and tag count, and pages over [`MAX_HTML_DEPTH`] or [`MAX_HTML_TAGS`]
+/// are refused (their readers then find nothing, and say the page could not be read).
+pub fn html_tractable(body: &str) -> bool {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "!doctype", "!--",
+    ];
+    let bytes = body.as_bytes();
+    let (mut depth, mut tags) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|b| *b == b'<'))
+    {
+        i += offset + 1;
+        match bytes.get(i) {
+            Some(b'/') => depth = depth.saturating_sub(1),
+            Some(c) if c.is_ascii_alphabetic() || *c == b'!' => {
+                tags += 1;
+                let name: String = bytes[i..]
+                    .iter()
+                    .take(9)
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'!' || **b == b'-')
+                    .map(|b| b.to_ascii_lowercase() as char)
+                    .collect();
+                if !VOID.iter().any(|v| name.starts_with(v)) {
+                    depth += 1;
+                }
+                if depth > MAX_HTML_DEPTH || tags > MAX_HTML_TAGS {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
 /// The `<title>` of an HTML page, whitespace-collapsed.
 pub fn html_title(body: &str) -> Option<String> {
     let lower = body.to_ascii_lowercase();
@@ -219,6 +264,9 @@ fn known_access_error(body: &str) -> Option<&'static str> {
 fn access_error_message(body: &str) -> Option<String> {
     if let Some(k) = known_access_error(body) {
         return Some(k.to_string());
+    }
+    if !html_tractable(body) {
+        return None;
     }
     let doc = scraper::Html::parse_document(body);
     let selector = scraper::Selector::parse("h1, h2").ok()?;
@@ -323,6 +371,46 @@ mod tests {
             Some(1016)
         );
         assert_eq!(error_code_in_text("Error code: 530"), Some(530));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn page_readers_never_panic_on_any_text(body in "\\PC{0,400}") {
+            let _ = html_title(&body);
+            let _ = error_code_in_text(&body);
+            let _ = access_error_message(&body);
+            let _ = normalise_ray(&body);
+            for status in [200u16, 403, 401, 502, 530] {
+                let _ = classify(&answer(status, &[("server", "cloudflare")], &body));
+            }
+        }
+
+        #[test]
+        fn titles_found_in_any_markup_are_whole(prefix in "\\PC{0,40}", title in "[^<>]{0,40}") {
+            let body = format!("{prefix}<title>{title}</title>");
+            if !prefix.to_ascii_lowercase().contains("<title") {
+                let want = title.split_whitespace().collect::<Vec<_>>().join(" ");
+                proptest::prop_assert_eq!(html_title(&body), Some(want));
+            }
+        }
+    }
+
+    #[test]
+    fn deep_or_huge_pages_are_not_parsed() {
+        let deep = "<div>".repeat(80_000);
+        assert!(!html_tractable(&deep));
+        assert_eq!(access_error_message(&format!("<h1>x</h1>{deep}")), None);
+        let many = "<p>a</p>".repeat(MAX_HTML_TAGS + 1);
+        assert!(!html_tractable(&many));
+        // Real pages pass.
+        for page in [
+            include_str!("../../fixtures/cloudflare/access-sign-in.html"),
+            include_str!("../../fixtures/cloudflare/1033.html"),
+            include_str!("../../fixtures/cloudflare/502.html"),
+            include_str!("../../fixtures/cloudflare/access-error.html"),
+        ] {
+            assert!(html_tractable(page));
+        }
     }
 
     #[test]

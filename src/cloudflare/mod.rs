@@ -6,4 +6,6 @@ pub mod access;
 pub mod edge;
 
 pub use access::{AccessLogin, TEAM_SUFFIX, callback_url, is_aud, parse_login_url, team_domain};
-pub use edge::{CloudflareError, EdgePage, classify, html_title, normalise_ray, ray_id};
+pub use edge::{
+    CloudflareError, EdgePage, classify, html_title, html_tractable, normalise_ray, ray_id,
+};

@@ -78,8 +78,9 @@ pub async fn run_targets(
                     ))
                 })?;
             let target = Target {
-                service: config.service.to_string(),
-                idp: config.idp.to_string(),
+                // A query or user info in the URL may carry a token: never print it.
+                service: crate::redact::configured_url(&config.service),
+                idp: crate::redact::configured_url(&config.idp),
                 team_domain: config.team_domain.clone(),
             };
             Ok((name, target, outcome, started_unix))

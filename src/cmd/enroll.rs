@@ -7,6 +7,14 @@ use crate::http::Http;
 
 pub(crate) async fn run(args: &EnrollArgs) -> Result<u8, AppError> {
     let idp = crate::config::parse_idp_url(&args.idp, &Origin::Flag)?;
+    // Checked before any secret is read: the API key or login code goes to this URL.
+    if idp.scheme() != "https" {
+        return Err(AppError::Usage(format!(
+            "--idp: {} is not https; enroll sends the admin API key (or the login code) there, and a secret must never travel in clear: give Pocket ID's https URL (its APP_URL), e.g. --idp https://{}",
+            idp.origin().ascii_serialization(),
+            idp.host_str().unwrap_or("id.example.com")
+        )));
+    }
     if args.out.exists() && !args.force {
         return Err(AppError::Usage(format!(
             "--out: {} exists; pass --force to replace it, or choose another file",

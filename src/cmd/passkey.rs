@@ -4,6 +4,7 @@ use super::AppError;
 use crate::cli::PasskeyCommand;
 use crate::config::Origin;
 use crate::http::Http;
+use crate::pocketid::enroll::Removal;
 
 pub(crate) async fn run(command: PasskeyCommand) -> Result<u8, AppError> {
     match command {
@@ -36,28 +37,52 @@ pub(crate) async fn run(command: PasskeyCommand) -> Result<u8, AppError> {
             api_key_file,
             connect,
         } => {
-            let cred = crate::passkey::CredentialFile::load(&file)
+            // Locked until the file is gone, so that a check running now cannot write
+            // the file back after its removal.
+            let (cred, _lock) = crate::passkey::CredentialFile::load_locked(&file)
                 .map_err(|e| AppError::Io(e.to_string()))?;
+            // Checked before the key is read: the key goes to the file's IdP.
+            let https = url::Url::parse(&cred.idp).is_ok_and(|u| u.scheme() == "https");
+            if !https {
+                return Err(AppError::Usage(format!(
+                    "the passkey file {} names the IdP {}, which is not https; passkey remove sends the admin API key there, and a secret must never travel in clear: set the file's idp to Pocket ID's https URL (its APP_URL, e.g. https://id.example.com), or delete the passkey in Pocket ID → Users → (user) → Passkeys and remove the file yourself",
+                    file.display(),
+                    crate::redact::terminal_safe(&cred.idp)
+                )));
+            }
             let key =
                 crate::config::read_secret_file("api_key_file", &api_key_file, &Origin::Flag)?;
             let options = crate::config::connect_options(&connect)?;
             let http = Http::new(&options).map_err(|e| AppError::Io(e.to_string()))?;
-            crate::pocketid::enroll::remove(&http, &cred, key)
+            let removal = crate::pocketid::enroll::remove(&http, &cred, key)
                 .await
                 .map_err(|e| AppError::Failed(e.to_string()))?;
+            let done = match removal {
+                Removal::Deleted => "deleted at Pocket ID",
+                Removal::AlreadyGone => "already deleted at Pocket ID",
+            };
             std::fs::remove_file(&file).map_err(|e| {
                 AppError::Io(format!(
-                    "the passkey was deleted at Pocket ID, but {} could not be removed: {e}",
+                    "the passkey was {done}, but {} could not be removed: {e}",
                     file.display()
                 ))
             })?;
-            println!(
-                "deleted passkey {} of {} at {} and removed {}",
-                cred.credential_fingerprint(),
-                cred.email.as_deref().unwrap_or(&cred.username),
-                cred.idp,
-                file.display()
-            );
+            match removal {
+                Removal::Deleted => println!(
+                    "deleted passkey {} of {} at {} and removed {}",
+                    cred.credential_fingerprint(),
+                    cred.email.as_deref().unwrap_or(&cred.username),
+                    cred.idp,
+                    file.display()
+                ),
+                Removal::AlreadyGone => println!(
+                    "passkey {} of {} was already deleted at Pocket ID ({}); removed {}",
+                    cred.credential_fingerprint(),
+                    cred.email.as_deref().unwrap_or(&cred.username),
+                    cred.idp,
+                    file.display()
+                ),
+            }
             Ok(0)
         }
     }

@@ -6,7 +6,27 @@
 //! Pocket ID rate-limits passkey logins, so a target with a passkey logs in at most once
 //! per `--min-login-interval`: a scrape inside it gets the last result with its age, and
 //! a scrape that arrives while a run is under way waits for that run instead of starting
-//! a second login.
+//! a second login. A target without a passkey has no such lock: its scrapes run side by
+//! side, up to `--concurrency` runs at once.
+//!
+//! A scrape never answers later than Prometheus waits
+//! (`X-Prometheus-Scrape-Timeout-Seconds`, less half a second; the target's deadline
+//! when the header is missing): waiting for a run slot or for another run of the same
+//! target counts, and a scrape whose time ran out while it waited answers at once with
+//! `probe_success 0` and `ssoprobe_probe_not_run{reason=…} 1`.
+//!
+//! The server is reachable by anyone who can reach its address, so it holds its own
+//! against hostile clients: the request head must arrive within
+//! [`HEADER_READ_TIMEOUT`] (idle keep-alive connections included), request bodies are
+//! never read, a request is answered within [`REQUEST_SLACK`] of the longest scrape, and
+//! at most [`MAX_CONNECTIONS`] connections are open: when a new one arrives at the limit,
+//! the oldest connection without a request under way is closed to make room (so a flood
+//! of idle connections cannot lock Prometheus out), and when every connection has a
+//! request under way, the new one is told 503 and closed. No panic reaches the network:
+//! a handler that panicked answers 500.
+//!
+//! SIGTERM or Ctrl-C stops accepting, closes idle connections and lets the runs under
+//! way finish; a second one stops at once.
 
 use super::{AppError, NoOrigins, wait_for_stop};
 use crate::checks::{self, Outcome, Status};
@@ -14,16 +34,37 @@ use crate::config::{Config, Origin, OriginOf};
 use crate::http::Http;
 use crate::report::{self, Target, TargetRun};
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::FutureExt as _;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
+
+/// How long a client has to send a request head, counted from the moment the server
+/// waits for one (so it also bounds an idle keep-alive connection).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections open at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time a request may take beyond the longest scrape budget before it is cut off.
+pub const REQUEST_SLACK: Duration = Duration::from_secs(10);
+/// The shortest scrape budget (a smaller or garbage scrape timeout is not believed).
+const MIN_SCRAPE: Duration = Duration::from_millis(500);
+/// The longest scrape budget a scrape timeout header can ask for.
+const MAX_SCRAPE: Duration = Duration::from_secs(300);
+/// Prometheus's scrape timeout less this is the budget: the answer must travel too.
+const SCRAPE_MARGIN: f64 = 0.5;
+/// A run needs at least this much of its budget left to be worth starting.
+const MIN_RUN: Duration = Duration::from_millis(100);
 
 /// `ssoprobe serve`: validates the flags and runs the exporter until SIGTERM or Ctrl-C.
 pub(crate) async fn run(
@@ -31,17 +72,7 @@ pub(crate) async fn run(
     origins: Option<&dyn OriginOf>,
 ) -> Result<u8, AppError> {
     let targets = Config::targets_from_check_args(&args.check, origins.unwrap_or(&NoOrigins))?;
-    let listen: std::net::SocketAddr = args.listen.parse().map_err(|_| {
-        AppError::Usage(format!(
-            "--listen: '{}' is not ADDR:PORT, e.g. 127.0.0.1:9797",
-            args.listen
-        ))
-    })?;
-    if !listen.ip().is_loopback() {
-        eprintln!(
-            "warning: --listen {listen} is reachable from other machines; ssoprobe's endpoints carry no secrets, but anyone who reaches them can trigger logins"
-        );
-    }
+    let listen = resolve_listen(&args.listen).await?;
     let min_login_interval = crate::config::parse_duration(
         "min_login_interval",
         &args.min_login_interval,
@@ -52,20 +83,78 @@ pub(crate) async fn run(
         min_login_interval,
         concurrency: args.concurrency,
     };
-    serve(targets, options, wait_for_stop())
+    // The first signal stops gracefully, the second at once.
+    let (signals_tx, signals) = watch::channel(0u32);
+    tokio::spawn(async move {
+        for n in 1..=2 {
+            wait_for_stop().await;
+            signals_tx.send_replace(n);
+        }
+    });
+    let nth = |n: u32| {
+        let mut signals = signals.clone();
+        async move {
+            let _ = signals.wait_for(|&count| count >= n).await;
+        }
+    };
+    match serve(targets, options, nth(1), nth(2)).await {
+        Ok(Stopped::Gracefully) => Ok(0),
+        Ok(Stopped::Forced { runs }) => Err(AppError::Io(format!(
+            "stopped at once by a second signal; {runs} run{} in progress abandoned",
+            if runs == 1 { "" } else { "s" }
+        ))),
+        Err(e) => Err(AppError::Io(e.to_string())),
+    }
+}
+
+/// `--listen`: `ADDR:PORT` (`127.0.0.1:9797`, `[::1]:9797`) or `HOST:PORT`
+/// (`localhost:9797`), resolved to every address the name has.
+async fn resolve_listen(listen: &str) -> Result<Vec<SocketAddr>, AppError> {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let usage = |why: &str| {
+        AppError::Usage(format!(
+            "--listen: '{}' {why}, e.g. 127.0.0.1:9797 or localhost:9797",
+            listen.replace(['\n', '\r'], " ")
+        ))
+    };
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        return Err(usage("is not ADDR:PORT or HOST:PORT"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(usage("is not ADDR:PORT or HOST:PORT"));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(listen)
         .await
-        .map_err(|e| AppError::Io(e.to_string()))?;
-    Ok(0)
+        .map_err(|e| usage(&format!("does not resolve ({e})")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(usage("resolves to no address"));
+    }
+    Ok(addrs)
 }
 
 /// How the exporter runs.
 pub struct ServeOptions {
-    /// Where to listen (loopback by default).
-    pub listen: SocketAddr,
+    /// Where to listen (loopback by default): the first of these that can be bound.
+    pub listen: Vec<SocketAddr>,
     /// Least time between two full logins of one target.
     pub min_login_interval: Duration,
     /// Most target runs at once.
     pub concurrency: usize,
+}
+
+/// How the exporter stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// After the first signal, once the runs under way had finished.
+    Gracefully,
+    /// At a second signal, abandoning `runs` runs.
+    Forced {
+        /// Runs that were under way.
+        runs: u64,
+    },
 }
 
 /// The last result of a target.
@@ -79,7 +168,8 @@ struct Cached {
 struct TargetState {
     name: String,
     config: Config,
-    /// Held for the whole of a run: a second scrape waits, then reuses the result.
+    /// Targets with a passkey only: held for the whole of a run, so that a second
+    /// scrape waits, then reuses the result, and two logins never overlap.
     last: Mutex<Option<Cached>>,
 }
 
@@ -91,30 +181,45 @@ struct Exporter {
     runs_total: AtomicU64,
     failures_total: AtomicU64,
     cached_total: AtomicU64,
+    not_run_total: AtomicU64,
     in_flight: AtomicU64,
+    connections: Connections,
 }
 
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}")]
 pub struct ServeError {
-    addr: SocketAddr,
+    addr: String,
     source: std::io::Error,
 }
 
-/// Runs the exporter until SIGTERM or Ctrl-C.
+/// Runs the exporter until `stop` (gracefully: the runs under way finish) or `force`
+/// (at once, after `stop`).
 pub async fn serve(
     targets: Vec<(String, Config)>,
     options: ServeOptions,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| ServeError {
-            addr: options.listen,
-            source,
-        })?;
-    let local = listener.local_addr().unwrap_or(options.listen);
+    force: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Stopped, ServeError> {
+    let listener = bind(&options.listen).await?;
+    let local = listener.local_addr().map_err(|source| ServeError {
+        addr: "the bound socket".into(),
+        source,
+    })?;
+    if !local.ip().is_loopback() {
+        eprintln!(
+            "warning: --listen {local} is reachable from other machines; ssoprobe's endpoints carry no secrets, but anyone who reaches them can trigger logins"
+        );
+    }
+    // A request may take as long as the longest scrape budget, and a little more.
+    let longest = targets
+        .iter()
+        .map(|(_, c)| c.http.deadline)
+        .chain([MAX_SCRAPE])
+        .max()
+        .unwrap_or(MAX_SCRAPE);
+    let request_timeout = longest.saturating_add(REQUEST_SLACK);
     let exporter = Arc::new(Exporter {
         targets: targets
             .into_iter()
@@ -135,7 +240,9 @@ pub async fn serve(
         runs_total: AtomicU64::new(0),
         failures_total: AtomicU64::new(0),
         cached_total: AtomicU64::new(0),
+        not_run_total: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
+        connections: Connections::default(),
     });
     eprintln!(
         "ssoprobe serve: listening on http://{local} ({} target{}: {})",
@@ -152,22 +259,281 @@ pub async fn serve(
         .route("/probe", get(probe))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { StatusCode::NO_CONTENT }))
-        .with_state(exporter);
-    // Small answers must not wait for a delayed ACK (Nagle).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
+        .layer(axum::middleware::from_fn(move |req, next| {
+            guard(req, next, request_timeout)
+        }))
+        .with_state(exporter.clone());
+
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+
+    // Every connection task holds a sender; all have ended when `recv` says None.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    // Out of descriptors or a connection reset before it was accepted:
+                    // wait a little rather than spin, and go on.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Small answers must not wait for a delayed ACK (Nagle).
+        let _ = stream.set_nodelay(true);
+        let Some(slot) = exporter.connections.admit() else {
+            // Every connection has a request under way: say so, best effort, and close.
+            let _ = stream.try_write(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone().layer(axum::Extension(slot.clone())));
+        let builder = builder.clone();
+        let exporter = exporter.clone();
+        let mut shutdown = shutdown_rx.clone();
+        let alive = alive_tx.clone();
+        tokio::spawn(async move {
+            let _alive = alive;
+            let _registered = Registered {
+                connections: &exporter.connections,
+                id: slot.id,
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let mut closing = false;
+            if *shutdown.borrow_and_update() {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    // Closed to make room for a newer connection: drop it now.
+                    () = slot.evict.notified() => break,
+                    _ = shutdown.changed(), if !closing => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    eprintln!(
+        "ssoprobe serve: stopping; runs in progress finish first (a second signal stops at once)"
+    );
+    let _ = shutdown_tx.send(true);
+    drop(alive_tx);
+    tokio::select! {
+        _ = alive_rx.recv() => Ok(Stopped::Gracefully),
+        () = force => {
+            let runs = exporter.in_flight.load(Ordering::Relaxed);
+            eprintln!("ssoprobe serve: second signal; stopping now");
+            Ok(Stopped::Forced { runs })
+        }
+    }
+}
+
+/// Binds the first address that works.
+async fn bind(addrs: &[SocketAddr]) -> Result<tokio::net::TcpListener, ServeError> {
+    let mut last = None;
+    for addr in addrs {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some((*addr, e)),
+        }
+    }
+    let (addr, source) = last.unwrap_or_else(|| {
+        (
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on"),
+        )
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            eprintln!("ssoprobe serve: stopping; runs in progress finish first");
-        })
-        .await
-        .map_err(|source| ServeError {
-            addr: local,
-            source,
-        })?;
-    Ok(())
+    let addr = if addrs.len() > 1 {
+        format!(
+            "any of {}",
+            addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        addr.to_string()
+    };
+    Err(ServeError { addr, source })
+}
+
+/// The open connections, oldest first, so that the oldest idle one can make room.
+#[derive(Default)]
+struct Connections {
+    table: std::sync::Mutex<ConnTable>,
+    evicted_total: AtomicU64,
+    refused_total: AtomicU64,
+}
+
+#[derive(Default)]
+struct ConnTable {
+    next_id: u64,
+    open: BTreeMap<u64, Arc<Slot>>,
+    /// Most connections open since the table was last empty.
+    peak: usize,
+}
+
+/// One connection.
+struct Slot {
+    id: u64,
+    /// Requests under way on it, or [`EVICTED`].
+    busy: AtomicU32,
+    /// Told when the connection is to close at once.
+    evict: Notify,
+}
+
+/// [`Slot::busy`] of a connection closed to make room.
+const EVICTED: u32 = u32::MAX;
+
+impl Connections {
+    fn table(&self) -> std::sync::MutexGuard<'_, ConnTable> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a new connection: free, or taken from the oldest idle connection;
+    /// None when every connection has a request under way.
+    fn admit(&self) -> Option<Arc<Slot>> {
+        let mut table = self.table();
+        if table.open.len() >= MAX_CONNECTIONS {
+            let oldest_idle = table
+                .open
+                .iter()
+                .find(|(_, slot)| {
+                    slot.busy
+                        .compare_exchange(0, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                })
+                .map(|(id, _)| *id);
+            let Some(id) = oldest_idle else {
+                self.refused_total.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            if let Some(slot) = table.open.remove(&id) {
+                slot.evict.notify_one();
+                self.evicted_total.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        let slot = Arc::new(Slot {
+            id,
+            busy: AtomicU32::new(0),
+            evict: Notify::new(),
+        });
+        table.open.insert(id, slot.clone());
+        table.peak = table.peak.max(table.open.len());
+        Some(slot)
+    }
+
+    fn open(&self) -> usize {
+        self.table().open.len()
+    }
+}
+
+/// Removes a connection from the table when its task ends.
+struct Registered<'a> {
+    connections: &'a Connections,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let mut table = self.connections.table();
+        table.open.remove(&self.id);
+        // After a flood of connections, hand their freed buffers back to the system, or
+        // the exporter keeps the flood's memory for good.
+        if table.open.is_empty() && table.peak > RELEASE_AFTER_PEAK {
+            table.peak = 0;
+            drop(table);
+            release_freed_memory();
+        }
+    }
+}
+
+/// Connections open at once after which the freed memory is returned once they close.
+const RELEASE_AFTER_PEAK: usize = 32;
+
+/// Returns freed heap memory to the operating system (glibc keeps it in its arenas).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointer
+    // and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// A request under way on a connection (which is then not closed to make room).
+struct Busy(Arc<Slot>);
+
+impl Busy {
+    fn enter(slot: Arc<Slot>) -> Option<Busy> {
+        slot.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < EVICTED - 1).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Busy(slot))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n != EVICTED && n > 0).then(|| n - 1)
+            });
+    }
+}
+
+/// Around every request: marks the connection busy, never reads the body (no endpoint
+/// takes one), bounds the time, and turns a panic into a 500.
+async fn guard(req: Request, next: Next, timeout: Duration) -> Response {
+    let busy = match req.extensions().get::<Arc<Slot>>().cloned() {
+        Some(slot) => match Busy::enter(slot) {
+            Some(busy) => Some(busy),
+            None => return text(StatusCode::SERVICE_UNAVAILABLE, "closing\n".into()),
+        },
+        None => None,
+    };
+    let req = req.map(|_| axum::body::Body::empty());
+    let answer = tokio::time::timeout(
+        timeout,
+        std::panic::AssertUnwindSafe(next.run(req)).catch_unwind(),
+    )
+    .await;
+    drop(busy);
+    match answer {
+        Ok(Ok(response)) => response,
+        Ok(Err(_panic)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error (a bug in ssoprobe; its stderr has the details)\n".into(),
+        ),
+        Err(_elapsed) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request took too long\n".into(),
+        ),
+    }
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -182,11 +548,42 @@ fn text(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// The time a scrape may take, from Prometheus's scrape timeout header: that less half
+/// a second, within [`MIN_SCRAPE`]..[`MAX_SCRAPE`]; None when the header is missing or
+/// not a positive number.
+fn scrape_budget(header: Option<&HeaderValue>) -> Option<Duration> {
+    let seconds: f64 = header?.to_str().ok()?.trim().parse().ok()?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return None;
+    }
+    let seconds =
+        (seconds - SCRAPE_MARGIN).clamp(MIN_SCRAPE.as_secs_f64(), MAX_SCRAPE.as_secs_f64());
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+/// Counts a run under way for as long as it lives, however it ends (a client that hangs
+/// up drops the run).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn start(gauge: &'a AtomicU64) -> InFlight<'a> {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn probe(
     State(exporter): State<Arc<Exporter>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let arrived = Instant::now();
     let Some(name) = query.get("target") else {
         return text(StatusCode::BAD_REQUEST, "missing ?target=NAME\n".into());
     };
@@ -205,35 +602,78 @@ async fn probe(
             ),
         );
     };
-    // Prometheus says how long it will wait; answer within it.
-    let scrape_timeout = headers
-        .get("x-prometheus-scrape-timeout-seconds")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .map(|v| Duration::from_secs_f64((v - 0.5).max(0.5)));
-
-    let mut last = state.last.lock().await;
+    // Prometheus says how long it will wait; answer within it, waiting included.
+    let budget = match scrape_budget(headers.get("x-prometheus-scrape-timeout-seconds")) {
+        Some(limit) => limit.min(state.config.http.deadline),
+        None => state.config.http.deadline,
+    };
+    let deadline = tokio::time::Instant::from_std(arrived) + budget;
     let login = state.config.passkey.is_some();
-    if let Some(cached) = last.as_ref()
-        && login
-        && cached.at.elapsed() < exporter.options.min_login_interval
-    {
-        exporter.cached_total.fetch_add(1, Ordering::Relaxed);
-        return text(
-            StatusCode::OK,
-            with_probe_metrics(cached, cached.at.elapsed()),
+
+    // A target with a passkey: one run at a time, and a recent result is reused.
+    let mut last = None;
+    if login {
+        let Ok(guard) = tokio::time::timeout_at(deadline, state.last.lock()).await else {
+            return not_run(
+                &exporter,
+                "login_under_way",
+                &format!(
+                    "target {}: another scrape's login was still under way when this scrape's {:.1} s ran out (a target with a passkey logs in once at a time)",
+                    state.name,
+                    budget.as_secs_f64()
+                ),
+                arrived.elapsed(),
+            );
+        };
+        if let Some(cached) = guard.as_ref()
+            && cached.at.elapsed() < exporter.options.min_login_interval
+        {
+            exporter.cached_total.fetch_add(1, Ordering::Relaxed);
+            return text(
+                StatusCode::OK,
+                with_probe_metrics(cached, cached.at.elapsed()),
+            );
+        }
+        last = Some(guard);
+    }
+    let permit = match tokio::time::timeout_at(deadline, exporter.runs.acquire()).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_closed)) => {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+        }
+        Err(_elapsed) => {
+            return not_run(
+                &exporter,
+                "queue_timeout",
+                &format!(
+                    "target {}: no run slot came free within this scrape's {:.1} s (--concurrency {} runs at once)",
+                    state.name,
+                    budget.as_secs_f64(),
+                    exporter.options.concurrency.max(1)
+                ),
+                arrived.elapsed(),
+            );
+        }
+    };
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if remaining < MIN_RUN {
+        return not_run(
+            &exporter,
+            "queue_timeout",
+            &format!(
+                "target {}: waited {:.1} s of this scrape's {:.1} s for a run slot (--concurrency {}); too little left to run",
+                state.name,
+                arrived.elapsed().as_secs_f64(),
+                budget.as_secs_f64(),
+                exporter.options.concurrency.max(1)
+            ),
+            arrived.elapsed(),
         );
     }
-    let Ok(_permit) = exporter.runs.acquire().await else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
-    };
-    exporter.in_flight.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight::start(&exporter.in_flight);
     let mut config = state.config.clone();
-    if let Some(limit) = scrape_timeout {
-        config.http.deadline = config.http.deadline.min(limit);
-        config.http.timeout = config.http.timeout.min(limit);
-    }
+    config.http.deadline = config.http.deadline.min(remaining);
+    config.http.timeout = config.http.timeout.min(remaining);
     let started_unix = crate::timefmt::unix_now();
     let outcome = match Http::new(&config.http) {
         Ok(http) => checks::run(&config, &http).await,
@@ -242,7 +682,7 @@ async fn probe(
             duration: Duration::ZERO,
         },
     };
-    exporter.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(permit);
     exporter.runs_total.fetch_add(1, Ordering::Relaxed);
     let success = outcome.status() != Status::Fail && outcome.status() != Status::Skip;
     if !success {
@@ -266,7 +706,21 @@ async fn probe(
         at: Instant::now(),
     };
     let body = with_probe_metrics(&cached, Duration::ZERO);
-    *last = Some(cached);
+    if let Some(mut last) = last {
+        *last = Some(cached);
+    }
+    text(StatusCode::OK, body)
+}
+
+/// The answer of a scrape whose time ran out before its run could start: at once, with
+/// the reason as a comment and as a label.
+fn not_run(exporter: &Exporter, reason: &str, why: &str, waited: Duration) -> Response {
+    exporter.not_run_total.fetch_add(1, Ordering::Relaxed);
+    let body = format!(
+        "# ssoprobe: not run: {}\n# HELP ssoprobe_probe_not_run Set when the target was not run: the scrape timeout ran out while the scrape waited (queue_timeout: for a run slot; login_under_way: for another scrape's login of the target).\n# TYPE ssoprobe_probe_not_run gauge\nssoprobe_probe_not_run{{reason=\"{reason}\"}} 1\n# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success 0\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
+        why.replace(['\n', '\r'], " "),
+        waited.as_secs_f64()
+    );
     text(StatusCode::OK, body)
 }
 
@@ -288,15 +742,50 @@ async fn metrics(State(exporter): State<Arc<Exporter>>) -> Response {
 # HELP ssoprobe_exporter_runs_total Target runs started by probes.\n# TYPE ssoprobe_exporter_runs_total counter\nssoprobe_exporter_runs_total {}\n\
 # HELP ssoprobe_exporter_run_failures_total Target runs with a failing check.\n# TYPE ssoprobe_exporter_run_failures_total counter\nssoprobe_exporter_run_failures_total {}\n\
 # HELP ssoprobe_exporter_cached_probes_total Probes answered with a recent result (minimum login interval).\n# TYPE ssoprobe_exporter_cached_probes_total counter\nssoprobe_exporter_cached_probes_total {}\n\
+# HELP ssoprobe_exporter_probes_not_run_total Probes answered without a run: the scrape timeout ran out while they waited.\n# TYPE ssoprobe_exporter_probes_not_run_total counter\nssoprobe_exporter_probes_not_run_total {}\n\
 # HELP ssoprobe_exporter_runs_in_flight Target runs under way.\n# TYPE ssoprobe_exporter_runs_in_flight gauge\nssoprobe_exporter_runs_in_flight {}\n\
+# HELP ssoprobe_exporter_connections_open HTTP connections open.\n# TYPE ssoprobe_exporter_connections_open gauge\nssoprobe_exporter_connections_open {}\n\
+# HELP ssoprobe_exporter_connections_evicted_total Idle connections closed to make room for a new one (connection limit).\n# TYPE ssoprobe_exporter_connections_evicted_total counter\nssoprobe_exporter_connections_evicted_total {}\n\
+# HELP ssoprobe_exporter_connections_refused_total Connections refused because every open one had a request under way.\n# TYPE ssoprobe_exporter_connections_refused_total counter\nssoprobe_exporter_connections_refused_total {}\n\
 # HELP ssoprobe_exporter_uptime_seconds Seconds since the exporter started.\n# TYPE ssoprobe_exporter_uptime_seconds gauge\nssoprobe_exporter_uptime_seconds {:.3}\n",
         env!("CARGO_PKG_VERSION"),
         exporter.targets.len(),
         exporter.runs_total.load(Ordering::Relaxed),
         exporter.failures_total.load(Ordering::Relaxed),
         exporter.cached_total.load(Ordering::Relaxed),
+        exporter.not_run_total.load(Ordering::Relaxed),
         exporter.in_flight.load(Ordering::Relaxed),
+        exporter.connections.open(),
+        exporter.connections.evicted_total.load(Ordering::Relaxed),
+        exporter.connections.refused_total.load(Ordering::Relaxed),
         exporter.started.elapsed().as_secs_f64()
     );
     text(StatusCode::OK, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_scrape_timeouts_are_clamped_or_ignored() {
+        let budget = |s: &str| scrape_budget(Some(&HeaderValue::from_str(s).unwrap()));
+        for garbage in [
+            "NaN", "inf", "-inf", "-5", "0", "-0", "abc", "", "0x10", "1,5",
+        ] {
+            assert_eq!(budget(garbage), None, "{garbage:?}");
+        }
+        for huge in ["1e20", "1e308", "1.7976931348623157e308", "301", "86400"] {
+            assert_eq!(budget(huge), Some(MAX_SCRAPE), "{huge:?}");
+        }
+        for tiny in ["1e-300", "0.1", "0.5", "1"] {
+            assert_eq!(budget(tiny), Some(MIN_SCRAPE), "{tiny:?}");
+        }
+        assert_eq!(budget(" 10 "), Some(Duration::from_millis(9500)));
+        assert_eq!(scrape_budget(None), None);
+        assert_eq!(
+            scrape_budget(Some(&HeaderValue::from_bytes(b"\xff\xfe").unwrap())),
+            None
+        );
+    }
 }

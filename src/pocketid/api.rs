@@ -13,6 +13,17 @@ pub enum ApiError {
     /// The request did not complete.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// A secret (the admin API key) would have been sent without TLS; nothing was sent.
+    #[error(
+        "refused to send the admin API key to {url}: it is not https, and the key would travel in clear"
+    )]
+    Insecure {
+        /// Where it would have gone.
+        url: String,
+    },
+    /// A request path would have been built from something that is not an id.
+    #[error("{0}")]
+    BadPath(String),
     /// Pocket ID answered an error.
     #[error("HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
     Answer {
@@ -32,7 +43,7 @@ impl ApiError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ApiError::Answer { code, .. } => code.as_deref(),
-            ApiError::Http(_) => None,
+            _ => None,
         }
     }
 
@@ -40,7 +51,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<&str> {
         match self {
             ApiError::Answer { retry_after, .. } => retry_after.as_deref(),
-            ApiError::Http(_) => None,
+            _ => None,
         }
     }
 
@@ -48,7 +59,7 @@ impl ApiError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Answer { status, .. } => Some(*status),
-            ApiError::Http(_) => None,
+            _ => None,
         }
     }
 }
@@ -99,6 +110,13 @@ impl<'a> Api<'a> {
         self.base.join(path).unwrap_or_else(|_| self.base.clone())
     }
 
+    /// Pocket ID's URL with the path `segments`, each percent-encoded as one segment
+    /// (a `/`, `?` or `#` inside one stays inside it). Empty, `.` and `..` segments are
+    /// refused: they would change the path's meaning.
+    pub fn endpoint(&self, segments: &[&str]) -> Result<Url, ApiError> {
+        endpoint(&self.base, segments)
+    }
+
     /// Sends a JSON request; returns the response on 2xx, else Pocket ID's error.
     pub async fn call(
         &self,
@@ -107,8 +125,31 @@ impl<'a> Api<'a> {
         body: Option<serde_json::Value>,
         admin: bool,
     ) -> Result<Response, ApiError> {
-        let mut request = Request::json(method, self.url(path), body);
-        if admin && let Some(key) = &self.api_key {
+        self.call_url(method, self.url(path), body, admin).await
+    }
+
+    /// [`Api::call`] to a URL built with [`Api::endpoint`]. An admin call never sends
+    /// the API key but over https.
+    pub async fn call_url(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<serde_json::Value>,
+        admin: bool,
+    ) -> Result<Response, ApiError> {
+        let key = match &self.api_key {
+            Some(key) if admin => {
+                if url.scheme() != "https" {
+                    return Err(ApiError::Insecure {
+                        url: url.origin().ascii_serialization(),
+                    });
+                }
+                Some(key)
+            }
+            _ => None,
+        };
+        let mut request = Request::json(method, url, body);
+        if let Some(key) = key {
             request = request.header("x-api-key", key);
         }
         let response = self.http.send(self.label, request).await?;
@@ -126,7 +167,20 @@ impl<'a> Api<'a> {
         body: Option<serde_json::Value>,
         admin: bool,
     ) -> Result<T, ApiError> {
-        let response = self.call(method, path, body, admin).await?;
+        self.call_json_url(method, self.url(path), body, admin)
+            .await
+    }
+
+    /// [`Api::call_json`] to a URL built with [`Api::endpoint`].
+    pub async fn call_json_url<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<serde_json::Value>,
+        admin: bool,
+    ) -> Result<T, ApiError> {
+        let path = url.path().to_string();
+        let response = self.call_url(method, url, body, admin).await?;
         serde_json::from_slice(&response.body).map_err(|e| ApiError::Answer {
             status: response.status.as_u16(),
             code: None,
@@ -159,6 +213,27 @@ impl<'a> Api<'a> {
         )
         .await
     }
+}
+
+/// `base` with the path `segments`, see [`Api::endpoint`].
+pub fn endpoint(base: &Url, segments: &[&str]) -> Result<Url, ApiError> {
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == "..")
+    {
+        // The segment is not shown: it may come from a file or an answer.
+        return Err(ApiError::BadPath(
+            "refusing to build a Pocket ID API path with an empty, '.' or '..' segment".into(),
+        ));
+    }
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|_| ApiError::BadPath(format!("{base} cannot have a path")))?
+        .clear()
+        .extend(segments);
+    Ok(url)
 }
 
 /// Pocket ID's error envelope (or what stands in for it) from a non-2xx response.
@@ -198,5 +273,30 @@ pub fn answer_error(response: &Response) -> ApiError {
         code,
         message,
         retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_escape_each_segment_and_refuse_dot_segments() {
+        let base = Url::parse("https://id.example.com/").unwrap();
+        let u = endpoint(
+            &base,
+            &["api", "users", "a/../b?c#d", "webauthn-credentials"],
+        )
+        .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://id.example.com/api/users/a%2F..%2Fb%3Fc%23d/webauthn-credentials"
+        );
+        for bad in ["..", ".", ""] {
+            assert!(
+                endpoint(&base, &["api", "users", bad, "x"]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -36,19 +36,19 @@ pub struct EnrollError {
     pub hint: Option<String>,
 }
 
+/// The hint for the API key step's refusals: 401 means the key itself was refused.
+const API_KEY_HINT: &str = "Pocket ID did not accept the key in --api-key-file: make one in Pocket ID → Settings → API Keys (signed in as an admin) and put it in the file, or set STATIC_API_KEY in Pocket ID's environment and use that value";
+
+/// An error of a step that uses the session (or nothing).
 fn step(step: &str) -> impl Fn(ApiError) -> EnrollError + '_ {
     move |source| {
         let hint = match (source.status(), source.code()) {
-            (Some(401), Some("invalid_api_key")) | (Some(401), None) if step.contains("user") => Some(
-                "the API key is not valid: create one in Pocket ID → Settings → API Keys (as an admin), or use STATIC_API_KEY".to_string(),
-            ),
-            (Some(403), _) if step.contains("user") => Some("the API key's owner is not an admin".to_string()),
             (Some(401), Some("token_invalid_or_expired")) => Some(
                 "the login code is wrong, used or expired: create a new one in Pocket ID → Users → (user) → Login Code".to_string(),
             ),
             (Some(403), Some("user_disabled")) => Some("the user is disabled in Pocket ID".to_string()),
             (Some(429), _) => Some("Pocket ID rate-limits this; wait and try again once".to_string()),
-            _ => None,
+            _ => insecure_hint(&source),
         };
         EnrollError {
             step: step.to_string(),
@@ -56,6 +56,64 @@ fn step(step: &str) -> impl Fn(ApiError) -> EnrollError + '_ {
             hint,
         }
     }
+}
+
+/// An error of a step that uses the admin API key: a 401 is the key refused, whatever
+/// Pocket ID's code (`not_signed_in` when it does not know the key).
+fn admin_step(step: &str) -> impl Fn(ApiError) -> EnrollError + '_ {
+    move |source| {
+        match source.status() {
+        Some(401) => EnrollError {
+            step: format!("{step}: Pocket ID refused the API key"),
+            source,
+            hint: Some(API_KEY_HINT.to_string()),
+        },
+        Some(403) => EnrollError {
+            step: format!("{step}: the API key may not do this"),
+            source,
+            hint: Some(
+                "the API key's owner is not an admin: make the key as an admin (Pocket ID → Settings → API Keys), or use STATIC_API_KEY".to_string(),
+            ),
+        },
+        _ => self::step(step)(source),
+    }
+    }
+}
+
+fn insecure_hint(source: &ApiError) -> Option<String> {
+    matches!(source, ApiError::Insecure { .. }).then(|| {
+        "give Pocket ID's https URL (its APP_URL, e.g. https://id.example.com)".to_string()
+    })
+}
+
+/// What `passkey remove` found at Pocket ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The passkey was deleted now.
+    Deleted,
+    /// Pocket ID no longer had it (deleted in its UI, or by an earlier remove).
+    AlreadyGone,
+}
+
+/// A step that cannot start: the error carries no answer of Pocket ID.
+fn local(step: &str, source: ApiError, hint: Option<String>) -> EnrollError {
+    EnrollError {
+        step: step.to_string(),
+        source,
+        hint,
+    }
+}
+
+/// Why a secret (API key, login code) may not go to `idp`: only https carries one.
+fn insecure(idp: &Url) -> Option<EnrollError> {
+    if idp.scheme() == "https" {
+        return None;
+    }
+    let source = ApiError::Insecure {
+        url: idp.origin().ascii_serialization(),
+    };
+    let hint = insecure_hint(&source);
+    Some(local("checking Pocket ID's URL", source, hint))
 }
 
 #[derive(Deserialize)]
@@ -93,20 +151,22 @@ pub fn login_code(input: &str) -> String {
 /// Finds or creates the monitoring user, gets a session for it, registers a new
 /// software passkey and returns the credential file (not yet written).
 pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<CredentialFile, EnrollError> {
+    if let Some(e) = insecure(idp) {
+        return Err(e);
+    }
     let label = "enroll";
     let mut api = Api::new(http, idp, label);
     let user: User = match how {
         Bootstrap::ApiKey { key, user } => {
             api = api.with_api_key(key.clone());
-            let found: UserList = api
-                .call_json(
-                    Method::GET,
-                    &format!("/api/users?search={}", urlencode(&user)),
-                    None,
-                    true,
-                )
-                .await
+            let mut search = api
+                .endpoint(&["api", "users"])
                 .map_err(step("looking up the user"))?;
+            search.query_pairs_mut().append_pair("search", &user);
+            let found: UserList = api
+                .call_json_url(Method::GET, search, None, true)
+                .await
+                .map_err(admin_step("looking up the user"))?;
             let wanted = user.to_ascii_lowercase();
             let existing = found.data.into_iter().find(|u| {
                 u.email
@@ -141,18 +201,24 @@ pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<Credential
                         true,
                     )
                     .await
-                    .map_err(step("creating the user"))?
+                    .map_err(admin_step("creating the user"))?
                 }
             };
+            const MINTING: &str = "creating a one-time login code for the user";
+            if !passkey::is_uuid(&user.id) {
+                return Err(local(
+                    MINTING,
+                    ApiError::BadPath("Pocket ID answered a user id that is not a UUID".into()),
+                    Some("is this Pocket ID (v2 or later)? See its answers with --trace".into()),
+                ));
+            }
+            let url = api
+                .endpoint(&["api", "users", &user.id, "one-time-access-token"])
+                .map_err(step(MINTING))?;
             let code: OneTimeToken = api
-                .call_json(
-                    Method::POST,
-                    &format!("/api/users/{}/one-time-access-token", user.id),
-                    Some(serde_json::json!({})),
-                    true,
-                )
+                .call_json_url(Method::POST, url, Some(serde_json::json!({})), true)
                 .await
-                .map_err(step("creating a one-time login code for the user"))?;
+                .map_err(admin_step(MINTING))?;
             exchange(&api, &code.token).await?
         }
         Bootstrap::LoginCode(code) => exchange(&api, &code).await?,
@@ -208,7 +274,8 @@ pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<Credential
         username: user.username,
         email: user.email,
         credential_id: URL_SAFE_NO_PAD.encode(&made.credential_id),
-        pocket_id_passkey_id: Some(stored.id),
+        // Pocket ID's ids are UUIDs; anything else is left out (remove then looks it up).
+        pocket_id_passkey_id: passkey::is_uuid(&stored.id).then_some(stored.id),
         private_key: made.pkcs8,
         counter: 0,
         created_at: crate::timefmt::unix_now(),
@@ -217,68 +284,103 @@ pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<Credential
 }
 
 async fn exchange(api: &Api<'_>, code: &Secret) -> Result<User, EnrollError> {
-    let code = urlencode(code.expose());
-    api.call_json(
-        Method::POST,
-        &format!("/api/one-time-access-token/{code}"),
-        None,
-        false,
-    )
-    .await
-    .map_err(step("signing in with the one-time login code"))
+    const EXCHANGING: &str = "signing in with the one-time login code";
+    let url = api
+        .endpoint(&["api", "one-time-access-token", code.expose()])
+        .map_err(step(EXCHANGING))?;
+    api.call_json_url(Method::POST, url, None, false)
+        .await
+        .map_err(step(EXCHANGING))
 }
 
-/// Deletes the file's passkey at Pocket ID (admin API).
-pub async fn remove(http: &Http, file: &CredentialFile, key: Secret) -> Result<(), EnrollError> {
-    let idp = Url::parse(&file.idp).map_err(|e| EnrollError {
-        step: "reading the passkey file".into(),
-        source: ApiError::Answer {
-            status: 0,
-            code: None,
-            message: format!("idp is not a URL: {e}"),
-            retry_after: None,
-        },
-        hint: None,
+/// Deletes the file's passkey at Pocket ID (admin API, https only). A passkey Pocket ID
+/// no longer has is [`Removal::AlreadyGone`]: removing the file is still right.
+pub async fn remove(
+    http: &Http,
+    file: &CredentialFile,
+    key: Secret,
+) -> Result<Removal, EnrollError> {
+    const READING: &str = "reading the passkey file";
+    let idp = Url::parse(&file.idp).map_err(|e| {
+        local(
+            READING,
+            ApiError::BadPath(format!("its idp is not a URL: {e}")),
+            None,
+        )
     })?;
+    if let Some(e) = insecure(&idp) {
+        return Err(e);
+    }
+    // Ids come from a file: they go into the path only when they are ids.
+    if !passkey::is_uuid(&file.user_id) {
+        return Err(local(
+            READING,
+            ApiError::BadPath("its user_id is not a Pocket ID user id (a UUID)".into()),
+            Some(
+                "enrol again, or delete the passkey in Pocket ID → Users → (user) → Passkeys"
+                    .into(),
+            ),
+        ));
+    }
     let api = Api::new(http, &idp, "passkey.remove").with_api_key(key);
     let id = match &file.pocket_id_passkey_id {
-        Some(id) => id.clone(),
+        Some(id) if passkey::is_uuid(id) => id.clone(),
+        Some(_) => {
+            return Err(local(
+                READING,
+                ApiError::BadPath(
+                    "its pocket_id_passkey_id is not a Pocket ID passkey id (a UUID)".into(),
+                ),
+                None,
+            ));
+        }
         None => {
             // Older files: find the row by credential id.
-            let list: Vec<serde_json::Value> = api
-                .call_json(
-                    Method::GET,
-                    &format!("/api/users/{}/webauthn-credentials", file.user_id),
-                    None,
-                    true,
-                )
-                .await
-                .map_err(step("listing the user's passkeys"))?;
+            const LISTING: &str = "listing the user's passkeys";
+            let url = api
+                .endpoint(&["api", "users", &file.user_id, "webauthn-credentials"])
+                .map_err(step(LISTING))?;
+            let list: Vec<serde_json::Value> =
+                match api.call_json_url(Method::GET, url, None, true).await {
+                    Ok(list) => list,
+                    // The user is gone, and its passkeys with it.
+                    Err(e) if e.status() == Some(404) => return Ok(Removal::AlreadyGone),
+                    Err(e) => return Err(admin_step(LISTING)(e)),
+                };
             let raw = String::from_utf8_lossy(&file.credential_id_bytes()).into_owned();
-            list.iter()
-                .find(|p| p.get("credentialID").and_then(|c| c.as_str()) == Some(raw.as_str()))
-                .and_then(|p| p.get("id").and_then(|i| i.as_str()).map(str::to_string))
-                .unwrap_or_default()
+            let found = list
+                .iter()
+                .filter(|p| {
+                    p.get("credentialID").and_then(|c| c.as_str()) == Some(raw.as_str())
+                        || p.get("credentialID").and_then(|c| c.as_str())
+                            == Some(file.credential_id.as_str())
+                })
+                .find_map(|p| p.get("id").and_then(|i| i.as_str()).map(str::to_string));
+            match found {
+                Some(id) if passkey::is_uuid(&id) => id,
+                Some(_) => {
+                    return Err(local(
+                        LISTING,
+                        ApiError::BadPath(
+                            "Pocket ID answered a passkey id that is not a UUID".into(),
+                        ),
+                        None,
+                    ));
+                }
+                None => return Ok(Removal::AlreadyGone),
+            }
         }
     };
-    match api
-        .call(
-            Method::DELETE,
-            &format!("/api/users/{}/webauthn-credentials/{id}", file.user_id),
-            None,
-            true,
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
+    const DELETING: &str = "deleting the passkey at Pocket ID";
+    let url = api
+        .endpoint(&["api", "users", &file.user_id, "webauthn-credentials", &id])
+        .map_err(step(DELETING))?;
+    match api.call_url(Method::DELETE, url, None, true).await {
+        Ok(_) => Ok(Removal::Deleted),
         // Already gone at Pocket ID: removing the file is still right.
-        Err(e) if e.status() == Some(404) => Ok(()),
-        Err(e) => Err(step("deleting the passkey at Pocket ID")(e)),
+        Err(e) if e.status() == Some(404) => Ok(Removal::AlreadyGone),
+        Err(e) => Err(admin_step(DELETING)(e)),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]
@@ -295,6 +397,37 @@ mod tests {
         assert_eq!(
             login_code("https://id.example.com/login/alternative/code?code=Q1W2E3"),
             "Q1W2E3"
+        );
+    }
+
+    #[test]
+    fn a_refused_api_key_says_so_and_how_to_make_one() {
+        let refused = ApiError::Answer {
+            status: 401,
+            code: Some("not_signed_in".into()),
+            message: "You are not signed in".into(),
+            retry_after: None,
+        };
+        let e = admin_step("looking up the user")(refused.clone()).to_string();
+        assert!(e.contains("Pocket ID refused the API key"), "{e}");
+        assert!(
+            e.contains("Settings → API Keys") && e.contains("STATIC_API_KEY"),
+            "{e}"
+        );
+        // A session step's 401 is not about the key.
+        let e = step("signing in with the one-time login code")(refused).to_string();
+        assert!(!e.contains("API key"), "{e}");
+    }
+
+    #[test]
+    fn secrets_go_to_https_only() {
+        assert!(insecure(&Url::parse("https://id.example.com").unwrap()).is_none());
+        let e = insecure(&Url::parse("http://id.example.com").unwrap())
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("not https") && e.contains("https://id.example.com"),
+            "{e}"
         );
     }
 }

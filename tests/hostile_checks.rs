@@ -1,0 +1,343 @@
+//! Hostile answers to the checks: a server started by each test on loopback answers for
+//! the site, the team domain and Pocket ID with what a misconfigured or compromised
+//! deployment could send — a page nested 80,000 deep, an AUD of multi-byte characters,
+//! escape sequences and an echoed secret in an error page, a secret key in the JWKS, a
+//! service URL carrying a token. The real binary must finish with a report, never
+//! panic, and print none of it raw.
+
+mod common;
+
+use common::{Run, run};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const HOSTS: [&str; 3] = [
+    "service.example.com",
+    "xyz.cloudflareaccess.com",
+    "id.example.com",
+];
+
+/// One answer: status, extra headers, body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn new(status: u16, body: impl Into<Vec<u8>>) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Answer {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn redirect(to: &str) -> Answer {
+        Answer::new(302, "").header("location", to)
+    }
+}
+
+type Route = dyn Fn(&str, &str) -> Answer + Send + Sync;
+
+/// An HTTPS server for the three hosts on a free loopback port, answering with `route`
+/// (host, path and query). Returns the CA file and the routing flags for `check`.
+struct Hostile {
+    dir: std::path::PathBuf,
+    /// Serves until the test ends.
+    _runtime: tokio::runtime::Runtime,
+    flags: Vec<String>,
+}
+
+impl Hostile {
+    fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Hostile {
+        let dir = std::env::temp_dir().join(format!("ssoprobe-hostile-{}", common::uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::default();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "hostile test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(HOSTS.map(str::to_string).to_vec())
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let route: Arc<Route> = Arc::new(route);
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, route) = (acceptor.clone(), Arc::clone(&route));
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    // One request per connection, head only (the checks send small bodies).
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head);
+                    let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let host = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("host:")
+                                .map(|h| h.trim().split(':').next().unwrap_or("").to_string())
+                        })
+                        .unwrap_or_default();
+                    let answer = route(&host, &target);
+                    let mut out = format!(
+                        "HTTP/1.1 {} X\r\nserver: cloudflare\r\ncontent-length: {}\r\nconnection: close\r\n",
+                        answer.status,
+                        answer.body.len()
+                    )
+                    .into_bytes();
+                    for (k, v) in &answer.headers {
+                        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+                    }
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(&answer.body);
+                    let _ = tls.write_all(&out).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        let mut flags = Vec::new();
+        for host in HOSTS {
+            flags.push("--connect-to".to_string());
+            flags.push(format!("{host}:443:127.0.0.1:{port}"));
+        }
+        flags.push("--ca-file".to_string());
+        flags.push(dir.join("ca.pem").display().to_string());
+        Hostile {
+            dir,
+            _runtime: runtime,
+            flags,
+        }
+    }
+
+    /// `ssoprobe check` against it, JSON, with `extra` arguments.
+    fn check(&self, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "check",
+            "--service",
+            "https://service.example.com/",
+            "--idp",
+            "https://id.example.com",
+            "--team",
+            "xyz",
+            "--timeout",
+            "3s",
+            "--deadline",
+            "8s",
+        ];
+        args.extend(self.flags.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const LOGIN: &str = "https://xyz.cloudflareaccess.com/cdn-cgi/access/login/service.example.com?kid=2b908b8615d3590ac9e46d606f2fd778750e496e57ee106291aa5ad570aa069d&redirect_url=%2F";
+
+/// A site behind Access whose team login answers `login`; Pocket ID answers 404.
+fn access_then(login: impl Fn() -> Answer + Send + Sync + 'static) -> Hostile {
+    Hostile::start(move |host, _| match host {
+        "service.example.com" => Answer::redirect(LOGIN),
+        "xyz.cloudflareaccess.com" => login(),
+        _ => Answer::new(404, "{}").header("content-type", "application/json"),
+    })
+}
+
+fn report(run: &Run) -> serde_json::Value {
+    assert_ne!(run.code, 101, "panicked\n{}", run.dump());
+    run.json()
+}
+
+#[test]
+fn a_page_nested_80000_deep_is_refused_within_the_deadline() {
+    let deep = format!(
+        "<html><title>Sign in ・ Cloudflare Access</title>{}",
+        "<div>".repeat(80_000)
+    );
+    let hostile =
+        access_then(move || Answer::new(200, deep.clone()).header("content-type", "text/html"));
+    let run = hostile.check(&["--format", "json"]);
+    let json = report(&run);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let login = run.check("access.login");
+    assert_eq!(login["status"], "fail", "{}", run.dump());
+    assert!(
+        login["summary"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{}",
+        run.dump()
+    );
+    assert!(json["checks"].as_array().unwrap().len() > 5);
+}
+
+#[test]
+fn a_multibyte_aud_is_shortened_without_a_panic() {
+    let hostile = Hostile::start(|host, _| match host {
+        "service.example.com" => Answer::redirect(
+            "https://xyz.cloudflareaccess.com/cdn-cgi/access/login/service.example.com?kid=a%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9&redirect_url=%2F",
+        ),
+        _ => Answer::new(404, ""),
+    });
+    let run = hostile.check(&["--format", "json", "--aud", "b".repeat(64).as_str()]);
+    report(&run);
+    let redirect = run.check("service.redirect");
+    assert_eq!(redirect["status"], "fail", "{}", run.dump());
+    assert!(
+        redirect["summary"].as_str().unwrap().contains("aéééé"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn escape_sequences_and_echoed_secrets_never_reach_the_terminal() {
+    let secret = "client-secret-echoed-0123456789";
+    let dir = std::env::temp_dir().join(format!("ssoprobe-hostile-secret-{}", common::uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("secret.txt");
+    std::fs::write(&secret_file, secret).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let page = format!(
+        "<html><title>Error ・ Cloudflare Access</title><h1>\u{1b}[2J\u{1b}[32m✔ all good {secret}\r\n  ✔ forged line</h1>"
+    );
+    let hostile =
+        access_then(move || Answer::new(403, page.clone()).header("content-type", "text/html"));
+    let secret_path = secret_file.display().to_string();
+    for format in ["human", "json", "nagios", "junit", "prometheus"] {
+        let run = hostile.check(&[
+            "--format",
+            format,
+            "--client-id",
+            "2f0408cf-25d7-4daa-9fb9-7b072516a681",
+            "--client-secret-file",
+            &secret_path,
+        ]);
+        assert_ne!(run.code, 101, "{}", run.dump());
+        for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains(secret),
+                "{format} {name} shows the secret\n{}",
+                run.dump()
+            );
+            assert!(
+                !text.contains('\u{1b}'),
+                "{format} {name} has an escape\n{}",
+                run.dump()
+            );
+        }
+        if format == "human" {
+            assert!(
+                !run.stdout
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("✔ forged")),
+                "{}",
+                run.dump()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_secret_key_in_the_jwks_fails_idp_jwks() {
+    let hostile = Hostile::start(|host, path| {
+        match (host, path) {
+        ("id.example.com", "/.well-known/jwks.json") => Answer::new(
+            200,
+            r#"{"keys":[{"kty":"oct","kid":"k","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}]}"#,
+        )
+        .header("content-type", "application/json"),
+        _ => Answer::new(404, ""),
+    }
+    });
+    let run = hostile.check(&["--format", "json"]);
+    report(&run);
+    let jwks = run.check("idp.jwks");
+    assert_eq!(jwks["status"], "fail", "{}", run.dump());
+    assert!(
+        jwks["summary"].as_str().unwrap().contains("symmetric"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn a_token_in_the_service_url_is_not_printed() {
+    let hostile = Hostile::start(|_, _| Answer::new(404, ""));
+    let mut args: Vec<String> = [
+        "check",
+        "--service",
+        "https://service.example.com/app?key=s3cr3t-query-token-value",
+        "--idp",
+        "https://id.example.com",
+        "--team",
+        "xyz",
+        "--timeout",
+        "3s",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    args.extend(hostile.flags.iter().cloned());
+    for format in ["human", "json"] {
+        let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+        a.extend(["--format", format]);
+        let run = run(&a);
+        assert_ne!(run.code, 101, "{}", run.dump());
+        assert!(
+            !run.stdout.contains("s3cr3t-query-token-value"),
+            "{format}\n{}",
+            run.dump()
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! `ssoprobe serve` against hostile and unlucky clients, all on loopback: scrape
+//! timeout headers that are not numbers, idle half-sent requests, many scrapes at once,
+//! clients that hang up, host names for `--listen`, and a second stop signal.
+
+// They run the binary against the embedded lab.
+#![cfg(feature = "lab")]
+
+mod common;
+use common::Lab;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A config file with the target `main` (anonymous, or with `passkey`) on `lab`.
+fn config(lab: &Lab, defaults: &str, passkey: Option<&str>) -> String {
+    let pick = |flag: &str| -> Vec<String> {
+        lab.routes
+            .chunks(2)
+            .filter(|p| p[0] == flag)
+            .map(|p| p[1].clone())
+            .collect()
+    };
+    let quoted = |v: Vec<String>| {
+        v.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ca = pick("--ca-file").pop().unwrap_or_default();
+    let passkey = passkey
+        .map(|p| format!("passkey = \"{p}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "team = \"xyz\"\nidp = \"https://id.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n{defaults}\n\n[targets.main]\nservice = \"https://service.example.com\"\n{passkey}",
+        quoted(pick("--resolve")),
+        quoted(pick("--connect-to")),
+    );
+    let path = lab.dir.join(format!("serve-{}.toml", common::uuid_like()));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// A config whose hosts do not resolve: enough for everything but `/probe`.
+fn offline_config() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("ssoprobe-hostile-{}", common::uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("offline.toml");
+    std::fs::write(
+        &path,
+        "idp = \"https://id.invalid\"\n[targets.main]\nservice = \"https://a.invalid\"\n",
+    )
+    .unwrap();
+    let text = path.display().to_string();
+    (dir, text)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A GET on loopback with extra header lines (each ending in \r\n): (status, body).
+fn get(host: &str, port: u16, path: &str, headers: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect((host, port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{headers}\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+/// The value of an unlabelled sample in a metrics text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+struct Serve {
+    child: Child,
+    port: u16,
+    stderr: std::path::PathBuf,
+}
+
+impl Serve {
+    fn start(config: &str, extra: &[&str]) -> Serve {
+        let port = free_port();
+        Serve::start_on(config, &format!("127.0.0.1:{port}"), port, extra)
+    }
+
+    fn start_on(config: &str, listen: &str, port: u16, extra: &[&str]) -> Serve {
+        let stderr =
+            std::env::temp_dir().join(format!("ssoprobe-serve-{}.err", common::uuid_like()));
+        let child = common::bin()
+            .args(["serve", "--config", config, "--listen", listen])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut serve = Serve {
+            child,
+            port,
+            stderr,
+        };
+        let started = Instant::now();
+        while get("127.0.0.1", port, "/healthz", "").map(|r| r.0) != Some(204)
+            && get("localhost", port, "/healthz", "").map(|r| r.0) != Some(204)
+        {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("serve exited with {status}\n{}", serve.stderr());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "serve did not come up\n{}",
+                serve.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serve
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn metrics(&self) -> String {
+        let (status, body) = get("127.0.0.1", self.port, "/metrics", "").expect("/metrics answers");
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    fn signal(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits at most `limit` for the process to exit.
+    fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Polls `/metrics` (at most `limit`) until the runs-in-flight gauge is `want`.
+    fn wait_in_flight(&self, want: f64, limit: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if sample(&self.metrics(), "ssoprobe_exporter_runs_in_flight") == Some(want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr);
+    }
+}
+
+#[test]
+fn hostile_scrape_timeout_headers_get_an_answer_not_a_panic() {
+    let lab = Lab::start(&[]);
+    let cfg = config(&lab, "timeout = \"5s\"", None);
+    let serve = Serve::start(&cfg, &[]);
+    for value in [
+        "1e20",
+        "1e308",
+        "1.7976931348623157e308",
+        "inf",
+        "-inf",
+        "NaN",
+        "-1",
+        "0",
+        "1e-300",
+        "abc",
+        "0x10",
+        "",
+        "10",
+    ] {
+        let answer = get(
+            "127.0.0.1",
+            serve.port,
+            "/probe?target=main",
+            &format!("x-prometheus-scrape-timeout-seconds: {value}\r\n"),
+        );
+        let Some((status, body)) = answer else {
+            panic!(
+                "no answer to a scrape timeout of {value:?}\n{}",
+                serve.stderr()
+            );
+        };
+        assert_eq!(status, 200, "{value:?}: {body}");
+        assert!(body.contains("\nprobe_success "), "{value:?}: {body}");
+    }
+    assert!(!serve.stderr().contains("panicked"), "{}", serve.stderr());
+    assert_eq!(
+        get("127.0.0.1", serve.port, "/healthz", "").map(|r| r.0),
+        Some(204)
+    );
+}
+
+#[test]
+fn idle_half_sent_requests_are_closed_and_healthz_still_answers() {
+    let (dir, cfg) = offline_config();
+    let serve = Serve::start(&cfg, &[]);
+    // More than the connection limit (256), each with half a request line.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+        s.write_all(b"GET /healthz HT").unwrap();
+        idle.push(s);
+    }
+    // Meanwhile, Prometheus and the liveness probe still get through.
+    for _ in 0..3 {
+        assert_eq!(
+            get("127.0.0.1", serve.port, "/healthz", "").map(|r| r.0),
+            Some(204),
+            "{}",
+            serve.stderr()
+        );
+    }
+    let during = serve.metrics();
+    // Every idle connection is closed by the server: evicted to make room, or at the
+    // header-read timeout (10 s). 40 s is the bound of this loop, not the expectation.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut still_open = 0;
+    for mut s in idle {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        s.set_read_timeout(Some(left)).unwrap();
+        let mut rest = Vec::new();
+        match s.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                still_open += 1
+            }
+            Err(_) => {} // reset: closed too
+        }
+    }
+    assert_eq!(
+        still_open, 0,
+        "idle half-sent connections left open by the server"
+    );
+    let open = sample(&during, "ssoprobe_exporter_connections_open");
+    assert!(open.is_some_and(|n| n <= 256.0), "{during}");
+    assert!(
+        sample(&during, "ssoprobe_exporter_connections_evicted_total").is_some_and(|n| n > 0.0),
+        "{during}"
+    );
+    assert_eq!(
+        get("127.0.0.1", serve.port, "/healthz", "").map(|r| r.0),
+        Some(204)
+    );
+    let metrics = serve.metrics();
+    assert!(
+        sample(&metrics, "ssoprobe_exporter_connections_open").is_some_and(|n| n <= 2.0),
+        "{metrics}"
+    );
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn concurrent_scrapes_of_an_anonymous_target_answer_within_the_scrape_timeout() {
+    // Pocket ID stalls: every run takes its whole budget.
+    let lab = Lab::start(&["idp-slow"]);
+    let cfg = config(&lab, "timeout = \"5s\"", None);
+    let serve = Serve::start(&cfg, &["--concurrency", "2"]);
+    let port = serve.port;
+    let scrapes: Vec<_> = (0..6)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let answer = get(
+                    "127.0.0.1",
+                    port,
+                    "/probe?target=main",
+                    "x-prometheus-scrape-timeout-seconds: 3\r\n",
+                );
+                (started.elapsed(), answer)
+            })
+        })
+        .collect();
+    let mut not_run = 0;
+    for scrape in scrapes {
+        let (took, answer) = scrape.join().unwrap();
+        let (status, body) = answer.expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\nprobe_success 0\n"), "{body}");
+        // One after the other they would answer at 2.5, 5, 7.5… s.
+        assert!(
+            took < Duration::from_secs(6),
+            "answered after {took:?}, past the 3 s scrape timeout\n{body}"
+        );
+        if body.contains("ssoprobe_probe_not_run{reason=\"queue_timeout\"} 1") {
+            assert!(
+                body.contains("# ssoprobe: not run: target main: "),
+                "{body}"
+            );
+            not_run += 1;
+        }
+    }
+    assert!(
+        not_run >= 1,
+        "six scrapes, two run slots: some must have timed out waiting"
+    );
+    let metrics = serve.metrics();
+    assert_eq!(
+        sample(&metrics, "ssoprobe_exporter_probes_not_run_total"),
+        Some(f64::from(not_run)),
+        "{metrics}"
+    );
+    assert!(
+        serve.wait_in_flight(0.0, Duration::from_secs(10)),
+        "{}",
+        serve.metrics()
+    );
+}
+
+#[test]
+fn concurrent_scrapes_of_a_passkey_target_still_log_in_once() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    let cfg = config(&lab, "timeout = \"5s\"", Some(&pk));
+    let serve = Serve::start(&cfg, &["--min-login-interval", "60s"]);
+    let port = serve.port;
+    let scrapes: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                get(
+                    "127.0.0.1",
+                    port,
+                    "/probe?target=main",
+                    "x-prometheus-scrape-timeout-seconds: 30\r\n",
+                )
+            })
+        })
+        .collect();
+    for scrape in scrapes {
+        let (status, body) = scrape.join().unwrap().expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\nprobe_success 1\n"), "{body}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&pk).unwrap()).unwrap();
+    assert_eq!(
+        v["counter"].as_u64(),
+        Some(1),
+        "one login for three scrapes"
+    );
+}
+
+#[test]
+fn a_client_that_hangs_up_takes_its_run_off_the_in_flight_gauge() {
+    let lab = Lab::start(&["idp-slow"]);
+    // The run would wait a minute on the stalled Pocket ID.
+    let cfg = config(&lab, "timeout = \"60s\"\ndeadline = \"120s\"", None);
+    let serve = Serve::start(&cfg, &[]);
+    let mut client = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    client
+        .write_all(b"GET /probe?target=main HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    assert!(
+        serve.wait_in_flight(1.0, Duration::from_secs(15)),
+        "{}",
+        serve.metrics()
+    );
+    client.shutdown(Shutdown::Both).unwrap();
+    drop(client);
+    assert!(
+        serve.wait_in_flight(0.0, Duration::from_secs(15)),
+        "the gauge still counts the abandoned run\n{}",
+        serve.metrics()
+    );
+    assert_eq!(
+        get("127.0.0.1", serve.port, "/healthz", "").map(|r| r.0),
+        Some(204)
+    );
+}
+
+#[test]
+fn listen_accepts_a_host_name() {
+    let (dir, cfg) = offline_config();
+    let port = free_port();
+    let serve = Serve::start_on(&cfg, &format!("localhost:{port}"), port, &[]);
+    assert_eq!(
+        get("localhost", port, "/healthz", "").map(|r| r.0),
+        Some(204)
+    );
+    assert!(
+        !serve.stderr().contains("warning: --listen"),
+        "localhost is loopback\n{}",
+        serve.stderr()
+    );
+    drop(serve);
+    let bad = common::run(&["serve", "--config", &cfg, "--listen", "localhost"]);
+    assert_eq!(bad.code, 3, "{}", bad.dump());
+    assert!(
+        bad.stderr
+            .contains("--listen: 'localhost' is not ADDR:PORT or HOST:PORT"),
+        "{}",
+        bad.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let lab = Lab::start(&["idp-slow"]);
+    let cfg = config(&lab, "timeout = \"60s\"\ndeadline = \"120s\"", None);
+    let mut serve = Serve::start(&cfg, &[]);
+    let mut client = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    client
+        .write_all(b"GET /probe?target=main HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    assert!(
+        serve.wait_in_flight(1.0, Duration::from_secs(15)),
+        "{}",
+        serve.metrics()
+    );
+    serve.signal();
+    // The first signal waits for the run (a minute on the stalled Pocket ID).
+    assert_eq!(
+        serve.exited_within(Duration::from_secs(1)),
+        None,
+        "{}",
+        serve.stderr()
+    );
+    serve.signal();
+    let status = serve
+        .exited_within(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("a second SIGTERM did not stop serve\n{}", serve.stderr()));
+    assert!(!status.success(), "{status}");
+    let stderr = serve.stderr();
+    assert!(stderr.contains("second signal"), "{stderr}");
+    assert!(stderr.contains("1 run in progress abandoned"), "{stderr}");
+    drop(client);
+}
+
+#[test]
+fn a_request_body_that_never_comes_does_not_hold_the_connection() {
+    let (dir, cfg) = offline_config();
+    let serve = Serve::start(&cfg, &[]);
+    let mut s = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    // A megabyte announced, none sent: no endpoint reads a body, so none is waited for.
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1000000\r\n\r\n")
+        .unwrap();
+    // The bound of this read, not the expectation.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut raw = Vec::new();
+    let closed = match s.read_to_end(&mut raw) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    };
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 204"), "{raw}");
+    assert!(closed, "the connection waits for the body\n{raw}");
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}
