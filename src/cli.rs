@@ -57,12 +57,12 @@ pub enum Command {
 /// Arguments of `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback unless you say otherwise).
+    /// Address or host name and port to listen on (loopback unless you say otherwise).
     #[arg(
         long,
         env = "SSOPROBE_LISTEN",
         default_value = "127.0.0.1:9797",
-        value_name = "ADDR:PORT"
+        value_name = "HOST:PORT"
     )]
     pub listen: String,
     /// Least time between two full logins of one target; a probe inside it gets the

@@ -454,6 +454,15 @@ impl Config {
             Some((p, o)) => Some(read_secret_file("client_secret_file", &p, &o)?),
             None => None,
         };
+        // A secret never crosses the network in clear.
+        if client_secret.is_some() && idp.scheme() != "https" {
+            return Err(ConfigError {
+                setting: "client_secret_file".into(),
+                problem: format!(
+                    "the client secret would be sent to {idp} over plain http; give --idp as https://"
+                ),
+            });
+        }
         if client_secret.is_some() && client_id.is_none() {
             return Err(ConfigError {
                 setting: "client_id".into(),
@@ -473,6 +482,14 @@ impl Config {
             Some((p, o)) => Some(read_secret_file("service_token_secret_file", &p, &o)?),
             None => None,
         };
+        if token_secret.is_some() && service.scheme() != "https" {
+            return Err(ConfigError {
+                setting: "service_token_secret_file".into(),
+                problem: format!(
+                    "the service token would be sent to {service} over plain http; give --service as https://"
+                ),
+            });
+        }
         let service_token = match (token_id, token_secret) {
             (Some((id, _)), Some(secret)) => Some((Secret::new(id.trim()), secret)),
             (None, None) => None,
@@ -822,9 +839,35 @@ pub fn connect_options(args: &crate::cli::ConnectArgs) -> Result<HttpOptions, Co
 }
 
 /// Reads a secret (API key, client secret) from a file: at most 4 KiB, trimmed, not empty.
+///
+/// The rule, one for every secret file (API key, client secret, service-token secret):
+/// a regular file (a link is followed: Kubernetes and systemd secrets are links) that
+/// others cannot read, at most 4 KiB, one line of text; errors never show its content.
 pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secret, ConfigError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| err(key, origin, format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(err(
+            key,
+            origin,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o004 != 0 {
+            return Err(err(
+                key,
+                origin,
+                format!(
+                    "{} can be read by every user of this machine; restrict it: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+    }
     if meta.len() > 4096 {
         return Err(err(
             key,
@@ -841,12 +884,46 @@ pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secre
     if value.is_empty() {
         return Err(err(key, origin, format!("{} is empty", path.display())));
     }
+    if value.chars().any(char::is_control) {
+        return Err(err(
+            key,
+            origin,
+            format!(
+                "{} holds more than one line (or control characters); it should hold the secret alone",
+                path.display()
+            ),
+        ));
+    }
     Ok(Secret::new(value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_files_follow_one_rule() {
+        let dir =
+            std::env::temp_dir().join(format!("ssoprobe-secret-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret.txt");
+        std::fs::write(&path, "s3cr3t-value-0123\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = read_secret_file("client_secret_file", &path, &Origin::Flag).unwrap_err();
+            assert!(e.to_string().contains("chmod 600"), "{e}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let secret = read_secret_file("client_secret_file", &path, &Origin::Flag).unwrap();
+        assert_eq!(secret.expose(), "s3cr3t-value-0123");
+        std::fs::write(&path, "line one\nline two s3cr3t").unwrap();
+        let e = read_secret_file("client_secret_file", &path, &Origin::Flag).unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        assert!(e.to_string().contains("more than one line"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn durations() {

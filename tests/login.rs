@@ -201,6 +201,11 @@ fn idp_exchange_with_the_client_secret() {
     )
     .unwrap();
     let wrong = lab.path("wrong-secret.txt");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let run = lab.check(&[
         "--passkey",
         &pk,
