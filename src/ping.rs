@@ -86,6 +86,15 @@ fn truncate(text: &str, limit: usize) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn truncate_cuts_any_text_at_a_character_boundary(text in "\\PC*", limit in 0usize..64) {
+            let cut = truncate(&text, limit);
+            proptest::prop_assert!(cut.len() <= limit.max(text.len().min(limit)));
+            proptest::prop_assert!(text.starts_with(&cut));
+        }
+    }
+
     #[test]
     fn suffixes_and_truncation() {
         let p = PingUrl::parse("https://hc.example.com/ping/abc/").unwrap();

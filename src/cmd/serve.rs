@@ -460,8 +460,8 @@ impl Drop for Registered<'_> {
         table.open.remove(&self.id);
         // After a flood of connections, hand their freed buffers back to the system, or
         // the exporter keeps the flood's memory for good.
-        if table.open.is_empty() && table.peak > RELEASE_AFTER_PEAK {
-            table.peak = 0;
+        if table.open.len() <= RELEASE_WHEN_OPEN && table.peak > RELEASE_AFTER_PEAK {
+            table.peak = table.open.len();
             drop(table);
             release_freed_memory();
         }
@@ -470,6 +470,8 @@ impl Drop for Registered<'_> {
 
 /// Connections open at once after which the freed memory is returned once they close.
 const RELEASE_AFTER_PEAK: usize = 32;
+/// "Closed" for that purpose: no more than a scraper's few connections left.
+const RELEASE_WHEN_OPEN: usize = 2;
 
 /// Returns freed heap memory to the operating system (glibc keeps it in its arenas).
 fn release_freed_memory() {

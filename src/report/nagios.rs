@@ -254,6 +254,14 @@ fn seconds(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn shorten_keeps_any_text_within_bounds(text in "\\PC*", max in 1usize..40) {
+            let s = shorten(&text, max);
+            proptest::prop_assert!(s.chars().count() <= max);
+        }
+    }
     use crate::checks::Outcome;
     use crate::report::Target;
     use serde_json::{Map, json};
