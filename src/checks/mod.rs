@@ -50,6 +50,8 @@ pub mod ids {
     pub const ACCESS_TOKEN: &str = "access.token";
     /// Prefix of the per-host certificate checks.
     pub const TLS_PREFIX: &str = "tls.";
+    /// The run as a whole, reported only when it overran its deadline.
+    pub const RUN: &str = "run";
 }
 
 /// A check's verdict.
@@ -501,6 +503,23 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The report of a run stopped at its deadline's guard: a check did not respect the
+    /// deadline, so nothing it found can be trusted; the report still prints.
+    pub fn overran(deadline: Duration) -> Outcome {
+        let mut f = Findings::start(ids::RUN);
+        f.fail_transport(
+            format!(
+                "the run did not finish within its deadline of {}; no result is reported",
+                crate::http::human_duration(deadline)
+            ),
+            "a server kept ssoprobe busy past every timeout; run again with --trace to see the last requests, and report it",
+        );
+        Outcome {
+            checks: vec![f.finish("")],
+            duration: deadline,
+        }
+    }
+
     /// fail if any failed, warn if any warned, else pass.
     pub fn status(&self) -> Status {
         let worst = self
@@ -660,6 +679,17 @@ mod tests {
         }
         f.fail(format!("{id} is broken"), hint);
         f.finish("")
+    }
+
+    #[test]
+    fn a_run_stopped_at_its_guard_still_has_a_report() {
+        let outcome = Outcome::overran(Duration::from_secs(5));
+        assert_eq!(outcome.status(), Status::Fail);
+        let run = &outcome.checks[0];
+        assert_eq!(run.id, ids::RUN);
+        assert!(run.summary.contains("deadline of 5 s"), "{}", run.summary);
+        assert!(run.could_not_run);
+        assert!(run.hint.as_deref().is_some_and(|h| h.contains("--trace")));
     }
 
     #[test]

@@ -71,12 +71,7 @@ pub async fn run_targets(
             let guard = config.http.deadline + Duration::from_secs(2);
             let outcome = tokio::time::timeout(guard, checks::run(&config, &http))
                 .await
-                .map_err(|_| {
-                    AppError::Io(format!(
-                        "the run of {name} overran its deadline of {}",
-                        crate::http::human_duration(config.http.deadline)
-                    ))
-                })?;
+                .unwrap_or_else(|_| Outcome::overran(config.http.deadline));
             let target = Target {
                 // A query or user info in the URL may carry a token: never print it.
                 service: crate::redact::configured_url(&config.service),
