@@ -589,3 +589,28 @@ fn insecure_lets_requests_through_but_tls_checks_still_judge() {
     );
     assert_eq!(insecure.code, 2, "{}", insecure.dump());
 }
+
+#[test]
+fn printing_commands_end_quietly_when_the_reader_goes_away() {
+    for args in [
+        &["schema"][..],
+        &["completions", "bash"],
+        &["lab", "--list-faults"],
+    ] {
+        let mut child = common::bin()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the command writes anything.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -78,6 +78,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_UNUSABLE);
         }
     };
+    // Commands that only print end quietly when their reader goes away (`| head`), as
+    // Unix tools do; the others ignore a closed stdout or never write to it.
+    let only_prints = match &cli.command {
+        Command::Schema | Command::Completions { .. } | Command::Man => true,
+        Command::Config { .. } | Command::Passkey { .. } => true,
+        #[cfg(feature = "lab")]
+        Command::Lab(args) => args.list_faults || args.list_variants,
+        _ => false,
+    };
+    if only_prints {
+        die_quietly_on_a_closed_pipe();
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => {
@@ -172,4 +184,15 @@ async fn wait_for_stop() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Restores the default action of SIGPIPE (Rust ignores it, so that a write to a closed
+/// pipe is an error; `println!` turns that error into a panic).
+fn die_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default has no preconditions; it is
+    // done before any other thread writes to stdout.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
