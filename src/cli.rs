@@ -234,10 +234,22 @@ pub struct CheckArgs {
     pub target: Option<String>,
     /// Healthchecks-style dead-man's switch: ping URL/start before the run, then URL on
     /// success or URL/<exit code>, with the report as the body.
-    #[arg(long, env = "SSOPROBE_PING_URL", value_name = "URL")]
+    // A capability URL: its value never shows in --help.
+    #[arg(
+        long,
+        env = "SSOPROBE_PING_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub ping_url: Option<String>,
     /// The protected site, e.g. https://service.example.com.
-    #[arg(long, env = "SSOPROBE_SERVICE", value_name = "URL")]
+    // The URL may carry an access key in its query.
+    #[arg(
+        long,
+        env = "SSOPROBE_SERVICE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub service: Option<String>,
     /// Pocket ID's public URL (its APP_URL), e.g. https://id.example.com.
     #[arg(long, env = "SSOPROBE_IDP", value_name = "URL")]
@@ -303,6 +315,7 @@ pub struct CheckArgs {
     #[arg(
         long,
         env = "SSOPROBE_SERVICE_TOKEN_ID",
+        hide_env_values = true,
         value_name = "ID",
         requires = "service_token_secret_file"
     )]

@@ -614,3 +614,25 @@ fn printing_commands_end_quietly_when_the_reader_goes_away() {
         );
     }
 }
+
+#[test]
+fn help_never_shows_secret_bearing_environment_values() {
+    let output = common::bin()
+        .args(["check", "--help"])
+        .env(
+            "SSOPROBE_PING_URL",
+            "https://hc-ping.example.com/secret-ping-uuid",
+        )
+        .env(
+            "SSOPROBE_SERVICE",
+            "https://site.example.com/?key=secret-query-key",
+        )
+        .env("SSOPROBE_SERVICE_TOKEN_ID", "secret-token-id.access")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("SSOPROBE_PING_URL"), "{help}");
+    for secret in ["secret-ping-uuid", "secret-query-key", "secret-token-id"] {
+        assert!(!help.contains(secret), "{secret} in\n{help}");
+    }
+}
