@@ -274,6 +274,10 @@ pub async fn serve(
 
     // Every connection task holds a sender; all have ended when `recv` says None.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    // A connection closed to make room holds its socket until its task ends: a permit per
+    // live connection task keeps the sockets (and the runtime's bookkeeping for them) at
+    // the limit, however fast a flood arrives.
+    let live = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -298,6 +302,9 @@ pub async fn serve(
             );
             continue;
         };
+        let Ok(permit) = Arc::clone(&live).acquire_owned().await else {
+            continue;
+        };
         let service = TowerToHyperService::new(app.clone().layer(axum::Extension(slot.clone())));
         let builder = builder.clone();
         let exporter = exporter.clone();
@@ -305,6 +312,7 @@ pub async fn serve(
         let alive = alive_tx.clone();
         tokio::spawn(async move {
             let _alive = alive;
+            let _permit = permit;
             let _registered = Registered {
                 connections: &exporter.connections,
                 id: slot.id,
@@ -464,6 +472,14 @@ impl Drop for Registered<'_> {
             table.peak = table.open.len();
             drop(table);
             release_freed_memory();
+            // The runtime frees a closed socket's bookkeeping on its next turn: once more
+            // a little later.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    release_freed_memory();
+                });
+            }
         }
     }
 }
