@@ -261,6 +261,15 @@ const SCENARIOS: &[Scenario] = &[
         "APP_URL=https://id.example.com",
         "set Pocket ID's APP_URL to the host users log in at",
     ),
+    // Hostile: the session must not be taken to another host.
+    s(
+        "interaction-elsewhere",
+        2,
+        "idp.code",
+        "fail",
+        "only to its own /authorize",
+        "find the proxy that rewrites Pocket ID's answers; check its APP_URL",
+    ),
     s(
         "user-not-allowed",
         2,

@@ -116,6 +116,8 @@ pub enum Fault {
     TokenBlockedForAccess,
     /// The tunnel to Pocket ID is down: id.example.com answers 530 / error 1033.
     IdpBehindTunnelDown,
+    /// After the login, Pocket ID's interaction continues on another host.
+    InteractionElsewhere,
 }
 
 impl Fault {
@@ -155,6 +157,7 @@ impl Fault {
         Fault::ClockSkew,
         Fault::TokenBlockedForAccess,
         Fault::IdpBehindTunnelDown,
+        Fault::InteractionElsewhere,
     ];
 
     /// The name `--fault` takes.
@@ -194,6 +197,7 @@ impl Fault {
             Fault::ClockSkew => "clock-skew",
             Fault::TokenBlockedForAccess => "token-blocked-for-access",
             Fault::IdpBehindTunnelDown => "idp-behind-tunnel-down",
+            Fault::InteractionElsewhere => "interaction-elsewhere",
         }
     }
 
@@ -291,6 +295,9 @@ impl Fault {
             }
             Fault::IdpBehindTunnelDown => {
                 "the tunnel to Pocket ID is down: every id.example.com URL answers 530 with Cloudflare error 1033"
+            }
+            Fault::InteractionElsewhere => {
+                "after the login Pocket ID's interaction continues at https://login.example.net (a proxy rewriting its answers)"
             }
         }
     }

@@ -91,7 +91,7 @@ struct Store {
 
 /// Pocket ID's configuration and state.
 pub(super) struct PocketId {
-    faults: FaultSet,
+    pub(super) faults: FaultSet,
     /// APP_URL: issuer, session JWT issuer and audience.
     app_url: String,
     /// Signs session JWTs and OIDC tokens; the JWKS publishes it.

@@ -726,9 +726,14 @@ pub(super) async fn complete_interaction(
         }
     }
     if interaction.steps.is_empty() {
+        let host = if pocket_id.faults.has(crate::Fault::InteractionElsewhere) {
+            "https://login.example.net"
+        } else {
+            ""
+        };
         return Ok(api::json(
             StatusCode::OK,
-            &json!({ "redirectUrl": format!("/authorize?interaction={}", wire::go_query_escape(&id)) }),
+            &json!({ "redirectUrl": format!("{host}/authorize?interaction={}", wire::go_query_escape(&id)) }),
         ));
     }
     Ok(api::json(
