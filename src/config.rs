@@ -431,6 +431,8 @@ impl Config {
                 });
             }
         }
+        let expect_status_given =
+            pick_scalar("expect_status", &args.expect_status, &fc.expect_status).map(|(_, o)| o);
         let expect_status =
             match pick_scalar("expect_status", &args.expect_status, &fc.expect_status) {
                 Some((v, o)) => match v.trim().parse::<u16>() {
@@ -445,7 +447,9 @@ impl Config {
                 },
                 None => 200,
             };
-        let expect_body = pick("expect_body", &args.expect_body, &fc.expect_body).map(|(v, _)| v);
+        let expect_body_pick = pick("expect_body", &args.expect_body, &fc.expect_body);
+        let expect_body_given = expect_body_pick.as_ref().map(|(_, o)| o.clone());
+        let expect_body = expect_body_pick.map(|(v, _)| v);
         let client_secret = match pick_path(
             "client_secret_file",
             &args.client_secret_file,
@@ -454,15 +458,6 @@ impl Config {
             Some((p, o)) => Some(read_secret_file("client_secret_file", &p, &o)?),
             None => None,
         };
-        // A secret never crosses the network in clear.
-        if client_secret.is_some() && idp.scheme() != "https" {
-            return Err(ConfigError {
-                setting: "client_secret_file".into(),
-                problem: format!(
-                    "the client secret would be sent to {idp} over plain http; give --idp as https://"
-                ),
-            });
-        }
         if client_secret.is_some() && client_id.is_none() {
             return Err(ConfigError {
                 setting: "client_id".into(),
@@ -482,14 +477,6 @@ impl Config {
             Some((p, o)) => Some(read_secret_file("service_token_secret_file", &p, &o)?),
             None => None,
         };
-        if token_secret.is_some() && service.scheme() != "https" {
-            return Err(ConfigError {
-                setting: "service_token_secret_file".into(),
-                problem: format!(
-                    "the service token would be sent to {service} over plain http; give --service as https://"
-                ),
-            });
-        }
         let service_token = match (token_id, token_secret) {
             (Some((id, _)), Some(secret)) => Some((Secret::new(id.trim()), secret)),
             (None, None) => None,
@@ -502,6 +489,27 @@ impl Config {
                 });
             }
         };
+
+        // A setting that cannot take effect is a usage error, not a silent pass.
+        if passkey.is_some() && service_token.is_some() {
+            return Err(ConfigError {
+                setting: "service_token_id".into(),
+                problem: "give either --passkey (a full login) or a service token, not both: with a passkey the token would never be sent".into(),
+            });
+        }
+        if passkey.is_none() && service_token.is_none() {
+            let unreachable = [
+                ("expect_status", expect_status_given),
+                ("expect_body", expect_body_given),
+            ];
+            if let Some((key, Some(o))) = unreachable.into_iter().find(|(_, o)| o.is_some()) {
+                return Err(err(
+                    key,
+                    &o,
+                    "is checked only once ssoprobe reaches the site: add --passkey FILE (a login) or a service token (--service-token-id and --service-token-secret-file)",
+                ));
+            }
+        }
 
         Ok(Config {
             service,
@@ -573,8 +581,19 @@ fn parse_site_url(key: &str, value: &str, origin: &Origin) -> Result<Url, Config
         };
         err(key, origin, format!("'{v}' is not a URL: {e}{fix}"))
     })?;
-    if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(err(key, origin, format!("'{v}' must be an https:// URL")));
+    // One rule for every URL setting: Access, Pocket ID's passkeys and the secrets
+    // ssoprobe sends all live on https.
+    if url.scheme() != "https" {
+        return Err(err(
+            key,
+            origin,
+            match v.split_once("://") {
+                Some(("http", rest)) => format!(
+                    "'{v}' is not https; use https://{rest} (Cloudflare Access, Pocket ID's passkeys and the secrets ssoprobe sends need https)"
+                ),
+                _ => format!("'{v}' must be an https:// URL"),
+            },
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(err(key, origin, format!("'{v}' has no host")));
@@ -592,12 +611,21 @@ fn parse_site_url(key: &str, value: &str, origin: &Origin) -> Result<Url, Config
 /// Pocket ID's public URL: an http(s) URL with no path (Pocket ID cannot live under one).
 pub fn parse_idp_url(value: &str, origin: &Origin) -> Result<Url, ConfigError> {
     let u = parse_site_url("idp", value, origin)?;
-    if u.path() != "/" || u.query().is_some() {
+    let extra = if u.path() != "/" {
+        Some("a path")
+    } else if u.query().is_some() {
+        Some("a query")
+    } else if u.fragment().is_some() {
+        Some("a fragment")
+    } else {
+        None
+    };
+    if let Some(extra) = extra {
         return Err(err(
             "idp",
             origin,
             format!(
-                "'{value}' has a path; Pocket ID is served at the root of its host, give its APP_URL (e.g. https://id.example.com)"
+                "'{value}' has {extra}; Pocket ID is served at the root of its host, give its APP_URL (e.g. https://id.example.com)"
             ),
         ));
     }

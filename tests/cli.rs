@@ -636,3 +636,59 @@ fn help_never_shows_secret_bearing_environment_values() {
         assert!(!help.contains(secret), "{secret} in\n{help}");
     }
 }
+
+#[test]
+fn settings_that_cannot_take_effect_are_usage_errors() {
+    let base = [
+        "check",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Without a login the expectations would never be checked: not a silent pass.
+    for extra in [
+        &["--expect-status", "418"][..],
+        &["--expect-body", "NOT THERE"],
+    ] {
+        let r = with(extra);
+        assert_eq!(r.code, 3, "{extra:?}\n{}", r.dump());
+        assert!(r.stderr.contains("--passkey"), "{}", r.dump());
+    }
+    // http is refused for every URL setting, with the https form to use.
+    let r = run(&[
+        "check",
+        "--service",
+        "http://service.example.com",
+        "--idp",
+        "https://id.example.com",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("use https://service.example.com"),
+        "{}",
+        r.dump()
+    );
+    // A query is called a query.
+    let r = run(&[
+        "check",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com/?x=1",
+    ]);
+    assert!(r.stderr.contains("has a query"), "{}", r.dump());
+    // --output that cannot be written is found before the run.
+    let r = with(&["--output", "/proc/ssoprobe-cannot-write-here/report.json"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("--output: cannot write in"),
+        "{}",
+        r.dump()
+    );
+}

@@ -422,3 +422,23 @@ fn rate_limited_logins_are_named_and_not_retried() {
     }
     panic!("no rate limit after 12 logins");
 }
+
+#[test]
+fn a_passkey_and_a_service_token_together_are_a_usage_error() {
+    let lab = Lab::start(&[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    let id = lab_token_id(&lab);
+    let secret = lab.path("service-token-secret.txt");
+    let run = lab.check(&[
+        "--passkey",
+        &pk,
+        "--service-token-id",
+        &id,
+        "--service-token-secret-file",
+        &secret,
+    ]);
+    // With a passkey the token would never be sent: say so instead of dropping it.
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(run.stderr.contains("not both"), "{}", run.dump());
+}

@@ -43,6 +43,9 @@ pub async fn run_targets(
     let Some((_, first)) = targets.first() else {
         return Err(AppError::Usage("no target to check".into()));
     };
+    if let Some(path) = output {
+        writable(path)?;
+    }
     let (format, color, mut ping_http) = (first.format, first.color, first.http.clone());
     // The ping URL is a capability: it is never traced.
     ping_http.trace = false;
@@ -128,4 +131,37 @@ pub async fn run_targets(
         url.finish(http, code, &body).await;
     }
     Ok(code)
+}
+
+/// Whether the report can be written to `path` (atomically: a file beside it, then a
+/// rename), found before the run rather than after it.
+fn writable(path: &std::path::Path) -> Result<(), AppError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if path.is_dir() {
+        return Err(AppError::Usage(format!(
+            "--output: {} is a directory; give a file name in it",
+            path.display()
+        )));
+    }
+    let probe = dir.join(format!(
+        ".ssoprobe-write-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(AppError::Usage(format!(
+            "--output: cannot write in {} ({e}); choose a directory you can write to",
+            dir.display()
+        ))),
+    }
 }
