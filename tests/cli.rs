@@ -692,3 +692,32 @@ fn settings_that_cannot_take_effect_are_usage_errors() {
         r.dump()
     );
 }
+
+#[test]
+fn serve_refuses_output_settings_it_would_ignore() {
+    let base = [
+        "serve",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com",
+    ];
+    for (extra, named) in [
+        (&["--format", "json"][..], "--format"),
+        (&["--output", "report.txt"], "--output"),
+        (&["--ping-url", "https://hc-ping.example.com/x"], "--ping-url"),
+        (&["--color", "always"], "--color"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let r = run(&args);
+        assert_eq!(r.code, 3, "{extra:?}\n{}", r.dump());
+        assert!(r.stderr.contains(&format!("{named} has no effect")), "{}", r.dump());
+    }
+    let r = common::bin()
+        .args(base)
+        .env("SSOPROBE_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.stderr).contains("SSOPROBE_FORMAT has no effect"));
+}

@@ -71,7 +71,23 @@ pub(crate) async fn run(
     args: &crate::cli::ServeArgs,
     origins: Option<&dyn OriginOf>,
 ) -> Result<u8, AppError> {
-    let targets = Config::targets_from_check_args(&args.check, origins.unwrap_or(&NoOrigins))?;
+    let origins = origins.unwrap_or(&NoOrigins);
+    // `serve` answers in the Prometheus format on its own endpoints: output settings of
+    // `check` would be silently ignored, so they are refused.
+    for (id, flag, env) in [
+        ("format", "--format", "SSOPROBE_FORMAT"),
+        ("output", "--output", "SSOPROBE_OUTPUT"),
+        ("ping_url", "--ping-url", "SSOPROBE_PING_URL"),
+        ("color", "--color", "SSOPROBE_COLOR"),
+    ] {
+        if let Some(origin) = origins.origin_of(id) {
+            let named = if matches!(origin, Origin::Env) { env } else { flag };
+            return Err(AppError::Usage(format!(
+                "{named} has no effect on `ssoprobe serve`, which answers in the Prometheus format on /probe and /metrics; leave it out"
+            )));
+        }
+    }
+    let targets = Config::targets_from_check_args(&args.check, origins)?;
     let listen = resolve_listen(&args.listen).await?;
     let min_login_interval = crate::config::parse_duration(
         "min_login_interval",
