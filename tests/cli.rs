@@ -721,3 +721,45 @@ fn serve_refuses_output_settings_it_would_ignore() {
         .unwrap();
     assert!(String::from_utf8_lossy(&r.stderr).contains("SSOPROBE_FORMAT has no effect"));
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_demo_removes_its_temporary_files() {
+    use std::time::{Duration, Instant};
+    let mut child = common::bin()
+        .args(["demo", "--fault", "idp-slow", "--timeout", "60s", "--deadline", "90s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let ours = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(&format!("ssoprobe-lab-ca-{pid}-")))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let started = Instant::now();
+    while ours().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!ours().is_empty(), "the demo wrote no CA file");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(ours().is_empty(), "left behind: {:?}", ours());
+}

@@ -9,7 +9,16 @@ use crate::http::Http;
 use clap::{CommandFactory, FromArgMatches};
 use ssoprobe_lab::{self as lab, Lab};
 
+/// Runs the demo until it ends or is interrupted; either way its temporary files (the
+/// lab's CA, the passkey) are removed, as the demo's future is dropped.
 pub(crate) async fn run(args: &DemoArgs) -> Result<u8, AppError> {
+    tokio::select! {
+        result = demo(args) => result,
+        () = super::wait_for_stop() => Err(AppError::Interrupted),
+    }
+}
+
+async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     let lab = Lab::start(lab_config(&args.faults, args.variant.as_deref())?)
         .await
         .map_err(|e| AppError::Lab(e.to_string()))?;

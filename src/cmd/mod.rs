@@ -43,6 +43,9 @@ pub enum AppError {
     /// A command other than `check` failed at the server (exit 2).
     #[error("{0}")]
     Failed(String),
+    /// Stopped by Ctrl-C or SIGTERM after cleaning up (exit 130, as shells report it).
+    #[error("interrupted; the temporary files are removed")]
+    Interrupted,
 }
 
 /// Parses the command line, runs, and maps the result to an exit code.
@@ -144,6 +147,10 @@ pub fn main() -> ExitCode {
         Err(AppError::Failed(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+        Err(AppError::Interrupted) => {
+            eprintln!("{}", AppError::Interrupted);
+            ExitCode::from(130)
         }
         Err(e) => {
             eprintln!("error: {e}");
