@@ -705,14 +705,21 @@ fn serve_refuses_output_settings_it_would_ignore() {
     for (extra, named) in [
         (&["--format", "json"][..], "--format"),
         (&["--output", "report.txt"], "--output"),
-        (&["--ping-url", "https://hc-ping.example.com/x"], "--ping-url"),
+        (
+            &["--ping-url", "https://hc-ping.example.com/x"],
+            "--ping-url",
+        ),
         (&["--color", "always"], "--color"),
     ] {
         let mut args = base.to_vec();
         args.extend_from_slice(extra);
         let r = run(&args);
         assert_eq!(r.code, 3, "{extra:?}\n{}", r.dump());
-        assert!(r.stderr.contains(&format!("{named} has no effect")), "{}", r.dump());
+        assert!(
+            r.stderr.contains(&format!("{named} has no effect")),
+            "{}",
+            r.dump()
+        );
     }
     let r = common::bin()
         .args(base)
@@ -726,8 +733,16 @@ fn serve_refuses_output_settings_it_would_ignore() {
 #[test]
 fn ctrl_c_during_demo_removes_its_temporary_files() {
     use std::time::{Duration, Instant};
-    let mut child = common::bin()
-        .args(["demo", "--fault", "idp-slow", "--timeout", "60s", "--deadline", "90s"])
+    let child = common::bin()
+        .args([
+            "demo",
+            "--fault",
+            "idp-slow",
+            "--timeout",
+            "60s",
+            "--deadline",
+            "90s",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -720,3 +720,48 @@ fn nagios_tunnel_down_is_critical() {
         run.dump()
     );
 }
+
+// ---------------------------------------------------------------------------------
+// When ssoprobe cannot run (exit 3), every format still answers
+
+#[test]
+fn every_format_answers_when_the_run_cannot_start() {
+    let usage = |format: &str| common::run(&["check", "--format", format]);
+    let nagios = usage("nagios");
+    assert_eq!(nagios.code, 3, "{}", nagios.dump());
+    assert!(
+        nagios.stdout.starts_with("SSOPROBE UNKNOWN - ") && nagios.stdout.lines().count() == 1,
+        "{}",
+        nagios.dump()
+    );
+    assert!(!nagios.stdout.contains('|'), "{}", nagios.dump());
+
+    let json = usage("json");
+    assert_eq!(json.code, 3, "{}", json.dump());
+    let doc = json.json();
+    assert_eq!(doc["status"], "error", "{}", json.dump());
+    let schema: serde_json::Value = serde_json::from_str(&common::run(&["schema"]).stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&doc), "{}", json.dump());
+
+    let junit = usage("junit");
+    assert_eq!(junit.code, 3, "{}", junit.dump());
+    assert!(junit.stdout.contains("<error "), "{}", junit.dump());
+    if let Some(out) = xmllint(&junit.stdout) {
+        assert!(
+            out.status.success(),
+            "xmllint refused it:\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            junit.dump()
+        );
+    }
+
+    let prometheus = usage("prometheus");
+    assert_eq!(prometheus.code, 3, "{}", prometheus.dump());
+    assert!(
+        prometheus.stdout.contains("ssoprobe_success 0"),
+        "{}",
+        prometheus.dump()
+    );
+    assert_promtool_accepts(&prometheus.stdout, &prometheus);
+}

@@ -93,6 +93,14 @@ pub fn main() -> ExitCode {
     if only_prints {
         die_quietly_on_a_closed_pipe();
     }
+    // A run that cannot start still answers in the format asked for (a monitoring
+    // plugin always prints its status line).
+    let format = match &cli.command {
+        Command::Check(args) => Some(args.output.format),
+        #[cfg(feature = "lab")]
+        Command::Demo(args) => Some(args.output.format),
+        _ => None,
+    };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => {
@@ -154,6 +162,19 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            let message = e.to_string();
+            let document = match format {
+                Some(crate::cli::Format::Nagios) => Some(report::nagios::unknown(&message)),
+                Some(crate::cli::Format::Json) => Some(report::json_error(&message)),
+                Some(crate::cli::Format::Junit) => Some(report::junit::unknown(&message)),
+                Some(crate::cli::Format::Prometheus) => Some(report::prometheus::unknown(&message)),
+                Some(crate::cli::Format::Human) | None => None,
+            };
+            if let Some(document) = document {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(document.as_bytes());
+                let _ = stdout.flush();
+            }
             ExitCode::from(EXIT_UNUSABLE)
         }
     }

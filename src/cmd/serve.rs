@@ -81,7 +81,11 @@ pub(crate) async fn run(
         ("color", "--color", "SSOPROBE_COLOR"),
     ] {
         if let Some(origin) = origins.origin_of(id) {
-            let named = if matches!(origin, Origin::Env) { env } else { flag };
+            let named = if matches!(origin, Origin::Env) {
+                env
+            } else {
+                flag
+            };
             return Err(AppError::Usage(format!(
                 "{named} has no effect on `ssoprobe serve`, which answers in the Prometheus format on /probe and /metrics; leave it out"
             )));

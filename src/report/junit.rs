@@ -21,6 +21,15 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Renders `runs` as a JUnit XML document.
+/// The document when ssoprobe could not run (exit 3): one `<error>`, which is what
+/// JUnit readers call a test that could not be carried out.
+pub fn unknown(error: &str) -> String {
+    let message = escape(&crate::redact::terminal_safe(error));
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ssoprobe\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0.000\">\n  <testsuite name=\"ssoprobe\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0.000\">\n    <testcase name=\"configuration\" classname=\"ssoprobe\" time=\"0.000\">\n      <error message=\"{message}\" type=\"unusable\">{message}</error>\n    </testcase>\n  </testsuite>\n</testsuites>\n"
+    )
+}
+
 pub fn render(runs: &[TargetRun<'_>]) -> String {
     let suites: Vec<Counts> = runs.iter().map(|r| Counts::of(&r.outcome.checks)).collect();
     let total = suites.iter().fold(Counts::default(), |a, b| a.add(b));

@@ -174,6 +174,20 @@ fn json_value(run: &TargetRun<'_>) -> serde_json::Value {
     })
 }
 
+/// The JSON document when ssoprobe could not run (exit 3): `status` is `error`, with
+/// the reason (the schema's third shape).
+pub fn json_error(error: &str) -> String {
+    let doc = serde_json::json!({
+        "ssoprobe": format!("ssoprobe {}", env!("CARGO_PKG_VERSION")),
+        "status": "error",
+        "error": crate::redact::terminal_safe(error),
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
+}
+
 /// The JSON document described by [`JSON_SCHEMA`]: one target's report, or, for several
 /// targets, `{"schema_version", "tool", "status", "exit_code", "targets": [report…]}`.
 pub fn json_all(runs: &[TargetRun<'_>]) -> String {

@@ -34,6 +34,12 @@ use std::time::Duration;
 const STATUS_LINE_SUMMARY: usize = 100;
 
 /// Renders `runs` as monitoring-plugins output.
+/// The status line when ssoprobe could not run (exit 3): a monitoring plugin always
+/// prints one.
+pub fn unknown(error: &str) -> String {
+    format!("SSOPROBE UNKNOWN - {}\n", shorten(&text(error), 200))
+}
+
 pub fn render(runs: &[TargetRun<'_>]) -> String {
     let status = runs
         .iter()

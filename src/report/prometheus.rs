@@ -42,6 +42,14 @@ const LOGIN_CHECKS: [&str; 5] = [
 const STATUSES: [Status; 4] = [Status::Pass, Status::Warn, Status::Fail, Status::Skip];
 
 /// Renders `runs` as Prometheus text exposition (version 0.0.4).
+/// The exposition when ssoprobe could not run (exit 3): not a success, and why.
+pub fn unknown(error: &str) -> String {
+    format!(
+        "# HELP ssoprobe_success Whether every check passed (1) or not (0).\n# TYPE ssoprobe_success gauge\nssoprobe_success 0\n# HELP ssoprobe_error ssoprobe could not run: bad usage, configuration or files (the reason is in the label).\n# TYPE ssoprobe_error gauge\nssoprobe_error{{reason=\"{}\"}} 1\n",
+        escape(&crate::redact::terminal_safe(error))
+    )
+}
+
 pub fn render(runs: &[TargetRun<'_>]) -> String {
     let mut out = String::new();
     let mut family = |name: &str, help: &str, samples: &mut dyn Iterator<Item = Sample>| {
