@@ -210,7 +210,7 @@ pub struct OutputArgs {
     pub format: Format,
     /// Print every HTTP hop on stderr (method, URL, status, Location, cookie names, timing;
     /// secrets redacted).
-    #[arg(long, env = "SSOPROBE_TRACE")]
+    #[arg(long, env = "SSOPROBE_TRACE", value_parser = clap::builder::BoolishValueParser::new())]
     pub trace: bool,
     /// Color the human report.
     #[arg(long, value_enum, default_value = "auto")]
@@ -284,7 +284,7 @@ pub struct CheckArgs {
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate for HTTP requests (the tls.* checks still judge them).
     /// Prints a warning on every run.
-    #[arg(long, env = "SSOPROBE_INSECURE")]
+    #[arg(long, env = "SSOPROBE_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
     /// Per-request timeout, e.g. 10s, 500ms [default: 10s].
     #[arg(long, env = "SSOPROBE_TIMEOUT", value_name = "DURATION")]

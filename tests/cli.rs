@@ -778,3 +778,44 @@ fn ctrl_c_during_demo_removes_its_temporary_files() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(ours().is_empty(), "left behind: {:?}", ours());
 }
+
+#[test]
+fn boolean_environment_variables_take_the_usual_spellings() {
+    for (value, on) in [
+        ("1", true),
+        ("yes", true),
+        ("on", true),
+        ("true", true),
+        ("0", false),
+        ("no", false),
+        ("off", false),
+        ("false", false),
+    ] {
+        let r = common::bin()
+            .args([
+                "check",
+                "--service",
+                "https://service.example.com",
+                "--idp",
+                "https://id.example.com",
+                "--connect-to",
+                "service.example.com:443:127.0.0.1:9",
+                "--connect-to",
+                "id.example.com:443:127.0.0.1:9",
+                "--connect-to",
+                "xyz.cloudflareaccess.com:443:127.0.0.1:9",
+                "--timeout",
+                "1s",
+            ])
+            .env("SSOPROBE_INSECURE", value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_ne!(r.status.code(), Some(3), "{value}: {stderr}");
+        assert_eq!(
+            stderr.contains("warning: --insecure"),
+            on,
+            "{value}: {stderr}"
+        );
+    }
+}
