@@ -819,3 +819,44 @@ fn boolean_environment_variables_take_the_usual_spellings() {
         );
     }
 }
+
+#[test]
+fn a_hanging_ping_service_is_given_up_on_quickly() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(2).flatten() {
+            held.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(6));
+    });
+    let ping = format!("http://127.0.0.1:{port}/ping");
+    let r = run(&[
+        "check",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com",
+        "--connect-to",
+        "service.example.com:443:127.0.0.1:9",
+        "--connect-to",
+        "id.example.com:443:127.0.0.1:9",
+        "--connect-to",
+        "xyz.cloudflareaccess.com:443:127.0.0.1:9",
+        "--timeout",
+        "10s",
+        "--ping-url",
+        &ping,
+    ]);
+    // Both pings are given up after their own 2 s, not the run's 10 s timeout.
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert_eq!(
+        r.stderr.matches("timed out after 2 s").count(),
+        2,
+        "{}",
+        r.dump()
+    );
+    drop(holder);
+}

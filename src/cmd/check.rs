@@ -29,6 +29,9 @@ fn color_enabled(choice: ColorChoice) -> bool {
     }
 }
 
+/// The most one ping (start or result) may take.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Most targets checked at the same time.
 const TARGET_CONCURRENCY: usize = 4;
 
@@ -49,6 +52,10 @@ pub async fn run_targets(
     let (format, color, mut ping_http) = (first.format, first.color, first.http.clone());
     // The ping URL is a capability: it is never traced.
     ping_http.trace = false;
+    // Each ping gets at most PING_TIMEOUT: a hanging ping service adds at most twice that
+    // to a run, which otherwise ends within its deadline.
+    ping_http.timeout = ping_http.timeout.min(PING_TIMEOUT);
+    ping_http.deadline += 2 * PING_TIMEOUT;
     colored::control::set_override(output.is_none() && color_enabled(color));
     if targets.iter().any(|(_, c)| c.http.insecure) {
         eprintln!(
