@@ -154,12 +154,40 @@ impl FileConfig {
 }
 
 /// A TOML value that may be written as a string or a number (`timeout = 10` or `"10s"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 enum Scalar {
     Int(i64),
     Float(f64),
     Text(String),
+}
+
+/// Says what is wanted in words ("a number or a string such as \"10s\""), where an
+/// untagged enum would name the type.
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Scalar, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a string, such as 200, 21 or \"10s\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                i64::try_from(v)
+                    .map(Scalar::Int)
+                    .map_err(|_| E::custom("the number is too large"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl Scalar {
@@ -928,6 +956,15 @@ pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secre
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrong_types_in_the_file_say_what_is_wanted() {
+        let e = toml::from_str::<FileConfig>("timeout = true")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a number or a string"), "{e}");
+        assert!(!e.contains("untagged") && !e.contains("Scalar"), "{e}");
+    }
 
     #[test]
     fn secret_files_follow_one_rule() {
