@@ -175,18 +175,13 @@ fn stop(mut child: std::process::Child) {
     let _ = std::process::Command::new("kill")
         .arg(child.id().to_string())
         .status();
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "lab exited with {status}");
-            return;
-        }
-        assert!(
-            started.elapsed().as_secs() < 5,
-            "lab did not stop on SIGTERM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut status = None;
+    common::wait_for("the lab to stop on SIGTERM", || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let status = status.expect("an exit status");
+    assert!(status.success(), "lab exited with {status}");
 }
 
 #[test]
@@ -536,7 +531,12 @@ fn unreachable_hosts_fail_with_connection_errors_not_hangs() {
         "{}",
         run.dump()
     );
-    assert!(run.elapsed.as_secs() < 5, "{}", run.dump());
+    // No answer is a failure to run, not a finding about the site.
+    assert!(
+        s["hint"].as_str().unwrap_or("").contains("nothing accepts"),
+        "{}",
+        run.dump()
+    );
 }
 
 #[test]

@@ -214,3 +214,15 @@ pub fn uuid_like() -> String {
             .as_nanos()
     )
 }
+
+/// Polls `ready` every 50 ms until it holds. A guard against a hang, not a timing
+/// assertion: it gives up, naming `what`, only after 1,200 polls (about a minute).
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..1_200 {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("gave up waiting: {what}");
+}
