@@ -208,6 +208,17 @@ impl HttpError {
     }
 }
 
+/// The one rule for redirects, wherever they are followed: from https, only to https
+/// (cookies and tokens would otherwise cross the network in clear).
+pub fn refuse_downgrade(from: &Url, to: &Url) -> Result<(), HttpError> {
+    if from.scheme() == "https" && to.scheme() != "https" {
+        return Err(HttpError::InsecureRedirect {
+            to: server_text(&redact::url(to)),
+        });
+    }
+    Ok(())
+}
+
 /// One response, body read (capped).
 #[derive(Debug)]
 pub struct Response {
@@ -735,11 +746,7 @@ impl Http {
                 Some(Ok(u)) => u,
                 _ => return Err(HttpError::BadLocation),
             };
-            if from.scheme() == "https" && to.scheme() != "https" {
-                return Err(HttpError::InsecureRedirect {
-                    to: server_text(&redact::url(&to)),
-                });
-            }
+            refuse_downgrade(&from, &to)?;
             if to.origin() != origin {
                 headers.clear();
             }

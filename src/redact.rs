@@ -88,6 +88,11 @@ const SECRET_AFTER_SEGMENTS: &[&str] = &["one-time-access-token", "lc", "interac
 /// A URL fit for output: secret query values, secret path segments and any user-info
 /// replaced by fingerprints.
 pub fn url(url: &Url) -> String {
+    shown(url, is_secret_param)
+}
+
+/// [`url`] with the query values that `secret` names fingerprinted.
+fn shown(url: &Url, secret: fn(&str) -> bool) -> String {
     let mut shown = url.clone();
     if let Some(segments) = url.path_segments() {
         let segments: Vec<&str> = segments.collect();
@@ -115,11 +120,7 @@ pub fn url(url: &Url) -> String {
         let query: Vec<String> = url
             .query_pairs()
             .map(|(k, v)| {
-                let v = if is_secret_param(&k) {
-                    fingerprint(&v)
-                } else {
-                    enc(&v)
-                };
+                let v = if secret(&k) { fingerprint(&v) } else { enc(&v) };
                 format!("{}={v}", enc(&k))
             })
             .collect();
@@ -143,24 +144,7 @@ pub fn location(base: &Url, value: &str) -> String {
 /// A URL the user configured, as reports show it: like [`url`], and every query value
 /// fingerprinted too — a monitored URL may carry an access key under any name.
 pub fn configured_url(configured: &Url) -> String {
-    let mut all = configured.clone();
-    if configured.query().is_some() {
-        let pairs: Vec<(String, String)> = configured
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), fingerprint(&v)))
-            .collect();
-        all.set_query(None);
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let query: Vec<String> = pairs
-            .iter()
-            .map(|(k, v)| format!("{}={v}", enc(k)))
-            .collect();
-        let mut shown = url(&all);
-        shown.push('?');
-        shown.push_str(&query.join("&"));
-        return shown;
-    }
-    url(&all)
+    shown(configured, |_| true)
 }
 
 /// Secret values of this process, for [`scrub`]: the newest [`REMEMBERED`], each at

@@ -302,7 +302,8 @@ async fn where_access_sends(
         f.fail(finding, hint);
         return None;
     }
-    if !cloudflare::html_tractable(&response.text()) {
+    let body = response.text().into_owned();
+    if !cloudflare::html_tractable(&body) {
         f.fail(
             format!(
                 "the Access sign-in page could not be read: it nests elements more than {} deep or has more than {} tags",
@@ -314,7 +315,7 @@ async fn where_access_sends(
         return None;
     }
     // Parsing is CPU work: off the async threads, so timeouts keep firing meanwhile.
-    let (body, base) = (response.text().into_owned(), response.url.clone());
+    let base = response.url.clone();
     let choices = tokio::task::spawn_blocking(move || login_choices(&body, &base))
         .await
         .unwrap_or_default();

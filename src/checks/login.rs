@@ -513,7 +513,7 @@ async fn access_callback(
             }
         };
         if let Some(Ok(location)) = response.location() {
-            if let Some(e) = downgrade(&next, &location) {
+            if let Err(e) = crate::http::refuse_downgrade(&next, &location) {
                 f.fail(e.to_string(), e.hint());
                 return (f.finish(""), None);
             }
@@ -672,16 +672,6 @@ async fn exchange_failure(
             "requests shaped like Cloudflare's reach Pocket ID's token endpoint (a rule keyed on Cloudflare's AS13335 cannot be tested from here), so the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) is the likely cause; pass --client-id and --client-secret-file to prove the secret Pocket ID holds, and check that Cloudflare reaches {token_url}"
         ),
     }
-}
-
-/// The error for a redirect from https to http, which is never followed: cookies and
-/// tokens would travel in clear.
-fn downgrade(from: &Url, to: &Url) -> Option<crate::http::HttpError> {
-    (from.scheme() == "https" && to.scheme() == "http").then(|| {
-        crate::http::HttpError::InsecureRedirect {
-            to: redact::url(to),
-        }
-    })
 }
 
 /// The User-Agent of Access's server-side requests to the identity provider.
@@ -915,7 +905,7 @@ pub async fn service_token_reach(
                     );
                     return f.finish("");
                 }
-                if let Some(e) = downgrade(&url, &location) {
+                if let Err(e) = crate::http::refuse_downgrade(&url, &location) {
                     f.fail(e.to_string(), e.hint());
                     return f.finish("");
                 }
