@@ -505,19 +505,7 @@ fn a_refused_api_key_says_so_and_how_to_make_one() {
     let key = lab.path("wrong-key.txt");
     write_private(Path::new(&key), "not-the-key-at-all-0123456789");
     let out = lab.path("probe.passkey");
-    let mut args = vec![
-        "enroll",
-        "--idp",
-        "https://id.example.com",
-        "--api-key-file",
-        &key,
-        "--user",
-        "probe@example.com",
-        "--out",
-        &out,
-    ];
-    args.extend(lab.routes.iter().map(String::as_str));
-    let r = run(&args);
+    let r = lab.enroll_with_key(&out, &key);
     assert_eq!(r.code, 2, "{}", r.dump());
     assert!(r.stderr.contains("refused the API key"), "{}", r.dump());
     assert!(

@@ -170,13 +170,17 @@ impl Lab {
     }
 
     pub fn enroll(&self, out: &str) -> Run {
-        let key = self.path("api-key.txt");
+        self.enroll_with_key(out, &self.path("api-key.txt"))
+    }
+
+    /// `ssoprobe enroll` of probe@example.com into `out` with the API key in `key`.
+    pub fn enroll_with_key(&self, out: &str, key: &str) -> Run {
         let mut args = vec![
             "enroll",
             "--idp",
             "https://id.example.com",
             "--api-key-file",
-            &key,
+            key,
             "--user",
             "probe@example.com",
             "--out",
