@@ -50,8 +50,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print the man page (roff), or write one page per subcommand into --dir.
+    Man {
+        /// Write ssoprobe.1 and one page per subcommand (ssoprobe-check.1, …) into DIR,
+        /// created if missing, and print their paths.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Arguments of `serve`.
@@ -132,13 +137,16 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate (warns).
-    #[arg(long)]
+    #[arg(short = 'k', long)]
     pub insecure: bool,
     /// Per-request timeout [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Time to set up a connection (TCP and TLS) [default: the --timeout].
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
     /// Print every HTTP hop on stderr (secrets redacted).
-    #[arg(long)]
+    #[arg(short = 'v', long, visible_alias = "verbose")]
     pub trace: bool,
 }
 
@@ -210,11 +218,30 @@ pub struct OutputArgs {
     pub format: Format,
     /// Print every HTTP hop on stderr (method, URL, status, Location, cookie names, timing;
     /// secrets redacted).
-    #[arg(long, env = "SSOPROBE_TRACE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(
+        short = 'v',
+        long,
+        visible_alias = "verbose",
+        env = "SSOPROBE_TRACE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub trace: bool,
+    /// Print nothing but errors: the exit code tells the result (a report still goes to
+    /// --output when given).
+    #[arg(
+        short = 'q',
+        long,
+        env = "SSOPROBE_QUIET",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        conflicts_with = "trace"
+    )]
+    pub quiet: bool,
     /// Color the human report.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Never color the report (the same as --color never).
+    #[arg(long, conflicts_with = "color")]
+    pub no_color: bool,
     /// Write the report to FILE (atomically: a temporary file renamed over it) instead of
     /// standard output.
     #[arg(long, env = "SSOPROBE_OUTPUT", value_name = "FILE")]
@@ -226,7 +253,8 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// TOML file with the same keys as the flags (service, idp, team, client_id, aud,
-    /// resolve, connect_to, ca_file, insecure, timeout, deadline, tls_warn_days, tls_fail_days).
+    /// resolve, connect_to, ca_file, insecure, timeout, connect_timeout, header, deadline,
+    /// tls_warn_days, tls_fail_days, passkey, expect_status, expect_body, …).
     #[arg(long, env = "SSOPROBE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Check only this target of the config file's [targets.NAME] tables.
@@ -284,11 +312,32 @@ pub struct CheckArgs {
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate for HTTP requests (the tls.* checks still judge them).
     /// Prints a warning on every run.
-    #[arg(long, env = "SSOPROBE_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(
+        short = 'k',
+        long,
+        env = "SSOPROBE_INSECURE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub insecure: bool,
     /// Per-request timeout, e.g. 10s, 500ms [default: 10s].
     #[arg(long, env = "SSOPROBE_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Time to set up a connection (TCP and TLS handshake), at most the --timeout
+    /// [default: the --timeout].
+    #[arg(long, env = "SSOPROBE_CONNECT_TIMEOUT", value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// Extra request header for the site's host only, e.g. a WAF skip header (repeatable;
+    /// the value is treated as a secret and never printed).
+    // The value may be a shared secret (a WAF bypass token).
+    #[arg(
+        short = 'H',
+        long = "header",
+        env = "SSOPROBE_HEADER",
+        value_name = "NAME: VALUE",
+        value_delimiter = '\n',
+        hide_env_values = true
+    )]
+    pub header: Vec<String>,
     /// Deadline for the whole run [default: 30s].
     #[arg(long, env = "SSOPROBE_DEADLINE", value_name = "DURATION")]
     pub deadline: Option<String>,

@@ -75,6 +75,8 @@ pub struct Config {
     pub format: Format,
     /// Color choice.
     pub color: ColorChoice,
+    /// Print nothing but errors.
+    pub quiet: bool,
     /// The passkey to log in with, and where its file is (the counter is saved back).
     pub passkey: Option<(crate::passkey::CredentialFile, PathBuf)>,
     /// The status the site must answer after login.
@@ -110,6 +112,8 @@ struct FileConfig {
     ca_file: Option<PathBuf>,
     insecure: Option<bool>,
     timeout: Option<Scalar>,
+    connect_timeout: Option<Scalar>,
+    header: Option<Vec<String>>,
     deadline: Option<Scalar>,
     tls_warn_days: Option<Scalar>,
     tls_fail_days: Option<Scalar>,
@@ -140,6 +144,8 @@ impl FileConfig {
             ca_file,
             insecure,
             timeout,
+            connect_timeout,
+            header,
             deadline,
             tls_warn_days,
             tls_fail_days,
@@ -426,6 +432,26 @@ impl Config {
             Some((v, o)) => parse_duration("timeout", &v, &o)?,
             None => DEFAULT_TIMEOUT,
         };
+        let connect_timeout = match pick_scalar(
+            "connect_timeout",
+            &args.connect_timeout,
+            &fc.connect_timeout,
+        ) {
+            Some((v, o)) => {
+                let d = parse_duration("connect_timeout", &v, &o)?;
+                check_connect_timeout(d, timeout, &o)?
+            }
+            None => timeout,
+        };
+        let (headers, header_origin) = if !args.header.is_empty() {
+            (args.header.clone(), origin("header"))
+        } else {
+            (fc.header.clone().unwrap_or_default(), from_file())
+        };
+        let mut site_headers = Vec::new();
+        for h in &headers {
+            site_headers.push(parse_header(h, &header_origin)?);
+        }
         let deadline = match pick_scalar("deadline", &args.deadline, &fc.deadline) {
             Some((v, o)) => parse_duration("deadline", &v, &o)?,
             None => DEFAULT_DEADLINE,
@@ -539,6 +565,10 @@ impl Config {
             }
         }
 
+        let site = (
+            service.host_str().unwrap_or_default().to_ascii_lowercase(),
+            service.port_or_known_default().unwrap_or(443),
+        );
         Ok(Config {
             service,
             idp,
@@ -547,7 +577,10 @@ impl Config {
             aud,
             http: HttpOptions {
                 timeout,
+                connect_timeout,
                 deadline,
+                site: Some(site),
+                site_headers,
                 routes,
                 extra_roots,
                 insecure,
@@ -556,7 +589,12 @@ impl Config {
             tls_warn_days,
             tls_fail_days,
             format: args.output.format,
-            color: args.output.color,
+            color: if args.output.no_color {
+                ColorChoice::Never
+            } else {
+                args.output.color
+            },
+            quiet: args.output.quiet,
             passkey,
             expect_status,
             expect_body,
@@ -884,14 +922,116 @@ pub fn connect_options(args: &crate::cli::ConnectArgs) -> Result<HttpOptions, Co
         Some(t) => parse_duration("timeout", t, &o)?,
         None => DEFAULT_TIMEOUT,
     };
+    let connect_timeout = match &args.connect_timeout {
+        Some(t) => check_connect_timeout(parse_duration("connect_timeout", t, &o)?, timeout, &o)?,
+        None => timeout,
+    };
     Ok(HttpOptions {
         timeout,
+        connect_timeout,
         deadline: DEFAULT_DEADLINE,
+        site: None,
+        site_headers: Vec::new(),
         routes,
         extra_roots,
         insecure: args.insecure,
         trace: args.trace,
     })
+}
+
+/// A connection timeout longer than the request timeout could never take effect: the
+/// request's timeout covers its connection too.
+fn check_connect_timeout(
+    connect: Duration,
+    timeout: Duration,
+    origin: &Origin,
+) -> Result<Duration, ConfigError> {
+    if connect > timeout {
+        return Err(err(
+            "connect_timeout",
+            origin,
+            format!(
+                "{} is longer than the per-request timeout ({}), which bounds the connection too; lower it, or raise --timeout",
+                crate::http::human_duration(connect),
+                crate::http::human_duration(timeout)
+            ),
+        ));
+    }
+    Ok(connect)
+}
+
+/// Headers ssoprobe sets itself, or that another setting owns: a `--header` for them
+/// would be dropped or would break the request.
+const OWN_HEADERS: &[(&str, &str)] = &[
+    (
+        "host",
+        "the site's host comes from --service (pin its address with --resolve)",
+    ),
+    ("content-length", "ssoprobe frames its requests itself"),
+    ("transfer-encoding", "ssoprobe frames its requests itself"),
+    ("connection", "ssoprobe manages its connections itself"),
+    ("upgrade", "ssoprobe manages its connections itself"),
+    ("te", "ssoprobe manages its connections itself"),
+    (
+        "cookie",
+        "the cookie jar sends the login's cookies; a fixed cookie would fight it",
+    ),
+    (
+        "user-agent",
+        "ssoprobe names itself, so that a WAF rule can match it",
+    ),
+    (
+        "cf-access-client-id",
+        "use --service-token-id and --service-token-secret-file",
+    ),
+    (
+        "cf-access-client-secret",
+        "use --service-token-id and --service-token-secret-file",
+    ),
+    (
+        "cf-access-token",
+        "ssoprobe logs in to get its own token (use --passkey)",
+    ),
+];
+
+/// Parses one `--header "Name: value"`: the name an HTTP token, the value printable
+/// ASCII. The value is a secret from here on (a WAF bypass token is one).
+pub fn parse_header(value: &str, origin: &Origin) -> Result<(String, Secret), ConfigError> {
+    let Some((name, v)) = value.split_once(':') else {
+        return Err(err(
+            "header",
+            origin,
+            "has no colon: write it as 'Name: value', e.g. --header 'X-Probe: 1'",
+        ));
+    };
+    let name = name.trim();
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(tchar) {
+        return Err(err(
+            "header",
+            origin,
+            format!(
+                "'{}' is not a header name (letters, digits and !#$%&'*+-.^_`|~ only); write e.g. --header 'X-Probe: 1'",
+                crate::redact::terminal_safe(name)
+            ),
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if let Some((_, why)) = OWN_HEADERS.iter().find(|(n, _)| *n == lower) {
+        return Err(err("header", origin, format!("cannot set {name}: {why}")));
+    }
+    let v = v.trim();
+    // The value is never quoted back: it may be the secret.
+    if !v.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+        return Err(err(
+            "header",
+            origin,
+            format!(
+                "the value of {name} has characters a header cannot carry (only printable ASCII; no line breaks)"
+            ),
+        ));
+    }
+    Ok((name.to_string(), Secret::new(v)))
 }
 
 /// Reads a secret (API key, client secret) from a file: at most 4 KiB, trimmed, not empty.

@@ -109,6 +109,12 @@ pub fn server_text(text: &str) -> String {
 pub struct HttpOptions {
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Most time to set up a connection (TCP and TLS), at most `timeout`.
+    pub connect_timeout: Duration,
+    /// The site's host and port: the only place `site_headers` go.
+    pub site: Option<(String, u16)>,
+    /// Extra headers for the site (`--header`); their values are secrets.
+    pub site_headers: Vec<(String, Secret)>,
     /// Whole-run deadline, counted from client creation.
     pub deadline: Duration,
     /// Pinned addresses.
@@ -136,9 +142,26 @@ pub enum HttpError {
     /// The request took longer than the per-request timeout.
     #[error("timed out after {}", human_duration(*.0))]
     Timeout(Duration),
-    /// The run's deadline was reached.
-    #[error("run deadline of {} reached", human_duration(*.0))]
-    Deadline(Duration),
+    /// The run's deadline was reached (`sent`: while the request was under way; else
+    /// before it could be sent).
+    #[error("{}", if *sent { format!("run deadline of {} reached", human_duration(*total)) } else { format!("not sent: the run's deadline of {} had passed", human_duration(*total)) })]
+    Deadline {
+        /// The deadline.
+        total: Duration,
+        /// Whether the request had been sent.
+        sent: bool,
+        /// The request that had waited longest when it came: "idp.discovery's GET
+        /// https://id.example.com/… (waiting 1.9 s)".
+        culprit: Option<String>,
+    },
+    /// No connection (TCP and TLS) could be set up in time.
+    #[error("no connection to {host} within {}", human_duration(*after))]
+    ConnectTimeout {
+        /// The host.
+        host: String,
+        /// The connect timeout.
+        after: Duration,
+    },
     /// The host name did not resolve.
     #[error("DNS lookup for {host} failed: {detail}")]
     Dns { host: String, detail: String },
@@ -176,9 +199,15 @@ impl HttpError {
             HttpError::Timeout(_) => Some(
                 "the server accepted the connection but did not answer in time: check that the service behind the proxy is running and not overloaded (or raise --timeout)".into(),
             ),
-            HttpError::Deadline(_) => Some(
-                "earlier requests used up the whole run; look for slow checks above (or raise --deadline)".into(),
+            HttpError::Deadline { culprit: Some(culprit), .. } => Some(format!(
+                "the deadline came while {culprit}: that server is slow to answer; find out why (its logs, the proxy in front of it), or raise --deadline"
+            )),
+            HttpError::Deadline { culprit: None, .. } => Some(
+                "the requests of this run took longer than the whole deadline; run again with --trace to see which was slow, or raise --deadline".into(),
             ),
+            HttpError::ConnectTimeout { host, .. } => Some(format!(
+                "nothing completed a connection for {host} in time: packets dropped by a firewall, a wrong address, or an overloaded proxy; check the DNS record or pin the address with --resolve (or raise --connect-timeout)"
+            )),
             HttpError::Dns { host, .. } => Some(format!(
                 "check the DNS record for {host}, or pin it with --resolve {host}:443:ADDRESS"
             )),
@@ -488,14 +517,138 @@ pub struct Http {
     routes: Vec<Route>,
     jar: Arc<Jar>,
     timeout: Duration,
+    connect_timeout: Duration,
     deadline_total: Duration,
     deadline: Instant,
     trace: bool,
+    site: Option<(String, u16)>,
+    site_headers: Vec<(reqwest::header::HeaderName, Secret)>,
+    waits: Arc<Waits>,
+}
+
+/// The requests of a run: those under way (for the progress line, and to name the one
+/// the deadline caught) and the slowest one done.
+#[derive(Debug, Default)]
+pub struct Waits {
+    state: std::sync::Mutex<WaitState>,
+}
+
+#[derive(Debug, Default)]
+struct WaitState {
+    next: u64,
+    running: Vec<Wait>,
+    slowest_done: Option<(Wait, Duration)>,
+}
+
+/// One request under way.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    id: u64,
+    /// The check that sent it.
+    pub check: String,
+    /// Method and URL, redacted and printable.
+    pub what: String,
+    /// When it was sent.
+    pub since: Instant,
+}
+
+impl Waits {
+    /// Records a request (or handshake) under way until the guard is dropped.
+    pub fn begin(self: &Arc<Self>, check: &str, what: String) -> WaitGuard {
+        let Ok(mut state) = self.state.lock() else {
+            return WaitGuard(None);
+        };
+        state.next += 1;
+        let id = state.next;
+        state.running.push(Wait {
+            id,
+            check: check.to_string(),
+            what,
+            since: Instant::now(),
+        });
+        WaitGuard(Some((self.clone(), id)))
+    }
+
+    /// The request that has been waiting longest, if any is under way.
+    pub fn longest(&self) -> Option<Wait> {
+        let state = self.state.lock().ok()?;
+        state.running.iter().min_by_key(|w| w.since).cloned()
+    }
+
+    /// What the deadline caught: the request `own` when it was under way (it was cut),
+    /// else the longest wait under way, else the slowest request done.
+    fn culprit(&self, own: Option<&WaitGuard>) -> Option<String> {
+        let state = self.state.lock().ok()?;
+        let own = own
+            .and_then(|g| g.0.as_ref())
+            .and_then(|(_, id)| state.running.iter().find(|w| w.id == *id));
+        if let Some(w) = own.or_else(|| state.running.iter().min_by_key(|w| w.since)) {
+            return Some(format!(
+                "{} was waiting {} for {}",
+                w.check,
+                human_duration(w.since.elapsed()),
+                w.what
+            ));
+        }
+        state.slowest_done.as_ref().map(|(w, took)| {
+            format!(
+                "{}'s {} had waited {} (the run's slowest request)",
+                w.check,
+                w.what,
+                human_duration(*took)
+            )
+        })
+    }
+}
+
+/// Ends a [`Wait`] when the request ends or is dropped (a timeout cancels it).
+pub struct WaitGuard(Option<(Arc<Waits>, u64)>);
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let Some((waits, id)) = self.0.take() else {
+            return;
+        };
+        let Ok(mut state) = waits.state.lock() else {
+            return;
+        };
+        if let Some(i) = state.running.iter().position(|w| w.id == id) {
+            let wait = state.running.swap_remove(i);
+            let took = wait.since.elapsed();
+            if state.slowest_done.as_ref().is_none_or(|(_, t)| took > *t) {
+                state.slowest_done = Some((wait, took));
+            }
+        }
+    }
 }
 
 impl Http {
     /// Builds the client; the run's deadline starts now.
     pub fn new(options: &HttpOptions) -> Result<Http, HttpError> {
+        Http::new_until(
+            options,
+            Instant::now() + options.deadline,
+            Arc::new(Waits::default()),
+        )
+    }
+
+    /// Builds the client for a run that must end by `deadline` (counted from before
+    /// the client existed: a start ping, a lab, an enrolment), recording its requests
+    /// in `waits` (which a progress line may share).
+    pub fn new_until(
+        options: &HttpOptions,
+        deadline: Instant,
+        waits: Arc<Waits>,
+    ) -> Result<Http, HttpError> {
+        let site_headers = options
+            .site_headers
+            .iter()
+            .map(|(name, value)| {
+                reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .map(|n| (n, value.clone()))
+                    .map_err(|_| HttpError::Other(format!("'{name}' is not a header name")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let jar = Arc::new(Jar::new(options.trace));
         // One verifier for the process (system roots + --ca-file), shared with the TLS checks.
         let tls = crate::tls::client_config(&options.extra_roots, options.insecure)
@@ -506,7 +659,7 @@ impl Http {
                 .cookie_provider(jar.clone())
                 .user_agent(USER_AGENT)
                 .timeout(options.timeout)
-                .connect_timeout(options.timeout)
+                .connect_timeout(options.connect_timeout.min(options.timeout))
                 .pool_idle_timeout(Duration::from_secs(30))
                 .no_proxy()
                 .tls_backend_preconfigured(tls.clone());
@@ -529,10 +682,39 @@ impl Http {
             routes: options.routes.clone(),
             jar,
             timeout: options.timeout,
+            connect_timeout: options.connect_timeout.min(options.timeout),
             deadline_total: options.deadline,
-            deadline: Instant::now() + options.deadline,
+            deadline,
             trace: options.trace,
+            site: options.site.clone(),
+            site_headers,
+            waits,
         })
+    }
+
+    /// The requests of this run under way.
+    pub fn waits(&self) -> &Arc<Waits> {
+        &self.waits
+    }
+
+    /// The error of a request the deadline stopped before it began, naming what was
+    /// waiting then.
+    pub fn deadline_error(&self) -> HttpError {
+        self.deadline_error_for(None)
+    }
+
+    /// The error of the request `own` (under way) that the deadline cut.
+    pub fn deadline_error_for(&self, own: Option<&WaitGuard>) -> HttpError {
+        HttpError::Deadline {
+            total: self.deadline_total,
+            sent: own.is_some(),
+            culprit: self.waits.culprit(own),
+        }
+    }
+
+    /// The most a connection (TCP and TLS) may take.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// Where a connection for `host` on `port` goes when a route applies to it: the
@@ -556,7 +738,7 @@ impl Http {
     pub fn budget(&self) -> (Duration, HttpError) {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left < self.timeout {
-            (left, HttpError::Deadline(self.deadline_total))
+            (left, self.deadline_error())
         } else {
             (self.timeout, HttpError::Timeout(self.timeout))
         }
@@ -575,19 +757,39 @@ impl Http {
             } else {
                 format!("  cookies: {}", cookies.join(", "))
             };
+            let extra = self.site_headers_for(&request.url);
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                // Names only: the values may be secrets.
+                format!("  headers: {}", extra.join(", "))
+            };
             eprintln!(
-                "[trace] {check:<22} → {} {}{cookies}",
+                "[trace] {check:<22} → {} {}{cookies}{extra}",
                 request.method,
                 redact::url(&request.url)
             );
         }
         let started = Instant::now();
         let url = request.url.clone();
+        // The request by its path alone: a query is long and may carry state.
+        let mut bare = request.url.clone();
+        bare.set_query(None);
+        bare.set_fragment(None);
+        let wait = self.waits.begin(
+            check,
+            format!("{} {}", request.method, server_text(&redact::url(&bare))),
+        );
         let result = tokio::time::timeout(budget, self.exchange(request)).await;
         let result = match result {
             Ok(r) => r,
+            // Named while this request still counts as waiting.
+            Err(_) if matches!(on_timeout, HttpError::Deadline { .. }) => {
+                Err(self.deadline_error_for(Some(&wait)))
+            }
             Err(_) => Err(on_timeout),
         };
+        drop(wait);
         let elapsed = started.elapsed();
         match &result {
             Ok(response) if self.trace => {
@@ -669,10 +871,12 @@ impl Http {
         for (name, value) in &request.headers {
             builder = builder.header(*name, value.expose());
         }
-        let mut response = builder
-            .send()
-            .await
-            .map_err(|e| classify(&host, &e, self.timeout))?;
+        if !self.site_headers_for(&request.url).is_empty() {
+            for (name, value) in &self.site_headers {
+                builder = builder.header(name.clone(), value.expose());
+            }
+        }
+        let mut response = builder.send().await.map_err(|e| self.classify(&host, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
         if response
@@ -685,7 +889,7 @@ impl Http {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| classify(&host, &e, self.timeout))?
+            .map_err(|e| self.classify(&host, &e))?
         {
             if body.len() + chunk.len() > BODY_CAP {
                 return Err(HttpError::BodyTooLarge);
@@ -754,6 +958,32 @@ impl Http {
             next.headers = headers.clone();
             hops.push(response);
         }
+    }
+
+    /// The names of the `--header`s a request to `url` carries (the site's host only).
+    fn site_headers_for(&self, url: &Url) -> Vec<String> {
+        match &self.site {
+            Some((host, port))
+                if url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
+                    && url.port_or_known_default() == Some(*port) =>
+            {
+                self.site_headers
+                    .iter()
+                    .map(|(n, _)| n.as_str().to_string())
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn classify(&self, host: &str, error: &reqwest::Error) -> HttpError {
+        if error.is_connect() && error.is_timeout() {
+            return HttpError::ConnectTimeout {
+                host: server_text(host),
+                after: self.connect_timeout,
+            };
+        }
+        classify(host, error, self.timeout)
     }
 
     /// The value of cookie `name` the jar would send to `url`.

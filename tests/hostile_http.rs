@@ -166,7 +166,10 @@ fn pin(host: &str, port: u16, to: u16) -> Route {
 fn client(ca: &Ca, routes: Vec<Route>) -> Http {
     Http::new(&HttpOptions {
         timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
         deadline: Duration::from_secs(30),
+        site: None,
+        site_headers: Vec::new(),
         routes,
         extra_roots: vec![ca.der.clone()],
         insecure: false,
@@ -426,6 +429,118 @@ async fn secret_headers_are_dropped_when_the_origin_changes() {
     assert_eq!(key_at(&a_heads, "/same"), Some("k3y-value".into()));
     assert_eq!(key_at(&b.heads(), "/other-port"), None);
     assert_eq!(key_at(&a_heads, "/end"), None);
+}
+
+// 4b. `--header` goes to the site's host and port only, on every hop there.
+
+#[tokio::test]
+async fn extra_headers_go_to_the_site_only() {
+    let ca = ca();
+    let b = Server::https(
+        &ca,
+        "B",
+        "HTTP/1.1 302 Found\r\nLocation: https://id.example.com/end",
+    )
+    .await;
+    let b_port = 8443;
+    let answer: Answer = Arc::new(move |head: &str| {
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        match (header(head, "host").unwrap_or_default(), path.as_str()) {
+            ("service.example.com", "/") => "HTTP/1.1 302 Found\r\nLocation: /same".into(),
+            ("service.example.com", "/same") => format!(
+                "HTTP/1.1 302 Found\r\nLocation: https://service.example.com:{b_port}/other-port"
+            ),
+            ("id.example.com", "/end") => {
+                "HTTP/1.1 302 Found\r\nLocation: https://service.example.com/back".into()
+            }
+            _ => "HTTP/1.1 200 OK".into(),
+        }
+    });
+    let a = Server::start(Some(tls_config(&ca, "A")), answer).await;
+    let http = Http::new(&HttpOptions {
+        timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
+        deadline: Duration::from_secs(30),
+        site: Some(("service.example.com".into(), 443)),
+        site_headers: vec![("X-Waf-Skip".into(), Secret::new("waf-token-4711"))],
+        routes: vec![
+            pin("service.example.com", 443, a.port()),
+            pin("service.example.com", b_port, b.port()),
+            pin("id.example.com", 443, a.port()),
+        ],
+        extra_roots: vec![ca.der.clone()],
+        insecure: false,
+        trace: true,
+    })
+    .unwrap();
+    let chain = http
+        .follow(
+            "test",
+            url("https://service.example.com/"),
+            Accept::Html,
+            |_| false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(chain.hops.len(), 4);
+    let value_at = |heads: &[String], path: &str| {
+        heads
+            .iter()
+            .find(|h| h.split_whitespace().nth(1) == Some(path))
+            .map(|h| header(h, "x-waf-skip").map(str::to_string))
+            .unwrap_or_else(|| panic!("no request for {path}: {heads:?}"))
+    };
+    let a_heads = a.heads();
+    assert_eq!(value_at(&a_heads, "/"), Some("waf-token-4711".into()));
+    assert_eq!(value_at(&a_heads, "/same"), Some("waf-token-4711".into()));
+    assert_eq!(value_at(&b.heads(), "/other-port"), None);
+    assert_eq!(value_at(&a_heads, "/end"), None);
+    assert_eq!(value_at(&a_heads, "/back"), Some("waf-token-4711".into()));
+}
+
+// 4c. A connection that is never completed is cut by the connect timeout and named so.
+
+#[tokio::test]
+async fn a_silent_listener_is_cut_by_the_connect_timeout() {
+    // Accepts TCP, never answers the TLS handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    let ca = ca();
+    let http = Http::new(&HttpOptions {
+        timeout: Duration::from_secs(20),
+        connect_timeout: Duration::from_millis(300),
+        deadline: Duration::from_secs(30),
+        site: None,
+        site_headers: Vec::new(),
+        routes: vec![pin("slow.example.com", 443, port)],
+        extra_roots: vec![ca.der.clone()],
+        insecure: false,
+        trace: false,
+    })
+    .unwrap();
+    let e = http
+        .send(
+            "test",
+            Request::get(url("https://slow.example.com/"), Accept::Html),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ssoprobe::http::HttpError::ConnectTimeout { .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("no connection to slow.example.com within 300 ms"),
+        "{e}"
+    );
+    assert!(e.hint().contains("--connect-timeout"), "{}", e.hint());
 }
 
 // 5. Error texts made from server input are printable and bounded.

@@ -76,10 +76,7 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
                 return (f.finish(""), None);
             }
             Err(e) => {
-                f.fail_transport(
-                    format!("GET {}: {e}", redact::url(&config.service)),
-                    e.hint(),
-                );
+                f.request_failed(format!("GET {}", redact::url(&config.service)), &e);
                 return (f.finish(""), None);
             }
         };
@@ -230,10 +227,7 @@ pub async fn access_login(
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(
-                format!("GET the Access login at {}: {e}", login.team_domain),
-                e.hint(),
-            );
+            f.request_failed(format!("GET the Access login at {}", login.team_domain), &e);
             return (f.finish(""), None);
         }
     };
@@ -246,7 +240,8 @@ pub async fn access_login(
     let Some(candidate) = where_access_sends(&mut f, http, &response, &idp_host).await else {
         return (f.finish(""), None);
     };
-    let expected = match discovery
+    let expected = match f
+        .waiting_for(discovery)
         .await
         .and_then(|d| d.authorization_endpoint.clone())
     {

@@ -37,7 +37,7 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("GET /authorize at Pocket ID: {e}"), e.hint());
+            f.request_failed("GET /authorize at Pocket ID", &e);
             return (f.finish(""), None);
         }
     };
@@ -162,7 +162,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("GET {}: {e}", paths::DISCOVERY), e.hint());
+            f.request_failed(format!("GET {}", paths::DISCOVERY), &e);
             return (f.finish(""), None);
         }
     };
@@ -316,12 +316,12 @@ pub async fn jwks(
             Request::get(endpoint(config, paths::JWKS), Accept::Json),
         )
         .await;
-    // Discovery is fetched concurrently; waiting for it costs next to nothing.
-    let discovery = discovery.await;
+    // Discovery is fetched concurrently; a slow one is not this check's time.
+    let discovery = f.waiting_for(discovery).await;
     let response = match fetched {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("GET {}: {e}", paths::JWKS), e.hint());
+            f.request_failed(format!("GET {}", paths::JWKS), &e);
             return f.finish("");
         }
     };
@@ -583,7 +583,7 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
     let response = match http.send(ids::IDP_TOKEN, request).await {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("POST {}: {e}", paths::TOKEN), e.hint());
+            f.request_failed(format!("POST {}", paths::TOKEN), &e);
             return f.finish("");
         }
     };
@@ -700,7 +700,7 @@ pub async fn health(config: &Config, http: &Http) -> CheckResult {
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("GET {}: {e}", paths::HEALTH), e.hint());
+            f.request_failed(format!("GET {}", paths::HEALTH), &e);
             return f.finish("");
         }
     };

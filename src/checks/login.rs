@@ -395,7 +395,7 @@ async fn code_redirect(
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("GET /authorize after the login: {e}"), e.hint());
+            f.request_failed("GET /authorize after the login", &e);
             return None;
         }
     };
@@ -508,7 +508,7 @@ async fn access_callback(
         {
             Ok(r) => r,
             Err(e) => {
-                f.fail_transport(format!("GET {}: {e}", redact::url(&next)), e.hint());
+                f.request_failed(format!("GET {}", redact::url(&next)), &e);
                 return (f.finish(""), None);
             }
         };
@@ -732,7 +732,7 @@ async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("GET {}: {e}", redact::url(&landed)), e.hint());
+            f.request_failed(format!("GET {}", redact::url(&landed)), &e);
             return f.finish("");
         }
     };
@@ -892,7 +892,7 @@ pub async fn service_token_reach(
         let response = match http.send(ids::SERVICE_REACH, request).await {
             Ok(r) => r,
             Err(e) => {
-                f.fail_transport(format!("GET {}: {e}", redact::url(&url)), e.hint());
+                f.request_failed(format!("GET {}", redact::url(&url)), &e);
                 return f.finish("");
             }
         };
@@ -1072,7 +1072,7 @@ async fn own_code(
     {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("GET /authorize: {e}"), e.hint());
+            f.request_failed("GET /authorize", &e);
             return None;
         }
     };
@@ -1150,7 +1150,7 @@ async fn redeem(f: &mut Findings, http: &Http, grant: Grant<'_>) -> Option<crate
     let response = match http.send(ids::IDP_EXCHANGE, request).await {
         Ok(r) => r,
         Err(e) => {
-            f.fail_transport(format!("POST /api/oidc/token: {e}"), e.hint());
+            f.request_failed("POST /api/oidc/token", &e);
             return None;
         }
     };
@@ -1370,7 +1370,7 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckR
             return f.finish("");
         }
         Err(e) => {
-            f.fail_transport(format!("GET /cdn-cgi/access/certs: {e}"), e.hint());
+            f.request_failed("GET /cdn-cgi/access/certs", &e);
             return f.finish("");
         }
     };

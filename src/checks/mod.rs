@@ -127,6 +127,10 @@ impl CheckResult {
 pub struct Findings {
     id: String,
     started: Instant,
+    /// Time spent waiting for another check's result, not charged to this one.
+    waited: Duration,
+    /// Set when the check could not even start its request (the deadline had passed).
+    not_run: Option<String>,
     problems: Vec<(Status, String, String)>,
     details: Map<String, Value>,
     could_not_run: bool,
@@ -138,16 +142,50 @@ impl Findings {
         Findings {
             id: id.to_string(),
             started: Instant::now(),
+            waited: Duration::ZERO,
+            not_run: None,
             problems: Vec::new(),
             details: Map::new(),
             could_not_run: false,
         }
     }
 
+    /// Awaits another check's result (the discovery document, say) without charging
+    /// the wait to this check's duration.
+    pub async fn waiting_for<T>(&mut self, other: impl Future<Output = T>) -> T {
+        let since = Instant::now();
+        let value = other.await;
+        self.waited += since.elapsed();
+        value
+    }
+
     /// Records a failure with its hint: the likely cause and the fix. There is no way to
     /// record a problem without one.
     pub fn fail(&mut self, finding: impl Into<String>, hint: impl Into<String>) {
         self.problem(Status::Fail, finding.into(), hint.into());
+    }
+
+    /// Records a request that got no answer: a failure to run (DNS, connection, TLS,
+    /// timeout) — or, when the run's deadline had passed before it could be sent, the
+    /// check ends as `skip`, naming what took the time.
+    pub fn request_failed(&mut self, what: impl std::fmt::Display, e: &crate::http::HttpError) {
+        if let crate::http::HttpError::Deadline {
+            sent: false,
+            culprit,
+            total,
+        } = e
+        {
+            self.not_run = Some(format!(
+                "skipped: {what} was not sent: the run's deadline of {} had passed{}",
+                crate::http::human_duration(*total),
+                culprit
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ));
+            return;
+        }
+        self.fail_transport(format!("{what}: {e}"), e.hint());
     }
 
     /// Records a failure to get any answer (the check could not run).
@@ -197,6 +235,10 @@ impl Findings {
 
     /// Ends the check; `ok` is the summary when nothing went wrong.
     pub fn finish(mut self, ok: impl Into<String>) -> CheckResult {
+        if let Some(reason) = self.not_run.take() {
+            let reason = crate::redact::terminal_safe(&crate::redact::scrub(&reason));
+            return CheckResult::skip(&self.id, reason);
+        }
         let worst = self
             .problems
             .iter()
@@ -226,7 +268,7 @@ impl Findings {
         CheckResult {
             id: self.id,
             status: worst,
-            duration: self.started.elapsed(),
+            duration: self.started.elapsed().saturating_sub(self.waited),
             summary,
             hint,
             could_not_run: self.could_not_run && worst == Status::Fail,

@@ -70,16 +70,37 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
     let mut f = Findings::start(&id);
     let (budget, on_timeout) = http.budget();
     if budget.is_zero() {
-        f.fail(on_timeout.to_string(), "earlier requests used up the whole run; look for slow checks above (or raise --deadline)");
+        f.request_failed(format!("the TLS handshake with {host}"), &on_timeout);
         return f.finish("");
     }
-    let report = match tls::probe(&host, port, addr, &config.http.extra_roots, budget).await {
+    // A handshake is a connection: the connect timeout bounds it.
+    let connect_limited = http.connect_timeout() < budget;
+    let wait = http
+        .waits()
+        .begin(&id, format!("the TLS handshake with {host}:{port}"));
+    let probed = tls::probe(
+        &host,
+        port,
+        addr,
+        &config.http.extra_roots,
+        budget.min(http.connect_timeout()),
+    )
+    .await;
+    let report = match probed {
         Ok(r) => r,
         Err(TlsProbeError::Timeout(_)) => {
-            f.fail_transport(
-                format!("TLS handshake with {host}: {on_timeout}"),
-                on_timeout.hint(),
-            );
+            let e = if connect_limited {
+                crate::http::HttpError::ConnectTimeout {
+                    host: host.clone(),
+                    after: http.connect_timeout(),
+                }
+            } else if matches!(on_timeout, crate::http::HttpError::Deadline { .. }) {
+                http.deadline_error_for(Some(&wait))
+            } else {
+                on_timeout
+            };
+            drop(wait);
+            f.request_failed(format!("TLS handshake with {host}"), &e);
             return f.finish("");
         }
         Err(e) => {

@@ -4,18 +4,30 @@ use super::{AppError, NoOrigins};
 use crate::checks::{self, Outcome};
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::config::{Config, OriginOf};
-use crate::http::Http;
+use crate::http::{Http, Waits};
 use crate::report::{self, Target};
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub(crate) async fn run(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {
+    run_from(args, origins, Instant::now()).await
+}
+
+/// Like [`run`], for a run that began at `started` (the demo's, before its lab started):
+/// the deadline counts from there.
+pub(crate) async fn run_from(
+    args: &CheckArgs,
+    origins: Option<&dyn OriginOf>,
+    started: Instant,
+) -> Result<u8, AppError> {
     let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
     let ping = match &args.ping_url {
         Some(u) => Some(crate::ping::PingUrl::parse(u)?),
         None => None,
     };
-    run_targets(targets, args.output.output.as_deref(), ping).await
+    run_targets(targets, args.output.output.as_deref(), ping, started).await
 }
 
 fn color_enabled(choice: ColorChoice) -> bool {
@@ -35,12 +47,20 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most targets checked at the same time.
 const TARGET_CONCURRENCY: usize = 4;
 
+/// How long a run goes without a progress line.
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
 /// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
 /// report, pings, and returns the exit code: the worst of all targets.
+///
+/// The deadline of a target counts from `started` (what came before — the start ping,
+/// the demo's lab — is part of the run), or from its own start when it waited for a
+/// slot; only the final ping comes after it (at most [`PING_TIMEOUT`]).
 pub async fn run_targets(
     targets: Vec<(String, Config)>,
     output: Option<&std::path::Path>,
     ping: Option<crate::ping::PingUrl>,
+    started: Instant,
 ) -> Result<u8, AppError> {
     use futures::StreamExt;
     let Some((_, first)) = targets.first() else {
@@ -49,13 +69,14 @@ pub async fn run_targets(
     if let Some(path) = output {
         writable(path)?;
     }
-    let (format, color, mut ping_http) = (first.format, first.color, first.http.clone());
+    let (format, color, quiet, mut ping_http) =
+        (first.format, first.color, first.quiet, first.http.clone());
     // The ping URL is a capability: it is never traced.
     ping_http.trace = false;
     // Each ping gets at most PING_TIMEOUT: a hanging ping service adds at most twice that
     // to a run, which otherwise ends within its deadline.
     ping_http.timeout = ping_http.timeout.min(PING_TIMEOUT);
-    ping_http.deadline += 2 * PING_TIMEOUT;
+    ping_http.deadline += PING_TIMEOUT;
     colored::control::set_override(output.is_none() && color_enabled(color));
     if targets.iter().any(|(_, c)| c.http.insecure) {
         eprintln!(
@@ -72,27 +93,44 @@ pub async fn run_targets(
     if let Some((http, url)) = &pinger {
         url.start(http).await;
     }
+    // What came before the checks (a start ping, a lab) counts against the deadline.
+    let prelude = started.elapsed();
+    let waits: Vec<Arc<Waits>> = targets.iter().map(|_| Arc::default()).collect();
+    let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+    let progress = (!quiet && !first.http.trace && std::io::stderr().is_terminal())
+        .then(|| tokio::spawn(progress_line(names, waits.clone())));
     let results: Vec<Result<(String, Target, Outcome, i64), AppError>> =
-        futures::stream::iter(targets.into_iter().map(|(name, config)| async move {
-            let started_unix = crate::timefmt::unix_now();
-            let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
-            // Every request is bounded by the deadline; this guard only catches a check
-            // that forgot to be.
-            let guard = config.http.deadline + Duration::from_secs(2);
-            let outcome = tokio::time::timeout(guard, checks::run(&config, &http))
-                .await
-                .unwrap_or_else(|_| Outcome::overran(config.http.deadline));
-            let target = Target {
-                // A query or user info in the URL may carry a token: never print it.
-                service: crate::redact::configured_url(&config.service),
-                idp: crate::redact::configured_url(&config.idp),
-                team_domain: config.team_domain.clone(),
-            };
-            Ok((name, target, outcome, started_unix))
-        }))
+        futures::stream::iter(targets.into_iter().zip(waits).map(
+            |((name, config), waits)| async move {
+                let started_unix = crate::timefmt::unix_now();
+                let until = (Instant::now() + config.http.deadline)
+                    .checked_sub(prelude)
+                    .unwrap_or_else(Instant::now);
+                let http = Http::new_until(&config.http, until, waits)
+                    .map_err(|e| AppError::Io(e.to_string()))?;
+                // Every request is bounded by the deadline; this guard only catches a check
+                // that forgot to be.
+                let guard = until + Duration::from_secs(2);
+                let outcome = tokio::time::timeout_at(guard, checks::run(&config, &http))
+                    .await
+                    .unwrap_or_else(|_| Outcome::overran(config.http.deadline));
+                let target = Target {
+                    // A query or user info in the URL may carry a token: never print it.
+                    service: crate::redact::configured_url(&config.service),
+                    idp: crate::redact::configured_url(&config.idp),
+                    team_domain: config.team_domain.clone(),
+                };
+                Ok((name, target, outcome, started_unix))
+            },
+        ))
         .buffered(TARGET_CONCURRENCY)
         .collect()
         .await;
+    if let Some(progress) = progress {
+        progress.abort();
+        // The line is gone before the report prints.
+        let _ = progress.await;
+    }
     let mut done = Vec::new();
     for r in results {
         done.push(r?);
@@ -121,6 +159,7 @@ pub async fn run_targets(
     match output {
         Some(path) => crate::atomic::write(path, text.as_bytes(), 0o644)
             .map_err(|e| AppError::Io(format!("--output: cannot write {}: {e}", path.display())))?,
+        None if quiet => {}
         None => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (| head) is not an error of the checks.
@@ -138,6 +177,57 @@ pub async fn run_targets(
         url.finish(http, code, &body).await;
     }
     Ok(code)
+}
+
+/// While the run lasts longer than [`PROGRESS_AFTER`], a line on the terminal's stderr
+/// says which check waits for what, and for how long; it is cleared when the task is
+/// aborted (the report is about to print).
+async fn progress_line(names: Vec<String>, waits: Vec<Arc<Waits>>) {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    tokio::time::sleep(PROGRESS_AFTER).await;
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {wide_msg}") {
+        bar.set_style(style);
+    }
+    // Cleared however the task ends (aborted when the report is ready).
+    struct Clear(ProgressBar);
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            self.0.finish_and_clear();
+        }
+    }
+    let bar = Clear(bar);
+    let started = Instant::now() - PROGRESS_AFTER;
+    let several = names.len() > 1;
+    loop {
+        let longest = names
+            .iter()
+            .zip(&waits)
+            .filter_map(|(name, w)| w.longest().map(|wait| (name, wait)))
+            .min_by_key(|(_, wait)| wait.since);
+        let message = match longest {
+            Some((name, wait)) => format!(
+                "{}{} waiting {} for {}",
+                if several {
+                    format!("[{name}] ")
+                } else {
+                    String::new()
+                },
+                wait.check,
+                crate::http::human_duration(Duration::from_millis(
+                    wait.since.elapsed().as_millis() as u64 / 100 * 100
+                )),
+                wait.what
+            ),
+            None => format!(
+                "checking… {}",
+                crate::http::human_duration(Duration::from_secs(started.elapsed().as_secs()))
+            ),
+        };
+        bar.0.set_message(message);
+        bar.0.tick();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Whether the report can be written to `path` (atomically: a file beside it, then a

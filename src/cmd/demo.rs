@@ -19,22 +19,40 @@ pub(crate) async fn run(args: &DemoArgs) -> Result<u8, AppError> {
 }
 
 async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
-    let lab = Lab::start(lab_config(&args.faults, args.variant.as_deref())?)
-        .await
-        .map_err(|e| AppError::Lab(e.to_string()))?;
+    // The deadline covers the whole demo: the lab's start and the enrolment count.
+    let started = tokio::time::Instant::now();
+    let deadline = match &args.deadline {
+        Some(d) => crate::config::parse_duration("deadline", d, &Origin::Flag)?,
+        None => crate::config::DEFAULT_DEADLINE,
+    };
+    let until = started + deadline;
+    let lab = tokio::time::timeout_at(
+        until,
+        Lab::start(lab_config(&args.faults, args.variant.as_deref())?),
+    )
+    .await
+    .map_err(|_| {
+        AppError::Lab(format!(
+            "it did not start within the deadline of {}",
+            crate::http::human_duration(deadline)
+        ))
+    })?
+    .map_err(|e| AppError::Lab(e.to_string()))?;
     let ca = TempFile::write("ssoprobe-lab-ca", lab.ca_pem())?;
     // The demo goes through the same argument parsing as a user's `check`.
     let mut argv = vec!["ssoprobe".to_string(), "check".to_string()];
     argv.extend(lab_check_args(&lab, &ca.0));
     let mut _passkey = None;
     if !args.no_login {
-        // Enrolment gets the demo's own time limits, so a broken lab cannot stall it.
-        let limit = [&args.timeout, &args.deadline]
-            .into_iter()
-            .flatten()
-            .filter_map(|v| crate::config::parse_duration("timeout", v, &Origin::Flag).ok())
-            .min()
-            .unwrap_or(std::time::Duration::from_secs(5));
+        // Enrolment gets at most half of what is left of the deadline (and the
+        // per-request timeout), so a broken lab leaves the checks time to say why.
+        let timeout = match &args.timeout {
+            Some(t) => crate::config::parse_duration("timeout", t, &Origin::Flag)?,
+            None => crate::config::DEFAULT_TIMEOUT,
+        };
+        let limit = timeout
+            .min(until.saturating_duration_since(tokio::time::Instant::now()) / 2)
+            .max(std::time::Duration::from_millis(1));
         match demo_enrol(&lab, &ca.0, limit).await {
             Ok(file) => {
                 argv.push("--passkey".into());
@@ -71,7 +89,7 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     let origins = matches
         .subcommand_matches("check")
         .map(|m| m as &dyn OriginOf);
-    let result = super::check::run(&check_args, origins).await;
+    let result = super::check::run_from(&check_args, origins, started).await;
     lab.shutdown().await;
     result
 }
@@ -88,6 +106,7 @@ async fn demo_enrol(
         ca_file: Some(ca.to_path_buf()),
         insecure: false,
         timeout: Some(format!("{}ms", limit.as_millis().max(1))),
+        connect_timeout: None,
         trace: false,
     };
     for pair in lab.route_args().chunks(2) {
@@ -132,12 +151,16 @@ fn push_output_args(argv: &mut Vec<String>, output: &OutputArgs) {
     if output.trace {
         argv.push("--trace".into());
     }
+    if output.quiet {
+        argv.push("--quiet".into());
+    }
     if let Some(path) = &output.output {
         argv.push("--output".into());
         argv.push(path.display().to_string());
     }
     argv.push("--color".into());
     argv.push(match output.color {
+        _ if output.no_color => "never".into(),
         ColorChoice::Auto => "auto".into(),
         ColorChoice::Always => "always".into(),
         ColorChoice::Never => "never".into(),

@@ -9,6 +9,7 @@ mod demo;
 mod enroll;
 #[cfg(feature = "lab")]
 mod lab;
+mod man;
 mod passkey;
 pub mod serve;
 
@@ -84,7 +85,7 @@ pub fn main() -> ExitCode {
     // Commands that only print end quietly when their reader goes away (`| head`), as
     // Unix tools do; the others ignore a closed stdout or never write to it.
     let only_prints = match &cli.command {
-        Command::Schema | Command::Completions { .. } | Command::Man => true,
+        Command::Schema | Command::Completions { .. } | Command::Man { .. } => true,
         Command::Config { .. } | Command::Passkey { .. } => true,
         #[cfg(feature = "lab")]
         Command::Lab(args) => args.list_faults || args.list_variants,
@@ -95,10 +96,11 @@ pub fn main() -> ExitCode {
     }
     // A run that cannot start still answers in the format asked for (a monitoring
     // plugin always prints its status line).
+    // (With --quiet only the error, on stderr.)
     let format = match &cli.command {
-        Command::Check(args) => Some(args.output.format),
+        Command::Check(args) if !args.output.quiet => Some(args.output.format),
         #[cfg(feature = "lab")]
-        Command::Demo(args) => Some(args.output.format),
+        Command::Demo(args) if !args.output.quiet => Some(args.output.format),
         _ => None,
     };
     let result = runtime.block_on(async {
@@ -134,14 +136,7 @@ pub fn main() -> ExitCode {
                 clap_complete::generate(shell, &mut cmd, "ssoprobe", &mut std::io::stdout());
                 Ok(0)
             }
-            Command::Man => {
-                let mut out = Vec::new();
-                clap_mangen::Man::new(Cli::command())
-                    .render(&mut out)
-                    .map_err(|e| AppError::Io(format!("cannot render the man page: {e}")))?;
-                let _ = std::io::stdout().write_all(&out);
-                Ok(0)
-            }
+            Command::Man { dir } => man::run(dir.as_deref()),
             Command::Schema => {
                 print!("{}", report::JSON_SCHEMA);
                 Ok(0)

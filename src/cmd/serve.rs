@@ -79,6 +79,8 @@ pub(crate) async fn run(
         ("output", "--output", "SSOPROBE_OUTPUT"),
         ("ping_url", "--ping-url", "SSOPROBE_PING_URL"),
         ("color", "--color", "SSOPROBE_COLOR"),
+        ("no_color", "--no-color", "--no-color"),
+        ("quiet", "--quiet", "SSOPROBE_QUIET"),
     ] {
         if let Some(origin) = origins.origin_of(id) {
             let named = if matches!(origin, Origin::Env) {

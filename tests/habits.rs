@@ -1,0 +1,260 @@
+//! The habits of curl, hurl and xh: -v, -q, -k, -H, --no-color, --connect-timeout, and a
+//! progress line on a terminal only.
+
+mod common;
+
+use common::{Lab, run};
+use std::process::Command;
+
+/// The lab's `check` arguments, without an output format.
+fn check_args<'a>(lab: &'a Lab, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["check"];
+    args.extend(lab.check.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn short_flags_mean_what_they_mean_in_curl() {
+    let lab = Lab::start(&[]);
+    // -v is the hop trace (also spelled --verbose and --trace).
+    for flag in ["-v", "--verbose", "--trace"] {
+        let r = run(&check_args(&lab, &[flag]));
+        assert_eq!(r.code, 0, "{flag}\n{}", r.dump());
+        assert!(
+            r.stderr.contains("[trace] service.redirect"),
+            "{flag}\n{}",
+            r.dump()
+        );
+    }
+    // -k is --insecure, with its warning.
+    let r = run(&check_args(&lab, &["-k"]));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stderr.contains("warning: --insecure"), "{}", r.dump());
+    // --connect-timeout within the timeout is accepted.
+    let r = run(&check_args(&lab, &["--connect-timeout", "5s"]));
+    assert_eq!(r.code, 0, "{}", r.dump());
+}
+
+#[test]
+fn quiet_prints_nothing_but_errors() {
+    let lab = Lab::start(&["callback-not-registered"]);
+    let r = run(&check_args(&lab, &["-q"]));
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert_eq!(r.stdout, "", "{}", r.dump());
+    assert_eq!(r.stderr, "", "{}", r.dump());
+    // The same in every format: the exit code is the answer.
+    let r = run(&check_args(&lab, &["--quiet", "--format", "nagios"]));
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.dump());
+    // A report asked for in a file is still written.
+    let out = lab.dir.join("report.json");
+    let out_arg = out.display().to_string();
+    let r = run(&check_args(
+        &lab,
+        &["-q", "--format", "json", "--output", &out_arg],
+    ));
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.dump());
+    let report = std::fs::read_to_string(&out).unwrap();
+    assert!(report.contains("\"idp.authorize\""), "{report}");
+    // An error that stops the run still says why, on stderr.
+    let r = run(&[
+        "check",
+        "-q",
+        "--format",
+        "nagios",
+        "--service",
+        "https://s.example",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (3, ""), "{}", r.dump());
+    assert!(r.stderr.contains("--idp"), "{}", r.dump());
+    // With the trace it would not be quiet: a usage error.
+    let r = run(&["check", "-q", "-v", "--service", "https://s.example"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(r.stderr.contains("--quiet"), "{}", r.dump());
+}
+
+#[test]
+fn no_color_is_color_never() {
+    let base = [
+        "check",
+        "--service",
+        "https://s.example",
+        "--idp",
+        "https://id.example",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--no-color", "--color", "always"]);
+    let r = run(&args);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(r.stderr.contains("--no-color"), "{}", r.dump());
+    let lab = Lab::start(&[]);
+    let r = run(&check_args(&lab, &["--color", "always"]));
+    assert!(r.stdout.contains('\u{1b}'), "{}", r.dump());
+    let r = run(&check_args(&lab, &["--no-color"]));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(!r.stdout.contains('\u{1b}'), "{}", r.dump());
+}
+
+#[test]
+fn connect_timeout_cannot_exceed_the_timeout() {
+    let r = run(&[
+        "check",
+        "--service",
+        "https://s.example",
+        "--idp",
+        "https://id.example",
+        "--timeout",
+        "5s",
+        "--connect-timeout",
+        "20s",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("--connect-timeout") && r.stderr.contains("--timeout"),
+        "{}",
+        r.dump()
+    );
+    let r = common::bin()
+        .args([
+            "check",
+            "--service",
+            "https://s.example",
+            "--idp",
+            "https://id.example",
+        ])
+        .env("SSOPROBE_CONNECT_TIMEOUT", "1h")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("SSOPROBE_CONNECT_TIMEOUT"), "{stderr}");
+}
+
+#[test]
+fn headers_are_checked_and_never_printed() {
+    let site = [
+        "--service",
+        "https://s.example",
+        "--idp",
+        "https://id.example",
+    ];
+    for (header, says) in [
+        ("X-Probe", "colon"),
+        ("X Probe: 1", "not a header name"),
+        ("Host: evil.example", "--service"),
+        ("Cookie: a=b", "cookie jar"),
+        ("CF-Access-Client-Id: x", "--service-token-id"),
+        ("X-Probe: a\u{7}b", "printable"),
+    ] {
+        let mut args = vec!["check"];
+        args.extend(site);
+        args.extend(["-H", header]);
+        let r = run(&args);
+        assert_eq!(r.code, 3, "{header}\n{}", r.dump());
+        assert!(
+            r.stderr.contains("--header") && r.stderr.contains(says),
+            "{header}\n{}",
+            r.dump()
+        );
+    }
+    // From the file, the key is named.
+    let dir = std::env::temp_dir().join(format!("ssoprobe-headers-{}", common::uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("probe.toml");
+    std::fs::write(
+        &file,
+        "service = \"https://s.example\"\nidp = \"https://id.example\"\nheader = [\"Bad Name: 1\"]\n",
+    )
+    .unwrap();
+    let r = run(&["config", "check", "--config", &file.display().to_string()]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(r.stderr.contains("key `header`"), "{}", r.dump());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A good header goes out (its name in the trace), its value never shows.
+    let lab = Lab::start(&[]);
+    let canary = "waf-skip-canary-5f1d0c";
+    let header = format!("X-Waf-Skip: {canary}");
+    let r = run(&check_args(
+        &lab,
+        &["-H", &header, "-v", "--format", "json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stderr.contains("headers: x-waf-skip"), "{}", r.dump());
+    assert!(
+        !r.stdout.contains(canary) && !r.stderr.contains(canary),
+        "{}",
+        r.dump()
+    );
+    // Not even in the help when it comes from the environment.
+    let help = common::bin()
+        .args(["check", "--help"])
+        .env("SSOPROBE_HEADER", &header)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains(canary));
+}
+
+/// Runs `args` on a pseudo-terminal (util-linux `script`), returning what the terminal
+/// showed and the exit code.
+fn on_a_terminal(args: &[&str]) -> (i32, String) {
+    let bin = env!("CARGO_BIN_EXE_ssoprobe");
+    let line = std::iter::once(bin)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs a command on a pseudo-terminal (Debian: bsdutils)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_slow_run_shows_what_it_waits_for_on_a_terminal_only() {
+    let slow = [
+        "demo",
+        "--fault",
+        "idp-slow",
+        "--no-login",
+        "--timeout",
+        "3s",
+        "--deadline",
+        "3s",
+    ];
+    // On a terminal: a line naming the check and the request it waits for, then cleared
+    // (erase-line) before the report.
+    let (code, shown) = on_a_terminal(&slow);
+    assert_eq!(code, 2, "{shown}");
+    assert!(
+        shown.contains("waiting") && shown.contains("for GET https://id.example.com/"),
+        "{shown}"
+    );
+    let report_at = shown.find("tls.service.example.com").unwrap();
+    let last_progress = shown[..report_at].rfind("waiting").unwrap();
+    assert!(
+        shown[last_progress..report_at].contains("\u{1b}[2K"),
+        "{shown}"
+    );
+    // Quiet: no progress either.
+    let mut quiet = slow.to_vec();
+    quiet.push("-q");
+    let (code, shown) = on_a_terminal(&quiet);
+    assert_eq!(code, 2, "{shown}");
+    assert!(!shown.contains("waiting 1"), "{shown}");
+    // Not a terminal: nothing on stderr but the report's own lines.
+    let r = run(&slow);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(!r.stderr.contains("waiting 1"), "{}", r.dump());
+}
+
+#[test]
+fn a_fast_run_shows_no_progress_line() {
+    let (code, shown) = on_a_terminal(&["demo", "--no-login"]);
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains("waiting"), "{shown}");
+}
