@@ -35,6 +35,15 @@ pub enum Command {
         command: PasskeyCommand,
     },
     /// Run a Prometheus multi-target exporter: GET /probe?target=NAME checks a target.
+    // The report settings of `check` mean nothing here: hidden (and refused when given).
+    #[command(
+        mut_arg("format", |a| a.hide(true)),
+        mut_arg("output", |a| a.hide(true)),
+        mut_arg("color", |a| a.hide(true)),
+        mut_arg("no_color", |a| a.hide(true)),
+        mut_arg("quiet", |a| a.hide(true)),
+        mut_arg("ping_url", |a| a.hide(true))
+    )]
     Serve(Box<ServeArgs>),
     /// Validate a configuration without touching the network.
     Config {

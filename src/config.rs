@@ -98,6 +98,32 @@ pub const DEFAULT_TLS_WARN_DAYS: i64 = 21;
 /// Default expiry failure threshold.
 pub const DEFAULT_TLS_FAIL_DAYS: i64 = 7;
 
+/// The keys a config file (or a `[targets.NAME]` table) takes besides `targets`: each
+/// is the flag's name with `_` for `-`.
+pub const FILE_KEYS: &[&str] = &[
+    "service",
+    "idp",
+    "team",
+    "client_id",
+    "aud",
+    "resolve",
+    "connect_to",
+    "ca_file",
+    "insecure",
+    "timeout",
+    "connect_timeout",
+    "header",
+    "deadline",
+    "tls_warn_days",
+    "tls_fail_days",
+    "passkey",
+    "expect_status",
+    "expect_body",
+    "client_secret_file",
+    "service_token_id",
+    "service_token_secret_file",
+];
+
 /// The config file's keys.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1218,6 +1244,21 @@ mod tests {
     fn thresholds_are_ordered() {
         assert!(check_thresholds(21, 7).is_ok());
         assert!(check_thresholds(3, 7).is_err());
+    }
+
+    #[test]
+    fn file_keys_are_the_files_keys() {
+        // serde names every field it expects when it meets an unknown one.
+        let e = toml::from_str::<FileConfig>("no_such_key = 1")
+            .unwrap_err()
+            .to_string();
+        let expected: Vec<&str> = e
+            .split('`')
+            .skip(3)
+            .step_by(2)
+            .filter(|k| *k != "targets")
+            .collect();
+        assert_eq!(expected, FILE_KEYS, "{e}");
     }
 
     #[test]

@@ -827,7 +827,7 @@ fn a_hanging_ping_service_is_given_up_on_quickly() {
     let port = listener.local_addr().unwrap().port();
     let holder = std::thread::spawn(move || {
         let mut held = Vec::new();
-        for stream in listener.incoming().take(2).flatten() {
+        for stream in listener.incoming().take(4).flatten() {
             held.push(stream);
         }
         std::thread::sleep(std::time::Duration::from_secs(6));
@@ -855,6 +855,48 @@ fn a_hanging_ping_service_is_given_up_on_quickly() {
     assert_eq!(
         r.stderr.matches("timed out after 2 s").count(),
         2,
+        "{}",
+        r.dump()
+    );
+    // The start ping counts against the deadline: it gets a quarter of a short one, and
+    // the checks still run (and find the hosts down) in the rest.
+    let r = run(&[
+        "check",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com",
+        "--connect-to",
+        "service.example.com:443:127.0.0.1:9",
+        "--connect-to",
+        "id.example.com:443:127.0.0.1:9",
+        "--deadline",
+        "2s",
+        "--format",
+        "json",
+        "--ping-url",
+        &ping,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("the start ping failed: timed out after 500 ms"),
+        "{}",
+        r.dump()
+    );
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let redirect = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "service.redirect")
+        .unwrap()
+        .clone();
+    assert!(
+        redirect["summary"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
         "{}",
         r.dump()
     );

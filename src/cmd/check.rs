@@ -73,10 +73,14 @@ pub async fn run_targets(
         (first.format, first.color, first.quiet, first.http.clone());
     // The ping URL is a capability: it is never traced.
     ping_http.trace = false;
-    // Each ping gets at most PING_TIMEOUT: a hanging ping service adds at most twice that
-    // to a run, which otherwise ends within its deadline.
+    // Each ping gets at most PING_TIMEOUT. The start ping counts against the run's
+    // deadline and gets at most a quarter of it; only the final ping comes after it.
     ping_http.timeout = ping_http.timeout.min(PING_TIMEOUT);
     ping_http.deadline += PING_TIMEOUT;
+    let mut start_ping_http = ping_http.clone();
+    start_ping_http.timeout = ping_http.timeout.min(first.http.deadline / 4);
+    start_ping_http.connect_timeout = start_ping_http.connect_timeout.min(start_ping_http.timeout);
+    ping_http.connect_timeout = ping_http.connect_timeout.min(ping_http.timeout);
     colored::control::set_override(output.is_none() && color_enabled(color));
     if targets.iter().any(|(_, c)| c.http.insecure) {
         eprintln!(
@@ -84,15 +88,16 @@ pub async fn run_targets(
         );
     }
     let pinger = match ping {
-        Some(url) => Some((
-            Http::new(&ping_http).map_err(|e| AppError::Io(e.to_string()))?,
-            url,
-        )),
+        Some(url) => {
+            let start = Http::new(&start_ping_http).map_err(|e| AppError::Io(e.to_string()))?;
+            url.start(&start).await;
+            Some((
+                Http::new(&ping_http).map_err(|e| AppError::Io(e.to_string()))?,
+                url,
+            ))
+        }
         None => None,
     };
-    if let Some((http, url)) = &pinger {
-        url.start(http).await;
-    }
     // What came before the checks (a start ping, a lab) counts against the deadline.
     let prelude = started.elapsed();
     let waits: Vec<Arc<Waits>> = targets.iter().map(|_| Arc::default()).collect();
