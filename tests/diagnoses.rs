@@ -211,7 +211,7 @@ const SCENARIOS: &[Scenario] = &[
         "start cloudflared for Pocket ID's hostname",
     ),
     Scenario {
-        args: &["--timeout", "1s", "--deadline", "8s"],
+        args: &["--timeout", "1s", "--deadline", "20s"],
         ..s(
             "idp-slow",
             2,

@@ -373,7 +373,14 @@ fn junit_tunnel_down_is_a_failure() {
 #[test]
 fn junit_idp_timeout_is_an_error() {
     let (run, xml) = junit(
-        &["--fault", "idp-slow", "--timeout", "1s", "--deadline", "4s"],
+        &[
+            "--fault",
+            "idp-slow",
+            "--timeout",
+            "1s",
+            "--deadline",
+            "20s",
+        ],
         2,
     );
     for id in ["idp.discovery", "idp.jwks", "idp.token", "idp.health"] {

@@ -224,7 +224,7 @@ fn a_slow_run_shows_what_it_waits_for_on_a_terminal_only() {
         "--timeout",
         "3s",
         "--deadline",
-        "3s",
+        "20s",
     ];
     // On a terminal: a line naming the check and the request it waits for, then cleared
     // (erase-line) before the report.
