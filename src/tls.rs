@@ -73,7 +73,7 @@ pub enum TlsProbeError {
 
 #[derive(Debug)]
 struct Recorder {
-    inner: Arc<rustls_platform_verifier::Verifier>,
+    inner: Arc<dyn ServerCertVerifier>,
     seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
 }
 
@@ -122,13 +122,11 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
-/// The platform verifier (system roots plus `extra_roots`), built once per set of
-/// extra roots for the whole process: loading the system's roots costs milliseconds of
-/// CPU, and a run (or an exporter's every probe) needs it several times.
-pub fn verifier(
-    extra_roots: &[Vec<u8>],
-) -> Result<Arc<rustls_platform_verifier::Verifier>, String> {
-    type Cache = Vec<(Vec<Vec<u8>>, Arc<rustls_platform_verifier::Verifier>)>;
+/// The verifier of the system's roots plus `extra_roots`, built once per set of extra
+/// roots for the whole process: loading the system's roots costs milliseconds of CPU,
+/// and a run (or an exporter's every probe) needs it several times.
+pub fn verifier(extra_roots: &[Vec<u8>]) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    type Cache = Vec<(Vec<Vec<u8>>, Arc<dyn ServerCertVerifier>)>;
     static CACHE: std::sync::OnceLock<Mutex<Cache>> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     let mut cache = cache
@@ -144,12 +142,50 @@ pub fn verifier(
     let roots = extra_roots
         .iter()
         .map(|der| CertificateDer::from(der.clone()));
-    let v = Arc::new(
-        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider)
-            .map_err(|e| format!("cannot load trust roots: {e}"))?,
-    );
+    let v = system_verifier(roots, provider)?;
     cache.push((extra_roots.to_vec(), v.clone()));
     Ok(v)
+}
+
+/// On Linux the system's trust is its CA bundle file (what OpenSSL and curl read):
+/// loaded alone, it is a third of the work of also reading every file of the
+/// certificate directory, which holds the same roots again, each twice (file and hash
+/// link). `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured as OpenSSL does. Elsewhere,
+/// and where no bundle is found, the platform's own verifier.
+fn system_verifier(
+    extra: impl Iterator<Item = CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    #[cfg(target_os = "linux")]
+    {
+        let from_env = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        let bundle = openssl_probe::probe().cert_file;
+        if let (false, Some(bundle)) = (from_env, bundle) {
+            let loaded = rustls_native_certs::load_certs_from_paths(Some(&bundle), None);
+            let mut store = rustls::RootCertStore::empty();
+            let (added, _) = store.add_parsable_certificates(loaded.certs);
+            let (extra_added, _) = store.add_parsable_certificates(extra);
+            if added + extra_added > 0 {
+                return rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(store),
+                    provider,
+                )
+                .build()
+                .map(|v| v as Arc<dyn ServerCertVerifier>)
+                .map_err(|e| format!("cannot load trust roots: {e}"));
+            }
+            return Err(format!(
+                "cannot load trust roots: {} holds no certificate (reinstall the ca-certificates package, or point SSL_CERT_FILE at a CA bundle)",
+                bundle.display()
+            ));
+        }
+    }
+    Ok(Arc::new(
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider)
+            .map_err(|e| format!("cannot load trust roots: {e}"))?,
+    ))
 }
 
 /// The rustls configuration of the HTTP client: the shared verifier, or, with

@@ -216,8 +216,12 @@ pub async fn access_login(
     http: &Http,
     login: &AccessLogin,
     discovery: impl Future<Output = Option<Arc<Discovery>>>,
+    warm_up: impl Future<Output = ()>,
 ) -> (CheckResult, Option<AuthorizeRequest>) {
     let mut f = Findings::start(ids::ACCESS_LOGIN);
+    // A request already opening the team's connection: waiting for it costs less than
+    // opening another.
+    f.waiting_for(warm_up).await;
     let response = match http
         .send(
             ids::ACCESS_LOGIN,

@@ -6,7 +6,7 @@ use super::access::AuthorizeRequest;
 use super::{CheckResult, Findings, ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
 use crate::config::Config;
-use crate::http::{Accept, Http, MAX_HOPS, Request, Response};
+use crate::http::{Accept, Http, HttpError, MAX_HOPS, Request, Response};
 use crate::passkey::{self, SoftPasskey};
 use crate::pocketid::{self, Api, ApiError, AuthorizeOutcome, Discovery, normalise_base};
 use crate::redact;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use url::Url;
 
 /// What the anonymous chain found, needed to log in.
-pub struct Chain<'a> {
+pub struct Chain<'a, 'c> {
     /// The Access login (team, AUD).
     pub login: &'a AccessLogin,
     /// Access's authorization request (state, callback).
@@ -24,6 +24,27 @@ pub struct Chain<'a> {
     pub interaction: Url,
     /// Pocket ID's discovery document, if it was fetched.
     pub discovery: Option<Arc<Discovery>>,
+    /// The team's certs, fetched as soon as the team was known.
+    pub certs: Certs<'c>,
+}
+
+/// The team's certs as fetched early: the team domain asked, and the answer.
+pub type Certs<'a> = futures::future::Shared<
+    futures::future::BoxFuture<'a, Option<(String, Result<Arc<Response>, HttpError>)>>,
+>;
+
+/// GET `https://TEAM/cdn-cgi/access/certs` for `access.token`.
+pub async fn fetch_certs(http: &Http, team: String) -> (String, Result<Arc<Response>, HttpError>) {
+    let result = match Url::parse(&format!("https://{team}/cdn-cgi/access/certs")) {
+        Ok(url) => http
+            .send(ids::ACCESS_TOKEN, Request::get(url, Accept::Json))
+            .await
+            .map(Arc::new),
+        Err(_) => Err(HttpError::Other(format!(
+            "no certificate URL can be made from the team domain {team}"
+        ))),
+    };
+    (team, result)
 }
 
 const LOGIN_IDS: [&str; 6] = [
@@ -45,9 +66,17 @@ pub fn skip_from(config: &Config, from: usize, reason: &str) -> Vec<CheckResult>
 }
 
 /// Runs the login checks in order.
-pub async fn run(config: &Config, http: &Http, chain: Chain<'_>) -> Vec<CheckResult> {
+pub async fn run(
+    config: &Config,
+    http: &Http,
+    chain: Chain<'_, '_>,
+    begun: Result<Begun, CheckResult>,
+) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    let (result, ok) = passkey_login(config, http).await;
+    let (result, ok) = match begun {
+        Ok(begun) => passkey_finish(config, http, begun).await,
+        Err(failed) => (failed, false),
+    };
     out.push(result);
     if !ok {
         out.extend(skip_from(
@@ -134,14 +163,14 @@ fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, String) {
 
 /// `passkey.login`: the software passkey signs Pocket ID's challenge; Pocket ID answers
 /// with a session for the passkey's user.
-async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
+pub async fn passkey_begin(config: &Config, http: &Http) -> Result<Begun, CheckResult> {
     let mut f = Findings::start(ids::PASSKEY_LOGIN);
     let Some((_, path)) = &config.passkey else {
         f.fail(
             "no passkey configured",
             "pass --passkey FILE (made by ssoprobe enroll) to test the login",
         );
-        return (f.finish(""), false);
+        return Err(f.finish(""));
     };
     // The file is read again under an exclusive lock held until the new counter is saved:
     // parallel runs on one passkey sign with strictly increasing counters.
@@ -163,14 +192,14 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
                     path.display()
                 ),
             );
-            return (f.finish(""), false);
+            return Err(f.finish(""));
         }
         Err(_) => {
             f.fail(
                 format!("the passkey file {} could not be read", path.display()),
                 "run again; if it persists, report it with the --trace output",
             );
-            return (f.finish(""), false);
+            return Err(f.finish(""));
         }
     };
     let file = &file;
@@ -180,7 +209,7 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
         Err(e) => {
             let (finding, hint) = api_failure("GET /api/webauthn/login/start", &e, config);
             f.fail(finding, hint);
-            return (f.finish(""), false);
+            return Err(f.finish(""));
         }
     };
     let host = config
@@ -202,7 +231,7 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
                 normalise_base(&config.idp)
             ),
         );
-        return (f.finish(""), false);
+        return Err(f.finish(""));
     }
     let options = match passkey::parse_request_options(options) {
         Ok(o) => o,
@@ -211,28 +240,52 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
                 format!("login/start answered options ssoprobe cannot read: {e}"),
                 "Pocket ID's login/start answer is not WebAuthn request options: is this path answered by Pocket ID (v2 or later)? See the answer with --trace",
             );
-            return (f.finish(""), false);
+            return Err(f.finish(""));
         }
     };
     let mut authenticator = match SoftPasskey::new(file.clone()) {
         Ok(a) => a,
         Err(e) => {
             f.fail(e.to_string(), format!("the passkey file {} does not hold a usable key; enrol again: ssoprobe enroll --idp {} --api-key-file KEY --user EMAIL --out FILE --force", path.display(), normalise_base(&config.idp)));
-            return (f.finish(""), false);
+            return Err(f.finish(""));
         }
     };
     let assertion = match authenticator.assert(&config.idp, options) {
         Ok(a) => a,
         Err(e) => {
             f.fail(e.to_string(), format!("the passkey belongs to relying party {}, so it cannot sign for {}; use the passkey file enrolled at this Pocket ID, or enrol one: ssoprobe enroll --idp {}", file.rp_id, config.idp.host_str().unwrap_or_default(), normalise_base(&config.idp)));
-            return (f.finish(""), false);
+            return Err(f.finish(""));
         }
     };
     // The counter moved: save it before anything else can fail.
     if let Err(e) = authenticator.file().save(path) {
         f.warn(format!("the passkey's counter was not saved: {e}"), format!("ssoprobe must be able to rewrite {} (and create a temporary file beside it); check the directory's permissions and free space, or the next login may be refused as a cloned passkey", path.display()));
     }
-    let user = match api.login_finish(passkey::assertion_json(&assertion)).await {
+    Ok(Begun {
+        f,
+        assertion: passkey::assertion_json(&assertion),
+        user_id: file.user_id.clone(),
+    })
+}
+
+/// A passkey login signed and waiting to be sent: Pocket ID's session starts with
+/// login/finish, which must not come before the anonymous `/authorize` (a session
+/// would change its answer).
+pub struct Begun {
+    f: Findings,
+    assertion: serde_json::Value,
+    user_id: String,
+}
+
+/// `passkey.login`, second half: login/finish with the signed assertion.
+pub async fn passkey_finish(config: &Config, http: &Http, begun: Begun) -> (CheckResult, bool) {
+    let Begun {
+        mut f,
+        assertion,
+        user_id,
+    } = begun;
+    let api = Api::new(http, &config.idp, ids::PASSKEY_LOGIN);
+    let user = match api.login_finish(assertion).await {
         Ok(u) => u,
         Err(e) => {
             let (finding, hint) = api_failure("POST /api/webauthn/login/finish", &e, config);
@@ -241,11 +294,11 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
         }
     };
     f.detail("user_id", user.id.clone());
-    if user.id != file.user_id {
+    if user.id != user_id {
         f.fail(
             format!(
                 "Pocket ID signed in user {}, not the passkey's user {}",
-                user.id, file.user_id
+                user.id, user_id
             ),
             "the passkey file and the Pocket ID account disagree (the file was copied from another user's, or the user was re-created); enrol the monitoring user again",
         );
@@ -262,7 +315,7 @@ async fn passkey_login(config: &Config, http: &Http) -> (CheckResult, bool) {
 
 /// `idp.code`: finish Pocket ID's interaction (authenticate, consent) and get the code
 /// for Access's client at Access's callback; `state` and `iss` must round-trip.
-async fn code(config: &Config, http: &Http, chain: &Chain<'_>) -> (CheckResult, Option<Url>) {
+async fn code(config: &Config, http: &Http, chain: &Chain<'_, '_>) -> (CheckResult, Option<Url>) {
     let mut f = Findings::start(ids::IDP_CODE);
     let Some(id) = chain
         .interaction
@@ -372,7 +425,7 @@ async fn code_redirect(
     config: &Config,
     http: &Http,
     api: &Api<'_>,
-    chain: &Chain<'_>,
+    chain: &Chain<'_, '_>,
     redirect: &str,
 ) -> Option<Url> {
     let url = api.url(redirect);
@@ -449,7 +502,7 @@ async fn code_redirect(
 
 /// Judges the code's redirect: the state Access sent comes back, and so does Pocket ID's
 /// issuer (RFC 9207).
-fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_>, location: &Url) {
+fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_, '_>, location: &Url) {
     let param = |n: &str| {
         location
             .query_pairs()
@@ -486,7 +539,7 @@ fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_>, loc
 async fn access_callback(
     config: &Config,
     http: &Http,
-    chain: &Chain<'_>,
+    chain: &Chain<'_, '_>,
     callback: Url,
     secret_proved: Option<bool>,
 ) -> (CheckResult, Option<Url>) {
@@ -591,7 +644,7 @@ async fn exchange_failure(
     f: &mut Findings,
     config: &Config,
     http: &Http,
-    chain: &Chain<'_>,
+    chain: &Chain<'_, '_>,
     secret_proved: Option<bool>,
 ) -> String {
     let base = normalise_base(&config.idp);
@@ -958,7 +1011,7 @@ pub async fn service_token_reach(
 async fn exchange(
     config: &Config,
     http: &Http,
-    chain: &Chain<'_>,
+    chain: &Chain<'_, '_>,
     secret: &crate::redact::Secret,
 ) -> CheckResult {
     let mut f = Findings::start(ids::IDP_EXCHANGE);
@@ -1342,27 +1395,20 @@ pub(crate) fn unverified_claims(token: &str) -> Option<serde_json::Map<String, s
 
 /// `access.token`: `CF_Authorization` verifies against the team's certs; iss, aud, exp,
 /// email as expected.
-async fn access_token(config: &Config, http: &Http, chain: &Chain<'_>) -> CheckResult {
+async fn access_token(config: &Config, http: &Http, chain: &Chain<'_, '_>) -> CheckResult {
     let mut f = Findings::start(ids::ACCESS_TOKEN);
     let Some(token) = http.cookie_value(&config.service, "CF_Authorization") else {
         f.fail("no CF_Authorization cookie for the site", "Access admitted the browser but the cookie is gone: a proxy, Worker or page rule on the site strips Set-Cookie from /cdn-cgi/access/authorized");
         return f.finish("");
     };
     let team = &chain.login.team_domain;
-    let certs_url = match Url::parse(&format!("https://{team}/cdn-cgi/access/certs")) {
-        Ok(u) => u,
-        Err(_) => {
-            f.fail(
-                format!("no certificate URL can be made from the team domain {team}"),
-                "give --team as the team name (xyz) or domain (xyz.cloudflareaccess.com)",
-            );
-            return f.finish("");
-        }
+    // Fetched early for the team this run expected; fetched now if Access sent the
+    // login to another.
+    let fetched = match chain.certs.clone().await {
+        Some((asked, result)) if asked == *team => result,
+        _ => fetch_certs(http, team.clone()).await.1,
     };
-    let response = match http
-        .send(ids::ACCESS_TOKEN, Request::get(certs_url, Accept::Json))
-        .await
-    {
+    let response = match fetched {
         Ok(r) if r.status.is_success() => r,
         Ok(r) => {
             let (finding, hint) = unexpected("GET /cdn-cgi/access/certs", &r);

@@ -584,57 +584,102 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     let started = Instant::now();
     let discovery = idp::discovery(config, http).shared();
     let redirect = access::service_redirect(config, http).shared();
+    let team_domain = async {
+        match &config.team_domain {
+            Some(t) => Some(t.clone()),
+            None => redirect.clone().await.1.map(|l| l.team_domain),
+        }
+    }
+    .shared();
+    // The team's certs (for access.token) as soon as the team is known: off the end of
+    // the login, and — with --team — the request that opens the team's connection
+    // while the site answers, so that access.login finds it ready.
+    let certs = async {
+        config.passkey.as_ref()?;
+        let team = team_domain.clone().await?;
+        Some(login::fetch_certs(http, team).await)
+    }
+    .boxed()
+    .shared();
 
     let chain = async {
-        let (redirect_result, login) = redirect.clone().await;
         let with_passkey = config.passkey.is_some();
-        let skip_all = |reason: &str| {
-            let mut v = vec![
-                CheckResult::skip(ids::ACCESS_LOGIN, format!("skipped: {reason}")),
-                CheckResult::skip(ids::IDP_AUTHORIZE, format!("skipped: {reason}")),
-            ];
+        // The passkey's login/start and signature go beside the anonymous chain; its
+        // login/finish waits for idp.authorize (a session would change that answer).
+        let begin = async {
             if with_passkey {
-                v.extend(login::skip_from(config, 0, reason));
+                Some(login::passkey_begin(config, http).await)
+            } else {
+                None
             }
-            v
         };
-        let Some(login) = login else {
-            let mut v = vec![redirect_result];
-            v.extend(skip_all(&format!(
-                "{} did not reach an Access login",
-                ids::SERVICE_REDIRECT
-            )));
-            return v;
+        let anonymous = async {
+            let (redirect_result, login) = redirect.clone().await;
+            let Some(login) = login else {
+                return (vec![redirect_result], None);
+            };
+            let warm = config.team_domain.as_deref() == Some(login.team_domain.as_str());
+            let warm_up = async {
+                if warm {
+                    let _ = certs.clone().await;
+                }
+            };
+            let (login_result, authorize) = access::access_login(
+                config,
+                http,
+                &login,
+                discovery.clone().map(|d| d.1),
+                warm_up,
+            )
+            .await;
+            let Some(request) = authorize else {
+                return (vec![redirect_result, login_result], None);
+            };
+            let (authorize_result, interaction) = idp::authorize(http, &request).await;
+            (
+                vec![redirect_result, login_result, authorize_result],
+                Some((login, request, interaction)),
+            )
         };
-        let (login_result, authorize) =
-            access::access_login(config, http, &login, discovery.clone().map(|d| d.1)).await;
-        let Some(request) = authorize else {
-            let reason = format!(
+        let ((mut v, reached), begun) = futures::future::join(anonymous, begin).await;
+        let skip_reason = match v.len() {
+            1 => format!("{} did not reach an Access login", ids::SERVICE_REDIRECT),
+            2 => format!(
                 "{} found no usable authorization request",
                 ids::ACCESS_LOGIN
-            );
-            let mut v = vec![redirect_result, login_result];
-            v.extend(skip_all(&reason).into_iter().skip(1));
+            ),
+            _ => format!("{} did not reach Pocket ID's login", ids::IDP_AUTHORIZE),
+        };
+        for id in [ids::ACCESS_LOGIN, ids::IDP_AUTHORIZE]
+            .iter()
+            .skip(v.len() - 1)
+        {
+            v.push(CheckResult::skip(id, format!("skipped: {skip_reason}")));
+        }
+        let Some(begun) = begun else {
             return v;
         };
-        let (authorize_result, interaction) = idp::authorize(http, &request).await;
-        let mut v = vec![redirect_result, login_result, authorize_result];
-        if with_passkey {
-            match interaction {
-                Some(interaction) => {
-                    let chain = login::Chain {
-                        login: &login,
-                        authorize: &request,
-                        interaction,
-                        discovery: discovery.clone().await.1,
-                    };
-                    v.extend(login::run(config, http, chain).await);
+        match reached {
+            Some((login, request, Some(interaction))) => {
+                let chain = login::Chain {
+                    login: &login,
+                    authorize: &request,
+                    interaction,
+                    discovery: discovery.clone().await.1,
+                    certs: certs.clone(),
+                };
+                v.extend(login::run(config, http, chain, begun).await);
+            }
+            _ => {
+                // The login was not finished; a problem found before sending it (the
+                // passkey file, Pocket ID's login/start) is still reported.
+                match begun {
+                    Err(failed) => {
+                        v.push(failed);
+                        v.extend(login::skip_from(config, 1, &skip_reason));
+                    }
+                    Ok(_) => v.extend(login::skip_from(config, 0, &skip_reason)),
                 }
-                None => v.extend(login::skip_from(
-                    config,
-                    0,
-                    &format!("{} did not reach Pocket ID's login", ids::IDP_AUTHORIZE),
-                )),
             }
         }
         v
@@ -647,13 +692,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         }
     };
 
-    let team_domain = async {
-        match &config.team_domain {
-            Some(t) => Some(t.clone()),
-            None => redirect.clone().await.1.map(|l| l.team_domain),
-        }
-    };
-    let tls_checks = tls::run_all(config, http, team_domain);
+    let tls_checks = tls::run_all(config, http, team_domain.clone());
     // With a passkey (and no client secret) the login proves the token endpoint, and
     // the probe that Pocket ID would log as an error runs only if the login fails.
     let defer_token = config.passkey.is_some() && config.client_secret.is_none();
@@ -665,7 +704,8 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         }
     };
 
-    let (chain, token_reach, tls_results, discovery_result, jwks, token, health) = tokio::join!(
+    // The certs start with everything else (access.token and access.login await them).
+    let (chain, token_reach, tls_results, discovery_result, jwks, token, health, _) = tokio::join!(
         chain,
         token_reach,
         tls_checks,
@@ -673,6 +713,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         idp::jwks(config, http, discovery.clone().map(|d| d.1)),
         token,
         idp::health(config, http),
+        certs.clone(),
     );
     let token = match token {
         Some(t) => t,
