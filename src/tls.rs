@@ -147,39 +147,40 @@ pub fn verifier(extra_roots: &[Vec<u8>]) -> Result<Arc<dyn ServerCertVerifier>, 
     Ok(v)
 }
 
-/// On Linux the system's trust is its CA bundle file (what OpenSSL and curl read):
-/// loaded alone, it is a third of the work of also reading every file of the
-/// certificate directory, which holds the same roots again, each twice (file and hash
-/// link). `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured as OpenSSL does. Elsewhere,
-/// and where no bundle is found, the platform's own verifier.
+/// On Linux the system's trust is its CA bundle file, as OpenSSL and curl read it:
+/// `SSL_CERT_FILE`, else the distribution's bundle. Loaded alone, it is a third of the
+/// work of also reading every file of the certificate directory, which holds the same
+/// roots again, each twice (file and hash link) — OpenSSL too reads the file at once and
+/// the directory only to look up a root the file lacks. Without a bundle file, the
+/// platform's own verifier (which reads `SSL_CERT_DIR`), as on other systems.
 fn system_verifier(
     extra: impl Iterator<Item = CertificateDer<'static>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<Arc<dyn ServerCertVerifier>, String> {
     #[cfg(target_os = "linux")]
     {
-        let from_env = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some());
-        let bundle = openssl_probe::probe().cert_file;
-        if let (false, Some(bundle)) = (from_env, bundle) {
+        let bundle = std::env::var_os("SSL_CERT_FILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| openssl_probe::probe().cert_file)
+            .filter(|f| f.is_file());
+        if let Some(bundle) = bundle {
             let loaded = rustls_native_certs::load_certs_from_paths(Some(&bundle), None);
             let mut store = rustls::RootCertStore::empty();
             let (added, _) = store.add_parsable_certificates(loaded.certs);
-            let (extra_added, _) = store.add_parsable_certificates(extra);
-            if added + extra_added > 0 {
-                return rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(store),
-                    provider,
-                )
-                .build()
-                .map(|v| v as Arc<dyn ServerCertVerifier>)
-                .map_err(|e| format!("cannot load trust roots: {e}"));
+            if added == 0 {
+                return Err(format!(
+                    "cannot load trust roots: {} holds no certificate (reinstall the ca-certificates package, or point SSL_CERT_FILE at a CA bundle)",
+                    bundle.display()
+                ));
             }
-            return Err(format!(
-                "cannot load trust roots: {} holds no certificate (reinstall the ca-certificates package, or point SSL_CERT_FILE at a CA bundle)",
-                bundle.display()
-            ));
+            store.add_parsable_certificates(extra);
+            return rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(store),
+                provider,
+            )
+            .build()
+            .map(|v| v as Arc<dyn ServerCertVerifier>)
+            .map_err(|e| format!("cannot load trust roots: {e}"));
         }
     }
     Ok(Arc::new(
