@@ -403,6 +403,10 @@ pub struct DemoArgs {
     /// Which face of Cloudflare the lab shows (`ssoprobe lab --list-variants`) [default: classic].
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
+    /// Simulated network round-trip time to the lab's hosts, e.g. 20ms: half of it
+    /// each way on every connection, TCP's handshake included [default: 0 = off].
+    #[arg(long, value_name = "DURATION")]
+    pub rtt: Option<String>,
     /// Per-request timeout [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
@@ -437,6 +441,10 @@ pub struct LabArgs {
     /// cookie attribute order [default: classic].
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
+    /// Simulated network round-trip time to the lab's hosts, e.g. 20ms: half of it
+    /// each way on every connection, TCP's handshake included [default: 0 = off].
+    #[arg(long, value_name = "DURATION")]
+    pub rtt: Option<String>,
     /// List the faults and exit.
     #[arg(long)]
     pub list_faults: bool,

@@ -337,6 +337,9 @@ pub struct Request {
     pub body: Body,
     /// Extra headers; their values are secrets (API keys, tokens) and never traced.
     pub headers: Vec<(&'static str, Secret)>,
+    /// Off the critical path: may wait for the request that is opening a connection to
+    /// the same host, to share that connection instead of opening one of its own.
+    pub patient: bool,
 }
 
 impl Request {
@@ -348,7 +351,15 @@ impl Request {
             accept,
             body: Body::None,
             headers: Vec::new(),
+            patient: false,
         }
+    }
+
+    /// Marks the request as one that may share the connection another request to its
+    /// host is opening (HTTP/2 carries both on it; HTTP/1.1 reuses it once idle).
+    pub fn patient(mut self) -> Self {
+        self.patient = true;
+        self
     }
 
     /// A form POST.
@@ -359,6 +370,7 @@ impl Request {
             accept: Accept::Json,
             body: Body::Form(form),
             headers: Vec::new(),
+            patient: false,
         }
     }
 
@@ -370,6 +382,7 @@ impl Request {
             accept: Accept::Json,
             body: body.map_or(Body::None, Body::Json),
             headers: Vec::new(),
+            patient: false,
         }
     }
 
@@ -524,6 +537,11 @@ pub struct Http {
     site: Option<(String, u16)>,
     site_headers: Vec<(reqwest::header::HeaderName, Secret)>,
     waits: Arc<Waits>,
+    /// Per host and port: whether the first request there has been answered (its
+    /// connection is then open for others to share).
+    opened: std::sync::Mutex<
+        std::collections::HashMap<(String, u16), tokio::sync::watch::Receiver<bool>>,
+    >,
 }
 
 /// The requests of a run: those under way (for the progress line, and to name the one
@@ -689,7 +707,42 @@ impl Http {
             site: options.site.clone(),
             site_headers,
             waits,
+            opened: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// The first request to a host opens its connection: it returns the sender to
+    /// signal when it is answered. A patient request to a host whose first request is
+    /// still under way waits for that (within `budget`).
+    async fn share_connection(
+        &self,
+        url: &Url,
+        patient: bool,
+        budget: Duration,
+    ) -> Option<tokio::sync::watch::Sender<bool>> {
+        let key = (
+            url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            url.port_or_known_default().unwrap_or(0),
+        );
+        let waiting = {
+            let Ok(mut opened) = self.opened.lock() else {
+                return None;
+            };
+            match opened.get(&key) {
+                Some(rx) => rx.clone(),
+                None => {
+                    let (tx, rx) = tokio::sync::watch::channel(false);
+                    opened.insert(key, rx);
+                    return Some(tx);
+                }
+            }
+        };
+        if patient {
+            let mut waiting = waiting;
+            // A dropped opener (cancelled) ends the wait too.
+            let _ = tokio::time::timeout(budget, waiting.wait_for(|answered| *answered)).await;
+        }
+        None
     }
 
     /// The requests of this run under way.
@@ -770,6 +823,13 @@ impl Http {
                 redact::url(&request.url)
             );
         }
+        let opener = self
+            .share_connection(&request.url, request.patient, budget)
+            .await;
+        let (budget, on_timeout) = self.budget();
+        if budget.is_zero() {
+            return Err(on_timeout);
+        }
         let started = Instant::now();
         let url = request.url.clone();
         // The request by its path alone: a query is long and may carry state.
@@ -790,6 +850,9 @@ impl Http {
             Err(_) => Err(on_timeout),
         };
         drop(wait);
+        if let Some(opener) = opener {
+            let _ = opener.send(true);
+        }
         let elapsed = started.elapsed();
         match &result {
             Ok(response) if self.trace => {

@@ -313,7 +313,8 @@ pub async fn jwks(
     let fetched = http
         .send(
             ids::IDP_JWKS,
-            Request::get(endpoint(config, paths::JWKS), Accept::Json),
+            // Off the critical path: shares the connection discovery opens.
+            Request::get(endpoint(config, paths::JWKS), Accept::Json).patient(),
         )
         .await;
     // Discovery is fetched concurrently; a slow one is not this check's time.
@@ -580,7 +581,7 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
             Request::post_form(url, form)
         }
     };
-    let response = match http.send(ids::IDP_TOKEN, request).await {
+    let response = match http.send(ids::IDP_TOKEN, request.patient()).await {
         Ok(r) => r,
         Err(e) => {
             f.request_failed(format!("POST {}", paths::TOKEN), &e);
@@ -694,7 +695,7 @@ pub async fn health(config: &Config, http: &Http) -> CheckResult {
     let response = match http
         .send(
             ids::IDP_HEALTH,
-            Request::get(endpoint(config, paths::HEALTH), Accept::Json),
+            Request::get(endpoint(config, paths::HEALTH), Accept::Json).patient(),
         )
         .await
     {

@@ -592,10 +592,12 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     }
     .shared();
     // The team's certs (for access.token) as soon as the team is known: off the end of
-    // the login, and — with --team — the request that opens the team's connection
-    // while the site answers, so that access.login finds it ready.
+    // the login, and — with --team, in every run — the request that opens the team's
+    // connection while the site answers, so that access.login finds it ready.
     let certs = async {
-        config.passkey.as_ref()?;
+        if config.passkey.is_none() && config.team_domain.is_none() {
+            return None;
+        }
         let team = team_domain.clone().await?;
         Some(login::fetch_certs(http, team).await)
     }

@@ -28,7 +28,11 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     let until = started + deadline;
     let lab = tokio::time::timeout_at(
         until,
-        Lab::start(lab_config(&args.faults, args.variant.as_deref())?),
+        Lab::start(lab_config(
+            &args.faults,
+            args.variant.as_deref(),
+            args.rtt.as_deref(),
+        )?),
     )
     .await
     .map_err(|_| {

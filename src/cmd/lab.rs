@@ -5,9 +5,18 @@ use crate::cli::LabArgs;
 use ssoprobe_lab::{self as lab, Fault, Lab, LabConfig, Variant};
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// The lab configuration of `--fault` and `--variant`.
-pub(crate) fn lab_config(faults: &[String], variant: Option<&str>) -> Result<LabConfig, AppError> {
+/// The largest `--rtt`: the lab drops a client whose TLS handshake (2 RTT from the
+/// accept) takes 10 s, and no real path is that slow.
+const MAX_RTT: Duration = Duration::from_secs(2);
+
+/// The lab configuration of `--fault`, `--variant` and `--rtt`.
+pub(crate) fn lab_config(
+    faults: &[String],
+    variant: Option<&str>,
+    rtt: Option<&str>,
+) -> Result<LabConfig, AppError> {
     let variant = match variant {
         Some(name) => name
             .parse::<Variant>()
@@ -16,7 +25,38 @@ pub(crate) fn lab_config(faults: &[String], variant: Option<&str>) -> Result<Lab
     };
     Ok(LabConfig::default()
         .with_faults(parse_faults(faults)?)
-        .with_variant(variant))
+        .with_variant(variant)
+        .with_rtt(parse_rtt(rtt)?))
+}
+
+/// `--rtt`: a duration up to [`MAX_RTT`], or `0` (`0ms`, `0s`) for none.
+fn parse_rtt(value: Option<&str>) -> Result<Duration, AppError> {
+    let Some(value) = value else {
+        return Ok(Duration::ZERO);
+    };
+    let v = value.trim();
+    if matches!(v, "0" | "0ms" | "0s") {
+        return Ok(Duration::ZERO);
+    }
+    let out_of_range = || {
+        AppError::Usage(format!(
+            "--rtt: '{v}' is out of range; give 0 (off) or between 1ms and {}",
+            crate::http::human_duration(MAX_RTT)
+        ))
+    };
+    let rtt =
+        crate::config::parse_duration("rtt", v, &crate::config::Origin::Flag).map_err(|e| {
+            // parse_duration's own range (1 ms to 1 h) is not --rtt's.
+            if e.problem.contains("out of range") {
+                out_of_range()
+            } else {
+                AppError::from(e)
+            }
+        })?;
+    if rtt > MAX_RTT {
+        return Err(out_of_range());
+    }
+    Ok(rtt)
 }
 
 fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
@@ -82,7 +122,7 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         }
         return Ok(0);
     }
-    let config = lab_config(&args.faults, args.variant.as_deref())?;
+    let config = lab_config(&args.faults, args.variant.as_deref(), args.rtt.as_deref())?;
     let faults = config.faults.clone();
     let variant = config.variant;
     let lab = Lab::start(config)
@@ -148,8 +188,13 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         }
     }
     toml.push_str(&format!("{route_key} = [{}]\n", routes.join(", ")));
+    let rtt_text = if lab.rtt().is_zero() {
+        "0 (off)".to_string()
+    } else {
+        crate::http::human_duration(lab.rtt())
+    };
     println!(
-        "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text}; variant: {variant})\n",
+        "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text}; variant: {variant}; rtt: {rtt_text})\n",
         lab.addr()
     );
     println!(
@@ -215,5 +260,31 @@ struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtt_is_off_by_default_and_takes_zero_or_a_duration() {
+        assert_eq!(parse_rtt(None).unwrap(), Duration::ZERO);
+        for zero in ["0", "0ms", "0s", " 0 "] {
+            assert_eq!(parse_rtt(Some(zero)).unwrap(), Duration::ZERO, "{zero}");
+        }
+        assert_eq!(parse_rtt(Some("20ms")).unwrap(), Duration::from_millis(20));
+        assert_eq!(parse_rtt(Some("2s")).unwrap(), MAX_RTT);
+        for bad in ["0.5ms", "3s", "2m"] {
+            let e = parse_rtt(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("give 0 (off) or between 1ms and 2 s"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse_rtt(Some("fast")).unwrap_err().to_string();
+        assert!(e.contains("--rtt") && e.contains("not a duration"), "{e}");
+        let config = lab_config(&[], None, Some("50ms")).unwrap();
+        assert_eq!(config.rtt, Duration::from_millis(50));
     }
 }

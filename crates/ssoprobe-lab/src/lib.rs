@@ -13,6 +13,7 @@
 //! token, [`Lab::service_token`].
 
 mod access;
+mod delay;
 mod edge;
 mod keys;
 mod origin;
@@ -28,6 +29,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// The protected site.
@@ -425,7 +427,7 @@ impl FaultSet {
 }
 
 /// How to start the lab. More knobs will come, so it is built from its default:
-/// `LabConfig::default().with_faults(faults).with_variant(variant)`.
+/// `LabConfig::default().with_faults(faults).with_variant(variant).with_rtt(rtt)`.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct LabConfig {
@@ -433,6 +435,9 @@ pub struct LabConfig {
     pub faults: Vec<Fault>,
     /// The face Cloudflare shows.
     pub variant: Variant,
+    /// The simulated round-trip time between the user and every lab host (zero, the
+    /// default: none). See [`LabConfig::with_rtt`].
+    pub rtt: Duration,
 }
 
 impl LabConfig {
@@ -445,6 +450,31 @@ impl LabConfig {
     /// This configuration with Cloudflare showing `variant`.
     pub fn with_variant(mut self, variant: Variant) -> LabConfig {
         self.variant = variant;
+        self
+    }
+
+    /// This configuration with every connection to the lab's listener behind a
+    /// simulated network path of round-trip time `rtt` (zero: none). Loopback has no
+    /// delay to speak of and needs no privileges this way (no netem): each accepted
+    /// connection goes through two user-space delay lines, one per direction.
+    ///
+    /// With `d = rtt / 2` and `t0` the moment the connection was accepted, bytes the
+    /// client sends at `t` reach the server at `max(t, t0 + rtt) + d`, and bytes the
+    /// server writes at `t` reach the client at `max(t, t0 + 1.5 rtt) + d`: `d` is the
+    /// propagation delay each way, the `max` terms stand for TCP's three-way
+    /// handshake, which the kernel completes at once on loopback (the client may send
+    /// once the SYN-ACK is back, the server once the last ACK is in). So a request on
+    /// a fresh TLS 1.3 connection is answered after 3 rtt (TCP, TLS, the request), a
+    /// later request on the same connection after 1 rtt. Chunks are delivered on
+    /// time whatever else is in flight (a delay line, not stop-and-wait), in order;
+    /// each direction queues at most 256 KiB.
+    ///
+    /// Access's own requests to Pocket ID (the code exchange and JWKS fetch behind
+    /// the callback) are not delayed: they go between Cloudflare's edge and the
+    /// origin, not over the user's path. With a round-trip time they use a second
+    /// listener on 127.0.0.1.
+    pub fn with_rtt(mut self, rtt: Duration) -> LabConfig {
+        self.rtt = rtt;
         self
     }
 }
@@ -500,6 +530,7 @@ pub struct Lab {
     client_secret: String,
     static_api_key: String,
     service_token: access::ServiceToken,
+    rtt: Duration,
     server: JoinHandle<()>,
 }
 
@@ -514,6 +545,18 @@ impl Lab {
         let pki = tls::build(&faults)?;
         let listener = server::bind().await?;
         let addr = listener.local_addr().map_err(LabError::LocalAddr)?;
+        let rtt = config.rtt;
+        // Access reaches Pocket ID on the user's listener when there is no delay
+        // (nothing to tell apart), on an undelayed one otherwise.
+        let back = if rtt.is_zero() {
+            None
+        } else {
+            Some(server::bind_back_channel().await?)
+        };
+        let idp_addr = match &back {
+            Some(back) => back.local_addr().map_err(LabError::LocalAddr)?,
+            None => addr,
+        };
         let keys = keys.await?;
 
         // Pocket ID generates 32-character alphanumeric client secrets.
@@ -528,7 +571,7 @@ impl Lab {
             client_secret.clone()
         };
         let idp_link = access::IdpLink::new(
-            addr,
+            idp_addr,
             &pki.ca_pem,
             access_secret,
             access::callback_url(&faults),
@@ -557,7 +600,12 @@ impl Lab {
             idp: pocketid::router(&faults, variant, pocket_id),
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config);
-        let server = tokio::spawn(server::serve(listener, acceptor, hosts, variant));
+        let listeners = server::Listeners {
+            front: listener,
+            rtt,
+            back,
+        };
+        let server = tokio::spawn(server::serve(listeners, acceptor, hosts, variant));
         Ok(Lab {
             addr,
             ca_pem: pki.ca_pem,
@@ -566,6 +614,7 @@ impl Lab {
             client_secret,
             static_api_key,
             service_token,
+            rtt,
             server,
         })
     }
@@ -610,6 +659,11 @@ impl Lab {
         self.variant
     }
 
+    /// The simulated round-trip time of every connection (zero: none).
+    pub fn rtt(&self) -> Duration {
+        self.rtt
+    }
+
     /// The secret of the Pocket ID client Access uses (a secret: never print it).
     pub fn client_secret(&self) -> &str {
         &self.client_secret
@@ -649,6 +703,7 @@ impl fmt::Debug for Lab {
             .field("addr", &self.addr)
             .field("faults", &self.faults.0)
             .field("variant", &self.variant)
+            .field("rtt", &self.rtt)
             .finish_non_exhaustive()
     }
 }

@@ -1,5 +1,8 @@
-//! The lab's one TLS listener: binding, the accept loop, and routing each request to
-//! the router of the host it names.
+//! The lab's TLS listener: binding, the accept loop, and routing each request to the
+//! router of the host it names. With a simulated round-trip time, every connection
+//! the listener accepts goes through [`delay`](crate::delay); Access's own requests
+//! to Pocket ID then come in on a second, undelayed listener (the back channel), as
+//! the time between Cloudflare's edge and the origin is not the user's RTT.
 
 use super::{IDP_HOST, LabError, SERVICE_HOST, TEAM_HOST, Variant};
 use axum::Router;
@@ -9,14 +12,15 @@ use axum::http::{Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper::service::Service as _;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -38,15 +42,27 @@ impl Hosts {
     /// The router for the request's host (absolute-form URI first, then `Host`,
     /// port stripped), or `None` for a host the lab does not serve.
     fn route(&self, request: &Request<Incoming>) -> Option<&Router> {
-        let authority = request
-            .uri()
-            .host()
-            .or_else(|| request.headers().get(HOST).and_then(|v| v.to_str().ok()))?;
-        let name = match authority.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => authority,
+        let host_header = request.headers().get(HOST).map(|v| v.to_str().ok());
+        let without_port = |authority: &'_ str| -> String {
+            match authority.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => authority,
+            }
+            .to_ascii_lowercase()
         };
-        match name.to_ascii_lowercase().as_str() {
+        let name = match (request.uri().host(), host_header) {
+            // HTTP/2: a Host that names another host than :authority makes the request
+            // malformed (RFC 9113, 8.3.1).
+            (Some(authority), Some(host))
+                if host.map(without_port).as_deref() != Some(&without_port(authority)) =>
+            {
+                return None;
+            }
+            (Some(authority), _) => without_port(authority),
+            (None, Some(Some(host))) => without_port(host),
+            (None, _) => return None,
+        };
+        match name.as_str() {
             SERVICE_HOST => Some(&self.service),
             TEAM_HOST => Some(&self.team),
             IDP_HOST => Some(&self.idp),
@@ -78,43 +94,81 @@ pub(super) async fn bind() -> Result<TcpListener, LabError> {
         })
 }
 
+/// Where the lab listens: the listener users reach, with its simulated round-trip
+/// time (zero: none), and, when there is one, the undelayed back channel on which
+/// Access reaches Pocket ID.
+pub(super) struct Listeners {
+    pub(super) front: TcpListener,
+    pub(super) rtt: Duration,
+    pub(super) back: Option<TcpListener>,
+}
+
+/// A free port of 127.0.0.1 for the back channel.
+pub(super) async fn bind_back_channel() -> Result<TcpListener, LabError> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| LabError::Bind { addr, source })
+}
+
+/// The next connection on `listener`, or never when there is none.
+async fn accept_on(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Accepts connections until the task is aborted. Connection tasks live in a
 /// `JoinSet` owned by this future, so aborting it tears down every connection,
 /// including handlers stalled on purpose. `variant` picks the header case.
 pub(super) async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     acceptor: TlsAcceptor,
     hosts: Hosts,
     variant: Variant,
 ) {
+    let Listeners { front, rtt, back } = listeners;
     let hosts = Arc::new(hosts);
     let mut connections = JoinSet::new();
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => {
-                    // Small responses must not wait for a delayed ACK (Nagle), or a hop
-                    // that takes 1 ms shows as 40.
-                    let _ = tcp.set_nodelay(true);
-                    connections.spawn(connection(
-                        tcp,
-                        acceptor.clone(),
-                        Arc::clone(&hosts),
-                        variant,
-                    ));
-                }
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
+        let (accepted, rtt) = tokio::select! {
+            accepted = front.accept() => (accepted, rtt),
+            accepted = accept_on(back.as_ref()) => (accepted, Duration::ZERO),
             // Reap finished connections so the set does not grow.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        match accepted {
+            Ok((tcp, _)) => {
+                let at = tokio::time::Instant::now();
+                // Small responses must not wait for a delayed ACK (Nagle), or a hop
+                // that takes 1 ms shows as 40.
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let hosts = Arc::clone(&hosts);
+                if rtt.is_zero() {
+                    connections.spawn(connection(tcp, acceptor, hosts, variant));
+                } else {
+                    connections.spawn(crate::delay::serve(tcp, rtt, at, move |pipe| {
+                        connection(pipe, acceptor, hosts, variant)
+                    }));
+                }
+            }
+            // Out of file descriptors and the like: back off instead of spinning.
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }
 
-/// One client connection: TLS handshake, then HTTP/1.1 requests routed by host.
-async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, hosts: Arc<Hosts>, variant: Variant) {
-    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
+/// One client connection: TLS handshake, then HTTP/2 or HTTP/1.1 requests (as ALPN
+/// chose) routed by host.
+async fn connection<S>(io: S, acceptor: TlsAcceptor, hosts: Arc<Hosts>, variant: Variant)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await else {
         return;
     };
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -130,6 +184,15 @@ async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, hosts: Arc<Hosts>, va
             Ok::<_, Infallible>(response)
         }
     });
+    // A client that goes away mid-request is not the lab's problem.
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        // HTTP/2, as Cloudflare's edge speaks it: every request of the client on one
+        // connection.
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new());
+        let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+        return;
+    }
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -137,7 +200,6 @@ async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, hosts: Arc<Hosts>, va
         // HTTP/1 header names are case-insensitive; servers and proxies write them
         // lower-case (hyper, HTTP/2 edges) or Title-Case (many HTTP/1 servers).
         .title_case_headers(variant == Variant::Terse);
-    // A client that goes away mid-request is not the lab's problem.
     let _ = builder.serve_connection(TokioIo::new(tls), service).await;
 }
 

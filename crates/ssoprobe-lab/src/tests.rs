@@ -3452,3 +3452,62 @@ async fn every_face_logs_in_and_looks_different() {
     sorted.sort();
     assert_ne!(classic_names, sorted, "classic keeps the handlers' order");
 }
+
+#[tokio::test]
+async fn a_simulated_rtt_delays_every_connection_and_the_login_still_works() {
+    const RTT: Duration = Duration::from_millis(30);
+    let lab = Lab::start(LabConfig::default().with_rtt(RTT))
+        .await
+        .expect("the lab starts");
+    assert_eq!(lab.rtt(), RTT);
+    assert!(format!("{lab:?}").contains("rtt: 30ms"));
+    let p = Probe {
+        client: client(&lab, |b| b),
+        lab,
+    };
+    // Lower bounds only (a slow machine can only add to them): a fresh connection
+    // costs TCP's round trip, TLS 1.3's and the request's; the next request on it,
+    // one round trip.
+    let started = Instant::now();
+    let first = p.get(&p.url(SERVICE_HOST, "/")).await;
+    assert_eq!(first.status(), StatusCode::FOUND);
+    let elapsed = started.elapsed();
+    assert!(elapsed >= 3 * RTT, "a fresh connection took {elapsed:?}");
+    let started = Instant::now();
+    let again = p.get(&p.url(SERVICE_HOST, "/")).await;
+    assert_eq!(again.status(), StatusCode::FOUND);
+    assert_eq!(location(&again), location(&first));
+    let elapsed = started.elapsed();
+    assert!(elapsed >= RTT, "a reused connection took {elapsed:?}");
+
+    // The whole login goes through the delay lines, and Access still redeems the
+    // code at Pocket ID (on its back channel).
+    let mut enrolled = p.enrol().await;
+    let browser = p.login_to_site(&mut enrolled).await;
+    let site = browser
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(site.status(), StatusCode::OK);
+    p.lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn speaks_http2_to_clients_that_offer_it_and_http1_to_the_others() {
+    let p = start(&[]).await;
+    // Cloudflare's edge offers HTTP/2 in ALPN; so does the lab, on every host.
+    for host in [SERVICE_HOST, TEAM_HOST, IDP_HOST] {
+        let r = p.get(&p.url(host, "/")).await;
+        assert_eq!(r.version(), reqwest::Version::HTTP_2, "{host}");
+    }
+    let h1 = client(&p.lab, |b| b.http1_only());
+    let r = h1
+        .get(p.url(IDP_HOST, "/healthz"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    p.lab.shutdown().await;
+}

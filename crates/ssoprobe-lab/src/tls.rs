@@ -95,7 +95,8 @@ pub(super) fn build(faults: &FaultSet) -> Result<Pki, LabError> {
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(BySni(by_host)));
-    server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Cloudflare's edge offers HTTP/2; clients that ask only for HTTP/1.1 get that.
+    server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Pki {
         ca_pem: ca_cert.pem(),
         server_config: Arc::new(server_config),
