@@ -160,29 +160,40 @@ fn prometheus_callback_not_registered_leaves_skipped_checks_out() {
         "{}",
         run.dump()
     );
-    // The login was skipped: no success, no duration, no login time; the one-hot
-    // status says why.
+    // The passkey signed in beside the chain; the rest of the login was skipped: no
+    // success, no duration, no login time; the one-hot status says why.
     assert_eq!(
         s(&format!(
             "ssoprobe_check_success{{{T},check=\"passkey.login\"}}"
-        )),
-        None
-    );
-    assert_eq!(
-        s(&format!(
-            "ssoprobe_check_duration_seconds{{{T},check=\"passkey.login\"}}"
-        )),
-        None
-    );
-    assert_eq!(
-        s(&format!(
-            "ssoprobe_check_status{{{T},check=\"passkey.login\",status=\"skip\"}}"
         )),
         Some(1.0),
         "{}",
         run.dump()
     );
-    assert_eq!(s(&format!("ssoprobe_login_duration_seconds{{{T}}}")), None);
+    assert_eq!(
+        s(&format!("ssoprobe_check_success{{{T},check=\"idp.code\"}}")),
+        None
+    );
+    assert_eq!(
+        s(&format!(
+            "ssoprobe_check_duration_seconds{{{T},check=\"idp.code\"}}"
+        )),
+        None
+    );
+    assert_eq!(
+        s(&format!(
+            "ssoprobe_check_status{{{T},check=\"idp.code\",status=\"skip\"}}"
+        )),
+        Some(1.0),
+        "{}",
+        run.dump()
+    );
+    // The login time counts what ran of it: the passkey's sign-in.
+    assert!(
+        s(&format!("ssoprobe_login_duration_seconds{{{T}}}")).is_some(),
+        "{}",
+        run.dump()
+    );
 }
 
 #[test]
@@ -349,12 +360,9 @@ fn junit_callback_not_registered_is_a_failure_and_the_login_is_skipped() {
         testcase(&xml, "idp.authorize").contains("hint: in Pocket ID"),
         "{xml}"
     );
-    for id in [
-        "passkey.login",
-        "idp.code",
-        "access.callback",
-        "service.reach",
-    ] {
+    // The passkey signed in beside the chain; what needs the code is skipped.
+    assert_eq!(outcome(&xml, "passkey.login"), "passed", "{}", run.dump());
+    for id in ["idp.code", "access.callback", "service.reach"] {
         assert_eq!(outcome(&xml, id), "skipped", "{id}\n{}", run.dump());
     }
 }
@@ -712,7 +720,7 @@ fn nagios_callback_not_registered_is_critical() {
     assert!(
         out.perfdata
             .iter()
-            .all(|p| p.label != "service.example.com_passkey.login_duration"),
+            .all(|p| p.label != "service.example.com_idp.code_duration"),
         "{}",
         run.dump()
     );

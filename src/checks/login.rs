@@ -70,13 +70,10 @@ pub async fn run(
     config: &Config,
     http: &Http,
     chain: Chain<'_, '_>,
-    begun: Result<Begun, CheckResult>,
+    signed_in: (CheckResult, bool),
 ) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    let (result, ok) = match begun {
-        Ok(begun) => passkey_finish(config, http, begun).await,
-        Err(failed) => (failed, false),
-    };
+    let (result, ok) = signed_in;
     out.push(result);
     if !ok {
         out.extend(skip_from(
@@ -265,6 +262,7 @@ pub async fn passkey_begin(config: &Config, http: &Http) -> Result<Begun, CheckR
         f,
         assertion: passkey::assertion_json(&assertion),
         user_id: file.user_id.clone(),
+        ready: tokio::time::Instant::now(),
     })
 }
 
@@ -275,6 +273,8 @@ pub struct Begun {
     f: Findings,
     assertion: serde_json::Value,
     user_id: String,
+    /// When it was ready to be sent: the wait for idp.authorize is not this check's.
+    ready: tokio::time::Instant,
 }
 
 /// `passkey.login`, second half: login/finish with the signed assertion.
@@ -283,7 +283,9 @@ pub async fn passkey_finish(config: &Config, http: &Http, begun: Begun) -> (Chec
         mut f,
         assertion,
         user_id,
+        ready,
     } = begun;
+    f.not_charged(ready.elapsed());
     let api = Api::new(http, &config.idp, ids::PASSKEY_LOGIN);
     let user = match api.login_finish(assertion).await {
         Ok(u) => u,

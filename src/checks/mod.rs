@@ -165,6 +165,12 @@ impl Findings {
         self.problem(Status::Fail, finding.into(), hint.into());
     }
 
+    /// Leaves `waited` out of this check's duration (time it spent waiting for another
+    /// check, measured by the caller).
+    pub fn not_charged(&mut self, waited: Duration) {
+        self.waited += waited;
+    }
+
     /// Records a request that got no answer: a failure to run (DNS, connection, TLS,
     /// timeout) — or, when the run's deadline had passed before it could be sent, the
     /// check ends as `skip`, naming what took the time.
@@ -607,18 +613,29 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     let chain = async {
         let with_passkey = config.passkey.is_some();
         // The passkey's login/start and signature go beside the anonymous chain; its
-        // login/finish waits for idp.authorize (a session would change that answer).
-        let begin = async {
+        // login/finish goes out as soon as idp.authorize's request has left — its
+        // cookies are fixed then, so Pocket ID's answer to it cannot see the session.
+        let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
+        let begun_rx = std::sync::Mutex::new(Some(begun_rx));
+        let begin = async move {
             if with_passkey {
-                Some(login::passkey_begin(config, http).await)
-            } else {
-                None
+                let _ = begun_tx.send(login::passkey_begin(config, http).await);
+            }
+        };
+        let finish_after = || async {
+            // One turn of the scheduler: the request beside this one (idp.authorize)
+            // has been handed to the client, with the cookies of that moment.
+            tokio::task::yield_now().await;
+            let rx = begun_rx.lock().ok().and_then(|mut r| r.take())?;
+            match rx.await.ok()? {
+                Ok(begun) => Some(login::passkey_finish(config, http, begun).await),
+                Err(failed) => Some((failed, false)),
             }
         };
         let anonymous = async {
             let (redirect_result, login) = redirect.clone().await;
             let Some(login) = login else {
-                return (vec![redirect_result], None);
+                return (vec![redirect_result], None, None);
             };
             let warm = config.team_domain.as_deref() == Some(login.team_domain.as_str());
             let warm_up = async {
@@ -635,15 +652,24 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
             )
             .await;
             let Some(request) = authorize else {
-                return (vec![redirect_result, login_result], None);
+                return (vec![redirect_result, login_result], None, None);
             };
-            let (authorize_result, interaction) = idp::authorize(http, &request).await;
+            let ((authorize_result, interaction), signed_in) =
+                futures::future::join(idp::authorize(http, &request), async {
+                    if with_passkey {
+                        finish_after().await
+                    } else {
+                        None
+                    }
+                })
+                .await;
             (
                 vec![redirect_result, login_result, authorize_result],
                 Some((login, request, interaction)),
+                signed_in,
             )
         };
-        let ((mut v, reached), begun) = futures::future::join(anonymous, begin).await;
+        let ((mut v, reached, signed_in), ()) = futures::future::join(anonymous, begin).await;
         let skip_reason = match v.len() {
             1 => format!("{} did not reach an Access login", ids::SERVICE_REDIRECT),
             2 => format!(
@@ -658,11 +684,11 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         {
             v.push(CheckResult::skip(id, format!("skipped: {skip_reason}")));
         }
-        let Some(begun) = begun else {
+        if !with_passkey {
             return v;
-        };
-        match reached {
-            Some((login, request, Some(interaction))) => {
+        }
+        match (reached, signed_in) {
+            (Some((login, request, Some(interaction))), Some(signed_in)) => {
                 let chain = login::Chain {
                     login: &login,
                     authorize: &request,
@@ -670,17 +696,27 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
                     discovery: discovery.clone().await.1,
                     certs: certs.clone(),
                 };
-                v.extend(login::run(config, http, chain, begun).await);
+                v.extend(login::run(config, http, chain, signed_in).await);
             }
-            _ => {
+            (_, Some((passkey, _))) => {
+                // Signed in (or refused) beside an authorize that did not reach the
+                // login: the passkey's own result stands, the rest cannot run.
+                v.push(passkey);
+                v.extend(login::skip_from(config, 1, &skip_reason));
+            }
+            (_, None) => {
                 // The login was not finished; a problem found before sending it (the
                 // passkey file, Pocket ID's login/start) is still reported.
+                let begun = match begun_rx.lock().ok().and_then(|mut r| r.take()) {
+                    Some(rx) => rx.await.ok(),
+                    None => None,
+                };
                 match begun {
-                    Err(failed) => {
+                    Some(Err(failed)) => {
                         v.push(failed);
                         v.extend(login::skip_from(config, 1, &skip_reason));
                     }
-                    Ok(_) => v.extend(login::skip_from(config, 0, &skip_reason)),
+                    _ => v.extend(login::skip_from(config, 0, &skip_reason)),
                 }
             }
         }
