@@ -542,6 +542,8 @@ pub struct Http {
     opened: std::sync::Mutex<
         std::collections::HashMap<(String, u16), tokio::sync::watch::Receiver<bool>>,
     >,
+    /// The certificate chains the client was shown, for the `tls.*` checks.
+    handshakes: Arc<crate::tls::Handshakes>,
 }
 
 /// The requests of a run: those under way (for the progress line, and to name the one
@@ -669,8 +671,10 @@ impl Http {
             .collect::<Result<Vec<_>, _>>()?;
         let jar = Arc::new(Jar::new(options.trace));
         // One verifier for the process (system roots + --ca-file), shared with the TLS checks.
-        let tls = crate::tls::client_config(&options.extra_roots, options.insecure)
-            .map_err(HttpError::Other)?;
+        let handshakes = Arc::new(crate::tls::Handshakes::default());
+        let tls =
+            crate::tls::client_config(&options.extra_roots, options.insecure, handshakes.clone())
+                .map_err(HttpError::Other)?;
         let build = |pin: Option<SocketAddr>| {
             let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -708,6 +712,30 @@ impl Http {
             site_headers,
             waits,
             opened: std::sync::Mutex::new(std::collections::HashMap::new()),
+            handshakes,
+        })
+    }
+
+    /// The certificate chains this client was shown, by host.
+    pub fn handshakes(&self) -> &crate::tls::Handshakes {
+        &self.handshakes
+    }
+
+    /// Resolves when the first request to `host`:`port` has ended (answered, failed or
+    /// cancelled); `None` when no request went there yet.
+    pub fn first_request_done(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Option<impl Future<Output = ()> + use<>> {
+        let mut rx = self
+            .opened
+            .lock()
+            .ok()?
+            .get(&(host.to_ascii_lowercase(), port))?
+            .clone();
+        Some(async move {
+            let _ = rx.wait_for(|answered| *answered).await;
         })
     }
 

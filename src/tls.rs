@@ -189,18 +189,20 @@ fn system_verifier(
     ))
 }
 
-/// The rustls configuration of the HTTP client: the shared verifier, or, with
-/// `--insecure`, one that accepts any certificate (signatures are still checked).
+/// The rustls configuration of the HTTP client: the shared verifier — enforced, or with
+/// `--insecure` only recorded (signatures are still checked) — recording every
+/// certificate chain it is shown in `handshakes`, for the `tls.*` checks.
 pub fn client_config(
     extra_roots: &[Vec<u8>],
     insecure: bool,
+    handshakes: Arc<Handshakes>,
 ) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = if insecure {
-        Arc::new(AcceptAny(provider.clone()))
-    } else {
-        verifier(extra_roots)?
-    };
+    let verifier = Arc::new(Recording {
+        inner: verifier(extra_roots)?,
+        enforce: !insecure,
+        handshakes,
+    });
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -213,20 +215,133 @@ pub fn client_config(
     Ok(config)
 }
 
-/// `--insecure`: any certificate chain, but real handshake signatures.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+/// The certificate chains a run's HTTP client was shown, by host, with the verifier's
+/// verdict and the protocol: the `tls.*` checks read them instead of making a
+/// handshake of their own (half of a run's connections).
+#[derive(Debug, Default)]
+pub struct Handshakes {
+    seen: Mutex<Vec<Seen>>,
+    changed: tokio::sync::Notify,
+}
 
-impl ServerCertVerifier for AcceptAny {
+#[derive(Debug, Clone)]
+struct Seen {
+    host: String,
+    chain: Vec<CertificateDer<'static>>,
+    verdict: Option<rustls::Error>,
+    version: Option<&'static str>,
+}
+
+impl Handshakes {
+    /// What the client was shown by `host`, as a `tls.*` check reports it.
+    pub fn report(&self, host: &str) -> Option<TlsReport> {
+        let seen = self.seen.lock().ok()?;
+        let s = seen
+            .iter()
+            .rev()
+            .find(|s| s.host.eq_ignore_ascii_case(host))?;
+        Some(TlsReport {
+            problem: s.verdict.as_ref().map(describe_rustls_error),
+            leaf: s.chain.first().and_then(|c| parse_leaf(c.as_ref())),
+            version: s.version.map(str::to_string),
+            chain_len: s.chain.len(),
+        })
+    }
+
+    /// Waits until `host`'s chain is recorded, or `done` resolves (the request that
+    /// would have shown it ended); then what was recorded.
+    pub async fn wait(
+        &self,
+        host: &str,
+        done: impl std::future::Future<Output = ()>,
+    ) -> Option<TlsReport> {
+        tokio::pin!(done);
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(report) = self.report(host) {
+                return Some(report);
+            }
+            tokio::select! {
+                () = &mut changed => {}
+                () = &mut done => return self.report(host),
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        host: String,
+        chain: Vec<CertificateDer<'static>>,
+        verdict: Option<rustls::Error>,
+    ) {
+        if let Ok(mut seen) = self.seen.lock() {
+            // A handful of hosts per run; bounded all the same.
+            if seen.len() >= 64 {
+                seen.remove(0);
+            }
+            seen.push(Seen {
+                host,
+                chain,
+                verdict,
+                version: None,
+            });
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// The protocol of the handshake whose leaf is `leaf` (the signature check comes
+    /// after the chain's).
+    fn protocol(&self, leaf: &CertificateDer<'_>, version: &'static str) {
+        if let Ok(mut seen) = self.seen.lock()
+            && let Some(s) = seen
+                .iter_mut()
+                .rev()
+                .find(|s| s.chain.first().is_some_and(|c| c.as_ref() == leaf.as_ref()))
+        {
+            s.version = Some(version);
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+/// The HTTP client's verifier: the shared one, its chains and verdicts recorded.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn ServerCertVerifier>,
+    /// False with `--insecure`: the verdict is recorded, not enforced.
+    enforce: bool,
+    handshakes: Arc<Handshakes>,
+}
+
+impl ServerCertVerifier for Recording {
     fn verify_server_cert(
         &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let verdict = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        let mut chain = vec![end_entity.clone().into_owned()];
+        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        self.handshakes.record(
+            server_name.to_str().to_ascii_lowercase(),
+            chain,
+            verdict.as_ref().err().cloned(),
+        );
+        match verdict {
+            Err(e) if self.enforce => Err(e),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -235,12 +350,9 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let valid = self.inner.verify_tls12_signature(message, cert, dss);
+        self.handshakes.protocol(cert, "TLSv1.2");
+        valid
     }
 
     fn verify_tls13_signature(
@@ -249,16 +361,13 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let valid = self.inner.verify_tls13_signature(message, cert, dss);
+        self.handshakes.protocol(cert, "TLSv1.3");
+        valid
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 

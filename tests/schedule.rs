@@ -87,3 +87,37 @@ fn a_broken_chain_never_opens_a_session() {
         run.dump()
     );
 }
+
+#[test]
+fn the_tls_checks_read_the_http_clients_own_handshakes() {
+    // No handshake of their own: each tls.* check reports the chain the HTTP client
+    // was shown by that host — a valid one here, an expired one under the fault.
+    let lab = Lab::start(&["cert-expired"]);
+    let run = lab.check(&[]);
+    for host in [
+        "service.example.com",
+        "xyz.cloudflareaccess.com",
+        "id.example.com",
+    ] {
+        let c = run.check(&format!("tls.{host}"));
+        assert_eq!(
+            c["details"]["handshake"],
+            "the HTTP client's",
+            "{host}\n{}",
+            run.dump()
+        );
+    }
+    let idp = run.check("tls.id.example.com");
+    assert_eq!(idp["status"], "fail", "{}", run.dump());
+    assert!(
+        idp["summary"].as_str().unwrap().contains("expired"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.check("tls.service.example.com")["details"]["protocol"],
+        "TLSv1.3",
+        "{}",
+        run.dump()
+    );
+}

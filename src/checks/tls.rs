@@ -73,6 +73,21 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
         f.request_failed(format!("the TLS handshake with {host}"), &on_timeout);
         return f.finish("");
     }
+    // The HTTP client's own handshake with the host, when a request of this run goes
+    // there (all requests of one turn are under way after a yield): its chain, verdict
+    // and protocol, instead of a handshake of this check's own.
+    for _ in 0..2 {
+        tokio::task::yield_now().await;
+    }
+    if let Some(done) = http.first_request_done(&host, port) {
+        let waited = tokio::time::Instant::now();
+        let seen = tokio::time::timeout(budget, http.handshakes().wait(&host, done)).await;
+        f.not_charged(waited.elapsed());
+        if let Ok(Some(report)) = seen {
+            f.detail("handshake", "the HTTP client's");
+            return judge(f, config, &host, port, report);
+        }
+    }
     // A handshake is a connection: the connect timeout bounds it.
     let connect_limited = http.connect_timeout() < budget;
     let wait = http
@@ -119,6 +134,17 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
             return f.finish("");
         }
     };
+    judge(f, config, &host, port, report)
+}
+
+/// The verdict on what `host` presented.
+fn judge(
+    mut f: Findings,
+    config: &Config,
+    host: &str,
+    port: u16,
+    report: crate::tls::TlsReport,
+) -> CheckResult {
     let now = crate::timefmt::unix_now();
     if let Some(v) = &report.version {
         f.detail("protocol", v.clone());
