@@ -14,8 +14,9 @@
 #   SSOPROBE   the binary; when unset, the script builds this repo with
 #              `cargo build --release` and uses target/release/ssoprobe (or
 #              $CARGO_TARGET_DIR/release/ssoprobe)
-#   TIMER=python  use the python3 wrapper (wait4 rusage, sampled VmHWM) even when
-#              /usr/bin/time is there
+#   TIMER=gnu  use /usr/bin/time (its %U and %S print hundredths of a second: CPU
+#              figures then come in 10 ms steps); the default is the python3 wrapper
+#              (wait4 rusage to the microsecond, sampled VmHWM)
 #   KEEP=1     keep the work directory (raw per-run files) instead of deleting it
 set -euo pipefail
 
@@ -80,9 +81,10 @@ trap 'exit 130' INT TERM
 mkdir -m 700 "$work/runs"
 
 # ------------------------------------------------------------ the timer
-# /usr/bin/time -f '%e %U %S %M' when it is there; else a python3 wrapper that
-# writes the same four fields (the child's rusage from wait4, its sampled VmHWM).
-if [ "${TIMER:-}" != python ] && [ -x /usr/bin/time ] && /usr/bin/time -f '%M' -o /dev/null true 2>/dev/null; then
+# A python3 wrapper that writes GNU time's four fields from the child's rusage (wait4,
+# to the microsecond) and its sampled VmHWM; /usr/bin/time -f '%e %U %S %M' with
+# TIMER=gnu (it prints CPU in hundredths of a second: too coarse for a 10 ms run).
+if [ "${TIMER:-}" = gnu ] && [ -x /usr/bin/time ] && /usr/bin/time -f '%M' -o /dev/null true 2>/dev/null; then
     timer=gnu
 else
     timer=python
