@@ -12,7 +12,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use url::Url;
 
 /// A running lab and a client routed to it.
@@ -212,11 +212,9 @@ fn unknown_fault_names_the_value_and_lists_the_valid_ones() {
 }
 
 #[tokio::test]
-async fn starts_quickly_and_routes_like_a_user_would() {
-    let started = Instant::now();
+async fn starts_and_routes_like_a_user_would() {
+    // (How fast it starts is the benchmark's business: bench/critical-path.sh's RTT-0 runs.)
     let p = start(&[Fault::JwksEmpty, Fault::JwksEmpty]).await;
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(5), "start took {elapsed:?}");
     assert_eq!(p.lab.faults(), &[Fault::JwksEmpty]);
     assert!(p.lab.addr().ip().is_loopback());
     let args = p.lab.route_args();
@@ -987,18 +985,17 @@ async fn fault_idp_down() {
 async fn fault_idp_slow_times_out_and_shutdown_does_not_hang() {
     let p = start(&[Fault::IdpSlow]).await;
     let impatient = client(&p.lab, |b| b.timeout(Duration::from_millis(300)));
-    let started = Instant::now();
     let error = impatient
         .get(p.url(IDP_HOST, "/healthz"))
         .send()
         .await
         .expect_err("stalls");
+    // Cut by the client's own 300 ms timeout, after a completed handshake.
     assert!(error.is_timeout(), "{error:?}");
     assert!(
         !error.is_connect(),
         "the TLS handshake completes: {error:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
     // The other hosts answer.
     let r = p.get(&p.url(TEAM_HOST, "/cdn-cgi/access/certs")).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -1010,9 +1007,10 @@ async fn fault_idp_slow_times_out_and_shutdown_does_not_hang() {
         async move { client.get(url).send().await }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
-    p.lab.shutdown().await;
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // A hang guard, not a timing: shutdown ends although a handler is stalled for 120 s.
+    tokio::time::timeout(Duration::from_secs(60), p.lab.shutdown())
+        .await
+        .expect("shutdown does not wait for the stalled handler");
     let outcome = tokio::time::timeout(Duration::from_secs(3), stalled)
         .await
         .expect("the stalled request ends with the lab");
@@ -1416,9 +1414,7 @@ async fn error_code(response: Response) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn full_passkey_login_reaches_the_site() {
-    let started = Instant::now();
     let p = start(&[]).await;
-    let start_up = started.elapsed();
 
     // Enrolment, step by step: user, one-time code, session, passkey.
     let user_id = p.create_user("probe", "probe@example.com").await;
@@ -1526,7 +1522,6 @@ async fn full_passkey_login_reaches_the_site() {
         key,
         browser: enrolment,
     };
-    let round_trip = Instant::now();
     let b = browser(&p);
     let first = b
         .get(p.url(SERVICE_HOST, "/"))
@@ -1717,7 +1712,6 @@ async fn full_passkey_login_reaches_the_site() {
     assert_eq!(site.status(), StatusCode::OK);
     assert_edge(&site);
     let page = site.text().await.expect("a body");
-    let elapsed = round_trip.elapsed();
     assert!(page.contains("Welcome to service.example.com"), "{page}");
     assert!(page.contains("probe@example.com"), "{page}");
 
@@ -1766,11 +1760,6 @@ async fn full_passkey_login_reaches_the_site() {
         .await
         .expect("JSON");
     assert!(r["redirectUrl"].is_string(), "{r}");
-    eprintln!(
-        "lab start-up {} ms; full login (site → Access → passkey → Access → site) {} ms",
-        start_up.as_millis(),
-        elapsed.as_millis()
-    );
 }
 
 #[tokio::test]
@@ -3465,20 +3454,14 @@ async fn a_simulated_rtt_delays_every_connection_and_the_login_still_works() {
         client: client(&lab, |b| b),
         lab,
     };
-    // Lower bounds only (a slow machine can only add to them): a fresh connection
-    // costs TCP's round trip, TLS 1.3's and the request's; the next request on it,
-    // one round trip.
-    let started = Instant::now();
+    // The delay line's timing is tested on tokio's paused clock (src/delay.rs) and
+    // measured by bench/critical-path.sh; here, that answers cross it intact, on a
+    // fresh connection and on the reused one.
     let first = p.get(&p.url(SERVICE_HOST, "/")).await;
     assert_eq!(first.status(), StatusCode::FOUND);
-    let elapsed = started.elapsed();
-    assert!(elapsed >= 3 * RTT, "a fresh connection took {elapsed:?}");
-    let started = Instant::now();
     let again = p.get(&p.url(SERVICE_HOST, "/")).await;
     assert_eq!(again.status(), StatusCode::FOUND);
     assert_eq!(location(&again), location(&first));
-    let elapsed = started.elapsed();
-    assert!(elapsed >= RTT, "a reused connection took {elapsed:?}");
 
     // The whole login goes through the delay lines, and Access still redeems the
     // code at Pocket ID (on its back channel).
