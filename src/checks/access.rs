@@ -216,16 +216,14 @@ pub async fn access_login(
     http: &Http,
     login: &AccessLogin,
     discovery: impl Future<Output = Option<Arc<Discovery>>>,
-    warm_up: impl Future<Output = ()>,
 ) -> (CheckResult, Option<AuthorizeRequest>) {
     let mut f = Findings::start(ids::ACCESS_LOGIN);
-    // A request already opening the team's connection: waiting for it costs less than
-    // opening another.
-    f.waiting_for(warm_up).await;
     let response = match http
         .send(
             ids::ACCESS_LOGIN,
-            Request::get(login.url.clone(), Accept::Html),
+            // With --team the certs' request is already opening the team's connection:
+            // sharing it costs less than opening another.
+            Request::get(login.url.clone(), Accept::Html).patient(),
         )
         .await
     {

@@ -599,7 +599,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     .shared();
     // The team's certs (for access.token) as soon as the team is known: off the end of
     // the login, and — with --team, in every run — the request that opens the team's
-    // connection while the site answers, so that access.login finds it ready.
+    // connection while the site answers; access.login's request shares it.
     let certs = async {
         if config.passkey.is_none() && config.team_domain.is_none() {
             return None;
@@ -637,20 +637,9 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
             let Some(login) = login else {
                 return (vec![redirect_result], None, None);
             };
-            let warm = config.team_domain.as_deref() == Some(login.team_domain.as_str());
-            let warm_up = async {
-                if warm {
-                    let _ = certs.clone().await;
-                }
-            };
-            let (login_result, authorize) = access::access_login(
-                config,
-                http,
-                &login,
-                discovery.clone().map(|d| d.1),
-                warm_up,
-            )
-            .await;
+            let (login_result, authorize) =
+                access::access_login(config, http, &login, discovery.clone().map(|d| d.1))
+                    .await;
             let Some(request) = authorize else {
                 return (vec![redirect_result, login_result], None, None);
             };
