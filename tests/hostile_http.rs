@@ -378,13 +378,12 @@ async fn https_to_http_redirect_is_refused_before_sending() {
     assert!(plain.heads().is_empty(), "the http request was sent");
 }
 
-// 4. Secret headers stay on the scheme, host and port they were built for.
-
-#[tokio::test]
-async fn secret_headers_are_dropped_when_the_origin_changes() {
-    let ca = ca();
+/// Servers for a chain that leaves and comes back: A answers service.example.com:443
+/// (`/` → `/same` → port 8443, served by B, → id.example.com/end, on A again) and
+/// id.example.com, where `/end` answers `end`. Returns A, B and the pins.
+async fn origin_hops(ca: &Ca, end: &'static str) -> (Server, Server, Vec<Route>) {
     let b = Server::https(
-        &ca,
+        ca,
         "B",
         "HTTP/1.1 302 Found\r\nLocation: https://id.example.com/end",
     )
@@ -397,18 +396,26 @@ async fn secret_headers_are_dropped_when_the_origin_changes() {
             ("service.example.com", "/same") => format!(
                 "HTTP/1.1 302 Found\r\nLocation: https://service.example.com:{b_port}/other-port"
             ),
+            ("id.example.com", "/end") => end.into(),
             _ => "HTTP/1.1 200 OK".into(),
         }
     });
-    let a = Server::start(Some(tls_config(&ca, "A")), answer).await;
-    let http = client(
-        &ca,
-        vec![
-            pin("service.example.com", 443, a.port()),
-            pin("service.example.com", b_port, b.port()),
-            pin("id.example.com", 443, a.port()),
-        ],
-    );
+    let a = Server::start(Some(tls_config(ca, "A")), answer).await;
+    let routes = vec![
+        pin("service.example.com", 443, a.port()),
+        pin("service.example.com", b_port, b.port()),
+        pin("id.example.com", 443, a.port()),
+    ];
+    (a, b, routes)
+}
+
+// 4. Secret headers stay on the scheme, host and port they were built for.
+
+#[tokio::test]
+async fn secret_headers_are_dropped_when_the_origin_changes() {
+    let ca = ca();
+    let (a, b, routes) = origin_hops(&ca, "HTTP/1.1 200 OK").await;
+    let http = client(&ca, routes);
     let key = Secret::new("k3y-value");
     let request =
         Request::get(url("https://service.example.com/"), Accept::Json).header("x-api-key", &key);
@@ -436,38 +443,18 @@ async fn secret_headers_are_dropped_when_the_origin_changes() {
 #[tokio::test]
 async fn extra_headers_go_to_the_site_only() {
     let ca = ca();
-    let b = Server::https(
+    let (a, b, routes) = origin_hops(
         &ca,
-        "B",
-        "HTTP/1.1 302 Found\r\nLocation: https://id.example.com/end",
+        "HTTP/1.1 302 Found\r\nLocation: https://service.example.com/back",
     )
     .await;
-    let b_port = 8443;
-    let answer: Answer = Arc::new(move |head: &str| {
-        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-        match (header(head, "host").unwrap_or_default(), path.as_str()) {
-            ("service.example.com", "/") => "HTTP/1.1 302 Found\r\nLocation: /same".into(),
-            ("service.example.com", "/same") => format!(
-                "HTTP/1.1 302 Found\r\nLocation: https://service.example.com:{b_port}/other-port"
-            ),
-            ("id.example.com", "/end") => {
-                "HTTP/1.1 302 Found\r\nLocation: https://service.example.com/back".into()
-            }
-            _ => "HTTP/1.1 200 OK".into(),
-        }
-    });
-    let a = Server::start(Some(tls_config(&ca, "A")), answer).await;
     let http = Http::new(&HttpOptions {
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(5),
         deadline: Duration::from_secs(30),
         site: Some(("service.example.com".into(), 443)),
         site_headers: vec![("X-Waf-Skip".into(), Secret::new("waf-token-4711"))],
-        routes: vec![
-            pin("service.example.com", 443, a.port()),
-            pin("service.example.com", b_port, b.port()),
-            pin("id.example.com", 443, a.port()),
-        ],
+        routes,
         extra_roots: vec![ca.der.clone()],
         insecure: false,
         trace: true,

@@ -638,8 +638,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
                 return (vec![redirect_result], None, None);
             };
             let (login_result, authorize) =
-                access::access_login(config, http, &login, discovery.clone().map(|d| d.1))
-                    .await;
+                access::access_login(config, http, &login, discovery.clone().map(|d| d.1)).await;
             let Some(request) = authorize else {
                 return (vec![redirect_result, login_result], None, None);
             };
