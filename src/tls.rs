@@ -71,57 +71,6 @@ pub enum TlsProbeError {
     Setup(String),
 }
 
-#[derive(Debug)]
-struct Recorder {
-    inner: Arc<dyn ServerCertVerifier>,
-    seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .err();
-        let mut chain = vec![end_entity.clone().into_owned()];
-        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some((chain, verdict));
-        }
-        // The verdict is reported, not enforced: this connection carries no data.
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
 /// The verifier of the system's roots plus `extra_roots`, built once per set of extra
 /// roots for the whole process: loading the system's roots costs milliseconds of CPU,
 /// and a run (or an exporter's every probe) needs it several times.
@@ -393,15 +342,19 @@ async fn probe_inner(
 ) -> Result<TlsReport, TlsProbeError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let inner = verifier(extra_roots).map_err(TlsProbeError::Setup)?;
-    let recorder = Arc::new(Recorder {
+    // The client's recording verifier, not enforcing: this connection carries no data,
+    // and the verdict is what the check reports.
+    let handshakes = Arc::new(Handshakes::default());
+    let recorder = Arc::new(Recording {
         inner,
-        seen: Mutex::new(None),
+        enforce: false,
+        handshakes: handshakes.clone(),
     });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsProbeError::Setup(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
+        .with_custom_certificate_verifier(recorder)
         .with_no_client_auth();
     let target = match addr {
         Some(a) => a,
@@ -423,17 +376,7 @@ async fn probe_inner(
     })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let handshake = connector.connect(name, tcp).await;
-    let seen = recorder.seen.lock().ok().and_then(|mut s| s.take());
-    let version = match &handshake {
-        Ok(stream) => stream
-            .get_ref()
-            .1
-            .protocol_version()
-            .and_then(|v| v.as_str())
-            .map(|s| s.replace("TLSv1_", "TLSv1.")),
-        Err(_) => None,
-    };
-    let Some((chain, verdict)) = seen else {
+    let Some(report) = handshakes.report(host) else {
         let detail = handshake
             .err()
             .map(|e| handshake_error(&e))
@@ -441,16 +384,11 @@ async fn probe_inner(
         return Err(TlsProbeError::Handshake(shown(host), detail));
     };
     if let Err(e) = &handshake
-        && verdict.is_none()
+        && report.problem.is_none()
     {
         return Err(TlsProbeError::Handshake(shown(host), handshake_error(e)));
     }
-    Ok(TlsReport {
-        problem: verdict.as_ref().map(describe_rustls_error),
-        leaf: chain.first().and_then(|c| parse_leaf(c.as_ref())),
-        version,
-        chain_len: chain.len(),
-    })
+    Ok(report)
 }
 
 /// Parses the fields of a DER certificate that the report shows.
