@@ -21,6 +21,10 @@ pub enum Command {
     /// Check a deployment: the Access redirect chain, Pocket ID's endpoints, TLS.
     #[command(after_long_help = CHECK_AFTER_HELP)]
     Check(Box<CheckArgs>),
+    /// Read Cloudflare's and Pocket ID's configuration through their APIs (read-only)
+    /// and name every mismatch between them, without a login.
+    #[command(after_long_help = DOCTOR_AFTER_HELP)]
+    Doctor(Box<CheckArgs>),
     /// Start the embedded lab on loopback and check it (add --fault to break it).
     Demo(DemoArgs),
     /// Run the embedded lab in the foreground and print how to check it.
@@ -192,6 +196,19 @@ Exit codes: 0 all checks passed, 1 warnings only, 2 at least one check failed,
 
 Example:
   ssoprobe check --service https://service.example.com --idp https://id.example.com --team xyz";
+
+const DOCTOR_AFTER_HELP: &str = "\
+doctor sends only GET requests. The Cloudflare token needs, for the account:
+Access: Apps and Policies Read; Access: Organizations, Identity Providers, and Groups
+Read; Cloudflare Tunnel Read; and for the zones of the site and Pocket ID: Zone Read,
+DNS Read, Bot Management Read. The Pocket ID key must be an admin's.
+
+Exit codes: 0 all checks passed, 1 warnings only, 2 at least one check failed,
+3 ssoprobe could not run (bad usage, bad configuration, unreadable file).
+
+Example:
+  ssoprobe doctor --service https://service.example.com --idp https://id.example.com \\
+    --cf-api-token-file cf-token.txt --api-key-file pocket-id-key.txt --user probe@example.com";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -386,6 +403,24 @@ pub struct CheckArgs {
         requires = "service_token_id"
     )]
     pub service_token_secret_file: Option<PathBuf>,
+    /// File with a Cloudflare API token (read permissions; see the README): the
+    /// `config.*` checks read Access, the tunnel and DNS with it.
+    #[arg(long, env = "SSOPROBE_CF_API_TOKEN_FILE", value_name = "FILE")]
+    pub cf_api_token_file: Option<PathBuf>,
+    /// The Cloudflare account id (32 hex) [default: the token's only account].
+    #[arg(long, env = "SSOPROBE_CF_ACCOUNT_ID", value_name = "ID")]
+    pub cf_account_id: Option<String>,
+    /// Cloudflare's API [default: https://api.cloudflare.com/client/v4].
+    #[arg(long, env = "SSOPROBE_CF_API_URL", value_name = "URL")]
+    pub cf_api_url: Option<String>,
+    /// File with a Pocket ID admin API key: the `config.*` checks read the OIDC client
+    /// and the monitoring user with it.
+    #[arg(long, env = "SSOPROBE_API_KEY_FILE", value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// The monitoring user's e-mail, for the `config.*` checks of policies and the
+    /// user [default: the --passkey file's].
+    #[arg(long, env = "SSOPROBE_USER", value_name = "EMAIL")]
+    pub user: Option<String>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -397,6 +432,10 @@ pub struct DemoArgs {
     /// Run only the anonymous checks (no passkey enrolment and login).
     #[arg(long)]
     pub no_login: bool,
+    /// Also read the lab's Cloudflare API and Pocket ID admin API and run the
+    /// `config.*` checks beside the probe (what `doctor` checks).
+    #[arg(long)]
+    pub doctor: bool,
     /// Break the lab the way real deployments break (repeatable; `ssoprobe lab --list-faults`).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,

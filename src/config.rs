@@ -87,6 +87,8 @@ pub struct Config {
     pub client_secret: Option<Secret>,
     /// An Access service token (id, secret), for `service.reach` without a passkey.
     pub service_token: Option<(Secret, Secret)>,
+    /// API credentials for the `config.*` checks (`doctor`).
+    pub doctor: crate::doctor::DoctorConfig,
 }
 
 /// Default per-request timeout.
@@ -122,6 +124,11 @@ pub const FILE_KEYS: &[&str] = &[
     "client_secret_file",
     "service_token_id",
     "service_token_secret_file",
+    "cf_api_token_file",
+    "cf_account_id",
+    "cf_api_url",
+    "api_key_file",
+    "user",
 ];
 
 /// The config file's keys.
@@ -149,6 +156,11 @@ struct FileConfig {
     client_secret_file: Option<PathBuf>,
     service_token_id: Option<String>,
     service_token_secret_file: Option<PathBuf>,
+    cf_api_token_file: Option<PathBuf>,
+    cf_account_id: Option<String>,
+    cf_api_url: Option<String>,
+    api_key_file: Option<PathBuf>,
+    user: Option<String>,
     /// Named targets; the keys above are their shared defaults.
     targets: Option<std::collections::BTreeMap<String, FileConfig>>,
 }
@@ -180,7 +192,12 @@ impl FileConfig {
             expect_body,
             client_secret_file,
             service_token_id,
-            service_token_secret_file
+            service_token_secret_file,
+            cf_api_token_file,
+            cf_account_id,
+            cf_api_url,
+            api_key_file,
+            user
         )
     }
 }
@@ -591,6 +608,8 @@ impl Config {
             }
         }
 
+        let doctor = doctor_settings(args, fc, &pick, &pick_path)?;
+
         let site = (
             service.host_str().unwrap_or_default().to_ascii_lowercase(),
             service.port_or_known_default().unwrap_or(443),
@@ -626,8 +645,126 @@ impl Config {
             expect_body,
             client_secret,
             service_token,
+            doctor,
         })
     }
+}
+
+type Pick<'a> = dyn Fn(&str, &Option<String>, &Option<String>) -> Option<(String, Origin)> + 'a;
+type PickPath<'a> =
+    dyn Fn(&str, &Option<PathBuf>, &Option<PathBuf>) -> Option<(PathBuf, Origin)> + 'a;
+
+/// The API credentials of the `config.*` checks; a setting that needs another one to
+/// take effect is refused without it.
+fn doctor_settings(
+    args: &CheckArgs,
+    fc: &FileConfig,
+    pick: &Pick<'_>,
+    pick_path: &PickPath<'_>,
+) -> Result<crate::doctor::DoctorConfig, ConfigError> {
+    let token = match pick_path(
+        "cf_api_token_file",
+        &args.cf_api_token_file,
+        &fc.cf_api_token_file,
+    ) {
+        Some((p, o)) => Some(read_secret_file("cf_api_token_file", &p, &o)?),
+        None => None,
+    };
+    let account = match pick("cf_account_id", &args.cf_account_id, &fc.cf_account_id) {
+        Some((v, o)) => {
+            let v = v.trim().to_ascii_lowercase();
+            if v.len() != 32 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err(
+                    "cf_account_id",
+                    &o,
+                    "is not a Cloudflare account id (32 hex digits; copy it from the dashboard's URL or the account's Overview)",
+                ));
+            }
+            Some((v, o))
+        }
+        None => None,
+    };
+    let url = match pick("cf_api_url", &args.cf_api_url, &fc.cf_api_url) {
+        Some((v, o)) => {
+            let url = Url::parse(v.trim()).map_err(|_| {
+                err(
+                    "cf_api_url",
+                    &o,
+                    format!(
+                        "'{}' is not a URL; the default is {}",
+                        crate::redact::terminal_safe(v.trim()),
+                        crate::doctor::DEFAULT_CF_API_URL
+                    ),
+                )
+            })?;
+            if url.scheme() != "https" || url.host_str().is_none() || url.query().is_some() {
+                return Err(err(
+                    "cf_api_url",
+                    &o,
+                    "must be an https URL without a query: the API token travels with every request",
+                ));
+            }
+            Some((url, o))
+        }
+        None => None,
+    };
+    let api_key = match pick_path("api_key_file", &args.api_key_file, &fc.api_key_file) {
+        Some((p, o)) => Some(read_secret_file("api_key_file", &p, &o)?),
+        None => None,
+    };
+    let user = match pick("user", &args.user, &fc.user) {
+        Some((v, o)) => {
+            let v = v.trim().to_string();
+            if !v.contains('@')
+                || v.chars().any(char::is_whitespace)
+                || v.chars().any(char::is_control)
+            {
+                return Err(err(
+                    "user",
+                    &o,
+                    "is not an e-mail address: give the monitoring user's e-mail, e.g. probe@example.com",
+                ));
+            }
+            Some((v, o))
+        }
+        None => None,
+    };
+    if token.is_none() {
+        for (key, given) in [
+            ("cf_account_id", account.as_ref().map(|a| &a.1)),
+            ("cf_api_url", url.as_ref().map(|u| &u.1)),
+        ] {
+            if let Some(o) = given {
+                return Err(err(
+                    key,
+                    o,
+                    "is used only with a Cloudflare API token: add --cf-api-token-file FILE",
+                ));
+            }
+        }
+    }
+    if token.is_none()
+        && api_key.is_none()
+        && let Some((_, o)) = &user
+    {
+        return Err(err(
+            "user",
+            o,
+            "is used only by the config.* checks: add --cf-api-token-file or --api-key-file",
+        ));
+    }
+    let default_url =
+        || Url::parse(crate::doctor::DEFAULT_CF_API_URL).expect("the default API URL parses");
+    Ok(crate::doctor::DoctorConfig {
+        cf: token.map(|token| crate::doctor::CfSettings {
+            token,
+            account: account.map(|a| a.0),
+            url: url.map(|u| u.0).unwrap_or_else(default_url),
+        }),
+        api_key,
+        user: user.map(|u| u.0),
+        only: false,
+    })
 }
 
 fn load_passkey(

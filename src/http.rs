@@ -484,8 +484,27 @@ impl Jar {
     }
 }
 
+tokio::task_local! {
+    /// Set while [`without_cookies`] runs its future.
+    static WITHOUT_COOKIES: ();
+}
+
+/// Runs `requests` with the run's cookie jar out of play: they carry no cookie and
+/// store none. For API clients that authenticate with a key: Pocket ID reads a
+/// session cookie before an API key, so a login's session would answer for the key.
+pub async fn without_cookies<F: Future>(requests: F) -> F::Output {
+    WITHOUT_COOKIES.scope((), requests).await
+}
+
+fn cookies_muted() -> bool {
+    WITHOUT_COOKIES.try_with(|_| ()).is_ok()
+}
+
 impl reqwest::cookie::CookieStore for Jar {
     fn set_cookies(&self, cookie_headers: &mut dyn Iterator<Item = &HeaderValue>, url: &Url) {
+        if cookies_muted() {
+            return;
+        }
         let admitted: Vec<RawCookie<'static>> =
             cookie_headers.filter_map(|h| self.admit(h, url)).collect();
         if !admitted.is_empty() {
@@ -495,6 +514,9 @@ impl reqwest::cookie::CookieStore for Jar {
     }
 
     fn cookies(&self, url: &Url) -> Option<HeaderValue> {
+        if cookies_muted() {
+            return None;
+        }
         let value = self
             .lock()
             .get_request_values(url)

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cloudflare;
 pub mod cmd;
 pub mod config;
+pub mod doctor;
 pub mod http;
 pub mod passkey;
 pub mod ping;

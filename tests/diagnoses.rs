@@ -49,6 +49,27 @@ const fn s(
     }
 }
 
+/// A configuration fault the probe does not see (or sees later): with `--doctor`, the
+/// `config.*` checks name it.
+const fn d(
+    fault: &'static str,
+    exit: i32,
+    check: &'static str,
+    status: &'static str,
+    hint: &'static str,
+    fix: &'static str,
+) -> Scenario {
+    Scenario {
+        fault,
+        exit,
+        check,
+        status,
+        hint,
+        fix,
+        args: &["--doctor"],
+    }
+}
+
 const SCENARIOS: &[Scenario] = &[
     s(
         "site-public",
@@ -335,6 +356,206 @@ const SCENARIOS: &[Scenario] = &[
         "service behind it is down",
         "start the site's service; check the tunnel's ingress rule",
     ),
+    s(
+        "client-no-callback",
+        2,
+        "idp.authorize",
+        "fail",
+        "add exactly https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+        "add Access's callback to the Pocket ID client (Pocket ID ≥ 2.10 refuses clients without one)",
+    ),
+    s(
+        "callback-other-team",
+        2,
+        "idp.authorize",
+        "fail",
+        "add exactly https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+        "register this team's callback; the old team's can go",
+    ),
+    s(
+        "par-required",
+        2,
+        "idp.authorize",
+        "fail",
+        "Pocket ID's own words name the setting",
+        "turn off \"Requires PAR\" on the Pocket ID client: Access does not push its requests",
+    ),
+    s(
+        "public-client-no-pkce",
+        2,
+        "idp.authorize",
+        "fail",
+        "tick 'PKCE'",
+        "turn on PKCE in Access: public clients must use it",
+    ),
+    s(
+        "secret-expired",
+        2,
+        "access.callback",
+        "fail",
+        "Client secret",
+        "create a new client secret in Pocket ID and paste it into Access",
+    ),
+    s(
+        "bypass-everyone",
+        2,
+        "service.redirect",
+        "fail",
+        "a Bypass policy lets everyone in",
+        "remove the Bypass policy or narrow it to public paths (`config.policy` names it)",
+    ),
+    d(
+        "scopes-without-email",
+        2,
+        "config.scopes",
+        "fail",
+        "set the scopes to openid email profile",
+        "ask for the scopes openid email profile in Access's login method",
+    ),
+    d(
+        "scope-unsupported",
+        2,
+        "config.scopes",
+        "fail",
+        "remove offline",
+        "remove the scope Pocket ID does not offer",
+    ),
+    d(
+        "email-claim-name",
+        2,
+        "config.scopes",
+        "fail",
+        "set Email claim to email",
+        "set the login method's Email claim to email",
+    ),
+    d(
+        "groups-claim-missing",
+        2,
+        "config.policy",
+        "fail",
+        "add the scope groups",
+        "add the scope groups to the login method (policies match Pocket ID's group name)",
+    ),
+    d(
+        "pkce-not-enforced",
+        1,
+        "config.pkce",
+        "warn",
+        "turn on PKCE on the Pocket ID client",
+        "require PKCE on the Pocket ID client too",
+    ),
+    d(
+        "secret-expiring",
+        1,
+        "config.client",
+        "warn",
+        "before the old one expires",
+        "create a new client secret and paste it into Access before the old one expires",
+    ),
+    d(
+        "reauth-required",
+        1,
+        "config.client",
+        "warn",
+        "Requires re-authentication",
+        "turn off \"Requires re-authentication\" unless intended",
+    ),
+    d(
+        "app-hides-idp",
+        2,
+        "config.app",
+        "fail",
+        "to the application's login methods",
+        "add Pocket ID to the application's login methods",
+    ),
+    d(
+        "instant-auth-ambiguous",
+        1,
+        "config.app",
+        "warn",
+        "exactly one login method",
+        "allow only Pocket ID when Instant Auth is on",
+    ),
+    d(
+        "policy-login-method",
+        2,
+        "config.policy",
+        "fail",
+        "Emails: probe@example.com",
+        "drop the login-method requirement, or require Pocket ID's",
+    ),
+    d(
+        "approval-required",
+        1,
+        "config.policy",
+        "warn",
+        "without approval by an approver",
+        "give the monitoring user an Allow policy without human approval",
+    ),
+    d(
+        "tunnel-degraded",
+        1,
+        "config.tunnel",
+        "warn",
+        "pending reconnect",
+        "restart the connector whose connections are pending reconnect",
+    ),
+    d(
+        "ingress-missing",
+        2,
+        "config.tunnel",
+        "fail",
+        "add a public hostname service.example.com",
+        "add the public hostname to the tunnel's configuration",
+    ),
+    d(
+        "origin-access-aud",
+        2,
+        "config.tunnel",
+        "fail",
+        "set the AUD tag",
+        "set the ingress rule's Access AUD tag to the application's",
+    ),
+    d(
+        "dns-not-tunnel",
+        2,
+        "config.tunnel",
+        "fail",
+        "repoint the CNAME service.example.com",
+        "point the hostname's CNAME at the tunnel that serves it",
+    ),
+    d(
+        "idp-behind-access",
+        2,
+        "config.app",
+        "fail",
+        "do not protect id.example.com with Access",
+        "keep Pocket ID out of Access, or bypass its token and JWKS paths",
+    ),
+    d(
+        "cf-token-missing-permission",
+        1,
+        "config.tunnel",
+        "warn",
+        "Account → Cloudflare Tunnel → Read",
+        "add the named Read permission to the API token",
+    ),
+    d(
+        "cf-api-rate-limited",
+        0,
+        "",
+        "",
+        "",
+        "nothing: doctor waits for a short Retry-After and reads on",
+    ),
+    d(
+        "cf-api-rate-limit-exhausted",
+        2,
+        "config.token",
+        "fail",
+        "wait for the Retry-After time",
+        "wait out Cloudflare's rate limit; find what else uses the token",
+    ),
 ];
 
 /// Texts of libraries that must never reach a finding or a hint.
@@ -525,15 +746,26 @@ fn table() -> String {
             .find(|(n, _)| n == s.fault)
             .map(|(_, d)| d.clone())
             .unwrap_or_default();
-        let first = if s.check.is_empty() {
+        let first = if s.check.is_empty() && s.args.contains(&"--doctor") {
+            "none: every check passes".to_string()
+        } else if s.check.is_empty() {
             "`service.reach` fail, with a service token".to_string()
         } else {
             format!("`{}` {}", s.check, s.status)
         };
         // The service-token scenario's exit code is the token run's, not the demo's.
-        let exit = if s.check.is_empty() { 2 } else { s.exit };
+        let exit = if s.check.is_empty() && !s.args.contains(&"--doctor") {
+            2
+        } else {
+            s.exit
+        };
+        let with = if s.args.contains(&"--doctor") {
+            " (with `--doctor`)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "| {symptom} (`{}`) | {first} | {exit} | {} |\n",
+            "| {symptom} (`{}`) | {first}{with} | {exit} | {} |\n",
             s.fault, s.fix
         ));
     }

@@ -21,6 +21,7 @@ use std::time::Instant;
 const PAGES: &[&str] = &[
     "ssoprobe",
     "ssoprobe-check",
+    "ssoprobe-doctor",
     "ssoprobe-demo",
     "ssoprobe-lab",
     "ssoprobe-enroll",

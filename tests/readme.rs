@@ -201,6 +201,24 @@ fn sample_report_is_the_real_report() {
     common::readme_section("sample report", BY, &sample, without_times);
 }
 
+#[test]
+fn doctor_sample_is_the_real_report() {
+    let lab = common::Lab::start(&["no-pkce", "user-not-allowed"]);
+    let enrolled = lab.enroll(&lab.path("probe.passkey"));
+    assert_eq!(enrolled.code, 0, "{}", enrolled.dump());
+    let mut args: Vec<&str> = vec!["doctor"];
+    args.extend(lab.doctor.iter().map(String::as_str));
+    args.extend(["--color", "never"]);
+    let run = common::run(&args);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    // The lab's paths and addresses change from run to run; the report does not.
+    let sample = format!(
+        "```\n$ ssoprobe doctor --service https://service.example.com --idp https://id.example.com \\\n    --cf-api-token-file cf-token.txt --api-key-file key.txt --user probe@example.com   # the lab, with faults no-pkce and user-not-allowed\n{}```\n",
+        run.stdout
+    );
+    common::readme_section("doctor sample", BY, &sample, without_times);
+}
+
 /// GitHub's anchor for a heading.
 fn anchor(heading: &str) -> String {
     heading

@@ -184,7 +184,7 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
         f.fail(
             format!("site is publicly reachable without login (HTTP {})", last.status.as_u16()),
             format!(
-                "no Access application covers {}; add a self-hosted application for this hostname in Zero Trust → Access → Applications, and make sure its DNS record is proxied (orange cloud)",
+                "no Access application covers {} (or a Bypass policy lets everyone in); add a self-hosted application for this hostname in Zero Trust → Access → Applications with Allow policies only, and make sure its DNS record is proxied (orange cloud)",
                 redact::url(&config.service)
             ),
         );

@@ -99,6 +99,11 @@ pub struct CheckResult {
     /// timeout), not that it found something wrong. JUnit reports it as an error.
     #[serde(skip)]
     pub could_not_run: bool,
+    /// A skip because the configuration does not ask for the check (no API token for
+    /// `config.*`, say), not because an earlier check failed: it does not turn a passing
+    /// run into a warning.
+    #[serde(skip)]
+    pub not_asked: bool,
     /// Facts found on the way.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub details: Map<String, Value>,
@@ -118,7 +123,16 @@ impl CheckResult {
             summary: reason.into(),
             hint: None,
             could_not_run: false,
+            not_asked: false,
             details: Map::new(),
+        }
+    }
+
+    /// A skipped check that the configuration does not ask for (see [`Self::not_asked`]).
+    pub fn not_asked(id: &str, reason: impl Into<String>) -> CheckResult {
+        CheckResult {
+            not_asked: true,
+            ..CheckResult::skip(id, reason)
         }
     }
 }
@@ -278,6 +292,7 @@ impl Findings {
             summary,
             hint,
             could_not_run: self.could_not_run && worst == Status::Fail,
+            not_asked: false,
             details: self.details,
         }
     }
@@ -577,7 +592,12 @@ impl Outcome {
             .filter(|s| *s != Status::Skip)
             .max()
             .unwrap_or(Status::Pass);
-        if self.checks.iter().any(|c| c.status == Status::Skip) && worst == Status::Pass {
+        if self
+            .checks
+            .iter()
+            .any(|c| c.status == Status::Skip && !c.not_asked)
+            && worst == Status::Pass
+        {
             // Skips only follow failures; a run of only skips passed nothing.
             return Status::Warn;
         }
@@ -588,6 +608,12 @@ impl Outcome {
 /// Runs every check of `config` with the client `http`.
 pub async fn run(config: &Config, http: &Http) -> Outcome {
     let started = Instant::now();
+    if config.doctor.only {
+        return Outcome {
+            checks: crate::doctor::run(config, http).await,
+            duration: started.elapsed(),
+        };
+    }
     let discovery = idp::discovery(config, http).shared();
     let redirect = access::service_redirect(config, http).shared();
     let team_domain = async {
@@ -730,8 +756,17 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         }
     };
 
+    // With API credentials, the configuration checks run beside the probe: a failing
+    // login comes with its configuration cause in the same report.
+    let doctor = async {
+        if config.doctor.enabled() {
+            crate::doctor::run(config, http).await
+        } else {
+            Vec::new()
+        }
+    };
     // The certs start with everything else (access.token and access.login await them).
-    let (chain, token_reach, tls_results, discovery_result, jwks, token, health, _) = tokio::join!(
+    let (chain, token_reach, tls_results, discovery_result, jwks, token, health, _, doctor) = tokio::join!(
         chain,
         token_reach,
         tls_checks,
@@ -740,6 +775,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         token,
         idp::health(config, http),
         certs.clone(),
+        doctor,
     );
     let token = match token {
         Some(t) => t,
@@ -770,6 +806,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     checks.extend([discovery_result, jwks, token, health]);
     checks.extend(chain);
     checks.extend(token_reach);
+    checks.extend(doctor);
     attribute_causes(&mut checks);
     Outcome {
         checks,

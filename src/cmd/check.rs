@@ -30,6 +30,39 @@ pub(crate) async fn run_from(
     run_targets(targets, args.output.output.as_deref(), ping, started).await
 }
 
+/// `ssoprobe doctor`: the configuration checks of every target, no probe.
+pub(crate) async fn run_doctor(
+    args: &CheckArgs,
+    origins: Option<&dyn OriginOf>,
+) -> Result<u8, AppError> {
+    let origins = origins.unwrap_or(&NoOrigins);
+    // Flags that only a login uses mean nothing here (the same keys in a config file
+    // shared with `check` are fine).
+    for (id, flag) in [
+        ("expect_status", "--expect-status"),
+        ("expect_body", "--expect-body"),
+        ("client_secret_file", "--client-secret-file"),
+        ("header", "--header"),
+        ("ping_url", "--ping-url"),
+    ] {
+        if origins.origin_of(id) == Some(crate::config::Origin::Flag) {
+            return Err(AppError::Usage(format!(
+                "{flag} has no effect in doctor, which reads configuration and logs nobody in; use it with `ssoprobe check`"
+            )));
+        }
+    }
+    let mut targets = Config::targets_from_check_args(args, origins)?;
+    for (_, config) in &mut targets {
+        if !config.doctor.enabled() {
+            return Err(AppError::Usage(
+                "doctor reads configuration through the APIs: give --cf-api-token-file FILE (Cloudflare) and/or --api-key-file FILE (Pocket ID admin API key)".into(),
+            ));
+        }
+        config.doctor.only = true;
+    }
+    run_targets(targets, args.output.output.as_deref(), None, Instant::now()).await
+}
+
 fn color_enabled(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,

@@ -2,7 +2,7 @@
 //! through the same argument parsing as a user's `check`.
 
 use super::AppError;
-use super::lab::{TempFile, lab_check_args, lab_config};
+use super::lab::{TempFile, lab_api_args, lab_check_args, lab_config};
 use crate::cli::{Cli, ColorChoice, Command, DemoArgs, OutputArgs};
 use crate::config::{Origin, OriginOf};
 use crate::http::Http;
@@ -46,6 +46,14 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     // The demo goes through the same argument parsing as a user's `check`.
     let mut argv = vec!["ssoprobe".to_string(), "check".to_string()];
     argv.extend(lab_check_args(&lab, &ca.0));
+    // With --doctor: the API credentials, in files like a user's.
+    let mut _api_files = None;
+    if args.doctor {
+        let token = TempFile::write("ssoprobe-lab-cf-token", lab.cf_api_token())?;
+        let key = TempFile::write("ssoprobe-lab-api-key", lab.static_api_key())?;
+        argv.extend(lab_api_args(&lab, &token.0, &key.0));
+        _api_files = Some((token, key));
+    }
     let mut _passkey = None;
     if !args.no_login {
         // Enrolment gets at most half of what is left of the deadline (and the

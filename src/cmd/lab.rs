@@ -73,14 +73,20 @@ fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
 pub(crate) struct TempFile(pub(crate) PathBuf);
 
 impl TempFile {
+    /// `prefix-PID-RANDOM.pem` when `prefix` names a CA, else `.txt`; mode 0600 (it may
+    /// hold a key).
     pub(crate) fn write(prefix: &str, contents: &str) -> Result<TempFile, AppError> {
+        let ext = if prefix.ends_with("-ca") {
+            "pem"
+        } else {
+            "txt"
+        };
         let path = std::env::temp_dir().join(format!(
-            "{prefix}-{}-{}.pem",
+            "{prefix}-{}-{}.{ext}",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
-        std::fs::write(&path, contents)
-            .map_err(|e| AppError::Io(format!("cannot write {}: {e}", path.display())))?;
+        write_private(&path, contents)?;
         Ok(TempFile(path))
     }
 }
@@ -106,6 +112,34 @@ pub(crate) fn lab_check_args(lab: &Lab, ca_file: &std::path::Path) -> Vec<String
     args.extend(lab.route_args());
     args.push("--ca-file".to_string());
     args.push(ca_file.display().to_string());
+    args
+}
+
+/// What `check` needs besides [`lab_check_args`] to read the lab's configuration
+/// through its APIs (the `config.*` checks): the Cloudflare API's URL, route and token,
+/// Pocket ID's admin key, the monitoring user.
+pub(crate) fn lab_api_args(
+    lab: &Lab,
+    cf_token: &std::path::Path,
+    api_key: &std::path::Path,
+) -> Vec<String> {
+    let mut args = vec![
+        "--cf-api-url".to_string(),
+        lab::CF_API_URL.to_string(),
+        "--cf-api-token-file".to_string(),
+        cf_token.display().to_string(),
+        "--api-key-file".to_string(),
+        api_key.display().to_string(),
+        "--user".to_string(),
+        lab::PROBE_EMAIL.to_string(),
+    ];
+    let site_routes: Vec<String> = lab.route_args();
+    let site_pairs: Vec<&[String]> = site_routes.chunks(2).collect();
+    for pair in lab.doctor_route_args().chunks(2) {
+        if !site_pairs.contains(&pair) {
+            args.extend(pair.iter().cloned());
+        }
+    }
     args
 }
 
@@ -155,7 +189,11 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     let token_path = dir.join("service-token-secret.txt");
     write_private(&token_path, token_secret)?;
     write_private(&dir.join("service-token-id.txt"), token_id)?;
+    let cf_token_path = dir.join("cf-api-token.txt");
+    write_private(&cf_token_path, lab.cf_api_token())?;
     let check_args = lab_check_args(&lab, &ca_path);
+    let mut doctor_args = check_args.clone();
+    doctor_args.extend(lab_api_args(&lab, &cf_token_path, &key_path));
     let faults_text = if faults.is_empty() {
         "none".to_string()
     } else {
@@ -232,9 +270,33 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         "Service token instead of a login: --service-token-id {token_id} --service-token-secret-file {}",
         token_path.display()
     );
-    println!("\nPress Ctrl-C to stop.");
+    println!(
+        "\nRead both configurations through their APIs (read-only) and cross-check them:\n  ssoprobe doctor {}",
+        doctor_args.join(" ")
+    );
+    println!("\nPress Ctrl-C to stop. API requests are listed below as they come.");
     let _ = std::io::stdout().flush();
+    // An access log of the API requests (method, host, path, status): what doctor
+    // reads, and proof that it only reads.
+    let mut requests = lab.subscribe_api_requests();
+    let log = tokio::spawn(async move {
+        loop {
+            match requests.recv().await {
+                // A reader that went away is not an error of the lab.
+                Ok(r) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "api: {} {} {} {}", r.method, r.host, r.path, r.status);
+                    let _ = out.flush();
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let _ = writeln!(std::io::stdout(), "api: ({n} requests not shown)");
+                }
+                Err(_) => break,
+            }
+        }
+    });
     wait_for_stop().await;
+    log.abort();
     lab.shutdown().await;
     Ok(0)
 }

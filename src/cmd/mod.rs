@@ -105,7 +105,9 @@ pub fn main() -> ExitCode {
     // plugin always prints its status line).
     // (With --quiet only the error, on stderr.)
     let format = match &cli.command {
-        Command::Check(args) if !args.output.quiet => Some(args.output.format),
+        Command::Check(args) | Command::Doctor(args) if !args.output.quiet => {
+            Some(args.output.format)
+        }
         #[cfg(feature = "lab")]
         Command::Demo(args) if !args.output.quiet => Some(args.output.format),
         _ => None,
@@ -115,6 +117,10 @@ pub fn main() -> ExitCode {
             Command::Check(args) => {
                 let origins = matches.subcommand_matches("check");
                 check::run(&args, origins.map(|m| m as &dyn OriginOf)).await
+            }
+            Command::Doctor(args) => {
+                let origins = matches.subcommand_matches("doctor");
+                check::run_doctor(&args, origins.map(|m| m as &dyn OriginOf)).await
             }
             #[cfg(feature = "lab")]
             Command::Demo(args) => demo::run(&args).await,

@@ -40,6 +40,12 @@ pub struct Discovery {
     /// Should contain `S256`.
     #[serde(default)]
     pub code_challenge_methods_supported: Vec<String>,
+    /// The scopes a client may ask for.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// The claims Pocket ID can send.
+    #[serde(default)]
+    pub claims_supported: Vec<String>,
 }
 
 /// The algorithms Cloudflare Access can verify id_tokens with (generic OIDC).

@@ -223,6 +223,7 @@ mod tests {
             summary: format!("{id} summary"),
             hint: matches!(status, Status::Warn | Status::Fail).then(|| "do this".to_string()),
             could_not_run,
+            not_asked: false,
             details: Map::new(),
         }
     }

@@ -280,6 +280,7 @@ mod tests {
             summary: format!("{id} is {}", status.as_str()),
             hint: matches!(status, Status::Warn | Status::Fail).then(|| "fix it".to_string()),
             could_not_run: false,
+            not_asked: false,
             details: Map::new(),
         }
     }

@@ -221,6 +221,7 @@ mod tests {
             summary: String::new(),
             hint: None,
             could_not_run: false,
+            not_asked: false,
             details: Map::new(),
         }
     }

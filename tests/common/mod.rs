@@ -117,7 +117,11 @@ pub struct Lab {
     pub child: Child,
     pub dir: PathBuf,
     pub check: Vec<String>,
+    /// The `ssoprobe doctor` arguments the lab printed.
+    pub doctor: Vec<String>,
     pub routes: Vec<String>,
+    /// The rest of the lab's standard output (its API access log).
+    pub out: Option<BufReader<std::process::ChildStdout>>,
 }
 
 impl Lab {
@@ -136,6 +140,7 @@ impl Lab {
             .unwrap();
         let mut reader = BufReader::new(child.stdout.take().unwrap());
         let mut check = Vec::new();
+        let mut doctor = Vec::new();
         let mut line = String::new();
         let started = Instant::now();
         while started.elapsed().as_secs() < 20 {
@@ -145,6 +150,9 @@ impl Lab {
             }
             if let Some(rest) = line.trim().strip_prefix("ssoprobe check ") {
                 check = rest.split_whitespace().map(str::to_string).collect();
+            }
+            if let Some(rest) = line.trim().strip_prefix("ssoprobe doctor ") {
+                doctor = rest.split_whitespace().map(str::to_string).collect();
             }
             if line.starts_with("Press Ctrl-C") {
                 break;
@@ -161,8 +169,41 @@ impl Lab {
             child,
             dir,
             check,
+            doctor,
             routes,
+            out: Some(reader),
         }
+    }
+
+    /// `ssoprobe doctor` as the lab printed it, plus `extra`, in JSON.
+    pub fn doctor(&self, extra: &[&str]) -> Run {
+        let mut args: Vec<&str> = vec!["doctor"];
+        args.extend(self.doctor.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        args.extend(["--format", "json"]);
+        run(&args)
+    }
+
+    /// Stops the lab and returns the API requests it logged: (method, host, path, status).
+    pub fn stop_and_read_api_log(&mut self) -> Vec<(String, String, String, String)> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut rest = String::new();
+        if let Some(mut out) = self.out.take() {
+            let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        }
+        rest.lines()
+            .filter_map(|l| l.strip_prefix("api: "))
+            .filter_map(|l| {
+                let mut parts = l.split(' ');
+                Some((
+                    parts.next()?.to_string(),
+                    parts.next()?.to_string(),
+                    parts.next()?.to_string(),
+                    parts.next()?.to_string(),
+                ))
+            })
+            .collect()
     }
 
     pub fn path(&self, name: &str) -> String {

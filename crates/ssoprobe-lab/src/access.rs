@@ -29,18 +29,18 @@ use std::time::{Duration, Instant};
 pub(super) use callback::IdpLink;
 
 /// The team domain Access sends the login to under fault wrong-team.
-const OTHER_TEAM_HOST: &str = "other-team.cloudflareaccess.com";
+pub(super) const OTHER_TEAM_HOST: &str = "other-team.cloudflareaccess.com";
 /// A client id Pocket ID does not know (fault unknown-client).
-const UNKNOWN_CLIENT_ID: &str = "ca908581-9ca6-47a3-bfdb-a1a00b9af6a1";
+pub(super) const UNKNOWN_CLIENT_ID: &str = "ca908581-9ca6-47a3-bfdb-a1a00b9af6a1";
 /// The Zero Trust identity provider id of the lab's Pocket ID integration.
-const IDP_ID: &str = "e7e9731d-de4e-4928-a8dc-9057789317a7";
+pub(super) const IDP_ID: &str = "e7e9731d-de4e-4928-a8dc-9057789317a7";
 /// The id of the team's second identity provider, GitHub, which the sign-in pages
 /// of the rebranded and terse faces offer too.
-const GITHUB_IDP_ID: &str = "0c6f3a5e-8d2b-4f71-9a46-2e5b7c1d9f08";
+pub(super) const GITHUB_IDP_ID: &str = "0c6f3a5e-8d2b-4f71-9a46-2e5b7c1d9f08";
 /// The GitHub OAuth app Access uses (GitHub's `Ov23li…` client id format).
-const GITHUB_CLIENT_ID: &str = "Ov23liq5Xb7LmN0pR2sT";
+pub(super) const GITHUB_CLIENT_ID: &str = "Ov23liq5Xb7LmN0pR2sT";
 /// The scopes Access asks Pocket ID for.
-const SCOPES: &str = "openid email profile";
+pub(super) const SCOPES: &str = "openid email profile";
 /// `CF_AppSession` lives 24 hours, whatever the application's session duration.
 const APP_SESSION_TTL: u64 = 24 * 3600;
 /// `CF_Session`, the team domain's CSRF cookie, lives 4 hours.
@@ -57,6 +57,47 @@ const SIGN_IN_PAGE: edge::Faces = edge::Faces {
 const CF_ACCESS_CLIENT_ID: HeaderName = HeaderName::from_static("cf-access-client-id");
 const CF_ACCESS_CLIENT_SECRET: HeaderName = HeaderName::from_static("cf-access-client-secret");
 
+/// The only address the application's Allow policy names under fault
+/// access-policy-deny (the prober's account is not included).
+pub(super) const DENY_POLICY_EMAIL: &str = "admin@example.com";
+
+/// Whether no Access login stands in front of the site: no application covers it
+/// (fault site-public), or a Bypass policy for everyone comes first (fault
+/// bypass-everyone). Either way the edge passes everything on to the origin.
+pub(super) fn site_public(faults: &FaultSet) -> bool {
+    faults.has(Fault::SitePublic) || faults.has(Fault::BypassEveryone)
+}
+
+/// The path of Access's Auth URL at Pocket ID: `/authorize`, or a path Pocket ID
+/// does not serve (fault wrong-auth-url).
+pub(super) fn auth_path(faults: &FaultSet) -> &'static str {
+    if faults.has(Fault::WrongAuthUrl) {
+        "/oauth2/authorize"
+    } else {
+        "/authorize"
+    }
+}
+
+/// The path of Access's Certificate URL at Pocket ID: the JWKS, or a typo that
+/// answers 404 (fault access-jwks-unreachable).
+pub(super) fn certs_path(faults: &FaultSet) -> &'static str {
+    if faults.has(Fault::AccessJwksUnreachable) {
+        "/.well-known/jwks.jsonx"
+    } else {
+        "/.well-known/jwks.json"
+    }
+}
+
+/// The client id Access sends Pocket ID: the lab client's, or one Pocket ID does
+/// not know (fault unknown-client).
+pub(super) fn client_id(faults: &FaultSet) -> &'static str {
+    if faults.has(Fault::UnknownClient) {
+        UNKNOWN_CLIENT_ID
+    } else {
+        CLIENT_ID
+    }
+}
+
 /// Who may reach the application: the Allow policy's e-mail addresses, and whole
 /// domains written `@domain`.
 pub(super) struct Policy(Vec<String>);
@@ -66,7 +107,7 @@ impl Policy {
     fn for_faults(faults: &FaultSet) -> Policy {
         if faults.has(Fault::AccessPolicyDeny) {
             // The policy names someone else: the prober's account is not included.
-            Policy(vec!["admin@example.org".to_string()])
+            Policy(vec![DENY_POLICY_EMAIL.to_string()])
         } else {
             Policy(vec![
                 "probe@example.com".to_string(),
@@ -89,6 +130,9 @@ impl Policy {
 /// A service token Access knows: its Client ID and the secret that goes with it.
 #[derive(Clone)]
 pub(super) struct ServiceToken {
+    /// The token's id in the Zero Trust API (a UUID), which Service Auth policies
+    /// name.
+    pub(super) uuid: String,
     /// `<32 hex>.access`.
     pub(super) id: String,
     /// 64 hex (a secret).
@@ -99,6 +143,7 @@ impl ServiceToken {
     /// A fresh token in the format the dashboard issues.
     pub(super) fn generate() -> ServiceToken {
         ServiceToken {
+            uuid: uuid::Uuid::new_v4().to_string(),
             id: format!("{}.access", wire::random_hex(16)),
             secret: wire::random_hex(32),
         }
@@ -188,7 +233,7 @@ impl Access {
             .collect();
         // With no Access application on the hostname the origin was never set up to
         // expect Access, so it checks nothing.
-        let origin = if faults.has(Fault::SitePublic) {
+        let origin = if site_public(&faults) {
             Origin::open()
         } else {
             Origin::verifying(keys.clone())
@@ -263,7 +308,7 @@ async fn gate(State(access): State<Arc<Access>>, uri: Uri, headers: HeaderMap) -
         return edge::challenge(access.variant, SERVICE_HOST, uri.path());
     }
     // No Access application covers the hostname, so the edge passes everything on.
-    if access.faults.has(Fault::SitePublic) {
+    if site_public(&access.faults) {
         return access.origin.serve(&headers);
     }
     match tokens::admit(&access, &headers) {
@@ -656,8 +701,9 @@ fn pending_login(access: &Access, params: &HashMap<String, String>) -> PendingLo
         .and_then(|meta| lock(&access.app_sessions).get(meta).map(|(h, _)| h.clone()))
         .unwrap_or_default();
     PendingLogin {
-        verifier: (!access.faults.has(Fault::NoPkce))
-            .then(|| wire::b64url(&wire::random_bytes(32))),
+        verifier: (!access.faults.has(Fault::NoPkce)
+            && !access.faults.has(Fault::PublicClientNoPkce))
+        .then(|| wire::b64url(&wire::random_bytes(32))),
         app_host: SERVICE_HOST.to_string(),
         redirect_url: params
             .get("redirect_url")
@@ -737,16 +783,8 @@ fn state_for(login: &PendingLogin, idp: Idp) -> String {
 /// The faces differ in what no IdP may rely on: the rebranded face writes spaces as
 /// `%20`, the terse face the parameters in another order.
 fn authorize_url(access: &Access, login: &PendingLogin, state: &str) -> String {
-    let path = if access.faults.has(Fault::WrongAuthUrl) {
-        "/oauth2/authorize"
-    } else {
-        "/authorize"
-    };
-    let client_id = if access.faults.has(Fault::UnknownClient) {
-        UNKNOWN_CLIENT_ID
-    } else {
-        CLIENT_ID
-    };
+    let path = auth_path(&access.faults);
+    let client_id = client_id(&access.faults);
     let challenge = login.verifier.as_deref().map(wire::pkce_s256);
     let mut pairs = vec![
         ("client_id", client_id),

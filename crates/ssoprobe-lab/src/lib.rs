@@ -13,6 +13,8 @@
 //! token, [`Lab::service_token`].
 
 mod access;
+mod apilog;
+mod cfapi;
 mod delay;
 mod edge;
 mod keys;
@@ -32,6 +34,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+pub use apilog::ApiRequest;
+
 /// The protected site.
 pub const SERVICE_HOST: &str = "service.example.com";
 /// The Zero Trust team name.
@@ -46,6 +50,16 @@ pub const CLIENT_ID: &str = "2f0408cf-25d7-4daa-9fb9-7b072516a681";
 pub const AUD: &str = "2b908b8615d3590ac9e46d606f2fd778750e496e57ee106291aa5ad570aa069d";
 /// The callback Access sends every identity provider back to.
 pub const CALLBACK_URL: &str = "https://xyz.cloudflareaccess.com/cdn-cgi/access/callback";
+/// The monitoring user the lab expects: enrolled through Pocket ID's admin API, put
+/// in Pocket ID group `probers` by the lab when it is created (a lab convenience, so
+/// that a policy on the `groups` claim has a group to match).
+pub const PROBE_EMAIL: &str = "probe@example.com";
+/// Cloudflare's API (v4), which the lab serves a read-only subset of.
+pub const CF_API_HOST: &str = "api.cloudflare.example.com";
+/// The base URL of the lab's Cloudflare API.
+pub const CF_API_URL: &str = "https://api.cloudflare.example.com/client/v4";
+/// The Cloudflare account that holds the team, the tunnels and the zone.
+pub const ACCOUNT_ID: &str = "9a7806061c88ada191ed06f989cc3dac";
 
 /// A way the lab breaks, as real deployments break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,6 +134,56 @@ pub enum Fault {
     IdpBehindTunnelDown,
     /// After the login, Pocket ID's interaction continues on another host.
     InteractionElsewhere,
+    /// Access's login method asks for scopes without `email`.
+    ScopesWithoutEmail,
+    /// Access's login method asks for a scope Pocket ID does not know.
+    ScopeUnsupported,
+    /// Access reads the e-mail address from claim `mail`.
+    EmailClaimName,
+    /// The Allow policy needs a `groups` claim Access never asks for.
+    GroupsClaimMissing,
+    /// The Pocket ID client has no callback URL.
+    ClientNoCallback,
+    /// The Pocket ID client lists another team's callback.
+    CallbackOtherTeam,
+    /// The Pocket ID client requires pushed authorization requests.
+    ParRequired,
+    /// The Pocket ID client is public and Access's PKCE is off.
+    PublicClientNoPkce,
+    /// The Pocket ID client does not require PKCE.
+    PkceNotEnforced,
+    /// Every secret of the Pocket ID client has expired.
+    SecretExpired,
+    /// The Pocket ID client's only secret expires in 5 days.
+    SecretExpiring,
+    /// The Pocket ID client requires reauthentication.
+    ReauthRequired,
+    /// The application allows only GitHub as identity provider.
+    AppHidesIdp,
+    /// Instant Auth is on with every identity provider allowed.
+    InstantAuthAmbiguous,
+    /// The Allow policy requires the one-time PIN login method.
+    PolicyLoginMethod,
+    /// The Allow policy requires human approval.
+    ApprovalRequired,
+    /// A Bypass policy includes everyone: Access is not enforced.
+    BypassEveryone,
+    /// The site's tunnel is degraded: one connector is reconnecting.
+    TunnelDegraded,
+    /// The site's tunnel has no ingress rule for the site.
+    IngressMissing,
+    /// The tunnel checks Access tokens for another application.
+    OriginAccessAud,
+    /// The site's DNS record points at a dead tunnel.
+    DnsNotTunnel,
+    /// An Access application covers Pocket ID.
+    IdpBehindAccess,
+    /// The Cloudflare API token lacks Cloudflare Tunnel Read.
+    CfTokenMissingPermission,
+    /// The Cloudflare API answers 429 once per path.
+    CfApiRateLimited,
+    /// The Cloudflare API answers 429 to everything.
+    CfApiRateLimitExhausted,
 }
 
 impl Fault {
@@ -160,6 +224,31 @@ impl Fault {
         Fault::TokenBlockedForAccess,
         Fault::IdpBehindTunnelDown,
         Fault::InteractionElsewhere,
+        Fault::ScopesWithoutEmail,
+        Fault::ScopeUnsupported,
+        Fault::EmailClaimName,
+        Fault::GroupsClaimMissing,
+        Fault::ClientNoCallback,
+        Fault::CallbackOtherTeam,
+        Fault::ParRequired,
+        Fault::PublicClientNoPkce,
+        Fault::PkceNotEnforced,
+        Fault::SecretExpired,
+        Fault::SecretExpiring,
+        Fault::ReauthRequired,
+        Fault::AppHidesIdp,
+        Fault::InstantAuthAmbiguous,
+        Fault::PolicyLoginMethod,
+        Fault::ApprovalRequired,
+        Fault::BypassEveryone,
+        Fault::TunnelDegraded,
+        Fault::IngressMissing,
+        Fault::OriginAccessAud,
+        Fault::DnsNotTunnel,
+        Fault::IdpBehindAccess,
+        Fault::CfTokenMissingPermission,
+        Fault::CfApiRateLimited,
+        Fault::CfApiRateLimitExhausted,
     ];
 
     /// The name `--fault` takes.
@@ -200,6 +289,31 @@ impl Fault {
             Fault::TokenBlockedForAccess => "token-blocked-for-access",
             Fault::IdpBehindTunnelDown => "idp-behind-tunnel-down",
             Fault::InteractionElsewhere => "interaction-elsewhere",
+            Fault::ScopesWithoutEmail => "scopes-without-email",
+            Fault::ScopeUnsupported => "scope-unsupported",
+            Fault::EmailClaimName => "email-claim-name",
+            Fault::GroupsClaimMissing => "groups-claim-missing",
+            Fault::ClientNoCallback => "client-no-callback",
+            Fault::CallbackOtherTeam => "callback-other-team",
+            Fault::ParRequired => "par-required",
+            Fault::PublicClientNoPkce => "public-client-no-pkce",
+            Fault::PkceNotEnforced => "pkce-not-enforced",
+            Fault::SecretExpired => "secret-expired",
+            Fault::SecretExpiring => "secret-expiring",
+            Fault::ReauthRequired => "reauth-required",
+            Fault::AppHidesIdp => "app-hides-idp",
+            Fault::InstantAuthAmbiguous => "instant-auth-ambiguous",
+            Fault::PolicyLoginMethod => "policy-login-method",
+            Fault::ApprovalRequired => "approval-required",
+            Fault::BypassEveryone => "bypass-everyone",
+            Fault::TunnelDegraded => "tunnel-degraded",
+            Fault::IngressMissing => "ingress-missing",
+            Fault::OriginAccessAud => "origin-access-aud",
+            Fault::DnsNotTunnel => "dns-not-tunnel",
+            Fault::IdpBehindAccess => "idp-behind-access",
+            Fault::CfTokenMissingPermission => "cf-token-missing-permission",
+            Fault::CfApiRateLimited => "cf-api-rate-limited",
+            Fault::CfApiRateLimitExhausted => "cf-api-rate-limit-exhausted",
         }
     }
 
@@ -300,6 +414,81 @@ impl Fault {
             }
             Fault::InteractionElsewhere => {
                 "after the login Pocket ID's interaction continues at https://login.example.net (a proxy rewriting its answers)"
+            }
+            Fault::ScopesWithoutEmail => {
+                "Access's Pocket ID login method asks for scopes openid profile, without email (configuration only)"
+            }
+            Fault::ScopeUnsupported => {
+                "Access's Pocket ID login method asks for scope `offline`, which Pocket ID does not support (configuration only)"
+            }
+            Fault::EmailClaimName => {
+                "Access's Pocket ID login method reads the e-mail from claim `mail`, which Pocket ID does not issue (configuration only)"
+            }
+            Fault::GroupsClaimMissing => {
+                "the Allow policy matches OIDC claim groups=probers, but Access's login method does not ask for scope groups (configuration only)"
+            }
+            Fault::ClientNoCallback => {
+                "the Pocket ID client lists no callback URL, so Pocket ID refuses Access's callback"
+            }
+            Fault::CallbackOtherTeam => {
+                "the Pocket ID client lists only https://old-team.cloudflareaccess.com/cdn-cgi/access/callback, so Access's callback is refused"
+            }
+            Fault::ParRequired => {
+                "the Pocket ID client requires pushed authorization requests, which Access never sends: authorize refuses the login"
+            }
+            Fault::PublicClientNoPkce => {
+                "the Pocket ID client is public (no secret) while Access's login method has PKCE off (configuration only)"
+            }
+            Fault::PkceNotEnforced => {
+                "the Pocket ID client does not require PKCE; Access sends it anyway, so logins work (configuration only)"
+            }
+            Fault::SecretExpired => {
+                "every secret of the Pocket ID client has expired: Access's code exchange gets 401 invalid_client"
+            }
+            Fault::SecretExpiring => {
+                "the only active secret of the Pocket ID client expires in 5 days (configuration only)"
+            }
+            Fault::ReauthRequired => {
+                "the Pocket ID client requires reauthentication on every authorize (configuration only)"
+            }
+            Fault::AppHidesIdp => {
+                "the Access application allows only the GitHub login method, not Pocket ID (configuration only)"
+            }
+            Fault::InstantAuthAmbiguous => {
+                "the Access application has Instant Auth on but allows every identity provider (4 in the account) (configuration only)"
+            }
+            Fault::PolicyLoginMethod => {
+                "the application's Allow policy requires login method One-time PIN, which Pocket ID logins never match (configuration only)"
+            }
+            Fault::ApprovalRequired => {
+                "the application's Allow policy requires an administrator's approval for each session (configuration only)"
+            }
+            Fault::BypassEveryone => {
+                "a Bypass policy for everyone comes first on the application: the origin answers anonymous requests with 200"
+            }
+            Fault::TunnelDegraded => {
+                "the site's tunnel is degraded: one of its two connectors has only connections pending reconnect (configuration only)"
+            }
+            Fault::IngressMissing => {
+                "the site's tunnel has no ingress rule for service.example.com, only the http_status:404 catch-all (configuration only)"
+            }
+            Fault::OriginAccessAud => {
+                "the tunnel's ingress rule for the site validates Access tokens for another application's AUD (configuration only)"
+            }
+            Fault::DnsNotTunnel => {
+                "service.example.com's CNAME points at the old, down tunnel instead of the one serving it (configuration only)"
+            }
+            Fault::IdpBehindAccess => {
+                "an Access application covers id.example.com, so Access's own requests to Pocket ID would hit a login (configuration only)"
+            }
+            Fault::CfTokenMissingPermission => {
+                "the Cloudflare API token lacks Cloudflare Tunnel Read: the tunnel endpoints answer 403 with error 10000"
+            }
+            Fault::CfApiRateLimited => {
+                "the Cloudflare API answers the first request to each path 429 with Retry-After: 1, then serves it"
+            }
+            Fault::CfApiRateLimitExhausted => {
+                "the token's Cloudflare API rate limit is used up: every request answers 429 with Retry-After: 300"
             }
         }
     }
@@ -530,6 +719,8 @@ pub struct Lab {
     client_secret: String,
     static_api_key: String,
     service_token: access::ServiceToken,
+    cf_api_token: String,
+    api_log: Arc<apilog::ApiLog>,
     rtt: Duration,
     server: JoinHandle<()>,
 }
@@ -564,6 +755,9 @@ impl Lab {
         // STATIC_API_KEY needs at least 16 characters; Pocket ID's own keys are 32.
         let static_api_key = wire::random_alphanumeric(32);
         let service_token = access::ServiceToken::generate();
+        // Cloudflare API tokens are 40 characters of [A-Za-z0-9_-].
+        let cf_api_token = wire::random_alphanumeric(40);
+        let api_log = Arc::new(apilog::ApiLog::new());
         let access_secret = if faults.has(Fault::AccessBadSecret) {
             // Pasted from another client, or rotated at Pocket ID only.
             wire::random_alphanumeric(32)
@@ -575,7 +769,7 @@ impl Lab {
             &pki.ca_pem,
             access_secret,
             access::callback_url(&faults),
-            faults.has(Fault::AccessJwksUnreachable),
+            access::certs_path(&faults),
         )
         .map_err(LabError::Client)?;
         let access = Arc::new(access::Access::new(access::AccessConfig {
@@ -594,10 +788,16 @@ impl Lab {
                 static_api_key: static_api_key.clone(),
             },
         )?);
+        let cf_api = Arc::new(cfapi::CfApi::new(
+            faults.clone(),
+            cf_api_token.clone(),
+            service_token.clone(),
+        ));
         let hosts = server::Hosts {
             service: access::service_router(Arc::clone(&access)),
             team: access::team_router(access),
-            idp: pocketid::router(&faults, variant, pocket_id),
+            idp: pocketid::router(&faults, variant, pocket_id, Arc::clone(&api_log)),
+            cf_api: cfapi::router(cf_api, Arc::clone(&api_log)),
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config);
         let listeners = server::Listeners {
@@ -614,6 +814,8 @@ impl Lab {
             client_secret,
             static_api_key,
             service_token,
+            cf_api_token,
+            api_log,
             rtt,
             server,
         })
@@ -633,9 +835,20 @@ impl Lab {
     /// `--resolve HOST:443:ADDR` for each host when the lab listens on port 443,
     /// else `--connect-to HOST:443:127.0.0.1:PORT`.
     pub fn route_args(&self) -> Vec<String> {
+        self.routes_for(&[SERVICE_HOST, TEAM_HOST, IDP_HOST])
+    }
+
+    /// [`Lab::route_args`] plus the same for [`CF_API_HOST`]: what `ssoprobe
+    /// doctor` needs to reach the lab's Cloudflare API too.
+    pub fn doctor_route_args(&self) -> Vec<String> {
+        self.routes_for(&[SERVICE_HOST, TEAM_HOST, IDP_HOST, CF_API_HOST])
+    }
+
+    /// The routing flags for `hosts`.
+    fn routes_for(&self, hosts: &[&str]) -> Vec<String> {
         let (ip, port) = (self.addr.ip(), self.addr.port());
-        [SERVICE_HOST, TEAM_HOST, IDP_HOST]
-            .into_iter()
+        hosts
+            .iter()
             .flat_map(|host| {
                 if port == 443 {
                     ["--resolve".to_string(), format!("{host}:443:{ip}")]
@@ -679,6 +892,26 @@ impl Lab {
     /// for `CF-Access-Client-Id` and `CF-Access-Client-Secret`.
     pub fn service_token(&self) -> (&str, &str) {
         (&self.service_token.id, &self.service_token.secret)
+    }
+
+    /// The Cloudflare API token the lab's API accepts (`Authorization: Bearer …`;
+    /// user-owned, 40 characters; a secret: never print it). It holds every read
+    /// permission the doctor needs, but Cloudflare Tunnel Read under fault
+    /// cf-token-missing-permission.
+    pub fn cf_api_token(&self) -> &str {
+        &self.cf_api_token
+    }
+
+    /// Every request the lab's Cloudflare API answered and every request to Pocket
+    /// ID's `/api/*` that carried `X-API-Key`, oldest first (the last 4096).
+    pub fn api_requests(&self) -> Vec<ApiRequest> {
+        self.api_log.requests()
+    }
+
+    /// A receiver of the requests [`Lab::api_requests`] records, from now on (a
+    /// receiver that falls more than 1024 behind misses some: `Lagged`).
+    pub fn subscribe_api_requests(&self) -> tokio::sync::broadcast::Receiver<ApiRequest> {
+        self.api_log.subscribe()
     }
 
     /// Stops the servers. Connections in flight, even stalled ones, are cut.

@@ -6,13 +6,15 @@
 //! fresh instance with `STATIC_API_KEY` set.
 
 mod api;
+mod clients;
+mod groups;
 mod oidc;
 mod passkeys;
 mod users;
 
 use super::keys::RsaKey;
 use super::{ACCESS_USER_AGENT, CALLBACK_URL, CLIENT_ID, Fault, FaultSet, IDP_HOST, LabError};
-use super::{Variant, edge};
+use super::{Variant, apilog, edge, wire};
 use api::ApiError;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -34,9 +36,6 @@ const INTERNAL_APP_URL: &str = "http://pocket-id:1411";
 const API_NOT_FOUND: &str = r#"{"error":"API endpoint not found"}"#;
 /// The SvelteKit page Pocket ID serves for every non-API path.
 const SPA_PAGE: &str = include_str!("../../../fixtures/pocketid/spa.html");
-/// The id of the group a group-restricted client admits (fault user-not-allowed);
-/// no lab user is ever in it.
-const ADMINS_GROUP_ID: &str = "5b0c9ef4-6d0e-4c4c-9f0b-6a1d3c2e8f71";
 
 /// The URL browsers reach Pocket ID at. WebAuthn and cookie names follow it even
 /// when APP_URL is misconfigured (fault issuer-mismatch), so that fault shows in
@@ -52,19 +51,64 @@ const JSON_UTF8: &str = "application/json; charset=utf-8";
 const HTML_UTF8: &str = "text/html; charset=utf-8";
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The lab's OIDC client: the one Cloudflare Access uses.
+/// An OIDC client: the one Cloudflare Access uses, or a decoy only the admin API
+/// shows (logins work with the Access client only).
 struct Client {
     id: &'static str,
     name: &'static str,
+    description: &'static str,
+    launch_url: Option<&'static str>,
     callback_urls: Vec<String>,
-    /// Confidential clients authenticate at the token endpoint with this secret.
+    /// Confidential clients authenticate at the token endpoint with this secret
+    /// while one of `secrets` is active.
     secret: String,
+    /// What the admin API shows of the client's secrets.
+    secrets: Vec<SecretInfo>,
+    /// A public client has no secret; fosite does not authenticate it.
+    is_public: bool,
     /// "PKCE required" ticked in Pocket ID's admin UI.
     pkce_enabled: bool,
+    /// "Requires pushed authorization requests".
+    requires_par: bool,
+    /// "Requires reauthentication" (shown by the admin API; the lab's authorize does
+    /// not add the step).
+    requires_reauthentication: bool,
     /// "Skip consent screen".
     skip_consent: bool,
     /// The groups whose members may use the client, when it is group-restricted.
     allowed_groups: Option<Vec<String>>,
+}
+
+/// A client secret as the admin API shows it (the hash stays in the database).
+struct SecretInfo {
+    id: String,
+    /// The secret's first 4 characters.
+    prefix: String,
+    created_at: String,
+    /// `None`: never expires.
+    expires_at: Option<String>,
+    is_active: bool,
+}
+
+impl SecretInfo {
+    /// A secret created 30 days ago, with its expiry as the faults set it.
+    fn for_secret(secret: &str, faults: &FaultSet) -> SecretInfo {
+        let now = wire::unix_now();
+        let (expires_at, is_active) = if faults.has(Fault::SecretExpired) {
+            (Some(now.saturating_sub(2 * 86_400)), false)
+        } else if faults.has(Fault::SecretExpiring) {
+            (Some(now + 5 * 86_400), true)
+        } else {
+            (None, true)
+        };
+        SecretInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            prefix: secret.chars().take(4).collect(),
+            created_at: wire::rfc3339_nanos(now.saturating_sub(30 * 86_400), 0),
+            expires_at: expires_at.map(|t| wire::rfc3339_nanos(t, 0)),
+            is_active,
+        }
+    }
 }
 
 impl Client {
@@ -99,6 +143,8 @@ pub(super) struct PocketId {
     /// STATIC_API_KEY (a secret).
     static_api_key: String,
     client: Client,
+    /// Clients only the admin API shows, listed before `client`.
+    decoys: Vec<Client>,
     /// Served verbatim at both discovery paths.
     discovery: String,
     jwks: String,
@@ -124,11 +170,22 @@ impl PocketId {
             client_secret,
             static_api_key,
         } = config;
-        let callback = if faults.has(Fault::CallbackNotRegistered) {
+        let callback_urls = if faults.has(Fault::CallbackNotRegistered) {
             // An admin pasted the URL with a trailing slash; Access sends it without.
-            format!("{CALLBACK_URL}/")
+            vec![format!("{CALLBACK_URL}/")]
+        } else if faults.has(Fault::ClientNoCallback) {
+            vec![]
+        } else if faults.has(Fault::CallbackOtherTeam) {
+            // Set up for a previous team and never updated.
+            vec![clients::OLD_TEAM_CALLBACK_URL.to_string()]
         } else {
-            CALLBACK_URL.to_string()
+            vec![CALLBACK_URL.to_string()]
+        };
+        let is_public = faults.has(Fault::PublicClientNoPkce);
+        let secrets = if is_public {
+            vec![]
+        } else {
+            vec![SecretInfo::for_secret(&client_secret, faults)]
         };
         let app_url = if faults.has(Fault::IssuerMismatch) {
             format!("http://{IDP_HOST}")
@@ -156,17 +213,29 @@ impl PocketId {
             client: Client {
                 id: CLIENT_ID,
                 name: "Cloudflare Access",
-                callback_urls: vec![callback],
+                description: "Cloudflare Zero Trust in front of service.example.com",
+                launch_url: None,
+                callback_urls,
                 secret: client_secret,
-                pkce_enabled: true,
+                secrets,
+                is_public,
+                pkce_enabled: !faults.has(Fault::PkceNotEnforced),
+                requires_par: faults.has(Fault::ParRequired),
+                requires_reauthentication: faults.has(Fault::ReauthRequired),
                 skip_consent: false,
                 allowed_groups: faults
                     .has(Fault::UserNotAllowed)
-                    .then(|| vec![ADMINS_GROUP_ID.to_string()]),
+                    .then(|| vec![groups::ADMINS_GROUP_ID.to_string()]),
             },
+            decoys: decoy_clients(),
             login_limit: Mutex::new(passkeys::TokenBucket::webauthn_login()),
             store: Mutex::new(Store::default()),
         })
+    }
+
+    /// Every client, in creation order (the admin API's list order).
+    fn clients(&self) -> impl Iterator<Item = &Client> {
+        self.decoys.iter().chain(std::iter::once(&self.client))
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -174,6 +243,48 @@ impl PocketId {
         // change is a single insert or remove.
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The clients a real instance has next to the Access client: Grafana's, and the
+/// one a previous Zero Trust team used.
+fn decoy_clients() -> Vec<Client> {
+    let healthy = FaultSet::new(&[]);
+    let decoy = |id, name, description, launch_url, callback: &str, groups: Option<Vec<String>>| {
+        let secret = wire::random_alphanumeric(32);
+        Client {
+            id,
+            name,
+            description,
+            launch_url,
+            callback_urls: vec![callback.to_string()],
+            secrets: vec![SecretInfo::for_secret(&secret, &healthy)],
+            secret,
+            is_public: false,
+            pkce_enabled: true,
+            requires_par: false,
+            requires_reauthentication: false,
+            skip_consent: false,
+            allowed_groups: groups,
+        }
+    };
+    vec![
+        decoy(
+            clients::GRAFANA_CLIENT_ID,
+            "Grafana",
+            "Dashboards",
+            Some("https://grafana.example.com"),
+            "https://grafana.example.com/login/generic_oauth",
+            Some(vec![groups::ADMINS_GROUP_ID.to_string()]),
+        ),
+        decoy(
+            clients::OLD_CLOUDFLARE_CLIENT_ID,
+            "Old Cloudflare",
+            "The previous Zero Trust team",
+            None,
+            clients::OLD_TEAM_CALLBACK_URL,
+            None,
+        ),
+    ]
 }
 
 /// The discovery document (`computeServerMetadata`): `app_url` is APP_URL,
@@ -222,7 +333,15 @@ fn discovery(app_url: &str, internal_url: &str) -> serde_json::Value {
 /// that sit in front of it (a dead, unreachable or stalled upstream, a proxy or WAF
 /// rule on the token path) applied outside Pocket ID itself. The edge's own pages
 /// wear `variant`'s face.
-pub(super) fn router(faults: &FaultSet, variant: Variant, pocket_id: Arc<PocketId>) -> Router {
+///
+/// Every `/api/*` request that carries `X-API-Key` is recorded in `log`, with the
+/// status the client saw.
+pub(super) fn router(
+    faults: &FaultSet,
+    variant: Variant,
+    pocket_id: Arc<PocketId>,
+    log: Arc<apilog::ApiLog>,
+) -> Router {
     let mut front = Router::new();
     if faults.has(Fault::IdpDown) {
         front = front.fallback(move || async move { edge::bad_gateway(variant, IDP_HOST) });
@@ -248,11 +367,19 @@ pub(super) fn router(faults: &FaultSet, variant: Variant, pocket_id: Arc<PocketI
         }
     }
     let front = front.layer(middleware::map_response(edge::stamp));
-    if faults.has(Fault::IdpSlow) {
+    let front = if faults.has(Fault::IdpSlow) {
         front.layer(middleware::from_fn(stall))
     } else {
         front
-    }
+    };
+    front.layer(middleware::from_fn_with_state(
+        apilog::Recorder {
+            log,
+            host: IDP_HOST,
+            keyed_api_only: true,
+        },
+        apilog::record,
+    ))
 }
 
 /// Pocket ID's own routes and middleware.
@@ -276,6 +403,26 @@ fn pocket_id_app(pocket_id: Arc<PocketId>) -> Router {
         .route(
             "/authorize",
             get(oidc::authorize_get).post(oidc::authorize_post),
+        )
+        .route(
+            "/api/oidc/clients",
+            get(clients::list).fallback(api_not_found),
+        )
+        .route(
+            "/api/oidc/clients/{id}",
+            get(clients::get_one).fallback(api_not_found),
+        )
+        .route(
+            "/api/user-groups",
+            get(groups::list).fallback(api_not_found),
+        )
+        .route(
+            "/api/user-groups/{id}",
+            get(groups::get_one).fallback(api_not_found),
+        )
+        .route(
+            "/api/users/{id}/groups",
+            get(users::groups_of).fallback(api_not_found),
         )
         .route("/api/oidc/interactions/{id}", get(oidc::interaction))
         .route(

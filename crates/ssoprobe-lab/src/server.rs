@@ -4,7 +4,7 @@
 //! to Pocket ID then come in on a second, undelayed listener (the back channel), as
 //! the time between Cloudflare's edge and the origin is not the user's RTT.
 
-use super::{IDP_HOST, LabError, SERVICE_HOST, TEAM_HOST, Variant};
+use super::{CF_API_HOST, IDP_HOST, LabError, SERVICE_HOST, TEAM_HOST, Variant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::header::{CONTENT_TYPE, HOST};
@@ -36,6 +36,7 @@ pub(super) struct Hosts {
     pub(super) service: Router,
     pub(super) team: Router,
     pub(super) idp: Router,
+    pub(super) cf_api: Router,
 }
 
 impl Hosts {
@@ -66,6 +67,7 @@ impl Hosts {
             SERVICE_HOST => Some(&self.service),
             TEAM_HOST => Some(&self.team),
             IDP_HOST => Some(&self.idp),
+            CF_API_HOST => Some(&self.cf_api),
             _ => None,
         }
     }
@@ -209,7 +211,7 @@ fn misdirected() -> Response<Body> {
     (
         StatusCode::MISDIRECTED_REQUEST,
         [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "421 Misdirected Request: this lab serves service.example.com, xyz.cloudflareaccess.com and id.example.com\n",
+        "421 Misdirected Request: this lab serves service.example.com, xyz.cloudflareaccess.com, id.example.com and api.cloudflare.example.com\n",
     )
         .into_response()
 }

@@ -2,6 +2,7 @@
 //! only the lab CA, reaches the hosts through `resolve` (like `--resolve`) and
 //! follows no redirects.
 
+mod doctor;
 mod softkey;
 
 use super::*;
@@ -46,7 +47,7 @@ fn client(
         .tls_certs_only([ca])
         .tls_info(true)
         .timeout(Duration::from_secs(5));
-    for host in [SERVICE_HOST, TEAM_HOST, IDP_HOST] {
+    for host in [SERVICE_HOST, TEAM_HOST, IDP_HOST, CF_API_HOST] {
         builder = builder.resolve(host, lab.addr());
     }
     tune(builder).build().expect("a client")
@@ -177,7 +178,7 @@ fn days_left(not_after: i64) -> f64 {
 
 #[test]
 fn fault_names_round_trip() {
-    assert_eq!(Fault::ALL.len(), 35);
+    assert_eq!(Fault::ALL.len(), 60);
     for fault in Fault::ALL {
         assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         assert_eq!(fault.to_string(), fault.name());
@@ -1445,7 +1446,9 @@ async fn full_passkey_login_reaches_the_site() {
     assert_eq!(verified.claims["amr"], serde_json::json!(["otp"]));
     assert_eq!(verified.claims["sub"], user_id.as_str());
     let user: Value = signed_in.json().await.expect("a UserDto");
-    assert_eq!(user["userGroups"], serde_json::json!([]));
+    // The lab puts the probe user in group `probers` when it is created.
+    assert_eq!(user["userGroups"][0]["name"], "probers");
+    assert_eq!(user["userGroups"].as_array().map(Vec::len), Some(1));
     let again = p
         .client
         .post(p.url(IDP_HOST, &format!("/api/one-time-access-token/{token}")))
@@ -1798,7 +1801,7 @@ async fn admin_api_manages_users_and_passkeys() {
     assert_eq!(
         text,
         format!(
-            r#"{{"id":"{id}","username":"probe","email":"probe@example.com","emailVerified":true,"firstName":"Probe","lastName":"Monitor","displayName":"Probe Monitor","isAdmin":false,"locale":null,"customClaims":[],"userGroups":[],"ldapId":null,"disabled":false}}"#
+            r#"{{"id":"{id}","username":"probe","email":"probe@example.com","emailVerified":true,"firstName":"Probe","lastName":"Monitor","displayName":"Probe Monitor","isAdmin":false,"locale":null,"customClaims":[],"userGroups":[{{"id":"3d8f6a2c-1b7e-4f90-a5c4-8e2d7b1f6c39","friendlyName":"Probers","name":"probers","customClaims":[],"userCount":0,"ldapId":null,"createdAt":"2025-11-02T09:00:00Z"}}],"ldapId":null,"disabled":false}}"#
         )
     );
 
@@ -1869,7 +1872,7 @@ async fn admin_api_manages_users_and_passkeys() {
     assert_eq!(list["data"][0]["id"], id.as_str());
     assert_eq!(
         list["pagination"],
-        serde_json::json!({ "totalPages": 1, "totalItems": 1, "currentPage": 1, "itemsPerPage": 20 })
+        serde_json::json!({ "totalPages": 1, "totalItems": 1, "currentPage": 1, "itemsPerPage": 2 })
     );
     let none: Value = p
         .admin(reqwest::Method::GET, "/api/users?search=nobody", None)

@@ -1,6 +1,6 @@
 //! The lab's throw-away CA and one leaf certificate per host, picked by SNI.
 
-use super::{Fault, FaultSet, IDP_HOST, LabError, SERVICE_HOST, TEAM_HOST, wire};
+use super::{CF_API_HOST, Fault, FaultSet, IDP_HOST, LabError, SERVICE_HOST, TEAM_HOST, wire};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
@@ -68,7 +68,7 @@ fn leaf_validity(host: &str, faults: &FaultSet, now: u64) -> Validity {
     }
 }
 
-/// Makes the CA, the three leaf certificates and the rustls configuration.
+/// Makes the CA, the four leaf certificates and the rustls configuration.
 pub(super) fn build(faults: &FaultSet) -> Result<Pki, LabError> {
     let now = wire::unix_now();
     let ca_key = KeyPair::generate()?;
@@ -87,7 +87,7 @@ pub(super) fn build(faults: &FaultSet) -> Result<Pki, LabError> {
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut by_host = HashMap::new();
-    for host in [SERVICE_HOST, TEAM_HOST, IDP_HOST] {
+    for host in [SERVICE_HOST, TEAM_HOST, IDP_HOST, CF_API_HOST] {
         let certified = leaf(host, leaf_validity(host, faults, now), &issuer, &provider)?;
         by_host.insert(host, Arc::new(certified));
     }

@@ -57,7 +57,7 @@ impl IdpLink {
         ca_pem: &str,
         client_secret: String,
         callback_url: String,
-        jwks_unreachable: bool,
+        jwks_path: &'static str,
     ) -> Result<IdpLink, reqwest::Error> {
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
         let client = reqwest::Client::builder()
@@ -79,12 +79,7 @@ impl IdpLink {
             base,
             client_secret,
             callback_url,
-            // A typo in the dashboard: Pocket ID answers 404 for it.
-            jwks_path: if jwks_unreachable {
-                "/.well-known/jwks.jsonx"
-            } else {
-                "/.well-known/jwks.json"
-            },
+            jwks_path,
         })
     }
 

@@ -272,6 +272,102 @@ fn capitalize_first(s: &str) -> String {
     }
 }
 
+/// `pagination[limit]` when the request names none (`Paginate`'s default).
+const DEFAULT_PAGE_LIMIT: usize = 20;
+/// Pocket ID's largest `pagination[limit]`.
+const MAX_PAGE_LIMIT: usize = 100;
+/// The lab's own cap on `pagination[limit]`, far below Pocket ID's, so that
+/// clients must page through its short lists.
+pub(super) const LAB_PAGE_LIMIT: usize = 2;
+/// A `search` longer than this matches nothing (Pocket ID has no such limit; the
+/// lab does not lowercase megabytes for a hostile client).
+const MAX_SEARCH: usize = 256;
+
+/// A list request (`utils.ParseListRequestOptions`): the search term and the page
+/// asked for. Sorting and filters are not implemented (ignored).
+pub(super) struct ListRequest {
+    /// Lower-cased.
+    search: String,
+    page: usize,
+    limit: usize,
+}
+
+/// `dto.Pagination`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Pagination {
+    total_pages: usize,
+    total_items: usize,
+    current_page: usize,
+    items_per_page: usize,
+}
+
+/// `dto.Paginated[T]`.
+#[derive(Serialize)]
+pub(super) struct Paginated<T> {
+    data: Vec<T>,
+    pagination: Pagination,
+}
+
+impl ListRequest {
+    /// The request in a raw query string (`None`: no query).
+    pub(super) fn parse(query: Option<&str>) -> ListRequest {
+        let mut search = String::new();
+        let mut page = None;
+        let mut limit = None;
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match key.as_ref() {
+                // The first value wins, as Gin's `c.Query` reads it.
+                "search" if search.is_empty() => search = value.to_lowercase(),
+                "pagination[page]" if page.is_none() => page = Some(value.into_owned()),
+                "pagination[limit]" if limit.is_none() => limit = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let limit = match limit.as_deref().map(str::parse::<usize>) {
+            Some(Ok(n)) if n > 0 => n.min(MAX_PAGE_LIMIT),
+            _ => DEFAULT_PAGE_LIMIT,
+        };
+        ListRequest {
+            search,
+            page: page.and_then(|p| p.parse::<usize>().ok()).unwrap_or(1),
+            limit: limit.min(LAB_PAGE_LIMIT),
+        }
+    }
+
+    /// Whether any of `fields` contains the search term, case-insensitively
+    /// (SQLite's LIKE); everything matches an empty search.
+    pub(super) fn matches(&self, fields: &[&str]) -> bool {
+        self.search.is_empty()
+            || self.search.len() <= MAX_SEARCH
+                && fields
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(&self.search))
+    }
+
+    /// The page asked for of `items`: a page past the end is the last page, one
+    /// before the first the first (`Paginate`).
+    pub(super) fn paginate<T>(&self, items: Vec<T>) -> Paginated<T> {
+        let total_items = items.len();
+        let total_pages = total_items.div_ceil(self.limit).max(1);
+        let page = self.page.clamp(1, total_pages);
+        let data = items
+            .into_iter()
+            .skip((page - 1).saturating_mul(self.limit))
+            .take(self.limit)
+            .collect();
+        Paginated {
+            data,
+            pagination: Pagination {
+                total_pages,
+                total_items,
+                current_page: page,
+                items_per_page: self.limit,
+            },
+        }
+    }
+}
+
 /// A 200 (or other) JSON answer as Go's `c.JSON` writes it.
 pub(super) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     (status, [(CONTENT_TYPE, JSON_UTF8)], wire::go_json(value)).into_response()

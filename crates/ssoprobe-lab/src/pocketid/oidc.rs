@@ -383,6 +383,17 @@ impl PocketId {
             error.hint = Some("The requested OAuth 2.0 Client does not exist.".to_string());
             return error.interaction_error_redirect();
         }
+        // `apperror.OidcPARRequired`: a client that requires PAR refuses a plain
+        // authorize request (the lab implements no PAR endpoint, so every request is
+        // one); shown on Pocket ID's error page, not sent to the client.
+        if client.requires_par
+            && !param(&params, "request_uri").starts_with("urn:ietf:params:oauth:request_uri:")
+        {
+            return OAuthError::invalid_request(
+                "This client requires pushed authorization requests",
+            )
+            .interaction_error_redirect();
+        }
         let requested: Vec<String> = param(&params, "scope")
             .split(' ')
             .filter(|s| !s.is_empty())
@@ -418,6 +429,13 @@ impl PocketId {
         if client.pkce_enabled && param(&params, "code_challenge").is_empty() {
             return OAuthError::invalid_request(
                 "This client requires PKCE, but the 'code_challenge' parameter is missing.",
+            )
+            .client_redirect(&redirect_uri, state);
+        }
+        // fosite's EnforcePKCEForPublicClients.
+        if client.is_public && param(&params, "code_challenge").is_empty() {
+            return OAuthError::invalid_request(
+                "Clients must include a code_challenge when performing the authorize code flow, but it is missing.",
             )
             .client_redirect(&redirect_uri, state);
         }
@@ -994,8 +1012,14 @@ impl PocketId {
             claims["email_verified"] = json!(user.email_verified);
         }
         if has("groups") {
-            // Group names; the lab has no groups.
-            claims["groups"] = json!([]);
+            // Group names, not friendly names.
+            let names: Vec<&str> = user
+                .groups
+                .iter()
+                .filter_map(|id| super::groups::by_id(id))
+                .map(|g| g.name)
+                .collect();
+            claims["groups"] = json!(names);
         }
         let id_token = self.key.sign(&claims).ok()?;
         Some(json!({
@@ -1039,7 +1063,14 @@ impl PocketId {
                 "Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body.",
             ));
         }
-        if id != self.client.id || secret.is_empty() || secret != self.client.secret {
+        if id != self.client.id {
+            return Err(OAuthError::invalid_client());
+        }
+        // fosite does not authenticate public clients; a confidential one needs the
+        // secret while it is active (an expired secret no longer authenticates).
+        let active = self.client.secrets.iter().any(|s| s.is_active);
+        if !self.client.is_public && (secret.is_empty() || secret != self.client.secret || !active)
+        {
             return Err(OAuthError::invalid_client());
         }
         Ok(())

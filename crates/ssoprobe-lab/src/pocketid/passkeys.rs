@@ -427,6 +427,13 @@ pub(super) async fn register_finish(
     if !pocket_id.faults.has(Fault::PasskeyRevoked) {
         store.credentials.push(credential);
     }
+    // Fault user-disabled: an admin disables the account once it has a passkey (the
+    // admin API shows it disabled).
+    if pocket_id.faults.has(Fault::UserDisabled)
+        && let Some(user) = store.users.get_mut(&session.user_id)
+    {
+        user.disabled = true;
+    }
     Ok(answer)
 }
 

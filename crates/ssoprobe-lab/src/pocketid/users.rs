@@ -2,7 +2,9 @@
 //! signed-in user's `/api/users/me`, and one-time login codes.
 
 use super::api::{self, AMR_ONE_TIME_CODE, ApiError, FieldError, with_cookie};
+use super::groups::{self, GroupMinimalDto};
 use super::{PocketId, Store};
+use crate::PROBE_EMAIL;
 use crate::wire;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -69,9 +71,7 @@ impl User {
             is_admin: self.is_admin,
             locale: self.locale.as_deref(),
             custom_claims: Vec::new(),
-            // The lab has no group API, so nobody is in a group. (Real Pocket ID also
-            // answers `[]` here after a login, even for group members.)
-            user_groups: Vec::new(),
+            user_groups: groups::minimal_of(&self.groups),
             ldap_id: None,
             disabled: self.disabled,
         }
@@ -92,7 +92,7 @@ pub(super) struct UserDto<'a> {
     is_admin: bool,
     locale: Option<&'a str>,
     custom_claims: Vec<Value>,
-    user_groups: Vec<Value>,
+    user_groups: Vec<GroupMinimalDto>,
     ldap_id: Option<&'a str>,
     disabled: bool,
 }
@@ -106,7 +106,19 @@ impl Users {
         self.0.iter().find(|u| u.id == id)
     }
 
-    fn get_mut(&mut self, id: &str) -> Option<&mut User> {
+    /// The users in group `group_id`, in creation order.
+    pub(super) fn in_group<'a>(&'a self, group_id: &'a str) -> impl Iterator<Item = &'a User> {
+        self.0
+            .iter()
+            .filter(move |u| u.groups.iter().any(|g| g == group_id))
+    }
+
+    /// How many users group `group_id` has.
+    pub(super) fn count_in_group(&self, group_id: &str) -> usize {
+        self.in_group(group_id).count()
+    }
+
+    pub(super) fn get_mut(&mut self, id: &str) -> Option<&mut User> {
         self.0.iter_mut().find(|u| u.id == id)
     }
 
@@ -309,9 +321,18 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     pocket_id.require_user_or_key(&headers, true)?;
-    let user = api::bind_json::<UserInput>(&headers, &body)?.validate()?;
+    let mut user = api::bind_json::<UserInput>(&headers, &body)?.validate()?;
     let mut store = pocket_id.store();
     store.users.check_unique(&user, None)?;
+    // A lab convenience, not Pocket ID's: the probe user starts in group `probers`,
+    // so that a policy on the `groups` claim has a group to match.
+    if user
+        .email
+        .as_deref()
+        .is_some_and(|e| e.eq_ignore_ascii_case(PROBE_EMAIL))
+    {
+        user.groups.push(groups::PROBERS_GROUP_ID.to_string());
+    }
     let response = api::json(StatusCode::CREATED, &user.dto());
     store.users.0.push(user);
     Ok(response)
@@ -349,82 +370,32 @@ pub(super) async fn update(
     Ok(api::json(StatusCode::OK, &user.dto()))
 }
 
-/// `dto.Pagination`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Pagination {
-    total_pages: usize,
-    total_items: usize,
-    current_page: usize,
-    items_per_page: usize,
-}
-
 /// `GET /api/users?search=&pagination[page]=&pagination[limit]=` →
 /// `{"data":[UserDto…],"pagination":{…}}`; the search matches e-mail, names and
-/// username, case-insensitively (SQLite's LIKE).
+/// username, case-insensitively (SQLite's LIKE). The lab caps the limit at 2.
 pub(super) async fn list(
     State(pocket_id): State<Arc<PocketId>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     pocket_id.require_user_or_key(&headers, true)?;
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let get = |key: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
-    let search = get("search").to_lowercase();
-    let limit = match get("pagination[limit]").parse::<usize>() {
-        Ok(0) | Err(_) => 20,
-        Ok(n) => n.min(100),
-    };
+    let request = api::ListRequest::parse(query.as_deref());
     let store = pocket_id.store();
-    let matching: Vec<&User> = store
+    let matching: Vec<UserDto<'_>> = store
         .users
         .0
         .iter()
         .filter(|u| {
-            search.is_empty()
-                || [
-                    u.email.as_deref().unwrap_or(""),
-                    &u.first_name,
-                    &u.last_name,
-                    &u.username,
-                ]
-                .iter()
-                .any(|field| field.to_lowercase().contains(&search))
+            request.matches(&[
+                u.email.as_deref().unwrap_or(""),
+                &u.first_name,
+                &u.last_name,
+                &u.username,
+            ])
         })
+        .map(User::dto)
         .collect();
-    let total_items = matching.len();
-    let total_pages = total_items.div_ceil(limit).max(1);
-    let page = get("pagination[page]")
-        .parse::<usize>()
-        .unwrap_or(1)
-        .clamp(1, total_pages);
-    let data: Vec<UserDto<'_>> = matching
-        .iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .map(|u| u.dto())
-        .collect();
-    Ok(api::json(
-        StatusCode::OK,
-        &json!({
-            "data": data,
-            "pagination": Pagination {
-                total_pages,
-                total_items,
-                current_page: page,
-                items_per_page: limit,
-            },
-        }),
-    ))
+    Ok(api::json(StatusCode::OK, &request.paginate(matching)))
 }
 
 /// `GET /api/users/:id`.
@@ -437,6 +408,19 @@ pub(super) async fn get_one(
     let store = pocket_id.store();
     let user = store.users.get(&id).ok_or_else(ApiError::user_not_found)?;
     Ok(api::json(StatusCode::OK, &user.dto()))
+}
+
+/// `GET /api/users/:id/groups` → the user's groups (`UserGroupDto`s without their
+/// users and clients; the lab returns the minimal DTOs).
+pub(super) async fn groups_of(
+    State(pocket_id): State<Arc<PocketId>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    pocket_id.require_user_or_key(&headers, true)?;
+    let store = pocket_id.store();
+    let user = store.users.get(&id).ok_or_else(ApiError::user_not_found)?;
+    Ok(api::json(StatusCode::OK, &groups::minimal_of(&user.groups)))
 }
 
 /// `GET /api/users/me`: the session's user (or the static API user for the key).

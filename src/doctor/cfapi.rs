@@ -1,0 +1,405 @@
+//! A read-only client of Cloudflare's API v4: GET only (there is no way to send
+//! anything else through it), the `{success, errors, result, result_info}` envelope,
+//! page-by-page lists followed to the end, `429` with `Retry-After` honoured a bounded
+//! number of times, and every error mapped to what the operator must do — the
+//! permission to add to the token, the account id to fix.
+
+use crate::http::{Accept, Http, HttpError, Request, Response};
+use crate::redact::Secret;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+use url::Url;
+
+/// Cloudflare's API, unless `--cf-api-url` says otherwise.
+pub const DEFAULT_URL: &str = "https://api.cloudflare.com/client/v4";
+
+/// The most items asked for per page (the smallest maximum among the lists read).
+const PER_PAGE: u32 = 50;
+/// A list longer than this many pages is not followed further.
+const MAX_PAGES: u32 = 100;
+/// The most times one request is repeated after a `429`.
+const MAX_RETRIES: u32 = 2;
+/// The longest `Retry-After` waited for; a longer one ends the request.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// The token permissions the endpoints need (the names the dashboard shows under
+/// My Profile → API Tokens → Create Token → Custom token).
+pub mod perm {
+    /// Access applications and their policies.
+    pub const APPS: &str = "Account → Access: Apps and Policies → Read";
+    /// The Zero Trust organization, login methods and Access groups.
+    pub const ORG: &str = "Account → Access: Organizations, Identity Providers, and Groups → Read";
+    /// Tunnels, their connections and configuration.
+    pub const TUNNEL: &str = "Account → Cloudflare Tunnel → Read";
+    /// Zones.
+    pub const ZONE: &str = "Zone → Zone → Read";
+    /// DNS records.
+    pub const DNS: &str = "Zone → DNS → Read";
+    /// Bot Fight Mode.
+    pub const BOTS: &str = "Zone → Bot Management → Read";
+    /// Listing the token's accounts (a user-owned token needs none).
+    pub const NONE: &str = "";
+}
+
+/// Why an API read failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CfError {
+    /// No answer.
+    #[error("{0}")]
+    Http(#[from] HttpError),
+    /// The token is valid but lacks the permission (403, code 10000).
+    #[error("the API token may not read {what} (HTTP 403, code 10000 \"Authentication error\")")]
+    Denied {
+        /// What was being read.
+        what: String,
+        /// The permission to add.
+        permission: &'static str,
+    },
+    /// The token was refused altogether (unknown, revoked, expired, malformed).
+    #[error("Cloudflare refused the API token (HTTP {status}{}: {message})", code.map(|c| format!(", code {c}")).unwrap_or_default())]
+    BadToken {
+        /// HTTP status.
+        status: u16,
+        /// Cloudflare's error code.
+        code: Option<i64>,
+        /// Its message.
+        message: String,
+    },
+    /// The account id does not route (code 7003/7000).
+    #[error("Cloudflare does not know account {account} (HTTP {status}: {message})")]
+    WrongAccount {
+        /// The account id used.
+        account: String,
+        /// HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// Rate limited, and the wait is longer than allowed (or retried enough).
+    #[error("Cloudflare's API rate limit was reached (HTTP 429{})", retry_after.as_ref().map(|r| format!(", Retry-After: {r}")).unwrap_or_default())]
+    RateLimited {
+        /// `Retry-After` as sent.
+        retry_after: Option<String>,
+    },
+    /// Any other error answer.
+    #[error("Cloudflare answered HTTP {status}{} for {what}: {message}", code.map(|c| format!(" (code {c})")).unwrap_or_default())]
+    Answer {
+        /// What was being read.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Cloudflare's error code.
+        code: Option<i64>,
+        /// Its message.
+        message: String,
+    },
+    /// A 2xx answer that is not the envelope, or whose `result` has another shape.
+    #[error("Cloudflare's answer for {what} is {problem}")]
+    Shape {
+        /// What was being read.
+        what: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl CfError {
+    /// The fix, in the operator's terms.
+    pub fn hint(&self) -> String {
+        match self {
+            CfError::Http(e) => e.hint(),
+            CfError::Denied { permission, .. } => format!(
+                "add the permission \"{permission}\" to the API token (dash.cloudflare.com → My Profile → API Tokens → Edit; for this account's resources), or use a token that has it"
+            ),
+            CfError::BadToken { .. } => "the token in --cf-api-token-file is unknown, revoked, expired or not a token at all: create one (My Profile → API Tokens → Create Token → Custom token) with the Read permissions listed in ssoprobe's README, and put it alone in the file".into(),
+            CfError::WrongAccount { .. } => "copy the account id (32 hex digits) from the dashboard's URL or the account's Overview page into --cf-account-id, and check the token's Account Resources include it".into(),
+            CfError::RateLimited { .. } => "the token or this address is over Cloudflare's API limit (1,200 requests per 5 minutes): wait for the Retry-After time, and look for another tool polling with the same token".into(),
+            CfError::Answer { status, .. } if *status >= 500 => "Cloudflare's API is failing: check www.cloudflarestatus.com and try again later".into(),
+            CfError::Answer { .. } => "run again with --trace to see the request and Cloudflare's answer".into(),
+            CfError::Shape { .. } => "this is not Cloudflare's API v4: check --cf-api-url (the default is https://api.cloudflare.com/client/v4)".into(),
+        }
+    }
+}
+
+/// The envelope every endpoint answers.
+#[derive(Debug, serde::Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    errors: Vec<Value>,
+    #[serde(default)]
+    result: Value,
+    #[serde(default)]
+    result_info: Option<ResultInfo>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ResultInfo {
+    #[serde(default)]
+    total_pages: Option<u64>,
+    #[serde(default)]
+    total_count: Option<u64>,
+}
+
+/// A client for one run.
+pub struct CfApi<'a> {
+    http: &'a Http,
+    base: Url,
+    auth: Secret,
+    label: &'a str,
+}
+
+impl<'a> CfApi<'a> {
+    /// A client of the API at `base` authenticating with `token`, tracing as `label`.
+    pub fn new(http: &'a Http, base: &Url, token: &Secret, label: &'a str) -> CfApi<'a> {
+        CfApi {
+            http,
+            base: base.clone(),
+            auth: Secret::new(format!("Bearer {}", token.expose())),
+            label,
+        }
+    }
+
+    /// The URL of `segments` below the API's base, each percent-encoded as one
+    /// segment, with `query`.
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url, CfError> {
+        let mut url = self.base.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        {
+            let mut path = url.path_segments_mut().map_err(|_| CfError::Shape {
+                what: "the API URL".into(),
+                problem: "not a URL that can have a path".into(),
+            })?;
+            path.pop_if_empty();
+            for s in segments {
+                if s.is_empty() || *s == "." || *s == ".." {
+                    return Err(CfError::Shape {
+                        what: "an id in Cloudflare's answers".into(),
+                        problem: "empty or a dot segment".into(),
+                    });
+                }
+                path.push(s);
+            }
+        }
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        Ok(url)
+    }
+
+    /// GETs one object (`result` parsed as `T`). `what` names it in errors;
+    /// `permission` is what the token needs for it.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        what: &str,
+        permission: &'static str,
+    ) -> Result<T, CfError> {
+        let url = self.url(segments, query)?;
+        let envelope = self.fetch(url, what, permission).await?;
+        parse_result(envelope.result, what)
+    }
+
+    /// GETs every page of a list, in order.
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        what: &str,
+        permission: &'static str,
+    ) -> Result<Vec<T>, CfError> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let mut q = query.to_vec();
+            q.push(("page", page.to_string()));
+            q.push(("per_page", PER_PAGE.to_string()));
+            let url = self.url(segments, &q)?;
+            let envelope = self.fetch(url, what, permission).await?;
+            let items = match envelope.result {
+                Value::Array(items) => items,
+                Value::Null => Vec::new(),
+                _ => {
+                    return Err(CfError::Shape {
+                        what: what.into(),
+                        problem: "not a list".into(),
+                    });
+                }
+            };
+            if items.is_empty() {
+                return Ok(all);
+            }
+            for item in items {
+                all.push(parse_result(item, what)?);
+            }
+            let info = envelope.result_info.unwrap_or_default();
+            let last_page = info.total_pages.is_some_and(|t| u64::from(page) >= t);
+            let have_all = info.total_count.is_some_and(|t| all.len() as u64 >= t);
+            if last_page || have_all {
+                return Ok(all);
+            }
+        }
+        Err(CfError::Shape {
+            what: what.into(),
+            problem: format!("longer than {MAX_PAGES} pages; ssoprobe stopped reading it"),
+        })
+    }
+
+    /// Sends the GET, repeating it after a `429` when `Retry-After` allows.
+    async fn fetch(
+        &self,
+        url: Url,
+        what: &str,
+        permission: &'static str,
+    ) -> Result<Envelope, CfError> {
+        let mut retries = 0;
+        loop {
+            let request =
+                Request::get(url.clone(), Accept::Json).header("authorization", &self.auth);
+            let response = self.http.send(self.label, request).await?;
+            if response.status.as_u16() == 429 {
+                let retry_after = response.header("retry-after").map(str::to_string);
+                let wait = retry_after
+                    .as_deref()
+                    .and_then(parse_retry_after)
+                    .unwrap_or(Duration::from_secs(1));
+                let room = self
+                    .http
+                    .deadline()
+                    .saturating_duration_since(tokio::time::Instant::now());
+                if retries >= MAX_RETRIES
+                    || wait > MAX_RETRY_WAIT
+                    || wait + self.http.timeout().min(room / 2) > room
+                {
+                    return Err(CfError::RateLimited { retry_after });
+                }
+                retries += 1;
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return envelope_of(&response, what, permission, &url);
+        }
+    }
+}
+
+/// `Retry-After` in seconds (Cloudflare sends seconds; an HTTP date is not waited for).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn parse_result<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, CfError> {
+    serde_json::from_value(value).map_err(|e| CfError::Shape {
+        what: what.into(),
+        problem: crate::checks::json_problem(&e),
+    })
+}
+
+/// The first error of the envelope: code and message (made printable).
+fn first_error(errors: &[Value]) -> (Option<i64>, String) {
+    let Some(first) = errors.first() else {
+        return (None, "no error message".into());
+    };
+    let code = first.get("code").and_then(Value::as_i64);
+    let message = first
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("no error message");
+    let message: String = message.chars().take(200).collect();
+    (code, crate::redact::terminal_safe(&message))
+}
+
+fn envelope_of(
+    response: &Response,
+    what: &str,
+    permission: &'static str,
+    url: &Url,
+) -> Result<Envelope, CfError> {
+    let status = response.status.as_u16();
+    let parsed: Result<Envelope, _> = serde_json::from_slice(&response.body);
+    let envelope = match parsed {
+        Ok(e) => e,
+        Err(e) if response.status.is_success() => {
+            return Err(CfError::Shape {
+                what: what.into(),
+                problem: crate::checks::json_problem(&e),
+            });
+        }
+        Err(_) => {
+            let message = match crate::cloudflare::html_title(&response.text()) {
+                Some(title) => format!("a page titled \"{title}\""),
+                None => "an answer that is not Cloudflare's JSON".into(),
+            };
+            return Err(CfError::Answer {
+                what: what.into(),
+                status,
+                code: None,
+                message: crate::redact::terminal_safe(&message),
+            });
+        }
+    };
+    if response.status.is_success() && envelope.success != Some(false) {
+        return Ok(envelope);
+    }
+    let (code, message) = first_error(&envelope.errors);
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let account_path = segments
+        .iter()
+        .position(|s| *s == "accounts")
+        .and_then(|i| segments.get(i + 1))
+        .map(|s| s.to_string());
+    Err(match (status, code) {
+        (403, Some(10000)) => CfError::Denied {
+            what: what.into(),
+            permission,
+        },
+        (_, Some(1000 | 6003 | 6111 | 9106 | 9109 | 6100 | 6101 | 6102 | 6103 | 10001)) => {
+            CfError::BadToken {
+                status,
+                code,
+                message,
+            }
+        }
+        (400 | 404, Some(7003 | 7000)) if account_path.is_some() => CfError::WrongAccount {
+            account: account_path.unwrap_or_default(),
+            status,
+            message,
+        },
+        _ => CfError::Answer {
+            what: what.into(),
+            status,
+            code,
+            message,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_seconds() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn errors_keep_code_and_printable_message() {
+        let errors =
+            vec![serde_json::json!({"code": 10000, "message": "Authentication\u{1b}[2J error"})];
+        let (code, message) = first_error(&errors);
+        assert_eq!(code, Some(10000));
+        assert!(!message.contains('\u{1b}'));
+        assert_eq!(first_error(&[]).1, "no error message");
+    }
+}

@@ -1,0 +1,587 @@
+//! `ssoprobe doctor` and the `config.*` checks, end to end: the real binary against the
+//! lab's Cloudflare API and Pocket ID admin API.
+
+mod common;
+
+use common::{Lab, demo, run};
+use serde_json::Value;
+
+const CONFIG_CHECKS: &[&str] = &[
+    "config.token",
+    "config.team",
+    "config.app",
+    "config.policy",
+    "config.login_method",
+    "config.scopes",
+    "config.pkce",
+    "config.tunnel",
+    "config.dns",
+    "config.waf",
+    "config.api_key",
+    "config.discovery",
+    "config.client",
+    "config.user",
+];
+
+/// Each lab fault the configuration shows, with the check that must name it, its
+/// status and a piece of the fix it must give (or of the finding, after `finding:`).
+const FAULTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "site-public",
+        "config.app",
+        "fail",
+        "not protected by Access",
+    ),
+    (
+        "wrong-team",
+        "config.team",
+        "fail",
+        "lives in team other-team.cloudflareaccess.com",
+    ),
+    ("challenge", "config.waf", "warn", "turn Bot Fight Mode off"),
+    (
+        "token-challenge",
+        "config.waf",
+        "warn",
+        "turn Bot Fight Mode off",
+    ),
+    (
+        "token-blocked-for-access",
+        "config.waf",
+        "warn",
+        "turn Bot Fight Mode off",
+    ),
+    (
+        "no-instant-auth",
+        "config.app",
+        "warn",
+        "turn on Instant Auth",
+    ),
+    (
+        "idp-chooser-via-team",
+        "config.app",
+        "warn",
+        "turn on Instant Auth",
+    ),
+    (
+        "wrong-auth-url",
+        "config.login_method",
+        "fail",
+        "set Auth URL to https://id.example.com/authorize",
+    ),
+    (
+        "access-jwks-unreachable",
+        "config.login_method",
+        "fail",
+        "set Certificate URL to https://id.example.com/.well-known/jwks.json",
+    ),
+    ("no-pkce", "config.pkce", "fail", "turn on PKCE in Access"),
+    (
+        "public-client-no-pkce",
+        "config.pkce",
+        "fail",
+        "turn on PKCE in Access",
+    ),
+    (
+        "pkce-not-enforced",
+        "config.pkce",
+        "warn",
+        "turn on PKCE on the Pocket ID client",
+    ),
+    (
+        "unknown-client",
+        "config.client",
+        "fail",
+        "set the login method's App ID to 2f0408cf-25d7-4daa-9fb9-7b072516a681",
+    ),
+    (
+        "callback-not-registered",
+        "config.client",
+        "fail",
+        "add exactly https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+    ),
+    (
+        "client-no-callback",
+        "config.client",
+        "fail",
+        "add https://xyz.cloudflareaccess.com/cdn-cgi/access/callback to the client's Callback URLs",
+    ),
+    (
+        "callback-other-team",
+        "config.client",
+        "fail",
+        "finding:another team",
+    ),
+    (
+        "par-required",
+        "config.client",
+        "fail",
+        "turn off \"Requires PAR\"",
+    ),
+    (
+        "secret-expired",
+        "config.client",
+        "fail",
+        "create a new client secret",
+    ),
+    (
+        "secret-expiring",
+        "config.client",
+        "warn",
+        "before the old one expires",
+    ),
+    (
+        "reauth-required",
+        "config.client",
+        "warn",
+        "Requires re-authentication",
+    ),
+    (
+        "issuer-mismatch",
+        "config.discovery",
+        "fail",
+        "set APP_URL=https://id.example.com",
+    ),
+    (
+        "internal-url",
+        "config.discovery",
+        "warn",
+        "not discovery's internal URLs",
+    ),
+    ("user-disabled", "config.user", "fail", "enable the user"),
+    ("passkey-revoked", "config.user", "fail", "ssoprobe enroll"),
+    (
+        "user-not-allowed",
+        "config.user",
+        "fail",
+        "add probe to one of the allowed groups",
+    ),
+    (
+        "access-policy-deny",
+        "config.policy",
+        "fail",
+        "Emails: probe@example.com",
+    ),
+    (
+        "service-auth-only",
+        "config.policy",
+        "fail",
+        "add an Allow policy",
+    ),
+    (
+        "policy-login-method",
+        "config.policy",
+        "fail",
+        "finding:requires Login Methods: One-time PIN",
+    ),
+    (
+        "approval-required",
+        "config.policy",
+        "warn",
+        "without approval by an approver",
+    ),
+    (
+        "bypass-everyone",
+        "config.policy",
+        "fail",
+        "remove the Bypass policy",
+    ),
+    (
+        "scopes-without-email",
+        "config.scopes",
+        "fail",
+        "set the scopes to openid email profile",
+    ),
+    (
+        "scope-unsupported",
+        "config.scopes",
+        "fail",
+        "remove offline",
+    ),
+    (
+        "email-claim-name",
+        "config.scopes",
+        "fail",
+        "set Email claim to email",
+    ),
+    (
+        "groups-claim-missing",
+        "config.scopes",
+        "fail",
+        "add groups to the scopes",
+    ),
+    (
+        "app-hides-idp",
+        "config.app",
+        "fail",
+        "to the application's login methods",
+    ),
+    (
+        "instant-auth-ambiguous",
+        "config.app",
+        "warn",
+        "exactly one login method",
+    ),
+    (
+        "idp-behind-access",
+        "config.app",
+        "fail",
+        "do not protect id.example.com with Access",
+    ),
+    (
+        "tunnel-down",
+        "config.tunnel",
+        "fail",
+        "start cloudflared for tunnel \"homelab\"",
+    ),
+    (
+        "idp-behind-tunnel-down",
+        "config.tunnel",
+        "fail",
+        "start cloudflared for tunnel \"pocket-id\"",
+    ),
+    ("tunnel-degraded", "config.tunnel", "warn", "restart"),
+    (
+        "ingress-missing",
+        "config.tunnel",
+        "fail",
+        "add a public hostname service.example.com",
+    ),
+    (
+        "origin-access-aud",
+        "config.tunnel",
+        "fail",
+        "set the AUD tag",
+    ),
+    (
+        "dns-not-tunnel",
+        "config.dns",
+        "fail",
+        "repoint the CNAME service.example.com",
+    ),
+    (
+        "cf-token-missing-permission",
+        "config.tunnel",
+        "warn",
+        "Account → Cloudflare Tunnel → Read",
+    ),
+];
+
+fn config_check<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no {id} in the report: {}", json["checks"]))
+}
+
+#[test]
+fn the_healthy_lab_passes_every_configuration_check() {
+    let r = demo(&[], &["--doctor"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let json = r.json();
+    for id in CONFIG_CHECKS {
+        let c = config_check(&json, id);
+        assert_eq!(c["status"], "pass", "{id}: {c}");
+    }
+    // The application is on the second page of the lab's lists (two per page).
+    assert_eq!(
+        config_check(&json, "config.app")["details"]["applications_read"],
+        5,
+        "{json}"
+    );
+}
+
+#[test]
+fn every_configuration_fault_is_named_with_its_fix() {
+    let mut listed = String::new();
+    if let Ok(out) = std::process::Command::new(env!("CARGO_BIN_EXE_ssoprobe"))
+        .args(["lab", "--list-faults"])
+        .output()
+    {
+        listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    assert!(FAULTS.len() >= 25);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for chunk in FAULTS.chunks(FAULTS.len().div_ceil(4)) {
+            let failures = &failures;
+            let listed = &listed;
+            s.spawn(move || {
+                for (fault, id, status, wanted) in chunk {
+                    if !listed
+                        .lines()
+                        .any(|l| l.split_whitespace().next() == Some(fault))
+                    {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{fault}: not in lab --list-faults"));
+                        continue;
+                    }
+                    let r = demo(&[fault], &["--doctor"]);
+                    let json = r.json();
+                    let c = config_check(&json, id);
+                    let text = match wanted.strip_prefix("finding:") {
+                        Some(w) => (
+                            c["summary"].as_str().unwrap_or_default().to_string()
+                                + " "
+                                + &c["details"].to_string(),
+                            w,
+                        ),
+                        None => (c["hint"].as_str().unwrap_or_default().to_string(), *wanted),
+                    };
+                    if c["status"] != *status || !text.0.contains(text.1) {
+                        failures.lock().unwrap().push(format!(
+                            "{fault}: {id} wanted {status} with \"{}\", got {c}",
+                            text.1
+                        ));
+                    }
+                    if r.code < 1 {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{fault}: exit {} ", r.code));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn doctor_only_reads_and_follows_every_page() {
+    // No enrolment: every API request the lab logs is doctor's.
+    let mut lab = Lab::start(&[]);
+    let r = lab.doctor(&[]);
+    let json = r.json();
+    // Only the configuration checks: doctor logs nobody in.
+    let ids: Vec<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, CONFIG_CHECKS, "{}", r.dump());
+    // The monitoring user is not enrolled: the one failure.
+    assert_eq!(
+        config_check(&json, "config.user")["status"],
+        "fail",
+        "{}",
+        r.dump()
+    );
+    assert_eq!(r.code, 2);
+    let log = lab.stop_and_read_api_log();
+    assert!(log.len() > 15, "{log:?}");
+    let writes: Vec<_> = log.iter().filter(|(m, _, _, _)| m != "GET").collect();
+    assert!(writes.is_empty(), "doctor sent more than GET: {writes:?}");
+    assert!(
+        log.iter()
+            .any(|(_, _, p, _)| p.contains("/access/apps") && p.contains("page=2")),
+        "the second page of applications was not read: {log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|(_, _, p, _)| p.contains("/api/oidc/clients") && p.contains("pagination")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_bad_token_and_a_bad_key_are_named_and_nothing_else_is_read_with_them() {
+    let lab = Lab::start(&[]);
+    let bad = lab.path("bad-token.txt");
+    std::fs::write(&bad, "not-a-token-0123456789abcdefghijklmnopqrstu").unwrap();
+    set_private(&bad);
+    let mut args: Vec<String> = lab.doctor.clone();
+    replace_value(&mut args, "--cf-api-token-file", &bad);
+    replace_value(&mut args, "--api-key-file", &bad);
+    let mut full = vec!["doctor".to_string()];
+    full.extend(args);
+    full.extend(["--format".into(), "json".into()]);
+    let r = run(&full.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let json = r.json();
+    let token = config_check(&json, "config.token");
+    assert_eq!(token["status"], "fail", "{token}");
+    assert!(
+        token["hint"]
+            .as_str()
+            .unwrap()
+            .contains("unknown, revoked, expired"),
+        "{token}"
+    );
+    assert_eq!(config_check(&json, "config.app")["status"], "skip");
+    assert!(
+        config_check(&json, "config.app")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("follows from config.token")
+    );
+    let key = config_check(&json, "config.api_key");
+    assert_eq!(key["status"], "fail", "{key}");
+    assert!(key["hint"].as_str().unwrap().contains("API Keys"), "{key}");
+    assert_eq!(config_check(&json, "config.client")["status"], "skip");
+}
+
+#[test]
+fn rate_limits_are_waited_for_once_and_not_looped_on() {
+    let short = demo(&["cf-api-rate-limited"], &["--doctor"]);
+    let json = short.json();
+    for id in ["config.token", "config.app", "config.tunnel", "config.dns"] {
+        assert_eq!(
+            config_check(&json, id)["status"],
+            "pass",
+            "{id}: {}",
+            short.dump()
+        );
+    }
+    let long = demo(&["cf-api-rate-limit-exhausted"], &["--doctor"]);
+    let json = long.json();
+    let token = config_check(&json, "config.token");
+    assert_eq!(token["status"], "fail", "{token}");
+    assert!(
+        token["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Retry-After: 300"),
+        "{token}"
+    );
+    assert!(
+        token["hint"]
+            .as_str()
+            .unwrap()
+            .contains("wait for the Retry-After time"),
+        "{token}"
+    );
+}
+
+#[test]
+fn secrets_never_reach_any_format() {
+    let lab = Lab::start(&["tunnel-down", "cf-token-missing-permission"]);
+    let token = std::fs::read_to_string(lab.path("cf-api-token.txt")).unwrap();
+    let key = std::fs::read_to_string(lab.path("api-key.txt")).unwrap();
+    assert!(token.trim().len() >= 20 && key.trim().len() >= 16);
+    for format in ["human", "json", "junit", "nagios", "prometheus"] {
+        let mut args: Vec<&str> = vec!["doctor"];
+        args.extend(lab.doctor.iter().map(String::as_str));
+        args.extend(["--format", format, "--trace"]);
+        let r = run(&args);
+        assert!(r.code >= 1, "{}", r.dump());
+        for secret in [token.trim(), key.trim()] {
+            assert!(
+                !r.stdout.contains(secret) && !r.stderr.contains(secret),
+                "{format}: a secret was printed"
+            );
+        }
+    }
+}
+
+#[test]
+fn doctor_settings_that_cannot_take_effect_are_refused() {
+    let base = [
+        "doctor",
+        "--service",
+        "https://service.example.com",
+        "--idp",
+        "https://id.example.com",
+    ];
+    let r = run(&base);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("--cf-api-token-file"), "{}", r.dump());
+    let mut with = base.to_vec();
+    with.extend(["--cf-account-id", "0123456789abcdef0123456789abcdef"]);
+    let r = run(&with);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.contains("--cf-account-id") && r.stderr.contains("--cf-api-token-file"),
+        "{}",
+        r.dump()
+    );
+    let mut with = base.to_vec();
+    with.extend(["--cf-account-id", "xyz"]);
+    assert!(run(&with).stderr.contains("32 hex digits"));
+    let mut with = base.to_vec();
+    with.extend(["--user", "probe@example.com"]);
+    let r = run(&with);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("--user"), "{}", r.dump());
+    let lab = Lab::start(&[]);
+    let mut args: Vec<&str> = vec!["doctor"];
+    args.extend(lab.doctor.iter().map(String::as_str));
+    args.extend(["--expect-status", "200"]);
+    let r = run(&args);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.contains("--expect-status has no effect in doctor"),
+        "{}",
+        r.dump()
+    );
+    let mut args: Vec<String> = vec!["doctor".into()];
+    args.extend(lab.doctor.iter().cloned());
+    replace_value(
+        &mut args,
+        "--cf-api-url",
+        "http://api.cloudflare.example.com/client/v4",
+    );
+    let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("https"), "{}", r.dump());
+}
+
+#[test]
+fn either_side_alone_says_what_it_could_not_check() {
+    let lab = Lab::start(&[]);
+    let mut cf_only: Vec<String> = Vec::new();
+    let mut skip = false;
+    for (i, a) in lab.doctor.iter().enumerate() {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--api-key-file" {
+            skip = true;
+            continue;
+        }
+        let _ = i;
+        cf_only.push(a.clone());
+    }
+    let mut args = vec!["doctor".to_string()];
+    args.extend(cf_only);
+    args.extend(["--format".into(), "json".into()]);
+    let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let json = r.json();
+    assert_eq!(
+        config_check(&json, "config.app")["status"],
+        "pass",
+        "{}",
+        r.dump()
+    );
+    let client = config_check(&json, "config.client");
+    assert_eq!(client["status"], "skip");
+    assert!(
+        client["summary"]
+            .as_str()
+            .unwrap()
+            .contains("--api-key-file"),
+        "{client}"
+    );
+    assert!(
+        config_check(&json, "config.pkce")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("--api-key-file")
+    );
+}
+
+fn replace_value(args: &mut [String], flag: &str, value: &str) {
+    if let Some(i) = args.iter().position(|a| a == flag) {
+        args[i + 1] = value.to_string();
+    }
+}
+
+fn set_private(path: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
