@@ -154,7 +154,7 @@ const FAULTS: &[(&str, &str, &str, &str)] = &[
         "user-not-allowed",
         "config.user",
         "fail",
-        "add probe to one of the allowed groups",
+        "add probe to the group Admins",
     ),
     (
         "access-policy-deny",

@@ -1902,7 +1902,11 @@ impl Facts<'_> {
                         crate::redact::terminal_safe(&client.name),
                         if names.is_empty() { "members of no group".to_string() } else { format!("the groups {}", names.join(", ")) }
                     ),
-                    format!("add {uname} to one of the allowed groups (User Groups → …), or allow one of the user's groups on the client (OIDC Clients → {} → Allowed user groups)", crate::redact::terminal_safe(&client.name)),
+                    format!(
+                        "add {uname} to {} (User Groups → the group → Users), or allow one of the user's groups on the client (OIDC Clients → {} → Allowed user groups)",
+                        names.first().map_or_else(|| "an allowed group".to_string(), |n| format!("the group {n}")),
+                        crate::redact::terminal_safe(&client.name)
+                    ),
                 );
             }
         }

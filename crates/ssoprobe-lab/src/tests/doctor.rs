@@ -171,7 +171,7 @@ fn cf_lists_are_capped_at_two_per_page_and_end_with_an_empty_page() {
             .iter()
             .all(|a| a["name"] != "service")
     );
-    assert_eq!(apps["result_info"]["total_count"], 4);
+    assert_eq!(apps["result_info"]["total_count"], 5);
 }
 
 #[test]
@@ -368,7 +368,16 @@ fn cf_objects_of_the_healthy_lab_agree_with_the_edge() {
         .iter()
         .map(|a| a["name"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(names, ["wiki", "everything", "service admin", "service"]);
+    assert_eq!(
+        names,
+        [
+            "wiki",
+            "everything",
+            "service admin",
+            "service",
+            "pocket id"
+        ]
+    );
     let app = service_app(&api);
     assert_eq!(app["id"], cfapi::SERVICE_APP_ID);
     assert_eq!(app["aud"], AUD);
@@ -605,6 +614,12 @@ fn cf_objects_follow_the_faults() {
     let idp_app = named(&apps, "pocket id");
     assert_eq!(idp_app["domain"], IDP_HOST);
     assert_eq!(idp_app["policies"][0]["decision"], "allow");
+    // Healthy: Pocket ID's application bypasses Access for everyone.
+    let apps = all(&api(&[]), &acct("/access/apps"));
+    assert_eq!(
+        named(&apps, "pocket id")["policies"][0]["decision"],
+        "bypass"
+    );
 
     let down = api(&[Fault::TunnelDown]);
     let homelab = tunnel(&down, "homelab");
@@ -758,7 +773,7 @@ async fn over_https_the_api_host_is_served_and_recorded() {
             format!("GET {CF_API_HOST} /client/v4/user/tokens/verify 200"),
             format!("POST {CF_API_HOST} /client/v4/user/tokens/verify 405"),
             format!(
-                "GET {CF_API_HOST} /client/v4/accounts/{ACCOUNT_ID}/access/apps/{}/policies 200",
+                "GET {CF_API_HOST} /client/v4/accounts/{ACCOUNT_ID}/access/apps/{}/policies?page=2 200",
                 cfapi::SERVICE_APP_ID
             ),
             format!("GET {CF_API_HOST} /client/v4/accounts/{ACCOUNT_ID}/access/service_tokens 200"),
