@@ -216,6 +216,7 @@ impl<'a> CfApi<'a> {
         permission: &'static str,
     ) -> Result<Vec<T>, CfError> {
         let mut all = Vec::new();
+        let mut previous: Option<Vec<Value>> = None;
         for page in 1..=MAX_PAGES {
             let mut q = query.to_vec();
             q.push(("page", page.to_string()));
@@ -232,12 +233,15 @@ impl<'a> CfApi<'a> {
                     });
                 }
             };
-            if items.is_empty() {
+            // An empty page ends the list; so does the same page again (an endpoint
+            // that does not paginate ignores `page`).
+            if items.is_empty() || previous.as_ref() == Some(&items) {
                 return Ok(all);
             }
-            for item in items {
+            for item in items.iter().cloned() {
                 all.push(parse_result(item, what)?);
             }
+            previous = Some(items);
             let info = envelope.result_info.unwrap_or_default();
             let last_page = info.total_pages.is_some_and(|t| u64::from(page) >= t);
             let have_all = info.total_count.is_some_and(|t| all.len() as u64 >= t);
@@ -385,6 +389,97 @@ fn envelope_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            url: Url::parse("https://api.cloudflare.com/client/v4/accounts/0123/access/apps")
+                .unwrap(),
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> Result<Envelope, CfError> {
+        let r = response(status, body);
+        envelope_of(&r, "the Access applications", perm::APPS, &r.url)
+    }
+
+    #[test]
+    fn every_answer_maps_to_what_the_operator_must_do() {
+        let denied = answer(
+            403,
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+        );
+        assert!(
+            matches!(&denied, Err(CfError::Denied { permission, .. }) if *permission == perm::APPS)
+        );
+        assert!(
+            denied
+                .unwrap_err()
+                .hint()
+                .contains("Access: Apps and Policies → Read")
+        );
+        for body in [
+            r#"{"success":false,"errors":[{"code":9109,"message":"Invalid access token"}]}"#,
+            r#"{"success":false,"errors":[{"code":6003,"message":"Invalid request headers","error_chain":[{"code":6111}]}]}"#,
+            r#"{"success":false,"errors":[{"code":1000,"message":"Invalid API Token"}],"messages":null}"#,
+        ] {
+            assert!(
+                matches!(answer(403, body), Err(CfError::BadToken { .. })),
+                "{body}"
+            );
+        }
+        let wrong = answer(
+            404,
+            r#"{"success":false,"errors":[{"code":7003,"message":"Could not route"}]}"#,
+        );
+        assert!(matches!(&wrong, Err(CfError::WrongAccount { account, .. }) if account == "0123"));
+        // An edge page, not the API: named by its title, never pasted.
+        let page = answer(
+            502,
+            "<html><head><title>502 Bad Gateway</title></head><body>x</body></html>",
+        );
+        let text = page.unwrap_err().to_string();
+        assert!(
+            text.contains("\"502 Bad Gateway\"") && !text.contains("<html>"),
+            "{text}"
+        );
+        // 200 with something else than the envelope.
+        assert!(matches!(
+            answer(200, "not json"),
+            Err(CfError::Shape { .. })
+        ));
+        assert!(matches!(
+            answer(200, r#"{"success":false,"errors":[]}"#),
+            Err(CfError::Answer { .. })
+        ));
+        let ok = answer(
+            200,
+            r#"{"success":true,"errors":[],"result":[{"id":"a"}],"result_info":{"page":1,"total_pages":1}}"#,
+        );
+        assert!(ok.is_ok());
+        // A hostile message is cut and made printable.
+        let long = format!(
+            r#"{{"success":false,"errors":[{{"code":12130,"message":"{}\u001b[2J"}}]}}"#,
+            "x".repeat(5000)
+        );
+        let e = answer(400, &long).unwrap_err().to_string();
+        assert!(e.len() < 600 && !e.contains('\u{1b}'), "{}", e.len());
+    }
+
+    #[test]
+    fn results_of_another_shape_are_named_not_parsed_by_guess() {
+        let r: Result<Vec<crate::doctor::model::App>, _> =
+            parse_result(serde_json::json!({"id": 3}), "the Access applications");
+        assert!(matches!(r, Err(CfError::Shape { .. })));
+        let r: Result<crate::doctor::model::App, _> = parse_result(
+            serde_json::json!({"id": "a", "allowed_idps": "x"}),
+            "an app",
+        );
+        assert!(r.unwrap_err().to_string().contains("JSON of another shape"));
+    }
 
     #[test]
     fn retry_after_is_seconds() {

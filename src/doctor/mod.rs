@@ -386,7 +386,8 @@ async fn read_tunnels(
             &tunnel.id,
             "configurations",
         ];
-        let connectors = api.list::<Connector>(
+        // Not a paginated list: one array of connectors.
+        let connectors = api.get::<Vec<Connector>>(
             &connections_path,
             &[],
             "a tunnel's connections",
@@ -737,7 +738,8 @@ impl Facts<'_> {
             _ => Err(format!("skipped: {id} is not a configuration check")),
         };
         match ok {
-            Ok(summary) => f.finish(summary),
+            // Names in the summary come from the APIs: made printable like findings.
+            Ok(summary) => f.finish(crate::redact::terminal_safe(&summary)),
             // A skip that follows from a failure counts; one for a side not configured
             // (or a question not asked) does not.
             Err(skip) if skip.starts_with("skipped: follows from") => CheckResult::skip(id, skip),
@@ -1449,6 +1451,9 @@ impl Facts<'_> {
                     format!("look at the connectors of \"{tname}\" (Networks → Tunnels → {tname}): restart the one whose connections are pending reconnect, and check the origin's network"),
                 ),
                 _ => {}
+            }
+            if let Err(e) = &t.connectors {
+                cf_problem(f, e);
             }
             if let Ok(connectors) = &t.connectors {
                 let live: usize = connectors
