@@ -23,7 +23,15 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Read Cloudflare's and Pocket ID's configuration through their APIs (read-only)
     /// and name every mismatch between them, without a login.
-    #[command(after_long_help = DOCTOR_AFTER_HELP)]
+    // The settings of a login mean nothing here: hidden (and refused when given).
+    #[command(
+        after_long_help = DOCTOR_AFTER_HELP,
+        mut_arg("ping_url", |a| a.hide(true)),
+        mut_arg("expect_status", |a| a.hide(true)),
+        mut_arg("expect_body", |a| a.hide(true)),
+        mut_arg("client_secret_file", |a| a.hide(true)),
+        mut_arg("header", |a| a.hide(true))
+    )]
     Doctor(Box<CheckArgs>),
     /// Start the embedded lab on loopback and check it (add --fault to break it).
     Demo(DemoArgs),

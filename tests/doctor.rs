@@ -614,3 +614,23 @@ fn check_with_api_credentials_runs_the_configuration_checks_beside_the_probe() {
             .contains("turn on PKCE in Access")
     );
 }
+
+#[test]
+fn a_wrong_account_is_named_once() {
+    let lab = Lab::start(&[]);
+    let r = lab.doctor(&["--cf-account-id", "0123456789abcdef0123456789abcdef"]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let json = r.json();
+    let token = config_check(&json, "config.token");
+    assert_eq!(token["status"], "fail", "{token}");
+    assert!(
+        token["summary"]
+            .as_str()
+            .unwrap()
+            .contains("does not know account 0123456789abcdef0123456789abcdef"),
+        "{token}"
+    );
+    for id in ["config.team", "config.app", "config.tunnel"] {
+        assert_eq!(config_check(&json, id)["status"], "skip", "{id}");
+    }
+}

@@ -297,6 +297,33 @@ async fn read_cloudflare(config: &Config, http: &Http, settings: &CfSettings) ->
         read_dns(&api, a, &site_host),
         read_dns(&api, a, &idp_host),
     );
+    // An account id the API does not know fails every account read alike: say it once,
+    // as config.token's finding.
+    let wrong_account = [
+        org.as_ref().err(),
+        idps.as_ref().err(),
+        apps.as_ref().err(),
+        groups.as_ref().err(),
+        tunnels.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|e| matches!(e, CfError::WrongAccount { .. }))
+    .cloned();
+    if let Some(e) = wrong_account {
+        return Cf {
+            account: Err(e.clone()),
+            token,
+            org: Err(e.clone()),
+            idps: Err(e.clone()),
+            apps: Err(e.clone()),
+            groups: Err(e.clone()),
+            policies: None,
+            tunnels: Err(e),
+            dns: Vec::new(),
+            bots: None,
+        };
+    }
     let path = config.service.path().to_string();
     let policies = match &apps {
         Ok(apps) => match rules::covering_app(apps, &site_host, &path) {
