@@ -429,6 +429,14 @@ const SCENARIOS: &[Scenario] = &[
         "set the login method's Email claim to email",
     ),
     d(
+        "groups-claim-display-name",
+        2,
+        "config.policy",
+        "fail",
+        "change the rule's claim value to probers",
+        "match the groups claim on Pocket ID's group name, not its display name",
+    ),
+    d(
         "groups-claim-missing",
         2,
         "config.policy",

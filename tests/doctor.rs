@@ -205,6 +205,12 @@ const FAULTS: &[(&str, &str, &str, &str)] = &[
         "set Email claim to email",
     ),
     (
+        "groups-claim-display-name",
+        "config.policy",
+        "fail",
+        "change the rule's claim value to probers",
+    ),
+    (
         "groups-claim-missing",
         "config.scopes",
         "fail",

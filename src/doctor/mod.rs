@@ -1045,6 +1045,30 @@ impl Facts<'_> {
             groups: claim.as_deref(),
         };
         let names = |id: &str| self.idp_name(id);
+        // A groups-claim rule written with Pocket ID's display name: the claim carries
+        // the group's name.
+        if let Some(Ok(Some(user))) = self.pid.and_then(|p| p.user.as_ref()) {
+            let claim_values = policies
+                .iter()
+                .flat_map(|p| p.include.iter().chain(&p.require))
+                .filter_map(|r| {
+                    let o = r.get("oidc")?;
+                    (o.get("claim_name")?.as_str()? == "groups")
+                        .then(|| o.get("claim_value")?.as_str())?
+                });
+            for value in claim_values {
+                if let Some(g) = user
+                    .user_groups
+                    .iter()
+                    .find(|g| g.friendly_name == value && g.name != value)
+                {
+                    f.fail(
+                        format!("a policy of application \"{name}\" matches the groups claim against \"{}\", Pocket ID's display name; the claim carries the group's name \"{}\"", crate::redact::terminal_safe(value), crate::redact::terminal_safe(&g.name)),
+                        format!("change the rule's claim value to {} (Access → Applications → {name} → Policies)", crate::redact::terminal_safe(&g.name)),
+                    );
+                }
+            }
+        }
         match rules::decide(policies, &person, groups) {
             rules::Decision::Allowed(p) => {
                 let policy = policies.iter().find(|x| x.name == p);

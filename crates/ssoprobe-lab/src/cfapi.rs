@@ -739,6 +739,10 @@ impl CfApi {
             pocket_id["scopes"] = json!(["openid", "profile"]);
         } else if faults.has(Fault::ScopeUnsupported) {
             pocket_id["scopes"] = json!(["openid", "email", "profile", "offline"]);
+        } else if faults.has(Fault::GroupsClaimDisplayName) {
+            // The groups claim is asked for: only its value is wrong.
+            pocket_id["scopes"] = json!(["openid", "email", "profile", "groups"]);
+            pocket_id["claims"] = json!(["groups"]);
         }
         if faults.has(Fault::EmailClaimName) {
             pocket_id["email_claim_name"] = json!("mail");
@@ -785,12 +789,18 @@ impl CfApi {
         }
         let include = if faults.has(Fault::AccessPolicyDeny) {
             vec![rule("email", json!({ "email": access::DENY_POLICY_EMAIL }))]
-        } else if faults.has(Fault::GroupsClaimMissing) {
+        } else if faults.has(Fault::GroupsClaimMissing) || faults.has(Fault::GroupsClaimDisplayName)
+        {
+            let value = if faults.has(Fault::GroupsClaimDisplayName) {
+                "Probers"
+            } else {
+                "probers"
+            };
             vec![rule(
                 "oidc",
                 json!({
                     "claim_name": "groups",
-                    "claim_value": "probers",
+                    "claim_value": value,
                     "identity_provider_id": access::IDP_ID,
                 }),
             )]

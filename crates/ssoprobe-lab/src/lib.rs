@@ -142,6 +142,8 @@ pub enum Fault {
     EmailClaimName,
     /// The Allow policy needs a `groups` claim Access never asks for.
     GroupsClaimMissing,
+    /// The Allow policy matches the `groups` claim against a group's display name.
+    GroupsClaimDisplayName,
     /// The Pocket ID client has no callback URL.
     ClientNoCallback,
     /// The Pocket ID client lists another team's callback.
@@ -228,6 +230,7 @@ impl Fault {
         Fault::ScopeUnsupported,
         Fault::EmailClaimName,
         Fault::GroupsClaimMissing,
+        Fault::GroupsClaimDisplayName,
         Fault::ClientNoCallback,
         Fault::CallbackOtherTeam,
         Fault::ParRequired,
@@ -293,6 +296,7 @@ impl Fault {
             Fault::ScopeUnsupported => "scope-unsupported",
             Fault::EmailClaimName => "email-claim-name",
             Fault::GroupsClaimMissing => "groups-claim-missing",
+            Fault::GroupsClaimDisplayName => "groups-claim-display-name",
             Fault::ClientNoCallback => "client-no-callback",
             Fault::CallbackOtherTeam => "callback-other-team",
             Fault::ParRequired => "par-required",
@@ -426,6 +430,9 @@ impl Fault {
             }
             Fault::GroupsClaimMissing => {
                 "the Allow policy matches OIDC claim groups=probers, but Access's login method does not ask for scope groups (configuration only)"
+            }
+            Fault::GroupsClaimDisplayName => {
+                "the Allow policy matches OIDC claim groups=Probers, the group's display name; the claim carries its name, probers (configuration only)"
             }
             Fault::ClientNoCallback => {
                 "the Pocket ID client lists no callback URL, so Pocket ID refuses Access's callback"
