@@ -132,21 +132,23 @@ fn commands() -> String {
                 continue;
             }
             let mut usage = format!("`{name}`");
-            let flags: Vec<String> = if name == "ssoprobe check" || name == "ssoprobe config check"
-            {
-                vec!["the settings below".into()]
-            } else {
-                visible_args(sub)
-                    .into_iter()
-                    .map(|a| {
-                        if a.is_positional() {
-                            format!("`{}`", a.get_id().as_str().to_uppercase())
-                        } else {
-                            format!("`{}`", flag(a))
-                        }
-                    })
-                    .collect()
-            };
+            let flags: Vec<String> =
+                if ["ssoprobe check", "ssoprobe config check", "ssoprobe doctor"]
+                    .contains(&name.as_str())
+                {
+                    vec!["the settings below".into()]
+                } else {
+                    visible_args(sub)
+                        .into_iter()
+                        .map(|a| {
+                            if a.is_positional() {
+                                format!("`{}`", a.get_id().as_str().to_uppercase())
+                            } else {
+                                format!("`{}`", flag(a))
+                            }
+                        })
+                        .collect()
+                };
             if !flags.is_empty() {
                 usage.push_str(&format!(" {}", flags.join(" ")));
             }
