@@ -429,6 +429,10 @@ pub struct CheckArgs {
     /// user [default: the --passkey file's].
     #[arg(long, env = "SSOPROBE_USER", value_name = "EMAIL")]
     pub user: Option<String>,
+    /// Also write every request and answer of the run to FILE as a HAR 1.2 archive
+    /// (secrets redacted as in --trace; opens in a browser's network panel).
+    #[arg(long, env = "SSOPROBE_HAR", value_name = "FILE")]
+    pub har: Option<PathBuf>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -444,6 +448,10 @@ pub struct DemoArgs {
     /// `config.*` checks beside the probe (what `doctor` checks).
     #[arg(long)]
     pub doctor: bool,
+    /// Write the check's requests and answers to FILE as a HAR 1.2 archive (not the
+    /// lab's set-up).
+    #[arg(long, value_name = "FILE")]
+    pub har: Option<PathBuf>,
     /// Break the lab the way real deployments break (repeatable; `ssoprobe lab --list-faults`).
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,

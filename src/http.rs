@@ -541,6 +541,27 @@ impl reqwest::dns::Resolve for Pinned {
     }
 }
 
+/// The `Accept` header of a request that wants `accept`.
+fn accept_header(accept: Accept) -> &'static str {
+    match accept {
+        Accept::Json => "application/json",
+        Accept::Html => "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8",
+    }
+}
+
+/// What the transport tells about one exchange besides the response.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// Time from sending to the response's headers.
+    pub headers_at: Duration,
+    /// The server's address.
+    pub remote: Option<SocketAddr>,
+    /// The connection's local port.
+    pub local_port: Option<u16>,
+    /// The HTTP version spoken.
+    pub version: reqwest::Version,
+}
+
 /// The client of one run.
 pub struct Http {
     /// For requests no route applies to (the system's resolver).
@@ -566,6 +587,8 @@ pub struct Http {
     >,
     /// The certificate chains the client was shown, for the `tls.*` checks.
     handshakes: Arc<crate::tls::Handshakes>,
+    /// Every exchange, redacted, when the run writes a HAR archive.
+    har: Option<Arc<crate::har::Recorder>>,
 }
 
 /// The requests of a run: those under way (for the progress line, and to name the one
@@ -735,7 +758,91 @@ impl Http {
             waits,
             opened: std::sync::Mutex::new(std::collections::HashMap::new()),
             handshakes,
+            har: None,
         })
+    }
+
+    /// Records every exchange from now on, redacted, for a HAR archive.
+    pub fn record_har(&mut self) {
+        self.har = Some(Arc::default());
+    }
+
+    /// The recorded exchanges (none unless [`Http::record_har`] was called).
+    pub fn har_entries(&self) -> Vec<crate::har::Entry> {
+        self.har.as_ref().map(|h| h.entries()).unwrap_or_default()
+    }
+
+    /// The request's side of a HAR entry: what goes out, redacted.
+    fn har_request(&self, request: &Request) -> serde_json::Value {
+        use crate::har;
+        let url = &request.url;
+        let mut headers: Vec<(String, String)> = vec![
+            ("User-Agent".into(), USER_AGENT.into()),
+            ("Accept".into(), accept_header(request.accept).into()),
+        ];
+        let (mime, text) = match &request.body {
+            Body::None => (None, None),
+            Body::Form(form) => (
+                Some("application/x-www-form-urlencoded"),
+                Some(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(form)
+                        .finish(),
+                ),
+            ),
+            Body::Json(value) => (Some("application/json"), Some(value.to_string())),
+            Body::Text(text) => (Some("text/plain; charset=utf-8"), Some(text.clone())),
+        };
+        if let Some(m) = mime {
+            headers.push(("Content-Type".into(), m.into()));
+        }
+        for (name, value) in &request.headers {
+            // Every value set here is a credential or a chosen identity: fingerprinted.
+            headers.push((name.to_string(), crate::redact::fingerprint(value.expose())));
+        }
+        if !self.site_headers_for(url).is_empty() {
+            for (name, value) in &self.site_headers {
+                headers.push((name.to_string(), crate::redact::fingerprint(value.expose())));
+            }
+        }
+        let cookies: Vec<(String, String)> = if crate::http::cookies_muted() {
+            Vec::new()
+        } else {
+            self.jar
+                .lock()
+                .get_request_values(url)
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        if !cookies.is_empty() {
+            headers.push((
+                "Cookie".into(),
+                cookies
+                    .iter()
+                    .map(|(n, _)| format!("{n}=…"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+        let mut value = serde_json::json!({
+            "method": request.method.as_str(),
+            "url": har::uri(&crate::redact::url(url)),
+            "httpVersion": "HTTP/1.1",
+            "cookies": har::request_cookies(&cookies),
+            "headers": har::headers(&headers, url),
+            "queryString": har::query_string(url),
+            "headersSize": -1,
+            "bodySize": text.as_ref().map_or(0, |t| t.len() as i64),
+        });
+        if let (Some(mime), Some(text)) = (mime, text) {
+            let (shown, _) = har::body(text.as_bytes(), mime);
+            let mut post = serde_json::json!({"mimeType": mime, "text": shown.unwrap_or_default()});
+            if mime.starts_with("application/x-www-form-urlencoded") {
+                post["params"] = har::params(&text);
+            }
+            value["postData"] = post;
+        }
+        value
     }
 
     /// The certificate chains this client was shown, by host.
@@ -881,6 +988,8 @@ impl Http {
             return Err(on_timeout);
         }
         let started = Instant::now();
+        let started_wall = std::time::SystemTime::now();
+        let har_request = self.har.as_ref().map(|_| self.har_request(&request));
         let url = request.url.clone();
         // The request by its path alone: a query is long and may carry state.
         let mut bare = request.url.clone();
@@ -892,7 +1001,19 @@ impl Http {
         );
         let result = tokio::time::timeout(budget, self.exchange(request)).await;
         let result = match result {
-            Ok(r) => r,
+            Ok(Ok((response, meta))) => {
+                if let (Some(har), Some(req)) = (&self.har, har_request.clone()) {
+                    har.push(crate::har::Entry::answered(
+                        check,
+                        started_wall,
+                        req,
+                        &response,
+                        &meta,
+                    ));
+                }
+                Ok(response)
+            }
+            Ok(Err(e)) => Err(e),
             // Named while this request still counts as waiting.
             Err(_) if matches!(on_timeout, HttpError::Deadline { .. }) => {
                 Err(self.deadline_error_for(Some(&wait)))
@@ -900,6 +1021,15 @@ impl Http {
             Err(_) => Err(on_timeout),
         };
         drop(wait);
+        if let (Err(e), Some(har), Some(req)) = (&result, &self.har, har_request) {
+            har.push(crate::har::Entry::failed(
+                check,
+                started_wall,
+                req,
+                e,
+                started.elapsed(),
+            ));
+        }
         if let Some(opener) = opener {
             let _ = opener.send(true);
         }
@@ -932,13 +1062,10 @@ impl Http {
         result
     }
 
-    async fn exchange(&self, request: Request) -> Result<Response, HttpError> {
+    async fn exchange(&self, request: Request) -> Result<(Response, Exchange), HttpError> {
         let started = Instant::now();
         let host = request.url.host_str().unwrap_or_default().to_string();
-        let accept = match request.accept {
-            Accept::Json => "application/json",
-            Accept::Html => "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8",
-        };
+        let accept = accept_header(request.accept);
         let port = request.url.port_or_known_default().unwrap_or(0);
         let pinned = route_for(&self.routes, &host, port)
             .and_then(|r| self.routes.iter().position(|x| std::ptr::eq(x, r)));
@@ -990,6 +1117,17 @@ impl Http {
             }
         }
         let mut response = builder.send().await.map_err(|e| self.classify(&host, &e))?;
+        let headers_at = started.elapsed();
+        let info = response
+            .extensions()
+            .get::<hyper_util::client::legacy::connect::HttpInfo>()
+            .map(|i| (i.remote_addr(), i.local_addr()));
+        let meta = Exchange {
+            headers_at,
+            remote: response.remote_addr().or(info.map(|i| i.0)),
+            local_port: info.map(|i| i.1.port()),
+            version: response.version(),
+        };
         let status = response.status();
         let headers = response.headers().clone();
         if response
@@ -1009,13 +1147,16 @@ impl Http {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response {
-            url: request.url,
-            status,
-            headers,
-            body,
-            elapsed: started.elapsed(),
-        })
+        Ok((
+            Response {
+                url: request.url,
+                status,
+                headers,
+                body,
+                elapsed: started.elapsed(),
+            },
+            meta,
+        ))
     }
 
     /// GETs `url` and follows redirects hop by hop until `stop` says so, a response is

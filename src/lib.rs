@@ -13,6 +13,7 @@ pub mod cloudflare;
 pub mod cmd;
 pub mod config;
 pub mod doctor;
+pub mod har;
 pub mod http;
 pub mod passkey;
 pub mod ping;

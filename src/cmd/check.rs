@@ -27,7 +27,11 @@ pub(crate) async fn run_from(
         Some(u) => Some(crate::ping::PingUrl::parse(u)?),
         None => None,
     };
-    run_targets(targets, args.output.output.as_deref(), ping, started).await
+    let files = Files {
+        output: args.output.output.as_deref(),
+        har: args.har.as_deref(),
+    };
+    run_targets(targets, files, ping, started).await
 }
 
 /// `ssoprobe doctor`: the configuration checks of every target, no probe.
@@ -60,7 +64,11 @@ pub(crate) async fn run_doctor(
         }
         config.doctor.only = true;
     }
-    run_targets(targets, args.output.output.as_deref(), None, Instant::now()).await
+    let files = Files {
+        output: args.output.output.as_deref(),
+        har: args.har.as_deref(),
+    };
+    run_targets(targets, files, None, Instant::now()).await
 }
 
 fn color_enabled(choice: ColorChoice) -> bool {
@@ -89,12 +97,23 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 /// The deadline of a target counts from `started` (what came before — the start ping,
 /// the demo's lab — is part of the run), or from its own start when it waited for a
 /// slot; only the final ping comes after it (at most [`PING_TIMEOUT`]).
+/// Where a run writes its report and its HAR archive (standard output and nowhere
+/// when `None`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Files<'a> {
+    /// `--output`.
+    pub output: Option<&'a std::path::Path>,
+    /// `--har`.
+    pub har: Option<&'a std::path::Path>,
+}
+
 pub async fn run_targets(
     targets: Vec<(String, Config)>,
-    output: Option<&std::path::Path>,
+    files: Files<'_>,
     ping: Option<crate::ping::PingUrl>,
     started: Instant,
 ) -> Result<u8, AppError> {
+    let output = files.output;
     use futures::StreamExt;
     let Some((_, first)) = targets.first() else {
         return Err(AppError::Usage("no target to check".into()));
@@ -102,6 +121,10 @@ pub async fn run_targets(
     if let Some(path) = output {
         writable(path)?;
     }
+    if let Some(path) = files.har {
+        writable_as("--har", path)?;
+    }
+    let record_har = files.har.is_some();
     let (format, color, quiet, mut ping_http) =
         (first.format, first.color, first.quiet, first.http.clone());
     // The ping URL is a capability: it is never traced.
@@ -137,15 +160,19 @@ pub async fn run_targets(
     let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
     let progress = (!quiet && !first.http.trace && std::io::stderr().is_terminal())
         .then(|| tokio::spawn(progress_line(names, waits.clone())));
-    let results: Vec<Result<(String, Target, Outcome, i64), AppError>> =
+    #[allow(clippy::type_complexity)]
+    let results: Vec<Result<(String, Target, Outcome, i64, Vec<crate::har::Entry>), AppError>> =
         futures::stream::iter(targets.into_iter().zip(waits).map(
             |((name, config), waits)| async move {
                 let started_unix = crate::timefmt::unix_now();
                 let until = (Instant::now() + config.http.deadline)
                     .checked_sub(prelude)
                     .unwrap_or_else(Instant::now);
-                let http = Http::new_until(&config.http, until, waits)
+                let mut http = Http::new_until(&config.http, until, waits)
                     .map_err(|e| AppError::Io(e.to_string()))?;
+                if record_har {
+                    http.record_har();
+                }
                 // Every request is bounded by the deadline; this guard only catches a check
                 // that forgot to be.
                 let guard = until + Duration::from_secs(2);
@@ -158,7 +185,7 @@ pub async fn run_targets(
                     idp: crate::redact::configured_url(&config.idp),
                     team_domain: config.team_domain.clone(),
                 };
-                Ok((name, target, outcome, started_unix))
+                Ok((name, target, outcome, started_unix, http.har_entries()))
             },
         ))
         .buffered(TARGET_CONCURRENCY)
@@ -173,9 +200,23 @@ pub async fn run_targets(
     for r in results {
         done.push(r?);
     }
+    if let Some(path) = files.har {
+        let archives: Vec<crate::har::TargetEntries<'_>> = done
+            .iter()
+            .map(|(name, _, outcome, _, entries)| crate::har::TargetEntries {
+                name,
+                entries: entries.clone(),
+                checks: &outcome.checks,
+            })
+            .collect();
+        let document = crate::har::document(&archives);
+        let text = serde_json::to_string_pretty(&document).unwrap_or_default();
+        crate::atomic::write(path, text.as_bytes(), 0o644)
+            .map_err(|e| AppError::Io(format!("--har: cannot write {}: {e}", path.display())))?;
+    }
     let runs: Vec<report::TargetRun<'_>> = done
         .iter()
-        .map(|(name, target, outcome, started)| report::TargetRun {
+        .map(|(name, target, outcome, started, _)| report::TargetRun {
             name,
             target,
             outcome,
@@ -271,13 +312,19 @@ async fn progress_line(names: Vec<String>, waits: Vec<Arc<Waits>>) {
 /// Whether the report can be written to `path` (atomically: a file beside it, then a
 /// rename), found before the run rather than after it.
 fn writable(path: &std::path::Path) -> Result<(), AppError> {
+    writable_as("--output", path)
+}
+
+/// Whether a file can be written at `path` (checked before the run, so that the run's
+/// evidence is not lost at its end); errors name `flag`.
+fn writable_as(flag: &str, path: &std::path::Path) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
     if path.is_dir() {
         return Err(AppError::Usage(format!(
-            "--output: {} is a directory; give a file name in it",
+            "{flag}: {} is a directory; give a file name in it",
             path.display()
         )));
     }
@@ -295,7 +342,7 @@ fn writable(path: &std::path::Path) -> Result<(), AppError> {
             Ok(())
         }
         Err(e) => Err(AppError::Usage(format!(
-            "--output: cannot write in {} ({e}); choose a directory you can write to",
+            "{flag}: cannot write in {} ({e}); choose a directory you can write to",
             dir.display()
         ))),
     }

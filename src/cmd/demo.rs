@@ -89,6 +89,10 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
         }
     }
     push_output_args(&mut argv, &args.output);
+    if let Some(path) = &args.har {
+        argv.push("--har".into());
+        argv.push(path.display().to_string());
+    }
     let matches = Cli::command()
         .try_get_matches_from(&argv)
         .map_err(|e| AppError::Usage(e.to_string()))?;

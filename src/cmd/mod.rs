@@ -13,7 +13,7 @@ mod man;
 mod passkey;
 pub mod serve;
 
-pub use check::run_targets;
+pub use check::{Files, run_targets};
 
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigError, Origin, OriginOf};
