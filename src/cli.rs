@@ -54,7 +54,8 @@ pub enum Command {
         mut_arg("color", |a| a.hide(true)),
         mut_arg("no_color", |a| a.hide(true)),
         mut_arg("quiet", |a| a.hide(true)),
-        mut_arg("ping_url", |a| a.hide(true))
+        mut_arg("ping_url", |a| a.hide(true)),
+        mut_arg("har", |a| a.hide(true))
     )]
     Serve(Box<ServeArgs>),
     /// Validate a configuration without touching the network.

@@ -196,6 +196,15 @@ pub fn terminal_safe(text: &str) -> String {
         .collect()
 }
 
+/// Multi-line `text` made safe to print: each line by [`terminal_safe`], the line
+/// breaks kept.
+pub fn terminal_safe_lines(text: &str) -> String {
+    text.split('\n')
+        .map(terminal_safe)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -428,6 +428,14 @@ const SCENARIOS: &[Scenario] = &[
         "set Email claim to email",
         "set the login method's Email claim to email",
     ),
+    s(
+        "error-text-markup",
+        2,
+        "idp.authorize",
+        "fail",
+        "Pocket ID's own words",
+        "read Pocket ID's error as text: every report escapes it (serve's pages included)",
+    ),
     d(
         "groups-claim-display-name",
         2,

@@ -620,3 +620,174 @@ fn serve_answers_within_prometheus_scrape_timeout() {
         "{body}"
     );
 }
+
+/// Runs Chromium headless on `url` with `args` (`--dump-dom`, `--screenshot=…`) and its
+/// own profile; None when Chromium is not installed and SSOPROBE_SKIP_REAL_TOOLS is set.
+fn chromium(args: &[&str], url: &str, profile: &std::path::Path) -> Option<String> {
+    let mut cmd = real_tool("chromium")?;
+    let mut child = cmd
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out).unwrap();
+    }
+    let mut status = None;
+    common::wait_for("chromium to exit", || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "chromium failed on {url}"
+    );
+    Some(out)
+}
+
+#[test]
+fn serve_pages_render_in_a_real_browser_and_show_server_text_as_text() {
+    let healthy = Lab::start(&[]);
+    let faulty = Lab::start(&["error-text-markup"]);
+    let target = |lab: &Lab| {
+        let ca = lab
+            .routes
+            .chunks(2)
+            .find(|p| p[0] == "--ca-file")
+            .map(|p| p[1].clone())
+            .unwrap();
+        let list = |flag: &str| {
+            lab.routes
+                .chunks(2)
+                .filter(|p| p[0] == flag)
+                .map(|p| format!("\"{}\"", p[1]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "service = \"https://service.example.com\"\nidp = \"https://id.example.com\"\nteam = \"xyz\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
+            list("--resolve"),
+            list("--connect-to")
+        )
+    };
+    let config = healthy.dir.join("pages.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.healthy]\n{}\n[targets.faulty]\n{}",
+            target(&healthy),
+            target(&faulty)
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&config.display().to_string(), &[]);
+    let port = serve.port;
+    // Before any probe: both targets listed as not probed yet.
+    let (status, before) = http_get(port, "/").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(before.matches("not probed yet").count(), 2, "{before}");
+    for t in ["healthy", "faulty"] {
+        let (status, _) = http_get(port, &format!("/probe?target={t}")).unwrap();
+        assert_eq!(status, 200);
+    }
+    // The hostile error text is text, in the raw HTML and in the browser's DOM.
+    let (_, raw) = http_get(port, "/").unwrap();
+    assert!(raw.contains("&lt;script&gt;alert("), "{raw}");
+    assert!(
+        !raw.to_ascii_lowercase().contains("<script") && !raw.contains("<img"),
+        "{raw}"
+    );
+    let dir = healthy.dir.join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(dom) = chromium(
+        &["--dump-dom"],
+        &format!("http://127.0.0.1:{port}/"),
+        &dir.join("profile"),
+    ) else {
+        return;
+    };
+    assert!(dom.contains("<title>ssoprobe serve</title>"), "{dom}");
+    assert!(dom.contains("✔ pass") && dom.contains("✘ fail"), "{dom}");
+    assert!(
+        dom.contains("data-status=\"pass\"") && dom.contains("data-status=\"fail\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;alert(\"ssoprobe\")&lt;/script&gt;"),
+        "{dom}"
+    );
+    assert!(
+        !dom.to_ascii_lowercase().contains("<script") && !dom.contains("<img"),
+        "{dom}"
+    );
+    assert!(dom.contains("href=\"/report?id=2\""), "{dom}");
+    // The faulty probe's report page.
+    let report = chromium(
+        &["--dump-dom"],
+        &format!("http://127.0.0.1:{port}/report?id=2"),
+        &dir.join("profile"),
+    )
+    .unwrap();
+    assert!(
+        report.contains("data-id=\"idp.authorize\" data-status=\"fail\""),
+        "{report}"
+    );
+    assert!(!report.to_ascii_lowercase().contains("<script"), "{report}");
+    // A screenshot, as a person sees the page; also kept where SSOPROBE_SCREENSHOT says
+    // (the README's docs/serve.png is made this way).
+    let shot = dir.join("serve.png");
+    chromium(
+        &[
+            "--window-size=1000,620",
+            &format!("--screenshot={}", shot.display()),
+        ],
+        &format!("http://127.0.0.1:{port}/"),
+        &dir.join("profile"),
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5000,
+        "{} bytes",
+        png.len()
+    );
+    if let Some(out) = std::env::var_os("SSOPROBE_SCREENSHOT") {
+        std::fs::write(out, &png).unwrap();
+    }
+    // The other answers of the report and the debug probe.
+    let (status, json) =
+        http_get_with(port, "/report?id=2", "accept: application/json\r\n").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["status"],
+        "fail"
+    );
+    let (status, har) = http_get(port, "/report?id=2&format=har").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&har).unwrap()["log"]["version"],
+        "1.2"
+    );
+    assert_eq!(http_get(port, "/report?id=999").unwrap().0, 404);
+    assert_eq!(http_get(port, "/report?id=x").unwrap().0, 400);
+    let (status, debug) = http_get(port, "/probe?target=faulty&debug=true").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        debug.contains("idp.authorize") && debug.contains("Requests of this run"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("→ GET https://id.example.com/authorize?"),
+        "{debug}"
+    );
+    drop(serve);
+}

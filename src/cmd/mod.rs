@@ -10,6 +10,7 @@ mod enroll;
 #[cfg(feature = "lab")]
 mod lab;
 mod man;
+mod pages;
 mod passkey;
 pub mod serve;
 

@@ -81,6 +81,7 @@ pub(crate) async fn run(
         ("color", "--color", "SSOPROBE_COLOR"),
         ("no_color", "--no-color", "--no-color"),
         ("quiet", "--quiet", "SSOPROBE_QUIET"),
+        ("har", "--har", "SSOPROBE_HAR"),
     ] {
         if let Some(origin) = origins.origin_of(id) {
             let named = if matches!(origin, Origin::Env) {
@@ -89,7 +90,7 @@ pub(crate) async fn run(
                 flag
             };
             return Err(AppError::Usage(format!(
-                "{named} has no effect on `ssoprobe serve`, which answers in the Prometheus format on /probe and /metrics; leave it out"
+                "{named} has no effect on `ssoprobe serve`, which answers in the Prometheus format on /probe and /metrics (each recent probe's report and HAR are on / and /report?id=N); leave it out"
             )));
         }
     }
@@ -206,6 +207,8 @@ struct Exporter {
     not_run_total: AtomicU64,
     in_flight: AtomicU64,
     connections: Connections,
+    /// The recent probes, for `/` and `/report`.
+    recent: std::sync::Mutex<super::pages::Recent>,
 }
 
 /// Why the exporter could not start.
@@ -265,7 +268,10 @@ pub async fn serve(
         not_run_total: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
         connections: Connections::default(),
+        recent: std::sync::Mutex::new(super::pages::Recent::default()),
     });
+    // Reports rendered here are read in a browser or by curl, never on a terminal.
+    colored::control::set_override(false);
     eprintln!(
         "ssoprobe serve: listening on http://{local} ({} target{}: {})",
         exporter.targets.len(),
@@ -278,6 +284,8 @@ pub async fn serve(
             .join(", ")
     );
     let app = Router::new()
+        .route("/", get(index))
+        .route("/report", get(report_page))
         .route("/probe", get(probe))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { StatusCode::NO_CONTENT }))
@@ -649,6 +657,9 @@ async fn probe(
     };
     let deadline = tokio::time::Instant::from_std(arrived) + budget;
     let login = state.config.passkey.is_some();
+    let debug = query
+        .get("debug")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
 
     // A target with a passkey: one run at a time, and a recent result is reused.
     let mut last = None;
@@ -669,6 +680,10 @@ async fn probe(
             && cached.at.elapsed() < exporter.options.min_login_interval
         {
             exporter.cached_total.fetch_add(1, Ordering::Relaxed);
+            if debug {
+                let last = exporter.recent().last(&state.name);
+                return debug_answer(last.as_deref(), Some(cached.at.elapsed()));
+            }
             return text(
                 StatusCode::OK,
                 with_probe_metrics(cached, cached.at.elapsed()),
@@ -715,12 +730,20 @@ async fn probe(
     config.http.deadline = config.http.deadline.min(remaining);
     config.http.timeout = config.http.timeout.min(remaining);
     let started_unix = crate::timefmt::unix_now();
-    let outcome = match Http::new(&config.http) {
-        Ok(http) => checks::run(&config, &http).await,
-        Err(e) => Outcome {
-            checks: vec![checks::CheckResult::skip("service.redirect", e.to_string())],
-            duration: Duration::ZERO,
-        },
+    let (outcome, entries) = match Http::new(&config.http) {
+        Ok(mut http) => {
+            // Every probe keeps its requests (redacted) for /report and debug=true.
+            http.record_har();
+            let outcome = checks::run(&config, &http).await;
+            (outcome, http.har_entries())
+        }
+        Err(e) => (
+            Outcome {
+                checks: vec![checks::CheckResult::skip("service.redirect", e.to_string())],
+                duration: Duration::ZERO,
+            },
+            Vec::new(),
+        ),
     };
     drop(permit);
     exporter.runs_total.fetch_add(1, Ordering::Relaxed);
@@ -739,17 +762,184 @@ async fn probe(
         outcome: &outcome,
         started_unix,
     }]);
+    let har = serde_json::to_string(&crate::har::document(&[crate::har::TargetEntries {
+        name: &state.name,
+        entries: entries.clone(),
+        checks: &outcome.checks,
+    }]))
+    .ok();
+    let duration = outcome.duration;
+    let record = exporter.recent().push(
+        &state.name,
+        target,
+        started_unix,
+        outcome,
+        super::pages::trace(&entries),
+        har,
+    );
     let cached = Cached {
         text: rendered,
         success,
-        duration: outcome.duration,
+        duration,
         at: Instant::now(),
     };
     let body = with_probe_metrics(&cached, Duration::ZERO);
     if let Some(mut last) = last {
         *last = Some(cached);
     }
+    if debug {
+        return debug_answer(Some(&record), None);
+    }
     text(StatusCode::OK, body)
+}
+
+impl Exporter {
+    fn recent(&self) -> std::sync::MutexGuard<'_, super::pages::Recent> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `debug=true`: the human report with its hop trace, as plain text.
+fn debug_answer(record: Option<&super::pages::Record>, age: Option<Duration>) -> Response {
+    let Some(record) = record else {
+        return plain(
+            StatusCode::OK,
+            "no run of this target is recorded yet\n".into(),
+        );
+    };
+    let mut body = String::new();
+    if let Some(age) = age {
+        body.push_str(&format!(
+            "The last run, {:.0} s ago, is reused: a target with a passkey logs in at most once per --min-login-interval.\n\n",
+            age.as_secs_f64()
+        ));
+    }
+    body.push_str(&record.debug_text());
+    plain(StatusCode::OK, body)
+}
+
+fn plain(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn html(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // No script is ever needed; none may run.
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `/`: every target with its last result, then the recent probes.
+async fn index(
+    State(exporter): State<Arc<Exporter>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let refresh = query
+        .get("refresh")
+        .and_then(|r| r.parse::<u32>().ok())
+        .map(|r| r.clamp(5, 3600));
+    let (targets, recent) = {
+        let ring = exporter.recent();
+        let targets: Vec<(String, Option<Arc<super::pages::Record>>)> = exporter
+            .targets
+            .keys()
+            .map(|name| (name.clone(), ring.last(name)))
+            .collect();
+        (targets, ring.newest_first())
+    };
+    html(super::pages::index(
+        &targets,
+        &recent,
+        crate::timefmt::unix_now(),
+        refresh,
+    ))
+}
+
+/// `/report?id=N`: one recent probe as HTML, JSON (`?format=json` or `Accept:
+/// application/json`) or HAR (`?format=har`).
+async fn report_page(
+    State(exporter): State<Arc<Exporter>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(id) = query.get("id").and_then(|i| i.trim().parse::<u64>().ok()) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "give the probe's number: /report?id=N (see / for the recent ones)\n".into(),
+        );
+    };
+    let Some(record) = exporter.recent().get(id) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!(
+                "probe {id} is not among the {} most recent; see / for them\n",
+                super::pages::RECENT
+            ),
+        );
+    };
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or("");
+    let format = match query.get("format").map(String::as_str) {
+        Some("json") => "json",
+        Some("har") => "har",
+        Some("html") | None if !accept.contains("application/json") => "html",
+        None => "json",
+        Some(other) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown format '{}'; use html, json or har\n",
+                    other.replace(['\n', '\r'], " ")
+                ),
+            );
+        }
+    };
+    match format {
+        "json" => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            report::json_all(&[record.run()]),
+        )
+            .into_response(),
+        "har" => match record.har.lock().ok().and_then(|h| h.clone()) {
+            Some(har) => (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/json".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"ssoprobe-probe-{id}.har\""),
+                    ),
+                ],
+                har,
+            )
+                .into_response(),
+            None => plain(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "probe {id}'s HAR is no longer kept (only the {} newest probes keep theirs)\n",
+                    super::pages::RECENT_HAR
+                ),
+            ),
+        },
+        _ => html(super::pages::report(&record, crate::timefmt::unix_now())),
+    }
 }
 
 /// The answer of a scrape whose time ran out before its run could start: at once, with

@@ -144,6 +144,8 @@ pub enum Fault {
     GroupsClaimMissing,
     /// The Allow policy matches the `groups` claim against a group's display name.
     GroupsClaimDisplayName,
+    /// Pocket ID refuses the login with an error text that carries markup and a script.
+    ErrorTextMarkup,
     /// The Pocket ID client has no callback URL.
     ClientNoCallback,
     /// The Pocket ID client lists another team's callback.
@@ -231,6 +233,7 @@ impl Fault {
         Fault::EmailClaimName,
         Fault::GroupsClaimMissing,
         Fault::GroupsClaimDisplayName,
+        Fault::ErrorTextMarkup,
         Fault::ClientNoCallback,
         Fault::CallbackOtherTeam,
         Fault::ParRequired,
@@ -297,6 +300,7 @@ impl Fault {
             Fault::EmailClaimName => "email-claim-name",
             Fault::GroupsClaimMissing => "groups-claim-missing",
             Fault::GroupsClaimDisplayName => "groups-claim-display-name",
+            Fault::ErrorTextMarkup => "error-text-markup",
             Fault::ClientNoCallback => "client-no-callback",
             Fault::CallbackOtherTeam => "callback-other-team",
             Fault::ParRequired => "par-required",
@@ -430,6 +434,9 @@ impl Fault {
             }
             Fault::GroupsClaimMissing => {
                 "the Allow policy matches OIDC claim groups=probers, but Access's login method does not ask for scope groups (configuration only)"
+            }
+            Fault::ErrorTextMarkup => {
+                "Pocket ID (or a proxy rewriting it) refuses the login with an error text carrying HTML and a <script>: reports must show it as text"
             }
             Fault::GroupsClaimDisplayName => {
                 "the Allow policy matches OIDC claim groups=Probers, the group's display name; the claim carries its name, probers (configuration only)"

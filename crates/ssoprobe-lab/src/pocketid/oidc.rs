@@ -5,6 +5,7 @@
 use super::api::{self, ApiError};
 use super::users::User;
 use super::{HTML_UTF8, PocketId, Store};
+use crate::Fault;
 use crate::wire;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -382,6 +383,13 @@ impl PocketId {
             let mut error = OAuthError::invalid_client();
             error.hint = Some("The requested OAuth 2.0 Client does not exist.".to_string());
             return error.interaction_error_redirect();
+        }
+        // Fault error-text-markup: error text a hostile or compromised IdP could send.
+        if self.faults.has(Fault::ErrorTextMarkup) {
+            return OAuthError::invalid_request(
+                "The request was refused <script>alert(\"ssoprobe\")</script><img src=x onerror=alert(1)> by policy",
+            )
+            .interaction_error_redirect();
         }
         // `apperror.OidcPARRequired`: a client that requires PAR refuses a plain
         // authorize request (the lab implements no PAR endpoint, so every request is
