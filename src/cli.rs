@@ -287,6 +287,15 @@ pub struct OutputArgs {
 /// variable or file key in any error.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
+    /// The protected site, e.g. https://service.example.com (the same as --service); the
+    /// team, AUD, Pocket ID and client id are found from its login chain.
+    // The URL may carry an access key in its query.
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// Print what the run found (service, team, AUD, Pocket ID, client id) as a config
+    /// file, to pin as expectations for monitoring, instead of the report.
+    #[arg(long)]
+    pub print_config: bool,
     /// TOML file with the same keys as the flags (service, idp, team, client_id, aud,
     /// resolve, connect_to, ca_file, insecure, timeout, connect_timeout, header, deadline,
     /// tls_warn_days, tls_fail_days, passkey, expect_status, expect_body, …).
@@ -314,10 +323,12 @@ pub struct CheckArgs {
         hide_env_values = true
     )]
     pub service: Option<String>,
-    /// Pocket ID's public URL (its APP_URL), e.g. https://id.example.com.
+    /// Pocket ID's public URL (its APP_URL), e.g. https://id.example.com [default: found
+    /// from Access's redirect to it, or the --passkey file].
     #[arg(long, env = "SSOPROBE_IDP", value_name = "URL")]
     pub idp: Option<String>,
-    /// The Cloudflare Zero Trust team name (xyz) or team domain (xyz.cloudflareaccess.com).
+    /// The Cloudflare Zero Trust team name (xyz) or team domain (xyz.cloudflareaccess.com)
+    /// Access must redirect to [default: found from the redirect].
     #[arg(long, env = "SSOPROBE_TEAM")]
     pub team: Option<String>,
     /// The OIDC client id Cloudflare should send to Pocket ID (checked when given).

@@ -57,8 +57,10 @@ fn err(key: &str, origin: &Origin, problem: impl Into<String>) -> ConfigError {
 pub struct Config {
     /// The protected site.
     pub service: Url,
-    /// Pocket ID's public URL.
+    /// Pocket ID's public URL (meaningful only when `idp_source` is not `Unknown`).
     pub idp: Url,
+    /// Where `idp` came from.
+    pub idp_source: IdpSource,
     /// The Access team domain, when known in advance.
     pub team_domain: Option<String>,
     /// The expected OIDC client id.
@@ -89,6 +91,31 @@ pub struct Config {
     pub service_token: Option<(Secret, Secret)>,
     /// API credentials for the `config.*` checks (`doctor`).
     pub doctor: crate::doctor::DoctorConfig,
+}
+
+/// Where the IdP's URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdpSource {
+    /// `--idp`, `SSOPROBE_IDP` or the config file.
+    Given,
+    /// The `--passkey` file (enrolled at that Pocket ID).
+    PasskeyFile,
+    /// Access's redirect to it, found by the run.
+    Discovered,
+    /// Not known before the run: found from Access's redirect, or not at all.
+    Unknown,
+}
+
+impl IdpSource {
+    /// Where it came from, in words for the report.
+    pub fn from_text(self) -> &'static str {
+        match self {
+            IdpSource::Given => "given",
+            IdpSource::PasskeyFile => "the passkey file",
+            IdpSource::Discovered => "Access's redirect to it",
+            IdpSource::Unknown => "unknown",
+        }
+    }
 }
 
 /// Default per-request timeout.
@@ -397,23 +424,30 @@ impl Config {
                 _ => None,
             };
 
-        let service = match pick("service", &args.service, &fc.service) {
+        // The site: the URL argument or --service (SSOPROBE_SERVICE, `service`), once.
+        let service_pick = match (&args.url, pick("service", &args.service, &fc.service)) {
+            (Some(_), Some((_, o))) if o != from_file() => {
+                return Err(ConfigError {
+                    setting: format!("the URL argument and {}", setting_name("service", &o)),
+                    problem: "both name the site; give it once (the URL argument, or --service)"
+                        .into(),
+                });
+            }
+            (Some(url), _) => Some((url.clone(), Origin::Flag)),
+            (None, other) => other,
+        };
+        let service = match service_pick {
             Some((v, o)) => parse_site_url("service", &v, &o)?,
             None => {
                 return Err(ConfigError {
                     setting: "service".into(),
-                    problem: "no protected site given: pass --service https://service.example.com (or set SSOPROBE_SERVICE, or `service` in the config file)".into(),
+                    problem: "no protected site given: pass its URL, e.g. ssoprobe check https://service.example.com (or --service, SSOPROBE_SERVICE, or `service` in the config file)".into(),
                 });
             }
         };
-        let idp = match pick("idp", &args.idp, &fc.idp) {
-            Some((v, o)) => parse_idp_url(&v, &o)?,
-            None => {
-                return Err(ConfigError {
-                    setting: "idp".into(),
-                    problem: "no identity provider given: pass --idp https://id.example.com, Pocket ID's APP_URL (or set SSOPROBE_IDP, or `idp` in the config file)".into(),
-                });
-            }
+        let idp_given = match pick("idp", &args.idp, &fc.idp) {
+            Some((v, o)) => Some(parse_idp_url(&v, &o)?),
+            None => None,
         };
         let team_domain = match pick("team", &args.team, &fc.team) {
             Some((v, o)) => Some(parse_team(&v, &o)?),
@@ -513,6 +547,25 @@ impl Config {
         let passkey = match pick_path("passkey", &args.passkey, &fc.passkey) {
             Some((p, o)) => Some((load_passkey(&p, &o)?, p)),
             None => None,
+        };
+        // Pocket ID: given, else the passkey file's, else found by the run.
+        let (idp, idp_source) = match (idp_given, &passkey) {
+            (Some(idp), _) => (idp, IdpSource::Given),
+            (None, Some((file, _))) => match parse_idp_url(&file.idp, &Origin::Builtin) {
+                Ok(idp) => (idp, IdpSource::PasskeyFile),
+                Err(_) => {
+                    return Err(ConfigError {
+                        setting: "passkey".into(),
+                        problem: format!(
+                            "the passkey file names Pocket ID as '{}', which is not an https URL; enrol again with ssoprobe enroll",
+                            crate::redact::terminal_safe(&file.idp)
+                        ),
+                    });
+                }
+            },
+            // Unknown until the run finds it; the site stands in and is never used as
+            // Pocket ID.
+            (None, None) => (service.clone(), IdpSource::Unknown),
         };
         if let Some((file, _)) = &passkey {
             let file_origin = Url::parse(&file.idp)
@@ -617,6 +670,7 @@ impl Config {
         Ok(Config {
             service,
             idp,
+            idp_source,
             team_domain,
             client_id,
             aud,

@@ -340,6 +340,52 @@ pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
+/// Why a check of Pocket ID did not run without `--idp`.
+pub const IDP_UNKNOWN: &str = "skipped: IdP unknown: pass --idp to check it anyway (the chain did not reach Access's redirect to Pocket ID, which names it)";
+
+/// Without `--idp`: follows the site to Access, and Access to Pocket ID, under the trace
+/// label `discover`, and returns Pocket ID's public URL — the authorize URL Access
+/// redirects to, without `/authorize`. `None` when the chain does not get there.
+async fn find_idp(config: &Config, http: &Http) -> Option<url::Url> {
+    let is_authorize = |u: &url::Url| {
+        let mut client = false;
+        let mut callback = false;
+        for (k, v) in u.query_pairs() {
+            client |= k == "client_id" && !v.is_empty();
+            callback |= k == "redirect_uri" && v.contains("/cdn-cgi/access/callback");
+        }
+        client && callback
+    };
+    let stop = |r: &Response| {
+        r.location()
+            .and_then(Result::ok)
+            .is_some_and(|l| is_authorize(&l))
+    };
+    let chain = http
+        .follow(
+            "discover",
+            config.service.clone(),
+            crate::http::Accept::Html,
+            stop,
+        )
+        .await
+        .ok()?;
+    let authorize = chain.last.location()?.ok()?;
+    if !is_authorize(&authorize) || authorize.scheme() != "https" {
+        return None;
+    }
+    let mut idp = authorize;
+    idp.set_query(None);
+    idp.set_fragment(None);
+    let base = idp
+        .path()
+        .trim_end_matches('/')
+        .strip_suffix("/authorize")?
+        .to_string();
+    idp.set_path(if base.is_empty() { "/" } else { &base });
+    Some(idp)
+}
+
 /// The checks whose failure can be a consequence of another's, with the checks that can
 /// cause it, nearest cause first.
 const CAUSES: &[(&str, &[&str])] = &[
@@ -605,16 +651,139 @@ impl Outcome {
     }
 }
 
+/// One value the run used, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundValue {
+    /// The value.
+    pub value: String,
+    /// "given", or where the run found it ("the Access redirect", …).
+    pub from: &'static str,
+}
+
+/// What the run used for the team, the AUD, Pocket ID and the client id: given
+/// (flags, environment, config file) or found on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Found {
+    /// The team domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<FoundValue>,
+    /// The Access application's AUD tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<FoundValue>,
+    /// Pocket ID's public URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp: Option<FoundValue>,
+    /// The OIDC client id Access uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<FoundValue>,
+}
+
+impl Found {
+    /// What `config` gave and what `checks` found.
+    fn of(config: &Config, checks: &[CheckResult]) -> Found {
+        let detail = |id: &str, key: &str| {
+            checks
+                .iter()
+                .find(|c| c.id == id && c.status != Status::Skip)
+                .and_then(|c| c.details.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let given = |v: &Option<String>| {
+            v.clone().map(|value| FoundValue {
+                value,
+                from: "given",
+            })
+        };
+        let found =
+            |v: Option<String>, from: &'static str| v.map(|value| FoundValue { value, from });
+        let idp = match config.idp_source {
+            crate::config::IdpSource::Unknown => None,
+            source => Some(FoundValue {
+                value: crate::pocketid::oidc::normalise_base(&config.idp),
+                from: source.from_text(),
+            }),
+        };
+        Found {
+            team: given(&config.team_domain).or_else(|| {
+                found(
+                    detail(ids::SERVICE_REDIRECT, "team_domain"),
+                    "the Access redirect",
+                )
+            }),
+            aud: given(&config.aud)
+                .or_else(|| found(detail(ids::SERVICE_REDIRECT, "aud"), "the Access redirect")),
+            idp,
+            client_id: given(&config.client_id).or_else(|| {
+                found(
+                    detail(ids::ACCESS_LOGIN, "client_id"),
+                    "Access's redirect to Pocket ID",
+                )
+            }),
+        }
+    }
+
+    /// The values the run found itself (not given), for reports.
+    pub fn discovered(&self) -> Vec<(&'static str, &FoundValue)> {
+        [
+            ("team", &self.team),
+            ("aud", &self.aud),
+            ("idp", &self.idp),
+            ("client_id", &self.client_id),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().filter(|v| v.from != "given").map(|v| (k, v)))
+        .collect()
+    }
+}
+
 /// Runs every check of `config` with the client `http`.
 pub async fn run(config: &Config, http: &Http) -> Outcome {
+    run_found(config, http).await.0
+}
+
+/// [`run`], with what the run used for the team, AUD, Pocket ID and client id.
+pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
     let started = Instant::now();
     if config.doctor.only {
-        return Outcome {
-            checks: crate::doctor::run(config, http).await,
-            duration: started.elapsed(),
-        };
+        let checks = crate::doctor::run(
+            config,
+            http,
+            config.idp_source != crate::config::IdpSource::Unknown,
+        )
+        .await;
+        let found = Found::of(config, &checks);
+        return (
+            Outcome {
+                checks,
+                duration: started.elapsed(),
+            },
+            found,
+        );
     }
-    let discovery = idp::discovery(config, http).shared();
+    // Without --idp (or a passkey file), Pocket ID is found first: the authorize URL
+    // Access redirects to names it. When the chain does not get that far, the checks of
+    // Pocket ID are skipped, saying how to run them anyway.
+    if config.idp_source == crate::config::IdpSource::Unknown
+        && let Some(found) = find_idp(config, http).await
+    {
+        let mut known = config.clone();
+        known.idp = found;
+        known.idp_source = crate::config::IdpSource::Discovered;
+        let (mut outcome, found) = Box::pin(run_found(&known, http)).await;
+        outcome.duration = started.elapsed();
+        return (outcome, found);
+    }
+    let idp_known = config.idp_source != crate::config::IdpSource::Unknown;
+    let unknown = |id: &str| CheckResult::skip(id, IDP_UNKNOWN);
+    let discovery = async {
+        if idp_known {
+            idp::discovery(config, http).await
+        } else {
+            (unknown(ids::IDP_DISCOVERY), None)
+        }
+    }
+    .shared();
     let redirect = access::service_redirect(config, http).shared();
     let team_domain = async {
         match &config.team_domain {
@@ -744,7 +913,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         }
     };
 
-    let tls_checks = tls::run_all(config, http, team_domain.clone());
+    let tls_checks = tls::run_all(config, http, team_domain.clone(), idp_known);
     // With a passkey (and no client secret) the login proves the token endpoint, and
     // the probe that Pocket ID would log as an error runs only if the login fails.
     let defer_token = config.passkey.is_some() && config.client_secret.is_none();
@@ -752,7 +921,11 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         if defer_token {
             None
         } else {
-            Some(idp::token(config, http).await)
+            Some(if idp_known {
+                idp::token(config, http).await
+            } else {
+                unknown(ids::IDP_TOKEN)
+            })
         }
     };
 
@@ -760,7 +933,7 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     // login comes with its configuration cause in the same report.
     let doctor = async {
         if config.doctor.enabled() {
-            crate::doctor::run(config, http).await
+            crate::doctor::run(config, http, idp_known).await
         } else {
             Vec::new()
         }
@@ -771,9 +944,21 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
         token_reach,
         tls_checks,
         discovery.clone().map(|d| d.0),
-        idp::jwks(config, http, discovery.clone().map(|d| d.1)),
+        async {
+            if idp_known {
+                idp::jwks(config, http, discovery.clone().map(|d| d.1)).await
+            } else {
+                unknown(ids::IDP_JWKS)
+            }
+        },
         token,
-        idp::health(config, http),
+        async {
+            if idp_known {
+                idp::health(config, http).await
+            } else {
+                unknown(ids::IDP_HEALTH)
+            }
+        },
         certs.clone(),
         doctor,
     );
@@ -808,10 +993,14 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
     checks.extend(token_reach);
     checks.extend(doctor);
     attribute_causes(&mut checks);
-    Outcome {
-        checks,
-        duration: started.elapsed(),
-    }
+    let found = Found::of(config, &checks);
+    (
+        Outcome {
+            checks,
+            duration: started.elapsed(),
+        },
+        found,
+    )
 }
 
 #[cfg(test)]

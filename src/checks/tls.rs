@@ -12,6 +12,7 @@ pub async fn run_all(
     config: &Config,
     http: &Http,
     team_domain: impl Future<Output = Option<String>>,
+    idp_known: bool,
 ) -> Vec<CheckResult> {
     let service = config
         .service
@@ -25,7 +26,7 @@ pub async fn run_all(
         .to_ascii_lowercase();
     let service_check = check_url(config, http, &config.service);
     let idp_check = async {
-        if idp == service {
+        if idp == service || !idp_known {
             None
         } else {
             Some(check_url(config, http, &config.idp).await)

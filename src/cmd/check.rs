@@ -30,6 +30,7 @@ pub(crate) async fn run_from(
     let files = Files {
         output: args.output.output.as_deref(),
         har: args.har.as_deref(),
+        print_config: args.print_config,
     };
     run_targets(targets, files, ping, started).await
 }
@@ -57,6 +58,11 @@ pub(crate) async fn run_doctor(
     }
     let mut targets = Config::targets_from_check_args(args, origins)?;
     for (_, config) in &mut targets {
+        if config.idp_source == crate::config::IdpSource::Unknown {
+            return Err(AppError::Usage(
+                "doctor reads Pocket ID at its URL: give --idp https://id.example.com (its APP_URL), or a --passkey file enrolled there".into(),
+            ));
+        }
         if !config.doctor.enabled() {
             return Err(AppError::Usage(
                 "doctor reads configuration through the APIs: give --cf-api-token-file FILE (Cloudflare) and/or --api-key-file FILE (Pocket ID admin API key)".into(),
@@ -64,9 +70,15 @@ pub(crate) async fn run_doctor(
         }
         config.doctor.only = true;
     }
+    if args.print_config {
+        return Err(AppError::Usage(
+            "--print-config belongs to `ssoprobe check URL`, which finds the team, AUD, Pocket ID and client id from the login chain".into(),
+        ));
+    }
     let files = Files {
         output: args.output.output.as_deref(),
         har: args.har.as_deref(),
+        print_config: false,
     };
     run_targets(targets, files, None, Instant::now()).await
 }
@@ -105,6 +117,8 @@ pub struct Files<'a> {
     pub output: Option<&'a std::path::Path>,
     /// `--har`.
     pub har: Option<&'a std::path::Path>,
+    /// `--print-config`: the TOML of what the run found instead of the report.
+    pub print_config: bool,
 }
 
 pub async fn run_targets(
@@ -176,15 +190,13 @@ pub async fn run_targets(
                 // Every request is bounded by the deadline; this guard only catches a check
                 // that forgot to be.
                 let guard = until + Duration::from_secs(2);
-                let outcome = tokio::time::timeout_at(guard, checks::run(&config, &http))
-                    .await
-                    .unwrap_or_else(|_| Outcome::overran(config.http.deadline));
-                let target = Target {
-                    // A query or user info in the URL may carry a token: never print it.
-                    service: crate::redact::configured_url(&config.service),
-                    idp: crate::redact::configured_url(&config.idp),
-                    team_domain: config.team_domain.clone(),
-                };
+                let (outcome, found) =
+                    tokio::time::timeout_at(guard, checks::run_found(&config, &http))
+                        .await
+                        .unwrap_or_else(|_| {
+                            (Outcome::overran(config.http.deadline), Default::default())
+                        });
+                let target = Target::of(&config, found);
                 Ok((name, target, outcome, started_unix, http.har_entries()))
             },
         ))
@@ -224,6 +236,7 @@ pub async fn run_targets(
         })
         .collect();
     let text = match format {
+        _ if files.print_config => report::config_toml(&runs),
         Format::Human => report::human_all(&runs),
         Format::Json => report::json_all(&runs),
         Format::Junit => report::junit::render(&runs),

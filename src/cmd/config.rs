@@ -24,7 +24,13 @@ pub(crate) fn run(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8
             None if c.service_token.is_some() => ", service token".to_string(),
             None => String::new(),
         };
-        println!("  {name}: {} → {}{login}", c.service, c.idp);
+        let idp = match c.idp_source {
+            crate::config::IdpSource::Unknown => {
+                "Pocket ID (found from Access's redirect at run time)".to_string()
+            }
+            _ => c.idp.to_string(),
+        };
+        println!("  {name}: {} → {idp}{login}", c.service);
     }
     Ok(0)
 }

@@ -235,8 +235,19 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text}; variant: {variant}; rtt: {rtt_text})\n",
         lab.addr()
     );
+    // The short form: the URL and how to reach the lab; the rest is found.
+    let routes_and_ca: Vec<String> = check_args
+        .chunks(2)
+        .filter(|p| matches!(p[0].as_str(), "--resolve" | "--connect-to" | "--ca-file"))
+        .flat_map(|p| p.to_vec())
+        .collect();
     println!(
-        "Check it with:\n  ssoprobe check {}\n",
+        "Check it with:\n  ssoprobe check https://{} {}\n",
+        lab::SERVICE_HOST,
+        routes_and_ca.join(" ")
+    );
+    println!(
+        "or with the team, AUD and Pocket ID pinned as expectations (a change is then a finding):\n  ssoprobe check {}\n",
         check_args.join(" ")
     );
     println!("or put this in a file and run `ssoprobe check --config FILE`:\n");

@@ -366,6 +366,7 @@ mod tests {
             service: "https://s.example/".into(),
             idp: "https://i.example/".into(),
             team_domain: None,
+            found: Default::default(),
         };
         let outcome = Outcome {
             checks: Vec::new(),

@@ -730,18 +730,19 @@ async fn probe(
     config.http.deadline = config.http.deadline.min(remaining);
     config.http.timeout = config.http.timeout.min(remaining);
     let started_unix = crate::timefmt::unix_now();
-    let (outcome, entries) = match Http::new(&config.http) {
+    let (outcome, found, entries) = match Http::new(&config.http) {
         Ok(mut http) => {
             // Every probe keeps its requests (redacted) for /report and debug=true.
             http.record_har();
-            let outcome = checks::run(&config, &http).await;
-            (outcome, http.har_entries())
+            let (outcome, found) = checks::run_found(&config, &http).await;
+            (outcome, found, http.har_entries())
         }
         Err(e) => (
             Outcome {
                 checks: vec![checks::CheckResult::skip("service.redirect", e.to_string())],
                 duration: Duration::ZERO,
             },
+            Default::default(),
             Vec::new(),
         ),
     };
@@ -751,11 +752,7 @@ async fn probe(
     if !success {
         exporter.failures_total.fetch_add(1, Ordering::Relaxed);
     }
-    let target = Target {
-        service: config.service.to_string(),
-        idp: config.idp.to_string(),
-        team_domain: config.team_domain.clone(),
-    };
+    let target = Target::of(&config, found);
     let rendered = report::prometheus::render(&[TargetRun {
         name: &state.name,
         target: &target,

@@ -149,7 +149,20 @@ struct Pid {
 }
 
 /// The configuration checks of one run, in report order.
-pub async fn run(config: &Config, http: &Http) -> Vec<CheckResult> {
+/// `idp_known`: whether Pocket ID's URL is known (without it, its side is not read).
+pub async fn run(config: &Config, http: &Http, idp_known: bool) -> Vec<CheckResult> {
+    if !idp_known {
+        // Pocket ID's side needs its URL: its checks skip, saying how to run them.
+        let mut without = config.clone();
+        without.doctor.api_key = None;
+        let mut checks = crate::http::without_cookies(run_without_cookies(&without, http)).await;
+        for c in &mut checks {
+            if c.summary == NO_PID {
+                *c = CheckResult::skip(&c.id, crate::checks::IDP_UNKNOWN);
+            }
+        }
+        return checks;
+    }
     crate::http::without_cookies(run_without_cookies(config, http)).await
 }
 

@@ -233,6 +233,7 @@ mod tests {
             service: "https://a.example/".into(),
             idp: "https://id.example/".into(),
             team_domain: Some("t.cloudflareaccess.com".into()),
+            found: Default::default(),
         }
     }
 

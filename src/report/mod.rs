@@ -20,6 +20,92 @@ pub struct Target {
     pub idp: String,
     /// The team domain, if known beforehand.
     pub team_domain: Option<String>,
+    /// What the run used for team, AUD, Pocket ID and client id, and where it came from.
+    pub found: crate::checks::Found,
+}
+
+impl Target {
+    /// What `config` checked, with Pocket ID and the team as the run found them when
+    /// they were not given. URLs as configured are shown redacted (a query or user info
+    /// may carry a token).
+    pub fn of(config: &crate::config::Config, found: crate::checks::Found) -> Target {
+        let idp = match &found.idp {
+            Some(v) if v.from != "given" => v.value.clone(),
+            Some(_) => crate::redact::configured_url(&config.idp),
+            None => "(unknown)".to_string(),
+        };
+        Target {
+            service: crate::redact::configured_url(&config.service),
+            idp,
+            team_domain: found
+                .team
+                .as_ref()
+                .map(|t| t.value.clone())
+                .or_else(|| config.team_domain.clone()),
+            found,
+        }
+    }
+}
+
+/// `--print-config`: what each run found, as a config file that pins it — `check
+/// --config FILE` then reports any change as a finding.
+pub fn config_toml(runs: &[TargetRun<'_>]) -> String {
+    let mut out = format!(
+        "# Found by ssoprobe {}. Pin it for monitoring: ssoprobe check --config FILE\n# (routing and trust settings such as --resolve and --ca-file stay flags).\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let several = runs.len() > 1;
+    for run in runs {
+        let f = &run.target.found;
+        // Service first, then what the run found, in the order of the chain.
+        let mut lines = vec![format!(
+            "service = {}",
+            toml::Value::String(run.target.service.clone())
+        )];
+        let mut missing = Vec::new();
+        for (key, value) in [
+            ("team", &f.team),
+            ("aud", &f.aud),
+            ("idp", &f.idp),
+            ("client_id", &f.client_id),
+        ] {
+            match value {
+                Some(v) => lines.push(format!("{key} = {}", toml::Value::String(v.value.clone()))),
+                None => missing.push(key),
+            }
+        }
+        if several {
+            out.push_str(&format!("\n[targets.{}]\n", toml_key(run.name)));
+        } else {
+            out.push('\n');
+        }
+        if run.target.service.contains("[redacted:") {
+            out.push_str("# the site's URL had a query or user info, shown redacted: put the real one back\n");
+        }
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        for key in missing {
+            out.push_str(&format!(
+                "# {key}: not found (the chain did not get that far; see the report)\n"
+            ));
+        }
+    }
+    out
+}
+
+/// A TOML key: bare when it can be, quoted otherwise.
+fn toml_key(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        name.to_string()
+    } else {
+        serde_json::to_string(name).unwrap_or_else(|_| "\"target\"".into())
+    }
 }
 
 /// One target's run, for the renderers that cover several targets.
@@ -71,12 +157,36 @@ pub fn human(outcome: &Outcome, target: &Target) -> String {
         .map(|t| format!(" → Access ({t})"))
         .unwrap_or_else(|| " → Access".to_string());
     out.push_str(&format!(
-        "{} {} · {}{via} → {}\n\n",
+        "{} {} · {}{via} → {}\n",
         "ssoprobe".bold(),
         env!("CARGO_PKG_VERSION"),
         target.service,
         target.idp
     ));
+    let discovered = target.found.discovered();
+    if !discovered.is_empty() {
+        let words: Vec<String> = discovered
+            .iter()
+            .map(|(k, v)| {
+                let name = match *k {
+                    "team" => "team",
+                    "aud" => "AUD",
+                    "idp" => "Pocket ID",
+                    _ => "client id",
+                };
+                format!(
+                    "{name} {}, from {}",
+                    crate::redact::terminal_safe(&v.value),
+                    v.from
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "{}\n",
+            format!("found: {}", words.join("; ")).dimmed()
+        ));
+    }
+    out.push('\n');
     let width = outcome
         .checks
         .iter()
@@ -164,6 +274,13 @@ fn json_value(run: &TargetRun<'_>) -> serde_json::Value {
             "idp": run.target.idp,
             "team_domain": run.target.team_domain,
         },
+        "discovered": run
+            .target
+            .found
+            .discovered()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "counts": {
             "pass": count(Status::Pass),
             "warn": count(Status::Warn),

@@ -296,6 +296,7 @@ mod tests {
             service: "https://a.example/".into(),
             idp: "https://id.example/".into(),
             team_domain: None,
+            found: Default::default(),
         }
     }
 

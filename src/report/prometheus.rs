@@ -231,6 +231,7 @@ mod tests {
             service: "https://a.example/".into(),
             idp: "https://id.example/".into(),
             team_domain: None,
+            found: Default::default(),
         }
     }
 

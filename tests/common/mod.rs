@@ -119,6 +119,8 @@ pub struct Lab {
     pub check: Vec<String>,
     /// The `ssoprobe doctor` arguments the lab printed.
     pub doctor: Vec<String>,
+    /// The first `ssoprobe check` the lab printed: the short form (URL, routes, CA).
+    pub short: Vec<String>,
     pub routes: Vec<String>,
     /// The rest of the lab's standard output (its API access log).
     pub out: Option<BufReader<std::process::ChildStdout>>,
@@ -141,6 +143,7 @@ impl Lab {
         let mut reader = BufReader::new(child.stdout.take().unwrap());
         let mut check = Vec::new();
         let mut doctor = Vec::new();
+        let mut short = Vec::new();
         let mut line = String::new();
         let started = Instant::now();
         while started.elapsed().as_secs() < 20 {
@@ -150,6 +153,9 @@ impl Lab {
             }
             if let Some(rest) = line.trim().strip_prefix("ssoprobe check ") {
                 check = rest.split_whitespace().map(str::to_string).collect();
+                if short.is_empty() {
+                    short = check.clone();
+                }
             }
             if let Some(rest) = line.trim().strip_prefix("ssoprobe doctor ") {
                 doctor = rest.split_whitespace().map(str::to_string).collect();
@@ -170,6 +176,7 @@ impl Lab {
             dir,
             check,
             doctor,
+            short,
             routes,
             out: Some(reader),
         }
