@@ -307,7 +307,11 @@ fn missing_service_is_a_usage_error() {
     let run = run(&["check", "--idp", "https://id.example.com"]);
     assert_eq!(run.code, 3, "{}", run.dump());
     assert!(
-        run.stderr.contains("service") && run.stderr.contains("--service https://"),
+        run.stderr.contains("no protected site given")
+            && run
+                .stderr
+                .contains("ssoprobe check https://service.example.com")
+            && run.stderr.contains("--service"),
         "{}",
         run.dump()
     );

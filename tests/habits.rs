@@ -64,9 +64,11 @@ fn quiet_prints_nothing_but_errors() {
         "nagios",
         "--service",
         "https://s.example",
+        "--timeout",
+        "soon",
     ]);
     assert_eq!((r.code, r.stdout.as_str()), (3, ""), "{}", r.dump());
-    assert!(r.stderr.contains("--idp"), "{}", r.dump());
+    assert!(r.stderr.contains("--timeout"), "{}", r.dump());
     // With the trace it would not be quiet: a usage error.
     let r = run(&["check", "-q", "-v", "--service", "https://s.example"]);
     assert_eq!(r.code, 3, "{}", r.dump());
