@@ -30,7 +30,8 @@ pub enum Command {
         mut_arg("expect_status", |a| a.hide(true)),
         mut_arg("expect_body", |a| a.hide(true)),
         mut_arg("client_secret_file", |a| a.hide(true)),
-        mut_arg("header", |a| a.hide(true))
+        mut_arg("header", |a| a.hide(true)),
+        mut_arg("print_config", |a| a.hide(true))
     )]
     Doctor(Box<CheckArgs>),
     /// Start the embedded lab on loopback and check it (add --fault to break it).
@@ -55,7 +56,8 @@ pub enum Command {
         mut_arg("no_color", |a| a.hide(true)),
         mut_arg("quiet", |a| a.hide(true)),
         mut_arg("ping_url", |a| a.hide(true)),
-        mut_arg("har", |a| a.hide(true))
+        mut_arg("har", |a| a.hide(true)),
+        mut_arg("print_config", |a| a.hide(true))
     )]
     Serve(Box<ServeArgs>),
     /// Validate a configuration without touching the network.

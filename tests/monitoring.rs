@@ -675,7 +675,8 @@ fn serve_pages_render_in_a_real_browser_and_show_server_text_as_text() {
                 .join(", ")
         };
         format!(
-            "service = \"https://service.example.com\"\nidp = \"https://id.example.com\"\nteam = \"xyz\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
+            // No idp, no team: serve finds them from each target's chain.
+            "service = \"https://service.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
             list("--resolve"),
             list("--connect-to")
         )

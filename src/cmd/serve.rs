@@ -82,6 +82,7 @@ pub(crate) async fn run(
         ("no_color", "--no-color", "--no-color"),
         ("quiet", "--quiet", "SSOPROBE_QUIET"),
         ("har", "--har", "SSOPROBE_HAR"),
+        ("print_config", "--print-config", "--print-config"),
     ] {
         if let Some(origin) = origins.origin_of(id) {
             let named = if matches!(origin, Origin::Env) {
