@@ -436,8 +436,14 @@ impl Config {
             (Some(url), _) => Some((url.clone(), Origin::Flag)),
             (None, other) => other,
         };
+        let from_argument = args.url.is_some();
         let service = match service_pick {
-            Some((v, o)) => parse_site_url("service", &v, &o)?,
+            Some((v, o)) => parse_site_url("service", &v, &o).map_err(|mut e| {
+                if from_argument {
+                    e.setting = "the URL argument".into();
+                }
+                e
+            })?,
             None => {
                 return Err(ConfigError {
                     setting: "service".into(),
@@ -857,12 +863,25 @@ fn load_file(path: &Path, origins: &dyn OriginOf) -> Result<FileConfig, ConfigEr
 fn parse_site_url(key: &str, value: &str, origin: &Origin) -> Result<Url, ConfigError> {
     let v = value.trim();
     let url = Url::parse(v).map_err(|e| {
+        // In words, not the parser's.
+        let what = match e {
+            url::ParseError::RelativeUrlWithoutBase => "it has no scheme",
+            url::ParseError::EmptyHost => "it has no host",
+            url::ParseError::InvalidPort => "its port is not a number from 1 to 65535",
+            url::ParseError::InvalidIpv4Address | url::ParseError::InvalidIpv6Address => {
+                "its IP address is malformed"
+            }
+            url::ParseError::IdnaError | url::ParseError::InvalidDomainCharacter => {
+                "its host name has characters a host name cannot have"
+            }
+            _ => "it cannot be parsed",
+        };
         let fix = if !v.contains("://") {
             format!(" (did you mean https://{v}?)")
         } else {
             String::new()
         };
-        err(key, origin, format!("'{v}' is not a URL: {e}{fix}"))
+        err(key, origin, format!("'{v}' is not a URL: {what}{fix}"))
     })?;
     // One rule for every URL setting: Access, Pocket ID's passkeys and the secrets
     // ssoprobe sends all live on https.
