@@ -741,20 +741,61 @@ fn callback_matches(entry: &str, url: &str) -> bool {
     if !entry.contains('*') {
         return false;
     }
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some((b'*', rest)) => {
-                let (any, rest) = match rest.split_first() {
-                    Some((b'*', r)) => (true, r),
-                    _ => (false, rest),
-                };
-                (0..=t.len()).any(|i| (any || !t[..i].contains(&b'/')) && go(rest, &t[i..]))
+    if entry.len() > 512 || url.len() > 512 {
+        return false;
+    }
+    // Tokens: a literal byte, `*` (no `/`) or `**` (anything).
+    #[derive(Clone, Copy)]
+    enum Tok {
+        Byte(u8),
+        Star,
+        AnyStar,
+    }
+    let bytes = entry.as_bytes();
+    let mut toks = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'*' {
+            if bytes.get(i + 1) == Some(&b'*') {
+                toks.push(Tok::AnyStar);
+                i += 2;
+            } else {
+                toks.push(Tok::Star);
+                i += 1;
             }
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        } else {
+            toks.push(Tok::Byte(bytes[i]));
+            i += 1;
         }
     }
-    entry.len() <= 512 && url.len() <= 512 && go(entry.as_bytes(), url.as_bytes())
+    // Dynamic programming over (tokens, text): linear in their product, whatever the
+    // number of stars (a hostile list cannot make it backtrack).
+    let t = url.as_bytes();
+    let mut row = vec![false; t.len() + 1];
+    row[0] = true;
+    for tok in toks {
+        let mut next = vec![false; t.len() + 1];
+        match tok {
+            Tok::Byte(c) => {
+                for k in 0..t.len() {
+                    next[k + 1] = row[k] && t[k] == c;
+                }
+            }
+            Tok::Star | Tok::AnyStar => {
+                let mut reach = false;
+                for k in 0..=t.len() {
+                    reach |= row[k];
+                    next[k] = reach;
+                    // `*` stops at a `/`: what follows it must start again after it.
+                    if matches!(tok, Tok::Star) && k < t.len() && t[k] == b'/' {
+                        reach = false;
+                    }
+                }
+            }
+        }
+        row = next;
+    }
+    row[t.len()]
 }
 
 impl Facts<'_> {
@@ -2011,6 +2052,14 @@ mod tests {
         assert!(!callback_matches("https://*/callback", cb));
         assert!(callback_matches("https://**/callback", cb));
         assert!(!callback_matches(&"*".repeat(600), cb));
+        // Many stars do not make it backtrack.
+        let hostile = format!("{}x", "*a".repeat(200));
+        assert!(!callback_matches(&hostile, &"a".repeat(500)));
+        assert!(callback_matches("https://xyz.*.com/cdn-cgi/*/callback", cb));
+        assert!(!callback_matches(
+            "https://*/callback",
+            "https://a/b/callback"
+        ));
     }
 
     #[test]
