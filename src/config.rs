@@ -102,6 +102,8 @@ pub enum IdpSource {
     PasskeyFile,
     /// Access's redirect to it, found by the run.
     Discovered,
+    /// The Auth URL of Cloudflare's login method for it (`doctor`).
+    CloudflareLoginMethod,
     /// Not known before the run: found from Access's redirect, or not at all.
     Unknown,
 }
@@ -113,6 +115,7 @@ impl IdpSource {
             IdpSource::Given => "given",
             IdpSource::PasskeyFile => "the passkey file",
             IdpSource::Discovered => "Access's redirect to it",
+            IdpSource::CloudflareLoginMethod => "the Auth URL of Cloudflare's login method",
             IdpSource::Unknown => "unknown",
         }
     }

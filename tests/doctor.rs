@@ -640,3 +640,54 @@ fn a_wrong_account_is_named_once() {
         assert_eq!(config_check(&json, id)["status"], "skip", "{id}");
     }
 }
+
+#[test]
+fn doctor_finds_pocket_id_from_cloudflares_login_method() {
+    let lab = Lab::start(&[]);
+    assert_eq!(lab.enroll(&lab.path("probe.passkey")).code, 0);
+    // The doctor command without --idp (and without --team and --aud): the URL is the
+    // site, Pocket ID comes from the application's one OpenID Connect login method.
+    let mut args: Vec<String> = vec!["doctor".into(), "https://service.example.com".into()];
+    let mut skip = false;
+    for a in &lab.doctor {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if ["--service", "--idp", "--team", "--aud"].contains(&a.as_str()) {
+            skip = true;
+            continue;
+        }
+        args.push(a.clone());
+    }
+    args.extend(["--format".into(), "json".into()]);
+    let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let json = r.json();
+    assert_eq!(
+        json["target"]["idp"], "https://id.example.com",
+        "{}",
+        json["target"]
+    );
+    assert_eq!(
+        json["discovered"]["idp"]["from"],
+        "the Auth URL of Cloudflare's login method"
+    );
+    // Without a Cloudflare token there is nothing to read it from: say what to give.
+    let mut no_cf: Vec<String> = Vec::new();
+    let mut skip = false;
+    for a in &args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if ["--cf-api-token-file", "--cf-api-url"].contains(&a.as_str()) {
+            skip = true;
+            continue;
+        }
+        no_cf.push(a.clone());
+    }
+    let r = run(&no_cf.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(r.stderr.contains("--idp"), "{}", r.dump());
+}

@@ -58,10 +58,26 @@ pub(crate) async fn run_doctor(
     }
     let mut targets = Config::targets_from_check_args(args, origins)?;
     for (_, config) in &mut targets {
+        // Pocket ID's URL: given, the passkey file's, or Cloudflare's login method's.
         if config.idp_source == crate::config::IdpSource::Unknown {
-            return Err(AppError::Usage(
-                "doctor reads Pocket ID at its URL: give --idp https://id.example.com (its APP_URL), or a --passkey file enrolled there".into(),
-            ));
+            let found = match &config.doctor.cf {
+                Some(_) => {
+                    let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
+                    crate::doctor::idp_from_cloudflare(config, &http).await
+                }
+                None => None,
+            };
+            match found {
+                Some(idp) => {
+                    config.idp = idp;
+                    config.idp_source = crate::config::IdpSource::CloudflareLoginMethod;
+                }
+                None => {
+                    return Err(AppError::Usage(
+                        "doctor reads Pocket ID at its URL, and it could not be found (no --idp, no --passkey file, and no single OpenID Connect login method on the site's Access application to read it from): give --idp https://id.example.com (its APP_URL)".into(),
+                    ));
+                }
+            }
         }
         if !config.doctor.enabled() {
             return Err(AppError::Usage(

@@ -379,6 +379,58 @@ async fn read_cloudflare(config: &Config, http: &Http, settings: &CfSettings) ->
     }
 }
 
+/// Pocket ID's public URL as Cloudflare knows it: the Auth URL (without `/authorize`)
+/// of the one OpenID Connect login method the site's application offers. `None` when
+/// that cannot be read or is not one.
+pub async fn idp_from_cloudflare(config: &Config, http: &Http) -> Option<Url> {
+    let settings = config.doctor.cf.as_ref()?;
+    let api = CfApi::new(http, &settings.url, &settings.token, LABEL);
+    let account = match &settings.account {
+        Some(a) => a.clone(),
+        None => find_account(&api).await.ok()?.0,
+    };
+    let apps_path = ["accounts", account.as_str(), "access", "apps"];
+    let idps_path = ["accounts", account.as_str(), "access", "identity_providers"];
+    let (apps, idps) = futures::join!(
+        crate::http::without_cookies(api.list::<App>(
+            &apps_path,
+            &[],
+            "the Access applications",
+            perm::APPS
+        )),
+        crate::http::without_cookies(api.list::<IdentityProvider>(
+            &idps_path,
+            &[],
+            "the login methods",
+            perm::ORG
+        )),
+    );
+    let (apps, idps) = (apps.ok()?, idps.ok()?);
+    let host = config.service.host_str().unwrap_or_default();
+    let (app, _) = rules::covering_app(&apps, host, config.service.path())?;
+    let allowed = app.allowed_idps.clone().unwrap_or_default();
+    let oidc: Vec<&IdentityProvider> = idps
+        .iter()
+        .filter(|i| i.kind == "oidc" && (allowed.is_empty() || allowed.contains(&i.id)))
+        .collect();
+    let [one] = oidc.as_slice() else {
+        return None;
+    };
+    let mut idp = Url::parse(one.config.auth_url.as_deref()?).ok()?;
+    if idp.scheme() != "https" {
+        return None;
+    }
+    idp.set_query(None);
+    idp.set_fragment(None);
+    let base = idp
+        .path()
+        .trim_end_matches('/')
+        .strip_suffix("/authorize")?
+        .to_string();
+    idp.set_path(if base.is_empty() { "/" } else { &base });
+    Some(idp)
+}
+
 /// The token's one account (a user-owned token lists them).
 async fn find_account(api: &CfApi<'_>) -> Result<(String, String), CfError> {
     let accounts = api
