@@ -816,13 +816,18 @@ fn doctor_settings(
             "is used only by the config.* checks: add --cf-api-token-file or --api-key-file",
         ));
     }
-    let default_url =
-        || Url::parse(crate::doctor::DEFAULT_CF_API_URL).expect("the default API URL parses");
+    let url = match url {
+        Some((u, _)) => u,
+        None => Url::parse(crate::doctor::DEFAULT_CF_API_URL).map_err(|_| ConfigError {
+            setting: "cf_api_url".into(),
+            problem: "the built-in default does not parse; give --cf-api-url".into(),
+        })?,
+    };
     Ok(crate::doctor::DoctorConfig {
         cf: token.map(|token| crate::doctor::CfSettings {
             token,
             account: account.map(|a| a.0),
-            url: url.map(|u| u.0).unwrap_or_else(default_url),
+            url,
         }),
         api_key,
         user: user.map(|u| u.0),

@@ -473,15 +473,32 @@ pub fn body(bytes: &[u8], mime: &str) -> (Option<String>, Option<String>) {
     (Some(shown), cut)
 }
 
+/// The value of a query or form parameter fit for the archive: a fingerprint for a
+/// secret parameter, else the text redacted like a body.
+fn param_value(name: &str, value: &str) -> String {
+    if redact::is_secret_param(name) {
+        fingerprint(value)
+    } else {
+        text_body(value)
+    }
+}
+
+/// HAR name/value pairs of parameters, their values by [`param_value`].
+fn param_pairs<'a>(
+    params: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> Value {
+    Value::Array(
+        params
+            .map(|(k, v)| pair(&k, &param_value(&k, &v)))
+            .collect(),
+    )
+}
+
 /// A form body with the values of secret parameters fingerprinted.
 pub fn form_body(text: &str) -> String {
     url::form_urlencoded::parse(text.as_bytes())
         .map(|(k, v)| {
-            let v = if redact::is_secret_param(&k) {
-                fingerprint(&v)
-            } else {
-                text_body(&v)
-            };
+            let v = param_value(&k, &v);
             format!(
                 "{}={}",
                 url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>(),
@@ -494,18 +511,7 @@ pub fn form_body(text: &str) -> String {
 
 /// HAR's `queryString` of a URL, redacted.
 pub fn query_string(url: &Url) -> Value {
-    Value::Array(
-        url.query_pairs()
-            .map(|(k, v)| {
-                let v = if redact::is_secret_param(&k) {
-                    fingerprint(&v)
-                } else {
-                    text_body(&v)
-                };
-                pair(&k, &v)
-            })
-            .collect(),
-    )
+    param_pairs(url.query_pairs())
 }
 
 /// HAR's `cookies` of a `Set-Cookie` list.
@@ -532,20 +538,9 @@ pub fn headers(list: &[(String, String)], base: &Url) -> Value {
     )
 }
 
-/// HAR's `pairs` helper for postData params.
+/// HAR's `params` of a form body, redacted.
 pub fn params(text: &str) -> Value {
-    Value::Array(
-        url::form_urlencoded::parse(text.as_bytes())
-            .map(|(k, v)| {
-                let v = if redact::is_secret_param(&k) {
-                    fingerprint(&v)
-                } else {
-                    text_body(&v)
-                };
-                pair(&k, &v)
-            })
-            .collect(),
-    )
+    param_pairs(url::form_urlencoded::parse(text.as_bytes()))
 }
 
 /// One target's run for the archive.

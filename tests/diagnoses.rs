@@ -60,13 +60,8 @@ const fn d(
     fix: &'static str,
 ) -> Scenario {
     Scenario {
-        fault,
-        exit,
-        check,
-        status,
-        hint,
-        fix,
         args: &["--doctor"],
+        ..s(fault, exit, check, status, hint, fix)
     }
 }
 

@@ -546,22 +546,8 @@ fn doctor_settings_that_cannot_take_effect_are_refused() {
 #[test]
 fn either_side_alone_says_what_it_could_not_check() {
     let lab = Lab::start(&[]);
-    let mut cf_only: Vec<String> = Vec::new();
-    let mut skip = false;
-    for (i, a) in lab.doctor.iter().enumerate() {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if a == "--api-key-file" {
-            skip = true;
-            continue;
-        }
-        let _ = i;
-        cf_only.push(a.clone());
-    }
     let mut args = vec!["doctor".to_string()];
-    args.extend(cf_only);
+    args.extend(without_flags(&lab.doctor, &["--api-key-file"]));
     args.extend(["--format".into(), "json".into()]);
     let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let json = r.json();
@@ -586,6 +572,20 @@ fn either_side_alone_says_what_it_could_not_check() {
             .unwrap()
             .contains("--api-key-file")
     );
+}
+
+/// `args` without the `flags` given and their values.
+fn without_flags(args: &[String], flags: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = args.iter();
+    while let Some(a) = args.next() {
+        if flags.contains(&a.as_str()) {
+            args.next();
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
 }
 
 fn replace_value(args: &mut [String], flag: &str, value: &str) {
@@ -648,18 +648,10 @@ fn doctor_finds_pocket_id_from_cloudflares_login_method() {
     // The doctor command without --idp (and without --team and --aud): the URL is the
     // site, Pocket ID comes from the application's one OpenID Connect login method.
     let mut args: Vec<String> = vec!["doctor".into(), "https://service.example.com".into()];
-    let mut skip = false;
-    for a in &lab.doctor {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if ["--service", "--idp", "--team", "--aud"].contains(&a.as_str()) {
-            skip = true;
-            continue;
-        }
-        args.push(a.clone());
-    }
+    args.extend(without_flags(
+        &lab.doctor,
+        &["--service", "--idp", "--team", "--aud"],
+    ));
     args.extend(["--format".into(), "json".into()]);
     let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(r.code, 0, "{}", r.dump());
@@ -674,19 +666,7 @@ fn doctor_finds_pocket_id_from_cloudflares_login_method() {
         "the Auth URL of Cloudflare's login method"
     );
     // Without a Cloudflare token there is nothing to read it from: say what to give.
-    let mut no_cf: Vec<String> = Vec::new();
-    let mut skip = false;
-    for a in &args {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if ["--cf-api-token-file", "--cf-api-url"].contains(&a.as_str()) {
-            skip = true;
-            continue;
-        }
-        no_cf.push(a.clone());
-    }
+    let no_cf = without_flags(&args, &["--cf-api-token-file", "--cf-api-url"]);
     let r = run(&no_cf.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(r.code, 3, "{}", r.dump());
     assert!(r.stderr.contains("--idp"), "{}", r.dump());

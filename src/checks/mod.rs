@@ -371,19 +371,10 @@ async fn find_idp(config: &Config, http: &Http) -> Option<url::Url> {
         .await
         .ok()?;
     let authorize = chain.last.location()?.ok()?;
-    if !is_authorize(&authorize) || authorize.scheme() != "https" {
+    if !is_authorize(&authorize) {
         return None;
     }
-    let mut idp = authorize;
-    idp.set_query(None);
-    idp.set_fragment(None);
-    let base = idp
-        .path()
-        .trim_end_matches('/')
-        .strip_suffix("/authorize")?
-        .to_string();
-    idp.set_path(if base.is_empty() { "/" } else { &base });
-    Some(idp)
+    crate::pocketid::oidc::app_url_of_authorize(&authorize)
 }
 
 /// The checks whose failure can be a consequence of another's, with the checks that can

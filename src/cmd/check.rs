@@ -40,6 +40,8 @@ pub(crate) async fn run_doctor(
     args: &CheckArgs,
     origins: Option<&dyn OriginOf>,
 ) -> Result<u8, AppError> {
+    // The deadline covers finding Pocket ID from Cloudflare too.
+    let started = Instant::now();
     let origins = origins.unwrap_or(&NoOrigins);
     // Flags that only a login uses mean nothing here (the same keys in a config file
     // shared with `check` are fine).
@@ -96,7 +98,7 @@ pub(crate) async fn run_doctor(
         har: args.har.as_deref(),
         print_config: false,
     };
-    run_targets(targets, files, None, Instant::now()).await
+    run_targets(targets, files, None, started).await
 }
 
 fn color_enabled(choice: ColorChoice) -> bool {

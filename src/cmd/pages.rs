@@ -48,9 +48,9 @@ impl Record {
         }
     }
 
-    /// The human report and its hop trace (the `debug=true` answer).
+    /// The human report and its hop trace (the `debug=true` answer; serve turns
+    /// colour off for the process).
     pub fn debug_text(&self) -> String {
-        colored::control::set_override(false);
         format!(
             "{}\nRequests of this run (secrets redacted):\n{}",
             report::human_all(&[self.run()]),

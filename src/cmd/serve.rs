@@ -760,21 +760,17 @@ async fn probe(
         outcome: &outcome,
         started_unix,
     }]);
+    let trace = super::pages::trace(&entries);
     let har = serde_json::to_string(&crate::har::document(&[crate::har::TargetEntries {
         name: &state.name,
-        entries: entries.clone(),
+        entries,
         checks: &outcome.checks,
     }]))
     .ok();
     let duration = outcome.duration;
-    let record = exporter.recent().push(
-        &state.name,
-        target,
-        started_unix,
-        outcome,
-        super::pages::trace(&entries),
-        har,
-    );
+    let record = exporter
+        .recent()
+        .push(&state.name, target, started_unix, outcome, trace, har);
     let cached = Cached {
         text: rendered,
         success,

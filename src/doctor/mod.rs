@@ -130,6 +130,29 @@ struct Cf {
 /// The zone of a host in the account (none: not in it) with the host's records.
 type DnsFacts = Result<Option<(Zone, Vec<DnsRecord>)>, CfError>;
 
+impl Cf {
+    /// Nothing read but the account and the token: every read fails with `e` (a
+    /// refused token, an unknown account), which `config.token` names once.
+    fn unread(
+        account: Result<(String, String), CfError>,
+        token: Result<TokenStatus, CfError>,
+        e: CfError,
+    ) -> Cf {
+        Cf {
+            account,
+            token,
+            org: Err(e.clone()),
+            idps: Err(e.clone()),
+            apps: Err(e.clone()),
+            groups: Err(e.clone()),
+            policies: None,
+            tunnels: Err(e),
+            dns: Vec::new(),
+            bots: None,
+        }
+    }
+}
+
 /// A tunnel with its connectors and (remotely managed) configuration.
 struct TunnelFacts {
     tunnel: Tunnel,
@@ -190,6 +213,13 @@ async fn run_without_cookies(config: &Config, http: &Http) -> Vec<CheckResult> {
             .as_ref()
             .and_then(|(file, _)| file.email.clone())
     });
+    // Access's callback for this team, when the team is known.
+    let callback = cf
+        .as_ref()
+        .and_then(|cf| cf.org.as_ref().ok())
+        .and_then(|o| o.auth_domain.clone())
+        .or_else(|| config.team_domain.clone())
+        .map(|t| crate::cloudflare::callback_url(&t.to_ascii_lowercase()));
     let pid = match &doctor.api_key {
         Some(key) => Some(
             read_pocket_id(
@@ -198,6 +228,7 @@ async fn run_without_cookies(config: &Config, http: &Http) -> Vec<CheckResult> {
                 key,
                 pid_base,
                 client_id.as_deref(),
+                callback.as_deref(),
                 user_email.as_deref(),
             )
             .await,
@@ -252,39 +283,12 @@ async fn read_cloudflare(config: &Config, http: &Http, settings: &CfSettings) ->
         }
         _ => token,
     };
-    let Ok((acct, _)) = account.clone() else {
-        let e = account.clone().err().unwrap_or_else(|| CfError::Shape {
-            what: "the account".into(),
-            problem: "missing".into(),
-        });
-        return Cf {
-            account,
-            token,
-            org: Err(e.clone()),
-            idps: Err(e.clone()),
-            apps: Err(e.clone()),
-            groups: Err(e.clone()),
-            policies: None,
-            tunnels: Err(e.clone()),
-            dns: Vec::new(),
-            bots: None,
-        };
-    };
-    if let Err(e) = &token {
+    let acct = match (&account, &token) {
+        (Err(e), _) => return Cf::unread(account.clone(), token, e.clone()),
         // A refused token reads nothing else: say it once.
-        return Cf {
-            account,
-            token: token.clone(),
-            org: Err(e.clone()),
-            idps: Err(e.clone()),
-            apps: Err(e.clone()),
-            groups: Err(e.clone()),
-            policies: None,
-            tunnels: Err(e.clone()),
-            dns: Vec::new(),
-            bots: None,
-        };
-    }
+        (_, Err(e)) => return Cf::unread(account.clone(), token.clone(), e.clone()),
+        (Ok((acct, _)), Ok(_)) => acct.clone(),
+    };
     let a = acct.as_str();
     let site_host = config
         .service
@@ -324,18 +328,7 @@ async fn read_cloudflare(config: &Config, http: &Http, settings: &CfSettings) ->
     .find(|e| matches!(e, CfError::WrongAccount { .. }))
     .cloned();
     if let Some(e) = wrong_account {
-        return Cf {
-            account: Err(e.clone()),
-            token,
-            org: Err(e.clone()),
-            idps: Err(e.clone()),
-            apps: Err(e.clone()),
-            groups: Err(e.clone()),
-            policies: None,
-            tunnels: Err(e),
-            dns: Vec::new(),
-            bots: None,
-        };
+        return Cf::unread(Err(e.clone()), token, e);
     }
     let path = config.service.path().to_string();
     let policies = match &apps {
@@ -416,19 +409,8 @@ pub async fn idp_from_cloudflare(config: &Config, http: &Http) -> Option<Url> {
     let [one] = oidc.as_slice() else {
         return None;
     };
-    let mut idp = Url::parse(one.config.auth_url.as_deref()?).ok()?;
-    if idp.scheme() != "https" {
-        return None;
-    }
-    idp.set_query(None);
-    idp.set_fragment(None);
-    let base = idp
-        .path()
-        .trim_end_matches('/')
-        .strip_suffix("/authorize")?
-        .to_string();
-    idp.set_path(if base.is_empty() { "/" } else { &base });
-    Some(idp)
+    let auth_url = Url::parse(one.config.auth_url.as_deref()?).ok()?;
+    crate::pocketid::oidc::app_url_of_authorize(&auth_url)
 }
 
 /// The token's one account (a user-owned token lists them).
@@ -648,6 +630,7 @@ async fn read_pocket_id(
     key: &Secret,
     discovery: Result<Discovery, String>,
     client_id: Option<&str>,
+    callback: Option<&str>,
     email: Option<&str>,
 ) -> Pid {
     let api = Api::new(http, &config.idp, LABEL).with_api_key(key.clone());
@@ -661,19 +644,10 @@ async fn read_pocket_id(
             passkeys: None,
         };
     }
-    // Without a client id, the client whose callbacks name an Access team.
-    let client_id = client_id.map(str::to_string).or_else(|| {
-        clients.as_ref().ok()?.iter().find_map(|c| {
-            let callbacks = c.get("callbackURLs")?.as_array()?;
-            callbacks
-                .iter()
-                .any(|u| {
-                    u.as_str()
-                        .is_some_and(|u| u.contains("/cdn-cgi/access/callback"))
-                })
-                .then(|| c.get("id")?.as_str().map(str::to_string))?
-        })
-    });
+    // Without a client id, the client whose callbacks are Access's.
+    let client_id = client_id
+        .map(str::to_string)
+        .or_else(|| access_client(clients.as_ref().ok()?, callback));
     let client = async {
         match &client_id {
             Some(id) => {
@@ -782,6 +756,29 @@ fn norm_url(u: &str) -> String {
 
 fn host_of(u: &str) -> Option<String> {
     Url::parse(u).ok()?.host_str().map(str::to_ascii_lowercase)
+}
+
+/// The id of the Pocket ID client Access uses, by its callback URLs: the one that lists
+/// `callback` (this team's, when known), else one that lists any Access callback.
+fn access_client(clients: &[serde_json::Value], callback: Option<&str>) -> Option<String> {
+    let lists = |c: &serde_json::Value, exact: bool| {
+        c.get("callbackURLs")
+            .and_then(|v| v.as_array())
+            .is_some_and(|cbs| {
+                cbs.iter()
+                    .filter_map(|u| u.as_str())
+                    .any(|u| match (callback, exact) {
+                        (Some(cb), true) => callback_matches(u, cb),
+                        (None, true) => false,
+                        (_, false) => u.contains("/cdn-cgi/access/callback"),
+                    })
+            })
+    };
+    clients
+        .iter()
+        .find(|c| lists(c, true))
+        .or_else(|| clients.iter().find(|c| lists(c, false)))
+        .and_then(|c| c.get("id")?.as_str().map(str::to_string))
 }
 
 /// Whether a Pocket ID callback entry admits `url`: exactly, or as a pattern where `*`
@@ -1111,19 +1108,16 @@ impl Facts<'_> {
             );
             return Ok(String::new());
         }
-        if let Some((token_id, _)) = &self.config.service_token {
-            let _ = token_id;
-            if !policies.iter().any(|p| p.decision == "non_identity") {
-                f.warn(
-                    format!("application \"{name}\" has no Service Auth policy: service tokens are sent to the login"),
-                    format!("add a Service Auth policy including the service token (Access → Applications → {name} → Policies → Add → Action: Service Auth)"),
-                );
-            }
+        if self.config.service_token.is_some()
+            && !policies.iter().any(|p| p.decision == "non_identity")
+        {
+            f.warn(
+                format!("application \"{name}\" has no Service Auth policy: service tokens are sent to the login"),
+                format!("add a Service Auth policy including the service token (Access → Applications → {name} → Policies → Add → Action: Service Auth)"),
+            );
         }
         let Some(email) = self.email else {
-            if policies.iter().any(|p| {
-                p.decision == "bypass" && p.include.iter().any(|r| r.get("everyone").is_some())
-            }) {
+            if rules::bypass_for_everyone(policies).is_some() {
                 f.fail(
                     format!("a Bypass policy of application \"{name}\" includes everyone: the site is public"),
                     format!("remove the Bypass policy or narrow it to the paths that must be public (Access → Applications → {name} → Policies)"),
@@ -1154,14 +1148,7 @@ impl Facts<'_> {
         // A groups-claim rule written with Pocket ID's display name: the claim carries
         // the group's name.
         if let Some(Ok(Some(user))) = self.pid.and_then(|p| p.user.as_ref()) {
-            let claim_values = policies
-                .iter()
-                .flat_map(|p| p.include.iter().chain(&p.require))
-                .filter_map(|r| {
-                    let o = r.get("oidc")?;
-                    (o.get("claim_name")?.as_str()? == "groups")
-                        .then(|| o.get("claim_value")?.as_str())?
-                });
+            let claim_values = rules::groups_claim_values(policies);
             for value in claim_values {
                 if let Some(g) = user
                     .user_groups
@@ -1227,15 +1214,8 @@ impl Facts<'_> {
                         )
                     })
                     .collect();
-                let claim_unsent = !scopes_have_groups
-                    && policies.iter().any(|p| {
-                        p.include.iter().chain(&p.require).any(|r| {
-                            r.get("oidc")
-                                .and_then(|o| o.get("claim_name"))
-                                .and_then(|c| c.as_str())
-                                == Some("groups")
-                        })
-                    });
+                let claim_unsent =
+                    !scopes_have_groups && !rules::groups_claim_values(policies).is_empty();
                 let hint = if claim_unsent {
                     "a policy matches on the OIDC claim groups, which Access never receives: add the scope groups to the Pocket ID login method (Settings → Authentication → Pocket ID → OIDC Claims / scopes)".to_string()
                 } else {
@@ -1419,20 +1399,7 @@ impl Facts<'_> {
             .cf
             .and_then(|cf| cf.policies.as_ref())
             .and_then(|p| p.as_ref().ok())
-            .is_some_and(|ps| {
-                ps.iter().any(|p| {
-                    p.include
-                        .iter()
-                        .chain(&p.require)
-                        .chain(&p.exclude)
-                        .any(|r| {
-                            r.get("oidc")
-                                .and_then(|o| o.get("claim_name"))
-                                .and_then(|c| c.as_str())
-                                == Some("groups")
-                        })
-                })
-            });
+            .is_some_and(|ps| !rules::groups_claim_values(ps).is_empty());
         if uses_groups && !scopes.iter().any(|s| s == "groups") {
             f.fail(
                 format!("a policy of the site's application matches the OIDC claim groups, but login method \"{name}\" does not ask for the scope groups, so Pocket ID never sends it"),
@@ -1646,7 +1613,7 @@ impl Facts<'_> {
                 }
             }
             match &t.config {
-                Some(Ok(configuration)) => match ingress_for(t, &host) {
+                Some(Ok(_)) => match ingress_for(t, &host) {
                     None => f.fail(
                         format!("tunnel \"{tname}\" has no public hostname for {host}: its catch-all rule answers"),
                         format!("add a public hostname {host} → the service's address to tunnel \"{tname}\" (Networks → Tunnels → {tname} → Public Hostname)"),
@@ -1676,7 +1643,6 @@ impl Facts<'_> {
                                 );
                             }
                         }
-                        let _ = configuration;
                     }
                 },
                 Some(Err(e)) => cf_problem(f, e),
@@ -1865,28 +1831,11 @@ impl Facts<'_> {
                 let callback = self
                     .team_domain()
                     .map(|t| crate::cloudflare::callback_url(&t));
-                let suggestion = pid.clients.as_ref().ok().and_then(|cs| {
-                    // The client that lists this team's callback, else any Access callback.
-                    let lists = |c: &serde_json::Value, exact: bool| {
-                        c.get("callbackURLs")
-                            .and_then(|v| v.as_array())
-                            .is_some_and(|cbs| {
-                                cbs.iter().filter_map(|u| u.as_str()).any(|u| {
-                                    match (&callback, exact) {
-                                        (Some(cb), true) => callback_matches(u, cb),
-                                        _ => u.contains("/cdn-cgi/access/callback"),
-                                    }
-                                })
-                            })
-                    };
-                    let id_of = |c: &serde_json::Value| {
-                        c.get("id").and_then(|v| v.as_str()).map(str::to_string)
-                    };
-                    cs.iter()
-                        .find(|c| lists(c, true))
-                        .or_else(|| cs.iter().find(|c| lists(c, false)))
-                        .and_then(id_of)
-                });
+                let suggestion = pid
+                    .clients
+                    .as_ref()
+                    .ok()
+                    .and_then(|cs| access_client(cs, callback.as_deref()));
                 f.fail(
                     format!("client id {} is not a Pocket ID OIDC client", crate::redact::terminal_safe(&id)),
                     match suggestion {

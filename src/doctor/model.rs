@@ -122,9 +122,9 @@ pub struct App {
 impl App {
     /// Whether one of its inline policies is a Bypass for everyone.
     pub fn bypasses_everyone(&self) -> bool {
-        self.policies.iter().flatten().any(|p| {
-            p.decision == "bypass" && p.include.iter().any(|r| r.get("everyone").is_some())
-        })
+        self.policies
+            .as_deref()
+            .is_some_and(|p| super::rules::bypass_for_everyone(p).is_some())
     }
 }
 

@@ -243,15 +243,39 @@ pub enum Decision {
     Unknown(String),
 }
 
+/// The values the policies' OIDC-claim rules on `groups` match (include, require and
+/// exclude alike); one entry per rule, empty when a rule names no value.
+pub fn groups_claim_values(policies: &[Policy]) -> Vec<&str> {
+    policies
+        .iter()
+        .flat_map(|p| p.include.iter().chain(&p.require).chain(&p.exclude))
+        .filter_map(|r| {
+            let o = r.get("oidc")?;
+            (o.get("claim_name")?.as_str()? == "groups")
+                .then(|| o.get("claim_value").and_then(Value::as_str).unwrap_or(""))
+        })
+        .collect()
+}
+
+/// The first (by precedence) Bypass policy that includes everyone without a
+/// requirement: it makes the application public.
+pub fn bypass_for_everyone(policies: &[Policy]) -> Option<&Policy> {
+    policies
+        .iter()
+        .filter(|p| {
+            p.decision == "bypass"
+                && p.require.is_empty()
+                && p.include.iter().any(|r| r.get("everyone").is_some())
+        })
+        .min_by_key(|p| p.precedence.unwrap_or(i64::MAX))
+}
+
 /// Evaluates `policies` (any order; sorted here by precedence) for `person`.
 pub fn decide(policies: &[Policy], person: &Person<'_>, groups: &[Group]) -> Decision {
     let mut sorted: Vec<&Policy> = policies.iter().collect();
     sorted.sort_by_key(|p| p.precedence.unwrap_or(i64::MAX));
-    for p in sorted.iter().filter(|p| p.decision == "bypass") {
-        // A Bypass that includes everyone makes the application public.
-        if p.include.iter().any(|r| r.get("everyone").is_some()) && p.require.is_empty() {
-            return Decision::Bypassed(p.name.clone());
-        }
+    if let Some(p) = bypass_for_everyone(policies) {
+        return Decision::Bypassed(p.name.clone());
     }
     for p in sorted
         .iter()

@@ -56,6 +56,24 @@ pub fn normalise_base(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_ascii_lowercase()
 }
 
+/// Pocket ID's public URL (APP_URL) from its authorization endpoint: the https URL
+/// without its query, fragment and trailing `/authorize`. `None` for anything else.
+pub fn app_url_of_authorize(authorize: &Url) -> Option<Url> {
+    if authorize.scheme() != "https" {
+        return None;
+    }
+    let mut base = authorize.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    let path = base
+        .path()
+        .trim_end_matches('/')
+        .strip_suffix(paths::AUTHORIZE)?
+        .to_string();
+    base.set_path(if path.is_empty() { "/" } else { &path });
+    Some(base)
+}
+
 /// An OAuth 2.0 error body (RFC 6749 §5.2).
 #[derive(Debug, Clone, Deserialize)]
 pub struct OAuthError {
@@ -210,6 +228,21 @@ pub const UNKNOWN_RESOURCE: &str = "https://ssoprobe.invalid/no-such-resource";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_app_url_is_the_authorize_url_without_authorize() {
+        let at = |u: &str| app_url_of_authorize(&Url::parse(u).unwrap()).map(|u| u.to_string());
+        assert_eq!(
+            at("https://id.example.com/authorize?client_id=x"),
+            Some("https://id.example.com/".into())
+        );
+        assert_eq!(
+            at("https://h.example/pocket/authorize/"),
+            Some("https://h.example/pocket".into())
+        );
+        assert_eq!(at("https://h.example/oauth2/auth"), None);
+        assert_eq!(at("http://h.example/authorize"), None);
+    }
 
     fn loc(s: &str) -> Url {
         Url::parse("https://id.example.com/authorize")
