@@ -125,6 +125,8 @@ impl IdpSource {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default run deadline.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// How a run's deadline is set, for the hint of a run it cut.
+pub const DEADLINE_LIMIT: &str = "--deadline";
 /// Default expiry warning threshold.
 pub const DEFAULT_TLS_WARN_DAYS: i64 = 21;
 /// Default expiry failure threshold.
@@ -296,6 +298,22 @@ impl OriginOf for clap::ArgMatches {
 }
 
 impl Config {
+    /// Whether the operator named Pocket ID (flag, environment, config file, passkey
+    /// file): only then do its credentials (client secret, API key) go there.
+    pub fn idp_named(&self) -> bool {
+        matches!(self.idp_source, IdpSource::Given | IdpSource::PasskeyFile)
+    }
+
+    /// Why a credential for Pocket ID is not sent to the one this run found, and how to
+    /// send it: for the check that would have used `what`.
+    pub fn idp_not_named(&self, what: &str) -> String {
+        let idp = crate::pocketid::oidc::normalise_base(&self.idp);
+        format!(
+            "skipped: {what} goes only to a Pocket ID you name, and {idp} was found from {}: pass --idp {idp} to use it",
+            self.idp_source.from_text()
+        )
+    }
+
     /// Builds the configuration of `check` from its arguments and, if named, the file.
     pub fn from_check_args(
         args: &CheckArgs,
@@ -672,6 +690,15 @@ impl Config {
 
         let doctor = doctor_settings(args, fc, &pick, &pick_path)?;
 
+        // The origins the operator named: the site, Pocket ID when given or in the
+        // passkey file, Cloudflare's API. Credentials go nowhere else (http::Http::send).
+        let mut credential_origins = vec![service.origin()];
+        if matches!(idp_source, IdpSource::Given | IdpSource::PasskeyFile) {
+            credential_origins.push(idp.origin());
+        }
+        if let Some(cf) = &doctor.cf {
+            credential_origins.push(cf.url.origin());
+        }
         let site = (
             service.host_str().unwrap_or_default().to_ascii_lowercase(),
             service.port_or_known_default().unwrap_or(443),
@@ -689,6 +716,8 @@ impl Config {
                 deadline,
                 site: Some(site),
                 site_headers,
+                credential_origins,
+                deadline_limit: DEADLINE_LIMIT,
                 routes,
                 extra_roots,
                 insecure,
@@ -1149,7 +1178,11 @@ pub fn parse_days(key: &str, value: &str, origin: &Origin) -> Result<i64, Config
 }
 
 /// Client options for `enroll` and `passkey remove` (flags only).
-pub fn connect_options(args: &crate::cli::ConnectArgs) -> Result<HttpOptions, ConfigError> {
+/// `idp` is the Pocket ID the command names: the one origin its API key may go to.
+pub fn connect_options(
+    args: &crate::cli::ConnectArgs,
+    idp: &Url,
+) -> Result<HttpOptions, ConfigError> {
     let o = Origin::Flag;
     let mut routes = Vec::new();
     for r in &args.resolve {
@@ -1176,6 +1209,8 @@ pub fn connect_options(args: &crate::cli::ConnectArgs) -> Result<HttpOptions, Co
         deadline: DEFAULT_DEADLINE,
         site: None,
         site_headers: Vec::new(),
+        credential_origins: vec![idp.origin()],
+        deadline_limit: DEADLINE_LIMIT,
         routes,
         extra_roots,
         insecure: args.insecure,

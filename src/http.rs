@@ -104,6 +104,10 @@ pub fn server_text(text: &str) -> String {
     cut
 }
 
+/// Headers a request may set with [`Request::header`] that carry no credential (a
+/// chosen identity such as a User-Agent): they go anywhere.
+const NOT_CREDENTIALS: &[&str] = &["user-agent"];
+
 /// Everything the client needs to know, taken from the validated configuration.
 #[derive(Clone, Debug)]
 pub struct HttpOptions {
@@ -115,6 +119,12 @@ pub struct HttpOptions {
     pub site: Option<(String, u16)>,
     /// Extra headers for the site (`--header`); their values are secrets.
     pub site_headers: Vec<(String, Secret)>,
+    /// The origins the operator named (flags, environment, config file, passkey file):
+    /// the only ones a request carrying a credential header may go to.
+    pub credential_origins: Vec<url::Origin>,
+    /// How the operator sets the run's deadline, for hints ("--deadline", "the scrape
+    /// timeout").
+    pub deadline_limit: &'static str,
     /// Whole-run deadline, counted from client creation.
     pub deadline: Duration,
     /// Pinned addresses.
@@ -144,7 +154,7 @@ pub enum HttpError {
     Timeout(Duration),
     /// The run's deadline was reached (`sent`: while the request was under way; else
     /// before it could be sent).
-    #[error("{}", if *sent { format!("run deadline of {} reached", human_duration(*total)) } else { format!("not sent: the run's deadline of {} had passed", human_duration(*total)) })]
+    #[error("{}", deadline_text(*total, *sent, cut.as_ref()))]
     Deadline {
         /// The deadline.
         total: Duration,
@@ -153,6 +163,16 @@ pub enum HttpError {
         /// The request that had waited longest when it came: "idp.discovery's GET
         /// https://id.example.com/… (waiting 1.9 s)".
         culprit: Option<String>,
+        /// For a request under way: the host it waited on and how long.
+        cut: Option<Cut>,
+        /// How the operator sets the deadline ("--deadline", "the scrape timeout").
+        limit: &'static str,
+    },
+    /// A request that would carry a credential to an origin the operator did not name.
+    #[error("not sent: it would carry a credential to {origin}, which you did not name")]
+    CredentialWithheld {
+        /// The origin the request was for, printable.
+        origin: String,
     },
     /// No connection (TCP and TLS) could be set up in time.
     #[error("no connection to {host} within {}", human_duration(*after))]
@@ -192,6 +212,40 @@ pub enum HttpError {
     Other(String),
 }
 
+/// What the deadline cut: the host a request under way waited on, and how long.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// The host, printable.
+    pub host: String,
+    /// How long the request had waited.
+    pub waited: Duration,
+    /// Whether the host had completed a TLS handshake with this run's client.
+    pub handshake: bool,
+}
+
+/// The words of a deadline error: the request it cut names its host and the wait
+/// ("service.example.com sent nothing in 9.5 s"), not only the deadline.
+fn deadline_text(total: Duration, sent: bool, cut: Option<&Cut>) -> String {
+    match (sent, cut) {
+        (true, Some(cut)) => format!(
+            "{} sent no answer in {}{} (the run's deadline of {} ended the wait)",
+            cut.host,
+            human_duration(cut.waited),
+            if cut.handshake {
+                ""
+            } else {
+                ": no TLS handshake completed"
+            },
+            human_duration(total)
+        ),
+        (true, None) => format!("run deadline of {} reached", human_duration(total)),
+        (false, _) => format!(
+            "not sent: the run's deadline of {} had passed",
+            human_duration(total)
+        ),
+    }
+}
+
 impl HttpError {
     /// The likely cause and fix, in the operator's terms.
     pub fn hint(&self) -> String {
@@ -199,12 +253,24 @@ impl HttpError {
             HttpError::Timeout(_) => Some(
                 "the server accepted the connection but did not answer in time: check that the service behind the proxy is running and not overloaded (or raise --timeout)".into(),
             ),
-            HttpError::Deadline { culprit: Some(culprit), .. } => Some(format!(
-                "the deadline came while {culprit}: that server is slow to answer; find out why (its logs, the proxy in front of it), or raise --deadline"
+            HttpError::Deadline { sent: true, cut: Some(cut), limit, .. } => Some(format!(
+                "{} {}: check that the service (and the proxy or tunnel in front of it) is running and not overloaded; if it is only slow, give the run more time ({limit})",
+                cut.host,
+                if cut.handshake {
+                    "completed the TLS handshake but sent no HTTP answer"
+                } else {
+                    "completed no TLS handshake (a silent listener, a stalled proxy or tunnel, or packets dropped)"
+                }
             )),
-            HttpError::Deadline { culprit: None, .. } => Some(
-                "the requests of this run took longer than the whole deadline; run again with --trace to see which was slow, or raise --deadline".into(),
-            ),
+            HttpError::Deadline { culprit: Some(culprit), limit, .. } => Some(format!(
+                "the deadline came while {culprit}: that server is slow to answer; find out why (its logs, the proxy in front of it), or give the run more time ({limit})"
+            )),
+            HttpError::Deadline { culprit: None, limit, .. } => Some(format!(
+                "the requests of this run took longer than the whole deadline; run again with --trace to see which was slow, or give the run more time ({limit})"
+            )),
+            HttpError::CredentialWithheld { origin } => Some(format!(
+                "ssoprobe sends a client secret, API key, service token or --header value only to an origin you named (a flag, the environment, the config file or the passkey file), never to one a redirect or a discovery document chose; if {origin} is really meant, name it (--idp {origin} for Pocket ID)"
+            )),
             HttpError::ConnectTimeout { host, .. } => Some(format!(
                 "nothing completed a connection for {host} in time: packets dropped by a firewall, a wrong address, or an overloaded proxy; check the DNS record or pin the address with --resolve (or raise --connect-timeout)"
             )),
@@ -576,6 +642,8 @@ pub struct Http {
     connect_timeout: Duration,
     deadline_total: Duration,
     deadline: Instant,
+    deadline_limit: &'static str,
+    credential_origins: Vec<url::Origin>,
     trace: bool,
     site: Option<(String, u16)>,
     site_headers: Vec<(reqwest::header::HeaderName, Secret)>,
@@ -613,13 +681,15 @@ pub struct Wait {
     pub check: String,
     /// Method and URL, redacted and printable.
     pub what: String,
+    /// The host it waits on, printable.
+    pub host: String,
     /// When it was sent.
     pub since: Instant,
 }
 
 impl Waits {
     /// Records a request (or handshake) under way until the guard is dropped.
-    pub fn begin(self: &Arc<Self>, check: &str, what: String) -> WaitGuard {
+    pub fn begin(self: &Arc<Self>, check: &str, host: &str, what: String) -> WaitGuard {
         let Ok(mut state) = self.state.lock() else {
             return WaitGuard(None);
         };
@@ -629,6 +699,7 @@ impl Waits {
             id,
             check: check.to_string(),
             what,
+            host: server_text(host),
             since: Instant::now(),
         });
         WaitGuard(Some((self.clone(), id)))
@@ -638,6 +709,14 @@ impl Waits {
     pub fn longest(&self) -> Option<Wait> {
         let state = self.state.lock().ok()?;
         state.running.iter().min_by_key(|w| w.since).cloned()
+    }
+
+    /// The request `own`, under way: its host and how long it has waited.
+    fn own(&self, own: &WaitGuard) -> Option<(String, Duration)> {
+        let state = self.state.lock().ok()?;
+        let (_, id) = own.0.as_ref()?;
+        let w = state.running.iter().find(|w| w.id == *id)?;
+        Some((w.host.clone(), w.since.elapsed()))
     }
 
     /// What the deadline caught: the request `own` when it was under way (it was cut),
@@ -751,6 +830,8 @@ impl Http {
             timeout: options.timeout,
             connect_timeout: options.connect_timeout.min(options.timeout),
             deadline_total: options.deadline,
+            deadline_limit: options.deadline_limit,
+            credential_origins: options.credential_origins.clone(),
             deadline,
             trace: options.trace,
             site: options.site.clone(),
@@ -915,11 +996,27 @@ impl Http {
 
     /// The error of the request `own` (under way) that the deadline cut.
     pub fn deadline_error_for(&self, own: Option<&WaitGuard>) -> HttpError {
+        let cut = own
+            .and_then(|g| self.waits.own(g))
+            .map(|(host, waited)| Cut {
+                handshake: self.handshakes.report(&host).is_some(),
+                host,
+                waited,
+            });
         HttpError::Deadline {
             total: self.deadline_total,
             sent: own.is_some(),
             culprit: self.waits.culprit(own),
+            cut,
+            limit: self.deadline_limit,
         }
+    }
+
+    /// Whether a request to `url` may carry a credential header: only to an origin the
+    /// operator named.
+    fn may_carry_credentials(&self, url: &Url) -> bool {
+        let origin = url.origin();
+        self.credential_origins.contains(&origin)
     }
 
     /// The most a connection (TCP and TLS) may take.
@@ -936,6 +1033,11 @@ impl Http {
     /// The instant the run must end by.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// How the operator sets the run's deadline ("--deadline", "the scrape timeout").
+    pub fn deadline_limit(&self) -> &'static str {
+        self.deadline_limit
     }
 
     /// The per-request timeout.
@@ -956,6 +1058,30 @@ impl Http {
 
     /// Sends one request (no redirect following) and reads the body with the cap.
     pub async fn send(&self, check: &str, request: Request) -> Result<Response, HttpError> {
+        // Rule: a credential (client secret, API key, service token, Cloudflare token)
+        // goes only to an origin the operator named — never to one a redirect, a
+        // discovery document or the site's chain chose. The checks skip such a request
+        // with their own words first; this is the one place that makes it impossible.
+        if request
+            .headers
+            .iter()
+            .any(|(name, _)| !NOT_CREDENTIALS.contains(name))
+            && !self.may_carry_credentials(&request.url)
+        {
+            let mut origin = request.url.clone();
+            origin.set_path("");
+            origin.set_query(None);
+            origin.set_fragment(None);
+            let _ = origin.set_username("");
+            let _ = origin.set_password(None);
+            let origin = server_text(origin.as_str().trim_end_matches('/'));
+            if self.trace {
+                eprintln!(
+                    "[trace] {check:<22} ✘ {origin}: not sent: it would carry a credential to an origin you did not name"
+                );
+            }
+            return Err(HttpError::CredentialWithheld { origin });
+        }
         let (budget, on_timeout) = self.budget();
         if budget.is_zero() {
             return Err(on_timeout);
@@ -997,6 +1123,7 @@ impl Http {
         bare.set_fragment(None);
         let wait = self.waits.begin(
             check,
+            url.host_str().unwrap_or_default(),
             format!("{} {}", request.method, server_text(&redact::url(&bare))),
         );
         let result = tokio::time::timeout(budget, self.exchange(request)).await;

@@ -8,7 +8,7 @@
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use ssoprobe::config::{Origin, parse_connect_to};
-use ssoprobe::http::{Accept, Http, HttpOptions, Request, Route};
+use ssoprobe::http::{Accept, Http, HttpError, HttpOptions, Request, Route};
 use ssoprobe::redact::Secret;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -170,6 +170,8 @@ fn client(ca: &Ca, routes: Vec<Route>) -> Http {
         deadline: Duration::from_secs(30),
         site: None,
         site_headers: Vec::new(),
+        credential_origins: vec![url("https://service.example.com/").origin()],
+        deadline_limit: "--deadline",
         routes,
         extra_roots: vec![ca.der.clone()],
         insecure: false,
@@ -438,6 +440,41 @@ async fn secret_headers_are_dropped_when_the_origin_changes() {
     assert_eq!(key_at(&a_heads, "/end"), None);
 }
 
+// 4a. A credential goes only to an origin the operator named: a request that would
+// carry one elsewhere is refused before anything is sent (no connection, no bytes).
+
+#[tokio::test]
+async fn credentials_never_go_to_an_origin_nobody_named() {
+    let ca = ca();
+    let (a, b, routes) = origin_hops(&ca, "HTTP/1.1 200 OK").await;
+    let http = client(&ca, routes);
+    let key = Secret::new("k3y-for-named-origins-only");
+    for to in [
+        "https://id.example.com/end",
+        "https://service.example.com:8443/other-port",
+        "http://service.example.com/",
+    ] {
+        let request = Request::get(url(to), Accept::Json).header("authorization", &key);
+        let e = http.send("test", request).await.unwrap_err();
+        assert!(
+            matches!(e, HttpError::CredentialWithheld { .. }),
+            "{to}: {e:?}"
+        );
+        let text = format!("{e} {}", e.hint());
+        assert!(!text.contains("k3y-for"), "{text}");
+        assert!(text.contains("--idp"), "{text}");
+    }
+    assert!(a.heads().is_empty(), "{:?}", a.heads());
+    assert!(b.heads().is_empty(), "{:?}", b.heads());
+    // The named origin gets it; a header that is no credential goes anywhere.
+    let named = Request::get(url("https://service.example.com/"), Accept::Json)
+        .header("authorization", &key);
+    assert!(http.send("test", named).await.is_ok());
+    let agent = Request::get(url("https://id.example.com/end"), Accept::Json)
+        .header("user-agent", &Secret::unlisted("ssoprobe-test"));
+    assert!(http.send("test", agent).await.is_ok());
+}
+
 // 4b. `--header` goes to the site's host and port only, on every hop there.
 
 #[tokio::test]
@@ -454,6 +491,8 @@ async fn extra_headers_go_to_the_site_only() {
         deadline: Duration::from_secs(30),
         site: Some(("service.example.com".into(), 443)),
         site_headers: vec![("X-Waf-Skip".into(), Secret::new("waf-token-4711"))],
+        credential_origins: vec![url("https://service.example.com/").origin()],
+        deadline_limit: "--deadline",
         routes,
         extra_roots: vec![ca.der.clone()],
         insecure: false,
@@ -505,6 +544,8 @@ async fn a_silent_listener_is_cut_by_the_connect_timeout() {
         deadline: Duration::from_secs(30),
         site: None,
         site_headers: Vec::new(),
+        credential_origins: Vec::new(),
+        deadline_limit: "--deadline",
         routes: vec![pin("slow.example.com", 443, port)],
         extra_roots: vec![ca.der.clone()],
         insecure: false,

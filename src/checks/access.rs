@@ -40,8 +40,19 @@ fn short(aud: &str) -> String {
 }
 
 /// `service.redirect`: an anonymous GET must be redirected to this team's Access login.
-pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Option<AccessLogin>) {
+/// `site_failed`: the site's failure to answer the walk that looked for Pocket ID,
+/// reported as this check's instead of asking again.
+pub async fn service_redirect(
+    config: &Config,
+    http: &Http,
+    site_failed: Option<(crate::http::HttpError, std::time::Duration)>,
+) -> (CheckResult, Option<AccessLogin>) {
     let mut f = Findings::start(ids::SERVICE_REDIRECT);
+    if let Some((e, spent)) = site_failed {
+        f.spent_before(spent);
+        f.request_failed(format!("GET {}", redact::url(&config.service)), &e);
+        return (f.finish(""), None);
+    }
     let service_host = config
         .service
         .host_str()

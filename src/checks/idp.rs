@@ -543,6 +543,9 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
         .client_id
         .as_deref()
         .zip(config.client_secret.as_ref());
+    if authenticated.is_some() && !config.idp_named() {
+        return CheckResult::skip(ids::IDP_TOKEN, config.idp_not_named("the client secret"));
+    }
     let url = endpoint(config, paths::TOKEN);
     let request = match authenticated {
         Some((client_id, secret)) => Request::post_form(

@@ -104,6 +104,11 @@ pub struct CheckResult {
     /// run into a warning.
     #[serde(skip)]
     pub not_asked: bool,
+    /// A skip because the run's deadline had passed before the check's request could be
+    /// sent: it decides nothing, so a run whose other checks did not fail cannot pass
+    /// ([`settle_unsent`]).
+    #[serde(skip)]
+    pub unsent: bool,
     /// Facts found on the way.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub details: Map<String, Value>,
@@ -124,6 +129,7 @@ impl CheckResult {
             hint: None,
             could_not_run: false,
             not_asked: false,
+            unsent: false,
             details: Map::new(),
         }
     }
@@ -179,6 +185,12 @@ impl Findings {
         self.problem(Status::Fail, finding.into(), hint.into());
     }
 
+    /// Counts `spent` into this check's duration: its request was made before it
+    /// started, by the walk that looked for Pocket ID.
+    pub fn spent_before(&mut self, spent: Duration) {
+        self.started = self.started.checked_sub(spent).unwrap_or(self.started);
+    }
+
     /// Leaves `waited` out of this check's duration (time it spent waiting for another
     /// check, measured by the caller).
     pub fn not_charged(&mut self, waited: Duration) {
@@ -187,12 +199,14 @@ impl Findings {
 
     /// Records a request that got no answer: a failure to run (DNS, connection, TLS,
     /// timeout) — or, when the run's deadline had passed before it could be sent, the
-    /// check ends as `skip`, naming what took the time.
+    /// check ends as `skip`, naming what took the time (and becomes a failure when no
+    /// other check's failure explains the run: [`settle_unsent`]).
     pub fn request_failed(&mut self, what: impl std::fmt::Display, e: &crate::http::HttpError) {
         if let crate::http::HttpError::Deadline {
             sent: false,
             culprit,
             total,
+            ..
         } = e
         {
             self.not_run = Some(format!(
@@ -257,7 +271,10 @@ impl Findings {
     pub fn finish(mut self, ok: impl Into<String>) -> CheckResult {
         if let Some(reason) = self.not_run.take() {
             let reason = crate::redact::terminal_safe(&crate::redact::scrub(&reason));
-            return CheckResult::skip(&self.id, reason);
+            return CheckResult {
+                unsent: true,
+                ..CheckResult::skip(&self.id, reason)
+            };
         }
         let worst = self
             .problems
@@ -293,6 +310,7 @@ impl Findings {
             hint,
             could_not_run: self.could_not_run && worst == Status::Fail,
             not_asked: false,
+            unsent: false,
             details: self.details,
         }
     }
@@ -343,10 +361,29 @@ pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
 /// Why a check of Pocket ID did not run without `--idp`.
 pub const IDP_UNKNOWN: &str = "skipped: IdP unknown: pass --idp to check it anyway (the chain did not reach Access's redirect to Pocket ID, which names it)";
 
+/// What the walk that looks for Pocket ID (without `--idp`) found.
+enum Walk {
+    /// Pocket ID's public URL: the authorize URL Access redirects to, without
+    /// `/authorize`.
+    Found(url::Url),
+    /// An authorization request that is not adopted as Pocket ID: why, in words.
+    NotAdopted(String),
+    /// The chain did not get as far as an authorization request.
+    NotReached,
+    /// The site itself gave no answer (after that long): `service.redirect` reports
+    /// this instead of asking again (and waiting again) for the same silence.
+    SiteFailed(crate::http::HttpError, Duration),
+}
+
 /// Without `--idp`: follows the site to Access, and Access to Pocket ID, under the trace
-/// label `discover`, and returns Pocket ID's public URL — the authorize URL Access
-/// redirects to, without `/authorize`. `None` when the chain does not get there.
-async fn find_idp(config: &Config, http: &Http) -> Option<url::Url> {
+/// label `discover`.
+///
+/// Rule: a discovered IdP is adopted only from a Location the verified team domain
+/// served (an Access login URL of the chain named it), on https, the default port, a
+/// host name (not an address) and no user-info. Anything else would let whoever
+/// controls the site or one hop of its chain aim ssoprobe's requests at an address of
+/// their choosing; the checks of Pocket ID skip instead, naming what was found.
+async fn find_idp(config: &Config, http: &Http) -> Walk {
     let is_authorize = |u: &url::Url| {
         let mut client = false;
         let mut callback = false;
@@ -356,12 +393,15 @@ async fn find_idp(config: &Config, http: &Http) -> Option<url::Url> {
         }
         client && callback
     };
+    let answers = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
     let stop = |r: &Response| {
+        answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         r.location()
             .and_then(Result::ok)
             .is_some_and(|l| is_authorize(&l))
     };
-    let chain = http
+    let chain = match http
         .follow(
             "discover",
             config.service.clone(),
@@ -369,12 +409,115 @@ async fn find_idp(config: &Config, http: &Http) -> Option<url::Url> {
             stop,
         )
         .await
-        .ok()?;
-    let authorize = chain.last.location()?.ok()?;
+    {
+        Ok(chain) => chain,
+        Err(e) if answers.load(std::sync::atomic::Ordering::Relaxed) == 0 => {
+            return Walk::SiteFailed(e, started.elapsed());
+        }
+        Err(_) => return Walk::NotReached,
+    };
+    let Some(Ok(authorize)) = chain.last.location() else {
+        return Walk::NotReached;
+    };
     if !is_authorize(&authorize) {
-        return None;
+        return Walk::NotReached;
     }
-    crate::pocketid::oidc::app_url_of_authorize(&authorize)
+    // The team domain that served the redirect: the one an Access login URL of this
+    // chain named (and --team, when given).
+    let served_by = chain.last.url.host_str().unwrap_or_default();
+    let team_named = chain.hops.iter().any(|hop| {
+        hop.location()
+            .and_then(Result::ok)
+            .and_then(|l| cloudflare::parse_login_url(&l))
+            .is_some_and(|login| {
+                login.team_domain.eq_ignore_ascii_case(served_by)
+                    && config
+                        .team_domain
+                        .as_deref()
+                        .is_none_or(|t| t.eq_ignore_ascii_case(served_by))
+            })
+    });
+    let why = if !team_named {
+        Some(format!(
+            "came from {}, not from an Access team domain the chain led to",
+            crate::http::server_text(served_by)
+        ))
+    } else {
+        implausible_idp(&authorize).map(str::to_string)
+    };
+    if let Some(why) = why {
+        let mut origin = authorize.clone();
+        origin.set_path("");
+        origin.set_query(None);
+        origin.set_fragment(None);
+        let _ = origin.set_username("");
+        let _ = origin.set_password(None);
+        let origin = crate::http::server_text(origin.as_str().trim_end_matches('/'));
+        return Walk::NotAdopted(format!(
+            "skipped: IdP not adopted: the authorization request to {origin} {why}; pass --idp {origin} to check it anyway, if it really is your Pocket ID"
+        ));
+    }
+    match crate::pocketid::oidc::app_url_of_authorize(&authorize) {
+        Some(idp) => Walk::Found(idp),
+        None => Walk::NotReached,
+    }
+}
+
+/// Why an authorize URL is not adopted as Pocket ID, if it is not.
+fn implausible_idp(authorize: &url::Url) -> Option<&'static str> {
+    if authorize.scheme() != "https" {
+        return Some("is not https");
+    }
+    if !authorize.username().is_empty() || authorize.password().is_some() {
+        return Some("carries a user name or password in its URL");
+    }
+    if !matches!(authorize.host(), Some(url::Host::Domain(_))) {
+        return Some("names an address, not a host name");
+    }
+    if authorize.port().is_some_and(|p| p != 443) {
+        return Some("names a port other than 443");
+    }
+    None
+}
+
+/// Rule: a run ends with a verdict on the site. A check whose request the deadline
+/// stopped before it was sent stays a skip while another check's failure explains the
+/// run; when none does, it is a failure that names the wait. A run in which no check
+/// decided anything gets a failing `run` check saying why: it never passes.
+pub fn settle_unsent(checks: &mut Vec<CheckResult>, limit: &str) {
+    if !checks.iter().any(|c| c.status == Status::Fail) {
+        for c in checks.iter_mut().filter(|c| c.unsent) {
+            c.status = Status::Fail;
+            c.could_not_run = true;
+            c.unsent = false;
+            c.summary = c
+                .summary
+                .strip_prefix("skipped: ")
+                .unwrap_or(&c.summary)
+                .to_string();
+            c.hint = Some(format!(
+                "the run's time ran out before this check could ask: the wait named above took it; make that server answer, or give the run more time ({limit})"
+            ));
+        }
+    }
+    let decided = checks.iter().any(|c| c.status != Status::Skip);
+    if !decided {
+        let why = checks
+            .first()
+            .map(|c| {
+                c.summary
+                    .strip_prefix("skipped: ")
+                    .unwrap_or(&c.summary)
+                    .to_string()
+            })
+            .unwrap_or_else(|| "no check ran".into());
+        let mut f = Findings::start(ids::RUN);
+        f.fail_transport(
+            format!("no check could decide: {why}"),
+            "nothing of the login was checked, so nothing about it is known; run again with --trace to see what stopped the checks",
+        );
+        checks.push(f.finish(""));
+    }
 }
 
 /// The checks whose failure can be a consequence of another's, with the checks that can
@@ -620,15 +763,18 @@ impl Outcome {
         }
     }
 
-    /// fail if any failed, warn if any warned, else pass.
+    /// fail if any failed, warn if any warned, else pass; a run in which no check
+    /// decided anything fails ([`settle_unsent`] says why).
     pub fn status(&self) -> Status {
-        let worst = self
+        let Some(worst) = self
             .checks
             .iter()
             .map(|c| c.status)
             .filter(|s| *s != Status::Skip)
             .max()
-            .unwrap_or(Status::Pass);
+        else {
+            return Status::Fail;
+        };
         if self
             .checks
             .iter()
@@ -737,12 +883,13 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
 pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
     let started = Instant::now();
     if config.doctor.only {
-        let checks = crate::doctor::run(
+        let mut checks = crate::doctor::run(
             config,
             http,
             config.idp_source != crate::config::IdpSource::Unknown,
         )
         .await;
+        settle_unsent(&mut checks, http.deadline_limit());
         let found = Found::of(config, &checks);
         return (
             Outcome {
@@ -755,18 +902,43 @@ pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
     // Without --idp (or a passkey file), Pocket ID is found first: the authorize URL
     // Access redirects to names it. When the chain does not get that far, the checks of
     // Pocket ID are skipped, saying how to run them anyway.
-    if config.idp_source == crate::config::IdpSource::Unknown
-        && let Some(found) = find_idp(config, http).await
-    {
-        let mut known = config.clone();
-        known.idp = found;
-        known.idp_source = crate::config::IdpSource::Discovered;
-        let (mut outcome, found) = Box::pin(run_found(&known, http)).await;
-        outcome.duration = started.elapsed();
-        return (outcome, found);
+    let mut walked = Walked {
+        site_failed: None,
+        idp_unknown: IDP_UNKNOWN.to_string(),
+    };
+    if config.idp_source == crate::config::IdpSource::Unknown {
+        match find_idp(config, http).await {
+            Walk::Found(idp) => {
+                let mut known = config.clone();
+                known.idp = idp;
+                known.idp_source = crate::config::IdpSource::Discovered;
+                let (mut outcome, found) = run_checks(&known, http, walked).await;
+                outcome.duration = started.elapsed();
+                return (outcome, found);
+            }
+            Walk::NotAdopted(why) => walked.idp_unknown = why,
+            Walk::NotReached => {}
+            Walk::SiteFailed(e, spent) => walked.site_failed = Some((e, spent)),
+        }
     }
+    let (mut outcome, found) = run_checks(config, http, walked).await;
+    outcome.duration = started.elapsed();
+    (outcome, found)
+}
+
+/// What the walk that found Pocket ID leaves for the checks.
+struct Walked {
+    /// The site's own failure to answer, and the time it took, for `service.redirect`.
+    site_failed: Option<(crate::http::HttpError, Duration)>,
+    /// Why the checks of Pocket ID skip when it is unknown.
+    idp_unknown: String,
+}
+
+/// The checks of one run, Pocket ID known or not.
+async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, Found) {
+    let started = Instant::now();
     let idp_known = config.idp_source != crate::config::IdpSource::Unknown;
-    let unknown = |id: &str| CheckResult::skip(id, IDP_UNKNOWN);
+    let unknown = |id: &str| CheckResult::skip(id, walked.idp_unknown.clone());
     let discovery = async {
         if idp_known {
             idp::discovery(config, http).await
@@ -775,7 +947,7 @@ pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
         }
     }
     .shared();
-    let redirect = access::service_redirect(config, http).shared();
+    let redirect = access::service_redirect(config, http, walked.site_failed.clone()).shared();
     let team_domain = async {
         match &config.team_domain {
             Some(t) => Some(t.clone()),
@@ -983,6 +1155,7 @@ pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
     checks.extend(chain);
     checks.extend(token_reach);
     checks.extend(doctor);
+    settle_unsent(&mut checks, http.deadline_limit());
     attribute_causes(&mut checks);
     let found = Found::of(config, &checks);
     (

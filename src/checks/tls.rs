@@ -89,11 +89,17 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
             return judge(f, config, &host, port, report);
         }
     }
+    // The wait above counts against the run: what is left now bounds the probe.
+    let (budget, on_timeout) = http.budget();
+    if budget.is_zero() {
+        f.request_failed(format!("the TLS handshake with {host}"), &on_timeout);
+        return f.finish("");
+    }
     // A handshake is a connection: the connect timeout bounds it.
     let connect_limited = http.connect_timeout() < budget;
     let wait = http
         .waits()
-        .begin(&id, format!("the TLS handshake with {host}:{port}"));
+        .begin(&id, &host, format!("the TLS handshake with {host}:{port}"));
     let probed = tls::probe(
         &host,
         port,

@@ -132,9 +132,9 @@ async fn demo_enrol(
             _ => {}
         }
     }
-    let options = crate::config::connect_options(&connect).map_err(|e| e.to_string())?;
-    let http = Http::new(&options).map_err(|e| e.to_string())?;
     let idp = url::Url::parse(&format!("https://{}", lab::IDP_HOST)).map_err(|e| e.to_string())?;
+    let options = crate::config::connect_options(&connect, &idp).map_err(|e| e.to_string())?;
+    let http = Http::new(&options).map_err(|e| e.to_string())?;
     let how = crate::pocketid::enroll::Bootstrap::ApiKey {
         key: crate::redact::Secret::new(lab.static_api_key()),
         user: "probe@example.com".into(),

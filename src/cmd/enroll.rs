@@ -41,7 +41,7 @@ pub(crate) async fn run(args: &EnrollArgs) -> Result<u8, AppError> {
             ));
         }
     };
-    let options = crate::config::connect_options(&args.connect)?;
+    let options = crate::config::connect_options(&args.connect, &idp)?;
     if options.insecure {
         eprintln!("warning: --insecure: certificates are not verified");
     }

@@ -52,7 +52,14 @@ pub(crate) async fn run(command: PasskeyCommand) -> Result<u8, AppError> {
             }
             let key =
                 crate::config::read_secret_file("api_key_file", &api_key_file, &Origin::Flag)?;
-            let options = crate::config::connect_options(&connect)?;
+            let idp = url::Url::parse(&cred.idp).map_err(|_| {
+                AppError::Usage(format!(
+                    "the passkey file {} names the IdP {}, which is not a URL: set the file's idp to Pocket ID's https URL (its APP_URL)",
+                    file.display(),
+                    crate::redact::terminal_safe(&cred.idp)
+                ))
+            })?;
+            let options = crate::config::connect_options(&connect, &idp)?;
             let http = Http::new(&options).map_err(|e| AppError::Io(e.to_string()))?;
             let removal = crate::pocketid::enroll::remove(&http, &cred, key)
                 .await

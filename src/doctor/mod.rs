@@ -174,19 +174,27 @@ struct Pid {
 /// The configuration checks of one run, in report order.
 /// `idp_known`: whether Pocket ID's URL is known (without it, its side is not read).
 pub async fn run(config: &Config, http: &Http, idp_known: bool) -> Vec<CheckResult> {
-    if !idp_known {
-        // Pocket ID's side needs its URL: its checks skip, saying how to run them.
-        let mut without = config.clone();
-        without.doctor.api_key = None;
-        let mut checks = crate::http::without_cookies(run_without_cookies(&without, http)).await;
-        for c in &mut checks {
-            if c.summary == NO_PID {
-                *c = CheckResult::skip(&c.id, crate::checks::IDP_UNKNOWN);
-            }
+    // Pocket ID's side needs its URL, and its admin key goes only to a Pocket ID the
+    // operator named: otherwise its checks skip, saying how to run them.
+    let withheld = if !idp_known {
+        Some(crate::checks::IDP_UNKNOWN.to_string())
+    } else if config.doctor.api_key.is_some() && !config.idp_named() {
+        Some(config.idp_not_named("the Pocket ID API key"))
+    } else {
+        None
+    };
+    let Some(why) = withheld else {
+        return crate::http::without_cookies(run_without_cookies(config, http)).await;
+    };
+    let mut without = config.clone();
+    without.doctor.api_key = None;
+    let mut checks = crate::http::without_cookies(run_without_cookies(&without, http)).await;
+    for c in &mut checks {
+        if c.summary == NO_PID {
+            *c = CheckResult::skip(&c.id, why.clone());
         }
-        return checks;
     }
-    crate::http::without_cookies(run_without_cookies(config, http)).await
+    checks
 }
 
 /// [`run`], its API requests without the run's cookies.

@@ -224,6 +224,7 @@ mod tests {
             hint: matches!(status, Status::Warn | Status::Fail).then(|| "do this".to_string()),
             could_not_run,
             not_asked: false,
+            unsent: false,
             details: Map::new(),
         }
     }

@@ -281,6 +281,7 @@ mod tests {
             hint: matches!(status, Status::Warn | Status::Fail).then(|| "fix it".to_string()),
             could_not_run: false,
             not_asked: false,
+            unsent: false,
             details: Map::new(),
         }
     }

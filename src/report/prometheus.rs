@@ -222,6 +222,7 @@ mod tests {
             hint: None,
             could_not_run: false,
             not_asked: false,
+            unsent: false,
             details: Map::new(),
         }
     }
