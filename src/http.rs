@@ -1049,7 +1049,8 @@ impl Http {
     /// deadline, whichever is shorter, with the error to report when it runs out.
     pub fn budget(&self) -> (Duration, HttpError) {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        if left < self.timeout {
+        // At a tie the deadline is what ends the wait: its finding names the limit.
+        if left <= self.timeout {
             (left, self.deadline_error())
         } else {
             (self.timeout, HttpError::Timeout(self.timeout))

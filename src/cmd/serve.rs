@@ -3,17 +3,19 @@
 //! `GET /probe?target=NAME` with that target's check in the Prometheus format plus
 //! `probe_success` and `probe_duration_seconds`.
 //!
-//! Pocket ID rate-limits passkey logins, so a target with a passkey logs in at most once
-//! per `--min-login-interval`: a scrape inside it gets the last result with its age, and
-//! a scrape that arrives while a run is under way waits for that run instead of starting
-//! a second login. A target without a passkey has no such lock: its scrapes run side by
-//! side, up to `--concurrency` runs at once.
+//! Every scrape of a target shares the run of that target under way, if there is one,
+//! instead of starting another: a target holds at most one of the `--concurrency` run
+//! slots, so a target that hangs cannot starve the others. Pocket ID rate-limits passkey
+//! logins, so a target with a passkey logs in at most once per `--min-login-interval`:
+//! a scrape inside it gets the last result with its age.
 //!
 //! A scrape never answers later than Prometheus waits
 //! (`X-Prometheus-Scrape-Timeout-Seconds`, less half a second; the target's deadline
-//! when the header is missing): waiting for a run slot or for another run of the same
-//! target counts, and a scrape whose time ran out while it waited answers at once with
-//! `probe_success 0` and `ssoprobe_probe_not_run{reason=…} 1`.
+//! when the header is missing): waiting for a run slot or for another scrape's run of
+//! the same target counts, and a scrape whose time ran out while it waited answers at
+//! once with `probe_success 0` and `ssoprobe_probe_not_run{reason=…} 1`. A run the
+//! scrape's time cut ends with a verdict like any other (the check whose request it cut
+//! fails, naming the wait): a silent site is never `probe_success 1`.
 //!
 //! The server is reachable by anyone who can reach its address, so it holds its own
 //! against hostile clients: the request head must arrive within
@@ -25,8 +27,9 @@
 //! request under way, the new one is told 503 and closed. No panic reaches the network:
 //! a handler that panicked answers 500.
 //!
-//! SIGTERM or Ctrl-C stops accepting, closes idle connections and lets the runs under
-//! way finish; a second one stops at once.
+//! SIGTERM or Ctrl-C stops accepting, cancels the runs under way (their scrapes are
+//! answered `probe_success 0`, reason `shutdown`), closes the connections and exits
+//! within [`STOP_GRACE`]; a second one stops at once.
 
 use super::{AppError, NoOrigins, wait_for_stop};
 use crate::checks::{self, Outcome, Status};
@@ -40,6 +43,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::FutureExt as _;
+use futures::future::{Shared, WeakShared};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -48,7 +52,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 /// How long a client has to send a request head, counted from the moment the server
 /// waits for one (so it also bounds an idle keep-alive connection).
@@ -65,6 +69,15 @@ const MAX_SCRAPE: Duration = Duration::from_secs(300);
 const SCRAPE_MARGIN: f64 = 0.5;
 /// A run needs at least this much of its budget left to be worth starting.
 const MIN_RUN: Duration = Duration::from_millis(100);
+/// How much past its own deadline a scrape waits for a run another scrape started
+/// (less than [`SCRAPE_MARGIN`]: the answer still reaches Prometheus in time).
+const JOIN_GRACE: Duration = Duration::from_millis(250);
+/// After the first signal, the most time connections get to take their answers and
+/// close (systemd and Kubernetes wait a few seconds before they kill).
+pub const STOP_GRACE: Duration = Duration::from_millis(1500);
+/// Time a run may overrun its deadline before its guard stops it (every request is
+/// bounded by the deadline already; this catches a check that is not).
+const RUN_GUARD_SLACK: Duration = Duration::from_secs(1);
 
 /// `ssoprobe serve`: validates the flags and runs the exporter until SIGTERM or Ctrl-C.
 pub(crate) async fn run(
@@ -172,7 +185,7 @@ pub struct ServeOptions {
 /// How the exporter stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
-    /// After the first signal, once the runs under way had finished.
+    /// After the first signal: the runs under way cancelled, their scrapes answered.
     Gracefully,
     /// At a second signal, abandoning `runs` runs.
     Forced {
@@ -192,9 +205,59 @@ struct Cached {
 struct TargetState {
     name: String,
     config: Config,
-    /// Targets with a passkey only: held for the whole of a run, so that a second
-    /// scrape waits, then reuses the result, and two logins never overlap.
-    last: Mutex<Option<Cached>>,
+    /// The last result: a target with a passkey reuses it within --min-login-interval.
+    last: std::sync::Mutex<Option<Arc<Cached>>>,
+    /// The run under way, shared by every scrape of the target while it lasts. Weak:
+    /// when every scrape waiting on it has hung up, the run is dropped.
+    running: std::sync::Mutex<Option<WeakShared<RunFuture>>>,
+}
+
+/// One run of a target, as its scrapes share it.
+type RunFuture = futures::future::BoxFuture<'static, Done>;
+
+/// How a shared run ended.
+#[derive(Clone)]
+enum Done {
+    /// The checks ran: the report, and the record kept for the pages.
+    Ran {
+        cached: Arc<Cached>,
+        record: Arc<super::pages::Record>,
+    },
+    /// The run did not happen (no slot in time, or serve is stopping).
+    NotRun { reason: &'static str, why: String },
+}
+
+impl TargetState {
+    fn last(&self) -> Option<Arc<Cached>> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The run of this target under way, or a new one started for a scrape that must
+    /// answer by `deadline`; and whether this call started it.
+    fn join_or_start(
+        self: &Arc<Self>,
+        exporter: &Arc<Exporter>,
+        deadline: tokio::time::Instant,
+        limit: &'static str,
+    ) -> (Shared<RunFuture>, bool) {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(run) = running.as_ref().and_then(WeakShared::upgrade)
+            && run.peek().is_none()
+        {
+            return (run, false);
+        }
+        let run = run_target(exporter.clone(), self.clone(), deadline, limit)
+            .boxed()
+            .shared();
+        *running = run.downgrade();
+        (run, true)
+    }
 }
 
 struct Exporter {
@@ -207,6 +270,8 @@ struct Exporter {
     cached_total: AtomicU64,
     not_run_total: AtomicU64,
     in_flight: AtomicU64,
+    /// True once serve is stopping: runs under way are cancelled.
+    stopping: watch::Receiver<bool>,
     connections: Connections,
     /// The recent probes, for `/` and `/report`.
     recent: std::sync::Mutex<super::pages::Recent>,
@@ -246,6 +311,7 @@ pub async fn serve(
         .max()
         .unwrap_or(MAX_SCRAPE);
     let request_timeout = longest.saturating_add(REQUEST_SLACK);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let exporter = Arc::new(Exporter {
         targets: targets
             .into_iter()
@@ -255,7 +321,8 @@ pub async fn serve(
                     Arc::new(TargetState {
                         name,
                         config,
-                        last: Mutex::new(None),
+                        last: std::sync::Mutex::new(None),
+                        running: std::sync::Mutex::new(None),
                     }),
                 )
             })
@@ -268,6 +335,7 @@ pub async fn serve(
         cached_total: AtomicU64::new(0),
         not_run_total: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
+        stopping: shutdown_rx.clone(),
         connections: Connections::default(),
         recent: std::sync::Mutex::new(super::pages::Recent::default()),
     });
@@ -309,7 +377,6 @@ pub async fn serve(
     // live connection task keeps the sockets (and the runtime's bookkeeping for them) at
     // the limit, however fast a flood arrives.
     let live = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -369,13 +436,19 @@ pub async fn serve(
         });
     }
     drop(listener);
+    let runs = exporter.in_flight.load(Ordering::Relaxed);
     eprintln!(
-        "ssoprobe serve: stopping; runs in progress finish first (a second signal stops at once)"
+        "ssoprobe serve: stopping; {runs} run{} under way cancelled, {} scrapes answered probe_success 0",
+        if runs == 1 { "" } else { "s" },
+        if runs == 1 { "its" } else { "their" }
     );
+    // Cancels the runs (their scrapes answer at once) and closes idle connections.
     let _ = shutdown_tx.send(true);
     drop(alive_tx);
     tokio::select! {
         _ = alive_rx.recv() => Ok(Stopped::Gracefully),
+        // A client that neither reads its answer nor closes does not hold the exit.
+        () = tokio::time::sleep(STOP_GRACE) => Ok(Stopped::Gracefully),
         () = force => {
             let runs = exporter.in_flight.load(Ordering::Relaxed);
             eprintln!("ssoprobe serve: second signal; stopping now");
@@ -652,139 +725,198 @@ async fn probe(
         );
     };
     // Prometheus says how long it will wait; answer within it, waiting included.
-    let budget = match scrape_budget(headers.get("x-prometheus-scrape-timeout-seconds")) {
-        Some(limit) => limit.min(state.config.http.deadline),
-        None => state.config.http.deadline,
+    let target_deadline = state.config.http.deadline;
+    let (budget, limit) = match scrape_budget(headers.get("x-prometheus-scrape-timeout-seconds")) {
+        Some(scrape) if scrape < target_deadline => (
+            scrape,
+            "the scrape timeout: raise scrape_timeout in Prometheus, which sends it as X-Prometheus-Scrape-Timeout-Seconds",
+        ),
+        _ => (
+            target_deadline,
+            "the target's deadline: raise deadline in its [targets.NAME] section",
+        ),
     };
     let deadline = tokio::time::Instant::from_std(arrived) + budget;
-    let login = state.config.passkey.is_some();
     let debug = query
         .get("debug")
         .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
 
-    // A target with a passkey: one run at a time, and a recent result is reused.
-    let mut last = None;
-    if login {
-        let Ok(guard) = tokio::time::timeout_at(deadline, state.last.lock()).await else {
-            return not_run(
-                &exporter,
-                "login_under_way",
-                &format!(
-                    "target {}: another scrape's login was still under way when this scrape's {:.1} s ran out (a target with a passkey logs in once at a time)",
+    // A target with a passkey reuses a recent result: Pocket ID rate-limits logins.
+    if state.config.passkey.is_some()
+        && let Some(cached) = state.last()
+        && cached.at.elapsed() < exporter.options.min_login_interval
+    {
+        exporter.cached_total.fetch_add(1, Ordering::Relaxed);
+        if debug {
+            let last = exporter.recent().last(&state.name);
+            return debug_answer(last.as_deref(), Some(cached.at.elapsed()));
+        }
+        return text(
+            StatusCode::OK,
+            with_probe_metrics(&cached, cached.at.elapsed()),
+        );
+    }
+    // Rule: one run per target at a time, whoever scrapes it; a scrape that finds one
+    // under way waits for it (within its own time) instead of taking another slot.
+    let (run, started) = state.join_or_start(&exporter, deadline, limit);
+    let done = if started {
+        // The run is bounded by this scrape's deadline already.
+        run.await
+    } else {
+        // The run ends at its own deadline, then renders: a joiner that arrived just
+        // after it waits that little longer, within the half second kept for the answer.
+        match tokio::time::timeout_at(deadline + JOIN_GRACE, run).await {
+            Ok(done) => done,
+            Err(_elapsed) => Done::NotRun {
+                reason: "run_under_way",
+                why: format!(
+                    "target {}: the run another scrape started was still under way when this scrape's {:.1} s ran out (a target runs once at a time)",
                     state.name,
                     budget.as_secs_f64()
                 ),
-                arrived.elapsed(),
-            );
-        };
-        if let Some(cached) = guard.as_ref()
-            && cached.at.elapsed() < exporter.options.min_login_interval
-        {
-            exporter.cached_total.fetch_add(1, Ordering::Relaxed);
+            },
+        }
+    };
+    match done {
+        Done::Ran { cached, record } => {
             if debug {
-                let last = exporter.recent().last(&state.name);
-                return debug_answer(last.as_deref(), Some(cached.at.elapsed()));
+                return debug_answer(Some(&record), None);
             }
-            return text(
-                StatusCode::OK,
-                with_probe_metrics(cached, cached.at.elapsed()),
-            );
+            text(StatusCode::OK, with_probe_metrics(&cached, Duration::ZERO))
         }
-        last = Some(guard);
+        Done::NotRun { reason, why } => not_run(&exporter, reason, &why, arrived.elapsed()),
     }
-    let permit = match tokio::time::timeout_at(deadline, exporter.runs.acquire()).await {
-        Ok(Ok(permit)) => permit,
-        Ok(Err(_closed)) => {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
-        }
-        Err(_elapsed) => {
-            return not_run(
-                &exporter,
-                "queue_timeout",
-                &format!(
-                    "target {}: no run slot came free within this scrape's {:.1} s (--concurrency {} runs at once)",
+}
+
+/// One run of a target for the scrapes that share it: a run slot within `deadline`,
+/// the checks, the result kept for the pages and for reuse. Cancelled when serve stops.
+async fn run_target(
+    exporter: Arc<Exporter>,
+    state: Arc<TargetState>,
+    deadline: tokio::time::Instant,
+    limit: &'static str,
+) -> Done {
+    let mut stopping = exporter.stopping.clone();
+    let work = async {
+        let arrived = tokio::time::Instant::now();
+        let budget = deadline.saturating_duration_since(arrived);
+        let permit = match tokio::time::timeout_at(deadline, exporter.runs.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => {
+                return Done::NotRun {
+                    reason: "shutdown",
+                    why: "serve is stopping".into(),
+                };
+            }
+            Err(_elapsed) => {
+                return Done::NotRun {
+                    reason: "queue_timeout",
+                    why: format!(
+                        "target {}: no run slot came free within this scrape's {:.1} s (--concurrency {} runs at once)",
+                        state.name,
+                        budget.as_secs_f64(),
+                        exporter.options.concurrency.max(1)
+                    ),
+                };
+            }
+        };
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining < MIN_RUN {
+            return Done::NotRun {
+                reason: "queue_timeout",
+                why: format!(
+                    "target {}: waited {:.1} s of this scrape's {:.1} s for a run slot (--concurrency {}); too little left to run",
                     state.name,
+                    arrived.elapsed().as_secs_f64(),
                     budget.as_secs_f64(),
                     exporter.options.concurrency.max(1)
                 ),
-                arrived.elapsed(),
-            );
+            };
         }
+        let _in_flight = InFlight::start(&exporter.in_flight);
+        let mut config = state.config.clone();
+        // Each request's time is capped by what is left of the run (Http::budget): a
+        // request the scrape's time cuts is named with its host and its wait.
+        config.http.deadline = config.http.deadline.min(remaining);
+        config.http.deadline_limit = limit;
+        let started_unix = crate::timefmt::unix_now();
+        let (outcome, found, entries) = match Http::new(&config.http) {
+            Ok(mut http) => {
+                // Every probe keeps its requests (redacted) for /report and debug=true.
+                http.record_har();
+                // Every request is bounded by the deadline; this guard only catches a
+                // check that is not, so that the scrape still gets a verdict.
+                let guard = tokio::time::Instant::now() + config.http.deadline + RUN_GUARD_SLACK;
+                let (outcome, found) =
+                    match tokio::time::timeout_at(guard, checks::run_found(&config, &http)).await {
+                        Ok(done) => done,
+                        Err(_) => (Outcome::overran(config.http.deadline), Default::default()),
+                    };
+                (outcome, found, http.har_entries())
+            }
+            Err(e) => {
+                let mut f = checks::Findings::start(checks::ids::RUN);
+                f.fail_transport(
+                    format!("the HTTP client could not be set up: {e}"),
+                    e.hint(),
+                );
+                (
+                    Outcome {
+                        checks: vec![f.finish("")],
+                        duration: Duration::ZERO,
+                    },
+                    Default::default(),
+                    Vec::new(),
+                )
+            }
+        };
+        drop(permit);
+        exporter.runs_total.fetch_add(1, Ordering::Relaxed);
+        // Rule: only a run whose checks decided, and none failed, is a success.
+        let success = matches!(outcome.status(), Status::Pass | Status::Warn);
+        if !success {
+            exporter.failures_total.fetch_add(1, Ordering::Relaxed);
+        }
+        let target = Target::of(&config, found);
+        let rendered = report::prometheus::render(&[TargetRun {
+            name: &state.name,
+            target: &target,
+            outcome: &outcome,
+            started_unix,
+        }]);
+        let trace = super::pages::trace(&entries);
+        let har = serde_json::to_string(&crate::har::document(&[crate::har::TargetEntries {
+            name: &state.name,
+            entries,
+            checks: &outcome.checks,
+        }]))
+        .ok();
+        let duration = outcome.duration;
+        let record = exporter
+            .recent()
+            .push(&state.name, target, started_unix, outcome, trace, har);
+        let cached = Arc::new(Cached {
+            text: rendered,
+            success,
+            duration,
+            at: Instant::now(),
+        });
+        *state
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached.clone());
+        Done::Ran { cached, record }
     };
-    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-    if remaining < MIN_RUN {
-        return not_run(
-            &exporter,
-            "queue_timeout",
-            &format!(
-                "target {}: waited {:.1} s of this scrape's {:.1} s for a run slot (--concurrency {}); too little left to run",
-                state.name,
-                arrived.elapsed().as_secs_f64(),
-                budget.as_secs_f64(),
-                exporter.options.concurrency.max(1)
+    tokio::select! {
+        done = work => done,
+        _ = stopping.wait_for(|stop| *stop) => Done::NotRun {
+            reason: "shutdown",
+            why: format!(
+                "target {}: serve is stopping (SIGTERM or Ctrl-C); the run under way was cancelled",
+                state.name
             ),
-            arrived.elapsed(),
-        );
+        },
     }
-    let _in_flight = InFlight::start(&exporter.in_flight);
-    let mut config = state.config.clone();
-    config.http.deadline = config.http.deadline.min(remaining);
-    config.http.timeout = config.http.timeout.min(remaining);
-    let started_unix = crate::timefmt::unix_now();
-    let (outcome, found, entries) = match Http::new(&config.http) {
-        Ok(mut http) => {
-            // Every probe keeps its requests (redacted) for /report and debug=true.
-            http.record_har();
-            let (outcome, found) = checks::run_found(&config, &http).await;
-            (outcome, found, http.har_entries())
-        }
-        Err(e) => (
-            Outcome {
-                checks: vec![checks::CheckResult::skip("service.redirect", e.to_string())],
-                duration: Duration::ZERO,
-            },
-            Default::default(),
-            Vec::new(),
-        ),
-    };
-    drop(permit);
-    exporter.runs_total.fetch_add(1, Ordering::Relaxed);
-    let success = outcome.status() != Status::Fail && outcome.status() != Status::Skip;
-    if !success {
-        exporter.failures_total.fetch_add(1, Ordering::Relaxed);
-    }
-    let target = Target::of(&config, found);
-    let rendered = report::prometheus::render(&[TargetRun {
-        name: &state.name,
-        target: &target,
-        outcome: &outcome,
-        started_unix,
-    }]);
-    let trace = super::pages::trace(&entries);
-    let har = serde_json::to_string(&crate::har::document(&[crate::har::TargetEntries {
-        name: &state.name,
-        entries,
-        checks: &outcome.checks,
-    }]))
-    .ok();
-    let duration = outcome.duration;
-    let record = exporter
-        .recent()
-        .push(&state.name, target, started_unix, outcome, trace, har);
-    let cached = Cached {
-        text: rendered,
-        success,
-        duration,
-        at: Instant::now(),
-    };
-    let body = with_probe_metrics(&cached, Duration::ZERO);
-    if let Some(mut last) = last {
-        *last = Some(cached);
-    }
-    if debug {
-        return debug_answer(Some(&record), None);
-    }
-    text(StatusCode::OK, body)
 }
 
 impl Exporter {
@@ -941,7 +1073,7 @@ async fn report_page(
 fn not_run(exporter: &Exporter, reason: &str, why: &str, waited: Duration) -> Response {
     exporter.not_run_total.fetch_add(1, Ordering::Relaxed);
     let body = format!(
-        "# ssoprobe: not run: {}\n# HELP ssoprobe_probe_not_run Set when the target was not run: the scrape timeout ran out while the scrape waited (queue_timeout: for a run slot; login_under_way: for another scrape's login of the target).\n# TYPE ssoprobe_probe_not_run gauge\nssoprobe_probe_not_run{{reason=\"{reason}\"}} 1\n# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success 0\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
+        "# ssoprobe: not run: {}\n# HELP ssoprobe_probe_not_run Set when the target was not run for this scrape: the scrape timeout ran out while it waited (queue_timeout: for a run slot; run_under_way: for the run another scrape of the target started), or serve was stopping (shutdown).\n# TYPE ssoprobe_probe_not_run gauge\nssoprobe_probe_not_run{{reason=\"{reason}\"}} 1\n# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success 0\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
         why.replace(['\n', '\r'], " "),
         waited.as_secs_f64()
     );
