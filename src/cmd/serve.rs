@@ -927,8 +927,9 @@ async fn report_page(
             None => plain(
                 StatusCode::NOT_FOUND,
                 format!(
-                    "probe {id}'s HAR is no longer kept (only the {} newest probes keep theirs)\n",
-                    super::pages::RECENT_HAR
+                    "probe {id}'s HAR is not kept: only the {} newest probes keep theirs, each at most {} KiB\n",
+                    super::pages::RECENT_HAR,
+                    super::pages::HAR_KEEP / 1024
                 ),
             ),
         },
