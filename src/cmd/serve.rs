@@ -100,7 +100,9 @@ pub(crate) async fn run(
     let min_login_interval = crate::config::parse_duration(
         "min_login_interval",
         &args.min_login_interval,
-        &Origin::Flag,
+        &origins
+            .origin_of("min_login_interval")
+            .unwrap_or(Origin::Flag),
     )?;
     let options = ServeOptions {
         listen,
