@@ -529,14 +529,10 @@ impl Config {
             }
             None => timeout,
         };
-        let (headers, header_origin) = if !args.header.is_empty() {
-            (args.header.clone(), origin("header"))
-        } else {
-            (fc.header.clone().unwrap_or_default(), from_file())
-        };
-        let mut site_headers = Vec::new();
-        for h in &headers {
-            site_headers.push(parse_header(h, &header_origin)?);
+        // An SSOPROBE_HEADER of empty lines only gives none: the file's apply then.
+        let mut site_headers = parse_headers(&args.header, &origin("header"))?;
+        if site_headers.is_empty() {
+            site_headers = parse_headers(fc.header.as_deref().unwrap_or_default(), &from_file())?;
         }
         let deadline = match pick_scalar("deadline", &args.deadline, &fc.deadline) {
             Some((v, o)) => parse_duration("deadline", &v, &o)?,
@@ -1295,9 +1291,53 @@ const OWN_HEADERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Parses the `--header` values of one source, one header each.
+///
+/// Only `SSOPROBE_HEADER` is a list in one value (a variable cannot be repeated): it is
+/// split on line feeds, a line's closing carriage return going with its feed, and its
+/// empty lines are skipped, so a trailing newline or an empty variable adds nothing.
+/// A `-H` flag, or one string of the file's `header` list, is one header.
+fn parse_headers(values: &[String], origin: &Origin) -> Result<Vec<(String, Secret)>, ConfigError> {
+    let mut out = Vec::new();
+    for value in values {
+        let entries: Vec<&str> = match origin {
+            Origin::Env => value
+                .split('\n')
+                .map(|line| line.strip_suffix('\r').unwrap_or(line))
+                .filter(|line| !line.trim().is_empty())
+                .collect(),
+            _ => vec![value.as_str()],
+        };
+        for entry in entries {
+            out.push(parse_header(entry, origin)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Parses one `--header "Name: value"`: the name an HTTP token, the value printable
 /// ASCII. The value is a secret from here on (a WAF bypass token is one).
 pub fn parse_header(value: &str, origin: &Origin) -> Result<(String, Secret), ConfigError> {
+    // One value is one header: a line break in it would send a second one, of the
+    // server's choosing, to the site. Refused before anything is trimmed.
+    if value.contains(['\r', '\n']) {
+        return Err(match origin {
+            Origin::Env => err(
+                "header",
+                origin,
+                "a line holds a carriage return that ends no line; give one header per line, each ending in a line feed (or CR LF)",
+            ),
+            Origin::File(_) => err(
+                "header",
+                origin,
+                "a string holds a line break, which would send a second header; write each header as its own string, e.g. header = [\"X-A: 1\", \"X-B: 2\"]",
+            ),
+            Origin::Flag | Origin::Builtin => ConfigError {
+                setting: "-H/--header".into(),
+                problem: "the value holds a line break, which would send a second header; give one -H per header (only the SSOPROBE_HEADER variable is split into lines)".into(),
+            },
+        });
+    }
     let Some((name, v)) = value.split_once(':') else {
         return Err(err(
             "header",
