@@ -375,14 +375,16 @@ pub struct CheckArgs {
     #[arg(long, env = "SSOPROBE_CONNECT_TIMEOUT", value_name = "DURATION")]
     pub connect_timeout: Option<String>,
     /// Extra request header for the site's host only, e.g. a WAF skip header (repeatable;
-    /// the value is treated as a secret and never printed).
-    // The value may be a shared secret (a WAF bypass token).
+    /// SSOPROBE_HEADER takes one per line; the value is treated as a secret and never
+    /// printed).
+    // The value may be a shared secret (a WAF bypass token). No value delimiter: it would
+    // split a flag's value too, and a line break in one -H must be refused, not make two
+    // headers; `config` splits the variable alone.
     #[arg(
         short = 'H',
         long = "header",
         env = "SSOPROBE_HEADER",
         value_name = "NAME: VALUE",
-        value_delimiter = '\n',
         hide_env_values = true
     )]
     pub header: Vec<String>,

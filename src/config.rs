@@ -547,14 +547,10 @@ impl Config {
             }
             None => timeout,
         };
-        let (headers, header_origin) = if !args.header.is_empty() {
-            (args.header.clone(), origin("header"))
-        } else {
-            (fc.header.clone().unwrap_or_default(), from_file())
-        };
-        let mut site_headers = Vec::new();
-        for h in &headers {
-            site_headers.push(parse_header(h, &header_origin)?);
+        // An SSOPROBE_HEADER of empty lines only gives none: the file's apply then.
+        let mut site_headers = parse_headers(&args.header, &origin("header"))?;
+        if site_headers.is_empty() {
+            site_headers = parse_headers(fc.header.as_deref().unwrap_or_default(), &from_file())?;
         }
         let deadline = match pick_scalar("deadline", &args.deadline, &fc.deadline) {
             Some((v, o)) => parse_duration("deadline", &v, &o)?,
@@ -1121,48 +1117,105 @@ pub fn read_ca_file(path: &Path, origin: &Origin) -> Result<Vec<Vec<u8>>, Config
     Ok(certs)
 }
 
-/// "10s", "500ms", "1.5s", "2m" or a bare number of seconds; between 1 ms and 1 hour.
-pub fn parse_duration(key: &str, value: &str, origin: &Origin) -> Result<Duration, ConfigError> {
-    let v = value.trim();
-    let (number, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&v[..i], &v[i..]),
-        None => (v, "s"),
+/// What a duration setting accepts: `min..=max`, and 0 too when 0 turns it off.
+#[derive(Debug, Clone, Copy)]
+pub struct DurationRange {
+    /// The shortest, included.
+    pub min: Duration,
+    /// The longest, included.
+    pub max: Duration,
+    /// Whether 0 is accepted (and means off).
+    pub zero_is_off: bool,
+}
+
+impl DurationRange {
+    /// The range of --timeout, --connect-timeout, --deadline and --min-login-interval.
+    pub const SETTINGS: DurationRange = DurationRange {
+        min: Duration::from_millis(1),
+        max: Duration::from_secs(3600),
+        zero_is_off: false,
     };
-    if number.trim().is_empty() {
-        return Err(err(
-            key,
-            origin,
-            format!("'{v}' is not a duration; write e.g. 10s or 500ms"),
-        ));
+
+    /// The range in words, each bound written as [`parse_duration_in`] reads it.
+    fn text(&self) -> String {
+        format!(
+            "{}between {} and {}",
+            if self.zero_is_off { "0 (off) or " } else { "" },
+            duration_text(self.min),
+            duration_text(self.max)
+        )
     }
-    let factor = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        _ => {
-            return Err(err(
-                key,
-                origin,
-                format!("'{v}': unknown unit '{unit}'; use ms, s or m (e.g. 10s)"),
-            ));
+}
+
+/// `d` in the duration syntax, in its largest whole unit: "1h", "90s", "250ms" (whole
+/// milliseconds, as every bound is).
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
         }
-    };
-    let n: f64 = number.trim().parse().map_err(|_| {
+    }
+    format!("{ms}ms")
+}
+
+/// A duration setting in [`DurationRange::SETTINGS`]: see [`parse_duration_in`].
+pub fn parse_duration(key: &str, value: &str, origin: &Origin) -> Result<Duration, ConfigError> {
+    parse_duration_in(key, value, origin, DurationRange::SETTINGS)
+}
+
+/// The one duration syntax of every setting, flag, variable and file key alike: a
+/// number with a unit, ms, s, m (or min) or h, or a bare number of seconds ("10s",
+/// "500ms", "1.5m", "1h", "3"). The range is the setting's, and the error for a value
+/// outside it names the bounds in this same syntax, so both bounds are accepted.
+pub fn parse_duration_in(
+    key: &str,
+    value: &str,
+    origin: &Origin,
+    range: DurationRange,
+) -> Result<Duration, ConfigError> {
+    let v = value.trim();
+    let not_a_duration = || {
         err(
             key,
             origin,
             format!("'{v}' is not a duration; write e.g. 10s or 500ms"),
         )
-    })?;
-    let secs = n * factor;
-    if !secs.is_finite() || !(0.001..=3600.0).contains(&secs) {
+    };
+    // Cut where the unit starts (a character boundary: `find` returns one).
+    let (number, unit) = match v.find(|c: char| c.is_alphabetic()) {
+        Some(i) => v.split_at(i),
+        None => (v, "s"),
+    };
+    let nanos_per_unit: f64 = match unit {
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        _ if number.trim().is_empty() => return Err(not_a_duration()),
+        _ => {
+            return Err(err(
+                key,
+                origin,
+                format!("'{v}': unknown unit '{unit}'; use ms, s, m or h (e.g. 10s)"),
+            ));
+        }
+    };
+    let n: f64 = number.trim().parse().map_err(|_| not_a_duration())?;
+    // Whole nanoseconds, so that "1ms" and "3600000ms" are exactly their bounds.
+    let nanos = (n * nanos_per_unit).round();
+    if range.zero_is_off && nanos == 0.0 {
+        return Ok(Duration::ZERO);
+    }
+    let within = (range.min.as_nanos() as f64..=range.max.as_nanos() as f64).contains(&nanos);
+    if !within {
         return Err(err(
             key,
             origin,
-            format!("'{v}' is out of range; give between 1ms and 1h"),
+            format!("'{v}' is out of range; give {}", range.text()),
         ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(Duration::from_nanos(nanos as u64))
 }
 
 /// A whole number of days, 0..=3650.
@@ -1273,9 +1326,53 @@ const OWN_HEADERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Parses the `--header` values of one source, one header each.
+///
+/// Only `SSOPROBE_HEADER` is a list in one value (a variable cannot be repeated): it is
+/// split on line feeds, a line's closing carriage return going with its feed, and its
+/// empty lines are skipped, so a trailing newline or an empty variable adds nothing.
+/// A `-H` flag, or one string of the file's `header` list, is one header.
+fn parse_headers(values: &[String], origin: &Origin) -> Result<Vec<(String, Secret)>, ConfigError> {
+    let mut out = Vec::new();
+    for value in values {
+        let entries: Vec<&str> = match origin {
+            Origin::Env => value
+                .split('\n')
+                .map(|line| line.strip_suffix('\r').unwrap_or(line))
+                .filter(|line| !line.trim().is_empty())
+                .collect(),
+            _ => vec![value.as_str()],
+        };
+        for entry in entries {
+            out.push(parse_header(entry, origin)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Parses one `--header "Name: value"`: the name an HTTP token, the value printable
 /// ASCII. The value is a secret from here on (a WAF bypass token is one).
 pub fn parse_header(value: &str, origin: &Origin) -> Result<(String, Secret), ConfigError> {
+    // One value is one header: a line break in it would send a second one, of the
+    // server's choosing, to the site. Refused before anything is trimmed.
+    if value.contains(['\r', '\n']) {
+        return Err(match origin {
+            Origin::Env => err(
+                "header",
+                origin,
+                "a line holds a carriage return that ends no line; give one header per line, each ending in a line feed (or CR LF)",
+            ),
+            Origin::File(_) => err(
+                "header",
+                origin,
+                "a string holds a line break, which would send a second header; write each header as its own string, e.g. header = [\"X-A: 1\", \"X-B: 2\"]",
+            ),
+            Origin::Flag | Origin::Builtin => ConfigError {
+                setting: "-H/--header".into(),
+                problem: "the value holds a line break, which would send a second header; give one -H per header (only the SSOPROBE_HEADER variable is split into lines)".into(),
+            },
+        });
+    }
     let Some((name, v)) = value.split_once(':') else {
         return Err(err(
             "header",
@@ -1437,6 +1534,70 @@ mod tests {
             .to_string();
         assert!(e.starts_with("SSOPROBE_DEADLINE:"), "{e}");
         assert!(parse_duration("timeout", "5h", &o).is_err());
+    }
+
+    /// The `min` and `max` a range message names ("… between 1ms and 1h").
+    fn named_bounds(message: &str) -> (String, String) {
+        let (_, range) = message
+            .split_once("between ")
+            .unwrap_or_else(|| panic!("no range in {message:?}"));
+        let (min, max) = range.split_once(" and ").unwrap();
+        (min.to_string(), max.trim_end().to_string())
+    }
+
+    #[test]
+    fn every_duration_unit_is_read_and_the_named_bounds_are_accepted() {
+        let d = |v: &str| parse_duration("connect_timeout", v, &Origin::Flag);
+        let secs = Duration::from_secs;
+        for (text, want) in [
+            ("1ms", Duration::from_millis(1)),
+            ("1500ms", Duration::from_millis(1500)),
+            ("1s", secs(1)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("1m", secs(60)),
+            ("1min", secs(60)),
+            ("1.5m", secs(90)),
+            ("60m", secs(3600)),
+            ("1h", secs(3600)),
+            ("0.5h", secs(1800)),
+            ("3600000ms", secs(3600)),
+            ("3600", secs(3600)),
+            (" 10 s ", secs(10)),
+        ] {
+            assert_eq!(d(text).unwrap(), want, "{text:?}");
+        }
+        // Inclusive bounds: just past them is refused, and the bounds the message names
+        // are themselves accepted.
+        for past in ["0.9ms", "0", "0s", "-1s", "3600001ms", "1.01h", "61m", "2h"] {
+            let e = d(past).unwrap_err().to_string();
+            assert!(e.contains("out of range; give between "), "{past}: {e}");
+            let (min, max) = named_bounds(&e);
+            assert_eq!(d(&min).unwrap(), Duration::from_millis(1), "{e}");
+            assert_eq!(d(&max).unwrap(), secs(3600), "{e}");
+        }
+        // Garbage is refused, naming the setting as the user gave it.
+        for (origin, named) in [
+            (Origin::Flag, "--connect-timeout: "),
+            (Origin::Env, "SSOPROBE_CONNECT_TIMEOUT: "),
+            (
+                Origin::File(PathBuf::from("probe.toml")),
+                "probe.toml: key `connect_timeout`: ",
+            ),
+        ] {
+            for garbage in [
+                "ten", "10 sec", "1e3", "h", "", "1h30m", "½s", "10µs", "NaN", "inf",
+            ] {
+                let e = parse_duration("connect_timeout", garbage, &origin)
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.starts_with(named), "{garbage:?}: {e}");
+                assert!(
+                    e.contains("not a duration") || e.contains("unknown unit"),
+                    "{garbage:?}: {e}"
+                );
+                assert!(e.contains("ms, s, m or h") || e.contains("e.g. 10s"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -597,3 +597,118 @@ fn a_request_body_that_never_comes_does_not_hold_the_connection() {
     drop(serve);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An HTTPS server on loopback for service.example.com (a certificate from a CA of its
+/// own, written to `dir`/ca.pem) that redirects every request to the next of an endless
+/// chain of URLs `url_len` characters long. Returns its port; it serves until `runtime`
+/// is dropped.
+fn long_redirect_site(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    url_len: usize,
+) -> u16 {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::default();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["service.example.com".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move {
+        let mut hop = 0u64;
+        while let Ok((tcp, _)) = listener.accept().await {
+            hop += 1;
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                // The request head, URL and all (one request per connection).
+                let mut head = Vec::new();
+                let mut buf = [0u8; 16384];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 1 << 20 {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let base = format!("https://service.example.com/hop/{hop}?pad=");
+                let next = format!("{base}{}", "a".repeat(url_len - base.len()));
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nlocation: {next}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_chain_of_long_redirects_keeps_a_bounded_report() {
+    let dir = std::env::temp_dir().join(format!("ssoprobe-long-{}", common::uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Every hop's URL, and so its Location, is 60,000 characters long.
+    let port = long_redirect_site(&runtime, &dir, 60_000);
+    let cfg = dir.join("long.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "idp = \"https://id.example.com\"\nteam = \"xyz\"\nca_file = \"{}\"\nconnect_to = [\"service.example.com:443:127.0.0.1:{port}\"]\ntimeout = \"5s\"\n[targets.main]\nservice = \"https://service.example.com/\"\n",
+            dir.join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&cfg.display().to_string(), &[]);
+    let (status, body) = get("127.0.0.1", serve.port, "/probe?target=main", "")
+        .unwrap_or_else(|| panic!("no answer\n{}", serve.stderr()));
+    assert_eq!(status, 200, "{body}");
+    // The trace is kept cut (64 KiB at most): the report stays small.
+    let (status, page) = get("127.0.0.1", serve.port, "/report?id=1", "").unwrap();
+    assert_eq!(status, 200, "{page:.2000}");
+    assert!(
+        page.contains("more characters)"),
+        "the URLs are not cut\n{page:.3000}"
+    );
+    assert!(page.len() < 96 * 1024, "/report is {} bytes", page.len());
+    let (_, debug) = get("127.0.0.1", serve.port, "/probe?target=main&debug=true", "").unwrap();
+    assert!(
+        debug.len() < 96 * 1024,
+        "debug=true is {} bytes",
+        debug.len()
+    );
+    // The HAR, megabytes with these URLs, is over the 512 KiB serve keeps: not kept.
+    let (status, har) = get("127.0.0.1", serve.port, "/report?id=1&format=har", "").unwrap();
+    assert_eq!(status, 404, "a HAR of {} bytes is kept", har.len());
+    assert!(har.contains("512 KiB"), "{har}");
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -29,34 +29,23 @@ pub(crate) fn lab_config(
         .with_rtt(parse_rtt(rtt)?))
 }
 
-/// `--rtt`: a duration up to [`MAX_RTT`], or `0` (`0ms`, `0s`) for none.
+/// `--rtt`: a duration up to [`MAX_RTT`], or `0` (`0ms`, `0s`) for none; the same
+/// syntax as every duration setting.
 fn parse_rtt(value: Option<&str>) -> Result<Duration, AppError> {
     let Some(value) = value else {
         return Ok(Duration::ZERO);
     };
-    let v = value.trim();
-    if matches!(v, "0" | "0ms" | "0s") {
-        return Ok(Duration::ZERO);
-    }
-    let out_of_range = || {
-        AppError::Usage(format!(
-            "--rtt: '{v}' is out of range; give 0 (off) or between 1ms and {}",
-            crate::http::human_duration(MAX_RTT)
-        ))
+    let range = crate::config::DurationRange {
+        min: Duration::from_millis(1),
+        max: MAX_RTT,
+        zero_is_off: true,
     };
-    let rtt =
-        crate::config::parse_duration("rtt", v, &crate::config::Origin::Flag).map_err(|e| {
-            // parse_duration's own range (1 ms to 1 h) is not --rtt's.
-            if e.problem.contains("out of range") {
-                out_of_range()
-            } else {
-                AppError::from(e)
-            }
-        })?;
-    if rtt > MAX_RTT {
-        return Err(out_of_range());
-    }
-    Ok(rtt)
+    Ok(crate::config::parse_duration_in(
+        "rtt",
+        value,
+        &crate::config::Origin::Flag,
+        range,
+    )?)
 }
 
 fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
@@ -348,12 +337,21 @@ mod tests {
         }
         assert_eq!(parse_rtt(Some("20ms")).unwrap(), Duration::from_millis(20));
         assert_eq!(parse_rtt(Some("2s")).unwrap(), MAX_RTT);
-        for bad in ["0.5ms", "3s", "2m"] {
+        for bad in ["0.5ms", "3s", "2m", "1h"] {
             let e = parse_rtt(Some(bad)).unwrap_err().to_string();
             assert!(
-                e.contains("give 0 (off) or between 1ms and 2 s"),
+                e.contains("give 0 (off) or between 1ms and 2s"),
                 "{bad}: {e}"
             );
+            // The bounds the message names are accepted.
+            let (_, range) = e.split_once("between ").unwrap();
+            let (min, max) = range.split_once(" and ").unwrap();
+            assert_eq!(
+                parse_rtt(Some(min)).unwrap(),
+                Duration::from_millis(1),
+                "{e}"
+            );
+            assert_eq!(parse_rtt(Some(max.trim_end())).unwrap(), MAX_RTT, "{e}");
         }
         let e = parse_rtt(Some("fast")).unwrap_err().to_string();
         assert!(e.contains("--rtt") && e.contains("not a duration"), "{e}");

@@ -18,6 +18,16 @@ pub const RECENT: usize = 100;
 pub const RECENT_HAR: usize = 20;
 /// The largest HAR kept for one probe; a larger one keeps no archive.
 pub const HAR_KEEP: usize = 512 * 1024;
+/// The most bytes of hop trace kept for one probe (see [`trace`]).
+pub const TRACE_KEEP: usize = 64 * 1024;
+/// The most characters of one URL or error a kept trace shows.
+pub const TRACE_TEXT_CHARS: usize = 2000;
+/// The most cookie names one answer of a kept trace lists.
+pub const TRACE_COOKIES: usize = 20;
+/// The most characters of one cookie name a kept trace shows.
+pub const TRACE_NAME_CHARS: usize = 64;
+/// The most hops a kept trace lists.
+pub const TRACE_HOPS: usize = 200;
 
 /// One probe, as `/` and `/report` show it.
 pub struct Record {
@@ -316,35 +326,87 @@ fn url_escape(text: &str) -> String {
 }
 
 /// The hop trace of a run's recorded requests: one line out, one line back.
+///
+/// Bounded, as the HAR bounds bodies: serve keeps the trace of each of its recent
+/// probes, and a site redirecting through huge URLs made each one megabytes. Each URL
+/// and error keeps [`TRACE_TEXT_CHARS`] characters, each answer [`TRACE_COOKIES`]
+/// cookie names of [`TRACE_NAME_CHARS`], at most [`TRACE_HOPS`] hops are listed, and
+/// the whole stays within [`TRACE_KEEP`] bytes plus one line saying what was left out.
 pub fn trace(entries: &[crate::har::Entry]) -> String {
     let mut out = String::new();
+    let mut shown = 0;
     for e in entries {
-        let method = e.request["method"].as_str().unwrap_or("?");
-        let url = e.request["url"].as_str().unwrap_or("?");
-        out.push_str(&format!("{:<22} → {method} {url}\n", e.check));
-        let status = e.response["status"].as_u64().unwrap_or(0);
-        let took = (e.wait + e.receive).as_millis();
-        if status == 0 {
-            let why = e.response["_error"].as_str().unwrap_or("no answer");
-            out.push_str(&format!("{:<22} ✘ after {took} ms: {why}\n", ""));
-            continue;
+        let hop = hop_lines(e);
+        if shown == TRACE_HOPS || out.len() + hop.len() > TRACE_KEEP {
+            break;
         }
-        let mut line = format!("{:<22} ← {status} in {took} ms", "");
+        out.push_str(&hop);
+        shown += 1;
+    }
+    if shown < entries.len() {
+        out.push_str(&format!(
+            "… {} more requests not shown (the HAR has them)\n",
+            entries.len() - shown
+        ));
+    }
+    out
+}
+
+/// One request's two trace lines, cut to the trace's bounds and safe to print.
+fn hop_lines(e: &crate::har::Entry) -> String {
+    let method = cut(
+        e.request["method"].as_str().unwrap_or("?"),
+        TRACE_NAME_CHARS,
+    );
+    let url = cut(e.request["url"].as_str().unwrap_or("?"), TRACE_TEXT_CHARS);
+    let mut out = format!("{:<22} → {method} {url}\n", e.check);
+    let status = e.response["status"].as_u64().unwrap_or(0);
+    let took = (e.wait + e.receive).as_millis();
+    if status == 0 {
+        let why = cut(
+            e.response["_error"].as_str().unwrap_or("no answer"),
+            TRACE_TEXT_CHARS,
+        );
+        out.push_str(&format!("{:<22} ✘ after {took} ms: {why}\n", ""));
+    } else {
+        out.push_str(&format!("{:<22} ← {status} in {took} ms", ""));
         if let Some(l) = e.response["redirectURL"].as_str().filter(|l| !l.is_empty()) {
-            line.push_str(&format!("  location: {l}"));
+            out.push_str(&format!("  location: {}", cut(l, TRACE_TEXT_CHARS)));
         }
         let cookies: Vec<&str> = e.response["cookies"]
             .as_array()
             .map(|a| a.iter().filter_map(|c| c["name"].as_str()).collect())
             .unwrap_or_default();
         if !cookies.is_empty() {
-            line.push_str(&format!("  set-cookie: {}", cookies.join(", ")));
+            let mut names: Vec<String> = cookies
+                .iter()
+                .take(TRACE_COOKIES)
+                .map(|c| cut(c, TRACE_NAME_CHARS))
+                .collect();
+            if cookies.len() > TRACE_COOKIES {
+                names.push(format!(
+                    "… ({} more cookies)",
+                    cookies.len() - TRACE_COOKIES
+                ));
+            }
+            out.push_str(&format!("  set-cookie: {}", names.join(", ")));
         }
-        out.push_str(&line);
         out.push('\n');
     }
     // The archive's URLs percent-encode the fingerprints' brackets; the trace shows them.
     crate::redact::terminal_safe_lines(&out.replace("%5B", "[").replace("%5D", "]"))
+}
+
+/// `text` cut to `limit` characters, saying how many more there were.
+fn cut(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        None => text.to_string(),
+        Some((at, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..at],
+            text[at..].chars().count()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -356,6 +418,93 @@ mod tests {
         assert_eq!(
             escape("<script>alert(\"x\")</script> & 'q'\u{1b}"),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;\u{fffd}"
+        );
+    }
+
+    /// `n` hops of a redirect chain whose URLs are `url_len` characters long, each
+    /// answer setting `cookies` cookies with long names and as many other headers.
+    fn long_chain(n: usize, url_len: usize, cookies: usize) -> Vec<crate::har::Entry> {
+        let url = |i: usize| {
+            let base = format!("https://service.example.com/{i}?q=");
+            format!("{base}{}", "a".repeat(url_len.saturating_sub(base.len())))
+        };
+        (0..n)
+            .map(|i| crate::har::Entry {
+                check: "service.redirect".into(),
+                started: std::time::SystemTime::UNIX_EPOCH,
+                request: serde_json::json!({"method": "GET", "url": url(i)}),
+                response: serde_json::json!({
+                    "status": 302,
+                    "redirectURL": url(i + 1),
+                    "cookies": (0..cookies)
+                        .map(|c| serde_json::json!({"name": format!("{c}-{}", "c".repeat(1000))}))
+                        .collect::<Vec<_>>(),
+                    "headers": (0..cookies)
+                        .map(|h| serde_json::json!({"name": format!("x-{h}"), "value": "v".repeat(1000)}))
+                        .collect::<Vec<_>>(),
+                }),
+                wait: std::time::Duration::ZERO,
+                receive: std::time::Duration::ZERO,
+                server_ip: None,
+                connection: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_trace_of_long_hops_is_bounded() {
+        // 10 redirects through 60 KB URLs, 200 cookies and headers on each answer.
+        let kept = trace(&long_chain(10, 60_000, 200));
+        assert!(
+            kept.len() <= TRACE_KEEP + 200,
+            "the trace keeps {} bytes",
+            kept.len()
+        );
+        // Every hop is still there, each URL cut with the count of what was left out.
+        assert_eq!(
+            kept.matches("→ GET https://service.example.com/").count(),
+            10
+        );
+        assert!(kept.contains("… (58000 more characters)"), "{kept:.3000}");
+        assert!(kept.contains("… (180 more cookies)"), "{kept:.3000}");
+        // Many hops: the trace says how many it left out.
+        let kept = trace(&long_chain(5000, 100, 1));
+        assert!(kept.len() <= TRACE_KEEP + 200, "{} bytes", kept.len());
+        let tail: String = kept
+            .chars()
+            .rev()
+            .take(300)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        assert!(
+            tail.ends_with("requests not shown (the HAR has them)\n"),
+            "{tail}"
+        );
+        // The report page of such a probe stays small too.
+        let mut recent = Recent::default();
+        let record = recent.push(
+            "t",
+            Target {
+                service: "https://s.example/".into(),
+                idp: "https://i.example/".into(),
+                team_domain: None,
+                found: Default::default(),
+            },
+            0,
+            Outcome {
+                checks: Vec::new(),
+                duration: std::time::Duration::ZERO,
+            },
+            trace(&long_chain(10, 60_000, 200)),
+            None,
+        );
+        let page = report(&record, 0);
+        assert!(
+            page.len() <= TRACE_KEEP + 8 * 1024,
+            "/report is {} bytes",
+            page.len()
         );
     }
 

@@ -113,7 +113,9 @@ pub(crate) async fn run(
     let min_login_interval = crate::config::parse_duration(
         "min_login_interval",
         &args.min_login_interval,
-        &Origin::Flag,
+        &origins
+            .origin_of("min_login_interval")
+            .unwrap_or(Origin::Flag),
     )?;
     let options = ServeOptions {
         listen,
@@ -1059,8 +1061,9 @@ async fn report_page(
             None => plain(
                 StatusCode::NOT_FOUND,
                 format!(
-                    "probe {id}'s HAR is no longer kept (only the {} newest probes keep theirs)\n",
-                    super::pages::RECENT_HAR
+                    "probe {id}'s HAR is not kept: only the {} newest probes keep theirs, each at most {} KiB\n",
+                    super::pages::RECENT_HAR,
+                    super::pages::HAR_KEEP / 1024
                 ),
             ),
         },
