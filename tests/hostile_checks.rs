@@ -11,10 +11,12 @@ use common::{Run, run};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const HOSTS: [&str; 3] = [
+const HOSTS: [&str; 4] = [
     "service.example.com",
     "xyz.cloudflareaccess.com",
     "id.example.com",
+    // Whoever controls the site or a hop of its chain can name this one.
+    "idp.attacker.example",
 ];
 
 /// One answer: status, extra headers, body.
@@ -52,6 +54,8 @@ struct Hostile {
     /// Serves until the test ends.
     _runtime: tokio::runtime::Runtime,
     flags: Vec<String>,
+    /// Every request head received, in order.
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Hostile {
@@ -93,9 +97,12 @@ impl Hostile {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let route: Arc<Route> = Arc::new(route);
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&heads);
         runtime.spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (acceptor, route) = (acceptor.clone(), Arc::clone(&route));
+                let seen = Arc::clone(&seen);
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(tcp).await else {
                         return;
@@ -110,6 +117,7 @@ impl Hostile {
                         }
                     }
                     let text = String::from_utf8_lossy(&head);
+                    seen.lock().unwrap().push(text.to_string());
                     let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
                     let host = text
                         .lines()
@@ -147,7 +155,42 @@ impl Hostile {
             dir,
             _runtime: runtime,
             flags,
+            heads,
         }
+    }
+
+    /// The request heads received for `host`.
+    fn heads_for(&self, host: &str) -> Vec<String> {
+        self.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| {
+                h.lines().any(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("host:")
+                        .is_some_and(|v| v.trim().split(':').next() == Some(host))
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// `ssoprobe check URL` (the one-argument form) against it, JSON, with `extra`.
+    fn check_url(&self, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "check",
+            "https://service.example.com/",
+            "--timeout",
+            "3s",
+            "--deadline",
+            "8s",
+            "--format",
+            "json",
+        ];
+        args.extend(self.flags.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        run(&args)
     }
 
     /// `ssoprobe check` against it, JSON, with `extra` arguments.
@@ -337,6 +380,138 @@ fn a_token_in_the_service_url_is_not_printed() {
         assert!(
             !run.stdout.contains("s3cr3t-query-token-value"),
             "{format}\n{}",
+            run.dump()
+        );
+    }
+}
+
+/// An authorization request to `idp_origin` for Access's callback of team xyz.
+fn authorize_at(idp_origin: &str) -> String {
+    format!(
+        "{idp_origin}/authorize?client_id=c1&redirect_uri=https%3A%2F%2Fxyz.cloudflareaccess.com%2Fcdn-cgi%2Faccess%2Fcallback&response_type=code&scope=openid+email&state=st4te-value&code_challenge=abc&code_challenge_method=S256"
+    )
+}
+
+#[test]
+fn secrets_never_go_to_a_pocket_id_the_chain_chose() {
+    // The team login sends the login to a host nobody named: a compromised site, a hop
+    // in front of it, or a wrong Access configuration.
+    let hostile = access_then(|| Answer::redirect(&authorize_at("https://idp.attacker.example")));
+    let secret = hostile.dir.join("secret");
+    let key = hostile.dir.join("key");
+    std::fs::write(&secret, "client-secret-canary-0451").unwrap();
+    std::fs::write(&key, "api-key-canary-0452").unwrap();
+    for f in [&secret, &key] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (secret, key) = (secret.display().to_string(), key.display().to_string());
+    let run = hostile.check_url(&[
+        "--client-id",
+        "c1",
+        "--client-secret-file",
+        &secret,
+        "--api-key-file",
+        &key,
+    ]);
+    let v = report(&run);
+    let token = run.check("idp.token");
+    assert_eq!(token["status"], "skip", "{}", run.dump());
+    let why = token["summary"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("the client secret goes only to a Pocket ID you name")
+            && why.contains("--idp https://idp.attacker.example"),
+        "{}",
+        run.dump()
+    );
+    let api_key = run.check("config.api_key");
+    assert_eq!(api_key["status"], "skip", "{}", run.dump());
+    assert!(
+        api_key["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("the Pocket ID API key goes only")),
+        "{}",
+        run.dump()
+    );
+    // The attacker's host saw requests (discovery, JWKS, …), never a credential.
+    let seen = hostile.heads_for("idp.attacker.example");
+    assert!(!seen.is_empty(), "the discovered host was checked at all");
+    for head in &seen {
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            !lower.contains("authorization:") && !lower.contains("x-api-key:"),
+            "a credential went to the discovered host:\n{head}"
+        );
+        assert!(!head.contains("canary"), "{head}");
+    }
+    assert!(!run.stdout.contains("canary") && !run.stderr.contains("canary"));
+    assert_eq!(v["discovered"]["idp"]["value"], "https://idp.attacker.example");
+}
+
+#[test]
+fn an_authorization_request_the_site_itself_sends_is_not_adopted() {
+    // No Access in front: the site redirects straight to an authorize URL that names
+    // Access's callback. Nothing of it is Access's doing; nothing goes there.
+    let hostile = Hostile::start(|host, _| match host {
+        "service.example.com" => Answer::redirect(&authorize_at("https://idp.attacker.example")),
+        _ => Answer::new(404, "{}").header("content-type", "application/json"),
+    });
+    let run = hostile.check_url(&[]);
+    report(&run);
+    assert_eq!(run.check("service.redirect")["status"], "fail", "{}", run.dump());
+    let discovery = run.check("idp.discovery");
+    assert_eq!(discovery["status"], "skip", "{}", run.dump());
+    let why = discovery["summary"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("IdP not adopted") && why.contains("not from an Access team domain"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        hostile.heads_for("idp.attacker.example").is_empty(),
+        "{:?}",
+        hostile.heads_for("idp.attacker.example")
+    );
+}
+
+#[test]
+fn a_discovered_idp_is_a_host_name_on_https_443_without_user_info() {
+    for (idp, why) in [
+        ("https://127.0.0.64:2222", "names an address, not a host name"),
+        ("https://[::1]", "names an address, not a host name"),
+        ("https://idp.attacker.example:8443", "names a port other than 443"),
+        (
+            "https://probe:hunter2pw@idp.attacker.example",
+            "carries a user name or password",
+        ),
+    ] {
+        let to = authorize_at(idp);
+        let hostile = access_then(move || Answer::redirect(&to));
+        let run = hostile.check_url(&[]);
+        let v = report(&run);
+        for id in ["idp.discovery", "idp.jwks", "idp.token", "idp.health"] {
+            let c = run.check(id);
+            assert_eq!(c["status"], "skip", "{idp}: {}", run.dump());
+            assert!(
+                c["summary"].as_str().is_some_and(|s| s.contains(why)),
+                "{idp}: {}",
+                run.dump()
+            );
+        }
+        // No TLS check, no request, for the address; no password printed.
+        let checks = v["checks"].as_array().unwrap();
+        assert!(
+            checks.iter().all(|c| !c["id"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("tls.127")),
+            "{idp}: {}",
+            run.dump()
+        );
+        assert!(hostile.heads_for("idp.attacker.example").is_empty(), "{idp}");
+        assert!(
+            !run.stdout.contains("hunter2pw") && !run.stderr.contains("hunter2pw"),
+            "{}",
             run.dump()
         );
     }
