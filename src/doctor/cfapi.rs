@@ -94,6 +94,14 @@ pub enum CfError {
         /// Its message.
         message: String,
     },
+    /// A list had more pages than ssoprobe reads: what was read is not used.
+    #[error("Cloudflare's answer for {what} is a list longer than ssoprobe reads ({MAX_PAGES} pages of {}, {PER_PAGE} per page)", total.map_or_else(|| "more".to_string(), |t| t.to_string()))]
+    Truncated {
+        /// What was being read.
+        what: String,
+        /// Pages in all, as Cloudflare said (`None`: it did not say).
+        total: Option<u64>,
+    },
     /// A 2xx answer that is not the envelope, or whose `result` has another shape.
     #[error("Cloudflare's answer for {what} is {problem}")]
     Shape {
@@ -117,6 +125,7 @@ impl CfError {
             CfError::RateLimited { .. } => "the token or this address is over Cloudflare's API limit (1,200 requests per 5 minutes): wait for the Retry-After time, and look for another tool polling with the same token".into(),
             CfError::Answer { status, .. } if *status >= 500 => "Cloudflare's API is failing: check www.cloudflarestatus.com and try again later".into(),
             CfError::Answer { .. } => "run again with --trace to see the request and Cloudflare's answer".into(),
+            CfError::Truncated { .. } => format!("ssoprobe reads at most {MAX_PAGES} pages of {PER_PAGE} entries of a list and never judges from part of one: delete the entries the account no longer needs, or check that --cf-api-url is Cloudflare's API v4"),
             CfError::Shape { .. } => "this is not Cloudflare's API v4: check --cf-api-url (the default is https://api.cloudflare.com/client/v4)".into(),
         }
     }
@@ -207,7 +216,8 @@ impl<'a> CfApi<'a> {
         parse_result(envelope.result, what)
     }
 
-    /// GETs every page of a list, in order.
+    /// GETs every page of a list, in order. Rule: a list read only in part is never
+    /// returned as the list — past [`MAX_PAGES`] it is [`CfError::Truncated`].
     pub async fn list<T: DeserializeOwned>(
         &self,
         segments: &[&str],
@@ -217,6 +227,7 @@ impl<'a> CfApi<'a> {
     ) -> Result<Vec<T>, CfError> {
         let mut all = Vec::new();
         let mut previous: Option<Vec<Value>> = None;
+        let mut total = None;
         for page in 1..=MAX_PAGES {
             let mut q = query.to_vec();
             q.push(("page", page.to_string()));
@@ -243,15 +254,16 @@ impl<'a> CfApi<'a> {
             }
             previous = Some(items);
             let info = envelope.result_info.unwrap_or_default();
+            total = info.total_pages;
             let last_page = info.total_pages.is_some_and(|t| u64::from(page) >= t);
             let have_all = info.total_count.is_some_and(|t| all.len() as u64 >= t);
             if last_page || have_all {
                 return Ok(all);
             }
         }
-        Err(CfError::Shape {
+        Err(CfError::Truncated {
             what: what.into(),
-            problem: format!("longer than {MAX_PAGES} pages; ssoprobe stopped reading it"),
+            total,
         })
     }
 

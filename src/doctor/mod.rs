@@ -9,6 +9,7 @@
 pub mod cfapi;
 pub mod model;
 pub mod rules;
+pub mod text;
 
 pub use cfapi::DEFAULT_URL as DEFAULT_CF_API_URL;
 
@@ -20,7 +21,6 @@ use crate::pocketid::oidc::{ACCESS_ALGS, Discovery};
 use crate::redact::Secret;
 use cfapi::{CfApi, CfError, perm};
 use model::*;
-use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
 use url::Url;
 
@@ -437,10 +437,7 @@ async fn find_account(api: &CfApi<'_>) -> Result<(String, String), CfError> {
             problem: format!(
                 "a list of {} accounts; pass --cf-account-id with one of: {}",
                 many.len(),
-                many.iter()
-                    .map(|a| format!("{} ({})", a.id, crate::redact::terminal_safe(&a.name)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                text::list(many.iter().map(|a| format!("{} ({})", a.id, a.name)), ", ")
             ),
         }),
     }
@@ -588,50 +585,6 @@ async fn read_pocket_id_base(config: &Config, http: &Http) -> Result<Discovery, 
         .map_err(|e| e.to_string())
 }
 
-/// GETs a JSON document of Pocket ID's admin API.
-async fn pid_get<T: DeserializeOwned>(
-    api: &Api<'_>,
-    segments: &[&str],
-    query: &[(&str, String)],
-) -> Result<T, ApiError> {
-    let mut url = api.endpoint(segments)?;
-    if !query.is_empty() {
-        let mut pairs = url.query_pairs_mut();
-        for (k, v) in query {
-            pairs.append_pair(k, v);
-        }
-    }
-    api.call_json_url(reqwest::Method::GET, url, None, true)
-        .await
-}
-
-/// Every page of a Pocket ID list (`currentPage < totalPages`; a page past the end is
-/// the last page again, so that is the only stop besides an empty page).
-async fn pid_list<T: DeserializeOwned>(
-    api: &Api<'_>,
-    segments: &[&str],
-    query: &[(&str, String)],
-) -> Result<Vec<T>, ApiError> {
-    let mut all = Vec::new();
-    for page in 1..=100u64 {
-        let mut q = query.to_vec();
-        q.push(("pagination[page]", page.to_string()));
-        q.push(("pagination[limit]", "100".to_string()));
-        let got: PidPage<T> = pid_get(api, segments, &q).await?;
-        let done = got.data.is_empty()
-            || got
-                .pagination
-                .as_ref()
-                .and_then(|p| p.total_pages)
-                .is_none_or(|total| page >= total);
-        all.extend(got.data);
-        if done {
-            return Ok(all);
-        }
-    }
-    Ok(all)
-}
-
 async fn read_pocket_id(
     config: &Config,
     http: &Http,
@@ -642,8 +595,14 @@ async fn read_pocket_id(
     email: Option<&str>,
 ) -> Pid {
     let api = Api::new(http, &config.idp, LABEL).with_api_key(key.clone());
-    let clients = pid_list::<serde_json::Value>(&api, &["api", "oidc", "clients"], &[]).await;
-    if clients.is_err() {
+    let clients = api
+        .admin_list::<serde_json::Value>(&["api", "oidc", "clients"], &[])
+        .await;
+    // A list too long to read whole still proves the key: the rest is read.
+    if clients
+        .as_ref()
+        .is_err_and(|e| !matches!(e, ApiError::Truncated { .. }))
+    {
         return Pid {
             discovery,
             clients,
@@ -658,16 +617,18 @@ async fn read_pocket_id(
         .or_else(|| access_client(clients.as_ref().ok()?, callback));
     let client = async {
         match &client_id {
-            Some(id) => {
-                Some(pid_get::<PidClient>(&api, &["api", "oidc", "clients", id], &[]).await)
-            }
+            Some(id) => Some(
+                api.admin_get::<PidClient>(&["api", "oidc", "clients", id], &[])
+                    .await,
+            ),
             None => None,
         }
     };
     let user = async {
         let email = email?;
-        let found =
-            pid_list::<PidUser>(&api, &["api", "users"], &[("search", email.to_string())]).await;
+        let found = api
+            .admin_list::<PidUser>(&["api", "users"], &[("search", email.to_string())])
+            .await;
         let user = found.map(|users| {
             users.into_iter().find(|u| {
                 u.email
@@ -677,8 +638,7 @@ async fn read_pocket_id(
         });
         let passkeys = match &user {
             Ok(Some(u)) => Some(
-                pid_get::<Vec<serde_json::Value>>(
-                    &api,
+                api.admin_get::<Vec<serde_json::Value>>(
                     &["api", "users", &u.id, "webauthn-credentials"],
                     &[],
                 )
@@ -733,6 +693,11 @@ fn pid_problem(f: &mut Findings, what: &str, e: &ApiError) {
         ApiError::Answer { status: 401, .. } => f.fail(
             format!("Pocket ID refused the admin API key reading {what} ({e})"),
             "the key in --api-key-file is unknown or expired: create one in Pocket ID (Settings → Admin → API Keys) as an admin, or use STATIC_API_KEY",
+        ),
+        // Rule: a list read only in part never passes, and nothing is "missing" from it.
+        ApiError::Truncated { .. } => f.fail(
+            format!("Pocket ID's answer for {what} is {e}"),
+            format!("ssoprobe reads at most {} pages of {} entries of a list and never judges from part of one: delete the entries Pocket ID no longer needs, or check that --idp is Pocket ID itself", crate::pocketid::api::MAX_PAGES, crate::pocketid::api::PAGE_LIMIT),
         ),
         ApiError::Answer { status: 403, .. } => f.fail(
             format!("the admin API key may not read {what} ({e})"),
@@ -899,7 +864,12 @@ impl Facts<'_> {
 
     fn pid(&self) -> Result<&Pid, String> {
         let pid = self.pid.ok_or_else(|| NO_PID.to_string())?;
-        if pid.clients.is_err() {
+        // A list of clients too long to read whole still proves the key works.
+        if pid
+            .clients
+            .as_ref()
+            .is_err_and(|e| !matches!(e, ApiError::Truncated { .. }))
+        {
             return Err(format!(
                 "skipped: follows from {}: Pocket ID's admin API could not be read",
                 ids::API_KEY
@@ -915,7 +885,7 @@ impl Facts<'_> {
             .and_then(|list| list.iter().find(|i| i.id == id))
             .map(|i| i.name.clone())
             .unwrap_or_else(|| id.to_string());
-        crate::redact::terminal_safe(&name)
+        text::one(&name)
     }
 
     fn team_domain(&self) -> Option<String> {
@@ -934,7 +904,7 @@ impl Facts<'_> {
                 if name.is_empty() {
                     id.clone()
                 } else {
-                    format!("{} ({id})", crate::redact::terminal_safe(name))
+                    format!("{} ({id})", text::one(name))
                 }
             }
             Err(e) => {
@@ -946,7 +916,7 @@ impl Facts<'_> {
             Ok(t) => {
                 if t.status != "active" {
                     f.fail(
-                        format!("the API token's status is \"{}\", not active", crate::redact::terminal_safe(&t.status)),
+                        format!("the API token's status is \"{}\", not active", text::one(&t.status)),
                         "enable or roll the token (My Profile → API Tokens), or create a new one with the Read permissions in ssoprobe's README",
                     );
                 }
@@ -1027,7 +997,7 @@ impl Facts<'_> {
                 && !app.bypasses_everyone()
             {
                 f.fail(
-                    format!("Access application \"{}\" ({pattern}) covers Pocket ID's {p}", crate::redact::terminal_safe(&app.name)),
+                    format!("Access application \"{}\" ({pattern}) covers Pocket ID's {p}", text::one(&app.name)),
                     format!("Cloudflare's own requests to Pocket ID (token exchange, keys) would meet an Access login: do not protect {idp_host} with Access, or add a Bypass policy for {} and {}", crate::pocketid::oidc::paths::TOKEN, crate::pocketid::oidc::paths::JWKS),
                 );
                 break;
@@ -1040,12 +1010,9 @@ impl Facts<'_> {
             );
             return Ok(String::new());
         };
-        let name = crate::redact::terminal_safe(&app.name);
+        let name = text::one(&app.name);
         f.detail("application", name.clone());
-        f.detail(
-            "application_pattern",
-            crate::redact::terminal_safe(&pattern),
-        );
+        f.detail("application_pattern", text::one(&pattern));
         if let Some(aud) = &app.aud {
             f.detail("aud", aud.clone());
             if let Some(expected) = &self.config.aud
@@ -1063,7 +1030,7 @@ impl Facts<'_> {
             Some(idp) if !allowed.is_empty() && !allowed.contains(&idp.id) => {
                 let names: Vec<String> = allowed.iter().map(|i| self.idp_name(i)).collect();
                 f.fail(
-                    format!("application \"{name}\" does not offer the Pocket ID login method \"{}\"; it allows only {}", self.idp_name(&idp.id), names.join(", ")),
+                    format!("application \"{name}\" does not offer the Pocket ID login method \"{}\"; it allows only {}", self.idp_name(&idp.id), text::list(&names, ", ")),
                     format!("add \"{}\" to the application's login methods (Access → Applications → {name} → Login methods), or the API field allowed_idps", self.idp_name(&idp.id)),
                 );
             }
@@ -1095,7 +1062,7 @@ impl Facts<'_> {
                 ids::APP
             ));
         };
-        let name = crate::redact::terminal_safe(&app.name);
+        let name = text::one(&app.name);
         let policies = match &cf.policies {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
@@ -1164,13 +1131,14 @@ impl Facts<'_> {
                     .find(|g| g.friendly_name == value && g.name != value)
                 {
                     f.fail(
-                        format!("a policy of application \"{name}\" matches the groups claim against \"{}\", Pocket ID's display name; the claim carries the group's name \"{}\"", crate::redact::terminal_safe(value), crate::redact::terminal_safe(&g.name)),
-                        format!("change the rule's claim value to {} (Access → Applications → {name} → Policies)", crate::redact::terminal_safe(&g.name)),
+                        format!("a policy of application \"{name}\" matches the groups claim against \"{}\", Pocket ID's display name; the claim carries the group's name \"{}\"", text::one(value), text::one(&g.name)),
+                        format!("change the rule's claim value to {} (Access → Applications → {name} → Policies)", text::one(&g.name)),
                     );
                 }
             }
         }
-        match rules::decide(policies, &person, groups) {
+        let mut eval = rules::Evaluator::new(&person, groups);
+        match eval.decide(policies) {
             rules::Decision::Allowed(p) => {
                 let policy = policies.iter().find(|x| x.name == p);
                 if let Some(policy) = policy {
@@ -1185,7 +1153,7 @@ impl Facts<'_> {
                     for (on, what) in human {
                         if on == Some(true) {
                             f.warn(
-                                format!("policy \"{}\" admits {email} but requires {what}: an unattended login cannot pass it", crate::redact::terminal_safe(&p)),
+                                format!("policy \"{}\" admits {email} but requires {what}: an unattended login cannot pass it", text::one(&p)),
                                 format!("give the monitoring user its own Allow policy without {what} (Access → Applications → {name} → Policies)"),
                             );
                         }
@@ -1193,35 +1161,32 @@ impl Facts<'_> {
                 }
                 Ok(format!(
                     "policy \"{}\" of application \"{name}\" admits {email}",
-                    crate::redact::terminal_safe(&p)
+                    text::one(&p)
                 ))
             }
             rules::Decision::Bypassed(p) => {
                 f.fail(
-                    format!("Bypass policy \"{}\" of application \"{name}\" includes everyone: the site is public", crate::redact::terminal_safe(&p)),
+                    format!("Bypass policy \"{}\" of application \"{name}\" includes everyone: the site is public", text::one(&p)),
                     format!("remove the Bypass policy or narrow it to the paths that must be public (Access → Applications → {name} → Policies)"),
                 );
                 Ok(String::new())
             }
             rules::Decision::Blocked(p) => {
                 f.fail(
-                    format!("Block policy \"{}\" of application \"{name}\" matches {email}", crate::redact::terminal_safe(&p)),
+                    format!("Block policy \"{}\" of application \"{name}\" matches {email}", text::one(&p)),
                     format!("narrow the Block policy, or move an Allow policy for {email} above it (Access → Applications → {name} → Policies)"),
                 );
                 Ok(String::new())
             }
             rules::Decision::NoMatch => {
-                let reasons: Vec<String> = policies
-                    .iter()
-                    .filter(|p| p.decision == "allow")
-                    .map(|p| {
-                        format!(
-                            "\"{}\": {}",
-                            crate::redact::terminal_safe(&p.name),
-                            rules::why_not(p, &person, groups, &names)
-                        )
-                    })
-                    .collect();
+                let allow: Vec<&Policy> =
+                    policies.iter().filter(|p| p.decision == "allow").collect();
+                let reasons = text::list(
+                    allow.iter().map(|p| {
+                        format!("\"{}\": {}", text::one(&p.name), eval.why_not(p, &names))
+                    }),
+                    "; ",
+                );
                 let claim_unsent =
                     !scopes_have_groups && !rules::groups_claim_values(policies).is_empty();
                 let hint = if claim_unsent {
@@ -1237,18 +1202,77 @@ impl Facts<'_> {
                         if reasons.is_empty() {
                             "it has no Allow policy".to_string()
                         } else {
-                            reasons.join("; ")
+                            reasons
                         }
                     ),
                     hint,
                 );
                 Ok(String::new())
             }
-            rules::Decision::Unknown(p) => {
-                f.warn(
-                    format!("policy \"{}\" of application \"{name}\" has rules ssoprobe cannot evaluate from configuration (IP ranges, device posture, lists)", crate::redact::terminal_safe(&p)),
-                    "check with a login: run `ssoprobe check --passkey FILE` with the same settings",
-                );
+            rules::Decision::Unknown { policy, why } => {
+                let policy = text::one(&policy);
+                let login = "check with a login: run `ssoprobe check --passkey FILE` with the same settings";
+                // Rule: what configuration cannot decide is "cannot tell", naming why, never a guess.
+                let (finding, hint) = match why {
+                    rules::Unknowable::Rule(kind) => (
+                        format!(
+                            "policy \"{policy}\" of application \"{name}\" has rules ssoprobe cannot evaluate from configuration (IP ranges, device posture, lists): {}",
+                            if kind.is_empty() {
+                                "a rule of no known shape".to_string()
+                            } else {
+                                format!("a rule of type {}", text::one(&kind))
+                            }
+                        ),
+                        login.to_string(),
+                    ),
+                    rules::Unknowable::Cycle(groups) => {
+                        let first = text::one(groups.first().map_or("", String::as_str));
+                        // The groups along the cycle (no more than the nesting followed), then
+                        // the first again.
+                        let along: Vec<String> = groups
+                            .iter()
+                            .take(groups.len().saturating_sub(1))
+                            .map(|g| format!("\"{}\"", text::one(g)))
+                            .collect();
+                        (
+                            format!(
+                                "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its Access groups include one another in a cycle ({} → \"{first}\")",
+                                text::list(&along, " → ")
+                            ),
+                            format!(
+                                "remove the rule that closes the cycle: a group must not include itself, directly or through other groups (Zero Trust → Access → Access groups → {first})"
+                            ),
+                        )
+                    }
+                    rules::Unknowable::MissingGroup(id) => (
+                        format!(
+                            "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: a rule names Access group {}, which is not among the groups read",
+                            text::one(&id)
+                        ),
+                        format!(
+                            "check that the group exists (Zero Trust → Access → Access groups) and that the API token has \"{}\"; or {login}",
+                            perm::ORG
+                        ),
+                    ),
+                    rules::Unknowable::TooDeep => (
+                        format!(
+                            "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its Access groups are nested deeper than ssoprobe follows"
+                        ),
+                        format!(
+                            "include the user through fewer levels of Access groups (Zero Trust → Access → Access groups), or {login}"
+                        ),
+                    ),
+                    rules::Unknowable::OverBudget => (
+                        format!(
+                            "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its rules and Access groups take more than {} rule evaluations, more than ssoprobe makes",
+                            rules::BUDGET
+                        ),
+                        format!(
+                            "give the monitoring user a short Allow policy of its own (Access → Applications → {name} → Policies), or {login}"
+                        ),
+                    ),
+                };
+                f.warn(finding, hint);
                 Ok(String::new())
             }
         }
@@ -1271,7 +1295,7 @@ impl Facts<'_> {
             );
             return Ok(String::new());
         };
-        let name = crate::redact::terminal_safe(&idp.name);
+        let name = text::one(&idp.name);
         f.detail("login_method", name.clone());
         let c = &idp.config;
         if let (Some(expected), Some(got)) = (&self.config.client_id, &c.client_id)
@@ -1327,7 +1351,7 @@ impl Facts<'_> {
             match got {
                 Some(got) if norm_url(got) == norm_url(&expected) => {}
                 Some(got) => f.fail(
-                    format!("{label} of login method \"{name}\" is {}, not {expected}", crate::redact::terminal_safe(got)),
+                    format!("{label} of login method \"{name}\" is {}, not {expected}", text::one(got)),
                     format!("set {label} to {expected} (Settings → Authentication → {name}; API field config.{field})"),
                 ),
                 None => f.fail(
@@ -1340,7 +1364,7 @@ impl Facts<'_> {
             && !ACCESS_ALGS.contains(&alg.as_str())
         {
             f.fail(
-                format!("Pocket ID signs id_tokens with {}, which Access cannot verify", crate::redact::terminal_safe(alg)),
+                format!("Pocket ID signs id_tokens with {}, which Access cannot verify", text::one(alg)),
                 "rotate Pocket ID's signing key to RS256 (`pocket-id key-rotate --alg RS256`, then restart it)",
             );
         }
@@ -1357,9 +1381,9 @@ impl Facts<'_> {
                 ids::LOGIN_METHOD
             ));
         };
-        let name = crate::redact::terminal_safe(&idp.name);
+        let name = text::one(&idp.name);
         let scopes = idp.config.scopes.clone().unwrap_or_default();
-        f.detail("scopes", scopes.join(" "));
+        f.detail("scopes", text::list(&scopes, " "));
         let supported: Vec<String> = match self.discovery {
             Some(d) if !d.scopes_supported.is_empty() => d.scopes_supported.clone(),
             _ => ["openid", "profile", "email", "groups", "offline_access"]
@@ -1376,15 +1400,11 @@ impl Facts<'_> {
                 format!("set the scopes to openid email profile (Settings → Authentication → {name} → OIDC scopes; API field config.scopes)"),
             );
         }
-        let unsupported: Vec<String> = scopes
-            .iter()
-            .filter(|s| !supported.contains(s))
-            .map(|s| crate::redact::terminal_safe(s))
-            .collect();
+        let unsupported: Vec<&String> = scopes.iter().filter(|s| !supported.contains(s)).collect();
         if !unsupported.is_empty() {
             f.fail(
-                format!("login method \"{name}\" asks for the scope {}, which Pocket ID does not offer: it refuses the login (invalid_scope)", unsupported.join(", ")),
-                format!("remove {} from the scopes of \"{name}\"; Pocket ID offers {}", unsupported.join(", "), supported.join(", ")),
+                format!("login method \"{name}\" asks for the scope {}, which Pocket ID does not offer: it refuses the login (invalid_scope)", text::list(&unsupported, ", ")),
+                format!("remove {} from the scopes of \"{name}\"; Pocket ID offers {}", text::list(&unsupported, ", "), text::list(&supported, ", ")),
             );
         }
         if let Some(claim) = idp
@@ -1398,7 +1418,7 @@ impl Facts<'_> {
                 .is_some_and(|d| d.claims_supported.iter().any(|x| x == claim));
             if !known {
                 f.fail(
-                    format!("login method \"{name}\" reads the e-mail address from the claim \"{}\", which Pocket ID does not send", crate::redact::terminal_safe(claim)),
+                    format!("login method \"{name}\" reads the e-mail address from the claim \"{}\", which Pocket ID does not send", text::one(claim)),
                     format!("set Email claim to email (Settings → Authentication → {name}; API field config.email_claim_name)"),
                 );
             }
@@ -1416,7 +1436,7 @@ impl Facts<'_> {
         }
         Ok(format!(
             "login method \"{name}\" asks for {}",
-            scopes.join(" ")
+            text::list(&scopes, " ")
         ))
     }
 
@@ -1448,7 +1468,7 @@ impl Facts<'_> {
                 c
             }),
             (Ok(idp), Err(_)) => {
-                let name = crate::redact::terminal_safe(&idp.name);
+                let name = text::one(&idp.name);
                 if idp.config.pkce_enabled == Some(true) {
                     Ok(format!(
                         "login method \"{name}\" uses PKCE (Pocket ID's client not read: pass --api-key-file to see whether it is required)"
@@ -1462,7 +1482,7 @@ impl Facts<'_> {
                 }
             }
             (Err(_), Ok(client)) => {
-                let cname = crate::redact::terminal_safe(&client.name);
+                let cname = text::one(&client.name);
                 if client.pkce_enabled || client.is_public {
                     Ok(format!(
                         "Pocket ID's client \"{cname}\" requires PKCE (Access's side not read: pass --cf-api-token-file to see whether it sends it)"
@@ -1476,8 +1496,8 @@ impl Facts<'_> {
                 }
             }
             (Ok(idp), Ok(client)) => {
-                let name = crate::redact::terminal_safe(&idp.name);
-                let cname = crate::redact::terminal_safe(&client.name);
+                let name = text::one(&idp.name);
+                let cname = text::one(&client.name);
                 let access = idp.config.pkce_enabled == Some(true);
                 let required = client.pkce_enabled || client.is_public;
                 if required && !access {
@@ -1556,7 +1576,7 @@ impl Facts<'_> {
             let Some(t) = by_dns.or(by_ingress) else {
                 continue;
             };
-            let tname = crate::redact::terminal_safe(&t.tunnel.name);
+            let tname = text::one(&t.tunnel.name);
             let down =
                 |t: &TunnelFacts| matches!(t.tunnel.status.as_deref(), Some("down" | "inactive"));
             // DNS sends the host to a dead tunnel while a live one has its rule: the
@@ -1567,7 +1587,7 @@ impl Facts<'_> {
                 })
             {
                 f.fail(
-                    format!("{host}'s DNS record sends it to tunnel \"{tname}\", which is {}; tunnel \"{}\", which is up, has its public hostname", t.tunnel.status.as_deref().unwrap_or_default(), crate::redact::terminal_safe(&live.tunnel.name)),
+                    format!("{host}'s DNS record sends it to tunnel \"{tname}\", which is {}; tunnel \"{}\", which is up, has its public hostname", t.tunnel.status.as_deref().unwrap_or_default(), text::one(&live.tunnel.name)),
                     format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", live.tunnel.id),
                 );
                 continue;
@@ -1575,7 +1595,7 @@ impl Facts<'_> {
             serving.push(format!("{host} by \"{tname}\""));
             match t.tunnel.status.as_deref() {
                 Some("down" | "inactive") => f.fail(
-                    format!("tunnel \"{tname}\" serving {host} is {}: no cloudflared is connected{}", t.tunnel.status.as_deref().unwrap_or_default(), t.tunnel.conns_inactive_at.as_deref().map(|at| format!(" (since {})", crate::redact::terminal_safe(at))).unwrap_or_default()),
+                    format!("tunnel \"{tname}\" serving {host} is {}: no cloudflared is connected{}", t.tunnel.status.as_deref().unwrap_or_default(), t.tunnel.conns_inactive_at.as_deref().map(|at| format!(" (since {})", text::one(at))).unwrap_or_default()),
                     format!("start cloudflared for tunnel \"{tname}\" on the origin (systemctl status cloudflared / docker logs); visitors get Cloudflare error 1033"),
                 ),
                 Some("degraded") => f.warn(
@@ -1646,7 +1666,7 @@ impl Facts<'_> {
                                 && crate::cloudflare::team_domain(team_name) != *team
                             {
                                 f.fail(
-                                    format!("tunnel \"{tname}\" checks Access tokens for {host} of team {}, not {team}", crate::redact::terminal_safe(team_name)),
+                                    format!("tunnel \"{tname}\" checks Access tokens for {host} of team {}, not {team}", text::one(team_name)),
                                     format!("set the team name of {host}'s Protect with Access setting to {}", team.trim_end_matches(".cloudflareaccess.com")),
                                 );
                             }
@@ -1662,7 +1682,7 @@ impl Facts<'_> {
                 "neither the site nor Pocket ID is served through a tunnel of this account".into(),
             );
         }
-        Ok(format!("tunnels healthy: {}", serving.join(", ")))
+        Ok(format!("tunnels healthy: {}", text::list(&serving, ", ")))
     }
 
     fn dns(&self, f: &mut Findings) -> Result<String, String> {
@@ -1681,7 +1701,7 @@ impl Facts<'_> {
                     continue;
                 }
             };
-            let zone_name = crate::redact::terminal_safe(&zone.name);
+            let zone_name = text::one(&zone.name);
             let Some(record) = records.first() else {
                 f.fail(
                     format!("zone {zone_name} has no DNS record for {host}"),
@@ -1689,7 +1709,7 @@ impl Facts<'_> {
                 );
                 continue;
             };
-            let content = crate::redact::terminal_safe(&record.content);
+            let content = text::one(&record.content);
             seen.push(format!("{host} {} {content}", record.kind));
             if record.proxied == Some(false) {
                 f.fail(
@@ -1732,7 +1752,7 @@ impl Facts<'_> {
                             format!("which is {}", t.tunnel.status.as_deref().unwrap_or_default())
                         };
                         f.fail(
-                            format!("{host} points at tunnel \"{}\", {why}; its public hostname is served by tunnel \"{}\"", crate::redact::terminal_safe(&t.tunnel.name), crate::redact::terminal_safe(&s.tunnel.name)),
+                            format!("{host} points at tunnel \"{}\", {why}; its public hostname is served by tunnel \"{}\"", text::one(&t.tunnel.name), text::one(&s.tunnel.name)),
                             format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", s.tunnel.id),
                         );
                     }
@@ -1742,7 +1762,7 @@ impl Facts<'_> {
         if seen.is_empty() {
             return Ok("no DNS record of the site or Pocket ID is in this account's zones".into());
         }
-        Ok(format!("DNS: {}", seen.join("; ")))
+        Ok(format!("DNS: {}", text::list(&seen, "; ")))
     }
 
     fn waf(&self, f: &mut Findings) -> Result<String, String> {
@@ -1804,20 +1824,19 @@ impl Facts<'_> {
             f.fail(
                 format!(
                     "Pocket ID's issuer is {}, not its public URL {idp}",
-                    crate::redact::terminal_safe(&issuer)
+                    text::one(&issuer)
                 ),
                 format!("set APP_URL={idp} in Pocket ID's environment and restart it"),
             );
         }
-        let internal: Vec<String> = [&disc.token_endpoint, &disc.jwks_uri]
+        let internal: Vec<&String> = [&disc.token_endpoint, &disc.jwks_uri]
             .into_iter()
             .flatten()
             .filter(|u| host_of(u) != host_of(idp) || !u.starts_with("https://"))
-            .map(|u| crate::redact::terminal_safe(u))
             .collect();
         if !internal.is_empty() {
             f.warn(
-                format!("discovery advertises {} (INTERNAL_APP_URL), which Cloudflare cannot reach", internal.join(" and ")),
+                format!("discovery advertises {} (INTERNAL_APP_URL), which Cloudflare cannot reach", text::list(&internal, " and ")),
                 format!("in Access use {idp}/api/oidc/token and {idp}/.well-known/jwks.json, not discovery's internal URLs"),
             );
         }
@@ -1828,6 +1847,15 @@ impl Facts<'_> {
         let pid = self.pid()?;
         let client = match &pid.client {
             None => {
+                // The client would have been found by its callback in the list.
+                if let Err(e @ ApiError::Truncated { .. }) = &pid.clients {
+                    pid_problem(
+                        f,
+                        "its OIDC clients (to find the one whose callback is Access's)",
+                        e,
+                    );
+                    return Ok(String::new());
+                }
                 return Err("skipped: which client? no Cloudflare login method names one, and no Pocket ID client lists an Access callback; pass --client-id or --cf-api-token-file".into());
             }
             Some(Err(ApiError::Answer { status: 404, .. })) => {
@@ -1845,7 +1873,7 @@ impl Facts<'_> {
                     .ok()
                     .and_then(|cs| access_client(cs, callback.as_deref()));
                 f.fail(
-                    format!("client id {} is not a Pocket ID OIDC client", crate::redact::terminal_safe(&id)),
+                    format!("client id {} is not a Pocket ID OIDC client", text::one(&id)),
                     match suggestion {
                         Some(s) => format!("set the login method's App ID to {s}, the Pocket ID client whose callback is Access's (Settings → Authentication → Pocket ID)"),
                         None => "create an OIDC client for Cloudflare in Pocket ID (OIDC Clients → Add) and paste its Client ID into the login method's App ID".into(),
@@ -1859,7 +1887,7 @@ impl Facts<'_> {
             }
             Some(Ok(c)) => c,
         };
-        let name = crate::redact::terminal_safe(&client.name);
+        let name = text::one(&client.name);
         f.detail("client", name.clone());
         match self.team_domain() {
             Some(team) => {
@@ -1878,19 +1906,14 @@ impl Facts<'_> {
                         .callback_urls
                         .iter()
                         .find(|u| u.contains(".cloudflareaccess.com/") && !u.contains(&team));
-                    let listed: Vec<String> = client
-                        .callback_urls
-                        .iter()
-                        .map(|u| crate::redact::terminal_safe(u))
-                        .collect();
                     let finding = match other_team {
                         Some(o) => format!(
                             "Pocket ID's client \"{name}\" lists the callback of another team ({}), not {callback}",
-                            crate::redact::terminal_safe(o)
+                            text::one(o)
                         ),
                         None => format!(
                             "Pocket ID's client \"{name}\" does not list Access's callback {callback} (it lists {})",
-                            listed.join(", ")
+                            text::list(&client.callback_urls, ", ")
                         ),
                     };
                     f.fail(finding, format!("add exactly {callback} (no trailing slash) to the client's Callback URLs (OIDC Clients → {name})"));
@@ -1981,7 +2004,7 @@ impl Facts<'_> {
             }
             None => return Err("skipped: the user was not read".into()),
         };
-        let uname = crate::redact::terminal_safe(&user.username);
+        let uname = text::one(&user.username);
         if user.disabled {
             f.fail(
                 format!("Pocket ID user {uname} ({email}) is disabled"),
@@ -2013,18 +2036,18 @@ impl Facts<'_> {
                 let names: Vec<String> = client
                     .allowed_user_groups
                     .iter()
-                    .map(|g| crate::redact::terminal_safe(&g.friendly_name))
+                    .map(|g| text::one(&g.friendly_name))
                     .collect();
                 f.fail(
                     format!(
                         "Pocket ID's client \"{}\" admits only {}, and user {uname} is in none of them: Pocket ID answers \"You are not allowed to access this service\"",
-                        crate::redact::terminal_safe(&client.name),
-                        if names.is_empty() { "members of no group".to_string() } else { format!("the groups {}", names.join(", ")) }
+                        text::one(&client.name),
+                        if names.is_empty() { "members of no group".to_string() } else { format!("the groups {}", text::list(&names, ", ")) }
                     ),
                     format!(
                         "add {uname} to {} (User Groups → the group → Users), or allow one of the user's groups on the client (OIDC Clients → {} → Allowed user groups)",
                         names.first().map_or_else(|| "an allowed group".to_string(), |n| format!("the group {n}")),
-                        crate::redact::terminal_safe(&client.name)
+                        text::one(&client.name)
                     ),
                 );
             }

@@ -411,26 +411,3 @@ pub struct PidUser {
     #[serde(default)]
     pub user_groups: Vec<PidGroup>,
 }
-
-/// Pocket ID's list envelope.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PidPage<T> {
-    /// This page's items.
-    #[serde(default = "Vec::new")]
-    pub data: Vec<T>,
-    /// Where it is.
-    #[serde(default)]
-    pub pagination: Option<PidPagination>,
-}
-
-/// Pocket ID's pagination object.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PidPagination {
-    /// Pages in all.
-    #[serde(default)]
-    pub total_pages: Option<u64>,
-    /// This page.
-    #[serde(default)]
-    pub current_page: Option<u64>,
-}

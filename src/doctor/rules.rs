@@ -7,6 +7,7 @@
 
 use super::model::{App, Group, Policy};
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 
 /// How well a pattern covers a host and path: `None` when it does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,92 +112,279 @@ pub struct Person<'a> {
     pub groups: Option<&'a [String]>,
 }
 
-/// What one rule says about the person: `None` when configuration cannot tell.
-fn rule(rule: &Value, person: &Person<'_>, groups: &[Group], depth: u8) -> Option<bool> {
-    let obj = rule.as_object()?;
-    let (kind, value) = obj.iter().next()?;
-    let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
-    let email = person.email.to_ascii_lowercase();
-    match kind.as_str() {
-        "everyone" => Some(true),
-        "email" => Some(text("email").eq_ignore_ascii_case(&email)),
-        "email_domain" => {
-            let domain = text("domain").trim_start_matches('@').to_ascii_lowercase();
-            Some(email.rsplit_once('@').is_some_and(|(_, d)| d == domain))
-        }
-        "login_method" => Some(text("id") == person.idp_id),
-        "group" => {
-            let group = groups.iter().find(|g| g.id == text("id"))?;
-            if depth >= 3 {
-                return None;
-            }
-            matches(
-                &group.include,
-                &group.require,
-                &group.exclude,
-                person,
-                groups,
-                depth + 1,
-            )
-        }
-        "oidc" => {
-            let provider = text("identity_provider_id");
-            if !provider.is_empty() && provider != person.idp_id {
-                return Some(false);
-            }
-            match text("claim_name") {
-                "groups" => Some(
-                    person
-                        .groups
-                        .is_some_and(|g| g.iter().any(|n| n == text("claim_value"))),
-                ),
-                _ => None,
-            }
-        }
-        // Service Auth and mTLS rules never match a person's login.
-        "service_token" | "any_valid_service_token" | "certificate" | "common_name" => Some(false),
-        _ => None,
+/// The most rule evaluations one [`Evaluator`] makes. Rule: policy evaluation is
+/// bounded whatever the API answers — each group is evaluated once (memoised), a
+/// cycle of groups is "cannot tell", and past this budget every further rule is
+/// "cannot tell" too. With the work so bounded, evaluation stays on the async worker:
+/// at this budget it costs milliseconds, never the run's deadline.
+pub const BUDGET: usize = 100_000;
+
+/// Groups nested deeper than this (a group in a group in a group …) are not followed.
+const MAX_NESTING: usize = 3;
+
+/// Why configuration alone cannot tell what a rule decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unknowable {
+    /// A rule that depends on the request or the device (an IP range, device posture,
+    /// a list), or of a shape ssoprobe does not know: its kind (empty for no shape).
+    Rule(String),
+    /// Access groups that include one another: their names along the cycle, the first
+    /// one again at the end.
+    Cycle(Vec<String>),
+    /// A rule names an Access group that is not among those read: its id.
+    MissingGroup(String),
+    /// Groups nested deeper than ssoprobe follows.
+    TooDeep,
+    /// The rules took more than [`BUDGET`] evaluations.
+    OverBudget,
+}
+
+/// A rule's answer for the person: three-valued, an unknown carrying why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Truth {
+    Yes,
+    No,
+    Unknown(Unknowable),
+}
+
+impl From<bool> for Truth {
+    fn from(b: bool) -> Truth {
+        if b { Truth::Yes } else { Truth::No }
     }
 }
 
-/// Three-valued AND/OR of a rule set: include any, require all, exclude none.
-fn matches(
-    include: &[Value],
-    require: &[Value],
-    exclude: &[Value],
-    person: &Person<'_>,
-    groups: &[Group],
-    depth: u8,
-) -> Option<bool> {
-    let any = |rules: &[Value]| -> Option<bool> {
-        let mut unknown = false;
-        for r in rules {
-            match rule(r, person, groups, depth) {
-                Some(true) => return Some(true),
-                None => unknown = true,
-                Some(false) => {}
-            }
-        }
-        if unknown { None } else { Some(false) }
-    };
-    let included = any(include);
-    let mut required = Some(true);
-    for r in require {
-        match rule(r, person, groups, depth) {
-            Some(false) => required = Some(false),
-            None if required == Some(true) => required = None,
-            _ => {}
+/// Evaluates rules for one person against one account's groups, each group at most
+/// once, counting every rule it evaluates against [`BUDGET`].
+pub struct Evaluator<'a> {
+    person: &'a Person<'a>,
+    /// The person's e-mail address, lower-cased once.
+    email: String,
+    /// The `groups` claim as a set (`None`: never sent).
+    claim: Option<HashSet<&'a str>>,
+    /// The groups by id: one lookup per reference, not a scan.
+    groups: HashMap<&'a str, &'a Group>,
+    /// What each group evaluated to.
+    memo: HashMap<&'a str, Truth>,
+    /// The groups being evaluated, outermost first: a reference to one of them is a cycle.
+    stack: Vec<&'a str>,
+    /// Rules evaluated so far.
+    evaluations: usize,
+}
+
+impl<'a> Evaluator<'a> {
+    /// An evaluator for `person` with the account's `groups`.
+    pub fn new(person: &'a Person<'a>, groups: &'a [Group]) -> Evaluator<'a> {
+        Evaluator {
+            person,
+            email: person.email.to_ascii_lowercase(),
+            claim: person
+                .groups
+                .map(|g| g.iter().map(String::as_str).collect()),
+            groups: groups
+                .iter()
+                .fold(HashMap::with_capacity(groups.len()), |mut by_id, g| {
+                    // The first of two groups with one id, as a scan would find it.
+                    by_id.entry(g.id.as_str()).or_insert(g);
+                    by_id
+                }),
+            memo: HashMap::new(),
+            stack: Vec::new(),
+            evaluations: 0,
         }
     }
-    let excluded = if exclude.is_empty() {
-        Some(false)
-    } else {
-        any(exclude)
-    };
-    match (included, required, excluded) {
-        (Some(false), _, _) | (_, Some(false), _) | (_, _, Some(true)) => Some(false),
-        (Some(true), Some(true), Some(false)) => Some(true),
-        _ => None,
+
+    /// A group's name for findings (its id when it has none), cut: the reasons that
+    /// carry it are copied once per reference to a group.
+    fn group_name(&self, id: &str) -> String {
+        match self.groups.get(id) {
+            Some(g) if !g.name.is_empty() => super::text::one(&g.name),
+            _ => super::text::one(id),
+        }
+    }
+
+    /// What one rule says about the person.
+    fn rule(&mut self, rule: &'a Value) -> Truth {
+        self.evaluations += 1;
+        if self.evaluations > BUDGET {
+            return Truth::Unknown(Unknowable::OverBudget);
+        }
+        let Some((kind, value)) = rule.as_object().and_then(|o| o.iter().next()) else {
+            return Truth::Unknown(Unknowable::Rule(String::new()));
+        };
+        let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
+        match kind.as_str() {
+            "everyone" => Truth::Yes,
+            "email" => text("email").eq_ignore_ascii_case(&self.email).into(),
+            "email_domain" => {
+                let domain = text("domain").trim_start_matches('@');
+                self.email
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+                    .into()
+            }
+            "login_method" => (text("id") == self.person.idp_id).into(),
+            "group" => self.group(text("id")),
+            "oidc" => {
+                let provider = text("identity_provider_id");
+                if !provider.is_empty() && provider != self.person.idp_id {
+                    return Truth::No;
+                }
+                match text("claim_name") {
+                    "groups" => self
+                        .claim
+                        .as_ref()
+                        .is_some_and(|c| c.contains(text("claim_value")))
+                        .into(),
+                    _ => Truth::Unknown(Unknowable::Rule(super::text::one(kind))),
+                }
+            }
+            // Service Auth and mTLS rules never match a person's login.
+            "service_token" | "any_valid_service_token" | "certificate" | "common_name" => {
+                Truth::No
+            }
+            other => Truth::Unknown(Unknowable::Rule(super::text::one(other))),
+        }
+    }
+
+    /// What the group `id` says about the person: evaluated once, then remembered.
+    fn group(&mut self, id: &str) -> Truth {
+        let Some(&group) = self.groups.get(id) else {
+            return Truth::Unknown(Unknowable::MissingGroup(super::text::one(id)));
+        };
+        let id = group.id.as_str();
+        if let Some(pos) = self.stack.iter().position(|g| *g == id) {
+            let mut cycle: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|g| self.group_name(g))
+                .collect();
+            cycle.push(self.group_name(id));
+            return Truth::Unknown(Unknowable::Cycle(cycle));
+        }
+        // Remembering a group's answer is sound even inside a cycle: three-valued logic
+        // is monotone, so an answer reached with a cyclic reference unknown holds
+        // whatever that reference is, and an unknown stays unknown.
+        if let Some(known) = self.memo.get(id) {
+            return known.clone();
+        }
+        if self.stack.len() >= MAX_NESTING {
+            return Truth::Unknown(Unknowable::TooDeep);
+        }
+        self.stack.push(id);
+        let truth = self.matches(&group.include, &group.require, &group.exclude);
+        self.stack.pop();
+        self.memo.insert(id, truth.clone());
+        truth
+    }
+
+    /// Whether any of `rules` holds (Kleene OR): the first unknown's reason when none
+    /// does and one cannot tell.
+    fn any(&mut self, rules: &'a [Value]) -> Truth {
+        let mut unknown = None;
+        for r in rules {
+            if self.evaluations >= BUDGET {
+                return Truth::Unknown(Unknowable::OverBudget);
+            }
+            match self.rule(r) {
+                Truth::Yes => return Truth::Yes,
+                Truth::Unknown(why) => {
+                    unknown.get_or_insert(why);
+                }
+                Truth::No => {}
+            }
+        }
+        unknown.map_or(Truth::No, Truth::Unknown)
+    }
+
+    /// Whether all of `rules` hold (Kleene AND).
+    fn all(&mut self, rules: &'a [Value]) -> Truth {
+        let mut unknown = None;
+        for r in rules {
+            if self.evaluations >= BUDGET {
+                return Truth::Unknown(Unknowable::OverBudget);
+            }
+            match self.rule(r) {
+                Truth::No => return Truth::No,
+                Truth::Unknown(why) => {
+                    unknown.get_or_insert(why);
+                }
+                Truth::Yes => {}
+            }
+        }
+        unknown.map_or(Truth::Yes, Truth::Unknown)
+    }
+
+    /// A rule set: include any, require all, exclude none.
+    fn matches(
+        &mut self,
+        include: &'a [Value],
+        require: &'a [Value],
+        exclude: &'a [Value],
+    ) -> Truth {
+        let included = self.any(include);
+        if included == Truth::No {
+            return Truth::No;
+        }
+        let required = self.all(require);
+        if required == Truth::No {
+            return Truth::No;
+        }
+        let excluded = self.any(exclude);
+        if excluded == Truth::Yes {
+            return Truth::No;
+        }
+        match (included, required, excluded) {
+            (Truth::Yes, Truth::Yes, Truth::No) => Truth::Yes,
+            (Truth::Unknown(why), _, _)
+            | (_, Truth::Unknown(why), _)
+            | (_, _, Truth::Unknown(why)) => Truth::Unknown(why),
+            _ => Truth::No,
+        }
+    }
+
+    /// Evaluates `policies` (any order; sorted here by precedence).
+    pub fn decide(&mut self, policies: &'a [Policy]) -> Decision {
+        let mut sorted: Vec<&Policy> = policies.iter().collect();
+        sorted.sort_by_key(|p| p.precedence.unwrap_or(i64::MAX));
+        if let Some(p) = bypass_for_everyone(policies) {
+            return Decision::Bypassed(p.name.clone());
+        }
+        for p in sorted
+            .iter()
+            .filter(|p| p.decision == "allow" || p.decision == "deny")
+        {
+            match self.matches(&p.include, &p.require, &p.exclude) {
+                Truth::Yes if p.decision == "allow" => return Decision::Allowed(p.name.clone()),
+                Truth::Yes => return Decision::Blocked(p.name.clone()),
+                Truth::No => {}
+                Truth::Unknown(why) => {
+                    return Decision::Unknown {
+                        policy: p.name.clone(),
+                        why,
+                    };
+                }
+            }
+        }
+        Decision::NoMatch
+    }
+
+    /// Why an Allow policy does not admit the person: the first rule set that fails.
+    pub fn why_not(&mut self, policy: &'a Policy, idp_names: &dyn Fn(&str) -> String) -> String {
+        for r in &policy.require {
+            if self.rule(r) == Truth::No {
+                return format!("it requires {}", describe(r, idp_names));
+            }
+        }
+        for r in &policy.exclude {
+            if self.rule(r) == Truth::Yes {
+                return format!("it excludes {}", describe(r, idp_names));
+            }
+        }
+        if policy.include.is_empty() {
+            "it includes nobody".into()
+        } else {
+            let includes = policy.include.iter().map(|r| describe(r, idp_names));
+            format!("it includes only {}", super::text::list(includes, ", "))
+        }
     }
 }
 
@@ -225,7 +413,7 @@ pub fn describe(rule: &Value, idp_names: &dyn Fn(&str) -> String) -> String {
         ),
         other => format!("a {other} rule"),
     };
-    crate::redact::terminal_safe(&out)
+    super::text::one(&out)
 }
 
 /// What the application's policies decide for a person.
@@ -240,7 +428,12 @@ pub enum Decision {
     /// No policy matches: Access denies by default.
     NoMatch,
     /// A policy that may match has rules configuration cannot evaluate.
-    Unknown(String),
+    Unknown {
+        /// The policy's name.
+        policy: String,
+        /// Why it cannot be evaluated.
+        why: Unknowable,
+    },
 }
 
 /// The values the policies' OIDC-claim rules on `groups` match (include, require and
@@ -268,60 +461,6 @@ pub fn bypass_for_everyone(policies: &[Policy]) -> Option<&Policy> {
                 && p.include.iter().any(|r| r.get("everyone").is_some())
         })
         .min_by_key(|p| p.precedence.unwrap_or(i64::MAX))
-}
-
-/// Evaluates `policies` (any order; sorted here by precedence) for `person`.
-pub fn decide(policies: &[Policy], person: &Person<'_>, groups: &[Group]) -> Decision {
-    let mut sorted: Vec<&Policy> = policies.iter().collect();
-    sorted.sort_by_key(|p| p.precedence.unwrap_or(i64::MAX));
-    if let Some(p) = bypass_for_everyone(policies) {
-        return Decision::Bypassed(p.name.clone());
-    }
-    for p in sorted
-        .iter()
-        .filter(|p| p.decision == "allow" || p.decision == "deny")
-    {
-        match matches(&p.include, &p.require, &p.exclude, person, groups, 0) {
-            Some(true) if p.decision == "allow" => return Decision::Allowed(p.name.clone()),
-            Some(true) => return Decision::Blocked(p.name.clone()),
-            Some(false) => {}
-            None => return Decision::Unknown(p.name.clone()),
-        }
-    }
-    Decision::NoMatch
-}
-
-/// Why an Allow policy does not admit the person: the first rule set that fails.
-pub fn why_not(
-    policy: &Policy,
-    person: &Person<'_>,
-    groups: &[Group],
-    idp_names: &dyn Fn(&str) -> String,
-) -> String {
-    if let Some(r) = policy
-        .require
-        .iter()
-        .find(|r| rule(r, person, groups, 0) == Some(false))
-    {
-        return format!("it requires {}", describe(r, idp_names));
-    }
-    if let Some(r) = policy
-        .exclude
-        .iter()
-        .find(|r| rule(r, person, groups, 0) == Some(true))
-    {
-        return format!("it excludes {}", describe(r, idp_names));
-    }
-    let includes: Vec<String> = policy
-        .include
-        .iter()
-        .map(|r| describe(r, idp_names))
-        .collect();
-    if includes.is_empty() {
-        "it includes nobody".into()
-    } else {
-        format!("it includes only {}", includes.join(", "))
-    }
 }
 
 #[cfg(test)]
@@ -388,6 +527,17 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn decide(policies: &[Policy], person: &Person<'_>, groups: &[Group]) -> Decision {
+        Evaluator::new(person, groups).decide(policies)
+    }
+
+    fn unknown(policy: &str, why: Unknowable) -> Decision {
+        Decision::Unknown {
+            policy: policy.into(),
+            why,
+        }
+    }
+
     #[test]
     fn policies_are_evaluated_in_order_with_groups_and_unknowns() {
         let groups: Vec<Group> = vec![serde_json::from_value(json!({"id": "g", "name": "Staff", "include": [{"email_domain": {"domain": "example.com"}}]})).unwrap()];
@@ -415,7 +565,9 @@ mod tests {
             Decision::NoMatch
         );
         assert!(
-            why_not(&otp, &person, &groups, &|id| id.to_string()).contains("Login Methods: otp")
+            Evaluator::new(&person, &groups)
+                .why_not(&otp, &|id| id.to_string())
+                .contains("Login Methods: otp")
         );
         let claim_rule = policy(
             json!({"name": "c", "decision": "allow", "include": [{"oidc": {"claim_name": "groups", "claim_value": "probers", "identity_provider_id": "pid"}}]}),
@@ -434,7 +586,7 @@ mod tests {
         );
         assert_eq!(
             decide(&[ip], &no_claim, &groups),
-            Decision::Unknown("office".into())
+            unknown("office", Unknowable::Rule("ip".into()))
         );
         let bypass =
             policy(json!({"name": "public", "decision": "bypass", "include": [{"everyone": {}}]}));
@@ -446,9 +598,169 @@ mod tests {
         let odd = policy(
             json!({"name": "odd", "decision": "allow", "include": [7, {}, {"group": {"id": 3}}]}),
         );
-        assert_eq!(
+        assert!(matches!(
             decide(&[odd], &no_claim, &groups),
-            Decision::Unknown("odd".into())
+            Decision::Unknown { policy, why: Unknowable::Rule(_) } if policy == "odd"
+        ));
+    }
+
+    fn group(id: &str, name: &str, include: Vec<Value>) -> Group {
+        serde_json::from_value(json!({"id": id, "name": name, "include": include})).unwrap()
+    }
+
+    fn refs(id: &str, n: usize) -> Vec<Value> {
+        (0..n).map(|_| json!({"group": {"id": id}})).collect()
+    }
+
+    const PROBE: Person<'static> = Person {
+        email: "probe@example.com",
+        idp_id: "pid",
+        groups: None,
+    };
+
+    #[test]
+    fn a_group_that_includes_itself_is_a_cycle_evaluated_once() {
+        let groups = vec![group("loop", "Loop", refs("loop", 3_000))];
+        let policies = [policy(
+            json!({"name": "staff", "decision": "allow", "include": [{"group": {"id": "loop"}}]}),
+        )];
+        let mut eval = Evaluator::new(&PROBE, &groups);
+        assert_eq!(
+            eval.decide(&policies),
+            unknown(
+                "staff",
+                Unknowable::Cycle(vec!["Loop".into(), "Loop".into()])
+            )
+        );
+        // The policy's rule and the group's 3,000: each once (unbounded, it was 3,000³).
+        assert_eq!(eval.evaluations, 3_001);
+        assert!(eval.evaluations < BUDGET);
+    }
+
+    #[test]
+    fn a_cycles_names_are_cut_once_not_copied_whole_per_reference() {
+        let long = "n".repeat(100_000);
+        let groups = vec![group("loop", &long, refs("loop", 50))];
+        let policies = [policy(
+            json!({"name": "staff", "decision": "allow", "include": [{"group": {"id": "loop"}}]}),
+        )];
+        let Decision::Unknown {
+            why: Unknowable::Cycle(names),
+            ..
+        } = decide(&policies, &PROBE, &groups)
+        else {
+            panic!("not a cycle");
+        };
+        assert_eq!(names.len(), 2);
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().count() <= crate::http::SERVER_TEXT_CAP)
+        );
+    }
+
+    #[test]
+    fn groups_that_include_each_other_are_named_as_a_cycle() {
+        let groups = vec![
+            group("a", "Alpha", refs("b", 1)),
+            group(
+                "b",
+                "Beta",
+                vec![
+                    json!({"group": {"id": "a"}}),
+                    json!({"email": {"email": "someone@example.com"}}),
+                ],
+            ),
+        ];
+        let policies = [policy(
+            json!({"name": "staff", "decision": "allow", "include": [{"group": {"id": "a"}}]}),
+        )];
+        let mut eval = Evaluator::new(&PROBE, &groups);
+        assert_eq!(
+            eval.decide(&policies),
+            unknown(
+                "staff",
+                Unknowable::Cycle(vec!["Alpha".into(), "Beta".into(), "Alpha".into()])
+            )
+        );
+        assert_eq!(eval.evaluations, 4);
+        // A rule that admits the person decides whatever the cycle would: OR with a
+        // true rule is true for any value of the rest.
+        let groups = vec![group(
+            "a",
+            "Alpha",
+            vec![
+                json!({"email": {"email": "probe@example.com"}}),
+                json!({"group": {"id": "a"}}),
+            ],
+        )];
+        assert_eq!(
+            decide(&policies, &PROBE, &groups),
+            Decision::Allowed("staff".into())
+        );
+    }
+
+    #[test]
+    fn a_group_referred_to_many_times_is_evaluated_once() {
+        let emails: Vec<Value> = (0..100)
+            .map(|i| json!({"email": {"email": format!("user{i}@example.com")}}))
+            .collect();
+        let groups = vec![group("g", "Staff", emails)];
+        let policies = [policy(
+            json!({"name": "staff", "decision": "allow", "include": refs("g", 1_000)}),
+        )];
+        let mut eval = Evaluator::new(&PROBE, &groups);
+        assert_eq!(eval.decide(&policies), Decision::NoMatch);
+        assert_eq!(eval.evaluations, 1_000 + 100);
+    }
+
+    #[test]
+    fn past_the_budget_the_answer_is_cannot_tell() {
+        let many: Vec<Value> = (0..BUDGET + 10)
+            .map(|i| json!({"email": {"email": format!("user{i}@example.com")}}))
+            .collect();
+        let policies = [policy(
+            json!({"name": "huge", "decision": "allow", "include": many}),
+        )];
+        let mut eval = Evaluator::new(&PROBE, &[]);
+        assert_eq!(
+            eval.decide(&policies),
+            unknown("huge", Unknowable::OverBudget)
+        );
+        assert!(eval.evaluations <= BUDGET + 1, "{}", eval.evaluations);
+        // Asking why not, after, costs nothing more than the budget either.
+        let _ = eval.why_not(&policies[0], &|id| id.to_string());
+        assert!(eval.evaluations <= BUDGET + 1, "{}", eval.evaluations);
+    }
+
+    #[test]
+    fn groups_nested_too_deep_or_missing_are_unknown() {
+        let groups = vec![
+            group("g1", "One", refs("g2", 1)),
+            group("g2", "Two", refs("g3", 1)),
+            group("g3", "Three", refs("g4", 1)),
+            group("g4", "Four", vec![json!({"everyone": {}})]),
+        ];
+        let deep = [policy(
+            json!({"name": "deep", "decision": "allow", "include": refs("g1", 1)}),
+        )];
+        assert_eq!(
+            decide(&deep, &PROBE, &groups),
+            unknown("deep", Unknowable::TooDeep)
+        );
+        let nested = [policy(
+            json!({"name": "nested", "decision": "allow", "include": refs("g2", 1)}),
+        )];
+        assert_eq!(
+            decide(&nested, &PROBE, &groups),
+            Decision::Allowed("nested".into())
+        );
+        let missing = [policy(
+            json!({"name": "gone", "decision": "allow", "include": refs("nope", 1)}),
+        )];
+        assert_eq!(
+            decide(&missing, &PROBE, &groups),
+            unknown("gone", Unknowable::MissingGroup("nope".into()))
         );
     }
 

@@ -1,10 +1,17 @@
 //! Pocket ID's admin and session API (`/api/...`): its error shape, users, and a small
-//! client that carries either the admin API key or a login session.
+//! client that carries either the admin API key or a login session, with paginated
+//! lists read to their end or refused.
 
 use crate::http::{Http, HttpError, Request, Response};
 use crate::redact::Secret;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use url::Url;
+
+/// Items asked for per page of a list.
+pub const PAGE_LIMIT: u64 = 100;
+/// A list longer than this many pages is not read further (and not used).
+pub const MAX_PAGES: u64 = 100;
 
 /// An error answer of Pocket ID's JSON API: `{"error":…,"code":…}` (v2.13+), or any
 /// other failure to get the expected answer.
@@ -24,6 +31,14 @@ pub enum ApiError {
     /// A request path would have been built from something that is not an id.
     #[error("{0}")]
     BadPath(String),
+    /// A list had more pages than ssoprobe reads: what was read is not used.
+    #[error("a list longer than ssoprobe reads ({read} pages of {}, {PAGE_LIMIT} per page)", total.map_or_else(|| "more".to_string(), |t| t.to_string()))]
+    Truncated {
+        /// Pages read.
+        read: u64,
+        /// Pages in all, as Pocket ID said (`None`: it did not say).
+        total: Option<u64>,
+    },
     /// Pocket ID answered an error.
     #[error("HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
     Answer {
@@ -192,6 +207,74 @@ impl<'a> Api<'a> {
         })
     }
 
+    /// GETs a JSON document of the admin API at `segments` (see [`Api::endpoint`])
+    /// with `query`.
+    pub async fn admin_get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        let mut url = self.endpoint(segments)?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        self.call_json_url(reqwest::Method::GET, url, None, true)
+            .await
+    }
+
+    /// Every item of a paginated admin list (`pagination[page]`, `pagination[limit]`),
+    /// page by page until `totalPages`, an empty page, or the same page again (a page
+    /// past the end is the last page again). Rule: a list read only in part is never
+    /// returned as the list — past [`MAX_PAGES`] it is [`ApiError::Truncated`], so that
+    /// nothing passes, or is called missing, on part of a list.
+    pub async fn admin_list<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>, ApiError> {
+        let mut all = Vec::new();
+        let mut previous: Option<Vec<serde_json::Value>> = None;
+        let mut total = None;
+        for page in 1..=MAX_PAGES {
+            let mut q = query.to_vec();
+            q.push(("pagination[page]", page.to_string()));
+            q.push(("pagination[limit]", PAGE_LIMIT.to_string()));
+            let got: Page = self.admin_get(segments, &q).await?;
+            total = got.pagination.and_then(|p| p.total_pages);
+            if got.data.is_empty() || previous.as_ref() == Some(&got.data) {
+                return Ok(all);
+            }
+            for item in &got.data {
+                all.push(T::deserialize(item).map_err(|e| ApiError::Answer {
+                    status: 200,
+                    code: None,
+                    message: format!(
+                        "unexpected answer from /{}: {}",
+                        segments.join("/"),
+                        crate::checks::json_problem(&e)
+                    ),
+                    retry_after: None,
+                })?);
+            }
+            // Without totalPages, a short page is the last.
+            let last = match total {
+                Some(t) => page >= t,
+                None => (got.data.len() as u64) < PAGE_LIMIT,
+            };
+            if last {
+                return Ok(all);
+            }
+            previous = Some(got.data);
+        }
+        Err(ApiError::Truncated {
+            read: MAX_PAGES,
+            total,
+        })
+    }
+
     /// `GET /api/webauthn/login/start`: the request options (bare, as Pocket ID sends them).
     pub async fn login_start(&self) -> Result<serde_json::Value, ApiError> {
         self.call_json(
@@ -213,6 +296,24 @@ impl<'a> Api<'a> {
         )
         .await
     }
+}
+
+/// Pocket ID's list envelope: one page of items and where it is.
+#[derive(Debug, Deserialize)]
+struct Page {
+    #[serde(default)]
+    data: Vec<serde_json::Value>,
+    #[serde(default)]
+    pagination: Option<Pagination>,
+}
+
+/// Pocket ID's pagination object.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pagination {
+    /// Pages in all.
+    #[serde(default)]
+    total_pages: Option<u64>,
 }
 
 /// `base` with the path `segments`, see [`Api::endpoint`].

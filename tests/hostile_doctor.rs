@@ -1,0 +1,563 @@
+//! Hostile answers to `doctor`: a server started by each test on loopback answers for
+//! Cloudflare's API and Pocket ID's admin API with what a misconfigured or compromised
+//! account could send — an Access group that includes itself 3,000 times, lists longer
+//! than ssoprobe reads, a client with 90 callback URLs of 7,000 characters. The real
+//! binary must finish with a report within its deadline, never pass on a list it read
+//! only in part, and never print an answer's list whole.
+
+mod common;
+
+use common::Run;
+use std::io::Read;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CF_API: &str = "api.cloudflare.com";
+const IDP: &str = "id.example.com";
+const HOSTS: [&str; 3] = [CF_API, IDP, "service.example.com"];
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+const CALLBACK: &str = "https://xyz.cloudflareaccess.com/cdn-cgi/access/callback";
+
+/// One answer: status and JSON body.
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+fn json(body: serde_json::Value) -> Answer {
+    Answer {
+        status: 200,
+        body: body.to_string(),
+    }
+}
+
+fn not_found() -> Answer {
+    Answer {
+        status: 404,
+        body: r#"{"error":"not found"}"#.into(),
+    }
+}
+
+type Route = dyn Fn(&str, &str) -> Answer + Send + Sync;
+
+/// An HTTPS server for [`HOSTS`] on a free loopback port (certificate from a CA made
+/// here), answering with `route` (host, path and query), and the files `doctor` reads.
+struct Hostile {
+    dir: std::path::PathBuf,
+    /// Serves until the test ends.
+    _runtime: tokio::runtime::Runtime,
+    flags: Vec<String>,
+}
+
+impl Hostile {
+    fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Hostile {
+        let dir = std::env::temp_dir().join(format!("ssoprobe-hostile-{}", common::uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::default();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "hostile doctor test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(HOSTS.map(str::to_string).to_vec())
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        for (file, secret) in [
+            ("cf-token.txt", "hostile-cf-token-0123456789abcdefghijkl"),
+            ("api-key.txt", "hostile-api-key-0123456789abcdef"),
+        ] {
+            let path = dir.join(file);
+            std::fs::write(&path, secret).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let route: Arc<Route> = Arc::new(route);
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, route) = (acceptor.clone(), Arc::clone(&route));
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    // One GET per connection: its head is all there is.
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head);
+                    let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let host = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("host:")
+                                .map(|h| h.trim().split(':').next().unwrap_or("").to_string())
+                        })
+                        .unwrap_or_default();
+                    let answer = route(&host, &target);
+                    let out = format!(
+                        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                        answer.status,
+                        answer.body.len(),
+                        answer.body
+                    );
+                    let _ = tls.write_all(out.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        let mut flags = Vec::new();
+        for host in HOSTS {
+            flags.push("--connect-to".to_string());
+            flags.push(format!("{host}:443:127.0.0.1:{port}"));
+        }
+        flags.push("--ca-file".to_string());
+        flags.push(dir.join("ca.pem").display().to_string());
+        Hostile {
+            dir,
+            _runtime: runtime,
+            flags,
+        }
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).display().to_string()
+    }
+
+    /// `ssoprobe doctor` against it with `extra` arguments, killed (and the test failed)
+    /// if it has not ended after a minute: a guard against a hang, not a timing bound.
+    fn doctor(&self, extra: &[&str]) -> Run {
+        let mut args: Vec<String> = [
+            "doctor",
+            "--service",
+            "https://service.example.com/",
+            "--idp",
+            "https://id.example.com",
+            "--team",
+            "xyz",
+            "--user",
+            "probe@example.com",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        args.extend(self.flags.iter().cloned());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let started = Instant::now();
+        let mut child = common::bin()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ssoprobe");
+        // Read both pipes on their own threads: a full pipe must not stall the run.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut status = None;
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Some(s) = child.try_wait().unwrap() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let killed = status.is_none();
+        if killed {
+            let _ = child.kill();
+        }
+        // Reaps it (after `try_wait` saw it end, this returns at once).
+        let _ = child.wait();
+        let run = Run {
+            code: status.and_then(|s| s.code()).unwrap_or(-1),
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+            elapsed: started.elapsed(),
+        };
+        assert!(
+            !killed,
+            "doctor was still running after a minute\n{}",
+            run.dump()
+        );
+        assert_ne!(run.code, 101, "panicked\n{}", run.dump());
+        run
+    }
+
+    /// The flags that read Cloudflare's API with the token file.
+    fn cf_flags(&self) -> Vec<String> {
+        [
+            "--cf-api-url",
+            "https://api.cloudflare.com/client/v4",
+            "--cf-account-id",
+            ACCOUNT,
+            "--cf-api-token-file",
+        ]
+        .map(str::to_string)
+        .into_iter()
+        .chain([self.path("cf-token.txt")])
+        .collect()
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Cloudflare list envelope of one page.
+fn cf_list(items: serde_json::Value) -> Answer {
+    let n = items.as_array().map_or(0, Vec::len);
+    json(serde_json::json!({
+        "success": true, "errors": [], "messages": [], "result": items,
+        "result_info": {"page": 1, "per_page": 50, "count": n, "total_count": n, "total_pages": 1}
+    }))
+}
+
+/// Cloudflare's API for an account whose site is covered by one application, whose one
+/// Allow policy includes the Access group `groups[0]`; the other paths answer empty.
+fn cloudflare(path: &str, groups: &serde_json::Value) -> Answer {
+    let path = path.split('?').next().unwrap_or_default();
+    let Some(rest) = path.strip_prefix("/client/v4/") else {
+        return not_found();
+    };
+    let account = format!("accounts/{ACCOUNT}/");
+    match rest.strip_prefix(account.as_str()).unwrap_or(rest) {
+        "user/tokens/verify" | "tokens/verify" => json(serde_json::json!({
+            "success": true, "errors": [], "result": {"id": "t", "status": "active"}
+        })),
+        "access/organizations" => json(serde_json::json!({
+            "success": true, "errors": [],
+            "result": {"auth_domain": "xyz.cloudflareaccess.com", "name": "xyz"}
+        })),
+        "access/identity_providers" => cf_list(serde_json::json!([{
+            "id": "pid", "name": "Pocket ID", "type": "oidc",
+            "config": {
+                "client_id": "client-1",
+                "auth_url": "https://id.example.com/authorize",
+                "token_url": "https://id.example.com/api/oidc/token",
+                "certs_url": "https://id.example.com/.well-known/jwks.json",
+                "pkce_enabled": true,
+                "scopes": ["openid", "email", "profile"]
+            }
+        }])),
+        "access/apps" => cf_list(serde_json::json!([{
+            "id": "app", "name": "Service", "type": "self_hosted",
+            "domain": "service.example.com", "allowed_idps": ["pid"],
+            "auto_redirect_to_identity": true
+        }])),
+        "access/groups" => cf_list(groups.clone()),
+        "access/apps/app/policies" => cf_list(serde_json::json!([{
+            "id": "p1", "name": "Staff", "decision": "allow", "precedence": 1,
+            "include": [{"group": {"id": groups[0]["id"]}}]
+        }])),
+        _ => cf_list(serde_json::json!([])),
+    }
+}
+
+fn report(run: &Run) -> serde_json::Value {
+    let json = run.json();
+    assert!(
+        json["checks"].as_array().is_some_and(|c| c.len() > 5),
+        "{}",
+        run.dump()
+    );
+    json
+}
+
+#[test]
+fn a_group_that_includes_itself_3000_times_is_named_within_the_deadline() {
+    let include: Vec<serde_json::Value> = (0..3_000)
+        .map(|_| serde_json::json!({"group": {"id": "loop"}}))
+        .collect();
+    let groups = serde_json::json!([{"id": "loop", "name": "Loop", "include": include}]);
+    // The group list alone is about 75 KB: well under any cap on an answer's size.
+    assert!(groups.to_string().len() > 70_000);
+    let hostile = Hostile::start(move |host, path| match host {
+        CF_API => cloudflare(path, &groups),
+        _ => not_found(),
+    });
+    let mut extra = hostile.cf_flags();
+    extra.extend(["--deadline", "3s", "--format", "json"].map(str::to_string));
+    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    report(&run);
+    let policy = run.check("config.policy");
+    assert_eq!(policy["status"], "warn", "{}", run.dump());
+    let summary = policy["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("cannot tell") && summary.contains("\"Loop\" → \"Loop\""),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        policy["hint"].as_str().unwrap().contains("Access groups"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn groups_that_include_each_other_are_a_cycle_not_a_guess() {
+    let groups = serde_json::json!([
+        {"id": "a", "name": "Alpha", "include": [{"group": {"id": "b"}}]},
+        {"id": "b", "name": "Beta", "include": [{"group": {"id": "a"}}, {"email": {"email": "someone@example.com"}}]}
+    ]);
+    let hostile = Hostile::start(move |host, path| match host {
+        CF_API => cloudflare(path, &groups),
+        _ => not_found(),
+    });
+    let mut extra = hostile.cf_flags();
+    extra.extend(["--format", "json"].map(str::to_string));
+    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    report(&run);
+    let policy = run.check("config.policy");
+    assert_eq!(policy["status"], "warn", "{}", run.dump());
+    assert!(
+        policy["summary"]
+            .as_str()
+            .unwrap()
+            .contains("\"Alpha\" → \"Beta\" → \"Alpha\""),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn a_cloudflare_list_longer_than_ssoprobe_reads_says_how_long() {
+    let groups = serde_json::json!([{"id": "g", "name": "Staff", "include": []}]);
+    // 150 pages of one application each; ssoprobe reads 100.
+    let hostile = Hostile::start(move |host, target| match host {
+        CF_API if target.contains("/access/apps?") => {
+            let page: u64 = target
+                .split(['?', '&'])
+                .find_map(|p| p.strip_prefix("page="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            json(serde_json::json!({
+                "success": true, "errors": [],
+                "result": [{"id": format!("app-{page}"), "name": "x", "type": "self_hosted", "domain": format!("a{page}.example.com")}],
+                "result_info": {"page": page, "per_page": 1, "count": 1, "total_count": 150, "total_pages": 150}
+            }))
+        }
+        CF_API => cloudflare(target, &groups),
+        _ => not_found(),
+    });
+    let mut extra = hostile.cf_flags();
+    extra.extend(["--format", "json"].map(str::to_string));
+    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    report(&run);
+    let app = run.check("config.app");
+    assert_eq!(app["status"], "fail", "{}", run.dump());
+    assert!(
+        app["summary"]
+            .as_str()
+            .unwrap()
+            .contains("100 pages of 150"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        app["hint"]
+            .as_str()
+            .unwrap()
+            .contains("never judges from part of one"),
+        "{}",
+        run.dump()
+    );
+}
+
+/// Pocket ID's list envelope: one item per page, `total` pages.
+fn pid_page(item: serde_json::Value, page: u64, total: u64) -> Answer {
+    json(serde_json::json!({
+        "data": [item],
+        "pagination": {"totalPages": total, "totalItems": total, "currentPage": page, "itemsPerPage": 1}
+    }))
+}
+
+/// The value of `pagination[page]` in a query (1 when absent).
+fn page_of(target: &str) -> u64 {
+    target
+        .split(['?', '&'])
+        .find_map(|p| {
+            p.strip_prefix("pagination%5Bpage%5D=")
+                .or_else(|| p.strip_prefix("pagination[page]="))
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Pocket ID: discovery, the client `client-1` as `client`, a passkey for user `u1`;
+/// the lists of clients and users as `clients` and `users` answer.
+fn pocket_id(
+    target: &str,
+    client: &serde_json::Value,
+    clients: &dyn Fn(u64) -> Answer,
+    users: &dyn Fn(u64) -> Answer,
+) -> Answer {
+    let path = target.split('?').next().unwrap_or_default();
+    match path {
+        "/.well-known/openid-configuration" => json(serde_json::json!({
+            "issuer": "https://id.example.com",
+            "authorization_endpoint": "https://id.example.com/authorize",
+            "token_endpoint": "https://id.example.com/api/oidc/token",
+            "jwks_uri": "https://id.example.com/.well-known/jwks.json",
+            "scopes_supported": ["openid", "profile", "email", "groups"],
+            "id_token_signing_alg_values_supported": ["RS256"]
+        })),
+        "/api/oidc/clients" => clients(page_of(target)),
+        "/api/oidc/clients/client-1" => json(client.clone()),
+        "/api/users" => users(page_of(target)),
+        "/api/users/u1/webauthn-credentials" => json(serde_json::json!([{"id": "k"}])),
+        _ => not_found(),
+    }
+}
+
+fn user(id: &str, email: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "username": id, "email": email, "disabled": false, "userGroups": []})
+}
+
+fn good_client() -> serde_json::Value {
+    serde_json::json!({
+        "id": "client-1", "name": "Cloudflare Access", "callbackURLs": [CALLBACK],
+        "pkceEnabled": true, "isPublic": false
+    })
+}
+
+#[test]
+fn a_pocket_id_list_longer_than_ssoprobe_reads_never_passes() {
+    // 150 pages of one client each, and a search whose match is on page 101: ssoprobe
+    // reads 100 pages.
+    let hostile = Hostile::start(|host, target| match host {
+        IDP => pocket_id(
+            target,
+            &good_client(),
+            &|page| {
+                pid_page(
+                    serde_json::json!({"id": format!("c-{page}"), "name": "x", "callbackURLs": []}),
+                    page,
+                    150,
+                )
+            },
+            &|page| {
+                let email = if page == 101 {
+                    "probe@example.com".to_string()
+                } else {
+                    format!("probe{page}@example.com")
+                };
+                pid_page(user(&format!("u{page}"), &email), page, 150)
+            },
+        ),
+        _ => not_found(),
+    });
+    let key = hostile.path("api-key.txt");
+    let run = hostile.doctor(&[
+        "--api-key-file",
+        &key,
+        "--client-id",
+        "client-1",
+        "--format",
+        "json",
+    ]);
+    report(&run);
+    let api_key = run.check("config.api_key");
+    assert_eq!(api_key["status"], "fail", "{}", run.dump());
+    let summary = api_key["summary"].as_str().unwrap();
+    assert!(summary.contains("100 pages of 150"), "{}", run.dump());
+    assert!(!api_key["hint"].as_str().unwrap().is_empty());
+    let user = run.check("config.user");
+    assert_eq!(user["status"], "fail", "{}", run.dump());
+    let summary = user["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("100 pages of 150") && !summary.contains("no user"),
+        "{}",
+        run.dump()
+    );
+    // The client itself is read by its id: the cut list does not make it "missing".
+    assert_eq!(
+        run.check("config.client")["status"],
+        "pass",
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn ninety_callbacks_of_7000_characters_make_a_short_finding() {
+    let long: Vec<String> = (0..90)
+        .map(|i| format!("https://h{i}.example.com/{}", "é".repeat(3_500)))
+        .collect();
+    let client = serde_json::json!({
+        "id": "client-1", "name": "Cloudflare Access", "callbackURLs": long,
+        "pkceEnabled": true
+    });
+    let hostile = Hostile::start(move |host, target| match host {
+        IDP => pocket_id(
+            target,
+            &client,
+            &|page| pid_page(good_client(), page, 1),
+            &|page| pid_page(user("u1", "probe@example.com"), page, 1),
+        ),
+        _ => not_found(),
+    });
+    let key = hostile.path("api-key.txt");
+    let args = ["--api-key-file", &key, "--client-id", "client-1"];
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let run = hostile.doctor(&json_args);
+    report(&run);
+    let check = run.check("config.client");
+    assert_eq!(check["status"], "fail", "{}", run.dump());
+    let summary = check["summary"].as_str().unwrap();
+    assert!(
+        summary.chars().count() < 2_000 && summary.contains("and 85 more"),
+        "{} characters: {}",
+        summary.chars().count(),
+        summary.chars().take(3_000).collect::<String>()
+    );
+    // The human report has no line anywhere near the answer's size either.
+    let human = hostile.doctor(&args);
+    let longest = human.stdout.lines().map(|l| l.chars().count()).max();
+    assert!(
+        longest.is_some_and(|n| n < 2_000),
+        "a line of {longest:?} characters"
+    );
+}
