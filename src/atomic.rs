@@ -1,7 +1,8 @@
 //! Writing a file so that a crash leaves either the old content or the new one: a
 //! temporary file in the same directory, fsync, rename over the target, fsync of the
-//! directory. Used for passkey files (mode 0600) and `--output` reports, which a
-//! textfile collector or a monitor may read at any moment.
+//! directory. Used for passkey files and HAR archives (mode 0600: they may hold
+//! secrets) and `--output` reports, which a textfile collector or a monitor may read at
+//! any moment.
 //!
 //! Several writers may target one file at once (parallel runs with one `--output`, or
 //! one passkey file): each writer has a temporary file of its own (process id and a
@@ -16,7 +17,10 @@ use std::time::{Duration, SystemTime};
 /// How old an unlocked temporary file must be before a later write removes it.
 pub const STALE_AFTER: Duration = Duration::from_secs(60);
 
-/// Writes `contents` to `path` atomically with permission bits `mode` (Unix).
+/// Writes `contents` to `path` atomically with permission bits `mode` (Unix). The
+/// temporary file is created with `mode` (narrowed by the umask) and renamed over the
+/// target, so a 0600 file is never readable by others, not even while it is written nor
+/// when it replaces a wider one.
 pub fn write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -156,6 +160,20 @@ mod tests {
         assert!(!stale.exists(), "a crashed writer's old file was kept");
         assert!(other.exists(), "another target's file was touched");
         drop(held);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_replaces_a_wider_one_with_its_own_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir();
+        let target = dir.join("run.har");
+        std::fs::write(&target, b"old").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write(&target, b"new", 0o600).unwrap();
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

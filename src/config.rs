@@ -651,7 +651,7 @@ impl Config {
             None => None,
         };
         let service_token = match (token_id, token_secret) {
-            (Some((id, _)), Some(secret)) => Some((Secret::new(id.trim()), secret)),
+            (Some((id, _)), Some(secret)) => Some((Secret::configured(id.trim()), secret)),
             (None, None) => None,
             _ => {
                 return Err(ConfigError {
@@ -1407,7 +1407,7 @@ pub fn parse_header(value: &str, origin: &Origin) -> Result<(String, Secret), Co
             ),
         ));
     }
-    Ok((name.to_string(), Secret::new(v)))
+    Ok((name.to_string(), Secret::configured(v)))
 }
 
 /// Reads a secret (API key, client secret) from a file: at most 4 KiB, trimmed, not empty.
@@ -1466,7 +1466,7 @@ pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secre
             ),
         ));
     }
-    Ok(Secret::new(value))
+    Ok(Secret::configured(value))
 }
 
 #[cfg(test)]

@@ -136,8 +136,8 @@ impl Entry {
         Entry {
             check: check.to_string(),
             started,
-            request,
-            response: response_value,
+            request: scrubbed(request),
+            response: scrubbed(response_value),
             wait: exchange.headers_at,
             receive: response.elapsed.saturating_sub(exchange.headers_at),
             server_ip: exchange.remote.map(|a| a.ip().to_string()),
@@ -169,7 +169,7 @@ impl Entry {
         Entry {
             check: check.to_string(),
             started,
-            request,
+            request: scrubbed(request),
             response,
             wait: took,
             receive: Duration::ZERO,
@@ -203,6 +203,22 @@ impl Recorder {
     }
 }
 
+/// `value` with every string scrubbed ([`redact::scrub`]). Rule: nothing reaches the
+/// archive without passing the scrubber last, whatever path it took — header and
+/// parameter names, cookie attributes, a MIME type, and text that redaction rewrote
+/// (a URL re-encoded) are all server text. Object keys are the archive's own field
+/// names; a body's keys are scrubbed in [`json_body`].
+fn scrubbed(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(redact::scrub(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(scrubbed).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, scrubbed(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn iso8601(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -219,10 +235,13 @@ fn pair(name: &str, value: &str) -> Value {
     json!({"name": name, "value": value})
 }
 
-/// A redacted URL as a valid URI for HAR viewers: the brackets of the fingerprints
-/// in its path and query percent-encoded (a viewer that decodes it shows the same
+/// A redacted URL as a valid URI for HAR viewers: remembered secrets fingerprinted (a
+/// query value may hold one under any name), and the brackets of the fingerprints in
+/// its path and query percent-encoded (a viewer that decodes it shows the same
 /// `[redacted:…]`); an IPv6 host keeps its own.
 pub fn uri(shown: &str) -> String {
+    let shown = redact::scrub(shown);
+    let shown = shown.as_str();
     let authority_end = shown
         .find("://")
         .map(|i| i + 3)
@@ -282,7 +301,9 @@ fn set_cookie(value: &str) -> (String, Value) {
     (text, Value::Object(cookie))
 }
 
-/// A JSON body with every secret value fingerprinted and every URL redacted.
+/// A JSON body with every secret value fingerprinted and every URL redacted. Rule: keys
+/// are server text like values (an echo may put a secret in one), so they are redacted
+/// too — here, before escaping could hide a secret from a scrub of the serialized text.
 pub fn json_body(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
@@ -296,7 +317,7 @@ pub fn json_body(value: &Value) -> Value {
                         }
                         other => json_body(other),
                     };
-                    (k.clone(), v)
+                    (text_body(k), v)
                 })
                 .collect(),
         ),

@@ -824,7 +824,7 @@ impl AuthenticatorBackend for Registrar {
             rp_id: options.rp.id.clone(),
             user_handle: options.user.id.clone(),
             credential_id: credential_id.clone(),
-            pkcs8: Secret::new(URL_SAFE_NO_PAD.encode(pkcs8.as_ref())),
+            pkcs8: Secret::configured(URL_SAFE_NO_PAD.encode(pkcs8.as_ref())),
         });
         Ok(RegisterPublicKeyCredential {
             id: URL_SAFE_NO_PAD.encode(&credential_id),

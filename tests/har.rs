@@ -94,6 +94,22 @@ fn the_healthy_demo_records_every_request_as_valid_har() {
     }
 }
 
+/// The archive holds every request of the run: only its owner may read it, from the
+/// moment it exists, also when it replaces a file others could read.
+#[cfg(unix)]
+#[test]
+fn the_archive_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = temp("private.har");
+    std::fs::write(&path, "old").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = demo(&[], &["--har", &path]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(mode, 0o600, "the HAR is written {mode:o}");
+}
+
 #[test]
 fn failing_runs_are_recorded_too() {
     for (fault, check, extra) in [

@@ -241,7 +241,8 @@ pub async fn run_targets(
             .collect();
         let document = crate::har::document(&archives);
         let text = serde_json::to_string_pretty(&document).unwrap_or_default();
-        crate::atomic::write(path, text.as_bytes(), 0o644)
+        // Rule: a file that may hold secrets is its owner's alone (0600) from creation.
+        crate::atomic::write(path, text.as_bytes(), 0o600)
             .map_err(|e| AppError::Io(format!("--har: cannot write {}: {e}", path.display())))?;
     }
     let runs: Vec<report::TargetRun<'_>> = done

@@ -136,7 +136,7 @@ async fn demo_enrol(
     let options = crate::config::connect_options(&connect, &idp).map_err(|e| e.to_string())?;
     let http = Http::new(&options).map_err(|e| e.to_string())?;
     let how = crate::pocketid::enroll::Bootstrap::ApiKey {
-        key: crate::redact::Secret::new(lab.static_api_key()),
+        key: crate::redact::Secret::configured(lab.static_api_key()),
         user: "probe@example.com".into(),
     };
     let file = tokio::time::timeout(limit, crate::pocketid::enroll::enroll(&http, &idp, how))

@@ -33,7 +33,7 @@ pub(crate) async fn run(args: &EnrollArgs) -> Result<u8, AppError> {
             crate::pocketid::enroll::Bootstrap::ApiKey { key, user }
         }
         (None, Some(code)) => crate::pocketid::enroll::Bootstrap::LoginCode(
-            crate::redact::Secret::new(crate::pocketid::enroll::login_code(code)),
+            crate::redact::Secret::configured(crate::pocketid::enroll::login_code(code)),
         ),
         _ => {
             return Err(AppError::Usage(

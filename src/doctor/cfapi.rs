@@ -166,7 +166,7 @@ impl<'a> CfApi<'a> {
         CfApi {
             http,
             base: base.clone(),
-            auth: Secret::new(format!("Bearer {}", token.expose())),
+            auth: Secret::configured(format!("Bearer {}", token.expose())),
             label,
         }
     }

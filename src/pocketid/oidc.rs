@@ -210,7 +210,7 @@ pub fn refusal_cause(error: Option<&str>, text: &str) -> RefusalCause {
 pub fn client_basic(client_id: &str, secret: &crate::redact::Secret) -> crate::redact::Secret {
     use base64::Engine as _;
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    crate::redact::Secret::new(format!(
+    crate::redact::Secret::configured(format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",
