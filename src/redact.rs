@@ -37,8 +37,9 @@ impl Secret {
     }
 
     /// A secret a server handed to this run (a `state`, a cookie, a token), remembered
-    /// so that a server that echoes it back cannot get it printed: among the newest 256
-    /// such values of the process, the oldest forgotten first.
+    /// so that a server that echoes it back cannot get it printed: for the run's own
+    /// texts while it lasts ([`in_run`]); outside a run, among the newest 256 such values
+    /// of the process, the oldest forgotten first.
     pub fn new(value: impl Into<String>) -> Self {
         let value = value.into();
         remember(&value, Area::Run);
@@ -537,15 +538,46 @@ fn remembered() -> std::sync::MutexGuard<'static, Remembered> {
     REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+tokio::task_local! {
+    /// The values servers handed to the run under way (see [`in_run`]).
+    static RUN: std::sync::Arc<Mutex<Remembered>>;
+}
+
+/// Runs `run` as one run of checks. Rule: the values servers hand it (each login's
+/// `state`, cookies, tokens) live and die with it — remembered for its own texts, never
+/// in the process-wide list where, in `serve`, other targets' runs would fill and evict
+/// them, and every scrub would search them for ever.
+pub async fn in_run<F: std::future::Future>(run: F) -> F::Output {
+    RUN.scope(std::sync::Arc::new(Mutex::new(Remembered::new())), run)
+        .await
+}
+
 fn remember(value: &str, area: Area) {
+    if area == Area::Run
+        && RUN
+            .try_with(|run| {
+                run.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remember(value, Area::Run);
+            })
+            .is_ok()
+    {
+        return;
+    }
     remembered().remember(value, area);
 }
 
-/// `text` with every secret value of this process, in any of its usual encodings and
-/// also split across lines, replaced by its fingerprint: for server-supplied text that
-/// may echo one.
+/// `text` with every secret value of this process (and of the run under way), in any of
+/// its usual encodings and also split across lines, replaced by its fingerprint: for
+/// server-supplied text that may echo one.
 pub fn scrub(text: &str) -> String {
-    remembered().scrub(text)
+    let text = remembered().scrub(text);
+    RUN.try_with(|run| {
+        run.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .scrub(&text)
+    })
+    .unwrap_or(text)
 }
 
 /// `text` made safe to print on a terminal: line breaks and tabs become spaces, other
@@ -574,6 +606,32 @@ pub fn terminal_safe_lines(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_runs_values_live_and_die_with_it() {
+        let configured = Secret::configured("configured-outlives-runs-0001");
+        let (inside, other) = in_run(async {
+            let state = Secret::new("state-of-one-run-only-0002");
+            let echoed = format!("echo {} and {}", state.expose(), configured.expose());
+            // Another run beside it has its own values, and scrubs the configured ones.
+            let other = in_run(async {
+                let _ = Secret::new("state-of-another-run-0003");
+                scrub("state-of-another-run-0003 configured-outlives-runs-0001")
+            })
+            .await;
+            (scrub(&echoed), other)
+        })
+        .await;
+        assert!(!inside.contains("state-of-one-run"), "{inside}");
+        assert!(!inside.contains("configured-outlives"), "{inside}");
+        assert!(!other.contains("another-run") && !other.contains("outlives"), "{other}");
+        // Gone with its run: the process-wide list never held it.
+        assert!(!remembered()
+            .runs
+            .iter()
+            .any(|k| k.value.starts_with("state-of-")));
+        assert_eq!(scrub("configured-outlives-runs-0001"), configured.to_string());
+    }
 
     proptest::proptest! {
         #[test]

@@ -654,7 +654,6 @@ fn doctor_finds_pocket_id_from_cloudflares_login_method() {
     ));
     args.extend(["--format".into(), "json".into()]);
     let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(r.code, 0, "{}", r.dump());
     let json = r.json();
     assert_eq!(
         json["target"]["idp"], "https://id.example.com",
@@ -665,6 +664,25 @@ fn doctor_finds_pocket_id_from_cloudflares_login_method() {
         json["discovered"]["idp"]["from"],
         "the Auth URL of Cloudflare's login method"
     );
+    // The admin key goes only to a Pocket ID the operator named: Cloudflare's side is
+    // read, Pocket ID's admin side skips saying what to pass (a warning, not a pass).
+    assert_eq!(r.code, 1, "{}", r.dump());
+    let key = config_check(&json, "config.api_key");
+    assert_eq!(key["status"], "skip", "{key}");
+    assert!(
+        key["summary"].as_str().unwrap().contains(
+            "the Pocket ID API key goes only to a Pocket ID you name, and https://id.example.com was found from the Auth URL of Cloudflare's login method: pass --idp https://id.example.com"
+        ),
+        "{key}"
+    );
+    for id in ["config.token", "config.app", "config.login_method"] {
+        assert_eq!(config_check(&json, id)["status"], "pass", "{id}: {}", r.dump());
+    }
+    // Named, the key is used and everything passes.
+    let mut named = args.clone();
+    named.extend(["--idp".into(), "https://id.example.com".into()]);
+    let r = run(&named.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{}", r.dump());
     // Without a Cloudflare token there is nothing to read it from: say what to give.
     let no_cf = without_flags(&args, &["--cf-api-token-file", "--cf-api-url"]);
     let r = run(&no_cf.iter().map(String::as_str).collect::<Vec<_>>());

@@ -881,6 +881,11 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
 
 /// [`run`], with what the run used for the team, AUD, Pocket ID and client id.
 pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
+    // The values servers hand this run are its own (redact::in_run).
+    crate::redact::in_run(run_scoped(config, http)).await
+}
+
+async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
     let started = Instant::now();
     if config.doctor.only {
         let mut checks = crate::doctor::run(
