@@ -624,13 +624,21 @@ mod tests {
         .await;
         assert!(!inside.contains("state-of-one-run"), "{inside}");
         assert!(!inside.contains("configured-outlives"), "{inside}");
-        assert!(!other.contains("another-run") && !other.contains("outlives"), "{other}");
+        assert!(
+            !other.contains("another-run") && !other.contains("outlives"),
+            "{other}"
+        );
         // Gone with its run: the process-wide list never held it.
-        assert!(!remembered()
-            .runs
-            .iter()
-            .any(|k| k.value.starts_with("state-of-")));
-        assert_eq!(scrub("configured-outlives-runs-0001"), configured.to_string());
+        assert!(
+            !remembered()
+                .runs
+                .iter()
+                .any(|k| k.value.starts_with("state-of-"))
+        );
+        assert_eq!(
+            scrub("configured-outlives-runs-0001"),
+            configured.to_string()
+        );
     }
 
     proptest::proptest! {

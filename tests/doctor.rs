@@ -676,7 +676,12 @@ fn doctor_finds_pocket_id_from_cloudflares_login_method() {
         "{key}"
     );
     for id in ["config.token", "config.app", "config.login_method"] {
-        assert_eq!(config_check(&json, id)["status"], "pass", "{id}: {}", r.dump());
+        assert_eq!(
+            config_check(&json, id)["status"],
+            "pass",
+            "{id}: {}",
+            r.dump()
+        );
     }
     // Named, the key is used and everything passes.
     let mut named = args.clone();

@@ -168,7 +168,8 @@ fn idp_slow_is_cut_by_the_deadline() {
     // limit to raise.
     let summary = c["summary"].as_str().unwrap_or("");
     assert!(
-        summary.starts_with("GET /.well-known/openid-configuration: id.example.com sent no answer in"),
+        summary
+            .starts_with("GET /.well-known/openid-configuration: id.example.com sent no answer in"),
         "{}",
         run.dump()
     );

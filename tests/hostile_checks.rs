@@ -445,7 +445,10 @@ fn secrets_never_go_to_a_pocket_id_the_chain_chose() {
         assert!(!head.contains("canary"), "{head}");
     }
     assert!(!run.stdout.contains("canary") && !run.stderr.contains("canary"));
-    assert_eq!(v["discovered"]["idp"]["value"], "https://idp.attacker.example");
+    assert_eq!(
+        v["discovered"]["idp"]["value"],
+        "https://idp.attacker.example"
+    );
 }
 
 #[test]
@@ -458,7 +461,12 @@ fn an_authorization_request_the_site_itself_sends_is_not_adopted() {
     });
     let run = hostile.check_url(&[]);
     report(&run);
-    assert_eq!(run.check("service.redirect")["status"], "fail", "{}", run.dump());
+    assert_eq!(
+        run.check("service.redirect")["status"],
+        "fail",
+        "{}",
+        run.dump()
+    );
     let discovery = run.check("idp.discovery");
     assert_eq!(discovery["status"], "skip", "{}", run.dump());
     let why = discovery["summary"].as_str().unwrap_or_default();
@@ -477,9 +485,15 @@ fn an_authorization_request_the_site_itself_sends_is_not_adopted() {
 #[test]
 fn a_discovered_idp_is_a_host_name_on_https_443_without_user_info() {
     for (idp, why) in [
-        ("https://127.0.0.64:2222", "names an address, not a host name"),
+        (
+            "https://127.0.0.64:2222",
+            "names an address, not a host name",
+        ),
         ("https://[::1]", "names an address, not a host name"),
-        ("https://idp.attacker.example:8443", "names a port other than 443"),
+        (
+            "https://idp.attacker.example:8443",
+            "names a port other than 443",
+        ),
         (
             "https://probe:hunter2pw@idp.attacker.example",
             "carries a user name or password",
@@ -501,14 +515,16 @@ fn a_discovered_idp_is_a_host_name_on_https_443_without_user_info() {
         // No TLS check, no request, for the address; no password printed.
         let checks = v["checks"].as_array().unwrap();
         assert!(
-            checks.iter().all(|c| !c["id"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("tls.127")),
+            checks
+                .iter()
+                .all(|c| !c["id"].as_str().unwrap_or_default().starts_with("tls.127")),
             "{idp}: {}",
             run.dump()
         );
-        assert!(hostile.heads_for("idp.attacker.example").is_empty(), "{idp}");
+        assert!(
+            hostile.heads_for("idp.attacker.example").is_empty(),
+            "{idp}"
+        );
         assert!(
             !run.stdout.contains("hunter2pw") && !run.stderr.contains("hunter2pw"),
             "{}",

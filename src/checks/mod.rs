@@ -881,8 +881,9 @@ pub async fn run(config: &Config, http: &Http) -> Outcome {
 
 /// [`run`], with what the run used for the team, AUD, Pocket ID and client id.
 pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
-    // The values servers hand this run are its own (redact::in_run).
-    crate::redact::in_run(run_scoped(config, http)).await
+    // The values servers hand this run are its own (redact::in_run). Boxed: the run's
+    // future is large, and a worker thread's stack is not.
+    crate::redact::in_run(Box::pin(run_scoped(config, http))).await
 }
 
 async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
