@@ -7,9 +7,8 @@
 
 mod common;
 
+use common::hostile::{Answer, Server};
 use common::{Run, run};
-use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOSTS: [&str; 4] = [
     "service.example.com",
@@ -19,140 +18,27 @@ const HOSTS: [&str; 4] = [
     "idp.attacker.example",
 ];
 
-/// One answer: status, extra headers, body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+/// The hostile server for [`HOSTS`], answering with `route` (host, path and query);
+/// every answer says `server: cloudflare`.
+fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Server {
+    Server::start(&HOSTS, move |host, target, _| {
+        let mut answer = route(host, target);
+        answer
+            .headers
+            .insert(0, ("server".to_string(), "cloudflare".to_string()));
+        answer
+    })
 }
 
-impl Answer {
-    fn new(status: u16, body: impl Into<Vec<u8>>) -> Answer {
-        Answer {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    fn header(mut self, name: &str, value: &str) -> Answer {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    fn redirect(to: &str) -> Answer {
-        Answer::new(302, "").header("location", to)
-    }
-}
-
-type Route = dyn Fn(&str, &str) -> Answer + Send + Sync;
-
-/// An HTTPS server for the three hosts on a free loopback port, answering with `route`
-/// (host, path and query). Returns the CA file and the routing flags for `check`.
-struct Hostile {
-    dir: std::path::PathBuf,
-    /// Serves until the test ends.
-    _runtime: tokio::runtime::Runtime,
-    flags: Vec<String>,
-    /// Every request head received, in order.
-    heads: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Hostile {
-    fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Hostile {
-        let dir = std::env::temp_dir().join(format!("ssoprobe-hostile-{}", common::uuid_like()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let acceptor = common::tls_acceptor(&dir, &HOSTS);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let route: Arc<Route> = Arc::new(route);
-        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = Arc::clone(&heads);
-        runtime.spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, route) = (acceptor.clone(), Arc::clone(&route));
-                let seen = Arc::clone(&seen);
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    // One request per connection, head only (the checks send small bodies).
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&head);
-                    seen.lock().unwrap().push(text.to_string());
-                    let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let host = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("host:")
-                                .map(|h| h.trim().split(':').next().unwrap_or("").to_string())
-                        })
-                        .unwrap_or_default();
-                    let answer = route(&host, &target);
-                    let mut out = format!(
-                        "HTTP/1.1 {} X\r\nserver: cloudflare\r\ncontent-length: {}\r\nconnection: close\r\n",
-                        answer.status,
-                        answer.body.len()
-                    )
-                    .into_bytes();
-                    for (k, v) in &answer.headers {
-                        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-                    }
-                    out.extend_from_slice(b"\r\n");
-                    out.extend_from_slice(&answer.body);
-                    let _ = tls.write_all(&out).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        let mut flags = Vec::new();
-        for host in HOSTS {
-            flags.push("--connect-to".to_string());
-            flags.push(format!("{host}:443:127.0.0.1:{port}"));
-        }
-        flags.push("--ca-file".to_string());
-        flags.push(dir.join("ca.pem").display().to_string());
-        Hostile {
-            dir,
-            _runtime: runtime,
-            flags,
-            heads,
-        }
-    }
-
-    /// The request heads received for `host`.
-    fn heads_for(&self, host: &str) -> Vec<String> {
-        self.heads
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| {
-                h.lines().any(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("host:")
-                        .is_some_and(|v| v.trim().split(':').next() == Some(host))
-                })
-            })
-            .cloned()
-            .collect()
-    }
-
+/// `ssoprobe check` against the server, in its two forms.
+trait Check {
     /// `ssoprobe check URL` (the one-argument form) against it, JSON, with `extra`.
+    fn check_url(&self, extra: &[&str]) -> Run;
+    /// `ssoprobe check` against it, JSON, with `extra` arguments.
+    fn check(&self, extra: &[&str]) -> Run;
+}
+
+impl Check for Server {
     fn check_url(&self, extra: &[&str]) -> Run {
         let mut args = vec![
             "check",
@@ -169,7 +55,6 @@ impl Hostile {
         run(&args)
     }
 
-    /// `ssoprobe check` against it, JSON, with `extra` arguments.
     fn check(&self, extra: &[&str]) -> Run {
         let mut args = vec![
             "check",
@@ -190,17 +75,11 @@ impl Hostile {
     }
 }
 
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 const LOGIN: &str = "https://xyz.cloudflareaccess.com/cdn-cgi/access/login/service.example.com?kid=2b908b8615d3590ac9e46d606f2fd778750e496e57ee106291aa5ad570aa069d&redirect_url=%2F";
 
 /// A site behind Access whose team login answers `login`; Pocket ID answers 404.
-fn access_then(login: impl Fn() -> Answer + Send + Sync + 'static) -> Hostile {
-    Hostile::start(move |host, _| match host {
+fn access_then(login: impl Fn() -> Answer + Send + Sync + 'static) -> Server {
+    start(move |host, _| match host {
         "service.example.com" => Answer::redirect(LOGIN),
         "xyz.cloudflareaccess.com" => login(),
         _ => Answer::new(404, "{}").header("content-type", "application/json"),
@@ -238,7 +117,7 @@ fn a_page_nested_80000_deep_is_refused_within_the_deadline() {
 
 #[test]
 fn a_multibyte_aud_is_shortened_without_a_panic() {
-    let hostile = Hostile::start(|host, _| match host {
+    let hostile = start(|host, _| match host {
         "service.example.com" => Answer::redirect(
             "https://xyz.cloudflareaccess.com/cdn-cgi/access/login/service.example.com?kid=a%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9&redirect_url=%2F",
         ),
@@ -310,7 +189,7 @@ fn escape_sequences_and_echoed_secrets_never_reach_the_terminal() {
 
 #[test]
 fn a_secret_key_in_the_jwks_fails_idp_jwks() {
-    let hostile = Hostile::start(|host, path| {
+    let hostile = start(|host, path| {
         match (host, path) {
         ("id.example.com", "/.well-known/jwks.json") => Answer::new(
             200,
@@ -333,7 +212,7 @@ fn a_secret_key_in_the_jwks_fails_idp_jwks() {
 
 #[test]
 fn a_token_in_the_service_url_is_not_printed() {
-    let hostile = Hostile::start(|_, _| Answer::new(404, ""));
+    let hostile = start(|_, _| Answer::new(404, ""));
     let mut args: Vec<String> = [
         "check",
         "--service",
@@ -431,7 +310,7 @@ fn secrets_never_go_to_a_pocket_id_the_chain_chose() {
 fn an_authorization_request_the_site_itself_sends_is_not_adopted() {
     // No Access in front: the site redirects straight to an authorize URL that names
     // Access's callback. Nothing of it is Access's doing; nothing goes there.
-    let hostile = Hostile::start(|host, _| match host {
+    let hostile = start(|host, _| match host {
         "service.example.com" => Answer::redirect(&authorize_at("https://idp.attacker.example")),
         _ => Answer::new(404, "{}").header("content-type", "application/json"),
     });

@@ -8,11 +8,10 @@
 mod common;
 
 use common::Run;
+use common::hostile::{Answer, Server};
 use std::io::Read;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CF_API: &str = "api.cloudflare.com";
 const IDP: &str = "id.example.com";
@@ -20,119 +19,36 @@ const HOSTS: [&str; 3] = [CF_API, IDP, "service.example.com"];
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 const CALLBACK: &str = "https://xyz.cloudflareaccess.com/cdn-cgi/access/callback";
 
-/// One answer: status and JSON body.
-struct Answer {
-    status: u16,
-    body: String,
-}
-
-fn json(body: serde_json::Value) -> Answer {
-    Answer {
-        status: 200,
-        body: body.to_string(),
-    }
-}
-
 fn not_found() -> Answer {
-    Answer {
-        status: 404,
-        body: r#"{"error":"not found"}"#.into(),
-    }
+    Answer::new(404, r#"{"error":"not found"}"#).header("content-type", "application/json")
 }
 
-type Route = dyn Fn(&str, &str) -> Answer + Send + Sync;
-
-/// An HTTPS server for [`HOSTS`] on a free loopback port (certificate from a CA made
-/// here), answering with `route` (host, path and query), and the files `doctor` reads.
-struct Hostile {
-    dir: std::path::PathBuf,
-    /// Serves until the test ends.
-    _runtime: tokio::runtime::Runtime,
-    flags: Vec<String>,
+/// The hostile server for [`HOSTS`], answering with `route` (host, path and query), and
+/// the files `doctor` reads: a Cloudflare API token and a Pocket ID API key.
+fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Server {
+    let server = Server::start(&HOSTS, move |host, target, _| route(host, target));
+    for (file, secret) in [
+        ("cf-token.txt", "hostile-cf-token-0123456789abcdefghijkl"),
+        ("api-key.txt", "hostile-api-key-0123456789abcdef"),
+    ] {
+        let path = server.dir.join(file);
+        std::fs::write(&path, secret).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    server
 }
 
-impl Hostile {
-    fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Hostile {
-        let dir = std::env::temp_dir().join(format!("ssoprobe-hostile-{}", common::uuid_like()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let acceptor = common::tls_acceptor(&dir, &HOSTS);
-        for (file, secret) in [
-            ("cf-token.txt", "hostile-cf-token-0123456789abcdefghijkl"),
-            ("api-key.txt", "hostile-api-key-0123456789abcdef"),
-        ] {
-            let path = dir.join(file);
-            std::fs::write(&path, secret).unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let route: Arc<Route> = Arc::new(route);
-        runtime.spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, route) = (acceptor.clone(), Arc::clone(&route));
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    // One GET per connection: its head is all there is.
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&head);
-                    let target = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let host = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("host:")
-                                .map(|h| h.trim().split(':').next().unwrap_or("").to_string())
-                        })
-                        .unwrap_or_default();
-                    let answer = route(&host, &target);
-                    let out = format!(
-                        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
-                        answer.status,
-                        answer.body.len(),
-                        answer.body
-                    );
-                    let _ = tls.write_all(out.as_bytes()).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        let mut flags = Vec::new();
-        for host in HOSTS {
-            flags.push("--connect-to".to_string());
-            flags.push(format!("{host}:443:127.0.0.1:{port}"));
-        }
-        flags.push("--ca-file".to_string());
-        flags.push(dir.join("ca.pem").display().to_string());
-        Hostile {
-            dir,
-            _runtime: runtime,
-            flags,
-        }
-    }
-
-    fn path(&self, file: &str) -> String {
-        self.dir.join(file).display().to_string()
-    }
-
+/// `ssoprobe doctor` against the server.
+trait Doctor {
     /// `ssoprobe doctor` against it with `extra` arguments, killed (and the test failed)
     /// if it has not ended after a minute: a guard against a hang, not a timing bound.
+    fn doctor(&self, extra: &[&str]) -> Run;
+    /// The flags that read Cloudflare's API with the token file.
+    fn cf_flags(&self) -> Vec<String>;
+}
+
+impl Doctor for Server {
     fn doctor(&self, extra: &[&str]) -> Run {
         let mut args: Vec<String> = [
             "doctor",
@@ -198,7 +114,6 @@ impl Hostile {
         run
     }
 
-    /// The flags that read Cloudflare's API with the token file.
     fn cf_flags(&self) -> Vec<String> {
         [
             "--cf-api-url",
@@ -214,16 +129,10 @@ impl Hostile {
     }
 }
 
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// A Cloudflare list envelope of one page.
 fn cf_list(items: serde_json::Value) -> Answer {
     let n = items.as_array().map_or(0, Vec::len);
-    json(serde_json::json!({
+    Answer::json(serde_json::json!({
         "success": true, "errors": [], "messages": [], "result": items,
         "result_info": {"page": 1, "per_page": 50, "count": n, "total_count": n, "total_pages": 1}
     }))
@@ -238,10 +147,10 @@ fn cloudflare(path: &str, groups: &serde_json::Value) -> Answer {
     };
     let account = format!("accounts/{ACCOUNT}/");
     match rest.strip_prefix(account.as_str()).unwrap_or(rest) {
-        "user/tokens/verify" | "tokens/verify" => json(serde_json::json!({
+        "user/tokens/verify" | "tokens/verify" => Answer::json(serde_json::json!({
             "success": true, "errors": [], "result": {"id": "t", "status": "active"}
         })),
-        "access/organizations" => json(serde_json::json!({
+        "access/organizations" => Answer::json(serde_json::json!({
             "success": true, "errors": [],
             "result": {"auth_domain": "xyz.cloudflareaccess.com", "name": "xyz"}
         })),
@@ -288,7 +197,7 @@ fn a_group_that_includes_itself_3000_times_is_named_within_the_deadline() {
     let groups = serde_json::json!([{"id": "loop", "name": "Loop", "include": include}]);
     // The group list alone is about 75 KB: well under any cap on an answer's size.
     assert!(groups.to_string().len() > 70_000);
-    let hostile = Hostile::start(move |host, path| match host {
+    let hostile = start(move |host, path| match host {
         CF_API => cloudflare(path, &groups),
         _ => not_found(),
     });
@@ -317,7 +226,7 @@ fn groups_that_include_each_other_are_a_cycle_not_a_guess() {
         {"id": "a", "name": "Alpha", "include": [{"group": {"id": "b"}}]},
         {"id": "b", "name": "Beta", "include": [{"group": {"id": "a"}}, {"email": {"email": "someone@example.com"}}]}
     ]);
-    let hostile = Hostile::start(move |host, path| match host {
+    let hostile = start(move |host, path| match host {
         CF_API => cloudflare(path, &groups),
         _ => not_found(),
     });
@@ -341,14 +250,14 @@ fn groups_that_include_each_other_are_a_cycle_not_a_guess() {
 fn a_cloudflare_list_longer_than_ssoprobe_reads_says_how_long() {
     let groups = serde_json::json!([{"id": "g", "name": "Staff", "include": []}]);
     // 150 pages of one application each; ssoprobe reads 100.
-    let hostile = Hostile::start(move |host, target| match host {
+    let hostile = start(move |host, target| match host {
         CF_API if target.contains("/access/apps?") => {
             let page: u64 = target
                 .split(['?', '&'])
                 .find_map(|p| p.strip_prefix("page="))
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1);
-            json(serde_json::json!({
+            Answer::json(serde_json::json!({
                 "success": true, "errors": [],
                 "result": [{"id": format!("app-{page}"), "name": "x", "type": "self_hosted", "domain": format!("a{page}.example.com")}],
                 "result_info": {"page": page, "per_page": 1, "count": 1, "total_count": 150, "total_pages": 150}
@@ -383,7 +292,7 @@ fn a_cloudflare_list_longer_than_ssoprobe_reads_says_how_long() {
 
 /// Pocket ID's list envelope: one item per page, `total` pages.
 fn pid_page(item: serde_json::Value, page: u64, total: u64) -> Answer {
-    json(serde_json::json!({
+    Answer::json(serde_json::json!({
         "data": [item],
         "pagination": {"totalPages": total, "totalItems": total, "currentPage": page, "itemsPerPage": 1}
     }))
@@ -411,7 +320,7 @@ fn pocket_id(
 ) -> Answer {
     let path = target.split('?').next().unwrap_or_default();
     match path {
-        "/.well-known/openid-configuration" => json(serde_json::json!({
+        "/.well-known/openid-configuration" => Answer::json(serde_json::json!({
             "issuer": "https://id.example.com",
             "authorization_endpoint": "https://id.example.com/authorize",
             "token_endpoint": "https://id.example.com/api/oidc/token",
@@ -420,9 +329,9 @@ fn pocket_id(
             "id_token_signing_alg_values_supported": ["RS256"]
         })),
         "/api/oidc/clients" => clients(page_of(target)),
-        "/api/oidc/clients/client-1" => json(client.clone()),
+        "/api/oidc/clients/client-1" => Answer::json(client.clone()),
         "/api/users" => users(page_of(target)),
-        "/api/users/u1/webauthn-credentials" => json(serde_json::json!([{"id": "k"}])),
+        "/api/users/u1/webauthn-credentials" => Answer::json(serde_json::json!([{"id": "k"}])),
         _ => not_found(),
     }
 }
@@ -442,7 +351,7 @@ fn good_client() -> serde_json::Value {
 fn a_pocket_id_list_longer_than_ssoprobe_reads_never_passes() {
     // 150 pages of one client each, and a search whose match is on page 101: ssoprobe
     // reads 100 pages.
-    let hostile = Hostile::start(|host, target| match host {
+    let hostile = start(|host, target| match host {
         IDP => pocket_id(
             target,
             &good_client(),
@@ -505,7 +414,7 @@ fn ninety_callbacks_of_7000_characters_make_a_short_finding() {
         "id": "client-1", "name": "Cloudflare Access", "callbackURLs": long,
         "pkceEnabled": true
     });
-    let hostile = Hostile::start(move |host, target| match host {
+    let hostile = start(move |host, target| match host {
         IDP => pocket_id(
             target,
             &client,

@@ -8,10 +8,10 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use common::hostile::{Answer, Server, header};
 use common::{Run, run};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOSTS: [&str; 3] = [
     "service.example.com",
@@ -25,122 +25,6 @@ const CLIENT_ID: &str = "2f0408cf-25d7-4daa-9fb9-7b072516a681";
 /// `/`, `=`, `~`, `*`, quotes and brackets; its base64 differs from its base64url and
 /// is padded).
 const SECRET: &str = "s3cr3t+/Value= with~*'(x)!?>-end";
-
-/// One answer: status, headers, body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// What the route is given: host, request target and the request head.
-type Route = dyn Fn(&str, &str, &str) -> Answer + Send + Sync;
-
-/// An HTTPS server for the three hosts on a free loopback port with a CA of its own,
-/// answering with `route`.
-struct Hostile {
-    dir: std::path::PathBuf,
-    /// Serves until the test ends.
-    _runtime: tokio::runtime::Runtime,
-    flags: Vec<String>,
-}
-
-impl Hostile {
-    fn start(route: impl Fn(&str, &str, &str) -> Answer + Send + Sync + 'static) -> Hostile {
-        let dir =
-            std::env::temp_dir().join(format!("ssoprobe-hostile-har-{}", common::uuid_like()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let acceptor = common::tls_acceptor(&dir, &HOSTS);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let route: Arc<Route> = Arc::new(route);
-        runtime.spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, route) = (acceptor.clone(), Arc::clone(&route));
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    // One request per connection: its head, then as much body as it says.
-                    let mut read = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    let head_end = loop {
-                        if let Some(i) = read.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => read.extend_from_slice(&buf[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&read[..head_end]).into_owned();
-                    let length = header(&head, "content-length")
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .unwrap_or(0);
-                    while read.len() < head_end + length {
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => read.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let host = header(&head, "host")
-                        .map(|h| h.split(':').next().unwrap_or("").to_string())
-                        .unwrap_or_default();
-                    let answer = route(&host, &target, &head);
-                    let mut out = format!(
-                        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
-                        answer.status,
-                        answer.body.len()
-                    )
-                    .into_bytes();
-                    for (k, v) in &answer.headers {
-                        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-                    }
-                    out.extend_from_slice(b"\r\n");
-                    out.extend_from_slice(&answer.body);
-                    let _ = tls.write_all(&out).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        let mut flags = Vec::new();
-        for host in HOSTS {
-            flags.push("--connect-to".to_string());
-            flags.push(format!("{host}:443:127.0.0.1:{port}"));
-        }
-        flags.push("--ca-file".to_string());
-        flags.push(dir.join("ca.pem").display().to_string());
-        Hostile {
-            dir,
-            _runtime: runtime,
-            flags,
-        }
-    }
-}
-
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The value of header `name` in a request head.
-fn header(head: &str, name: &str) -> Option<String> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_string())
-    })
-}
 
 /// Percent-encoding that keeps letters, digits and `-._~` (RFC 3986).
 fn percent(text: &str) -> String {
@@ -316,7 +200,7 @@ fn assert_none(what: &str, document: &Value, text: &str, basic: &str, run: &Run)
 fn an_echoing_token_endpoint_leaves_no_encoding_of_the_secret_in_the_har_or_report() {
     let received = Arc::new(std::sync::Mutex::new(String::new()));
     let seen = Arc::clone(&received);
-    let hostile = Hostile::start(move |host, target, head| {
+    let hostile = Server::start(&HOSTS, move |host, target, head| {
         if host == "id.example.com" && target.starts_with("/api/oidc/token") {
             if let Some(a) = header(head, "authorization") {
                 *seen.lock().unwrap() = a;
