@@ -1,0 +1,254 @@
+//! `config.login_method`, `config.scopes`, `config.pkce`: Access's login method for Pocket
+//! ID against Pocket ID's discovery and client.
+
+use super::*;
+
+impl Facts<'_> {
+    pub(super) fn login_method(&self, f: &mut Findings) -> Result<String, String> {
+        let cf = self.cf()?;
+        let idps = match &cf.idps {
+            Ok(i) => i,
+            Err(e) => {
+                cf_problem(f, e);
+                return Ok(String::new());
+            }
+        };
+        let idp_url = self.config.idp.as_str().trim_end_matches('/');
+        let Some(idp) = self.idp else {
+            f.fail(
+                format!("no OpenID Connect login method points at {idp_url} (of {} login methods read)", idps.len()),
+                format!("add one: Zero Trust → Settings → Authentication → Login methods → Add new → OpenID Connect, with Auth URL {idp_url}/authorize, Token URL {idp_url}/api/oidc/token, Certificate URL {idp_url}/.well-known/jwks.json and PKCE on"),
+            );
+            return Ok(String::new());
+        };
+        let name = text::one(&idp.name);
+        f.detail("login_method", name.clone());
+        let c = &idp.config;
+        if let (Some(expected), Some(got)) = (&self.config.client_id, &c.client_id)
+            && expected != got
+        {
+            f.fail(
+                format!("login method \"{name}\" uses client id {got}, not {expected}"),
+                format!("set App ID to {expected} (Settings → Authentication → {name}), or pass --client-id {got}"),
+            );
+        }
+        let disc = self.discovery;
+        let issuer = disc
+            .and_then(|d| d.issuer.clone())
+            .unwrap_or_else(|| idp_url.to_string());
+        let public = issuer.trim_end_matches('/');
+        // The URLs Access must use: discovery's, unless they name another (internal) host.
+        let want = |advertised: Option<&String>, path: &str| -> String {
+            match advertised {
+                Some(a) if host_of(a) == host_of(public) => a.clone(),
+                _ => format!("{public}{path}"),
+            }
+        };
+        let fields = [
+            (
+                "Auth URL",
+                "auth_url",
+                &c.auth_url,
+                want(
+                    disc.and_then(|d| d.authorization_endpoint.as_ref()),
+                    "/authorize",
+                ),
+            ),
+            (
+                "Token URL",
+                "token_url",
+                &c.token_url,
+                want(
+                    disc.and_then(|d| d.token_endpoint.as_ref()),
+                    "/api/oidc/token",
+                ),
+            ),
+            (
+                "Certificate URL",
+                "certs_url",
+                &c.certs_url,
+                want(
+                    disc.and_then(|d| d.jwks_uri.as_ref()),
+                    "/.well-known/jwks.json",
+                ),
+            ),
+        ];
+        for (label, field, got, expected) in fields {
+            match got {
+                Some(got) if norm_url(got) == norm_url(&expected) => {}
+                Some(got) => f.fail(
+                    format!("{label} of login method \"{name}\" is {}, not {expected}", text::one(got)),
+                    format!("set {label} to {expected} (Settings → Authentication → {name}; API field config.{field})"),
+                ),
+                None => f.fail(
+                    format!("login method \"{name}\" has no {label}"),
+                    format!("set {label} to {expected} (Settings → Authentication → {name})"),
+                ),
+            }
+        }
+        if let Some(alg) = disc.and_then(|d| d.id_token_signing_alg_values_supported.first())
+            && !ACCESS_ALGS.contains(&alg.as_str())
+        {
+            f.fail(
+                format!("Pocket ID signs id_tokens with {}, which Access cannot verify", text::one(alg)),
+                "rotate Pocket ID's signing key to RS256 (`pocket-id key-rotate --alg RS256`, then restart it)",
+            );
+        }
+        Ok(format!(
+            "login method \"{name}\" points at {public} with the URLs its discovery document names"
+        ))
+    }
+
+    pub(super) fn scopes(&self, f: &mut Findings) -> Result<String, String> {
+        self.cf()?;
+        let Some(idp) = self.idp else {
+            return Err(format!(
+                "skipped: follows from {}: no Pocket ID login method",
+                ids::LOGIN_METHOD
+            ));
+        };
+        let name = text::one(&idp.name);
+        let scopes = idp.config.scopes.clone().unwrap_or_default();
+        f.detail("scopes", text::list(&scopes, " "));
+        let supported: Vec<String> = match self.discovery {
+            Some(d) if !d.scopes_supported.is_empty() => d.scopes_supported.clone(),
+            _ => ["openid", "profile", "email", "groups", "offline_access"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let missing: Vec<&str> = ["openid", "email"]
+            .into_iter()
+            .filter(|s| !scopes.iter().any(|x| x == s))
+            .collect();
+        if !missing.is_empty() {
+            f.fail(
+                format!("login method \"{name}\" does not ask for the scope {}: Pocket ID then sends no e-mail address and Access cannot identify the user", missing.join(" and ")),
+                format!("set the scopes to openid email profile (Settings → Authentication → {name} → OIDC scopes; API field config.scopes)"),
+            );
+        }
+        let unsupported: Vec<&String> = scopes.iter().filter(|s| !supported.contains(s)).collect();
+        if !unsupported.is_empty() {
+            f.fail(
+                format!("login method \"{name}\" asks for the scope {}, which Pocket ID does not offer: it refuses the login (invalid_scope)", text::list(&unsupported, ", ")),
+                format!("remove {} from the scopes of \"{name}\"; Pocket ID offers {}", text::list(&unsupported, ", "), text::list(&supported, ", ")),
+            );
+        }
+        if let Some(claim) = idp
+            .config
+            .email_claim_name
+            .as_deref()
+            .filter(|c| !c.is_empty() && *c != "email")
+        {
+            let known = self
+                .discovery
+                .is_some_and(|d| d.claims_supported.iter().any(|x| x == claim));
+            if !known {
+                f.fail(
+                    format!("login method \"{name}\" reads the e-mail address from the claim \"{}\", which Pocket ID does not send", text::one(claim)),
+                    format!("set Email claim to email (Settings → Authentication → {name}; API field config.email_claim_name)"),
+                );
+            }
+        }
+        let uses_groups = self
+            .cf
+            .and_then(|cf| cf.policies.as_ref())
+            .and_then(|p| p.as_ref().ok())
+            .is_some_and(|ps| !rules::groups_claim_values(ps).is_empty());
+        if uses_groups && !scopes.iter().any(|s| s == "groups") {
+            f.fail(
+                format!("a policy of the site's application matches the OIDC claim groups, but login method \"{name}\" does not ask for the scope groups, so Pocket ID never sends it"),
+                format!("add groups to the scopes of \"{name}\" (and to its OIDC claims); policies match Pocket ID's group name, not its display name"),
+            );
+        }
+        Ok(format!(
+            "login method \"{name}\" asks for {}",
+            text::list(&scopes, " ")
+        ))
+    }
+
+    pub(super) fn pkce(&self, f: &mut Findings) -> Result<String, String> {
+        // Either side alone says what it can; both cross-check.
+        let access = match (self.cf(), self.idp) {
+            (Ok(_), Some(idp)) => Ok(idp),
+            (Ok(_), None) => Err(format!(
+                "skipped: follows from {}: no Pocket ID login method",
+                ids::LOGIN_METHOD
+            )),
+            (Err(e), _) => Err(e),
+        };
+        let client = match self.pid() {
+            Ok(pid) => match &pid.client {
+                Some(Ok(c)) => Ok(c),
+                _ => Err(format!(
+                    "skipped: follows from {}: the client was not read",
+                    ids::CLIENT
+                )),
+            },
+            Err(e) => Err(e),
+        };
+        let enforce = "turn on PKCE on the Pocket ID client (OIDC Clients → the client → PKCE) so that it is enforced";
+        match (access, client) {
+            (Err(a), Err(c)) => Err(if a.starts_with("skipped: follows from") {
+                a
+            } else {
+                c
+            }),
+            (Ok(idp), Err(_)) => {
+                let name = text::one(&idp.name);
+                if idp.config.pkce_enabled == Some(true) {
+                    Ok(format!(
+                        "login method \"{name}\" uses PKCE (Pocket ID's client not read: pass --api-key-file to see whether it is required)"
+                    ))
+                } else {
+                    f.warn(
+                        format!("login method \"{name}\" sends no PKCE"),
+                        format!("turn on PKCE in Access (Settings → Authentication → {name} → PKCE; API field config.pkce_enabled), then {enforce}"),
+                    );
+                    Ok(String::new())
+                }
+            }
+            (Err(_), Ok(client)) => {
+                let cname = text::one(&client.name);
+                if client.pkce_enabled || client.is_public {
+                    Ok(format!(
+                        "Pocket ID's client \"{cname}\" requires PKCE (Access's side not read: pass --cf-api-token-file to see whether it sends it)"
+                    ))
+                } else {
+                    f.warn(
+                        format!("Pocket ID's client \"{cname}\" does not require PKCE: a stolen code can be redeemed without the verifier"),
+                        format!("{enforce}, after checking that the Access login method has PKCE on"),
+                    );
+                    Ok(String::new())
+                }
+            }
+            (Ok(idp), Ok(client)) => {
+                let name = text::one(&idp.name);
+                let cname = text::one(&client.name);
+                let access = idp.config.pkce_enabled == Some(true);
+                let required = client.pkce_enabled || client.is_public;
+                if required && !access {
+                    let why = if client.is_public {
+                        "is public, and public clients must use PKCE"
+                    } else {
+                        "requires PKCE"
+                    };
+                    f.fail(
+                        format!("Pocket ID's client \"{cname}\" {why}, but login method \"{name}\" sends no PKCE: Pocket ID refuses every login"),
+                        format!("turn on PKCE in Access (Settings → Authentication → {name} → PKCE; API field config.pkce_enabled)"),
+                    );
+                } else if access && !required {
+                    f.warn(
+                        format!("login method \"{name}\" uses PKCE, but Pocket ID's client \"{cname}\" does not require it"),
+                        enforce,
+                    );
+                } else if !access {
+                    f.warn(
+                        format!("PKCE is off in login method \"{name}\" and on Pocket ID's client \"{cname}\""),
+                        format!("turn on PKCE in Access (Settings → Authentication → {name} → PKCE), then {enforce}"),
+                    );
+                }
+                Ok("PKCE is on in Access and required by Pocket ID".into())
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! `config.api_key`, `config.discovery`, `config.client`, `config.user`: Pocket ID's admin
+//! API key, its discovery document, the OIDC client Access uses and the monitoring user.
+
+use super::*;
+
+impl Facts<'_> {
+    pub(super) fn api_key(&self, f: &mut Findings) -> Result<String, String> {
+        let pid = self.pid.ok_or_else(|| NO_PID.to_string())?;
+        match &pid.clients {
+            Ok(clients) => Ok(format!(
+                "the admin API key reads Pocket ID ({} OIDC clients)",
+                clients.len()
+            )),
+            Err(e) => {
+                pid_problem(f, "its OIDC clients", e);
+                Ok(String::new())
+            }
+        }
+    }
+
+    pub(super) fn discovery_check(&self, f: &mut Findings) -> Result<String, String> {
+        let disc = match (self.pid, &self.discovery) {
+            (_, Some(d)) => *d,
+            (Some(p), None) => {
+                if let Err(e) = &p.discovery {
+                    f.fail(
+                        format!(
+                            "Pocket ID's discovery document could not be read: {}",
+                            crate::redact::terminal_safe(e)
+                        ),
+                        "see idp.discovery in `ssoprobe check` for the cause",
+                    );
+                }
+                return Ok(String::new());
+            }
+            (None, None) => return Err(NO_PID.to_string()),
+        };
+        let idp = self.config.idp.as_str().trim_end_matches('/');
+        let issuer = disc.issuer.clone().unwrap_or_default();
+        if norm_url(&issuer) != norm_url(idp) {
+            f.fail(
+                format!(
+                    "Pocket ID's issuer is {}, not its public URL {idp}",
+                    text::one(&issuer)
+                ),
+                format!("set APP_URL={idp} in Pocket ID's environment and restart it"),
+            );
+        }
+        let internal: Vec<&String> = [&disc.token_endpoint, &disc.jwks_uri]
+            .into_iter()
+            .flatten()
+            .filter(|u| host_of(u) != host_of(idp) || !u.starts_with("https://"))
+            .collect();
+        if !internal.is_empty() {
+            f.warn(
+                format!("discovery advertises {} (INTERNAL_APP_URL), which Cloudflare cannot reach", text::list(&internal, " and ")),
+                format!("in Access use {idp}/api/oidc/token and {idp}/.well-known/jwks.json, not discovery's internal URLs"),
+            );
+        }
+        Ok(format!("discovery's issuer is {idp}"))
+    }
+
+    pub(super) fn client(&self, f: &mut Findings) -> Result<String, String> {
+        let pid = self.pid()?;
+        let client = match &pid.client {
+            None => {
+                // The client would have been found by its callback in the list.
+                if let Err(e @ ApiError::Truncated { .. }) = &pid.clients {
+                    pid_problem(
+                        f,
+                        "its OIDC clients (to find the one whose callback is Access's)",
+                        e,
+                    );
+                    return Ok(String::new());
+                }
+                return Err("skipped: which client? no Cloudflare login method names one, and no Pocket ID client lists an Access callback; pass --client-id or --cf-api-token-file".into());
+            }
+            Some(Err(ApiError::Answer { status: 404, .. })) => {
+                let id = self
+                    .idp
+                    .and_then(|i| i.config.client_id.clone())
+                    .or_else(|| self.config.client_id.clone())
+                    .unwrap_or_default();
+                let callback = self
+                    .team_domain()
+                    .map(|t| crate::cloudflare::callback_url(&t));
+                let suggestion = pid
+                    .clients
+                    .as_ref()
+                    .ok()
+                    .and_then(|cs| access_client(cs, callback.as_deref()));
+                f.fail(
+                    format!("client id {} is not a Pocket ID OIDC client", text::one(&id)),
+                    match suggestion {
+                        Some(s) => format!("set the login method's App ID to {s}, the Pocket ID client whose callback is Access's (Settings → Authentication → Pocket ID)"),
+                        None => "create an OIDC client for Cloudflare in Pocket ID (OIDC Clients → Add) and paste its Client ID into the login method's App ID".into(),
+                    },
+                );
+                return Ok(String::new());
+            }
+            Some(Err(e)) => {
+                pid_problem(f, "the OIDC client", e);
+                return Ok(String::new());
+            }
+            Some(Ok(c)) => c,
+        };
+        let name = text::one(&client.name);
+        f.detail("client", name.clone());
+        match self.team_domain() {
+            Some(team) => {
+                let callback = crate::cloudflare::callback_url(&team);
+                if client.callback_urls.is_empty() {
+                    f.fail(
+                        format!("Pocket ID's client \"{name}\" has no callback URL: Pocket ID refuses every login for it"),
+                        format!("add {callback} to the client's Callback URLs (OIDC Clients → {name})"),
+                    );
+                } else if !client
+                    .callback_urls
+                    .iter()
+                    .any(|u| callback_matches(u, &callback))
+                {
+                    let other_team = client
+                        .callback_urls
+                        .iter()
+                        .find(|u| u.contains(".cloudflareaccess.com/") && !u.contains(&team));
+                    let finding = match other_team {
+                        Some(o) => format!(
+                            "Pocket ID's client \"{name}\" lists the callback of another team ({}), not {callback}",
+                            text::one(o)
+                        ),
+                        None => format!(
+                            "Pocket ID's client \"{name}\" does not list Access's callback {callback} (it lists {})",
+                            text::list(&client.callback_urls, ", ")
+                        ),
+                    };
+                    f.fail(finding, format!("add exactly {callback} (no trailing slash) to the client's Callback URLs (OIDC Clients → {name})"));
+                }
+            }
+            None => f.detail(
+                "callback",
+                "not checked: the team is unknown (pass --team or --cf-api-token-file)",
+            ),
+        }
+        if client.requires_pushed_authorization_requests {
+            f.fail(
+                format!("Pocket ID's client \"{name}\" requires pushed authorization requests (PAR), which Access does not send"),
+                format!("turn off \"Requires PAR\" on the client (OIDC Clients → {name})"),
+            );
+        }
+        if !client.is_public {
+            let secrets = client
+                .credentials
+                .as_ref()
+                .map(|c| c.secrets.as_slice())
+                .unwrap_or_default();
+            let now = crate::timefmt::unix_now();
+            let active: Vec<Option<i64>> = secrets
+                .iter()
+                .filter(|s| s.is_active != Some(false))
+                .map(|s| {
+                    s.expires_at
+                        .as_deref()
+                        .and_then(crate::timefmt::parse_rfc3339)
+                })
+                .filter(|exp| exp.is_none_or(|e| e > now))
+                .collect();
+            f.detail("active_secrets", active.len());
+            if !secrets.is_empty() && active.is_empty() {
+                f.fail(
+                    format!("every secret of Pocket ID's client \"{name}\" has expired: Access's code exchange gets invalid_client"),
+                    format!("create a new client secret (OIDC Clients → {name} → Client secrets) and paste it into the Access login method's Client secret"),
+                );
+            } else if !active.is_empty()
+                && active
+                    .iter()
+                    .all(|e| e.is_some_and(|e| e - now < EXPIRY_WARN_DAYS * 86_400))
+            {
+                let days = active
+                    .iter()
+                    .flatten()
+                    .max()
+                    .map(|e| (e - now) / 86_400)
+                    .unwrap_or(0);
+                f.warn(
+                    format!("the last active secret of Pocket ID's client \"{name}\" expires in {days} days"),
+                    format!("create a new secret (OIDC Clients → {name}) and paste it into Access before the old one expires"),
+                );
+            }
+        }
+        if client.requires_reauthentication {
+            f.warn(
+                format!("Pocket ID's client \"{name}\" requires re-authentication: every Access login asks for the passkey again"),
+                format!("turn off \"Requires re-authentication\" on the client (OIDC Clients → {name}) unless that is intended"),
+            );
+        }
+        Ok(format!(
+            "Pocket ID's client \"{name}\" lists Access's callback"
+        ))
+    }
+
+    pub(super) fn user(&self, f: &mut Findings) -> Result<String, String> {
+        let pid = self.pid()?;
+        let Some(email) = self.email else {
+            return Err(
+                "skipped: which user? pass --user EMAIL (the monitoring user) or --passkey FILE"
+                    .into(),
+            );
+        };
+        let user = match &pid.user {
+            Some(Ok(Some(u))) => u,
+            Some(Ok(None)) => {
+                f.fail(
+                    format!("Pocket ID has no user with the e-mail address {email}"),
+                    format!("create the monitoring user {email} (Users → Add) and enrol a passkey with `ssoprobe enroll`"),
+                );
+                return Ok(String::new());
+            }
+            Some(Err(e)) => {
+                pid_problem(f, "its users", e);
+                return Ok(String::new());
+            }
+            None => return Err("skipped: the user was not read".into()),
+        };
+        let uname = text::one(&user.username);
+        if user.disabled {
+            f.fail(
+                format!("Pocket ID user {uname} ({email}) is disabled"),
+                format!("enable the user (Users → {uname} → Enable)"),
+            );
+        }
+        match &pid.passkeys {
+            Some(Ok(p)) if p.is_empty() => f.fail(
+                format!("Pocket ID user {uname} has no passkey"),
+                "enrol one with `ssoprobe enroll --api-key-file … --user EMAIL --out FILE`",
+            ),
+            Some(Ok(p)) => f.detail("passkeys", p.len()),
+            Some(Err(e)) => pid_problem(f, "the user's passkeys", e),
+            None => {}
+        }
+        if let Some(Ok(client)) = &pid.client
+            && client.is_group_restricted
+        {
+            let allowed: BTreeSet<&str> = client
+                .allowed_user_groups
+                .iter()
+                .map(|g| g.id.as_str())
+                .collect();
+            if !user
+                .user_groups
+                .iter()
+                .any(|g| allowed.contains(g.id.as_str()))
+            {
+                let names: Vec<String> = client
+                    .allowed_user_groups
+                    .iter()
+                    .map(|g| text::one(&g.friendly_name))
+                    .collect();
+                f.fail(
+                    format!(
+                        "Pocket ID's client \"{}\" admits only {}, and user {uname} is in none of them: Pocket ID answers \"You are not allowed to access this service\"",
+                        text::one(&client.name),
+                        if names.is_empty() { "members of no group".to_string() } else { format!("the groups {}", text::list(&names, ", ")) }
+                    ),
+                    format!(
+                        "add {uname} to {} (User Groups → the group → Users), or allow one of the user's groups on the client (OIDC Clients → {} → Allowed user groups)",
+                        names.first().map_or_else(|| "an allowed group".to_string(), |n| format!("the group {n}")),
+                        text::one(&client.name)
+                    ),
+                );
+            }
+        }
+        Ok(format!(
+            "Pocket ID user {uname} is enabled, has a passkey and may use the client"
+        ))
+    }
+}

@@ -1,0 +1,277 @@
+//! `config.tunnel`, `config.dns`, `config.waf`: the tunnels that route the site and Pocket
+//! ID, their DNS records and Bot Fight Mode.
+
+use super::*;
+
+impl Facts<'_> {
+    /// The hosts (site, Pocket ID) with the tunnel each is routed to, if any.
+    pub(super) fn routed(&self, cf: &Cf) -> Vec<(String, Option<String>)> {
+        cf.dns
+            .iter()
+            .map(|(host, dns)| {
+                let target = dns
+                    .as_ref()
+                    .ok()
+                    .and_then(|d| d.as_ref())
+                    .and_then(|(_, records)| {
+                        records
+                            .iter()
+                            .find(|r| r.kind.eq_ignore_ascii_case("CNAME"))
+                            .and_then(|r| {
+                                r.content
+                                    .to_ascii_lowercase()
+                                    .strip_suffix(".cfargotunnel.com")
+                                    .map(str::to_string)
+                            })
+                    });
+                (host.clone(), target)
+            })
+            .collect()
+    }
+
+    pub(super) fn tunnel(&self, f: &mut Findings) -> Result<String, String> {
+        let cf = self.cf()?;
+        let tunnels = match &cf.tunnels {
+            Ok(t) => t,
+            Err(e) => {
+                cf_problem(f, e);
+                return Ok(String::new());
+            }
+        };
+        f.detail("tunnels_read", tunnels.len());
+        let aud = covering(self.config, cf).and_then(|a| a.aud.clone());
+        let team = self.team_domain();
+        let mut serving = Vec::new();
+        for (host, dns_target) in self.routed(cf) {
+            // The tunnel whose ingress names the host, else the DNS record's.
+            let by_ingress = tunnels.iter().find(|t| ingress_for(t, &host).is_some());
+            let by_dns = dns_target.as_ref().and_then(|id| {
+                tunnels
+                    .iter()
+                    .find(|t| t.tunnel.id.eq_ignore_ascii_case(id))
+            });
+            // The DNS record's tunnel first: an old tunnel's stale rule may name the host too.
+            let Some(t) = by_dns.or(by_ingress) else {
+                continue;
+            };
+            let tname = text::one(&t.tunnel.name);
+            let down =
+                |t: &TunnelFacts| matches!(t.tunnel.status.as_deref(), Some("down" | "inactive"));
+            // DNS sends the host to a dead tunnel while a live one has its rule: the
+            // record is what is wrong, not the tunnel.
+            if down(t)
+                && let Some(live) = tunnels.iter().find(|o| {
+                    o.tunnel.id != t.tunnel.id && !down(o) && ingress_for(o, &host).is_some()
+                })
+            {
+                f.fail(
+                    format!("{host}'s DNS record sends it to tunnel \"{tname}\", which is {}; tunnel \"{}\", which is up, has its public hostname", t.tunnel.status.as_deref().unwrap_or_default(), text::one(&live.tunnel.name)),
+                    format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", live.tunnel.id),
+                );
+                continue;
+            }
+            serving.push(format!("{host} by \"{tname}\""));
+            match t.tunnel.status.as_deref() {
+                Some("down" | "inactive") => f.fail(
+                    format!("tunnel \"{tname}\" serving {host} is {}: no cloudflared is connected{}", t.tunnel.status.as_deref().unwrap_or_default(), t.tunnel.conns_inactive_at.as_deref().map(|at| format!(" (since {})", text::one(at))).unwrap_or_default()),
+                    format!("start cloudflared for tunnel \"{tname}\" on the origin (systemctl status cloudflared / docker logs); visitors get Cloudflare error 1033"),
+                ),
+                Some("degraded") => f.warn(
+                    format!("tunnel \"{tname}\" serving {host} is degraded"),
+                    format!("look at the connectors of \"{tname}\" (Networks → Tunnels → {tname}): restart the one whose connections are pending reconnect, and check the origin's network"),
+                ),
+                _ => {}
+            }
+            if let Err(e) = &t.connectors {
+                cf_problem(f, e);
+            }
+            if let Ok(connectors) = &t.connectors {
+                let live: usize = connectors
+                    .iter()
+                    .map(|c| {
+                        c.conns
+                            .iter()
+                            .filter(|x| x.is_pending_reconnect != Some(true))
+                            .count()
+                    })
+                    .sum();
+                let pending: usize = connectors
+                    .iter()
+                    .map(|c| {
+                        c.conns
+                            .iter()
+                            .filter(|x| x.is_pending_reconnect == Some(true))
+                            .count()
+                    })
+                    .sum();
+                if live == 0 && !matches!(t.tunnel.status.as_deref(), Some("down" | "inactive")) {
+                    f.fail(
+                        format!(
+                            "tunnel \"{tname}\" serving {host} has no live connection to Cloudflare"
+                        ),
+                        format!("start or restart cloudflared for \"{tname}\" on the origin"),
+                    );
+                } else if pending > 0 && t.tunnel.status.as_deref() != Some("degraded") {
+                    f.warn(
+                        format!("tunnel \"{tname}\" has {pending} connection(s) pending reconnect"),
+                        format!("restart the affected cloudflared of \"{tname}\" and check the origin's network"),
+                    );
+                }
+            }
+            match &t.config {
+                Some(Ok(_)) => match ingress_for(t, &host) {
+                    None => f.fail(
+                        format!("tunnel \"{tname}\" has no public hostname for {host}: its catch-all rule answers"),
+                        format!("add a public hostname {host} → the service's address to tunnel \"{tname}\" (Networks → Tunnels → {tname} → Public Hostname)"),
+                    ),
+                    Some(rule) => {
+                        let access = rule.origin_request.as_ref().and_then(|o| o.get("access"));
+                        if let Some(access) = access
+                            && access.get("required").and_then(|v| v.as_bool()) == Some(true)
+                        {
+                            let tags: Vec<String> = access.get("audTag").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_ascii_lowercase)).collect()).unwrap_or_default();
+                            if let Some(aud) = &aud
+                                && !tags.contains(&aud.to_ascii_lowercase())
+                            {
+                                f.fail(
+                                    format!("tunnel \"{tname}\" checks Access tokens for {host} against other AUD tags than the application's {aud}"),
+                                    format!("set the AUD tag of {host}'s Protect with Access setting to {aud} (Networks → Tunnels → {tname} → Public Hostname → {host} → Access)"),
+                                );
+                            }
+                            let team_name = access.get("teamName").and_then(|v| v.as_str()).unwrap_or_default();
+                            if let Some(team) = &team
+                                && !team_name.is_empty()
+                                && crate::cloudflare::team_domain(team_name) != *team
+                            {
+                                f.fail(
+                                    format!("tunnel \"{tname}\" checks Access tokens for {host} of team {}, not {team}", text::one(team_name)),
+                                    format!("set the team name of {host}'s Protect with Access setting to {}", team.trim_end_matches(".cloudflareaccess.com")),
+                                );
+                            }
+                        }
+                    }
+                },
+                Some(Err(e)) => cf_problem(f, e),
+                None => f.detail(&format!("ingress_{host}"), "locally managed: cloudflared's config.yml is not readable through the API"),
+            }
+        }
+        if serving.is_empty() {
+            return Ok(
+                "neither the site nor Pocket ID is served through a tunnel of this account".into(),
+            );
+        }
+        Ok(format!("tunnels healthy: {}", text::list(&serving, ", ")))
+    }
+
+    pub(super) fn dns(&self, f: &mut Findings) -> Result<String, String> {
+        let cf = self.cf()?;
+        let tunnels = cf.tunnels.as_ref().ok();
+        let mut seen = Vec::new();
+        for (host, dns) in &cf.dns {
+            let (zone, records) = match dns {
+                Ok(Some(z)) => z,
+                Ok(None) => {
+                    f.detail(&format!("zone_{host}"), "not a zone of this account");
+                    continue;
+                }
+                Err(e) => {
+                    cf_problem(f, e);
+                    continue;
+                }
+            };
+            let zone_name = text::one(&zone.name);
+            let Some(record) = records.first() else {
+                f.fail(
+                    format!("zone {zone_name} has no DNS record for {host}"),
+                    format!("add a proxied CNAME {host} → <tunnel id>.cfargotunnel.com (or let the tunnel's Public Hostname create it)"),
+                );
+                continue;
+            };
+            let content = text::one(&record.content);
+            seen.push(format!("{host} {} {content}", record.kind));
+            if record.proxied == Some(false) {
+                f.fail(
+                    format!("the DNS record of {host} is not proxied: requests bypass Cloudflare and Access"),
+                    format!("turn on the proxy (orange cloud) for {host} in DNS → Records"),
+                );
+            }
+            let target = record.content.to_ascii_lowercase();
+            let Some(id) = target.strip_suffix(".cfargotunnel.com") else {
+                continue;
+            };
+            let Some(tunnels) = tunnels else {
+                continue;
+            };
+            let serving = tunnels
+                .iter()
+                .filter(|t| ingress_for(t, host).is_some())
+                .max_by_key(|t| t.tunnel.status.as_deref() == Some("healthy"));
+            match tunnels.iter().find(|t| t.tunnel.id.eq_ignore_ascii_case(id)) {
+                None => f.fail(
+                    format!("{host} points at tunnel {id}, which is not a tunnel of this account"),
+                    format!("repoint the CNAME {host} at the tunnel that serves it ({}.cfargotunnel.com)", serving.map(|t| t.tunnel.id.as_str()).unwrap_or("<tunnel id>")),
+                ),
+                Some(t) => {
+                    // The record's tunnel has no rule for the host (its configuration was
+                    // read), or is down while a healthy tunnel has one: the record points
+                    // at the wrong tunnel.
+                    let target_lacks_rule =
+                        matches!(&t.config, Some(Ok(_))) && ingress_for(t, host).is_none();
+                    let down = |t: &TunnelFacts| {
+                        matches!(t.tunnel.status.as_deref(), Some("down" | "inactive"))
+                    };
+                    if let Some(s) = serving
+                        && s.tunnel.id != t.tunnel.id
+                        && (target_lacks_rule || (down(t) && !down(s)))
+                    {
+                        let why = if target_lacks_rule {
+                            "which has no public hostname for it".to_string()
+                        } else {
+                            format!("which is {}", t.tunnel.status.as_deref().unwrap_or_default())
+                        };
+                        f.fail(
+                            format!("{host} points at tunnel \"{}\", {why}; its public hostname is served by tunnel \"{}\"", text::one(&t.tunnel.name), text::one(&s.tunnel.name)),
+                            format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", s.tunnel.id),
+                        );
+                    }
+                }
+            }
+        }
+        if seen.is_empty() {
+            return Ok("no DNS record of the site or Pocket ID is in this account's zones".into());
+        }
+        Ok(format!("DNS: {}", text::list(&seen, "; ")))
+    }
+
+    pub(super) fn waf(&self, f: &mut Findings) -> Result<String, String> {
+        let cf = self.cf()?;
+        let idp_host = self.config.idp.host_str().unwrap_or_default();
+        match &cf.bots {
+            None => Err(format!(
+                "skipped: {idp_host} is not in a zone of this account"
+            )),
+            Some(Err(e)) => {
+                cf_problem(f, e);
+                Ok(String::new())
+            }
+            Some(Ok(b)) if b.fight_mode == Some(true) => {
+                f.warn(
+                    format!("Bot Fight Mode is on for {idp_host}'s zone: it can challenge Access's own token requests to Pocket ID (\"Failed to exchange code for token\")"),
+                    format!("turn Bot Fight Mode off for the zone (Security → Bots), or serve {idp_host} from a zone without it; a WAF skip rule cannot exempt it"),
+                );
+                Ok(String::new())
+            }
+            Some(Ok(_)) => Ok(format!("Bot Fight Mode is off for {idp_host}'s zone")),
+        }
+    }
+}
+
+/// The ingress rule of tunnel `t` for `host`, from its remote configuration.
+pub(super) fn ingress_for<'a>(t: &'a TunnelFacts, host: &str) -> Option<&'a Ingress> {
+    let config = t.config.as_ref()?.as_ref().ok()?.config.as_ref()?;
+    config.ingress.iter().find(|r| {
+        r.hostname
+            .as_deref()
+            .is_some_and(|h| rules::covers(h, host, "/").is_some())
+    })
+}
