@@ -66,6 +66,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// List every check: its id, what it proves, when it runs and what makes it skip.
+    Checks {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Human, value_name = "FORMAT")]
+        format: ListFormat,
+    },
     /// Print the JSON Schema of `check --format json`.
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -220,6 +226,15 @@ Exit codes: 0 all checks passed, 1 warnings only, 2 at least one check failed,
 Example:
   ssoprobe doctor --service https://service.example.com --idp https://id.example.com \\
     --cf-api-token-file cf-token.txt --api-key-file pocket-id-key.txt --user probe@example.com";
+
+/// How `ssoprobe checks` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// One block per check.
+    Human,
+    /// One JSON array.
+    Json,
+}
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -906,3 +906,31 @@ fn a_hanging_ping_service_is_given_up_on_quickly() {
     );
     drop(holder);
 }
+
+#[test]
+fn checks_lists_every_check_from_the_declaration() {
+    let human = run(&["checks"]);
+    assert_eq!(human.code, 0, "{}", human.dump());
+    let json = run(&["checks", "--format", "json"]);
+    assert_eq!(json.code, 0, "{}", json.dump());
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 28, "{}", json.stdout);
+    for c in list {
+        let id = c["id"].as_str().unwrap();
+        assert!(human.stdout.contains(&format!("{id}\n  proves:")), "{id}");
+        assert!(!c["proves"].as_str().unwrap().is_empty(), "{id}");
+        assert!(!c["skips_when"].as_array().unwrap().is_empty(), "{id}");
+    }
+    // What a check needs, and which check yields it, is what makes it skip.
+    let code = list.iter().find(|c| c["id"] == "idp.code").unwrap();
+    assert_eq!(
+        code["needs"],
+        serde_json::json!(["interaction", "idp_session"])
+    );
+    assert_eq!(
+        code["skips_when"],
+        serde_json::json!(["idp.authorize fails", "passkey.login fails"])
+    );
+    assert!(run(&["checks", "--format", "yaml"]).code == 3);
+}

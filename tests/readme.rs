@@ -164,6 +164,18 @@ fn commands() -> String {
 }
 
 #[test]
+fn checks_tables_are_generated_from_the_declaration() {
+    use ssoprobe::checks::spec;
+    common::readme_section("checks", BY, &spec::markdown(spec::PROBE), str::to_string);
+    common::readme_section(
+        "config checks",
+        BY,
+        &spec::markdown(spec::CONFIG),
+        str::to_string,
+    );
+}
+
+#[test]
 fn settings_table_is_generated_from_the_flags() {
     common::readme_section("settings", BY, &settings_table(), str::to_string);
 }

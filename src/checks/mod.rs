@@ -9,6 +9,7 @@
 mod access;
 mod idp;
 mod login;
+pub mod spec;
 mod tls;
 
 use crate::cloudflare::{self, EdgePage};
@@ -520,28 +521,6 @@ pub fn settle_unsent(checks: &mut Vec<CheckResult>, limit: &str) {
     }
 }
 
-/// The checks whose failure can be a consequence of another's, with the checks that can
-/// cause it, nearest cause first.
-const CAUSES: &[(&str, &[&str])] = &[
-    (ids::PASSKEY_LOGIN, &[ids::IDP_DISCOVERY, ids::IDP_HEALTH]),
-    (
-        ids::IDP_CODE,
-        &[ids::IDP_AUTHORIZE, ids::PASSKEY_LOGIN, ids::IDP_DISCOVERY],
-    ),
-    (
-        ids::IDP_EXCHANGE,
-        &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
-    ),
-    (
-        ids::ACCESS_CALLBACK,
-        &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
-    ),
-    (
-        ids::ACCESS_TOKEN,
-        &[ids::SERVICE_REACH, ids::ACCESS_CALLBACK],
-    ),
-];
-
 /// Pocket ID's endpoint checks: when several of them fail with the host down, the first
 /// in report order names it and the others follow from it.
 const IDP_ENDPOINTS: &[&str] = &[
@@ -615,7 +594,12 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
             follows(&mut checks[i], &root_id, &root_hint);
         }
     }
-    for (id, causes) in CAUSES {
+    // Which failure explains which is declared with the checks (spec::Spec::explained_by).
+    for (id, causes) in spec::PROBE
+        .iter()
+        .filter(|s| !s.explained_by.is_empty())
+        .map(|s| (s.id, s.explained_by))
+    {
         let Some(i) = checks
             .iter()
             .position(|c| c.id == *id && c.status == Status::Fail)

@@ -3,6 +3,7 @@
 //! convention (0 pass, 1 warnings, 2 failures, 3 could not run).
 
 mod check;
+mod checks;
 mod config;
 #[cfg(feature = "lab")]
 mod demo;
@@ -94,6 +95,7 @@ pub fn main() -> ExitCode {
     // Unix tools do; the others ignore a closed stdout or never write to it.
     let only_prints = match &cli.command {
         Command::Schema | Command::Completions { .. } | Command::Man { .. } => true,
+        Command::Checks { .. } => true,
         Command::Config { .. } | Command::Passkey { .. } => true,
         #[cfg(feature = "lab")]
         Command::Lab(args) => args.list_faults || args.list_variants,
@@ -151,6 +153,7 @@ pub fn main() -> ExitCode {
                 Ok(0)
             }
             Command::Man { dir } => man::run(dir.as_deref()),
+            Command::Checks { format } => checks::run(format),
             Command::Schema => {
                 print!("{}", report::JSON_SCHEMA);
                 Ok(0)
