@@ -31,6 +31,7 @@ const PAGES: &[&str] = &[
     "ssoprobe-serve",
     "ssoprobe-config",
     "ssoprobe-config-check",
+    "ssoprobe-checks",
     "ssoprobe-schema",
     "ssoprobe-completions",
     "ssoprobe-man",
