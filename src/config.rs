@@ -90,7 +90,41 @@ pub struct Config {
     /// An Access service token (id, secret), for `service.reach` without a passkey.
     pub service_token: Option<(Secret, Secret)>,
     /// API credentials for the `config.*` checks (`doctor`).
-    pub doctor: crate::doctor::DoctorConfig,
+    pub doctor: DoctorConfig,
+}
+
+/// Cloudflare's API, unless `--cf-api-url` says otherwise.
+pub const DEFAULT_CF_API_URL: &str = "https://api.cloudflare.com/client/v4";
+
+/// Where and how to read Cloudflare's configuration.
+#[derive(Debug, Clone)]
+pub struct CfSettings {
+    /// The API token (read permissions).
+    pub token: Secret,
+    /// The account, when given (else found from the token).
+    pub account: Option<String>,
+    /// The API's base URL.
+    pub url: Url,
+}
+
+/// What `doctor` (and `check` with API credentials) reads with.
+#[derive(Debug, Clone, Default)]
+pub struct DoctorConfig {
+    /// Cloudflare's API.
+    pub cf: Option<CfSettings>,
+    /// Pocket ID's admin API key.
+    pub api_key: Option<Secret>,
+    /// The monitoring user's e-mail.
+    pub user: Option<String>,
+    /// `doctor`: the configuration checks only, no probe.
+    pub only: bool,
+}
+
+impl DoctorConfig {
+    /// Whether there is anything to read with.
+    pub fn enabled(&self) -> bool {
+        self.cf.is_some() || self.api_key.is_some()
+    }
 }
 
 /// Where the IdP's URL came from.
@@ -749,7 +783,7 @@ fn doctor_settings(
     fc: &FileConfig,
     pick: &Pick<'_>,
     pick_path: &PickPath<'_>,
-) -> Result<crate::doctor::DoctorConfig, ConfigError> {
+) -> Result<DoctorConfig, ConfigError> {
     let token = match pick_path(
         "cf_api_token_file",
         &args.cf_api_token_file,
@@ -781,7 +815,7 @@ fn doctor_settings(
                     format!(
                         "'{}' is not a URL; the default is {}",
                         crate::redact::terminal_safe(v.trim()),
-                        crate::doctor::DEFAULT_CF_API_URL
+                        DEFAULT_CF_API_URL
                     ),
                 )
             })?;
@@ -843,13 +877,13 @@ fn doctor_settings(
     }
     let url = match url {
         Some((u, _)) => u,
-        None => Url::parse(crate::doctor::DEFAULT_CF_API_URL).map_err(|_| ConfigError {
+        None => Url::parse(DEFAULT_CF_API_URL).map_err(|_| ConfigError {
             setting: "cf_api_url".into(),
             problem: "the built-in default does not parse; give --cf-api-url".into(),
         })?,
     };
-    Ok(crate::doctor::DoctorConfig {
-        cf: token.map(|token| crate::doctor::CfSettings {
+    Ok(DoctorConfig {
+        cf: token.map(|token| CfSettings {
             token,
             account: account.map(|a| a.0),
             url,
@@ -1284,8 +1318,8 @@ fn check_connect_timeout(
             origin,
             format!(
                 "{} is longer than the per-request timeout ({}), which bounds the connection too; lower it, or raise --timeout",
-                crate::http::human_duration(connect),
-                crate::http::human_duration(timeout)
+                crate::timefmt::human_duration(connect),
+                crate::timefmt::human_duration(timeout)
             ),
         ));
     }

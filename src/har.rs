@@ -1,15 +1,16 @@
-//! The run as a HAR 1.2 archive (`--har FILE`): every request with its headers,
-//! cookies, query, body, timings, status and answer, one page per check with its
-//! finding — redacted as it is recorded, by the trace's rules, so that the file can be
-//! attached to a public issue. A secret is never stored: cookie values, credentials,
+//! The entries of a HAR 1.2 archive (`--har FILE`): every request with its headers,
+//! cookies, query, body, timings, status and answer — redacted as it is recorded, by
+//! the trace's rules, so that the file can be attached to a public issue. Entries are
+//! built from plain facts (the HTTP client fills them in); the document with one page
+//! per check and its finding is assembled in `report::har`. A secret is never stored: cookie values, credentials,
 //! codes, `state`, `nonce`, `meta`, interaction ids, tokens in bodies and passkey
 //! assertions become the same `[redacted:xxxxxx]` fingerprint the trace shows, so one
 //! value can be followed from request to request without being shown.
 
-use crate::checks::CheckResult;
 use crate::redact::{self, fingerprint};
 use serde_json::{Map, Value, json};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
 use url::Url;
 
 /// The most of a response (or request) body kept in the archive.
@@ -77,81 +78,95 @@ pub struct Entry {
     pub connection: Option<String>,
 }
 
+/// An answer as the archive records it: the facts the HTTP client read, in plain
+/// terms, not yet redacted.
+#[derive(Debug)]
+pub struct Answer<'a> {
+    /// The HTTP version spoken (`HTTP/1.1`, `HTTP/2`).
+    pub version: &'static str,
+    /// The URL that answered: relative locations resolve against it.
+    pub url: &'a Url,
+    /// The status code.
+    pub status: u16,
+    /// Its reason phrase (empty when the code has none).
+    pub status_text: &'static str,
+    /// Every header, in order, its value as text (lossy).
+    pub headers: Vec<(String, String)>,
+    /// The `Content-Type` value, when present and printable.
+    pub content_type: Option<&'a str>,
+    /// The `Location` value, when present and printable.
+    pub location: Option<&'a str>,
+    /// The body as read.
+    pub body: &'a [u8],
+    /// Time to the response's headers.
+    pub wait: Duration,
+    /// Time to read the body.
+    pub receive: Duration,
+    /// The server's address.
+    pub remote: Option<IpAddr>,
+    /// The connection's local port.
+    pub local_port: Option<u16>,
+}
+
 impl Entry {
     /// The entry of an answered request.
     pub fn answered(
         check: &str,
         started: SystemTime,
         mut request: Value,
-        response: &crate::http::Response,
-        exchange: &crate::http::Exchange,
+        answer: Answer<'_>,
     ) -> Entry {
-        let version = match exchange.version {
-            reqwest::Version::HTTP_2 => "HTTP/2",
-            reqwest::Version::HTTP_10 => "HTTP/1.0",
-            reqwest::Version::HTTP_3 => "HTTP/3",
-            _ => "HTTP/1.1",
-        };
-        request["httpVersion"] = json!(version);
-        let base = &response.url;
-        let header_list: Vec<(String, String)> = response
+        request["httpVersion"] = json!(answer.version);
+        let base = answer.url;
+        let set_cookies: Vec<String> = answer
             .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let set_cookies: Vec<String> = header_list
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
             .map(|(_, v)| v.clone())
             .collect();
-        let mime = response.header("content-type").unwrap_or("").to_string();
-        let (text, comment) = body(&response.body, &mime);
-        let mut content = json!({"size": response.body.len(), "mimeType": if mime.is_empty() { "x-unknown" } else { mime.as_str() }});
+        let mime = answer.content_type.unwrap_or("").to_string();
+        let (text, comment) = body(answer.body, &mime);
+        let mut content = json!({"size": answer.body.len(), "mimeType": if mime.is_empty() { "x-unknown" } else { mime.as_str() }});
         if let Some(t) = text {
             content["text"] = json!(t);
         }
         if let Some(c) = comment {
             content["comment"] = json!(c);
         }
-        let redirect = response
-            .header("location")
+        let redirect = answer
+            .location
             .map(|l| uri(&redact::location(base, l)))
             .unwrap_or_default();
         let response_value = json!({
-            "status": response.status.as_u16(),
-            "statusText": response.status.canonical_reason().unwrap_or(""),
-            "httpVersion": version,
+            "status": answer.status,
+            "statusText": answer.status_text,
+            "httpVersion": answer.version,
             "cookies": response_cookies(&set_cookies),
-            "headers": headers(&header_list, base),
+            "headers": headers(&answer.headers, base),
             "content": content,
             "redirectURL": redirect,
             "headersSize": -1,
-            "bodySize": response.body.len(),
+            "bodySize": answer.body.len(),
         });
         Entry {
             check: check.to_string(),
             started,
             request: scrubbed(request),
             response: scrubbed(response_value),
-            wait: exchange.headers_at,
-            receive: response.elapsed.saturating_sub(exchange.headers_at),
-            server_ip: exchange.remote.map(|a| a.ip().to_string()),
-            connection: exchange.local_port.map(|p| p.to_string()),
+            wait: answer.wait,
+            receive: answer.receive,
+            server_ip: answer.remote.map(|a| a.to_string()),
+            connection: answer.local_port.map(|p| p.to_string()),
         }
     }
 
-    /// The entry of a request that got no answer: status 0 and the reason in `_error`
-    /// (as browsers write it).
+    /// The entry of a request that got no answer (`error` says why): status 0 and the
+    /// reason in `_error` (as browsers write it).
     pub fn failed(
         check: &str,
         started: SystemTime,
         request: Value,
-        error: &crate::http::HttpError,
+        error: &str,
         took: Duration,
     ) -> Entry {
         let response = json!({
@@ -164,7 +179,7 @@ impl Entry {
             "redirectURL": "",
             "headersSize": -1,
             "bodySize": -1,
-            "_error": redact::terminal_safe(&redact::scrub(&error.to_string())),
+            "_error": redact::terminal_safe(&redact::scrub(error)),
         });
         Entry {
             check: check.to_string(),
@@ -217,18 +232,6 @@ fn scrubbed(value: Value) -> Value {
         }
         other => other,
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn iso8601(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let base = crate::timefmt::rfc3339(secs);
-    format!(
-        "{}.{:03}Z",
-        base.trim_end_matches('Z'),
-        since.subsec_millis()
-    )
 }
 
 fn pair(name: &str, value: &str) -> Value {
@@ -562,98 +565,6 @@ pub fn headers(list: &[(String, String)], base: &Url) -> Value {
 /// HAR's `params` of a form body, redacted.
 pub fn params(text: &str) -> Value {
     param_pairs(url::form_urlencoded::parse(text.as_bytes()))
-}
-
-/// One target's run for the archive.
-pub struct TargetEntries<'a> {
-    /// The target's name (page ids are prefixed with it when there are several).
-    pub name: &'a str,
-    /// Its exchanges.
-    pub entries: Vec<Entry>,
-    /// Its findings.
-    pub checks: &'a [CheckResult],
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
-}
-
-/// The HAR 1.2 document of the runs.
-pub fn document(runs: &[TargetEntries<'_>]) -> Value {
-    let several = runs.len() > 1;
-    let mut pages = Vec::new();
-    let mut entries = Vec::new();
-    for run in runs {
-        let page_id = |check: &str| {
-            if several {
-                format!("{}/{check}", run.name)
-            } else {
-                check.to_string()
-            }
-        };
-        // One page per label that sent requests, in the order of its first request.
-        let mut labels: Vec<(&str, SystemTime)> = Vec::new();
-        for e in &run.entries {
-            if !labels.iter().any(|(l, _)| *l == e.check) {
-                labels.push((&e.check, e.started));
-            }
-        }
-        for (label, started) in labels {
-            // The findings of the checks this label's requests served: the check of
-            // that id, or (the doctor's `config` label) every `config.*` check.
-            let findings: Vec<Value> = run
-                .checks
-                .iter()
-                .filter(|c| c.id == label || c.id.starts_with(&format!("{label}.")))
-                .map(|c| {
-                    let mut f =
-                        json!({"check": c.id, "status": c.status.as_str(), "summary": c.summary});
-                    if let Some(h) = &c.hint {
-                        f["hint"] = json!(h);
-                    }
-                    f
-                })
-                .collect();
-            pages.push(json!({
-                "startedDateTime": iso8601(started),
-                "id": page_id(label),
-                "title": page_id(label),
-                "pageTimings": {"onContentLoad": -1, "onLoad": -1},
-                "_ssoprobe": {"target": run.name, "findings": findings},
-            }));
-        }
-        for e in &run.entries {
-            let time = ms(e.wait + e.receive);
-            let mut entry = json!({
-                "pageref": page_id(&e.check),
-                "startedDateTime": iso8601(e.started),
-                "time": time,
-                "request": e.request,
-                "response": e.response,
-                "cache": {},
-                "timings": {
-                    "blocked": -1, "dns": -1, "connect": -1, "ssl": -1,
-                    "send": 0, "wait": ms(e.wait), "receive": ms(e.receive),
-                },
-                "_ssoprobe": {"check": e.check, "target": run.name},
-            });
-            if let Some(ip) = &e.server_ip {
-                entry["serverIPAddress"] = json!(ip);
-            }
-            if let Some(c) = &e.connection {
-                entry["connection"] = json!(c);
-            }
-            entries.push(entry);
-        }
-    }
-    json!({
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "ssoprobe", "version": env!("CARGO_PKG_VERSION")},
-            "pages": pages,
-            "entries": entries,
-        }
-    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //!   ([`server_text`]).
 
 use crate::redact::{self, Secret};
+use crate::text::server_text;
+use crate::timefmt::human_duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use reqwest_cookie_store::{CookieStoreMutex, RawCookie};
@@ -32,9 +34,6 @@ pub const BODY_CAP: usize = 1024 * 1024;
 pub const MAX_HOPS: usize = 10;
 /// What ssoprobe calls itself on the wire.
 pub const USER_AGENT: &str = concat!("ssoprobe/", env!("CARGO_PKG_VERSION"));
-
-/// Longest text from a server (or derived from one) that an error message carries.
-pub const SERVER_TEXT_CAP: usize = 200;
 
 /// A host and port pinned to an address, from `--resolve` or `--connect-to`, with
 /// curl's meaning: the pin applies to requests for that host AND that port only.
@@ -89,19 +88,6 @@ pub fn route_for<'a>(routes: &'a [Route], host: &str, port: u16) -> Option<&'a R
     resolve()
         .find(|r| r.host != Route::ANY_HOST && r.matches(host, port))
         .or_else(|| resolve().find(|r| r.matches(host, port)))
-}
-
-/// Text that came from a server (a header, a TLS alert, a transport error that quotes
-/// the peer), fit for an error message: no control characters or bidirectional
-/// overrides ([`redact::terminal_safe`]) and at most [`SERVER_TEXT_CAP`] characters.
-pub fn server_text(text: &str) -> String {
-    let safe = redact::terminal_safe(text);
-    if safe.chars().count() <= SERVER_TEXT_CAP {
-        return safe;
-    }
-    let mut cut: String = safe.chars().take(SERVER_TEXT_CAP - 1).collect();
-    cut.push('…');
-    cut
 }
 
 /// Headers a request may set with [`Request::header`] that carry no credential (a
@@ -628,6 +614,39 @@ pub struct Exchange {
     pub version: reqwest::Version,
 }
 
+/// What the HAR archive records of an answered request: `response` and its exchange
+/// in the archive's plain terms.
+fn har_answer<'a>(response: &'a Response, exchange: &Exchange) -> crate::har::Answer<'a> {
+    crate::har::Answer {
+        version: match exchange.version {
+            reqwest::Version::HTTP_2 => "HTTP/2",
+            reqwest::Version::HTTP_10 => "HTTP/1.0",
+            reqwest::Version::HTTP_3 => "HTTP/3",
+            _ => "HTTP/1.1",
+        },
+        url: &response.url,
+        status: response.status.as_u16(),
+        status_text: response.status.canonical_reason().unwrap_or(""),
+        headers: response
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        content_type: response.header("content-type"),
+        location: response.header("location"),
+        body: &response.body,
+        wait: exchange.headers_at,
+        receive: response.elapsed.saturating_sub(exchange.headers_at),
+        remote: exchange.remote.map(|a| a.ip()),
+        local_port: exchange.local_port,
+    }
+}
+
 /// The client of one run.
 pub struct Http {
     /// For requests no route applies to (the system's resolver).
@@ -1135,8 +1154,7 @@ impl Http {
                         check,
                         started_wall,
                         req,
-                        &response,
-                        &meta,
+                        har_answer(&response, &meta),
                     ));
                 }
                 Ok(response)
@@ -1154,7 +1172,7 @@ impl Http {
                 check,
                 started_wall,
                 req,
-                e,
+                &e.to_string(),
                 started.elapsed(),
             ));
         }
@@ -1477,18 +1495,6 @@ fn classify_raw(host: &str, error: &reqwest::Error, timeout: Duration) -> HttpEr
     HttpError::Other(texts.last().cloned().unwrap_or(joined))
 }
 
-/// "1.5 s", "250 ms", "10 s".
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1607,15 +1613,6 @@ mod tests {
         );
         assert_eq!(sent(&jar, "https://cloudflareaccess.com/"), "s=1");
         assert_eq!(sent(&jar, "https://xyz.cloudflareaccess.com/"), "");
-    }
-
-    #[test]
-    fn server_text_is_printable_and_bounded() {
-        let long = format!("\u{1b}[2J{}\r\nX-Evil: 1", "a".repeat(5000));
-        let shown = server_text(&long);
-        assert!(shown.chars().count() <= SERVER_TEXT_CAP, "{}", shown.len());
-        assert!(!shown.chars().any(char::is_control), "{shown:?}");
-        assert_eq!(server_text("plain"), "plain");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! ssoprobe: an end-to-end verifier and health check for single sign-on in front of
 //! self-hosted sites (Cloudflare Access with Pocket ID as the identity provider).
 //!
-//! Dependencies run one way: [`cmd`] → [`checks`] → [`http`], [`cloudflare`],
-//! [`pocketid`], [`passkey`]; the [`report`] renderers see only results. The embedded
-//! lab is a crate of its own (`ssoprobe-lab`, cargo feature `lab`) that knows nothing
-//! of the probe.
+//! Dependencies run one way: each module names only modules below it in
+//! [`cmd`] > [`report`] > [`checks`] > [`ping`], [`doctor`] > [`config`] > [`pocketid`] >
+//! [`finding`], [`cloudflare`], [`passkey`] > [`http`] > [`tls`], [`har`] > [`text`] >
+//! [`redact`], [`timefmt`], [`atomic`], [`cli`] (`tests/modules.rs` fails on a cycle).
+//! The embedded lab is a crate of its own (`ssoprobe-lab`, cargo feature `lab`) that
+//! knows nothing of the probe.
 
 pub mod atomic;
 pub mod checks;
@@ -13,6 +15,7 @@ pub mod cloudflare;
 pub mod cmd;
 pub mod config;
 pub mod doctor;
+pub mod finding;
 pub mod har;
 pub mod http;
 pub mod passkey;
@@ -20,5 +23,6 @@ pub mod ping;
 pub mod pocketid;
 pub mod redact;
 pub mod report;
+pub mod text;
 pub mod timefmt;
 pub mod tls;

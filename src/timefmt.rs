@@ -1,7 +1,7 @@
-//! Clock and calendar helpers for the reports and the TLS checks (no date crate needed
-//! for a handful of UTC formats).
+//! Clock and calendar helpers for the reports, the TLS checks and the HAR archive, and
+//! durations in words for messages (no date crate needed for a handful of UTC formats).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {
@@ -33,6 +33,17 @@ pub fn rfc3339(unix: i64) -> String {
         secs / 3600,
         (secs % 3600) / 60,
         secs % 60
+    )
+}
+
+/// A moment as `YYYY-MM-DDTHH:MM:SS.mmmZ` (HAR's timestamps).
+pub fn iso8601(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let base = rfc3339(since.as_secs() as i64);
+    format!(
+        "{}.{:03}Z",
+        base.trim_end_matches('Z'),
+        since.subsec_millis()
     )
 }
 
@@ -73,6 +84,18 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         }
     };
     Some(days_from_civil(y, mo, day) * 86_400 + h * 3600 + mi * 60 + s - offset)
+}
+
+/// "1.5 s", "250 ms", "10 s".
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! finish, so that an expired or untrusted certificate can still be described: names,
 //! issuer and exactly when it stops (or stopped) being valid.
 
-use crate::http::server_text;
+use crate::text::server_text;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
@@ -64,7 +64,7 @@ pub enum TlsProbeError {
     #[error("TLS handshake with {0} failed: {1}")]
     Handshake(String, String),
     /// Out of time.
-    #[error("timed out after {}", crate::http::human_duration(*.0))]
+    #[error("timed out after {}", crate::timefmt::human_duration(*.0))]
     Timeout(Duration),
     /// Set-up problem (bad CA file, no crypto provider).
     #[error("{0}")]

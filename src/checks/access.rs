@@ -1,8 +1,9 @@
 //! `service.redirect` and `access.login`: the anonymous hops through Cloudflare Access.
 
-use super::{CheckResult, Findings, ids, unexpected};
+use super::{ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
 use crate::config::Config;
+use crate::finding::{CheckResult, Findings};
 use crate::http::{Accept, Http, Request, Response};
 use crate::pocketid::{Discovery, normalise_base, paths};
 use crate::redact::{self, Secret};

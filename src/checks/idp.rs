@@ -2,9 +2,10 @@
 //! `idp.health`.
 
 use super::access::AuthorizeRequest;
-use super::{CheckResult, Findings, ids, unexpected, unexpected_or};
+use super::{ids, unexpected, unexpected_or};
 use crate::cloudflare;
 use crate::config::Config;
+use crate::finding::{CheckResult, Findings};
 use crate::http::{Accept, Http, Request};
 use crate::pocketid::{
     self, ACCESS_ALGS, AuthorizeOutcome, Discovery, EXPECTED_TOKEN_ERRORS, OAuthError,
@@ -183,7 +184,10 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
         Ok(d) => d,
         Err(e) => {
             let what = if response.is_json() {
-                format!("not a discovery document: {}", super::json_problem(&e))
+                format!(
+                    "not a discovery document: {}",
+                    crate::text::json_problem(&e)
+                )
             } else {
                 "an HTML page, not JSON".to_string()
             };
@@ -370,7 +374,7 @@ pub async fn jwks(
         let jwk: jsonwebtoken::jwk::Jwk = match serde_json::from_value(key.clone()) {
             Ok(j) => j,
             Err(e) => {
-                f.fail(format!("key {label} is not a usable JWK: {}", super::json_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
+                f.fail(format!("key {label} is not a usable JWK: {}", crate::text::json_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
                 continue;
             }
         };

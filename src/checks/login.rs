@@ -3,9 +3,10 @@
 //! that fails makes the rest `skip`.
 
 use super::access::AuthorizeRequest;
-use super::{CheckResult, Findings, ids, unexpected};
+use super::{ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
 use crate::config::Config;
+use crate::finding::{CheckResult, Findings, Status};
 use crate::http::{Accept, Http, HttpError, MAX_HOPS, Request, Response};
 use crate::passkey::{self, SoftPasskey};
 use crate::pocketid::{self, Api, ApiError, AuthorizeOutcome, Discovery, normalise_base};
@@ -92,7 +93,7 @@ pub async fn run(
     let mut secret_proved = None;
     if let Some(secret) = &config.client_secret {
         let result = exchange(config, http, &chain, secret).await;
-        secret_proved = Some(result.status == super::Status::Pass);
+        secret_proved = Some(result.status == Status::Pass);
         out.push(result);
     }
     let (result, landed) = access_callback(config, http, &chain, callback, secret_proved).await;
@@ -1265,8 +1266,12 @@ fn verify_jwt(
     issuer: &str,
     audience: Option<&str>,
 ) -> Result<serde_json::Value, String> {
-    let keys: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(jwks)
-        .map_err(|e| format!("the key set is not a JWKS: {}", super::json_problem(&e)))?;
+    let keys: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(jwks).map_err(|e| {
+        format!(
+            "the key set is not a JWKS: {}",
+            crate::text::json_problem(&e)
+        )
+    })?;
     let header = jsonwebtoken::decode_header(token.expose())
         .map_err(|e| format!("the token: {}", super::jwt_problem(&e)))?;
     let kid = header.kid.clone().ok_or("the token has no kid")?;

@@ -1,7 +1,8 @@
 //! `tls.<host>`: the certificate of each host in the chain.
 
-use super::{CheckResult, Findings, ids};
+use super::ids;
 use crate::config::Config;
+use crate::finding::{CheckResult, Findings};
 use crate::http::Http;
 use crate::tls::{self, TlsProbeError};
 use std::future::Future;

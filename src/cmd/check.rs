@@ -5,6 +5,7 @@ use crate::checks::{self, Outcome};
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::config::{Config, OriginOf};
 use crate::http::{Http, Waits};
+use crate::report::har::TargetEntries;
 use crate::report::{self, Target};
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -231,15 +232,15 @@ pub async fn run_targets(
         done.push(r?);
     }
     if let Some(path) = files.har {
-        let archives: Vec<crate::har::TargetEntries<'_>> = done
+        let archives: Vec<TargetEntries<'_>> = done
             .iter()
-            .map(|(name, _, outcome, _, entries)| crate::har::TargetEntries {
+            .map(|(name, _, outcome, _, entries)| TargetEntries {
                 name,
                 entries: entries.clone(),
                 checks: &outcome.checks,
             })
             .collect();
-        let document = crate::har::document(&archives);
+        let document = report::har::document(&archives);
         let text = serde_json::to_string_pretty(&document).unwrap_or_default();
         // Rule: a file that may hold secrets is its owner's alone (0600) from creation.
         crate::atomic::write(path, text.as_bytes(), 0o600)
@@ -325,14 +326,14 @@ async fn progress_line(names: Vec<String>, waits: Vec<Arc<Waits>>) {
                     String::new()
                 },
                 wait.check,
-                crate::http::human_duration(Duration::from_millis(
+                crate::timefmt::human_duration(Duration::from_millis(
                     wait.since.elapsed().as_millis() as u64 / 100 * 100
                 )),
                 wait.what
             ),
             None => format!(
                 "checking… {}",
-                crate::http::human_duration(Duration::from_secs(started.elapsed().as_secs()))
+                crate::timefmt::human_duration(Duration::from_secs(started.elapsed().as_secs()))
             ),
         };
         bar.0.set_message(message);

@@ -38,7 +38,7 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     .map_err(|_| {
         AppError::Lab(format!(
             "it did not start within the deadline of {}",
-            crate::http::human_duration(deadline)
+            crate::timefmt::human_duration(deadline)
         ))
     })?
     .map_err(|e| AppError::Lab(e.to_string()))?;
@@ -144,7 +144,7 @@ async fn demo_enrol(
         .map_err(|_| {
             format!(
                 "enrolment took longer than {}",
-                crate::http::human_duration(limit)
+                crate::timefmt::human_duration(limit)
             )
         })?
         .map_err(|e| e.to_string())?;

@@ -218,7 +218,7 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     let rtt_text = if lab.rtt().is_zero() {
         "0 (off)".to_string()
     } else {
-        crate::http::human_duration(lab.rtt())
+        crate::timefmt::human_duration(lab.rtt())
     };
     println!(
         "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text}; variant: {variant}; rtt: {rtt_text})\n",

@@ -7,7 +7,8 @@
 //! symbol and a word beside its colour. Everything that came from a server (findings
 //! quote IdP error texts) is escaped.
 
-use crate::checks::{Outcome, Status};
+use crate::checks::Outcome;
+use crate::finding::Status;
 use crate::report::{self, Target, TargetRun};
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -32,8 +32,9 @@
 //! within [`STOP_GRACE`]; a second one stops at once.
 
 use super::{AppError, NoOrigins, wait_for_stop};
-use crate::checks::{self, Outcome, Status};
+use crate::checks::{self, Outcome};
 use crate::config::{Config, Origin, OriginOf};
+use crate::finding::{Findings, Status};
 use crate::http::Http;
 use crate::report::{self, Target, TargetRun};
 use axum::Router;
@@ -857,7 +858,7 @@ async fn run_target(
                 (outcome, found, http.har_entries())
             }
             Err(e) => {
-                let mut f = checks::Findings::start(checks::ids::RUN);
+                let mut f = Findings::start(checks::ids::RUN);
                 f.fail_transport(
                     format!("the HTTP client could not be set up: {e}"),
                     e.hint(),
@@ -887,7 +888,7 @@ async fn run_target(
             started_unix,
         }]);
         let trace = super::pages::trace(&entries);
-        let har = serde_json::to_string(&crate::har::document(&[crate::har::TargetEntries {
+        let har = serde_json::to_string(&report::har::document(&[report::har::TargetEntries {
             name: &state.name,
             entries,
             checks: &outcome.checks,

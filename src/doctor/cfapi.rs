@@ -11,9 +11,6 @@ use serde_json::Value;
 use std::time::Duration;
 use url::Url;
 
-/// Cloudflare's API, unless `--cf-api-url` says otherwise.
-pub const DEFAULT_URL: &str = "https://api.cloudflare.com/client/v4";
-
 /// The most items asked for per page (the smallest maximum among the lists read).
 const PER_PAGE: u32 = 50;
 /// A list longer than this many pages is not followed further.
@@ -312,7 +309,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 fn parse_result<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, CfError> {
     serde_json::from_value(value).map_err(|e| CfError::Shape {
         what: what.into(),
-        problem: crate::checks::json_problem(&e),
+        problem: crate::text::json_problem(&e),
     })
 }
 
@@ -343,7 +340,7 @@ fn envelope_of(
         Err(e) if response.status.is_success() => {
             return Err(CfError::Shape {
                 what: what.into(),
-                problem: crate::checks::json_problem(&e),
+                problem: crate::text::json_problem(&e),
             });
         }
         Err(_) => {

@@ -28,10 +28,8 @@ pub use read_cf::idp_from_cloudflare;
 use read_cf::*;
 use read_pid::*;
 
-pub use cfapi::DEFAULT_URL as DEFAULT_CF_API_URL;
-
-use crate::checks::{CheckResult, Findings};
-use crate::config::Config;
+use crate::config::{CfSettings, Config};
+use crate::finding::{CheckResult, Findings};
 use crate::http::Http;
 use crate::pocketid::api::{Api, ApiError};
 use crate::pocketid::oidc::{ACCESS_ALGS, Discovery};
@@ -88,37 +86,6 @@ pub mod ids {
         CLIENT,
         USER,
     ];
-}
-
-/// Where and how to read Cloudflare's configuration.
-#[derive(Debug, Clone)]
-pub struct CfSettings {
-    /// The API token (read permissions).
-    pub token: Secret,
-    /// The account, when given (else found from the token).
-    pub account: Option<String>,
-    /// The API's base URL.
-    pub url: Url,
-}
-
-/// What `doctor` (and `check` with API credentials) reads with.
-#[derive(Debug, Clone, Default)]
-pub struct DoctorConfig {
-    /// Cloudflare's API.
-    pub cf: Option<CfSettings>,
-    /// Pocket ID's admin API key.
-    pub api_key: Option<Secret>,
-    /// The monitoring user's e-mail.
-    pub user: Option<String>,
-    /// `doctor`: the configuration checks only, no probe.
-    pub only: bool,
-}
-
-impl DoctorConfig {
-    /// Whether there is anything to read with.
-    pub fn enabled(&self) -> bool {
-        self.cf.is_some() || self.api_key.is_some()
-    }
 }
 
 /// The trace label of the API requests.
@@ -194,7 +161,7 @@ pub async fn run(config: &Config, http: &Http, idp_known: bool) -> Vec<CheckResu
     // Pocket ID's side needs its URL, and its admin key goes only to a Pocket ID the
     // operator named: otherwise its checks skip, saying how to run them.
     let withheld = if !idp_known {
-        Some(crate::checks::IDP_UNKNOWN.to_string())
+        Some(crate::finding::IDP_UNKNOWN.to_string())
     } else if config.doctor.api_key.is_some() && !config.idp_named() {
         Some(config.idp_not_named("the Pocket ID API key"))
     } else {

@@ -655,7 +655,7 @@ mod tests {
         assert!(
             names
                 .iter()
-                .all(|n| n.chars().count() <= crate::http::SERVER_TEXT_CAP)
+                .all(|n| n.chars().count() <= crate::text::SERVER_TEXT_CAP)
         );
     }
 

@@ -1,6 +1,6 @@
 //! Server-supplied text as `doctor` quotes it in findings, hints, summaries and
 //! details. Rule: a finding quotes a server's list in part — its first [`SHOWN`]
-//! items, each cut to [`crate::http::SERVER_TEXT_CAP`] characters, then how many more —
+//! items, each cut to [`crate::text::SERVER_TEXT_CAP`] characters, then how many more —
 //! so an answer of any size makes a line of bounded length.
 
 /// How many items of a list a finding quotes: enough for every scope Pocket ID offers
@@ -13,9 +13,9 @@ pub fn one(text: &str) -> String {
     // One character more than the cap, so that a cut still shows its ellipsis.
     let end = text
         .char_indices()
-        .nth(crate::http::SERVER_TEXT_CAP + 1)
+        .nth(crate::text::SERVER_TEXT_CAP + 1)
         .map_or(text.len(), |(i, _)| i);
-    crate::http::server_text(&text[..end])
+    crate::text::server_text(&text[..end])
 }
 
 /// The first [`SHOWN`] items of `items`, each by [`one`], joined with `sep`, then
@@ -44,7 +44,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::SERVER_TEXT_CAP;
+    use crate::text::SERVER_TEXT_CAP;
 
     #[test]
     fn lists_show_five_items_and_count_the_rest() {

@@ -201,7 +201,7 @@ impl<'a> Api<'a> {
             code: None,
             message: format!(
                 "unexpected answer from {path}: {}",
-                crate::checks::json_problem(&e)
+                crate::text::json_problem(&e)
             ),
             retry_after: None,
         })
@@ -254,7 +254,7 @@ impl<'a> Api<'a> {
                     message: format!(
                         "unexpected answer from /{}: {}",
                         segments.join("/"),
-                        crate::checks::json_problem(&e)
+                        crate::text::json_problem(&e)
                     ),
                     retry_after: None,
                 })?);

@@ -16,7 +16,7 @@
 //! The document validates against `fixtures/junit/junit.xsd`.
 
 use super::TargetRun;
-use crate::checks::{CheckResult, Status};
+use crate::finding::{CheckResult, Status};
 use std::fmt::Write as _;
 use std::time::Duration;
 

@@ -1,10 +1,13 @@
-//! Renderers. They see only the results of a run and the target it was run against.
+//! Renderers. They see only the results of a run, the target it was run against and
+//! (for the HAR archive) the exchanges recorded on the way.
 
+pub mod har;
 pub mod junit;
 pub mod nagios;
 pub mod prometheus;
 
-use crate::checks::{Outcome, Status};
+use crate::checks::Outcome;
+use crate::finding::Status;
 use colored::Colorize;
 use serde_json::json;
 

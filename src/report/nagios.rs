@@ -24,7 +24,8 @@
 //! thresholds are not part of the results a renderer sees, so warn and crit are empty.
 
 use super::TargetRun;
-use crate::checks::{CheckResult, Status, ids};
+use crate::checks::ids;
+use crate::finding::{CheckResult, Status};
 use std::fmt::Write as _;
 use std::time::Duration;
 

@@ -24,7 +24,8 @@
 //!   still reports its time until the failure; read it with `ssoprobe_success`.
 
 use super::TargetRun;
-use crate::checks::{Status, ids};
+use crate::checks::ids;
+use crate::finding::Status;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -209,7 +210,8 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::{CheckResult, Outcome};
+    use crate::checks::Outcome;
+    use crate::finding::CheckResult;
     use crate::report::Target;
     use serde_json::{Map, json};
 

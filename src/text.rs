@@ -1,0 +1,55 @@
+//! Words for what came from elsewhere: a server's text cut to fit an error message, a
+//! JSON parser's failure said in words. Pure functions over text, below every module
+//! that talks to a server, so that each can phrase its findings the same way.
+
+use crate::redact;
+
+/// Longest text from a server (or derived from one) that an error message carries.
+pub const SERVER_TEXT_CAP: usize = 200;
+
+/// Text that came from a server (a header, a TLS alert, a transport error that quotes
+/// the peer), fit for an error message: no control characters or bidirectional
+/// overrides ([`redact::terminal_safe`]) and at most [`SERVER_TEXT_CAP`] characters.
+pub fn server_text(text: &str) -> String {
+    let safe = redact::terminal_safe(text);
+    if safe.chars().count() <= SERVER_TEXT_CAP {
+        return safe;
+    }
+    let mut cut: String = safe.chars().take(SERVER_TEXT_CAP - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// What a JSON parse failure means, in words rather than the parser's: findings never
+/// quote a library's error text.
+pub fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("line {}, column {}", e.line(), e.column());
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!("not valid JSON ({at})"),
+        Category::Data => format!("JSON of another shape than expected ({at})"),
+        Category::Io => "JSON that could not be read".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_is_printable_and_bounded() {
+        let long = format!("\u{1b}[2J{}\r\nX-Evil: 1", "a".repeat(5000));
+        let shown = server_text(&long);
+        assert!(shown.chars().count() <= SERVER_TEXT_CAP, "{}", shown.len());
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(server_text("plain"), "plain");
+    }
+
+    #[test]
+    fn json_problems_name_the_place_not_the_parser() {
+        let syntax = serde_json::from_str::<serde_json::Value>("{\"a\": ").unwrap_err();
+        assert_eq!(json_problem(&syntax), "not valid JSON (line 1, column 6)");
+        let shape = serde_json::from_str::<Vec<u8>>("{}").unwrap_err();
+        assert!(json_problem(&shape).starts_with("JSON of another shape than expected (line 1"));
+    }
+}
