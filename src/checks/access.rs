@@ -41,19 +41,8 @@ fn short(aud: &str) -> String {
 }
 
 /// `service.redirect`: an anonymous GET must be redirected to this team's Access login.
-/// `site_failed`: the site's failure to answer the walk that looked for Pocket ID,
-/// reported as this check's instead of asking again.
-pub async fn service_redirect(
-    config: &Config,
-    http: &Http,
-    site_failed: Option<(crate::http::HttpError, std::time::Duration)>,
-) -> (CheckResult, Option<AccessLogin>) {
+pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Option<AccessLogin>) {
     let mut f = Findings::start(ids::SERVICE_REDIRECT);
-    if let Some((e, spent)) = site_failed {
-        f.spent_before(spent);
-        f.request_failed(format!("GET {}", redact::url(&config.service)), &e);
-        return (f.finish(""), None);
-    }
     let service_host = config
         .service
         .host_str()
@@ -223,27 +212,36 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
 
 /// `access.login`: the team login must send the browser to Pocket ID's authorization
 /// endpoint with the right client, callback, scope and PKCE.
+/// `answered`: the team login's answer when the walk that found Pocket ID already
+/// asked for it (the chain is walked once).
 pub async fn access_login(
     config: &Config,
     http: &Http,
     login: &AccessLogin,
+    answered: Option<Response>,
     discovery: impl Future<Output = Option<Arc<Discovery>>>,
 ) -> (CheckResult, Option<AuthorizeRequest>) {
     let mut f = Findings::start(ids::ACCESS_LOGIN);
-    let response = match http
-        .send(
-            ids::ACCESS_LOGIN,
-            // With --team the certs' request is already opening the team's connection:
-            // sharing it costs less than opening another.
-            Request::get(login.url.clone(), Accept::Html).patient(),
-        )
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            f.request_failed(format!("GET the Access login at {}", login.team_domain), &e);
-            return (f.finish(""), None);
+    let response = match answered {
+        Some(r) => {
+            f.spent_before(r.elapsed);
+            r
         }
+        None => match http
+            .send(
+                ids::ACCESS_LOGIN,
+                // With --team the certs' request is already opening the team's
+                // connection: sharing it costs less than opening another.
+                Request::get(login.url.clone(), Accept::Html).patient(),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                f.request_failed(format!("GET the Access login at {}", login.team_domain), &e);
+                return (f.finish(""), None);
+            }
+        },
     };
     f.detail("status", response.status.as_u16());
     let idp_host = config

@@ -86,83 +86,84 @@ pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
-/// What the walk that looks for Pocket ID (without `--idp`) found.
-enum Walk {
-    /// Pocket ID's public URL: the authorize URL Access redirects to, without
-    /// `/authorize`.
-    Found(url::Url),
-    /// An authorization request that is not adopted as Pocket ID: why, in words.
-    NotAdopted(String),
-    /// The chain did not get as far as an authorization request.
-    NotReached,
-    /// The site itself gave no answer (after that long): `service.redirect` reports
-    /// this instead of asking again (and waiting again) for the same silence.
-    SiteFailed(crate::http::HttpError, Duration),
+/// What the walk that looks for Pocket ID (without `--idp`) found: `service.redirect`'s
+/// result and the team login's answer, which the checks then use instead of asking
+/// again — the chain is walked once — and Pocket ID's URL or why it is not known.
+struct Walk {
+    /// `service.redirect`'s result and the Access login it found.
+    redirect: (CheckResult, Option<cloudflare::AccessLogin>),
+    /// The team login's answer, for `access.login`.
+    login: Option<Response>,
+    /// Pocket ID's URL, or why the checks of Pocket ID skip.
+    idp: Result<url::Url, String>,
 }
 
-/// Without `--idp`: follows the site to Access, and Access to Pocket ID, under the trace
-/// label `discover`.
+/// Without `--idp`: runs `service.redirect`, asks the Access login it found, and takes
+/// Pocket ID's public URL from the authorization request Access redirects to (without
+/// `/authorize`).
 ///
 /// Rule: a discovered IdP is adopted only from a Location the verified team domain
-/// served (an Access login URL of the chain named it), on https, the default port, a
-/// host name (not an address) and no user-info. Anything else would let whoever
-/// controls the site or one hop of its chain aim ssoprobe's requests at an address of
-/// their choosing; the checks of Pocket ID skip instead, naming what was found.
+/// served (the Access login URL the site redirected to, and `--team` when given), on
+/// https, the default port, a host name (not an address) and no user-info. Anything
+/// else would let whoever controls the site or one hop of its chain aim ssoprobe's
+/// requests at an address of their choosing; the checks of Pocket ID skip instead,
+/// naming what was found.
 async fn find_idp(config: &Config, http: &Http) -> Walk {
-    let is_authorize = |u: &url::Url| {
-        let mut client = false;
-        let mut callback = false;
-        for (k, v) in u.query_pairs() {
-            client |= k == "client_id" && !v.is_empty();
-            callback |= k == "redirect_uri" && v.contains("/cdn-cgi/access/callback");
-        }
-        client && callback
+    let redirect = access::service_redirect(config, http).await;
+    let Some(login) = redirect.1.clone() else {
+        return Walk {
+            redirect,
+            login: None,
+            idp: Err(IDP_UNKNOWN.to_string()),
+        };
     };
-    let answers = std::sync::atomic::AtomicUsize::new(0);
-    let started = Instant::now();
-    let stop = |r: &Response| {
-        answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        r.location()
-            .and_then(Result::ok)
-            .is_some_and(|l| is_authorize(&l))
-    };
-    let chain = match http
-        .follow(
-            "discover",
-            config.service.clone(),
-            crate::http::Accept::Html,
-            stop,
+    let answer = http
+        .send(
+            ids::ACCESS_LOGIN,
+            crate::http::Request::get(login.url.clone(), crate::http::Accept::Html),
         )
-        .await
-    {
-        Ok(chain) => chain,
-        Err(e) if answers.load(std::sync::atomic::Ordering::Relaxed) == 0 => {
-            return Walk::SiteFailed(e, started.elapsed());
+        .await;
+    let (login_answer, idp) = match answer {
+        Ok(answer) => {
+            let idp = adopted_idp(config, &login, &answer);
+            (Some(answer), idp)
         }
-        Err(_) => return Walk::NotReached,
+        // access.login asks again and reports it.
+        Err(_) => (None, Err(IDP_UNKNOWN.to_string())),
     };
-    let Some(Ok(authorize)) = chain.last.location() else {
-        return Walk::NotReached;
-    };
-    if !is_authorize(&authorize) {
-        return Walk::NotReached;
+    Walk {
+        redirect,
+        login: login_answer,
+        idp,
     }
-    // The team domain that served the redirect: the one an Access login URL of this
-    // chain named (and --team, when given).
-    let served_by = chain.last.url.host_str().unwrap_or_default();
-    let team_named = chain.hops.iter().any(|hop| {
-        hop.location()
-            .and_then(Result::ok)
-            .and_then(|l| cloudflare::parse_login_url(&l))
-            .is_some_and(|login| {
-                login.team_domain.eq_ignore_ascii_case(served_by)
-                    && config
-                        .team_domain
-                        .as_deref()
-                        .is_none_or(|t| t.eq_ignore_ascii_case(served_by))
-            })
-    });
-    let why = if !team_named {
+}
+
+/// Pocket ID's URL from the team login's answer, if its Location is an authorization
+/// request for Access's callback that may be adopted; else why the checks skip.
+fn adopted_idp(
+    config: &Config,
+    login: &cloudflare::AccessLogin,
+    answer: &Response,
+) -> Result<url::Url, String> {
+    let Some(Ok(authorize)) = answer.location() else {
+        return Err(IDP_UNKNOWN.to_string());
+    };
+    let mut client = false;
+    let mut callback = false;
+    for (k, v) in authorize.query_pairs() {
+        client |= k == "client_id" && !v.is_empty();
+        callback |= k == "redirect_uri" && v.contains("/cdn-cgi/access/callback");
+    }
+    if !(client && callback) {
+        return Err(IDP_UNKNOWN.to_string());
+    }
+    let served_by = answer.url.host_str().unwrap_or_default();
+    let why = if !login.team_domain.eq_ignore_ascii_case(served_by)
+        || config
+            .team_domain
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case(served_by))
+    {
         Some(format!(
             "came from {}, not from an Access team domain the chain led to",
             crate::text::server_text(served_by)
@@ -178,14 +179,11 @@ async fn find_idp(config: &Config, http: &Http) -> Walk {
         let _ = origin.set_username("");
         let _ = origin.set_password(None);
         let origin = crate::text::server_text(origin.as_str().trim_end_matches('/'));
-        return Walk::NotAdopted(format!(
+        return Err(format!(
             "skipped: IdP not adopted: the authorization request to {origin} {why}; pass --idp {origin} to check it anyway, if it really is your Pocket ID"
         ));
     }
-    match crate::pocketid::oidc::app_url_of_authorize(&authorize) {
-        Some(idp) => Walk::Found(idp),
-        None => Walk::NotReached,
-    }
+    crate::pocketid::oidc::app_url_of_authorize(&authorize).ok_or_else(|| IDP_UNKNOWN.to_string())
 }
 
 /// Why an authorize URL is not adopted as Pocket ID, if it is not.
@@ -616,34 +614,45 @@ async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
     // Without --idp (or a passkey file), Pocket ID is found first: the authorize URL
     // Access redirects to names it. When the chain does not get that far, the checks of
     // Pocket ID are skipped, saying how to run them anyway.
-    let mut walked = Walked {
-        site_failed: None,
-        idp_unknown: IDP_UNKNOWN.to_string(),
-    };
-    if config.idp_source == crate::config::IdpSource::Unknown {
-        match find_idp(config, http).await {
-            Walk::Found(idp) => {
+    let walked = if config.idp_source == crate::config::IdpSource::Unknown {
+        let walk = find_idp(config, http).await;
+        let pre = Walked {
+            redirect: Some(walk.redirect),
+            login: walk.login,
+            idp_unknown: IDP_UNKNOWN.to_string(),
+        };
+        match walk.idp {
+            Ok(idp) => {
                 let mut known = config.clone();
                 known.idp = idp;
                 known.idp_source = crate::config::IdpSource::Discovered;
-                let (mut outcome, found) = run_checks(&known, http, walked).await;
+                let (mut outcome, found) = run_checks(&known, http, pre).await;
                 outcome.duration = started.elapsed();
                 return (outcome, found);
             }
-            Walk::NotAdopted(why) => walked.idp_unknown = why,
-            Walk::NotReached => {}
-            Walk::SiteFailed(e, spent) => walked.site_failed = Some((e, spent)),
+            Err(why) => Walked {
+                idp_unknown: why,
+                ..pre
+            },
         }
-    }
+    } else {
+        Walked {
+            redirect: None,
+            login: None,
+            idp_unknown: IDP_UNKNOWN.to_string(),
+        }
+    };
     let (mut outcome, found) = run_checks(config, http, walked).await;
     outcome.duration = started.elapsed();
     (outcome, found)
 }
 
-/// What the walk that found Pocket ID leaves for the checks.
+/// What the walk that found Pocket ID leaves for the checks: what it already asked.
 struct Walked {
-    /// The site's own failure to answer, and the time it took, for `service.redirect`.
-    site_failed: Option<(crate::http::HttpError, Duration)>,
+    /// `service.redirect`'s result, when the walk ran it.
+    redirect: Option<(CheckResult, Option<cloudflare::AccessLogin>)>,
+    /// The team login's answer, for `access.login`.
+    login: Option<Response>,
     /// Why the checks of Pocket ID skip when it is unknown.
     idp_unknown: String,
 }
@@ -661,7 +670,15 @@ async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, F
         }
     }
     .shared();
-    let redirect = access::service_redirect(config, http, walked.site_failed.clone()).shared();
+    let walked_redirect = walked.redirect;
+    let redirect = async {
+        match walked_redirect {
+            Some(done) => done,
+            None => access::service_redirect(config, http).await,
+        }
+    }
+    .shared();
+    let mut walked_login = walked.login;
     let team_domain = async {
         match &config.team_domain {
             Some(t) => Some(t.clone()),
@@ -709,8 +726,14 @@ async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, F
             let Some(login) = login else {
                 return (vec![redirect_result], None, None);
             };
-            let (login_result, authorize) =
-                access::access_login(config, http, &login, discovery.clone().map(|d| d.1)).await;
+            let (login_result, authorize) = access::access_login(
+                config,
+                http,
+                &login,
+                walked_login.take(),
+                discovery.clone().map(|d| d.1),
+            )
+            .await;
             let Some(request) = authorize else {
                 return (vec![redirect_result, login_result], None, None);
             };
