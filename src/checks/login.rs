@@ -48,20 +48,15 @@ pub async fn fetch_certs(http: &Http, team: String) -> (String, Result<Arc<Respo
     (team, result)
 }
 
-const LOGIN_IDS: [&str; 6] = [
-    ids::PASSKEY_LOGIN,
-    ids::IDP_CODE,
-    ids::IDP_EXCHANGE,
-    ids::ACCESS_CALLBACK,
-    ids::SERVICE_REACH,
-    ids::ACCESS_TOKEN,
-];
-
 /// Skips for every login check from `from` on (`idp.exchange` only when configured).
 pub fn skip_from(config: &Config, from: usize, reason: &str) -> Vec<CheckResult> {
-    LOGIN_IDS[from..]
+    // The login's checks, in their declared order, from passkey.login on.
+    super::spec::PROBE
         .iter()
-        .filter(|id| **id != ids::IDP_EXCHANGE || config.client_secret.is_some())
+        .map(|s| s.id)
+        .skip_while(|id| *id != ids::PASSKEY_LOGIN)
+        .skip(from)
+        .filter(|id| *id != ids::IDP_EXCHANGE || config.client_secret.is_some())
         .map(|id| CheckResult::skip(id, format!("skipped: {reason}")))
         .collect()
 }
