@@ -678,7 +678,6 @@ async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, F
         }
     }
     .shared();
-    let mut walked_login = walked.login;
     let team_domain = async {
         match &config.team_domain {
             Some(t) => Some(t.clone()),
@@ -699,112 +698,14 @@ async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, F
     .boxed()
     .shared();
 
-    let chain = async {
-        let with_passkey = config.passkey.is_some();
-        // The passkey's login/start and signature go beside the anonymous chain; its
-        // login/finish goes out as soon as idp.authorize's request has left — its
-        // cookies are fixed then, so Pocket ID's answer to it cannot see the session.
-        let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
-        let begun_rx = std::sync::Mutex::new(Some(begun_rx));
-        let begin = async move {
-            if with_passkey {
-                let _ = begun_tx.send(login::passkey_begin(config, http).await);
-            }
-        };
-        let finish_after = || async {
-            // One turn of the scheduler: the request beside this one (idp.authorize)
-            // has been handed to the client, with the cookies of that moment.
-            tokio::task::yield_now().await;
-            let rx = begun_rx.lock().ok().and_then(|mut r| r.take())?;
-            match rx.await.ok()? {
-                Ok(begun) => Some(login::passkey_finish(config, http, begun).await),
-                Err(failed) => Some((failed, false)),
-            }
-        };
-        let anonymous = async {
-            let (redirect_result, login) = redirect.clone().await;
-            let Some(login) = login else {
-                return (vec![redirect_result], None, None);
-            };
-            let (login_result, authorize) = access::access_login(
-                config,
-                http,
-                &login,
-                walked_login.take(),
-                discovery.clone().map(|d| d.1),
-            )
-            .await;
-            let Some(request) = authorize else {
-                return (vec![redirect_result, login_result], None, None);
-            };
-            let ((authorize_result, interaction), signed_in) =
-                futures::future::join(idp::authorize(http, &request), async {
-                    if with_passkey {
-                        finish_after().await
-                    } else {
-                        None
-                    }
-                })
-                .await;
-            (
-                vec![redirect_result, login_result, authorize_result],
-                Some((login, request, interaction)),
-                signed_in,
-            )
-        };
-        let ((mut v, reached, signed_in), ()) = futures::future::join(anonymous, begin).await;
-        let skip_reason = match v.len() {
-            1 => format!("{} did not reach an Access login", ids::SERVICE_REDIRECT),
-            2 => format!(
-                "{} found no usable authorization request",
-                ids::ACCESS_LOGIN
-            ),
-            _ => format!("{} did not reach Pocket ID's login", ids::IDP_AUTHORIZE),
-        };
-        for id in [ids::ACCESS_LOGIN, ids::IDP_AUTHORIZE]
-            .iter()
-            .skip(v.len() - 1)
-        {
-            v.push(CheckResult::skip(id, format!("skipped: {skip_reason}")));
-        }
-        if !with_passkey {
-            return v;
-        }
-        match (reached, signed_in) {
-            (Some((login, request, Some(interaction))), Some(signed_in)) => {
-                let chain = login::Chain {
-                    login: &login,
-                    authorize: &request,
-                    interaction,
-                    discovery: discovery.clone().await.1,
-                    certs: certs.clone(),
-                };
-                v.extend(login::run(config, http, chain, signed_in).await);
-            }
-            (_, Some((passkey, _))) => {
-                // Signed in (or refused) beside an authorize that did not reach the
-                // login: the passkey's own result stands, the rest cannot run.
-                v.push(passkey);
-                v.extend(login::skip_from(config, 1, &skip_reason));
-            }
-            (_, None) => {
-                // The login was not finished; a problem found before sending it (the
-                // passkey file, Pocket ID's login/start) is still reported.
-                let begun = match begun_rx.lock().ok().and_then(|mut r| r.take()) {
-                    Some(rx) => rx.await.ok(),
-                    None => None,
-                };
-                match begun {
-                    Some(Err(failed)) => {
-                        v.push(failed);
-                        v.extend(login::skip_from(config, 1, &skip_reason));
-                    }
-                    _ => v.extend(login::skip_from(config, 0, &skip_reason)),
-                }
-            }
-        }
-        v
-    };
+    let chain = anonymous_chain_and_login(
+        config,
+        http,
+        redirect.clone(),
+        walked.login,
+        discovery.clone(),
+        certs.clone(),
+    );
     // Service-token mode needs no login: it runs beside the chain.
     let token_reach = async {
         match (&config.passkey, &config.service_token) {
@@ -864,23 +765,7 @@ async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, F
     );
     let token = match token {
         Some(t) => t,
-        None if chain
-            .iter()
-            .any(|c| c.id == ids::ACCESS_CALLBACK && c.status == Status::Pass) =>
-        {
-            idp::token_proved_by_login()
-        }
-        // The login reached Access's code exchange and it failed: the endpoint may be why.
-        None if chain
-            .iter()
-            .any(|c| c.id == ids::ACCESS_CALLBACK && c.status == Status::Fail) =>
-        {
-            idp::token(config, http).await
-        }
-        None => CheckResult::skip(
-            ids::IDP_TOKEN,
-            "skipped: the login did not reach the code exchange that proves the token endpoint (pass --client-secret-file to check it on its own, without a line in Pocket ID's error log)",
-        ),
+        None => token_after_login(config, http, &chain).await,
     };
 
     // Report order puts causes before consequences: the anonymous chain and Pocket ID's
@@ -902,6 +787,143 @@ async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, F
         },
         found,
     )
+}
+
+/// `idp.token` when the login was to prove it: proved by Access's code exchange, asked
+/// on its own when that exchange failed (the endpoint may be why), else skipped.
+async fn token_after_login(config: &Config, http: &Http, chain: &[CheckResult]) -> CheckResult {
+    let callback = chain.iter().find(|c| c.id == ids::ACCESS_CALLBACK);
+    match callback.map(|c| c.status) {
+        Some(Status::Pass) => idp::token_proved_by_login(),
+        Some(Status::Fail) => idp::token(config, http).await,
+        _ => CheckResult::skip(
+            ids::IDP_TOKEN,
+            "skipped: the login did not reach the code exchange that proves the token endpoint (pass --client-secret-file to check it on its own, without a line in Pocket ID's error log)",
+        ),
+    }
+}
+
+/// The anonymous chain (`service.redirect` → `access.login` → `idp.authorize`) and,
+/// with a passkey, the login after it: the checks in order, with the skips of those a
+/// failure stopped. `answered`: the team login's answer when the walk that found Pocket
+/// ID already asked for it.
+async fn anonymous_chain_and_login<'c>(
+    config: &Config,
+    http: &'c Http,
+    redirect: impl Future<Output = (CheckResult, Option<cloudflare::AccessLogin>)>,
+    answered: Option<Response>,
+    discovery: impl Future<
+        Output = (
+            CheckResult,
+            Option<std::sync::Arc<crate::pocketid::oidc::Discovery>>,
+        ),
+    > + Clone,
+    certs: login::Certs<'c>,
+) -> Vec<CheckResult> {
+    let with_passkey = config.passkey.is_some();
+    // The passkey's login/start and signature go beside the anonymous chain; its
+    // login/finish goes out as soon as idp.authorize's request has left — its
+    // cookies are fixed then, so Pocket ID's answer to it cannot see the session.
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
+    let begun_rx = std::sync::Mutex::new(Some(begun_rx));
+    let begin = async move {
+        if with_passkey {
+            let _ = begun_tx.send(login::passkey_begin(config, http).await);
+        }
+    };
+    let finish_after = || async {
+        // One turn of the scheduler: the request beside this one (idp.authorize)
+        // has been handed to the client, with the cookies of that moment.
+        tokio::task::yield_now().await;
+        let rx = begun_rx.lock().ok().and_then(|mut r| r.take())?;
+        match rx.await.ok()? {
+            Ok(begun) => Some(login::passkey_finish(config, http, begun).await),
+            Err(failed) => Some((failed, false)),
+        }
+    };
+    let anonymous = async {
+        let (redirect_result, login) = redirect.await;
+        let Some(login) = login else {
+            return (vec![redirect_result], None, None);
+        };
+        let (login_result, authorize) = access::access_login(
+            config,
+            http,
+            &login,
+            answered,
+            discovery.clone().map(|d| d.1),
+        )
+        .await;
+        let Some(request) = authorize else {
+            return (vec![redirect_result, login_result], None, None);
+        };
+        let ((authorize_result, interaction), signed_in) =
+            futures::future::join(idp::authorize(http, &request), async {
+                if with_passkey {
+                    finish_after().await
+                } else {
+                    None
+                }
+            })
+            .await;
+        (
+            vec![redirect_result, login_result, authorize_result],
+            Some((login, request, interaction)),
+            signed_in,
+        )
+    };
+    let ((mut v, reached, signed_in), ()) = futures::future::join(anonymous, begin).await;
+    let skip_reason = match v.len() {
+        1 => format!("{} did not reach an Access login", ids::SERVICE_REDIRECT),
+        2 => format!(
+            "{} found no usable authorization request",
+            ids::ACCESS_LOGIN
+        ),
+        _ => format!("{} did not reach Pocket ID's login", ids::IDP_AUTHORIZE),
+    };
+    for id in [ids::ACCESS_LOGIN, ids::IDP_AUTHORIZE]
+        .iter()
+        .skip(v.len() - 1)
+    {
+        v.push(CheckResult::skip(id, format!("skipped: {skip_reason}")));
+    }
+    if !with_passkey {
+        return v;
+    }
+    match (reached, signed_in) {
+        (Some((login, request, Some(interaction))), Some(signed_in)) => {
+            let chain = login::Chain {
+                login: &login,
+                authorize: &request,
+                interaction,
+                discovery: discovery.clone().await.1,
+                certs,
+            };
+            v.extend(login::run(config, http, chain, signed_in).await);
+        }
+        (_, Some((passkey, _))) => {
+            // Signed in (or refused) beside an authorize that did not reach the
+            // login: the passkey's own result stands, the rest cannot run.
+            v.push(passkey);
+            v.extend(login::skip_from(config, 1, &skip_reason));
+        }
+        (_, None) => {
+            // The login was not finished; a problem found before sending it (the
+            // passkey file, Pocket ID's login/start) is still reported.
+            let begun = match begun_rx.lock().ok().and_then(|mut r| r.take()) {
+                Some(rx) => rx.await.ok(),
+                None => None,
+            };
+            match begun {
+                Some(Err(failed)) => {
+                    v.push(failed);
+                    v.extend(login::skip_from(config, 1, &skip_reason));
+                }
+                _ => v.extend(login::skip_from(config, 0, &skip_reason)),
+            }
+        }
+    }
+    v
 }
 
 #[cfg(test)]
