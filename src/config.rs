@@ -439,296 +439,40 @@ impl Config {
         Ok(out)
     }
 
+    /// One target's configuration from its flags, variables and file keys (`fc`, already
+    /// merged over the file's shared defaults); `file` names the file and target table
+    /// for errors and relative paths.
     fn from_parts(
         args: &CheckArgs,
         origins: &dyn OriginOf,
         file: Option<(&Path, Option<&str>)>,
         fc: &FileConfig,
     ) -> Result<Config, ConfigError> {
-        let file_path = file.map(|(p, _)| p.to_path_buf());
-        let file_label = file.map(|(p, target)| match target {
-            Some(t) => PathBuf::from(format!("{} [targets.{t}]", p.display())),
-            None => p.to_path_buf(),
-        });
-        let from_file = || Origin::File(file_label.clone().unwrap_or_default());
-        let origin = |id: &str| origins.origin_of(id).unwrap_or(Origin::Flag);
-
-        // Picks the flag/env value if given, else the file's, with its origin.
-        let pick =
-            |id: &str, cli: &Option<String>, filev: &Option<String>| -> Option<(String, Origin)> {
-                match (cli, filev) {
-                    (Some(v), _) => Some((v.clone(), origin(id))),
-                    (None, Some(v)) => Some((v.clone(), from_file())),
-                    _ => None,
-                }
-            };
-        let pick_scalar = |id: &str, cli: &Option<String>, filev: &Option<Scalar>| {
-            pick(id, cli, &filev.as_ref().map(Scalar::text))
-        };
-        // A path from a flag as given; one from the file relative to the file.
-        let pick_path =
-            |id: &str, cli: &Option<PathBuf>, filev: &Option<PathBuf>| match (cli, filev) {
-                (Some(p), _) => Some((p.clone(), origin(id))),
-                (None, Some(p)) => {
-                    let base = file_path
-                        .as_deref()
-                        .and_then(Path::parent)
-                        .unwrap_or(Path::new(""));
-                    Some((base.join(p), from_file()))
-                }
-                _ => None,
-            };
-
-        // The site: the URL argument or --service (SSOPROBE_SERVICE, `service`), once.
-        let service_pick = match (&args.url, pick("service", &args.service, &fc.service)) {
-            (Some(_), Some((_, o))) if o != from_file() => {
-                return Err(ConfigError {
-                    setting: format!("the URL argument and {}", setting_name("service", &o)),
-                    problem: "both name the site; give it once (the URL argument, or --service)"
-                        .into(),
-                });
-            }
-            (Some(url), _) => Some((url.clone(), Origin::Flag)),
-            (None, other) => other,
-        };
-        let from_argument = args.url.is_some();
-        let service = match service_pick {
-            Some((v, o)) => parse_site_url("service", &v, &o).map_err(|mut e| {
-                if from_argument {
-                    e.setting = "the URL argument".into();
-                }
-                e
-            })?,
-            None => {
-                return Err(ConfigError {
-                    setting: "service".into(),
-                    problem: "no protected site given: pass its URL, e.g. ssoprobe check https://service.example.com (or --service, SSOPROBE_SERVICE, or `service` in the config file)".into(),
-                });
-            }
-        };
-        let idp_given = match pick("idp", &args.idp, &fc.idp) {
+        let given = Given::new(args, fc, origins, file);
+        let service = site_url(&given)?;
+        let idp_given = match given.pick("idp", &args.idp, &fc.idp) {
             Some((v, o)) => Some(parse_idp_url(&v, &o)?),
             None => None,
         };
-        let team_domain = match pick("team", &args.team, &fc.team) {
+        let team_domain = match given.pick("team", &args.team, &fc.team) {
             Some((v, o)) => Some(parse_team(&v, &o)?),
             None => None,
         };
-        let client_id = match pick("client_id", &args.client_id, &fc.client_id) {
-            Some((v, o)) if v.trim().is_empty() => {
-                return Err(err(
-                    "client_id",
-                    &o,
-                    "is empty; give the Client ID of the Pocket ID OIDC client Cloudflare uses, or leave it out",
-                ));
-            }
-            Some((v, _)) => Some(v.trim().to_string()),
-            None => None,
-        };
-        let aud = match pick("aud", &args.aud, &fc.aud) {
-            Some((v, o)) => {
-                let v = v.trim().to_ascii_lowercase();
-                if !cloudflare::is_aud(&v) {
-                    return Err(err(
-                        "aud",
-                        &o,
-                        format!(
-                            "'{v}' is not an Access AUD tag (64 hex characters; copy it from the application's Overview in Zero Trust)"
-                        ),
-                    ));
-                }
-                Some(v)
-            }
-            None => None,
-        };
-
-        let mut routes = Vec::new();
-        let (resolve, resolve_origin) = if !args.resolve.is_empty() {
-            (args.resolve.clone(), origin("resolve"))
-        } else {
-            (fc.resolve.clone().unwrap_or_default(), from_file())
-        };
-        for r in &resolve {
-            routes.push(parse_resolve(r, &resolve_origin)?);
-        }
-        let (connect, connect_origin) = if !args.connect_to.is_empty() {
-            (args.connect_to.clone(), origin("connect_to"))
-        } else {
-            (fc.connect_to.clone().unwrap_or_default(), from_file())
-        };
-        for c in &connect {
-            routes.push(parse_connect_to(c, &connect_origin)?);
-        }
-
-        let extra_roots = match pick_path("ca_file", &args.ca_file, &fc.ca_file) {
-            Some((p, o)) => read_ca_file(&p, &o)?,
-            None => Vec::new(),
-        };
-        let insecure = args.insecure || fc.insecure.unwrap_or(false);
-
-        let timeout = match pick_scalar("timeout", &args.timeout, &fc.timeout) {
-            Some((v, o)) => parse_duration("timeout", &v, &o)?,
-            None => DEFAULT_TIMEOUT,
-        };
-        let connect_timeout = match pick_scalar(
-            "connect_timeout",
-            &args.connect_timeout,
-            &fc.connect_timeout,
-        ) {
-            Some((v, o)) => {
-                let d = parse_duration("connect_timeout", &v, &o)?;
-                check_connect_timeout(d, timeout, &o)?
-            }
-            None => timeout,
-        };
-        // An SSOPROBE_HEADER of empty lines only gives none: the file's apply then.
-        let mut site_headers = parse_headers(&args.header, &origin("header"))?;
-        if site_headers.is_empty() {
-            site_headers = parse_headers(fc.header.as_deref().unwrap_or_default(), &from_file())?;
-        }
-        let deadline = match pick_scalar("deadline", &args.deadline, &fc.deadline) {
-            Some((v, o)) => parse_duration("deadline", &v, &o)?,
-            None => DEFAULT_DEADLINE,
-        };
-        let tls_warn_days =
-            match pick_scalar("tls_warn_days", &args.tls_warn_days, &fc.tls_warn_days) {
-                Some((v, o)) => parse_days("tls_warn_days", &v, &o)?,
-                None => DEFAULT_TLS_WARN_DAYS,
-            };
-        let tls_fail_days =
-            match pick_scalar("tls_fail_days", &args.tls_fail_days, &fc.tls_fail_days) {
-                Some((v, o)) => parse_days("tls_fail_days", &v, &o)?,
-                None => DEFAULT_TLS_FAIL_DAYS,
-            };
-        check_thresholds(tls_warn_days, tls_fail_days)?;
-        let passkey = match pick_path("passkey", &args.passkey, &fc.passkey) {
+        let client_id = expected_client_id(&given)?;
+        let aud = expected_aud(&given)?;
+        let transport = Transport::read(&given)?;
+        let (tls_warn_days, tls_fail_days) = tls_thresholds(&given)?;
+        let passkey = match given.pick_path("passkey", &args.passkey, &fc.passkey) {
             Some((p, o)) => Some((load_passkey(&p, &o)?, p)),
             None => None,
         };
-        // Pocket ID: given, else the passkey file's, else found by the run.
-        let (idp, idp_source) = match (idp_given, &passkey) {
-            (Some(idp), _) => (idp, IdpSource::Given),
-            (None, Some((file, _))) => match parse_idp_url(&file.idp, &Origin::Builtin) {
-                Ok(idp) => (idp, IdpSource::PasskeyFile),
-                Err(_) => {
-                    return Err(ConfigError {
-                        setting: "passkey".into(),
-                        problem: format!(
-                            "the passkey file names Pocket ID as '{}', which is not an https URL; enrol again with ssoprobe enroll",
-                            crate::redact::terminal_safe(&file.idp)
-                        ),
-                    });
-                }
-            },
-            // Unknown until the run finds it; the site stands in and is never used as
-            // Pocket ID.
-            (None, None) => (service.clone(), IdpSource::Unknown),
-        };
-        if let Some((file, _)) = &passkey {
-            let file_origin = Url::parse(&file.idp)
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default();
-            if file_origin != idp.origin().ascii_serialization() {
-                return Err(ConfigError {
-                    setting: "passkey".into(),
-                    problem: format!(
-                        "the passkey file is for {}, not {}; enrol a passkey for this Pocket ID with ssoprobe enroll",
-                        file.idp, idp
-                    ),
-                });
-            }
-        }
-        let expect_status_given =
-            pick_scalar("expect_status", &args.expect_status, &fc.expect_status).map(|(_, o)| o);
-        let expect_status =
-            match pick_scalar("expect_status", &args.expect_status, &fc.expect_status) {
-                Some((v, o)) => match v.trim().parse::<u16>() {
-                    Ok(code) if (100..=599).contains(&code) => code,
-                    _ => {
-                        return Err(err(
-                            "expect_status",
-                            &o,
-                            format!("'{v}' is not an HTTP status (100-599)"),
-                        ));
-                    }
-                },
-                None => 200,
-            };
-        let expect_body_pick = pick("expect_body", &args.expect_body, &fc.expect_body);
-        let expect_body_given = expect_body_pick.as_ref().map(|(_, o)| o.clone());
-        let expect_body = expect_body_pick.map(|(v, _)| v);
-        let client_secret = match pick_path(
-            "client_secret_file",
-            &args.client_secret_file,
-            &fc.client_secret_file,
-        ) {
-            Some((p, o)) => Some(read_secret_file("client_secret_file", &p, &o)?),
-            None => None,
-        };
-        if client_secret.is_some() && client_id.is_none() {
-            return Err(ConfigError {
-                setting: "client_id".into(),
-                problem: "idp.exchange needs the client id with the secret: add --client-id".into(),
-            });
-        }
-        let token_id = pick(
-            "service_token_id",
-            &args.service_token_id,
-            &fc.service_token_id,
-        );
-        let token_secret = match pick_path(
-            "service_token_secret_file",
-            &args.service_token_secret_file,
-            &fc.service_token_secret_file,
-        ) {
-            Some((p, o)) => Some(read_secret_file("service_token_secret_file", &p, &o)?),
-            None => None,
-        };
-        let service_token = match (token_id, token_secret) {
-            (Some((id, _)), Some(secret)) => Some((Secret::configured(id.trim()), secret)),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError {
-                    setting: "service_token_id".into(),
-                    problem:
-                        "a service token needs both service_token_id and service_token_secret_file"
-                            .into(),
-                });
-            }
-        };
-
-        // A setting that cannot take effect is a usage error, not a silent pass.
-        if passkey.is_some() && service_token.is_some() {
-            return Err(ConfigError {
-                setting: "service_token_id".into(),
-                problem: "give either --passkey (a full login) or a service token, not both: with a passkey the token would never be sent".into(),
-            });
-        }
-        if passkey.is_none() && service_token.is_none() {
-            let unreachable = [
-                ("expect_status", expect_status_given),
-                ("expect_body", expect_body_given),
-            ];
-            if let Some((key, Some(o))) = unreachable.into_iter().find(|(_, o)| o.is_some()) {
-                return Err(err(
-                    key,
-                    &o,
-                    "is checked only once ssoprobe reaches the site: add --passkey FILE (a login) or a service token (--service-token-id and --service-token-secret-file)",
-                ));
-            }
-        }
-
-        let doctor = doctor_settings(args, fc, &pick, &pick_path)?;
-
-        // The origins the operator named: the site, Pocket ID when given or in the
-        // passkey file, Cloudflare's API. Credentials go nowhere else (http::Http::send).
-        let mut credential_origins = vec![service.origin()];
-        if matches!(idp_source, IdpSource::Given | IdpSource::PasskeyFile) {
-            credential_origins.push(idp.origin());
-        }
-        if let Some(cf) = &doctor.cf {
-            credential_origins.push(cf.url.origin());
-        }
+        let (idp, idp_source) = pocket_id(idp_given, passkey.as_ref(), &service)?;
+        let expected = Expectations::read(&given)?;
+        let client_secret = client_secret(&given, client_id.is_some())?;
+        let service_token = service_token(&given)?;
+        refuse_ineffective(passkey.is_some(), service_token.is_some(), &expected)?;
+        let doctor = doctor_settings(&given)?;
+        let credential_origins = credential_origins(&service, &idp, idp_source, &doctor);
         let site = (
             service.host_str().unwrap_or_default().to_ascii_lowercase(),
             service.port_or_known_default().unwrap_or(443),
@@ -740,19 +484,7 @@ impl Config {
             team_domain,
             client_id,
             aud,
-            http: HttpOptions {
-                timeout,
-                connect_timeout,
-                deadline,
-                site: Some(site),
-                site_headers,
-                credential_origins,
-                deadline_limit: DEADLINE_LIMIT,
-                routes,
-                extra_roots,
-                insecure,
-                trace: args.output.trace,
-            },
+            http: transport.into_options(site, credential_origins, args.output.trace),
             tls_warn_days,
             tls_fail_days,
             format: args.output.format,
@@ -763,8 +495,8 @@ impl Config {
             },
             quiet: args.output.quiet,
             passkey,
-            expect_status,
-            expect_body,
+            expect_status: expected.status,
+            expect_body: expected.body,
             client_secret,
             service_token,
             doctor,
@@ -772,19 +504,472 @@ impl Config {
     }
 }
 
-type Pick<'a> = dyn Fn(&str, &Option<String>, &Option<String>) -> Option<(String, Origin)> + 'a;
-type PickPath<'a> =
-    dyn Fn(&str, &Option<PathBuf>, &Option<PathBuf>) -> Option<(PathBuf, Origin)> + 'a;
+/// One target's settings as given: flags and `SSOPROBE_*` variables (`args`), the config
+/// file's keys (`fc`), and where each came from.
+struct Given<'a> {
+    args: &'a CheckArgs,
+    fc: &'a FileConfig,
+    origins: &'a dyn OriginOf,
+    /// The config file, whose directory a path in it is relative to.
+    file_path: Option<PathBuf>,
+    /// The file and target table an error about a file key names.
+    file_label: Option<PathBuf>,
+}
+
+impl<'a> Given<'a> {
+    fn new(
+        args: &'a CheckArgs,
+        fc: &'a FileConfig,
+        origins: &'a dyn OriginOf,
+        file: Option<(&Path, Option<&str>)>,
+    ) -> Given<'a> {
+        Given {
+            args,
+            fc,
+            origins,
+            file_path: file.map(|(p, _)| p.to_path_buf()),
+            file_label: file.map(|(p, target)| match target {
+                Some(t) => PathBuf::from(format!("{} [targets.{t}]", p.display())),
+                None => p.to_path_buf(),
+            }),
+        }
+    }
+
+    /// Where flag or variable `id` came from (a flag when clap does not say).
+    fn origin(&self, id: &str) -> Origin {
+        self.origins.origin_of(id).unwrap_or(Origin::Flag)
+    }
+
+    /// The origin of a value read from the file.
+    fn file_origin(&self) -> Origin {
+        Origin::File(self.file_label.clone().unwrap_or_default())
+    }
+
+    /// The flag/env value if given, else the file's, with its origin.
+    fn pick(
+        &self,
+        id: &str,
+        cli: &Option<String>,
+        filev: &Option<String>,
+    ) -> Option<(String, Origin)> {
+        match (cli, filev) {
+            (Some(v), _) => Some((v.clone(), self.origin(id))),
+            (None, Some(v)) => Some((v.clone(), self.file_origin())),
+            _ => None,
+        }
+    }
+
+    /// `pick` for a key the file may write as a number or a string.
+    fn pick_scalar(
+        &self,
+        id: &str,
+        cli: &Option<String>,
+        filev: &Option<Scalar>,
+    ) -> Option<(String, Origin)> {
+        self.pick(id, cli, &filev.as_ref().map(Scalar::text))
+    }
+
+    /// A path from a flag as given; one from the file relative to the file.
+    fn pick_path(
+        &self,
+        id: &str,
+        cli: &Option<PathBuf>,
+        filev: &Option<PathBuf>,
+    ) -> Option<(PathBuf, Origin)> {
+        match (cli, filev) {
+            (Some(p), _) => Some((p.clone(), self.origin(id))),
+            (None, Some(p)) => {
+                let base = self
+                    .file_path
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new(""));
+                Some((base.join(p), self.file_origin()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The site: the URL argument or --service (SSOPROBE_SERVICE, `service`), once.
+fn site_url(given: &Given<'_>) -> Result<Url, ConfigError> {
+    let args = given.args;
+    let service_pick = match (
+        &args.url,
+        given.pick("service", &args.service, &given.fc.service),
+    ) {
+        (Some(_), Some((_, o))) if o != given.file_origin() => {
+            return Err(ConfigError {
+                setting: format!("the URL argument and {}", setting_name("service", &o)),
+                problem: "both name the site; give it once (the URL argument, or --service)".into(),
+            });
+        }
+        (Some(url), _) => Some((url.clone(), Origin::Flag)),
+        (None, other) => other,
+    };
+    let from_argument = args.url.is_some();
+    match service_pick {
+        Some((v, o)) => parse_site_url("service", &v, &o).map_err(|mut e| {
+            if from_argument {
+                e.setting = "the URL argument".into();
+            }
+            e
+        }),
+        None => Err(ConfigError {
+            setting: "service".into(),
+            problem: "no protected site given: pass its URL, e.g. ssoprobe check https://service.example.com (or --service, SSOPROBE_SERVICE, or `service` in the config file)".into(),
+        }),
+    }
+}
+
+/// The OIDC client id the login must use, when given: never empty.
+fn expected_client_id(given: &Given<'_>) -> Result<Option<String>, ConfigError> {
+    match given.pick("client_id", &given.args.client_id, &given.fc.client_id) {
+        Some((v, o)) if v.trim().is_empty() => Err(err(
+            "client_id",
+            &o,
+            "is empty; give the Client ID of the Pocket ID OIDC client Cloudflare uses, or leave it out",
+        )),
+        Some((v, _)) => Ok(Some(v.trim().to_string())),
+        None => Ok(None),
+    }
+}
+
+/// The Access AUD the site's token must carry, when given: an AUD tag, lower case.
+fn expected_aud(given: &Given<'_>) -> Result<Option<String>, ConfigError> {
+    let Some((v, o)) = given.pick("aud", &given.args.aud, &given.fc.aud) else {
+        return Ok(None);
+    };
+    let v = v.trim().to_ascii_lowercase();
+    if !cloudflare::is_aud(&v) {
+        return Err(err(
+            "aud",
+            &o,
+            format!(
+                "'{v}' is not an Access AUD tag (64 hex characters; copy it from the application's Overview in Zero Trust)"
+            ),
+        ));
+    }
+    Ok(Some(v))
+}
+
+/// How requests travel: routes, trust, timeouts, the site's extra headers and the run's
+/// deadline; the parts of `HttpOptions` the settings give directly.
+struct Transport {
+    routes: Vec<Route>,
+    extra_roots: Vec<Vec<u8>>,
+    insecure: bool,
+    timeout: Duration,
+    connect_timeout: Duration,
+    site_headers: Vec<(String, Secret)>,
+    deadline: Duration,
+}
+
+impl Transport {
+    /// Reads the transport settings, in the order their errors are reported.
+    fn read(given: &Given<'_>) -> Result<Transport, ConfigError> {
+        let (args, fc) = (given.args, given.fc);
+        let routes = routes(given)?;
+        let extra_roots = match given.pick_path("ca_file", &args.ca_file, &fc.ca_file) {
+            Some((p, o)) => read_ca_file(&p, &o)?,
+            None => Vec::new(),
+        };
+        let insecure = args.insecure || fc.insecure.unwrap_or(false);
+        let (timeout, connect_timeout) = timeouts(given)?;
+        // An SSOPROBE_HEADER of empty lines only gives none: the file's apply then.
+        let mut site_headers = parse_headers(&args.header, &given.origin("header"))?;
+        if site_headers.is_empty() {
+            site_headers = parse_headers(
+                fc.header.as_deref().unwrap_or_default(),
+                &given.file_origin(),
+            )?;
+        }
+        let deadline = match given.pick_scalar("deadline", &args.deadline, &fc.deadline) {
+            Some((v, o)) => parse_duration("deadline", &v, &o)?,
+            None => DEFAULT_DEADLINE,
+        };
+        Ok(Transport {
+            routes,
+            extra_roots,
+            insecure,
+            timeout,
+            connect_timeout,
+            site_headers,
+            deadline,
+        })
+    }
+
+    /// The HTTP client's options: these settings, the site `site_headers` go to and the
+    /// origins credentials may go to.
+    fn into_options(
+        self,
+        site: (String, u16),
+        credential_origins: Vec<url::Origin>,
+        trace: bool,
+    ) -> HttpOptions {
+        HttpOptions {
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            deadline: self.deadline,
+            site: Some(site),
+            site_headers: self.site_headers,
+            credential_origins,
+            deadline_limit: DEADLINE_LIMIT,
+            routes: self.routes,
+            extra_roots: self.extra_roots,
+            insecure: self.insecure,
+            trace,
+        }
+    }
+}
+
+/// The pinned addresses: `--resolve`'s, then `--connect-to`'s; flags replace the file's
+/// list rather than adding to it.
+fn routes(given: &Given<'_>) -> Result<Vec<Route>, ConfigError> {
+    let (args, fc) = (given.args, given.fc);
+    let mut routes = Vec::new();
+    let (resolve, resolve_origin) = if !args.resolve.is_empty() {
+        (args.resolve.clone(), given.origin("resolve"))
+    } else {
+        (fc.resolve.clone().unwrap_or_default(), given.file_origin())
+    };
+    for r in &resolve {
+        routes.push(parse_resolve(r, &resolve_origin)?);
+    }
+    let (connect, connect_origin) = if !args.connect_to.is_empty() {
+        (args.connect_to.clone(), given.origin("connect_to"))
+    } else {
+        (
+            fc.connect_to.clone().unwrap_or_default(),
+            given.file_origin(),
+        )
+    };
+    for c in &connect {
+        routes.push(parse_connect_to(c, &connect_origin)?);
+    }
+    Ok(routes)
+}
+
+/// The per-request timeout and the connect timeout, which defaults to it and may not
+/// exceed it.
+fn timeouts(given: &Given<'_>) -> Result<(Duration, Duration), ConfigError> {
+    let (args, fc) = (given.args, given.fc);
+    let timeout = match given.pick_scalar("timeout", &args.timeout, &fc.timeout) {
+        Some((v, o)) => parse_duration("timeout", &v, &o)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let connect_timeout = match given.pick_scalar(
+        "connect_timeout",
+        &args.connect_timeout,
+        &fc.connect_timeout,
+    ) {
+        Some((v, o)) => {
+            let d = parse_duration("connect_timeout", &v, &o)?;
+            check_connect_timeout(d, timeout, &o)?
+        }
+        None => timeout,
+    };
+    Ok((timeout, connect_timeout))
+}
+
+/// The certificate expiry thresholds (warn, fail), in days; warn before fail.
+fn tls_thresholds(given: &Given<'_>) -> Result<(i64, i64), ConfigError> {
+    let (args, fc) = (given.args, given.fc);
+    let tls_warn_days =
+        match given.pick_scalar("tls_warn_days", &args.tls_warn_days, &fc.tls_warn_days) {
+            Some((v, o)) => parse_days("tls_warn_days", &v, &o)?,
+            None => DEFAULT_TLS_WARN_DAYS,
+        };
+    let tls_fail_days =
+        match given.pick_scalar("tls_fail_days", &args.tls_fail_days, &fc.tls_fail_days) {
+            Some((v, o)) => parse_days("tls_fail_days", &v, &o)?,
+            None => DEFAULT_TLS_FAIL_DAYS,
+        };
+    check_thresholds(tls_warn_days, tls_fail_days)?;
+    Ok((tls_warn_days, tls_fail_days))
+}
+
+/// Pocket ID and where it came from: given, else the passkey file's, else found by the
+/// run. A passkey file must be for the Pocket ID the run uses.
+fn pocket_id(
+    idp_given: Option<Url>,
+    passkey: Option<&(crate::passkey::CredentialFile, PathBuf)>,
+    service: &Url,
+) -> Result<(Url, IdpSource), ConfigError> {
+    let (idp, idp_source) = match (idp_given, passkey) {
+        (Some(idp), _) => (idp, IdpSource::Given),
+        (None, Some((file, _))) => match parse_idp_url(&file.idp, &Origin::Builtin) {
+            Ok(idp) => (idp, IdpSource::PasskeyFile),
+            Err(_) => {
+                return Err(ConfigError {
+                    setting: "passkey".into(),
+                    problem: format!(
+                        "the passkey file names Pocket ID as '{}', which is not an https URL; enrol again with ssoprobe enroll",
+                        crate::redact::terminal_safe(&file.idp)
+                    ),
+                });
+            }
+        },
+        // Unknown until the run finds it; the site stands in and is never used as
+        // Pocket ID.
+        (None, None) => (service.clone(), IdpSource::Unknown),
+    };
+    if let Some((file, _)) = passkey {
+        let file_origin = Url::parse(&file.idp)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        if file_origin != idp.origin().ascii_serialization() {
+            return Err(ConfigError {
+                setting: "passkey".into(),
+                problem: format!(
+                    "the passkey file is for {}, not {}; enrol a passkey for this Pocket ID with ssoprobe enroll",
+                    file.idp, idp
+                ),
+            });
+        }
+    }
+    Ok((idp, idp_source))
+}
+
+/// What the site must answer once reached, and where each expectation was given (none
+/// when defaulted), for the error when nothing will reach the site.
+struct Expectations {
+    status: u16,
+    status_given: Option<Origin>,
+    body: Option<String>,
+    body_given: Option<Origin>,
+}
+
+impl Expectations {
+    /// Reads `expect_status` (an HTTP status, 200 by default) and `expect_body`.
+    fn read(given: &Given<'_>) -> Result<Expectations, ConfigError> {
+        let (args, fc) = (given.args, given.fc);
+        let status_pick =
+            given.pick_scalar("expect_status", &args.expect_status, &fc.expect_status);
+        let status_given = status_pick.as_ref().map(|(_, o)| o.clone());
+        let status = match status_pick {
+            Some((v, o)) => match v.trim().parse::<u16>() {
+                Ok(code) if (100..=599).contains(&code) => code,
+                _ => {
+                    return Err(err(
+                        "expect_status",
+                        &o,
+                        format!("'{v}' is not an HTTP status (100-599)"),
+                    ));
+                }
+            },
+            None => 200,
+        };
+        let body_pick = given.pick("expect_body", &args.expect_body, &fc.expect_body);
+        let body_given = body_pick.as_ref().map(|(_, o)| o.clone());
+        Ok(Expectations {
+            status,
+            status_given,
+            body: body_pick.map(|(v, _)| v),
+            body_given,
+        })
+    }
+}
+
+/// The OIDC client secret for `idp.exchange`, which needs the client id with it.
+fn client_secret(given: &Given<'_>, has_client_id: bool) -> Result<Option<Secret>, ConfigError> {
+    let (args, fc) = (given.args, given.fc);
+    let client_secret = match given.pick_path(
+        "client_secret_file",
+        &args.client_secret_file,
+        &fc.client_secret_file,
+    ) {
+        Some((p, o)) => Some(read_secret_file("client_secret_file", &p, &o)?),
+        None => None,
+    };
+    if client_secret.is_some() && !has_client_id {
+        return Err(ConfigError {
+            setting: "client_id".into(),
+            problem: "idp.exchange needs the client id with the secret: add --client-id".into(),
+        });
+    }
+    Ok(client_secret)
+}
+
+/// The Access service token (id, secret): both halves or neither.
+fn service_token(given: &Given<'_>) -> Result<Option<(Secret, Secret)>, ConfigError> {
+    let (args, fc) = (given.args, given.fc);
+    let token_id = given.pick(
+        "service_token_id",
+        &args.service_token_id,
+        &fc.service_token_id,
+    );
+    let token_secret = match given.pick_path(
+        "service_token_secret_file",
+        &args.service_token_secret_file,
+        &fc.service_token_secret_file,
+    ) {
+        Some((p, o)) => Some(read_secret_file("service_token_secret_file", &p, &o)?),
+        None => None,
+    };
+    match (token_id, token_secret) {
+        (Some((id, _)), Some(secret)) => Ok(Some((Secret::configured(id.trim()), secret))),
+        (None, None) => Ok(None),
+        _ => Err(ConfigError {
+            setting: "service_token_id".into(),
+            problem: "a service token needs both service_token_id and service_token_secret_file"
+                .into(),
+        }),
+    }
+}
+
+/// A setting that cannot take effect is a usage error, not a silent pass: a service
+/// token next to a passkey, or an expectation of the site when nothing reaches it.
+fn refuse_ineffective(
+    passkey: bool,
+    service_token: bool,
+    expected: &Expectations,
+) -> Result<(), ConfigError> {
+    if passkey && service_token {
+        return Err(ConfigError {
+            setting: "service_token_id".into(),
+            problem: "give either --passkey (a full login) or a service token, not both: with a passkey the token would never be sent".into(),
+        });
+    }
+    if !passkey && !service_token {
+        let unreachable = [
+            ("expect_status", &expected.status_given),
+            ("expect_body", &expected.body_given),
+        ];
+        if let Some((key, Some(o))) = unreachable.into_iter().find(|(_, o)| o.is_some()) {
+            return Err(err(
+                key,
+                o,
+                "is checked only once ssoprobe reaches the site: add --passkey FILE (a login) or a service token (--service-token-id and --service-token-secret-file)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The origins the operator named: the site, Pocket ID when given or in the passkey
+/// file, Cloudflare's API. Credentials go nowhere else (http::Http::send).
+fn credential_origins(
+    service: &Url,
+    idp: &Url,
+    idp_source: IdpSource,
+    doctor: &DoctorConfig,
+) -> Vec<url::Origin> {
+    let mut origins = vec![service.origin()];
+    if matches!(idp_source, IdpSource::Given | IdpSource::PasskeyFile) {
+        origins.push(idp.origin());
+    }
+    if let Some(cf) = &doctor.cf {
+        origins.push(cf.url.origin());
+    }
+    origins
+}
 
 /// The API credentials of the `config.*` checks; a setting that needs another one to
 /// take effect is refused without it.
-fn doctor_settings(
-    args: &CheckArgs,
-    fc: &FileConfig,
-    pick: &Pick<'_>,
-    pick_path: &PickPath<'_>,
-) -> Result<DoctorConfig, ConfigError> {
-    let token = match pick_path(
+fn doctor_settings(given: &Given<'_>) -> Result<DoctorConfig, ConfigError> {
+    let (args, fc) = (given.args, given.fc);
+    let token = match given.pick_path(
         "cf_api_token_file",
         &args.cf_api_token_file,
         &fc.cf_api_token_file,
@@ -792,71 +977,19 @@ fn doctor_settings(
         Some((p, o)) => Some(read_secret_file("cf_api_token_file", &p, &o)?),
         None => None,
     };
-    let account = match pick("cf_account_id", &args.cf_account_id, &fc.cf_account_id) {
-        Some((v, o)) => {
-            let v = v.trim().to_ascii_lowercase();
-            if v.len() != 32 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(err(
-                    "cf_account_id",
-                    &o,
-                    "is not a Cloudflare account id (32 hex digits; copy it from the dashboard's URL or the account's Overview)",
-                ));
-            }
-            Some((v, o))
-        }
-        None => None,
-    };
-    let url = match pick("cf_api_url", &args.cf_api_url, &fc.cf_api_url) {
-        Some((v, o)) => {
-            let url = Url::parse(v.trim()).map_err(|_| {
-                err(
-                    "cf_api_url",
-                    &o,
-                    format!(
-                        "'{}' is not a URL; the default is {}",
-                        crate::redact::terminal_safe(v.trim()),
-                        DEFAULT_CF_API_URL
-                    ),
-                )
-            })?;
-            if url.scheme() != "https" || url.host_str().is_none() || url.query().is_some() {
-                return Err(err(
-                    "cf_api_url",
-                    &o,
-                    "must be an https URL without a query: the API token travels with every request",
-                ));
-            }
-            Some((url, o))
-        }
-        None => None,
-    };
-    let api_key = match pick_path("api_key_file", &args.api_key_file, &fc.api_key_file) {
+    let account = cf_account_id(given)?;
+    let url = cf_api_url(given)?;
+    let api_key = match given.pick_path("api_key_file", &args.api_key_file, &fc.api_key_file) {
         Some((p, o)) => Some(read_secret_file("api_key_file", &p, &o)?),
         None => None,
     };
-    let user = match pick("user", &args.user, &fc.user) {
-        Some((v, o)) => {
-            let v = v.trim().to_string();
-            if !v.contains('@')
-                || v.chars().any(char::is_whitespace)
-                || v.chars().any(char::is_control)
-            {
-                return Err(err(
-                    "user",
-                    &o,
-                    "is not an e-mail address: give the monitoring user's e-mail, e.g. probe@example.com",
-                ));
-            }
-            Some((v, o))
-        }
-        None => None,
-    };
+    let user = monitoring_user(given)?;
     if token.is_none() {
-        for (key, given) in [
+        for (key, origin) in [
             ("cf_account_id", account.as_ref().map(|a| &a.1)),
             ("cf_api_url", url.as_ref().map(|u| &u.1)),
         ] {
-            if let Some(o) = given {
+            if let Some(o) = origin {
                 return Err(err(
                     key,
                     o,
@@ -892,6 +1025,70 @@ fn doctor_settings(
         user: user.map(|u| u.0),
         only: false,
     })
+}
+
+/// The Cloudflare account id when given (32 hex digits, lower case), with its origin.
+fn cf_account_id(given: &Given<'_>) -> Result<Option<(String, Origin)>, ConfigError> {
+    let Some((v, o)) = given.pick(
+        "cf_account_id",
+        &given.args.cf_account_id,
+        &given.fc.cf_account_id,
+    ) else {
+        return Ok(None);
+    };
+    let v = v.trim().to_ascii_lowercase();
+    if v.len() != 32 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(err(
+            "cf_account_id",
+            &o,
+            "is not a Cloudflare account id (32 hex digits; copy it from the dashboard's URL or the account's Overview)",
+        ));
+    }
+    Ok(Some((v, o)))
+}
+
+/// Cloudflare's API URL when given, with its origin: https without a query, since the
+/// API token travels with every request.
+fn cf_api_url(given: &Given<'_>) -> Result<Option<(Url, Origin)>, ConfigError> {
+    let Some((v, o)) = given.pick("cf_api_url", &given.args.cf_api_url, &given.fc.cf_api_url)
+    else {
+        return Ok(None);
+    };
+    let url = Url::parse(v.trim()).map_err(|_| {
+        err(
+            "cf_api_url",
+            &o,
+            format!(
+                "'{}' is not a URL; the default is {}",
+                crate::redact::terminal_safe(v.trim()),
+                DEFAULT_CF_API_URL
+            ),
+        )
+    })?;
+    if url.scheme() != "https" || url.host_str().is_none() || url.query().is_some() {
+        return Err(err(
+            "cf_api_url",
+            &o,
+            "must be an https URL without a query: the API token travels with every request",
+        ));
+    }
+    Ok(Some((url, o)))
+}
+
+/// The monitoring user's e-mail when given, with its origin.
+fn monitoring_user(given: &Given<'_>) -> Result<Option<(String, Origin)>, ConfigError> {
+    let Some((v, o)) = given.pick("user", &given.args.user, &given.fc.user) else {
+        return Ok(None);
+    };
+    let v = v.trim().to_string();
+    if !v.contains('@') || v.chars().any(char::is_whitespace) || v.chars().any(char::is_control) {
+        return Err(err(
+            "user",
+            &o,
+            "is not an e-mail address: give the monitoring user's e-mail, e.g. probe@example.com",
+        ));
+    }
+    Ok(Some((v, o)))
 }
 
 fn load_passkey(

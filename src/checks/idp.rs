@@ -156,6 +156,25 @@ fn refusal(
 /// setup uses must be on the public host.
 pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc<Discovery>>) {
     let mut f = Findings::start(ids::IDP_DISCOVERY);
+    let Some(doc) = fetch_discovery(config, http, &mut f).await else {
+        return (f.finish(""), None);
+    };
+    let base = normalise_base(&config.idp);
+    judge_issuer(&mut f, config, &doc, &base);
+    f.detail("issuer", doc.issuer.clone().unwrap_or_default());
+    judge_endpoints(&mut f, config, &doc, &base);
+    judge_flows(&mut f, &doc);
+    f.detail(
+        "id_token_signing_alg_values_supported",
+        doc.id_token_signing_alg_values_supported.clone(),
+    );
+    let summary = format!("issuer {base}; authorize, token and JWKS endpoints on the public host");
+    (f.finish(summary), Some(Arc::new(doc)))
+}
+
+/// Pocket ID's discovery document; None, with the failure on `f`, when it could not be
+/// read or is not one.
+async fn fetch_discovery(config: &Config, http: &Http, f: &mut Findings) -> Option<Discovery> {
     let url = endpoint(config, paths::DISCOVERY);
     let response = match http
         .send(ids::IDP_DISCOVERY, Request::get(url, Accept::Json))
@@ -164,7 +183,7 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
         Ok(r) => r,
         Err(e) => {
             f.request_failed(format!("GET {}", paths::DISCOVERY), &e);
-            return (f.finish(""), None);
+            return None;
         }
     };
     f.detail("status", response.status.as_u16());
@@ -178,10 +197,10 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
             )
         });
         f.fail(finding, hint);
-        return (f.finish(""), None);
+        return None;
     }
-    let doc: Discovery = match serde_json::from_slice(&response.body) {
-        Ok(d) => d,
+    match serde_json::from_slice(&response.body) {
+        Ok(d) => Some(d),
         Err(e) => {
             let what = if response.is_json() {
                 format!(
@@ -195,15 +214,14 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
                 format!("{} answers {what}", paths::DISCOVERY),
                 "the path is answered by something other than Pocket ID (a proxy rule or another app)".to_string(),
             );
-            return (f.finish(""), None);
+            None
         }
-    };
-    let base = normalise_base(&config.idp);
-    let public_host = config
-        .idp
-        .host_str()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    }
+}
+
+/// Judges the issuer: it must be Pocket ID's public URL `base`; the hint names the
+/// usual ways APP_URL is wrong.
+fn judge_issuer(f: &mut Findings, config: &Config, doc: &Discovery, base: &str) {
     match doc.issuer.as_deref() {
         None => f.fail("the discovery document has no issuer", format!("Pocket ID always names its issuer (its APP_URL); is {} Pocket ID, or does a proxy serve another document at this path?", config.idp)),
         Some(issuer) if issuer == base => {}
@@ -226,7 +244,16 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
             f.fail(format!("issuer is {issuer}, expected {base}"), hint);
         }
     }
-    f.detail("issuer", doc.issuer.clone().unwrap_or_default());
+}
+
+/// Judges the endpoints Access's setup uses: each must be Pocket ID's own path under
+/// `base`, and the ones Cloudflare calls itself must be on the public host.
+fn judge_endpoints(f: &mut Findings, config: &Config, doc: &Discovery, base: &str) {
+    let public_host = config
+        .idp
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let expectations = [
         (
             "authorization_endpoint",
@@ -285,6 +312,11 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
             f.detail(field, v.clone());
         }
     }
+}
+
+/// Judges what discovery says of the flow Access uses: the code response type, and S256
+/// for PKCE.
+fn judge_flows(f: &mut Findings, doc: &Discovery) {
     if !doc.response_types_supported.is_empty()
         && !doc.response_types_supported.iter().any(|r| r == "code")
     {
@@ -298,12 +330,6 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
     {
         f.warn("code_challenge_methods_supported lacks S256", "Access uses PKCE with S256 when PKCE is ticked; untick PKCE in Cloudflare's Pocket ID identity provider, or upgrade Pocket ID");
     }
-    f.detail(
-        "id_token_signing_alg_values_supported",
-        doc.id_token_signing_alg_values_supported.clone(),
-    );
-    let summary = format!("issuer {base}; authorize, token and JWKS endpoints on the public host");
-    (f.finish(summary), Some(Arc::new(doc)))
 }
 
 /// `idp.jwks`: at least one signing key; every key parses; algorithms agree with
@@ -330,11 +356,36 @@ pub async fn jwks(
             return f.finish("");
         }
     };
+    let Some(keys) = read_keys(&mut f, &response) else {
+        return f.finish("");
+    };
+    let advertised = discovery.map(|d| d.id_token_signing_alg_values_supported.clone());
+    let mut kids = HashSet::new();
+    let mut described = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(description) = judge_key(&mut f, i, key, &mut kids, advertised.as_deref()) {
+            described.push(description);
+        }
+    }
+    if advertised.is_none() {
+        f.detail("algorithms_compared", false);
+    }
+    f.finish(format!(
+        "{} signing key{}: {}",
+        keys.len(),
+        if keys.len() == 1 { "" } else { "s" },
+        described.join(", ")
+    ))
+}
+
+/// The keys of the JWKS answer; None, with the failure on `f`, when it is not a key set
+/// or has no key. A suspiciously long list warns.
+fn read_keys(f: &mut Findings, response: &crate::http::Response) -> Option<Vec<serde_json::Value>> {
     f.detail("status", response.status.as_u16());
     if response.status.as_u16() != 200 {
-        let (finding, hint) = unexpected_or(&format!("GET {}", paths::JWKS), &response);
+        let (finding, hint) = unexpected_or(&format!("GET {}", paths::JWKS), response);
         f.fail(finding, hint.unwrap_or_else(|| "Cloudflare fetches the keys from the Certificate URL to verify id_tokens; it must answer the JWKS".to_string()));
-        return f.finish("");
+        return None;
     }
     let set: serde_json::Value = match serde_json::from_slice(&response.body) {
         Ok(v) => v,
@@ -343,7 +394,7 @@ pub async fn jwks(
                 format!("{} is not JSON", paths::JWKS),
                 "the path is answered by something other than Pocket ID".to_string(),
             );
-            return f.finish("");
+            return None;
         }
     };
     let keys = set
@@ -357,7 +408,7 @@ pub async fn jwks(
             "the JWKS has no keys",
             "Cloudflare cannot verify any id_token ('Failed to verify oidc token with fresh keys'); Pocket ID publishes its signing key here — check its logs for a key that failed to load (ENCRYPTION_KEY) and whether a proxy serves a stale file".to_string(),
         );
-        return f.finish("");
+        return None;
     }
     if keys.len() > MANY_KEYS {
         f.warn(
@@ -365,91 +416,101 @@ pub async fn jwks(
             "Pocket ID publishes one signing key (two during a rotation); a long list suggests a proxy serving another key set, or keys that were never retired",
         );
     }
-    let advertised = discovery.map(|d| d.id_token_signing_alg_values_supported.clone());
-    let mut kids = HashSet::new();
-    let mut described = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let kid = key.get("kid").and_then(|k| k.as_str()).map(str::to_string);
-        let label = kid.clone().unwrap_or_else(|| format!("#{i}"));
-        let jwk: jsonwebtoken::jwk::Jwk = match serde_json::from_value(key.clone()) {
-            Ok(j) => j,
-            Err(e) => {
-                f.fail(format!("key {label} is not a usable JWK: {}", crate::text::json_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
-                continue;
-            }
-        };
-        if let Err((finding, hint)) = judge_key_material(&label, key) {
-            f.fail(finding, hint);
-            continue;
+    Some(keys)
+}
+
+/// Judges key `i` of the set: it must parse, be sound, sign, have a kid of its own (in
+/// `kids`, the ones seen) and an algorithm discovery `advertised` and Access verifies.
+/// Its description for the summary; None when it is unusable.
+fn judge_key(
+    f: &mut Findings,
+    i: usize,
+    key: &serde_json::Value,
+    kids: &mut HashSet<String>,
+    advertised: Option<&[String]>,
+) -> Option<String> {
+    let kid = key.get("kid").and_then(|k| k.as_str()).map(str::to_string);
+    let label = kid.clone().unwrap_or_else(|| format!("#{i}"));
+    let jwk: jsonwebtoken::jwk::Jwk = match serde_json::from_value(key.clone()) {
+        Ok(j) => j,
+        Err(e) => {
+            f.fail(format!("key {label} is not a usable JWK: {}", crate::text::json_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
+            return None;
         }
-        if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
-            f.fail(format!("key {label} does not parse: {}", super::jwt_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
-            continue;
-        }
-        if key
-            .get("use")
-            .and_then(|u| u.as_str())
-            .is_some_and(|u| u != "sig")
-        {
-            f.warn(
-                format!("key {label} is not a signing key (use is not sig)"),
-                "Cloudflare verifies id_tokens with signing keys only; rotate Pocket ID's key: pocket-id key-rotate --alg RS256",
-            );
-        }
-        match &kid {
-            Some(k) if !kids.insert(k.clone()) => f.fail(
-                format!("kid {k} appears twice"),
-                "verifiers pick keys by kid; every key needs its own".to_string(),
+    };
+    if let Err((finding, hint)) = judge_key_material(&label, key) {
+        f.fail(finding, hint);
+        return None;
+    }
+    if let Err(e) = jsonwebtoken::DecodingKey::from_jwk(&jwk) {
+        f.fail(format!("key {label} does not parse: {}", super::jwt_problem(&e)), "Cloudflare cannot use a malformed key; restart Pocket ID so that it republishes its keys, or rotate them: pocket-id key-rotate --alg RS256");
+        return None;
+    }
+    if key
+        .get("use")
+        .and_then(|u| u.as_str())
+        .is_some_and(|u| u != "sig")
+    {
+        f.warn(
+            format!("key {label} is not a signing key (use is not sig)"),
+            "Cloudflare verifies id_tokens with signing keys only; rotate Pocket ID's key: pocket-id key-rotate --alg RS256",
+        );
+    }
+    match &kid {
+        Some(k) if !kids.insert(k.clone()) => f.fail(
+            format!("kid {k} appears twice"),
+            "verifiers pick keys by kid; every key needs its own".to_string(),
+        ),
+        None => f.warn(format!("key {label} has no kid"), "Pocket ID's keys carry a kid that its tokens name; a key without one suggests a proxy serving another JWKS at this path"),
+        _ => {}
+    }
+    let alg = key.get("alg").and_then(|a| a.as_str()).map(str::to_string);
+    if let Some(alg) = &alg {
+        judge_alg(f, &label, alg, advertised);
+    }
+    Some(describe_key(key, alg.as_deref()))
+}
+
+/// Judges key `label`'s algorithm: one discovery `advertised` (when it lists any), and
+/// one Access verifies.
+fn judge_alg(f: &mut Findings, label: &str, alg: &String, advertised: Option<&[String]>) {
+    if let Some(list) = advertised
+        && !list.is_empty()
+        && !list.contains(alg)
+    {
+        f.fail(
+            format!(
+                "key {label} is {alg}, but discovery advertises {}",
+                list.join(", ")
             ),
-            None => f.warn(format!("key {label} has no kid"), "Pocket ID's keys carry a kid that its tokens name; a key without one suggests a proxy serving another JWKS at this path"),
-            _ => {}
-        }
-        let alg = key.get("alg").and_then(|a| a.as_str()).map(str::to_string);
-        let kty = key.get("kty").and_then(|a| a.as_str()).unwrap_or("?");
-        let size = key
-            .get("n")
-            .and_then(|n| n.as_str())
-            .and_then(|n| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(n.trim_end_matches('='))
-                    .ok()
-            })
-            .map(|n| format!(" {}", n.len() * 8))
-            .unwrap_or_default();
-        described.push(format!(
-            "{} ({kty}{size})",
-            alg.as_deref().unwrap_or("no alg")
-        ));
-        if let Some(alg) = &alg {
-            if let Some(list) = &advertised
-                && !list.is_empty()
-                && !list.contains(alg)
-            {
-                f.fail(
-                    format!(
-                        "key {label} is {alg}, but discovery advertises {}",
-                        list.join(", ")
-                    ),
-                    "restart Pocket ID after a key rotation so that discovery and JWKS agree",
-                );
-            }
-            if !ACCESS_ALGS.contains(&alg.as_str()) {
-                f.fail(
-                    format!("key {label} is {alg}, which Cloudflare Access cannot verify"),
-                    format!("Access supports {}; rotate Pocket ID's key: pocket-id key-rotate --alg RS256", ACCESS_ALGS.join(", ")),
-                );
-            }
-        }
+            "restart Pocket ID after a key rotation so that discovery and JWKS agree",
+        );
     }
-    if advertised.is_none() {
-        f.detail("algorithms_compared", false);
+    if !ACCESS_ALGS.contains(&alg.as_str()) {
+        f.fail(
+            format!("key {label} is {alg}, which Cloudflare Access cannot verify"),
+            format!(
+                "Access supports {}; rotate Pocket ID's key: pocket-id key-rotate --alg RS256",
+                ACCESS_ALGS.join(", ")
+            ),
+        );
     }
-    f.finish(format!(
-        "{} signing key{}: {}",
-        keys.len(),
-        if keys.len() == 1 { "" } else { "s" },
-        described.join(", ")
-    ))
+}
+
+/// A key in a few words for the summary: its algorithm, type and (RSA) modulus size.
+fn describe_key(key: &serde_json::Value, alg: Option<&str>) -> String {
+    let kty = key.get("kty").and_then(|a| a.as_str()).unwrap_or("?");
+    let size = key
+        .get("n")
+        .and_then(|n| n.as_str())
+        .and_then(|n| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(n.trim_end_matches('='))
+                .ok()
+        })
+        .map(|n| format!(" {}", n.len() * 8))
+        .unwrap_or_default();
+    format!("{} ({kty}{size})", alg.unwrap_or("no alg"))
 }
 
 /// More keys than a Pocket ID publishes, by far.
@@ -550,44 +611,7 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
     if authenticated.is_some() && !config.idp_named() {
         return CheckResult::skip(ids::IDP_TOKEN, config.idp_not_named("the client secret"));
     }
-    let url = endpoint(config, paths::TOKEN);
-    let request = match authenticated {
-        Some((client_id, secret)) => Request::post_form(
-            url,
-            vec![
-                ("grant_type".to_string(), "client_credentials".to_string()),
-                (
-                    "resource".to_string(),
-                    pocketid::UNKNOWN_RESOURCE.to_string(),
-                ),
-            ],
-        )
-        .header("authorization", &pocketid::client_basic(client_id, secret)),
-        None => {
-            f.detail(
-                "note",
-                "Pocket ID logs this probe (a bogus code) at error level; with --passkey or --client-secret-file ssoprobe proves the endpoint without it",
-            );
-            let mut form = vec![
-                ("grant_type".to_string(), "authorization_code".to_string()),
-                (
-                    "code".to_string(),
-                    format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
-                ),
-                (
-                    "client_id".to_string(),
-                    config
-                        .client_id
-                        .clone()
-                        .unwrap_or_else(|| "ssoprobe-probe".into()),
-                ),
-            ];
-            if let Some(team) = &config.team_domain {
-                form.push(("redirect_uri".to_string(), cloudflare::callback_url(team)));
-            }
-            Request::post_form(url, form)
-        }
-    };
+    let request = token_request(config, authenticated, &mut f);
     let response = match http.send(ids::IDP_TOKEN, request.patient()).await {
         Ok(r) => r,
         Err(e) => {
@@ -599,35 +623,7 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
     f.detail("status", status);
     let oauth: Option<OAuthError> = serde_json::from_slice(&response.body).ok();
     if let Some(err) = oauth.filter(|_| (400..500).contains(&status)) {
-        f.detail("error", err.error.clone());
-        if err.error.contains(' ') {
-            f.warn(
-                format!("answers a non-standard error \"{}\" (HTTP {status})", err.error),
-                "Pocket ID before v2.10 had a hand-written token endpoint; upgrade to a current v2 release".to_string(),
-            );
-        }
-        if let Some((client_id, _)) = authenticated {
-            if err.error == "invalid_client" {
-                f.fail(
-                    format!("Pocket ID refuses the client secret of client {client_id} (invalid_client)"),
-                    "the secret in --client-secret-file is not the client's; if Cloudflare holds the same one its token exchange fails too ('Failed to exchange code for token'): create a new secret in Pocket ID → OIDC Clients and set it in both",
-                );
-                return f.finish("");
-            }
-            return f.finish(format!(
-                "authenticates client {client_id} with its secret and answers like an OAuth token endpoint ({} for an unknown resource, HTTP {status})",
-                err.error
-            ));
-        }
-        let expected = if EXPECTED_TOKEN_ERRORS.contains(&err.error.as_str()) {
-            ""
-        } else {
-            " (an unusual answer to a bogus code)"
-        };
-        return f.finish(format!(
-            "answers a bogus code with {} (HTTP {status}) like an OAuth token endpoint{expected}",
-            err.error
-        ));
+        return judge_oauth_error(f, &err, status, authenticated.map(|(id, _)| id));
     }
     if let Some((client_id, _)) = authenticated
         && status == 200
@@ -641,6 +637,91 @@ pub async fn token(config: &Config, http: &Http) -> CheckResult {
     let (finding, hint) = token_failure(config, &response);
     f.fail(finding, hint);
     f.finish("")
+}
+
+/// The probe of the token endpoint: with the client secret, a client-credentials request
+/// for a resource nobody defines; without, a bogus code (noted on `f`: Pocket ID logs
+/// it at error level).
+fn token_request(
+    config: &Config,
+    authenticated: Option<(&str, &redact::Secret)>,
+    f: &mut Findings,
+) -> Request {
+    let url = endpoint(config, paths::TOKEN);
+    if let Some((client_id, secret)) = authenticated {
+        return Request::post_form(
+            url,
+            vec![
+                ("grant_type".to_string(), "client_credentials".to_string()),
+                (
+                    "resource".to_string(),
+                    pocketid::UNKNOWN_RESOURCE.to_string(),
+                ),
+            ],
+        )
+        .header("authorization", &pocketid::client_basic(client_id, secret));
+    }
+    f.detail(
+        "note",
+        "Pocket ID logs this probe (a bogus code) at error level; with --passkey or --client-secret-file ssoprobe proves the endpoint without it",
+    );
+    let mut form = vec![
+        ("grant_type".to_string(), "authorization_code".to_string()),
+        (
+            "code".to_string(),
+            format!("ssoprobe-bogus-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        (
+            "client_id".to_string(),
+            config
+                .client_id
+                .clone()
+                .unwrap_or_else(|| "ssoprobe-probe".into()),
+        ),
+    ];
+    if let Some(team) = &config.team_domain {
+        form.push(("redirect_uri".to_string(), cloudflare::callback_url(team)));
+    }
+    Request::post_form(url, form)
+}
+
+/// The verdict on an OAuth error answer (HTTP 4xx): the expected refusal of the probe,
+/// unless it says the client secret (of `client_id`, when one was sent) is wrong.
+fn judge_oauth_error(
+    mut f: Findings,
+    err: &OAuthError,
+    status: u16,
+    client_id: Option<&str>,
+) -> CheckResult {
+    f.detail("error", err.error.clone());
+    if err.error.contains(' ') {
+        f.warn(
+            format!("answers a non-standard error \"{}\" (HTTP {status})", err.error),
+            "Pocket ID before v2.10 had a hand-written token endpoint; upgrade to a current v2 release".to_string(),
+        );
+    }
+    if let Some(client_id) = client_id {
+        if err.error == "invalid_client" {
+            f.fail(
+                format!("Pocket ID refuses the client secret of client {client_id} (invalid_client)"),
+                "the secret in --client-secret-file is not the client's; if Cloudflare holds the same one its token exchange fails too ('Failed to exchange code for token'): create a new secret in Pocket ID → OIDC Clients and set it in both",
+            );
+            return f.finish("");
+        }
+        return f.finish(format!(
+            "authenticates client {client_id} with its secret and answers like an OAuth token endpoint ({} for an unknown resource, HTTP {status})",
+            err.error
+        ));
+    }
+    let expected = if EXPECTED_TOKEN_ERRORS.contains(&err.error.as_str()) {
+        ""
+    } else {
+        " (an unusual answer to a bogus code)"
+    };
+    f.finish(format!(
+        "answers a bogus code with {} (HTTP {status}) like an OAuth token endpoint{expected}",
+        err.error
+    ))
 }
 
 /// `idp.token` when the login proved the endpoint: Access redeemed Pocket ID's code there.

@@ -4,7 +4,7 @@ use super::{AppError, NoOrigins};
 use crate::checks::{self, Outcome};
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::config::{Config, OriginOf};
-use crate::http::{Http, Waits};
+use crate::http::{Http, HttpOptions, Waits};
 use crate::report::har::TargetEntries;
 use crate::report::{self, Target};
 use std::io::{IsTerminal, Write};
@@ -122,12 +122,6 @@ const TARGET_CONCURRENCY: usize = 4;
 /// How long a run goes without a progress line.
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
-/// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
-/// report, pings, and returns the exit code: the worst of all targets.
-///
-/// The deadline of a target counts from `started` (what came before — the start ping,
-/// the demo's lab — is part of the run), or from its own start when it waited for a
-/// slot; only the final ping comes after it (at most [`PING_TIMEOUT`]).
 /// Where a run writes its report and its HAR archive (standard output and nowhere
 /// when `None`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -140,26 +134,83 @@ pub struct Files<'a> {
     pub print_config: bool,
 }
 
+/// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
+/// report, pings, and returns the exit code: the worst of all targets.
+///
+/// The deadline of a target counts from `started` (what came before — the start ping,
+/// the demo's lab — is part of the run), or from its own start when it waited for a
+/// slot; only the final ping comes after it (at most [`PING_TIMEOUT`]).
 pub async fn run_targets(
     targets: Vec<(String, Config)>,
     files: Files<'_>,
     ping: Option<crate::ping::PingUrl>,
     started: Instant,
 ) -> Result<u8, AppError> {
-    let output = files.output;
-    use futures::StreamExt;
     let Some((_, first)) = targets.first() else {
         return Err(AppError::Usage("no target to check".into()));
     };
-    if let Some(path) = output {
+    check_writable(files)?;
+    let (format, color, quiet, trace) = (first.format, first.color, first.quiet, first.http.trace);
+    let (start_ping_http, ping_http) = ping_options(&first.http);
+    colored::control::set_override(files.output.is_none() && color_enabled(color));
+    if targets.iter().any(|(_, c)| c.http.insecure) {
+        eprintln!(
+            "warning: --insecure: certificates are not verified for HTTP requests (the tls.* checks still judge them); never use this in monitoring"
+        );
+    }
+    let pinger = match ping {
+        Some(url) => Some(start_ping(url, &start_ping_http, &ping_http).await?),
+        None => None,
+    };
+    // What came before the checks (a start ping, a lab) counts against the deadline.
+    let prelude = started.elapsed();
+    let show_progress = !quiet && !trace && std::io::stderr().is_terminal();
+    let done = check_all(targets, prelude, files.har.is_some(), show_progress).await?;
+    if let Some(path) = files.har {
+        write_har(path, &done)?;
+    }
+    let runs: Vec<report::TargetRun<'_>> = done
+        .iter()
+        .map(|d| report::TargetRun {
+            name: &d.name,
+            target: &d.target,
+            outcome: &d.outcome,
+            started_unix: d.started_unix,
+        })
+        .collect();
+    let text = render(format, files.print_config, &runs);
+    let code = runs
+        .iter()
+        .map(|r| report::exit_code(r.outcome.status()))
+        .max()
+        .unwrap_or(0);
+    write_report(files.output, quiet, &text)?;
+    if let Some((http, url)) = &pinger {
+        colored::control::set_override(false);
+        let body = if format == Format::Human {
+            text.clone()
+        } else {
+            report::human_all(&runs)
+        };
+        url.finish(http, code, &body).await;
+    }
+    Ok(code)
+}
+
+/// Refuses a run whose report or HAR archive could not be written, before it starts.
+fn check_writable(files: Files<'_>) -> Result<(), AppError> {
+    if let Some(path) = files.output {
         writable(path)?;
     }
     if let Some(path) = files.har {
         writable_as("--har", path)?;
     }
-    let record_har = files.har.is_some();
-    let (format, color, quiet, mut ping_http) =
-        (first.format, first.color, first.quiet, first.http.clone());
+    Ok(())
+}
+
+/// The HTTP options of the start ping and of the final ping, from the first target's.
+fn ping_options(first: &HttpOptions) -> (HttpOptions, HttpOptions) {
+    let mut ping_http = first.clone();
     // The ping URL is a capability: it is never traced.
     ping_http.trace = false;
     // Each ping gets at most PING_TIMEOUT. The start ping counts against the run's
@@ -167,107 +218,127 @@ pub async fn run_targets(
     ping_http.timeout = ping_http.timeout.min(PING_TIMEOUT);
     ping_http.deadline += PING_TIMEOUT;
     let mut start_ping_http = ping_http.clone();
-    start_ping_http.timeout = ping_http.timeout.min(first.http.deadline / 4);
+    start_ping_http.timeout = ping_http.timeout.min(first.deadline / 4);
     start_ping_http.connect_timeout = start_ping_http.connect_timeout.min(start_ping_http.timeout);
     ping_http.connect_timeout = ping_http.connect_timeout.min(ping_http.timeout);
-    colored::control::set_override(output.is_none() && color_enabled(color));
-    if targets.iter().any(|(_, c)| c.http.insecure) {
-        eprintln!(
-            "warning: --insecure: certificates are not verified for HTTP requests (the tls.* checks still judge them); never use this in monitoring"
-        );
-    }
-    let pinger = match ping {
-        Some(url) => {
-            let start = Http::new(&start_ping_http).map_err(|e| AppError::Io(e.to_string()))?;
-            url.start(&start).await;
-            Some((
-                Http::new(&ping_http).map_err(|e| AppError::Io(e.to_string()))?,
-                url,
-            ))
-        }
-        None => None,
-    };
-    // What came before the checks (a start ping, a lab) counts against the deadline.
-    let prelude = started.elapsed();
+    (start_ping_http, ping_http)
+}
+
+/// Sends the start ping; returns the client and URL of the final one.
+async fn start_ping(
+    url: crate::ping::PingUrl,
+    start_ping_http: &HttpOptions,
+    ping_http: &HttpOptions,
+) -> Result<(Http, crate::ping::PingUrl), AppError> {
+    let start = Http::new(start_ping_http).map_err(|e| AppError::Io(e.to_string()))?;
+    url.start(&start).await;
+    let finish = Http::new(ping_http).map_err(|e| AppError::Io(e.to_string()))?;
+    Ok((finish, url))
+}
+
+/// One target's finished run: what its report and its HAR archive need.
+struct TargetDone {
+    name: String,
+    target: Target,
+    outcome: Outcome,
+    started_unix: i64,
+    entries: Vec<crate::har::Entry>,
+}
+
+/// Runs every target (at most [`TARGET_CONCURRENCY`] at once, in order), with a progress
+/// line while it lasts when `show_progress`; the first target that could not run is the
+/// error.
+async fn check_all(
+    targets: Vec<(String, Config)>,
+    prelude: Duration,
+    record_har: bool,
+    show_progress: bool,
+) -> Result<Vec<TargetDone>, AppError> {
+    use futures::StreamExt;
     let waits: Vec<Arc<Waits>> = targets.iter().map(|_| Arc::default()).collect();
     let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
-    let progress = (!quiet && !first.http.trace && std::io::stderr().is_terminal())
-        .then(|| tokio::spawn(progress_line(names, waits.clone())));
-    #[allow(clippy::type_complexity)]
-    let results: Vec<Result<(String, Target, Outcome, i64, Vec<crate::har::Entry>), AppError>> =
-        futures::stream::iter(targets.into_iter().zip(waits).map(
-            |((name, config), waits)| async move {
-                let started_unix = crate::timefmt::unix_now();
-                let until = (Instant::now() + config.http.deadline)
-                    .checked_sub(prelude)
-                    .unwrap_or_else(Instant::now);
-                let mut http = Http::new_until(&config.http, until, waits)
-                    .map_err(|e| AppError::Io(e.to_string()))?;
-                if record_har {
-                    http.record_har();
-                }
-                // Every request is bounded by the deadline; this guard only catches a check
-                // that forgot to be.
-                let guard = until + Duration::from_secs(2);
-                let (outcome, found) =
-                    tokio::time::timeout_at(guard, checks::run_found(&config, &http))
-                        .await
-                        .unwrap_or_else(|_| {
-                            (Outcome::overran(config.http.deadline), Default::default())
-                        });
-                let target = Target::of(&config, found);
-                Ok((name, target, outcome, started_unix, http.har_entries()))
-            },
-        ))
-        .buffered(TARGET_CONCURRENCY)
-        .collect()
-        .await;
+    let progress = show_progress.then(|| tokio::spawn(progress_line(names, waits.clone())));
+    let results: Vec<Result<TargetDone, AppError>> = futures::stream::iter(
+        targets
+            .into_iter()
+            .zip(waits)
+            .map(|((name, config), waits)| check_target(name, config, waits, prelude, record_har)),
+    )
+    .buffered(TARGET_CONCURRENCY)
+    .collect()
+    .await;
     if let Some(progress) = progress {
         progress.abort();
         // The line is gone before the report prints.
         let _ = progress.await;
     }
-    let mut done = Vec::new();
-    for r in results {
-        done.push(r?);
+    results.into_iter().collect()
+}
+
+/// Runs one target's checks until its deadline, less `prelude` (what came before them).
+async fn check_target(
+    name: String,
+    config: Config,
+    waits: Arc<Waits>,
+    prelude: Duration,
+    record_har: bool,
+) -> Result<TargetDone, AppError> {
+    let started_unix = crate::timefmt::unix_now();
+    let until = (Instant::now() + config.http.deadline)
+        .checked_sub(prelude)
+        .unwrap_or_else(Instant::now);
+    let mut http =
+        Http::new_until(&config.http, until, waits).map_err(|e| AppError::Io(e.to_string()))?;
+    if record_har {
+        http.record_har();
     }
-    if let Some(path) = files.har {
-        let archives: Vec<TargetEntries<'_>> = done
-            .iter()
-            .map(|(name, _, outcome, _, entries)| TargetEntries {
-                name,
-                entries: entries.clone(),
-                checks: &outcome.checks,
-            })
-            .collect();
-        let document = report::har::document(&archives);
-        let text = serde_json::to_string_pretty(&document).unwrap_or_default();
-        // Rule: a file that may hold secrets is its owner's alone (0600) from creation.
-        crate::atomic::write(path, text.as_bytes(), 0o600)
-            .map_err(|e| AppError::Io(format!("--har: cannot write {}: {e}", path.display())))?;
-    }
-    let runs: Vec<report::TargetRun<'_>> = done
+    // Every request is bounded by the deadline; this guard only catches a check
+    // that forgot to be.
+    let guard = until + Duration::from_secs(2);
+    let (outcome, found) = tokio::time::timeout_at(guard, checks::run_found(&config, &http))
+        .await
+        .unwrap_or_else(|_| (Outcome::overran(config.http.deadline), Default::default()));
+    let target = Target::of(&config, found);
+    Ok(TargetDone {
+        name,
+        target,
+        outcome,
+        started_unix,
+        entries: http.har_entries(),
+    })
+}
+
+/// Writes the HAR archive of every target's run to `path`.
+fn write_har(path: &std::path::Path, done: &[TargetDone]) -> Result<(), AppError> {
+    let archives: Vec<TargetEntries<'_>> = done
         .iter()
-        .map(|(name, target, outcome, started, _)| report::TargetRun {
-            name,
-            target,
-            outcome,
-            started_unix: *started,
+        .map(|d| TargetEntries {
+            name: &d.name,
+            entries: d.entries.clone(),
+            checks: &d.outcome.checks,
         })
         .collect();
-    let text = match format {
-        _ if files.print_config => report::config_toml(&runs),
-        Format::Human => report::human_all(&runs),
-        Format::Json => report::json_all(&runs),
-        Format::Junit => report::junit::render(&runs),
-        Format::Nagios => report::nagios::render(&runs),
-        Format::Prometheus => report::prometheus::render(&runs),
-    };
-    let code = runs
-        .iter()
-        .map(|r| report::exit_code(r.outcome.status()))
-        .max()
-        .unwrap_or(0);
+    let document = report::har::document(&archives);
+    let text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    // Rule: a file that may hold secrets is its owner's alone (0600) from creation.
+    crate::atomic::write(path, text.as_bytes(), 0o600)
+        .map_err(|e| AppError::Io(format!("--har: cannot write {}: {e}", path.display())))
+}
+
+/// The report in `format`, or the TOML of what the run found for `--print-config`.
+fn render(format: Format, print_config: bool, runs: &[report::TargetRun<'_>]) -> String {
+    match format {
+        _ if print_config => report::config_toml(runs),
+        Format::Human => report::human_all(runs),
+        Format::Json => report::json_all(runs),
+        Format::Junit => report::junit::render(runs),
+        Format::Nagios => report::nagios::render(runs),
+        Format::Prometheus => report::prometheus::render(runs),
+    }
+}
+
+/// Writes the report to `--output`, else to standard output unless `--quiet`.
+fn write_report(output: Option<&std::path::Path>, quiet: bool, text: &str) -> Result<(), AppError> {
     match output {
         Some(path) => crate::atomic::write(path, text.as_bytes(), 0o644)
             .map_err(|e| AppError::Io(format!("--output: cannot write {}: {e}", path.display())))?,
@@ -279,16 +350,7 @@ pub async fn run_targets(
             let _ = stdout.flush();
         }
     }
-    if let Some((http, url)) = &pinger {
-        colored::control::set_override(false);
-        let body = if format == Format::Human {
-            text.clone()
-        } else {
-            report::human_all(&runs)
-        };
-        url.finish(http, code, &body).await;
-    }
-    Ok(code)
+    Ok(())
 }
 
 /// While the run lasts longer than [`PROGRESS_AFTER`], a line on the terminal's stderr

@@ -132,6 +132,8 @@ pub(crate) fn lab_api_args(
     args
 }
 
+/// `ssoprobe lab`: lists the faults or variants, or runs the lab until stopped: writes
+/// the files a check of it needs, prints how to check it and logs its API requests.
 pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     if args.list_faults {
         for f in Fault::ALL {
@@ -151,11 +153,34 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     let lab = Lab::start(config)
         .await
         .map_err(|e| AppError::Lab(e.to_string()))?;
-    let (dir, _cleanup) = match &args.dir {
+    let (dir, _cleanup) = files_dir(args.dir.as_deref())?;
+    let files = LabFiles::write(&lab, &dir, args.ca_out.clone())?;
+    let check_args = lab_check_args(&lab, &files.ca);
+    print_how_to_check(&lab, &check_args, &faults, variant);
+    print_how_to_log_in(&lab, &files, &dir);
+    let mut doctor_args = check_args.clone();
+    doctor_args.extend(lab_api_args(&lab, &files.cf_token, &files.api_key));
+    println!(
+        "\nRead both configurations through their APIs (read-only) and cross-check them:\n  ssoprobe doctor {}",
+        doctor_args.join(" ")
+    );
+    println!("\nPress Ctrl-C to stop. API requests are listed below as they come.");
+    let _ = std::io::stdout().flush();
+    let log = log_api_requests(&lab);
+    wait_for_stop().await;
+    log.abort();
+    lab.shutdown().await;
+    Ok(0)
+}
+
+/// Where the lab's files go: `--dir` (kept), else a new directory in the temp directory,
+/// removed when the returned guard drops.
+fn files_dir(dir: Option<&std::path::Path>) -> Result<(PathBuf, Option<TempDir>), AppError> {
+    match dir {
         Some(d) => {
             std::fs::create_dir_all(d)
                 .map_err(|e| AppError::Io(format!("--dir: cannot create {}: {e}", d.display())))?;
-            (d.clone(), None)
+            Ok((d.to_path_buf(), None))
         }
         None => {
             let d = std::env::temp_dir().join(format!(
@@ -165,24 +190,53 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
             ));
             std::fs::create_dir_all(&d)
                 .map_err(|e| AppError::Io(format!("cannot create {}: {e}", d.display())))?;
-            (d.clone(), Some(TempDir(d)))
+            Ok((d.clone(), Some(TempDir(d))))
         }
-    };
-    let ca_path = args.ca_out.clone().unwrap_or_else(|| dir.join("ca.pem"));
-    write_private(&ca_path, lab.ca_pem())?;
-    let key_path = dir.join("api-key.txt");
-    write_private(&key_path, lab.static_api_key())?;
-    let secret_path = dir.join("client-secret.txt");
-    write_private(&secret_path, lab.client_secret())?;
-    let (token_id, token_secret) = lab.service_token();
-    let token_path = dir.join("service-token-secret.txt");
-    write_private(&token_path, token_secret)?;
-    write_private(&dir.join("service-token-id.txt"), token_id)?;
-    let cf_token_path = dir.join("cf-api-token.txt");
-    write_private(&cf_token_path, lab.cf_api_token())?;
-    let check_args = lab_check_args(&lab, &ca_path);
-    let mut doctor_args = check_args.clone();
-    doctor_args.extend(lab_api_args(&lab, &cf_token_path, &key_path));
+    }
+}
+
+/// The files the printed commands name: the lab's CA and its credentials, each 0600.
+struct LabFiles {
+    ca: PathBuf,
+    api_key: PathBuf,
+    client_secret: PathBuf,
+    service_token_secret: PathBuf,
+    cf_token: PathBuf,
+}
+
+impl LabFiles {
+    /// Writes them in `dir` (the CA at `ca_out` when given), with the service token's id
+    /// beside its secret.
+    fn write(
+        lab: &Lab,
+        dir: &std::path::Path,
+        ca_out: Option<PathBuf>,
+    ) -> Result<LabFiles, AppError> {
+        let ca = ca_out.unwrap_or_else(|| dir.join("ca.pem"));
+        write_private(&ca, lab.ca_pem())?;
+        let api_key = dir.join("api-key.txt");
+        write_private(&api_key, lab.static_api_key())?;
+        let client_secret = dir.join("client-secret.txt");
+        write_private(&client_secret, lab.client_secret())?;
+        let (token_id, token_secret) = lab.service_token();
+        let service_token_secret = dir.join("service-token-secret.txt");
+        write_private(&service_token_secret, token_secret)?;
+        write_private(&dir.join("service-token-id.txt"), token_id)?;
+        let cf_token = dir.join("cf-api-token.txt");
+        write_private(&cf_token, lab.cf_api_token())?;
+        Ok(LabFiles {
+            ca,
+            api_key,
+            client_secret,
+            service_token_secret,
+            cf_token,
+        })
+    }
+}
+
+/// Prints what runs, and three ways to check it: the URL alone, everything pinned, a
+/// config file.
+fn print_how_to_check(lab: &Lab, check_args: &[String], faults: &[Fault], variant: Variant) {
     let faults_text = if faults.is_empty() {
         "none".to_string()
     } else {
@@ -192,29 +246,6 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut toml = String::new();
-    let mut it = check_args.chunks(2);
-    let mut routes = Vec::new();
-    let mut route_key = "resolve";
-    for pair in it.by_ref() {
-        if let [flag, value] = pair {
-            match flag.as_str() {
-                "--resolve" | "--connect-to" => {
-                    route_key = if flag == "--resolve" {
-                        "resolve"
-                    } else {
-                        "connect_to"
-                    };
-                    routes.push(format!("\"{value}\""));
-                }
-                other => toml.push_str(&format!(
-                    "{} = \"{value}\"\n",
-                    other.trim_start_matches("--").replace('-', "_")
-                )),
-            }
-        }
-    }
-    toml.push_str(&format!("{route_key} = [{}]\n", routes.join(", ")));
     let rtt_text = if lab.rtt().is_zero() {
         "0 (off)".to_string()
     } else {
@@ -240,9 +271,41 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         check_args.join(" ")
     );
     println!("or put this in a file and run `ssoprobe check --config FILE`:\n");
-    for line in toml.lines() {
+    for line in config_file_text(check_args).lines() {
         println!("  {line}");
     }
+}
+
+/// The config file of `check_args`: one key per flag, the routes in one list.
+fn config_file_text(check_args: &[String]) -> String {
+    let mut toml = String::new();
+    let mut routes = Vec::new();
+    let mut route_key = "resolve";
+    for pair in check_args.chunks(2) {
+        if let [flag, value] = pair {
+            match flag.as_str() {
+                "--resolve" | "--connect-to" => {
+                    route_key = if flag == "--resolve" {
+                        "resolve"
+                    } else {
+                        "connect_to"
+                    };
+                    routes.push(format!("\"{value}\""));
+                }
+                other => toml.push_str(&format!(
+                    "{} = \"{value}\"\n",
+                    other.trim_start_matches("--").replace('-', "_")
+                )),
+            }
+        }
+    }
+    toml.push_str(&format!("{route_key} = [{}]\n", routes.join(", ")));
+    toml
+}
+
+/// Prints how to get past Access: enrol a passkey and log in, exchange the code with the
+/// client secret, or present the service token.
+fn print_how_to_log_in(lab: &Lab, files: &LabFiles, dir: &std::path::Path) {
     let routes = lab
         .route_args()
         .chunks(2)
@@ -253,9 +316,9 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     println!(
         "\nTo log in as well, enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user probe@example.com --out {} {routes} --ca-file {}",
         lab::IDP_HOST,
-        key_path.display(),
+        files.api_key.display(),
         passkey_path.display(),
-        ca_path.display()
+        files.ca.display()
     );
     println!(
         "and add to the check above:  --passkey {}",
@@ -264,22 +327,20 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     println!(
         "Own code flow (idp.exchange): --client-id {} --client-secret-file {}",
         lab::CLIENT_ID,
-        secret_path.display()
+        files.client_secret.display()
     );
+    let (token_id, _) = lab.service_token();
     println!(
         "Service token instead of a login: --service-token-id {token_id} --service-token-secret-file {}",
-        token_path.display()
+        files.service_token_secret.display()
     );
-    println!(
-        "\nRead both configurations through their APIs (read-only) and cross-check them:\n  ssoprobe doctor {}",
-        doctor_args.join(" ")
-    );
-    println!("\nPress Ctrl-C to stop. API requests are listed below as they come.");
-    let _ = std::io::stdout().flush();
-    // An access log of the API requests (method, host, path, status): what doctor
-    // reads, and proof that it only reads.
+}
+
+/// An access log of the API requests (method, host, path, status) on standard output:
+/// what doctor reads, and proof that it only reads.
+fn log_api_requests(lab: &Lab) -> tokio::task::JoinHandle<()> {
     let mut requests = lab.subscribe_api_requests();
-    let log = tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             match requests.recv().await {
                 // A reader that went away is not an error of the lab.
@@ -294,11 +355,7 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
                 Err(_) => break,
             }
         }
-    });
-    wait_for_stop().await;
-    log.abort();
-    lab.shutdown().await;
-    Ok(0)
+    })
 }
 
 /// Writes a file only its owner can read.

@@ -306,42 +306,9 @@ pub async fn serve(
             "warning: --listen {local} is reachable from other machines; ssoprobe's endpoints carry no secrets, but anyone who reaches them can trigger logins"
         );
     }
-    // A request may take as long as the longest scrape budget, and a little more.
-    let longest = targets
-        .iter()
-        .map(|(_, c)| c.http.deadline)
-        .chain([MAX_SCRAPE])
-        .max()
-        .unwrap_or(MAX_SCRAPE);
-    let request_timeout = longest.saturating_add(REQUEST_SLACK);
+    let request_timeout = request_timeout(&targets);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let exporter = Arc::new(Exporter {
-        targets: targets
-            .into_iter()
-            .map(|(name, config)| {
-                (
-                    name.clone(),
-                    Arc::new(TargetState {
-                        name,
-                        config,
-                        last: std::sync::Mutex::new(None),
-                        running: std::sync::Mutex::new(None),
-                    }),
-                )
-            })
-            .collect(),
-        runs: Semaphore::new(options.concurrency.max(1)),
-        options,
-        started: Instant::now(),
-        runs_total: AtomicU64::new(0),
-        failures_total: AtomicU64::new(0),
-        cached_total: AtomicU64::new(0),
-        not_run_total: AtomicU64::new(0),
-        in_flight: AtomicU64::new(0),
-        stopping: shutdown_rx.clone(),
-        connections: Connections::default(),
-        recent: std::sync::Mutex::new(super::pages::Recent::default()),
-    });
+    let exporter = Exporter::new(targets, options, shutdown_rx.clone());
     // Reports rendered here are read in a browser or by curl, never on a terminal.
     colored::control::set_override(false);
     eprintln!(
@@ -355,7 +322,77 @@ pub async fn serve(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let app = Router::new()
+    // Every connection task holds a sender; all have ended when `recv` says None.
+    let (alive_tx, alive_rx) = mpsc::channel::<()>(1);
+    let server = ConnectionServer {
+        app: router(exporter.clone(), request_timeout),
+        builder: connection_builder(),
+        exporter: exporter.clone(),
+        shutdown: shutdown_rx,
+        alive: alive_tx,
+    };
+    accept_until(listener, stop, &server).await;
+    Ok(stop_serving(&exporter, shutdown_tx, server, alive_rx, force).await)
+}
+
+/// How long a request may take: as long as the longest scrape budget, and a little more.
+fn request_timeout(targets: &[(String, Config)]) -> Duration {
+    let longest = targets
+        .iter()
+        .map(|(_, c)| c.http.deadline)
+        .chain([MAX_SCRAPE])
+        .max()
+        .unwrap_or(MAX_SCRAPE);
+    longest.saturating_add(REQUEST_SLACK)
+}
+
+impl Exporter {
+    /// The exporter of `targets`, none run yet; its runs are cancelled once `stopping`
+    /// turns true.
+    fn new(
+        targets: Vec<(String, Config)>,
+        options: ServeOptions,
+        stopping: watch::Receiver<bool>,
+    ) -> Arc<Exporter> {
+        Arc::new(Exporter {
+            targets: targets
+                .into_iter()
+                .map(|(name, config)| {
+                    (
+                        name.clone(),
+                        Arc::new(TargetState {
+                            name,
+                            config,
+                            last: std::sync::Mutex::new(None),
+                            running: std::sync::Mutex::new(None),
+                        }),
+                    )
+                })
+                .collect(),
+            runs: Semaphore::new(options.concurrency.max(1)),
+            options,
+            started: Instant::now(),
+            runs_total: AtomicU64::new(0),
+            failures_total: AtomicU64::new(0),
+            cached_total: AtomicU64::new(0),
+            not_run_total: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            stopping,
+            connections: Connections::default(),
+            recent: std::sync::Mutex::new(super::pages::Recent::default()),
+        })
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, super::pages::Recent> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The endpoints, each request under [`guard`] with `request_timeout`.
+fn router(exporter: Arc<Exporter>, request_timeout: Duration) -> Router {
+    Router::new()
         .route("/", get(index))
         .route("/report", get(report_page))
         .route("/probe", get(probe))
@@ -364,18 +401,40 @@ pub async fn serve(
         .layer(axum::middleware::from_fn(move |req, next| {
             guard(req, next, request_timeout)
         }))
-        .with_state(exporter.clone());
+        .with_state(exporter)
+}
 
+/// HTTP/1 only, with keep-alive, and a request head due within [`HEADER_READ_TIMEOUT`].
+fn connection_builder() -> Arc<auto::Builder<TokioExecutor>> {
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
-    let builder = Arc::new(builder);
+    Arc::new(builder)
+}
 
-    // Every connection task holds a sender; all have ended when `recv` says None.
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+/// What serves an accepted connection; each connection task holds a clone.
+#[derive(Clone)]
+struct ConnectionServer {
+    app: Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    exporter: Arc<Exporter>,
+    /// True once serve is stopping: connections close once their answers are out.
+    shutdown: watch::Receiver<bool>,
+    /// Held for as long as the task lives.
+    alive: mpsc::Sender<()>,
+}
+
+/// Accepts connections until `stop`, admitting each to the table of connections
+/// (closing the oldest idle one at the limit, or refusing with 503 when none is idle)
+/// and serving it on a task of its own.
+async fn accept_until(
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()>,
+    server: &ConnectionServer,
+) {
     // A connection closed to make room holds its socket until its task ends: a permit per
     // live connection task keeps the sockets (and the runtime's bookkeeping for them) at
     // the limit, however fast a flood arrives.
@@ -396,7 +455,7 @@ pub async fn serve(
         };
         // Small answers must not wait for a delayed ACK (Nagle).
         let _ = stream.set_nodelay(true);
-        let Some(slot) = exporter.connections.admit() else {
+        let Some(slot) = server.exporter.connections.admit() else {
             // Every connection has a request under way: say so, best effort, and close.
             let _ = stream.try_write(
                 b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
@@ -406,39 +465,59 @@ pub async fn serve(
         let Ok(permit) = Arc::clone(&live).acquire_owned().await else {
             continue;
         };
-        let service = TowerToHyperService::new(app.clone().layer(axum::Extension(slot.clone())));
-        let builder = builder.clone();
-        let exporter = exporter.clone();
-        let mut shutdown = shutdown_rx.clone();
-        let alive = alive_tx.clone();
-        tokio::spawn(async move {
-            let _alive = alive;
-            let _permit = permit;
-            let _registered = Registered {
-                connections: &exporter.connections,
-                id: slot.id,
-            };
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            let mut closing = false;
-            if *shutdown.borrow_and_update() {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            loop {
-                tokio::select! {
-                    _ = conn.as_mut() => break,
-                    // Closed to make room for a newer connection: drop it now.
-                    () = slot.evict.notified() => break,
-                    _ = shutdown.changed(), if !closing => {
-                        conn.as_mut().graceful_shutdown();
-                        closing = true;
-                    }
+        tokio::spawn(server.clone().serve_connection(stream, slot, permit));
+    }
+}
+
+impl ConnectionServer {
+    /// Serves one connection until it ends or is closed to make room; once serve stops,
+    /// it closes after the answers under way. It leaves the table when it ends.
+    async fn serve_connection(
+        self,
+        stream: tokio::net::TcpStream,
+        slot: Arc<Slot>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let service =
+            TowerToHyperService::new(self.app.clone().layer(axum::Extension(slot.clone())));
+        let _alive = self.alive;
+        let _permit = permit;
+        let _registered = Registered {
+            connections: &self.exporter.connections,
+            id: slot.id,
+        };
+        let mut shutdown = self.shutdown;
+        let conn = self.builder.serve_connection(TokioIo::new(stream), service);
+        let mut conn = std::pin::pin!(conn);
+        let mut closing = false;
+        if *shutdown.borrow_and_update() {
+            conn.as_mut().graceful_shutdown();
+            closing = true;
+        }
+        loop {
+            tokio::select! {
+                _ = conn.as_mut() => break,
+                // Closed to make room for a newer connection: drop it now.
+                () = slot.evict.notified() => break,
+                _ = shutdown.changed(), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
                 }
             }
-        });
+        }
     }
-    drop(listener);
+}
+
+/// The stop after the first signal: says what it cancels, cancels the runs (their
+/// scrapes answer at once) and closes idle connections, then waits for the connections
+/// to end, at most [`STOP_GRACE`], or for `force`.
+async fn stop_serving(
+    exporter: &Exporter,
+    shutdown_tx: watch::Sender<bool>,
+    server: ConnectionServer,
+    mut alive_rx: mpsc::Receiver<()>,
+    force: impl std::future::Future<Output = ()>,
+) -> Stopped {
     let runs = exporter.in_flight.load(Ordering::Relaxed);
     eprintln!(
         "ssoprobe serve: stopping; {runs} run{} under way cancelled, {} scrapes answered probe_success 0",
@@ -447,15 +526,16 @@ pub async fn serve(
     );
     // Cancels the runs (their scrapes answer at once) and closes idle connections.
     let _ = shutdown_tx.send(true);
-    drop(alive_tx);
+    // The connection tasks hold the other senders.
+    drop(server);
     tokio::select! {
-        _ = alive_rx.recv() => Ok(Stopped::Gracefully),
+        _ = alive_rx.recv() => Stopped::Gracefully,
         // A client that neither reads its answer nor closes does not hold the exit.
-        () = tokio::time::sleep(STOP_GRACE) => Ok(Stopped::Gracefully),
+        () = tokio::time::sleep(STOP_GRACE) => Stopped::Gracefully,
         () = force => {
             let runs = exporter.in_flight.load(Ordering::Relaxed);
             eprintln!("ssoprobe serve: second signal; stopping now");
-            Ok(Stopped::Forced { runs })
+            Stopped::Forced { runs }
         }
     }
 }
@@ -703,6 +783,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// `/probe?target=NAME`: the target's metrics, from its recent result (a target with a
+/// passkey), the run under way or a new run; with `debug=true`, the human report.
 async fn probe(
     State(exporter): State<Arc<Exporter>>,
     Query(query): Query<HashMap<String, String>>,
@@ -713,32 +795,10 @@ async fn probe(
         return text(StatusCode::BAD_REQUEST, "missing ?target=NAME\n".into());
     };
     let Some(state) = exporter.targets.get(name).cloned() else {
-        let names = exporter
-            .targets
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        return text(
-            StatusCode::NOT_FOUND,
-            format!(
-                "unknown target '{}'; configured: {names}\n",
-                name.replace(['\n', '\r'], " ")
-            ),
-        );
+        return unknown_target(&exporter, name);
     };
     // Prometheus says how long it will wait; answer within it, waiting included.
-    let target_deadline = state.config.http.deadline;
-    let (budget, limit) = match scrape_budget(headers.get("x-prometheus-scrape-timeout-seconds")) {
-        Some(scrape) if scrape < target_deadline => (
-            scrape,
-            "the scrape timeout: raise scrape_timeout in Prometheus, which sends it as X-Prometheus-Scrape-Timeout-Seconds",
-        ),
-        _ => (
-            target_deadline,
-            "the target's deadline: raise deadline in its [targets.NAME] section",
-        ),
-    };
+    let (budget, limit) = scrape_limit(&headers, state.config.http.deadline);
     let deadline = tokio::time::Instant::from_std(arrived) + budget;
     let debug = query
         .get("debug")
@@ -791,6 +851,39 @@ async fn probe(
     }
 }
 
+/// The answer to a scrape of a target that is not configured: the ones that are.
+fn unknown_target(exporter: &Exporter, name: &str) -> Response {
+    let names = exporter
+        .targets
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    text(
+        StatusCode::NOT_FOUND,
+        format!(
+            "unknown target '{}'; configured: {names}\n",
+            name.replace(['\n', '\r'], " ")
+        ),
+    )
+}
+
+/// How long a scrape may take, and what sets that (for the hint of a run it cuts): the
+/// scrape timeout Prometheus sends when it is shorter than the target's deadline, else
+/// the deadline.
+fn scrape_limit(headers: &HeaderMap, target_deadline: Duration) -> (Duration, &'static str) {
+    match scrape_budget(headers.get("x-prometheus-scrape-timeout-seconds")) {
+        Some(scrape) if scrape < target_deadline => (
+            scrape,
+            "the scrape timeout: raise scrape_timeout in Prometheus, which sends it as X-Prometheus-Scrape-Timeout-Seconds",
+        ),
+        _ => (
+            target_deadline,
+            "the target's deadline: raise deadline in its [targets.NAME] section",
+        ),
+    }
+}
+
 /// One run of a target for the scrapes that share it: a run slot within `deadline`,
 /// the checks, the result kept for the pages and for reuse. Cancelled when serve stops.
 async fn run_target(
@@ -801,41 +894,10 @@ async fn run_target(
 ) -> Done {
     let mut stopping = exporter.stopping.clone();
     let work = async {
-        let arrived = tokio::time::Instant::now();
-        let budget = deadline.saturating_duration_since(arrived);
-        let permit = match tokio::time::timeout_at(deadline, exporter.runs.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => {
-                return Done::NotRun {
-                    reason: "shutdown",
-                    why: "serve is stopping".into(),
-                };
-            }
-            Err(_elapsed) => {
-                return Done::NotRun {
-                    reason: "queue_timeout",
-                    why: format!(
-                        "target {}: no run slot came free within this scrape's {:.1} s (--concurrency {} runs at once)",
-                        state.name,
-                        budget.as_secs_f64(),
-                        exporter.options.concurrency.max(1)
-                    ),
-                };
-            }
+        let (permit, remaining) = match take_run_slot(&exporter, &state, deadline).await {
+            Ok(slot) => slot,
+            Err(not_run) => return not_run,
         };
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if remaining < MIN_RUN {
-            return Done::NotRun {
-                reason: "queue_timeout",
-                why: format!(
-                    "target {}: waited {:.1} s of this scrape's {:.1} s for a run slot (--concurrency {}); too little left to run",
-                    state.name,
-                    arrived.elapsed().as_secs_f64(),
-                    budget.as_secs_f64(),
-                    exporter.options.concurrency.max(1)
-                ),
-            };
-        }
         let _in_flight = InFlight::start(&exporter.in_flight);
         let mut config = state.config.clone();
         // Each request's time is capped by what is left of the run (Http::budget): a
@@ -843,72 +905,9 @@ async fn run_target(
         config.http.deadline = config.http.deadline.min(remaining);
         config.http.deadline_limit = limit;
         let started_unix = crate::timefmt::unix_now();
-        let (outcome, found, entries) = match Http::new(&config.http) {
-            Ok(mut http) => {
-                // Every probe keeps its requests (redacted) for /report and debug=true.
-                http.record_har();
-                // Every request is bounded by the deadline; this guard only catches a
-                // check that is not, so that the scrape still gets a verdict.
-                let guard = tokio::time::Instant::now() + config.http.deadline + RUN_GUARD_SLACK;
-                let (outcome, found) =
-                    match tokio::time::timeout_at(guard, checks::run_found(&config, &http)).await {
-                        Ok(done) => done,
-                        Err(_) => (Outcome::overran(config.http.deadline), Default::default()),
-                    };
-                (outcome, found, http.har_entries())
-            }
-            Err(e) => {
-                let mut f = Findings::start(checks::ids::RUN);
-                f.fail_transport(
-                    format!("the HTTP client could not be set up: {e}"),
-                    e.hint(),
-                );
-                (
-                    Outcome {
-                        checks: vec![f.finish("")],
-                        duration: Duration::ZERO,
-                    },
-                    Default::default(),
-                    Vec::new(),
-                )
-            }
-        };
+        let checked = run_checks(&config).await;
         drop(permit);
-        exporter.runs_total.fetch_add(1, Ordering::Relaxed);
-        // Rule: only a run whose checks decided, and none failed, is a success.
-        let success = matches!(outcome.status(), Status::Pass | Status::Warn);
-        if !success {
-            exporter.failures_total.fetch_add(1, Ordering::Relaxed);
-        }
-        let target = Target::of(&config, found);
-        let rendered = report::prometheus::render(&[TargetRun {
-            name: &state.name,
-            target: &target,
-            outcome: &outcome,
-            started_unix,
-        }]);
-        let trace = super::pages::trace(&entries);
-        let har = serde_json::to_string(&report::har::document(&[report::har::TargetEntries {
-            name: &state.name,
-            entries,
-            checks: &outcome.checks,
-        }]))
-        .ok();
-        let duration = outcome.duration;
-        let record = exporter
-            .recent()
-            .push(&state.name, target, started_unix, outcome, trace, har);
-        let cached = Arc::new(Cached {
-            text: rendered,
-            success,
-            duration,
-            at: Instant::now(),
-        });
-        *state
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached.clone());
-        Done::Ran { cached, record }
+        record_run(&exporter, &state, &config, started_unix, checked)
     };
     tokio::select! {
         done = work => done,
@@ -922,12 +921,147 @@ async fn run_target(
     }
 }
 
-impl Exporter {
-    fn recent(&self) -> std::sync::MutexGuard<'_, super::pages::Recent> {
-        self.recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// One of the `--concurrency` run slots, taken by `deadline`, and the time left for the
+/// run; why the run does not happen when no slot came in time or too little time is
+/// left.
+async fn take_run_slot<'a>(
+    exporter: &'a Exporter,
+    state: &TargetState,
+    deadline: tokio::time::Instant,
+) -> Result<(tokio::sync::SemaphorePermit<'a>, Duration), Done> {
+    let arrived = tokio::time::Instant::now();
+    let budget = deadline.saturating_duration_since(arrived);
+    let permit = match tokio::time::timeout_at(deadline, exporter.runs.acquire()).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_closed)) => {
+            return Err(Done::NotRun {
+                reason: "shutdown",
+                why: "serve is stopping".into(),
+            });
+        }
+        Err(_elapsed) => {
+            return Err(Done::NotRun {
+                reason: "queue_timeout",
+                why: format!(
+                    "target {}: no run slot came free within this scrape's {:.1} s (--concurrency {} runs at once)",
+                    state.name,
+                    budget.as_secs_f64(),
+                    exporter.options.concurrency.max(1)
+                ),
+            });
+        }
+    };
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if remaining < MIN_RUN {
+        return Err(Done::NotRun {
+            reason: "queue_timeout",
+            why: format!(
+                "target {}: waited {:.1} s of this scrape's {:.1} s for a run slot (--concurrency {}); too little left to run",
+                state.name,
+                arrived.elapsed().as_secs_f64(),
+                budget.as_secs_f64(),
+                exporter.options.concurrency.max(1)
+            ),
+        });
     }
+    Ok((permit, remaining))
+}
+
+/// What one run of the checks gave: its outcome, what it found, its recorded requests.
+struct Checked {
+    outcome: Outcome,
+    found: checks::Found,
+    entries: Vec<crate::har::Entry>,
+}
+
+/// Runs the checks of `config`, recording their requests; a client that cannot be set
+/// up fails the run.
+async fn run_checks(config: &Config) -> Checked {
+    match Http::new(&config.http) {
+        Ok(mut http) => {
+            // Every probe keeps its requests (redacted) for /report and debug=true.
+            http.record_har();
+            // Every request is bounded by the deadline; this guard only catches a
+            // check that is not, so that the scrape still gets a verdict.
+            let guard = tokio::time::Instant::now() + config.http.deadline + RUN_GUARD_SLACK;
+            let (outcome, found) =
+                match tokio::time::timeout_at(guard, checks::run_found(config, &http)).await {
+                    Ok(done) => done,
+                    Err(_) => (Outcome::overran(config.http.deadline), Default::default()),
+                };
+            Checked {
+                outcome,
+                found,
+                entries: http.har_entries(),
+            }
+        }
+        Err(e) => {
+            let mut f = Findings::start(checks::ids::RUN);
+            f.fail_transport(
+                format!("the HTTP client could not be set up: {e}"),
+                e.hint(),
+            );
+            Checked {
+                outcome: Outcome {
+                    checks: vec![f.finish("")],
+                    duration: Duration::ZERO,
+                },
+                found: Default::default(),
+                entries: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Counts a finished run, renders its metrics, keeps its report and HAR for the pages
+/// and its result for reuse.
+fn record_run(
+    exporter: &Exporter,
+    state: &TargetState,
+    config: &Config,
+    started_unix: i64,
+    checked: Checked,
+) -> Done {
+    let Checked {
+        outcome,
+        found,
+        entries,
+    } = checked;
+    exporter.runs_total.fetch_add(1, Ordering::Relaxed);
+    // Rule: only a run whose checks decided, and none failed, is a success.
+    let success = matches!(outcome.status(), Status::Pass | Status::Warn);
+    if !success {
+        exporter.failures_total.fetch_add(1, Ordering::Relaxed);
+    }
+    let target = Target::of(config, found);
+    let rendered = report::prometheus::render(&[TargetRun {
+        name: &state.name,
+        target: &target,
+        outcome: &outcome,
+        started_unix,
+    }]);
+    let trace = super::pages::trace(&entries);
+    let har = serde_json::to_string(&report::har::document(&[report::har::TargetEntries {
+        name: &state.name,
+        entries,
+        checks: &outcome.checks,
+    }]))
+    .ok();
+    let duration = outcome.duration;
+    let record = exporter
+        .recent()
+        .push(&state.name, target, started_unix, outcome, trace, har);
+    let cached = Arc::new(Cached {
+        text: rendered,
+        success,
+        duration,
+        at: Instant::now(),
+    });
+    *state
+        .last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached.clone());
+    Done::Ran { cached, record }
 }
 
 /// `debug=true`: the human report with its hop trace, as plain text.

@@ -184,20 +184,8 @@ impl Facts<'_> {
             cf_problem(f, e);
         }
         f.detail("policies", policies.len());
-        if !policies.is_empty() && policies.iter().all(|p| p.decision == "non_identity") {
-            f.fail(
-                format!("application \"{name}\" has only Service Auth policies: people are refused (Access answers 403 Forbidden)"),
-                format!("add an Allow policy that includes your users (Access → Applications → {name} → Policies)"),
-            );
+        if self.refuses_people(f, policies, &name) {
             return Ok(String::new());
-        }
-        if self.config.service_token.is_some()
-            && !policies.iter().any(|p| p.decision == "non_identity")
-        {
-            f.warn(
-                format!("application \"{name}\" has no Service Auth policy: service tokens are sent to the login"),
-                format!("add a Service Auth policy including the service token (Access → Applications → {name} → Policies → Add → Action: Service Auth)"),
-            );
         }
         let Some(email) = self.email else {
             if rules::bypass_for_everyone(policies).is_some() {
@@ -208,65 +196,18 @@ impl Facts<'_> {
             }
             return Err("skipped: which user? pass --user EMAIL (the monitoring user) or --passkey FILE to evaluate the policies for it".into());
         };
-        let idp_id = self.idp.map(|i| i.id.as_str()).unwrap_or_default();
-        let scopes_have_groups = self
-            .idp
-            .and_then(|i| i.config.scopes.as_ref())
-            .is_some_and(|s| s.iter().any(|x| x == "groups"));
-        let user_groups: Option<Vec<String>> = self.pid.and_then(|p| match &p.user {
-            Some(Ok(Some(u))) => Some(u.user_groups.iter().map(|g| g.name.clone()).collect()),
-            _ => None,
-        });
-        let claim = if scopes_have_groups {
-            user_groups.clone()
-        } else {
-            Some(Vec::new())
-        };
+        let scopes_have_groups = self.scopes_have_groups();
+        let claim = self.groups_claim(scopes_have_groups);
         let person = rules::Person {
             email,
-            idp_id,
+            idp_id: self.idp.map(|i| i.id.as_str()).unwrap_or_default(),
             groups: claim.as_deref(),
         };
-        let names = |id: &str| self.idp_name(id);
-        // A groups-claim rule written with Pocket ID's display name: the claim carries
-        // the group's name.
-        if let Some(Ok(Some(user))) = self.pid.and_then(|p| p.user.as_ref()) {
-            let claim_values = rules::groups_claim_values(policies);
-            for value in claim_values {
-                if let Some(g) = user
-                    .user_groups
-                    .iter()
-                    .find(|g| g.friendly_name == value && g.name != value)
-                {
-                    f.fail(
-                        format!("a policy of application \"{name}\" matches the groups claim against \"{}\", Pocket ID's display name; the claim carries the group's name \"{}\"", text::one(value), text::one(&g.name)),
-                        format!("change the rule's claim value to {} (Access → Applications → {name} → Policies)", text::one(&g.name)),
-                    );
-                }
-            }
-        }
+        self.fail_display_name_claims(f, policies, &name);
         let mut eval = rules::Evaluator::new(&person, groups);
         match eval.decide(policies) {
             rules::Decision::Allowed(p) => {
-                let policy = policies.iter().find(|x| x.name == p);
-                if let Some(policy) = policy {
-                    let human = [
-                        (policy.approval_required, "approval by an approver"),
-                        (
-                            policy.purpose_justification_required,
-                            "a typed justification",
-                        ),
-                        (policy.isolation_required, "browser isolation"),
-                    ];
-                    for (on, what) in human {
-                        if on == Some(true) {
-                            f.warn(
-                                format!("policy \"{}\" admits {email} but requires {what}: an unattended login cannot pass it", text::one(&p)),
-                                format!("give the monitoring user its own Allow policy without {what} (Access → Applications → {name} → Policies)"),
-                            );
-                        }
-                    }
-                }
+                warn_unattended_steps(f, policies, &p, email, &name);
                 Ok(format!(
                     "policy \"{}\" of application \"{name}\" admits {email}",
                     text::one(&p)
@@ -287,102 +228,208 @@ impl Facts<'_> {
                 Ok(String::new())
             }
             rules::Decision::NoMatch => {
-                let allow: Vec<&Policy> =
-                    policies.iter().filter(|p| p.decision == "allow").collect();
-                let reasons = text::list(
-                    allow.iter().map(|p| {
-                        format!("\"{}\": {}", text::one(&p.name), eval.why_not(p, &names))
-                    }),
-                    "; ",
-                );
                 let claim_unsent =
                     !scopes_have_groups && !rules::groups_claim_values(policies).is_empty();
-                let hint = if claim_unsent {
-                    "a policy matches on the OIDC claim groups, which Access never receives: add the scope groups to the Pocket ID login method (Settings → Authentication → Pocket ID → OIDC Claims / scopes)".to_string()
-                } else {
-                    format!(
-                        "add an Include rule \"Emails: {email}\" (or a group the user is in) to an Allow policy of application \"{name}\" (Access → Applications → {name} → Policies)"
-                    )
-                };
-                f.fail(
-                    format!(
-                        "no Allow policy of application \"{name}\" admits {email} ({})",
-                        if reasons.is_empty() {
-                            "it has no Allow policy".to_string()
-                        } else {
-                            reasons
-                        }
-                    ),
-                    hint,
-                );
+                self.fail_no_allow(f, policies, &mut eval, email, &name, claim_unsent);
                 Ok(String::new())
             }
             rules::Decision::Unknown { policy, why } => {
-                let policy = text::one(&policy);
-                let login = "check with a login: run `ssoprobe check --passkey FILE` with the same settings";
                 // Rule: what configuration cannot decide is "cannot tell", naming why, never a guess.
-                let (finding, hint) = match why {
-                    rules::Unknowable::Rule(kind) => (
-                        format!(
-                            "policy \"{policy}\" of application \"{name}\" has rules ssoprobe cannot evaluate from configuration (IP ranges, device posture, lists): {}",
-                            if kind.is_empty() {
-                                "a rule of no known shape".to_string()
-                            } else {
-                                format!("a rule of type {}", text::one(&kind))
-                            }
-                        ),
-                        login.to_string(),
-                    ),
-                    rules::Unknowable::Cycle(groups) => {
-                        let first = text::one(groups.first().map_or("", String::as_str));
-                        // The groups along the cycle (no more than the nesting followed), then
-                        // the first again.
-                        let along: Vec<String> = groups
-                            .iter()
-                            .take(groups.len().saturating_sub(1))
-                            .map(|g| format!("\"{}\"", text::one(g)))
-                            .collect();
-                        (
-                            format!(
-                                "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its Access groups include one another in a cycle ({} → \"{first}\")",
-                                text::list(&along, " → ")
-                            ),
-                            format!(
-                                "remove the rule that closes the cycle: a group must not include itself, directly or through other groups (Zero Trust → Access → Access groups → {first})"
-                            ),
-                        )
-                    }
-                    rules::Unknowable::MissingGroup(id) => (
-                        format!(
-                            "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: a rule names Access group {}, which is not among the groups read",
-                            text::one(&id)
-                        ),
-                        format!(
-                            "check that the group exists (Zero Trust → Access → Access groups) and that the API token has \"{}\"; or {login}",
-                            perm::ORG
-                        ),
-                    ),
-                    rules::Unknowable::TooDeep => (
-                        format!(
-                            "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its Access groups are nested deeper than ssoprobe follows"
-                        ),
-                        format!(
-                            "include the user through fewer levels of Access groups (Zero Trust → Access → Access groups), or {login}"
-                        ),
-                    ),
-                    rules::Unknowable::OverBudget => (
-                        format!(
-                            "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its rules and Access groups take more than {} rule evaluations, more than ssoprobe makes",
-                            rules::BUDGET
-                        ),
-                        format!(
-                            "give the monitoring user a short Allow policy of its own (Access → Applications → {name} → Policies), or {login}"
-                        ),
-                    ),
-                };
+                let (finding, hint) = cannot_tell(&text::one(&policy), why, &name, email);
                 f.warn(finding, hint);
                 Ok(String::new())
             }
         }
+    }
+
+    /// Judges the Service Auth policies: true (failed) when they are the only ones, so
+    /// that people are refused; a warning when a service token is configured and no
+    /// policy would take it.
+    fn refuses_people(&self, f: &mut Findings, policies: &[Policy], name: &str) -> bool {
+        if !policies.is_empty() && policies.iter().all(|p| p.decision == "non_identity") {
+            f.fail(
+                format!("application \"{name}\" has only Service Auth policies: people are refused (Access answers 403 Forbidden)"),
+                format!("add an Allow policy that includes your users (Access → Applications → {name} → Policies)"),
+            );
+            return true;
+        }
+        if self.config.service_token.is_some()
+            && !policies.iter().any(|p| p.decision == "non_identity")
+        {
+            f.warn(
+                format!("application \"{name}\" has no Service Auth policy: service tokens are sent to the login"),
+                format!("add a Service Auth policy including the service token (Access → Applications → {name} → Policies → Add → Action: Service Auth)"),
+            );
+        }
+        false
+    }
+
+    /// Whether the Pocket ID login method asks for the `groups` scope, without which
+    /// Access never receives the groups claim.
+    fn scopes_have_groups(&self) -> bool {
+        self.idp
+            .and_then(|i| i.config.scopes.as_ref())
+            .is_some_and(|s| s.iter().any(|x| x == "groups"))
+    }
+
+    /// The groups claim Access receives for the user: empty without the `groups` scope,
+    /// else the names of the user's Pocket ID groups (None when the user was not read).
+    fn groups_claim(&self, scopes_have_groups: bool) -> Option<Vec<String>> {
+        if !scopes_have_groups {
+            return Some(Vec::new());
+        }
+        self.pid.and_then(|p| match &p.user {
+            Some(Ok(Some(u))) => Some(u.user_groups.iter().map(|g| g.name.clone()).collect()),
+            _ => None,
+        })
+    }
+
+    /// Fails each groups-claim rule written with a Pocket ID group's display name of
+    /// the user: the claim carries the group's name.
+    fn fail_display_name_claims(&self, f: &mut Findings, policies: &[Policy], name: &str) {
+        let Some(Ok(Some(user))) = self.pid.and_then(|p| p.user.as_ref()) else {
+            return;
+        };
+        for value in rules::groups_claim_values(policies) {
+            if let Some(g) = user
+                .user_groups
+                .iter()
+                .find(|g| g.friendly_name == value && g.name != value)
+            {
+                f.fail(
+                    format!("a policy of application \"{name}\" matches the groups claim against \"{}\", Pocket ID's display name; the claim carries the group's name \"{}\"", text::one(value), text::one(&g.name)),
+                    format!("change the rule's claim value to {} (Access → Applications → {name} → Policies)", text::one(&g.name)),
+                );
+            }
+        }
+    }
+
+    /// Fails a user no Allow policy admits, saying why each does not; the hint names the
+    /// groups scope when a policy matches on a claim Access never receives
+    /// (`claim_unsent`).
+    fn fail_no_allow<'a>(
+        &self,
+        f: &mut Findings,
+        policies: &'a [Policy],
+        eval: &mut rules::Evaluator<'a>,
+        email: &str,
+        name: &str,
+        claim_unsent: bool,
+    ) {
+        let names = |id: &str| self.idp_name(id);
+        let allow: Vec<&Policy> = policies.iter().filter(|p| p.decision == "allow").collect();
+        let reasons = text::list(
+            allow
+                .iter()
+                .map(|p| format!("\"{}\": {}", text::one(&p.name), eval.why_not(p, &names))),
+            "; ",
+        );
+        let hint = if claim_unsent {
+            "a policy matches on the OIDC claim groups, which Access never receives: add the scope groups to the Pocket ID login method (Settings → Authentication → Pocket ID → OIDC Claims / scopes)".to_string()
+        } else {
+            format!(
+                "add an Include rule \"Emails: {email}\" (or a group the user is in) to an Allow policy of application \"{name}\" (Access → Applications → {name} → Policies)"
+            )
+        };
+        f.fail(
+            format!(
+                "no Allow policy of application \"{name}\" admits {email} ({})",
+                if reasons.is_empty() {
+                    "it has no Allow policy".to_string()
+                } else {
+                    reasons
+                }
+            ),
+            hint,
+        );
+    }
+}
+
+/// Warns for each step of the admitting policy `p` a person must take (approval, a
+/// justification, browser isolation): an unattended login cannot.
+fn warn_unattended_steps(f: &mut Findings, policies: &[Policy], p: &str, email: &str, name: &str) {
+    let Some(policy) = policies.iter().find(|x| x.name == p) else {
+        return;
+    };
+    let human = [
+        (policy.approval_required, "approval by an approver"),
+        (
+            policy.purpose_justification_required,
+            "a typed justification",
+        ),
+        (policy.isolation_required, "browser isolation"),
+    ];
+    for (on, what) in human {
+        if on == Some(true) {
+            f.warn(
+                format!("policy \"{}\" admits {email} but requires {what}: an unattended login cannot pass it", text::one(p)),
+                format!("give the monitoring user its own Allow policy without {what} (Access → Applications → {name} → Policies)"),
+            );
+        }
+    }
+}
+
+/// The finding and hint of a policy whose verdict configuration cannot decide, naming
+/// why.
+fn cannot_tell(policy: &str, why: rules::Unknowable, name: &str, email: &str) -> (String, String) {
+    let login = "check with a login: run `ssoprobe check --passkey FILE` with the same settings";
+    match why {
+        rules::Unknowable::Rule(kind) => (
+            format!(
+                "policy \"{policy}\" of application \"{name}\" has rules ssoprobe cannot evaluate from configuration (IP ranges, device posture, lists): {}",
+                if kind.is_empty() {
+                    "a rule of no known shape".to_string()
+                } else {
+                    format!("a rule of type {}", text::one(&kind))
+                }
+            ),
+            login.to_string(),
+        ),
+        rules::Unknowable::Cycle(groups) => {
+            let first = text::one(groups.first().map_or("", String::as_str));
+            // The groups along the cycle (no more than the nesting followed), then
+            // the first again.
+            let along: Vec<String> = groups
+                .iter()
+                .take(groups.len().saturating_sub(1))
+                .map(|g| format!("\"{}\"", text::one(g)))
+                .collect();
+            (
+                format!(
+                    "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its Access groups include one another in a cycle ({} → \"{first}\")",
+                    text::list(&along, " → ")
+                ),
+                format!(
+                    "remove the rule that closes the cycle: a group must not include itself, directly or through other groups (Zero Trust → Access → Access groups → {first})"
+                ),
+            )
+        }
+        rules::Unknowable::MissingGroup(id) => (
+            format!(
+                "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: a rule names Access group {}, which is not among the groups read",
+                text::one(&id)
+            ),
+            format!(
+                "check that the group exists (Zero Trust → Access → Access groups) and that the API token has \"{}\"; or {login}",
+                perm::ORG
+            ),
+        ),
+        rules::Unknowable::TooDeep => (
+            format!(
+                "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its Access groups are nested deeper than ssoprobe follows"
+            ),
+            format!(
+                "include the user through fewer levels of Access groups (Zero Trust → Access → Access groups), or {login}"
+            ),
+        ),
+        rules::Unknowable::OverBudget => (
+            format!(
+                "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: its rules and Access groups take more than {} rule evaluations, more than ssoprobe makes",
+                rules::BUDGET
+            ),
+            format!(
+                "give the monitoring user a short Allow policy of its own (Access → Applications → {name} → Policies), or {login}"
+            ),
+        ),
     }
 }

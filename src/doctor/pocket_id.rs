@@ -76,26 +76,7 @@ impl Facts<'_> {
                 return Err("skipped: which client? no Cloudflare login method names one, and no Pocket ID client lists an Access callback; pass --client-id or --cf-api-token-file".into());
             }
             Some(Err(ApiError::Answer { status: 404, .. })) => {
-                let id = self
-                    .idp
-                    .and_then(|i| i.config.client_id.clone())
-                    .or_else(|| self.config.client_id.clone())
-                    .unwrap_or_default();
-                let callback = self
-                    .team_domain()
-                    .map(|t| crate::cloudflare::callback_url(&t));
-                let suggestion = pid
-                    .clients
-                    .as_ref()
-                    .ok()
-                    .and_then(|cs| access_client(cs, callback.as_deref()));
-                f.fail(
-                    format!("client id {} is not a Pocket ID OIDC client", text::one(&id)),
-                    match suggestion {
-                        Some(s) => format!("set the login method's App ID to {s}, the Pocket ID client whose callback is Access's (Settings → Authentication → Pocket ID)"),
-                        None => "create an OIDC client for Cloudflare in Pocket ID (OIDC Clients → Add) and paste its Client ID into the login method's App ID".into(),
-                    },
-                );
+                self.fail_unknown_client(f, pid);
                 return Ok(String::new());
             }
             Some(Err(e)) => {
@@ -107,35 +88,7 @@ impl Facts<'_> {
         let name = text::one(&client.name);
         f.detail("client", name.clone());
         match self.team_domain() {
-            Some(team) => {
-                let callback = crate::cloudflare::callback_url(&team);
-                if client.callback_urls.is_empty() {
-                    f.fail(
-                        format!("Pocket ID's client \"{name}\" has no callback URL: Pocket ID refuses every login for it"),
-                        format!("add {callback} to the client's Callback URLs (OIDC Clients → {name})"),
-                    );
-                } else if !client
-                    .callback_urls
-                    .iter()
-                    .any(|u| callback_matches(u, &callback))
-                {
-                    let other_team = client
-                        .callback_urls
-                        .iter()
-                        .find(|u| u.contains(".cloudflareaccess.com/") && !u.contains(&team));
-                    let finding = match other_team {
-                        Some(o) => format!(
-                            "Pocket ID's client \"{name}\" lists the callback of another team ({}), not {callback}",
-                            text::one(o)
-                        ),
-                        None => format!(
-                            "Pocket ID's client \"{name}\" does not list Access's callback {callback} (it lists {})",
-                            text::list(&client.callback_urls, ", ")
-                        ),
-                    };
-                    f.fail(finding, format!("add exactly {callback} (no trailing slash) to the client's Callback URLs (OIDC Clients → {name})"));
-                }
-            }
+            Some(team) => judge_callback(f, client, &name, &team),
             None => f.detail(
                 "callback",
                 "not checked: the team is unknown (pass --team or --cf-api-token-file)",
@@ -148,44 +101,7 @@ impl Facts<'_> {
             );
         }
         if !client.is_public {
-            let secrets = client
-                .credentials
-                .as_ref()
-                .map(|c| c.secrets.as_slice())
-                .unwrap_or_default();
-            let now = crate::timefmt::unix_now();
-            let active: Vec<Option<i64>> = secrets
-                .iter()
-                .filter(|s| s.is_active != Some(false))
-                .map(|s| {
-                    s.expires_at
-                        .as_deref()
-                        .and_then(crate::timefmt::parse_rfc3339)
-                })
-                .filter(|exp| exp.is_none_or(|e| e > now))
-                .collect();
-            f.detail("active_secrets", active.len());
-            if !secrets.is_empty() && active.is_empty() {
-                f.fail(
-                    format!("every secret of Pocket ID's client \"{name}\" has expired: Access's code exchange gets invalid_client"),
-                    format!("create a new client secret (OIDC Clients → {name} → Client secrets) and paste it into the Access login method's Client secret"),
-                );
-            } else if !active.is_empty()
-                && active
-                    .iter()
-                    .all(|e| e.is_some_and(|e| e - now < EXPIRY_WARN_DAYS * 86_400))
-            {
-                let days = active
-                    .iter()
-                    .flatten()
-                    .max()
-                    .map(|e| (e - now) / 86_400)
-                    .unwrap_or(0);
-                f.warn(
-                    format!("the last active secret of Pocket ID's client \"{name}\" expires in {days} days"),
-                    format!("create a new secret (OIDC Clients → {name}) and paste it into Access before the old one expires"),
-                );
-            }
+            judge_secrets(f, client, &name);
         }
         if client.requires_reauthentication {
             f.warn(
@@ -196,6 +112,31 @@ impl Facts<'_> {
         Ok(format!(
             "Pocket ID's client \"{name}\" lists Access's callback"
         ))
+    }
+
+    /// Fails a client id Pocket ID does not know, suggesting the client whose callback is
+    /// Access's when there is one.
+    fn fail_unknown_client(&self, f: &mut Findings, pid: &Pid) {
+        let id = self
+            .idp
+            .and_then(|i| i.config.client_id.clone())
+            .or_else(|| self.config.client_id.clone())
+            .unwrap_or_default();
+        let callback = self
+            .team_domain()
+            .map(|t| crate::cloudflare::callback_url(&t));
+        let suggestion = pid
+            .clients
+            .as_ref()
+            .ok()
+            .and_then(|cs| access_client(cs, callback.as_deref()));
+        f.fail(
+            format!("client id {} is not a Pocket ID OIDC client", text::one(&id)),
+            match suggestion {
+                Some(s) => format!("set the login method's App ID to {s}, the Pocket ID client whose callback is Access's (Settings → Authentication → Pocket ID)"),
+                None => "create an OIDC client for Cloudflare in Pocket ID (OIDC Clients → Add) and paste its Client ID into the login method's App ID".into(),
+            },
+        );
     }
 
     pub(super) fn user(&self, f: &mut Findings) -> Result<String, String> {
@@ -240,37 +181,118 @@ impl Facts<'_> {
         if let Some(Ok(client)) = &pid.client
             && client.is_group_restricted
         {
-            let allowed: BTreeSet<&str> = client
-                .allowed_user_groups
-                .iter()
-                .map(|g| g.id.as_str())
-                .collect();
-            if !user
-                .user_groups
-                .iter()
-                .any(|g| allowed.contains(g.id.as_str()))
-            {
-                let names: Vec<String> = client
-                    .allowed_user_groups
-                    .iter()
-                    .map(|g| text::one(&g.friendly_name))
-                    .collect();
-                f.fail(
-                    format!(
-                        "Pocket ID's client \"{}\" admits only {}, and user {uname} is in none of them: Pocket ID answers \"You are not allowed to access this service\"",
-                        text::one(&client.name),
-                        if names.is_empty() { "members of no group".to_string() } else { format!("the groups {}", text::list(&names, ", ")) }
-                    ),
-                    format!(
-                        "add {uname} to {} (User Groups → the group → Users), or allow one of the user's groups on the client (OIDC Clients → {} → Allowed user groups)",
-                        names.first().map_or_else(|| "an allowed group".to_string(), |n| format!("the group {n}")),
-                        text::one(&client.name)
-                    ),
-                );
-            }
+            judge_allowed_groups(f, client, user, &uname);
         }
         Ok(format!(
             "Pocket ID user {uname} is enabled, has a passkey and may use the client"
         ))
     }
+}
+
+/// Judges the client's callback URLs: Access's callback for `team` must be among them.
+fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, team: &str) {
+    let callback = crate::cloudflare::callback_url(team);
+    if client.callback_urls.is_empty() {
+        f.fail(
+            format!("Pocket ID's client \"{name}\" has no callback URL: Pocket ID refuses every login for it"),
+            format!("add {callback} to the client's Callback URLs (OIDC Clients → {name})"),
+        );
+    } else if !client
+        .callback_urls
+        .iter()
+        .any(|u| callback_matches(u, &callback))
+    {
+        let other_team = client
+            .callback_urls
+            .iter()
+            .find(|u| u.contains(".cloudflareaccess.com/") && !u.contains(team));
+        let finding = match other_team {
+            Some(o) => format!(
+                "Pocket ID's client \"{name}\" lists the callback of another team ({}), not {callback}",
+                text::one(o)
+            ),
+            None => format!(
+                "Pocket ID's client \"{name}\" does not list Access's callback {callback} (it lists {})",
+                text::list(&client.callback_urls, ", ")
+            ),
+        };
+        f.fail(finding, format!("add exactly {callback} (no trailing slash) to the client's Callback URLs (OIDC Clients → {name})"));
+    }
+}
+
+/// Judges a confidential client's secrets: every one expired fails (Access's code
+/// exchange would get invalid_client), the last ones expiring soon warns.
+fn judge_secrets(f: &mut Findings, client: &PidClient, name: &str) {
+    let secrets = client
+        .credentials
+        .as_ref()
+        .map(|c| c.secrets.as_slice())
+        .unwrap_or_default();
+    let now = crate::timefmt::unix_now();
+    let active: Vec<Option<i64>> = secrets
+        .iter()
+        .filter(|s| s.is_active != Some(false))
+        .map(|s| {
+            s.expires_at
+                .as_deref()
+                .and_then(crate::timefmt::parse_rfc3339)
+        })
+        .filter(|exp| exp.is_none_or(|e| e > now))
+        .collect();
+    f.detail("active_secrets", active.len());
+    if !secrets.is_empty() && active.is_empty() {
+        f.fail(
+            format!("every secret of Pocket ID's client \"{name}\" has expired: Access's code exchange gets invalid_client"),
+            format!("create a new client secret (OIDC Clients → {name} → Client secrets) and paste it into the Access login method's Client secret"),
+        );
+    } else if !active.is_empty()
+        && active
+            .iter()
+            .all(|e| e.is_some_and(|e| e - now < EXPIRY_WARN_DAYS * 86_400))
+    {
+        let days = active
+            .iter()
+            .flatten()
+            .max()
+            .map(|e| (e - now) / 86_400)
+            .unwrap_or(0);
+        f.warn(
+            format!("the last active secret of Pocket ID's client \"{name}\" expires in {days} days"),
+            format!("create a new secret (OIDC Clients → {name}) and paste it into Access before the old one expires"),
+        );
+    }
+}
+
+/// Fails a user in none of the groups a group-restricted client admits: Pocket ID
+/// refuses the login.
+fn judge_allowed_groups(f: &mut Findings, client: &PidClient, user: &PidUser, uname: &str) {
+    let allowed: BTreeSet<&str> = client
+        .allowed_user_groups
+        .iter()
+        .map(|g| g.id.as_str())
+        .collect();
+    if user
+        .user_groups
+        .iter()
+        .any(|g| allowed.contains(g.id.as_str()))
+    {
+        return;
+    }
+    let names: Vec<String> = client
+        .allowed_user_groups
+        .iter()
+        .map(|g| text::one(&g.friendly_name))
+        .collect();
+    f.fail(
+        format!(
+            "Pocket ID's client \"{}\" admits only {}, and user {uname} is in none of them: Pocket ID answers \"You are not allowed to access this service\"",
+            text::one(&client.name),
+            if names.is_empty() { "members of no group".to_string() } else { format!("the groups {}", text::list(&names, ", ")) }
+        ),
+        format!(
+            "add {uname} to {} (User Groups → the group → Users), or allow one of the user's groups on the client (OIDC Clients → {} → Allowed user groups)",
+            names.first().map_or_else(|| "an allowed group".to_string(), |n| format!("the group {n}")),
+            text::one(&client.name)
+        ),
+    );
 }

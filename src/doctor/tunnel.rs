@@ -43,113 +43,30 @@ impl Facts<'_> {
         let team = self.team_domain();
         let mut serving = Vec::new();
         for (host, dns_target) in self.routed(cf) {
-            // The tunnel whose ingress names the host, else the DNS record's.
-            let by_ingress = tunnels.iter().find(|t| ingress_for(t, &host).is_some());
-            let by_dns = dns_target.as_ref().and_then(|id| {
-                tunnels
-                    .iter()
-                    .find(|t| t.tunnel.id.eq_ignore_ascii_case(id))
-            });
-            // The DNS record's tunnel first: an old tunnel's stale rule may name the host too.
-            let Some(t) = by_dns.or(by_ingress) else {
+            let Some(t) = tunnel_of(tunnels, &host, dns_target.as_deref()) else {
                 continue;
             };
             let tname = text::one(&t.tunnel.name);
-            let down =
-                |t: &TunnelFacts| matches!(t.tunnel.status.as_deref(), Some("down" | "inactive"));
-            // DNS sends the host to a dead tunnel while a live one has its rule: the
-            // record is what is wrong, not the tunnel.
-            if down(t)
-                && let Some(live) = tunnels.iter().find(|o| {
-                    o.tunnel.id != t.tunnel.id && !down(o) && ingress_for(o, &host).is_some()
-                })
-            {
-                f.fail(
-                    format!("{host}'s DNS record sends it to tunnel \"{tname}\", which is {}; tunnel \"{}\", which is up, has its public hostname", t.tunnel.status.as_deref().unwrap_or_default(), text::one(&live.tunnel.name)),
-                    format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", live.tunnel.id),
-                );
+            if fail_dns_to_dead_tunnel(f, tunnels, t, &host, &tname) {
                 continue;
             }
             serving.push(format!("{host} by \"{tname}\""));
-            match t.tunnel.status.as_deref() {
-                Some("down" | "inactive") => f.fail(
-                    format!("tunnel \"{tname}\" serving {host} is {}: no cloudflared is connected{}", t.tunnel.status.as_deref().unwrap_or_default(), t.tunnel.conns_inactive_at.as_deref().map(|at| format!(" (since {})", text::one(at))).unwrap_or_default()),
-                    format!("start cloudflared for tunnel \"{tname}\" on the origin (systemctl status cloudflared / docker logs); visitors get Cloudflare error 1033"),
-                ),
-                Some("degraded") => f.warn(
-                    format!("tunnel \"{tname}\" serving {host} is degraded"),
-                    format!("look at the connectors of \"{tname}\" (Networks → Tunnels → {tname}): restart the one whose connections are pending reconnect, and check the origin's network"),
-                ),
-                _ => {}
-            }
-            if let Err(e) = &t.connectors {
-                cf_problem(f, e);
-            }
-            if let Ok(connectors) = &t.connectors {
-                let live: usize = connectors
-                    .iter()
-                    .map(|c| {
-                        c.conns
-                            .iter()
-                            .filter(|x| x.is_pending_reconnect != Some(true))
-                            .count()
-                    })
-                    .sum();
-                let pending: usize = connectors
-                    .iter()
-                    .map(|c| {
-                        c.conns
-                            .iter()
-                            .filter(|x| x.is_pending_reconnect == Some(true))
-                            .count()
-                    })
-                    .sum();
-                if live == 0 && !matches!(t.tunnel.status.as_deref(), Some("down" | "inactive")) {
-                    f.fail(
-                        format!(
-                            "tunnel \"{tname}\" serving {host} has no live connection to Cloudflare"
-                        ),
-                        format!("start or restart cloudflared for \"{tname}\" on the origin"),
-                    );
-                } else if pending > 0 && t.tunnel.status.as_deref() != Some("degraded") {
-                    f.warn(
-                        format!("tunnel \"{tname}\" has {pending} connection(s) pending reconnect"),
-                        format!("restart the affected cloudflared of \"{tname}\" and check the origin's network"),
-                    );
-                }
-            }
+            judge_status(f, t, &host, &tname);
+            judge_connectors(f, t, &host, &tname);
             match &t.config {
                 Some(Ok(_)) => match ingress_for(t, &host) {
                     None => f.fail(
                         format!("tunnel \"{tname}\" has no public hostname for {host}: its catch-all rule answers"),
                         format!("add a public hostname {host} → the service's address to tunnel \"{tname}\" (Networks → Tunnels → {tname} → Public Hostname)"),
                     ),
-                    Some(rule) => {
-                        let access = rule.origin_request.as_ref().and_then(|o| o.get("access"));
-                        if let Some(access) = access
-                            && access.get("required").and_then(|v| v.as_bool()) == Some(true)
-                        {
-                            let tags: Vec<String> = access.get("audTag").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_ascii_lowercase)).collect()).unwrap_or_default();
-                            if let Some(aud) = &aud
-                                && !tags.contains(&aud.to_ascii_lowercase())
-                            {
-                                f.fail(
-                                    format!("tunnel \"{tname}\" checks Access tokens for {host} against other AUD tags than the application's {aud}"),
-                                    format!("set the AUD tag of {host}'s Protect with Access setting to {aud} (Networks → Tunnels → {tname} → Public Hostname → {host} → Access)"),
-                                );
-                            }
-                            let team_name = access.get("teamName").and_then(|v| v.as_str()).unwrap_or_default();
-                            if let Some(team) = &team
-                                && !team_name.is_empty()
-                                && crate::cloudflare::team_domain(team_name) != *team
-                            {
-                                f.fail(
-                                    format!("tunnel \"{tname}\" checks Access tokens for {host} of team {}, not {team}", text::one(team_name)),
-                                    format!("set the team name of {host}'s Protect with Access setting to {}", team.trim_end_matches(".cloudflareaccess.com")),
-                                );
-                            }
-                        }
-                    }
+                    Some(rule) => judge_access_protection(
+                        f,
+                        rule,
+                        &host,
+                        &tname,
+                        aud.as_deref(),
+                        team.as_deref(),
+                    ),
                 },
                 Some(Err(e)) => cf_problem(f, e),
                 None => f.detail(&format!("ingress_{host}"), "locally managed: cloudflared's config.yml is not readable through the API"),
@@ -217,12 +134,9 @@ impl Facts<'_> {
                     // at the wrong tunnel.
                     let target_lacks_rule =
                         matches!(&t.config, Some(Ok(_))) && ingress_for(t, host).is_none();
-                    let down = |t: &TunnelFacts| {
-                        matches!(t.tunnel.status.as_deref(), Some("down" | "inactive"))
-                    };
                     if let Some(s) = serving
                         && s.tunnel.id != t.tunnel.id
-                        && (target_lacks_rule || (down(t) && !down(s)))
+                        && (target_lacks_rule || (is_down(t) && !is_down(s)))
                     {
                         let why = if target_lacks_rule {
                             "which has no public hostname for it".to_string()
@@ -263,6 +177,167 @@ impl Facts<'_> {
             }
             Some(Ok(_)) => Ok(format!("Bot Fight Mode is off for {idp_host}'s zone")),
         }
+    }
+}
+
+/// Whether Cloudflare says no cloudflared is connected to tunnel `t`.
+fn is_down(t: &TunnelFacts) -> bool {
+    matches!(t.tunnel.status.as_deref(), Some("down" | "inactive"))
+}
+
+/// The tunnel that serves `host`: the one its DNS record (`dns_target`, a tunnel id)
+/// points at, else the one whose ingress names it.
+fn tunnel_of<'a>(
+    tunnels: &'a [TunnelFacts],
+    host: &str,
+    dns_target: Option<&str>,
+) -> Option<&'a TunnelFacts> {
+    // The tunnel whose ingress names the host, else the DNS record's.
+    let by_ingress = tunnels.iter().find(|t| ingress_for(t, host).is_some());
+    let by_dns = dns_target.and_then(|id| {
+        tunnels
+            .iter()
+            .find(|t| t.tunnel.id.eq_ignore_ascii_case(id))
+    });
+    // The DNS record's tunnel first: an old tunnel's stale rule may name the host too.
+    by_dns.or(by_ingress)
+}
+
+/// Fails when DNS sends `host` to tunnel `t`, which is down, while a live tunnel has its
+/// rule (the record is what is wrong, not the tunnel); whether it did.
+fn fail_dns_to_dead_tunnel(
+    f: &mut Findings,
+    tunnels: &[TunnelFacts],
+    t: &TunnelFacts,
+    host: &str,
+    tname: &str,
+) -> bool {
+    if !is_down(t) {
+        return false;
+    }
+    let Some(live) = tunnels
+        .iter()
+        .find(|o| o.tunnel.id != t.tunnel.id && !is_down(o) && ingress_for(o, host).is_some())
+    else {
+        return false;
+    };
+    f.fail(
+        format!("{host}'s DNS record sends it to tunnel \"{tname}\", which is {}; tunnel \"{}\", which is up, has its public hostname", t.tunnel.status.as_deref().unwrap_or_default(), text::one(&live.tunnel.name)),
+        format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", live.tunnel.id),
+    );
+    true
+}
+
+/// Judges the status Cloudflare gives tunnel `t`: down fails, degraded warns.
+fn judge_status(f: &mut Findings, t: &TunnelFacts, host: &str, tname: &str) {
+    match t.tunnel.status.as_deref() {
+        Some("down" | "inactive") => f.fail(
+            format!("tunnel \"{tname}\" serving {host} is {}: no cloudflared is connected{}", t.tunnel.status.as_deref().unwrap_or_default(), t.tunnel.conns_inactive_at.as_deref().map(|at| format!(" (since {})", text::one(at))).unwrap_or_default()),
+            format!("start cloudflared for tunnel \"{tname}\" on the origin (systemctl status cloudflared / docker logs); visitors get Cloudflare error 1033"),
+        ),
+        Some("degraded") => f.warn(
+            format!("tunnel \"{tname}\" serving {host} is degraded"),
+            format!("look at the connectors of \"{tname}\" (Networks → Tunnels → {tname}): restart the one whose connections are pending reconnect, and check the origin's network"),
+        ),
+        _ => {}
+    }
+}
+
+/// Judges the connections of tunnel `t`'s connectors where its status does not already
+/// say it: none live fails, some pending reconnect warns.
+fn judge_connectors(f: &mut Findings, t: &TunnelFacts, host: &str, tname: &str) {
+    let connectors = match &t.connectors {
+        Ok(connectors) => connectors,
+        Err(e) => {
+            cf_problem(f, e);
+            return;
+        }
+    };
+    let live: usize = connectors
+        .iter()
+        .map(|c| {
+            c.conns
+                .iter()
+                .filter(|x| x.is_pending_reconnect != Some(true))
+                .count()
+        })
+        .sum();
+    let pending: usize = connectors
+        .iter()
+        .map(|c| {
+            c.conns
+                .iter()
+                .filter(|x| x.is_pending_reconnect == Some(true))
+                .count()
+        })
+        .sum();
+    if live == 0 && !is_down(t) {
+        f.fail(
+            format!("tunnel \"{tname}\" serving {host} has no live connection to Cloudflare"),
+            format!("start or restart cloudflared for \"{tname}\" on the origin"),
+        );
+    } else if pending > 0 && t.tunnel.status.as_deref() != Some("degraded") {
+        f.warn(
+            format!("tunnel \"{tname}\" has {pending} connection(s) pending reconnect"),
+            format!(
+                "restart the affected cloudflared of \"{tname}\" and check the origin's network"
+            ),
+        );
+    }
+}
+
+/// Judges the tunnel's Protect with Access setting for `host` (its ingress `rule`), when
+/// on: it must check the application's AUD and the team's tokens.
+fn judge_access_protection(
+    f: &mut Findings,
+    rule: &Ingress,
+    host: &str,
+    tname: &str,
+    aud: Option<&str>,
+    team: Option<&str>,
+) {
+    let access = rule.origin_request.as_ref().and_then(|o| o.get("access"));
+    let Some(access) = access else {
+        return;
+    };
+    if access.get("required").and_then(|v| v.as_bool()) != Some(true) {
+        return;
+    }
+    let tags: Vec<String> = access
+        .get("audTag")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(aud) = aud
+        && !tags.contains(&aud.to_ascii_lowercase())
+    {
+        f.fail(
+            format!("tunnel \"{tname}\" checks Access tokens for {host} against other AUD tags than the application's {aud}"),
+            format!("set the AUD tag of {host}'s Protect with Access setting to {aud} (Networks → Tunnels → {tname} → Public Hostname → {host} → Access)"),
+        );
+    }
+    let team_name = access
+        .get("teamName")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if let Some(team) = team
+        && !team_name.is_empty()
+        && crate::cloudflare::team_domain(team_name) != team
+    {
+        f.fail(
+            format!(
+                "tunnel \"{tname}\" checks Access tokens for {host} of team {}, not {team}",
+                text::one(team_name)
+            ),
+            format!(
+                "set the team name of {host}'s Protect with Access setting to {}",
+                team.trim_end_matches(".cloudflareaccess.com")
+            ),
+        );
     }
 }
 

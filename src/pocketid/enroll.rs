@@ -159,70 +159,93 @@ pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<Credential
     let user: User = match how {
         Bootstrap::ApiKey { key, user } => {
             api = api.with_api_key(key.clone());
-            let mut search = api
-                .endpoint(&["api", "users"])
-                .map_err(step("looking up the user"))?;
-            search.query_pairs_mut().append_pair("search", &user);
-            let found: UserList = api
-                .call_json_url(Method::GET, search, None, true)
-                .await
-                .map_err(admin_step("looking up the user"))?;
-            let wanted = user.to_ascii_lowercase();
-            let existing = found.data.into_iter().find(|u| {
-                u.email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(&wanted))
-                    || u.username.eq_ignore_ascii_case(&wanted)
-            });
-            let user = match existing {
-                Some(u) => u,
-                None => {
-                    let username = wanted
-                        .split('@')
-                        .next()
-                        .unwrap_or("ssoprobe")
-                        .chars()
-                        .filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c))
-                        .collect::<String>();
-                    let email = wanted.contains('@').then_some(wanted.clone());
-                    api.call_json(
-                        Method::POST,
-                        "/api/users",
-                        Some(serde_json::json!({
-                            "username": if username.is_empty() { "ssoprobe".to_string() } else { username },
-                            "email": email,
-                            "emailVerified": true,
-                            "firstName": "ssoprobe",
-                            "lastName": "monitor",
-                            "displayName": "ssoprobe monitor",
-                            "isAdmin": false,
-                            "disabled": false,
-                        })),
-                        true,
-                    )
-                    .await
-                    .map_err(admin_step("creating the user"))?
-                }
-            };
-            const MINTING: &str = "creating a one-time login code for the user";
-            if !passkey::is_uuid(&user.id) {
-                return Err(local(
-                    MINTING,
-                    ApiError::BadPath("Pocket ID answered a user id that is not a UUID".into()),
-                    Some("is this Pocket ID (v2 or later)? See its answers with --trace".into()),
-                ));
-            }
-            let url = api
-                .endpoint(&["api", "users", &user.id, "one-time-access-token"])
-                .map_err(step(MINTING))?;
-            let code: OneTimeToken = api
-                .call_json_url(Method::POST, url, Some(serde_json::json!({})), true)
-                .await
-                .map_err(admin_step(MINTING))?;
-            exchange(&api, &code.token).await?
+            let user = find_or_create_user(&api, &user).await?;
+            sign_in_as(&api, &user).await?
         }
         Bootstrap::LoginCode(code) => exchange(&api, &code).await?,
     };
+    let (made, stored) = register_passkey(&api, idp).await?;
+    // Leave no session behind.
+    let _ = api
+        .call(Method::POST, "/api/webauthn/logout", None, false)
+        .await;
+    Ok(credential_file(idp, user, made, stored))
+}
+
+/// The Pocket ID user whose e-mail address or username is `user`, created (an ordinary
+/// user, not an admin) when there is none.
+async fn find_or_create_user(api: &Api<'_>, user: &str) -> Result<User, EnrollError> {
+    let mut search = api
+        .endpoint(&["api", "users"])
+        .map_err(step("looking up the user"))?;
+    search.query_pairs_mut().append_pair("search", user);
+    let found: UserList = api
+        .call_json_url(Method::GET, search, None, true)
+        .await
+        .map_err(admin_step("looking up the user"))?;
+    let wanted = user.to_ascii_lowercase();
+    let existing = found.data.into_iter().find(|u| {
+        u.email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(&wanted))
+            || u.username.eq_ignore_ascii_case(&wanted)
+    });
+    if let Some(u) = existing {
+        return Ok(u);
+    }
+    let username = wanted
+        .split('@')
+        .next()
+        .unwrap_or("ssoprobe")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c))
+        .collect::<String>();
+    let email = wanted.contains('@').then_some(wanted.clone());
+    api.call_json(
+        Method::POST,
+        "/api/users",
+        Some(serde_json::json!({
+            "username": if username.is_empty() { "ssoprobe".to_string() } else { username },
+            "email": email,
+            "emailVerified": true,
+            "firstName": "ssoprobe",
+            "lastName": "monitor",
+            "displayName": "ssoprobe monitor",
+            "isAdmin": false,
+            "disabled": false,
+        })),
+        true,
+    )
+    .await
+    .map_err(admin_step("creating the user"))
+}
+
+/// A session for `user`: a one-time login code minted with the admin API key, exchanged.
+async fn sign_in_as(api: &Api<'_>, user: &User) -> Result<User, EnrollError> {
+    const MINTING: &str = "creating a one-time login code for the user";
+    if !passkey::is_uuid(&user.id) {
+        return Err(local(
+            MINTING,
+            ApiError::BadPath("Pocket ID answered a user id that is not a UUID".into()),
+            Some("is this Pocket ID (v2 or later)? See its answers with --trace".into()),
+        ));
+    }
+    let url = api
+        .endpoint(&["api", "users", &user.id, "one-time-access-token"])
+        .map_err(step(MINTING))?;
+    let code: OneTimeToken = api
+        .call_json_url(Method::POST, url, Some(serde_json::json!({})), true)
+        .await
+        .map_err(admin_step(MINTING))?;
+    exchange(api, &code.token).await
+}
+
+/// Registers a new software passkey for the signed-in user: the credential made, and
+/// the passkey as Pocket ID stored it.
+async fn register_passkey(
+    api: &Api<'_>,
+    idp: &Url,
+) -> Result<(passkey::NewCredential, StoredPasskey), EnrollError> {
     let options = api
         .call_json::<serde_json::Value>(Method::GET, "/api/webauthn/register/start", None, false)
         .await
@@ -261,12 +284,18 @@ pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<Credential
         )
         .await
         .map_err(step("finishing the passkey registration"))?;
-    // Leave no session behind.
-    let _ = api
-        .call(Method::POST, "/api/webauthn/logout", None, false)
-        .await;
+    Ok((made, stored))
+}
+
+/// The credential file of the passkey `made` for `user` at `idp`.
+fn credential_file(
+    idp: &Url,
+    user: User,
+    made: passkey::NewCredential,
+    stored: StoredPasskey,
+) -> CredentialFile {
     let user_handle = String::from_utf8(made.user_handle).unwrap_or_else(|_| user.id.clone());
-    Ok(CredentialFile {
+    CredentialFile {
         version: FILE_VERSION,
         idp: idp.origin().ascii_serialization(),
         rp_id: made.rp_id,
@@ -280,7 +309,7 @@ pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<Credential
         counter: 0,
         created_at: crate::timefmt::unix_now(),
         last_used_at: None,
-    })
+    }
 }
 
 async fn exchange(api: &Api<'_>, code: &Secret) -> Result<User, EnrollError> {
@@ -334,42 +363,11 @@ pub async fn remove(
                 None,
             ));
         }
-        None => {
-            // Older files: find the row by credential id.
-            const LISTING: &str = "listing the user's passkeys";
-            let url = api
-                .endpoint(&["api", "users", &file.user_id, "webauthn-credentials"])
-                .map_err(step(LISTING))?;
-            let list: Vec<serde_json::Value> =
-                match api.call_json_url(Method::GET, url, None, true).await {
-                    Ok(list) => list,
-                    // The user is gone, and its passkeys with it.
-                    Err(e) if e.status() == Some(404) => return Ok(Removal::AlreadyGone),
-                    Err(e) => return Err(admin_step(LISTING)(e)),
-                };
-            let raw = String::from_utf8_lossy(&file.credential_id_bytes()).into_owned();
-            let found = list
-                .iter()
-                .filter(|p| {
-                    p.get("credentialID").and_then(|c| c.as_str()) == Some(raw.as_str())
-                        || p.get("credentialID").and_then(|c| c.as_str())
-                            == Some(file.credential_id.as_str())
-                })
-                .find_map(|p| p.get("id").and_then(|i| i.as_str()).map(str::to_string));
-            match found {
-                Some(id) if passkey::is_uuid(&id) => id,
-                Some(_) => {
-                    return Err(local(
-                        LISTING,
-                        ApiError::BadPath(
-                            "Pocket ID answered a passkey id that is not a UUID".into(),
-                        ),
-                        None,
-                    ));
-                }
-                None => return Ok(Removal::AlreadyGone),
-            }
-        }
+        // Older files: find the row by credential id.
+        None => match find_passkey_id(&api, file).await? {
+            Some(id) => id,
+            None => return Ok(Removal::AlreadyGone),
+        },
     };
     const DELETING: &str = "deleting the passkey at Pocket ID";
     let url = api
@@ -380,6 +378,42 @@ pub async fn remove(
         // Already gone at Pocket ID: removing the file is still right.
         Err(e) if e.status() == Some(404) => Ok(Removal::AlreadyGone),
         Err(e) => Err(admin_step(DELETING)(e)),
+    }
+}
+
+/// The id of the file's passkey among its user's at Pocket ID, found by its credential
+/// id; None when the user or the passkey is gone.
+async fn find_passkey_id(
+    api: &Api<'_>,
+    file: &CredentialFile,
+) -> Result<Option<String>, EnrollError> {
+    const LISTING: &str = "listing the user's passkeys";
+    let url = api
+        .endpoint(&["api", "users", &file.user_id, "webauthn-credentials"])
+        .map_err(step(LISTING))?;
+    let list: Vec<serde_json::Value> = match api.call_json_url(Method::GET, url, None, true).await {
+        Ok(list) => list,
+        // The user is gone, and its passkeys with it.
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(admin_step(LISTING)(e)),
+    };
+    let raw = String::from_utf8_lossy(&file.credential_id_bytes()).into_owned();
+    let found = list
+        .iter()
+        .filter(|p| {
+            p.get("credentialID").and_then(|c| c.as_str()) == Some(raw.as_str())
+                || p.get("credentialID").and_then(|c| c.as_str())
+                    == Some(file.credential_id.as_str())
+        })
+        .find_map(|p| p.get("id").and_then(|i| i.as_str()).map(str::to_string));
+    match found {
+        Some(id) if passkey::is_uuid(&id) => Ok(Some(id)),
+        Some(_) => Err(local(
+            LISTING,
+            ApiError::BadPath("Pocket ID answered a passkey id that is not a UUID".into()),
+            None,
+        )),
+        None => Ok(None),
     }
 }
 
