@@ -210,38 +210,45 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
     }
 }
 
+/// A request already made for a check: its answer or failure, and the time it took.
+pub type Answered = (
+    Result<Response, crate::http::HttpError>,
+    std::time::Duration,
+);
+
 /// `access.login`: the team login must send the browser to Pocket ID's authorization
 /// endpoint with the right client, callback, scope and PKCE.
-/// `answered`: the team login's answer when the walk that found Pocket ID already
-/// asked for it (the chain is walked once).
+/// `answered`: the team login's answer (or failure) when the walk that found Pocket ID
+/// already asked for it (the chain is walked once).
 pub async fn access_login(
     config: &Config,
     http: &Http,
     login: &AccessLogin,
-    answered: Option<Response>,
+    answered: Option<Answered>,
     discovery: impl Future<Output = Option<Arc<Discovery>>>,
 ) -> (CheckResult, Option<AuthorizeRequest>) {
     let mut f = Findings::start(ids::ACCESS_LOGIN);
-    let response = match answered {
-        Some(r) => {
-            f.spent_before(r.elapsed);
-            r
+    let answer = match answered {
+        Some((answer, took)) => {
+            f.spent_before(took);
+            answer
         }
-        None => match http
-            .send(
+        None => {
+            http.send(
                 ids::ACCESS_LOGIN,
                 // With --team the certs' request is already opening the team's
                 // connection: sharing it costs less than opening another.
                 Request::get(login.url.clone(), Accept::Html).patient(),
             )
             .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                f.request_failed(format!("GET the Access login at {}", login.team_domain), &e);
-                return (f.finish(""), None);
-            }
-        },
+        }
+    };
+    let response = match answer {
+        Ok(r) => r,
+        Err(e) => {
+            f.request_failed(format!("GET the Access login at {}", login.team_domain), &e);
+            return (f.finish(""), None);
+        }
     };
     f.detail("status", response.status.as_u16());
     let idp_host = config

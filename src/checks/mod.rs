@@ -92,8 +92,9 @@ pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
 struct Walk {
     /// `service.redirect`'s result and the Access login it found.
     redirect: (CheckResult, Option<cloudflare::AccessLogin>),
-    /// The team login's answer, for `access.login`.
-    login: Option<Response>,
+    /// The team login's answer (or why there was none) and the time it took, for
+    /// `access.login`.
+    login: Option<access::Answered>,
     /// Pocket ID's URL, or why the checks of Pocket ID skip.
     idp: Result<url::Url, String>,
 }
@@ -102,9 +103,9 @@ struct Walk {
 /// Pocket ID's public URL from the authorization request Access redirects to (without
 /// `/authorize`).
 ///
-/// Rule: a discovered IdP is adopted only from a Location the verified team domain
-/// served (the Access login URL the site redirected to, and `--team` when given), on
-/// https, the default port, a host name (not an address) and no user-info. Anything
+/// Rule: a discovered IdP is adopted only from the Location of the Access login
+/// `service.redirect` verified (on the team domain the site redirected to, `--team` when
+/// given), on https, the default port, a host name (not an address) and no user-info. Anything
 /// else would let whoever controls the site or one hop of its chain aim ssoprobe's
 /// requests at an address of their choosing; the checks of Pocket ID skip instead,
 /// naming what was found.
@@ -117,34 +118,28 @@ async fn find_idp(config: &Config, http: &Http) -> Walk {
             idp: Err(IDP_UNKNOWN.to_string()),
         };
     };
+    let asked = Instant::now();
     let answer = http
         .send(
             ids::ACCESS_LOGIN,
             crate::http::Request::get(login.url.clone(), crate::http::Accept::Html),
         )
         .await;
-    let (login_answer, idp) = match answer {
-        Ok(answer) => {
-            let idp = adopted_idp(config, &login, &answer);
-            (Some(answer), idp)
-        }
-        // access.login asks again and reports it.
-        Err(_) => (None, Err(IDP_UNKNOWN.to_string())),
+    let idp = match &answer {
+        Ok(answer) => adopted_idp(answer),
+        Err(_) => Err(IDP_UNKNOWN.to_string()),
     };
     Walk {
         redirect,
-        login: login_answer,
+        // access.login reports the answer, or its failure, without asking again.
+        login: Some((answer, asked.elapsed())),
         idp,
     }
 }
 
 /// Pocket ID's URL from the team login's answer, if its Location is an authorization
 /// request for Access's callback that may be adopted; else why the checks skip.
-fn adopted_idp(
-    config: &Config,
-    login: &cloudflare::AccessLogin,
-    answer: &Response,
-) -> Result<url::Url, String> {
+fn adopted_idp(answer: &Response) -> Result<url::Url, String> {
     let Some(Ok(authorize)) = answer.location() else {
         return Err(IDP_UNKNOWN.to_string());
     };
@@ -157,28 +152,8 @@ fn adopted_idp(
     if !(client && callback) {
         return Err(IDP_UNKNOWN.to_string());
     }
-    let served_by = answer.url.host_str().unwrap_or_default();
-    let why = if !login.team_domain.eq_ignore_ascii_case(served_by)
-        || config
-            .team_domain
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case(served_by))
-    {
-        Some(format!(
-            "came from {}, not from an Access team domain the chain led to",
-            crate::text::server_text(served_by)
-        ))
-    } else {
-        implausible_idp(&authorize).map(str::to_string)
-    };
-    if let Some(why) = why {
-        let mut origin = authorize.clone();
-        origin.set_path("");
-        origin.set_query(None);
-        origin.set_fragment(None);
-        let _ = origin.set_username("");
-        let _ = origin.set_password(None);
-        let origin = crate::text::server_text(origin.as_str().trim_end_matches('/'));
+    if let Some(why) = implausible_idp(&authorize) {
+        let origin = crate::text::server_text(&authorize.origin().ascii_serialization());
         return Err(format!(
             "skipped: IdP not adopted: the authorization request to {origin} {why}; pass --idp {origin} to check it anyway, if it really is your Pocket ID"
         ));
@@ -614,9 +589,9 @@ async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
     // Without --idp (or a passkey file), Pocket ID is found first: the authorize URL
     // Access redirects to names it. When the chain does not get that far, the checks of
     // Pocket ID are skipped, saying how to run them anyway.
-    let walked = if config.idp_source == crate::config::IdpSource::Unknown {
+    let (checks, found) = if config.idp_source == crate::config::IdpSource::Unknown {
         let walk = find_idp(config, http).await;
-        let pre = Walked {
+        let walked = Walked {
             redirect: Some(walk.redirect),
             login: walk.login,
             idp_unknown: IDP_UNKNOWN.to_string(),
@@ -626,24 +601,23 @@ async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
                 let mut known = config.clone();
                 known.idp = idp;
                 known.idp_source = crate::config::IdpSource::Discovered;
-                let (mut outcome, found) = run_checks(&known, http, pre).await;
-                outcome.duration = started.elapsed();
-                return (outcome, found);
+                run_checks(&known, http, walked).await
             }
-            Err(why) => Walked {
-                idp_unknown: why,
-                ..pre
-            },
+            Err(why) => {
+                let walked = Walked {
+                    idp_unknown: why,
+                    ..walked
+                };
+                run_checks(config, http, walked).await
+            }
         }
     } else {
-        Walked {
-            redirect: None,
-            login: None,
-            idp_unknown: IDP_UNKNOWN.to_string(),
-        }
+        run_checks(config, http, Walked::default()).await
     };
-    let (mut outcome, found) = run_checks(config, http, walked).await;
-    outcome.duration = started.elapsed();
+    let outcome = Outcome {
+        checks,
+        duration: started.elapsed(),
+    };
     (outcome, found)
 }
 
@@ -651,15 +625,25 @@ async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
 struct Walked {
     /// `service.redirect`'s result, when the walk ran it.
     redirect: Option<(CheckResult, Option<cloudflare::AccessLogin>)>,
-    /// The team login's answer, for `access.login`.
-    login: Option<Response>,
+    /// The team login's answer (or failure) and the time it took, for `access.login`.
+    login: Option<access::Answered>,
     /// Why the checks of Pocket ID skip when it is unknown.
     idp_unknown: String,
 }
 
-/// The checks of one run, Pocket ID known or not.
-async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, Found) {
-    let started = Instant::now();
+impl Default for Walked {
+    /// Nothing walked: every check asks for itself.
+    fn default() -> Walked {
+        Walked {
+            redirect: None,
+            login: None,
+            idp_unknown: IDP_UNKNOWN.to_string(),
+        }
+    }
+}
+
+/// The checks of one run, Pocket ID known or not, in report order.
+async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Vec<CheckResult>, Found) {
     let idp_known = config.idp_source != crate::config::IdpSource::Unknown;
     let unknown = |id: &str| CheckResult::skip(id, walked.idp_unknown.clone());
     let discovery = async {
@@ -780,13 +764,7 @@ async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Outcome, F
     settle_unsent(&mut checks, http.deadline_limit());
     attribute_causes(&mut checks);
     let found = Found::of(config, &checks);
-    (
-        Outcome {
-            checks,
-            duration: started.elapsed(),
-        },
-        found,
-    )
+    (checks, found)
 }
 
 /// `idp.token` when the login was to prove it: proved by Access's code exchange, asked
@@ -805,13 +783,13 @@ async fn token_after_login(config: &Config, http: &Http, chain: &[CheckResult]) 
 
 /// The anonymous chain (`service.redirect` → `access.login` → `idp.authorize`) and,
 /// with a passkey, the login after it: the checks in order, with the skips of those a
-/// failure stopped. `answered`: the team login's answer when the walk that found Pocket
-/// ID already asked for it.
+/// failure stopped. `answered`: the team login's answer (or failure) when the walk that
+/// found Pocket ID already asked for it.
 async fn anonymous_chain_and_login<'c>(
     config: &Config,
     http: &'c Http,
     redirect: impl Future<Output = (CheckResult, Option<cloudflare::AccessLogin>)>,
-    answered: Option<Response>,
+    answered: Option<access::Answered>,
     discovery: impl Future<
         Output = (
             CheckResult,
