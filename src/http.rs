@@ -1031,13 +1031,6 @@ impl Http {
         }
     }
 
-    /// Whether a request to `url` may carry a credential header: only to an origin the
-    /// operator named.
-    fn may_carry_credentials(&self, url: &Url) -> bool {
-        let origin = url.origin();
-        self.credential_origins.contains(&origin)
-    }
-
     /// The most a connection (TCP and TLS) may take.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
@@ -1082,19 +1075,14 @@ impl Http {
         // goes only to an origin the operator named — never to one a redirect, a
         // discovery document or the site's chain chose. The checks skip such a request
         // with their own words first; this is the one place that makes it impossible.
+        let origin = request.url.origin();
         if request
             .headers
             .iter()
             .any(|(name, _)| !NOT_CREDENTIALS.contains(name))
-            && !self.may_carry_credentials(&request.url)
+            && !self.credential_origins.contains(&origin)
         {
-            let mut origin = request.url.clone();
-            origin.set_path("");
-            origin.set_query(None);
-            origin.set_fragment(None);
-            let _ = origin.set_username("");
-            let _ = origin.set_password(None);
-            let origin = server_text(origin.as_str().trim_end_matches('/'));
+            let origin = server_text(&origin.ascii_serialization());
             if self.trace {
                 eprintln!(
                     "[trace] {check:<22} ✘ {origin}: not sent: it would carry a credential to an origin you did not name"
