@@ -302,10 +302,11 @@ impl Remembered {
 
     /// `text` with every form of every remembered value replaced by the value's
     /// fingerprint, also where line breaks split it. Overlapping finds (one value's
-    /// encoding inside another's) are hidden as one.
-    fn scrub(&self, text: &str) -> String {
-        if text.len() < SCRUB_MIN {
-            return text.to_string();
+    /// encoding inside another's) are hidden as one. A text with no find is returned as
+    /// it is, uncopied.
+    fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if text.len() < SCRUB_MIN || (self.configured.is_empty() && self.runs.is_empty()) {
+            return Cow::Borrowed(text);
         }
         let joined = Joined::new(text);
         let mut hits: Vec<(usize, usize, &str)> = Vec::new();
@@ -324,7 +325,7 @@ impl Remembered {
             }
         }
         if hits.is_empty() {
-            return text.to_string();
+            return Cow::Borrowed(text);
         }
         hits.sort_by_key(|&(start, end, _)| (start, std::cmp::Reverse(end)));
         let mut merged: Vec<(usize, usize, &str)> = Vec::with_capacity(hits.len());
@@ -349,7 +350,7 @@ impl Remembered {
                 _ => out.push(c),
             }
         }
-        out
+        Cow::Owned(out)
     }
 }
 
@@ -576,8 +577,9 @@ pub fn scrub(text: &str) -> String {
         run.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .scrub(&text)
+            .into_owned()
     })
-    .unwrap_or(text)
+    .unwrap_or_else(|_| text.into_owned())
 }
 
 /// `text` made safe to print on a terminal: line breaks and tabs become spaces, other
@@ -677,7 +679,7 @@ mod tests {
 
     /// Panics unless `form` is gone from a text holding it, replaced by `shown`.
     fn assert_hidden(store: &Remembered, form: &str, shown: &str) {
-        let scrubbed = store.scrub(&format!("before {form} after"));
+        let scrubbed = store.scrub(&format!("before {form} after")).into_owned();
         assert_eq!(scrubbed, format!("before {shown} after"), "form {form:?}");
     }
 
@@ -899,7 +901,7 @@ mod tests {
                 }
                 split.push(c);
             }
-            let scrubbed = store.scrub(&format!("{before}{split}{after}"));
+            let scrubbed = store.scrub(&format!("{before}{split}{after}")).into_owned();
             proptest::prop_assert!(!scrubbed.replace(['\r', '\n'], "").contains(secret.as_str()), "{}", scrubbed);
         }
     }
