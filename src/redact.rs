@@ -14,6 +14,7 @@ use base64::engine::GeneralPurpose;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -541,7 +542,7 @@ fn remembered() -> std::sync::MutexGuard<'static, Remembered> {
 
 tokio::task_local! {
     /// The values servers handed to the run under way (see [`in_run`]).
-    static RUN: std::sync::Arc<Mutex<Remembered>>;
+    static RUN: RefCell<Remembered>;
 }
 
 /// Runs `run` as one run of checks. Rule: the values servers hand it (each login's
@@ -549,18 +550,13 @@ tokio::task_local! {
 /// in the process-wide list where, in `serve`, other targets' runs would fill and evict
 /// them, and every scrub would search them for ever.
 pub async fn in_run<F: std::future::Future>(run: F) -> F::Output {
-    RUN.scope(std::sync::Arc::new(Mutex::new(Remembered::new())), run)
-        .await
+    RUN.scope(RefCell::new(Remembered::new()), run).await
 }
 
 fn remember(value: &str, area: Area) {
     if area == Area::Run
         && RUN
-            .try_with(|run| {
-                run.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remember(value, Area::Run);
-            })
+            .try_with(|run| run.borrow_mut().remember(value, Area::Run))
             .is_ok()
     {
         return;
@@ -573,13 +569,8 @@ fn remember(value: &str, area: Area) {
 /// server-supplied text that may echo one.
 pub fn scrub(text: &str) -> String {
     let text = remembered().scrub(text);
-    RUN.try_with(|run| {
-        run.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .scrub(&text)
-            .into_owned()
-    })
-    .unwrap_or_else(|_| text.into_owned())
+    RUN.try_with(|run| run.borrow().scrub(&text).into_owned())
+        .unwrap_or_else(|_| text.into_owned())
 }
 
 /// `text` made safe to print on a terminal: line breaks and tabs become spaces, other
