@@ -157,7 +157,7 @@ impl Findings {
     /// other check's failure explains the run: the runner's `settle_unsent`).
     pub fn request_failed(&mut self, what: impl std::fmt::Display, e: &crate::http::HttpError) {
         if let crate::http::HttpError::Deadline {
-            sent: false,
+            cut: None,
             culprit,
             total,
             ..

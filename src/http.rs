@@ -138,18 +138,17 @@ pub enum HttpError {
     /// The request took longer than the per-request timeout.
     #[error("timed out after {}", human_duration(*.0))]
     Timeout(Duration),
-    /// The run's deadline was reached (`sent`: while the request was under way; else
-    /// before it could be sent).
-    #[error("{}", deadline_text(*total, *sent, cut.as_ref()))]
+    /// The run's deadline was reached, while the request was under way (`cut`) or
+    /// before it could be sent.
+    #[error("{}", deadline_text(*total, cut.as_ref()))]
     Deadline {
         /// The deadline.
         total: Duration,
-        /// Whether the request had been sent.
-        sent: bool,
         /// The request that had waited longest when it came: "idp.discovery's GET
         /// https://id.example.com/… (waiting 1.9 s)".
         culprit: Option<String>,
-        /// For a request under way: the host it waited on and how long.
+        /// The request under way that the deadline cut: the host it waited on and how
+        /// long; `None` when it had not been sent.
         cut: Option<Cut>,
         /// How the operator sets the deadline ("--deadline", "the scrape timeout").
         limit: &'static str,
@@ -211,9 +210,9 @@ pub struct Cut {
 
 /// The words of a deadline error: the request it cut names its host and the wait
 /// ("service.example.com sent nothing in 9.5 s"), not only the deadline.
-fn deadline_text(total: Duration, sent: bool, cut: Option<&Cut>) -> String {
-    match (sent, cut) {
-        (true, Some(cut)) => format!(
+fn deadline_text(total: Duration, cut: Option<&Cut>) -> String {
+    match cut {
+        Some(cut) => format!(
             "{} sent no answer in {}{} (the run's deadline of {} ended the wait)",
             cut.host,
             human_duration(cut.waited),
@@ -224,8 +223,7 @@ fn deadline_text(total: Duration, sent: bool, cut: Option<&Cut>) -> String {
             },
             human_duration(total)
         ),
-        (true, None) => format!("run deadline of {} reached", human_duration(total)),
-        (false, _) => format!(
+        None => format!(
             "not sent: the run's deadline of {} had passed",
             human_duration(total)
         ),
@@ -239,7 +237,7 @@ impl HttpError {
             HttpError::Timeout(_) => Some(
                 "the server accepted the connection but did not answer in time: check that the service behind the proxy is running and not overloaded (or raise --timeout)".into(),
             ),
-            HttpError::Deadline { sent: true, cut: Some(cut), limit, .. } => Some(format!(
+            HttpError::Deadline { cut: Some(cut), limit, .. } => Some(format!(
                 "{} {}: check that the service (and the proxy or tunnel in front of it) is running and not overloaded; if it is only slow, give the run more time ({limit})",
                 cut.host,
                 if cut.handshake {
@@ -700,8 +698,6 @@ pub struct Wait {
     pub check: String,
     /// Method and URL, redacted and printable.
     pub what: String,
-    /// The host it waits on, printable.
-    pub host: String,
     /// When it was sent.
     pub since: Instant,
 }
@@ -709,19 +705,23 @@ pub struct Wait {
 impl Waits {
     /// Records a request (or handshake) under way until the guard is dropped.
     pub fn begin(self: &Arc<Self>, check: &str, host: &str, what: String) -> WaitGuard {
-        let Ok(mut state) = self.state.lock() else {
-            return WaitGuard(None);
-        };
-        state.next += 1;
-        let id = state.next;
-        state.running.push(Wait {
-            id,
-            check: check.to_string(),
-            what,
-            host: server_text(host),
-            since: Instant::now(),
+        let since = Instant::now();
+        let entry = self.state.lock().ok().map(|mut state| {
+            state.next += 1;
+            let id = state.next;
+            state.running.push(Wait {
+                id,
+                check: check.to_string(),
+                what,
+                since,
+            });
+            (self.clone(), id)
         });
-        WaitGuard(Some((self.clone(), id)))
+        WaitGuard {
+            entry,
+            host: host.to_string(),
+            since,
+        }
     }
 
     /// The request that has been waiting longest, if any is under way.
@@ -730,20 +730,12 @@ impl Waits {
         state.running.iter().min_by_key(|w| w.since).cloned()
     }
 
-    /// The request `own`, under way: its host and how long it has waited.
-    fn own(&self, own: &WaitGuard) -> Option<(String, Duration)> {
-        let state = self.state.lock().ok()?;
-        let (_, id) = own.0.as_ref()?;
-        let w = state.running.iter().find(|w| w.id == *id)?;
-        Some((w.host.clone(), w.since.elapsed()))
-    }
-
     /// What the deadline caught: the request `own` when it was under way (it was cut),
     /// else the longest wait under way, else the slowest request done.
     fn culprit(&self, own: Option<&WaitGuard>) -> Option<String> {
         let state = self.state.lock().ok()?;
         let own = own
-            .and_then(|g| g.0.as_ref())
+            .and_then(|g| g.entry.as_ref())
             .and_then(|(_, id)| state.running.iter().find(|w| w.id == *id));
         if let Some(w) = own.or_else(|| state.running.iter().min_by_key(|w| w.since)) {
             return Some(format!(
@@ -765,11 +757,18 @@ impl Waits {
 }
 
 /// Ends a [`Wait`] when the request ends or is dropped (a timeout cancels it).
-pub struct WaitGuard(Option<(Arc<Waits>, u64)>);
+pub struct WaitGuard {
+    /// Its place among the waits under way (none if that list was poisoned).
+    entry: Option<(Arc<Waits>, u64)>,
+    /// The host it waits on.
+    host: String,
+    /// When it began.
+    since: Instant,
+}
 
 impl Drop for WaitGuard {
     fn drop(&mut self) {
-        let Some((waits, id)) = self.0.take() else {
+        let Some((waits, id)) = self.entry.take() else {
             return;
         };
         let Ok(mut state) = waits.state.lock() else {
@@ -1015,27 +1014,17 @@ impl Http {
 
     /// The error of the request `own` (under way) that the deadline cut.
     pub fn deadline_error_for(&self, own: Option<&WaitGuard>) -> HttpError {
-        let cut = own
-            .and_then(|g| self.waits.own(g))
-            .map(|(host, waited)| Cut {
-                handshake: self.handshakes.report(&host).is_some(),
-                host,
-                waited,
-            });
+        let cut = own.map(|g| Cut {
+            handshake: self.handshakes.report(&g.host).is_some(),
+            host: server_text(&g.host),
+            waited: g.since.elapsed(),
+        });
         HttpError::Deadline {
             total: self.deadline_total,
-            sent: own.is_some(),
             culprit: self.waits.culprit(own),
             cut,
             limit: self.deadline_limit,
         }
-    }
-
-    /// Whether a request to `url` may carry a credential header: only to an origin the
-    /// operator named.
-    fn may_carry_credentials(&self, url: &Url) -> bool {
-        let origin = url.origin();
-        self.credential_origins.contains(&origin)
     }
 
     /// The most a connection (TCP and TLS) may take.
@@ -1082,19 +1071,14 @@ impl Http {
         // goes only to an origin the operator named — never to one a redirect, a
         // discovery document or the site's chain chose. The checks skip such a request
         // with their own words first; this is the one place that makes it impossible.
+        let origin = request.url.origin();
         if request
             .headers
             .iter()
             .any(|(name, _)| !NOT_CREDENTIALS.contains(name))
-            && !self.may_carry_credentials(&request.url)
+            && !self.credential_origins.contains(&origin)
         {
-            let mut origin = request.url.clone();
-            origin.set_path("");
-            origin.set_query(None);
-            origin.set_fragment(None);
-            let _ = origin.set_username("");
-            let _ = origin.set_password(None);
-            let origin = server_text(origin.as_str().trim_end_matches('/'));
+            let origin = server_text(&origin.ascii_serialization());
             if self.trace {
                 eprintln!(
                     "[trace] {check:<22} ✘ {origin}: not sent: it would carry a credential to an origin you did not name"

@@ -14,6 +14,7 @@ use base64::engine::GeneralPurpose;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -302,10 +303,11 @@ impl Remembered {
 
     /// `text` with every form of every remembered value replaced by the value's
     /// fingerprint, also where line breaks split it. Overlapping finds (one value's
-    /// encoding inside another's) are hidden as one.
-    fn scrub(&self, text: &str) -> String {
-        if text.len() < SCRUB_MIN {
-            return text.to_string();
+    /// encoding inside another's) are hidden as one. A text with no find is returned as
+    /// it is, uncopied.
+    fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if text.len() < SCRUB_MIN || (self.configured.is_empty() && self.runs.is_empty()) {
+            return Cow::Borrowed(text);
         }
         let joined = Joined::new(text);
         let mut hits: Vec<(usize, usize, &str)> = Vec::new();
@@ -324,7 +326,7 @@ impl Remembered {
             }
         }
         if hits.is_empty() {
-            return text.to_string();
+            return Cow::Borrowed(text);
         }
         hits.sort_by_key(|&(start, end, _)| (start, std::cmp::Reverse(end)));
         let mut merged: Vec<(usize, usize, &str)> = Vec::with_capacity(hits.len());
@@ -349,7 +351,7 @@ impl Remembered {
                 _ => out.push(c),
             }
         }
-        out
+        Cow::Owned(out)
     }
 }
 
@@ -540,7 +542,7 @@ fn remembered() -> std::sync::MutexGuard<'static, Remembered> {
 
 tokio::task_local! {
     /// The values servers handed to the run under way (see [`in_run`]).
-    static RUN: std::sync::Arc<Mutex<Remembered>>;
+    static RUN: RefCell<Remembered>;
 }
 
 /// Runs `run` as one run of checks. Rule: the values servers hand it (each login's
@@ -548,18 +550,13 @@ tokio::task_local! {
 /// in the process-wide list where, in `serve`, other targets' runs would fill and evict
 /// them, and every scrub would search them for ever.
 pub async fn in_run<F: std::future::Future>(run: F) -> F::Output {
-    RUN.scope(std::sync::Arc::new(Mutex::new(Remembered::new())), run)
-        .await
+    RUN.scope(RefCell::new(Remembered::new()), run).await
 }
 
 fn remember(value: &str, area: Area) {
     if area == Area::Run
         && RUN
-            .try_with(|run| {
-                run.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remember(value, Area::Run);
-            })
+            .try_with(|run| run.borrow_mut().remember(value, Area::Run))
             .is_ok()
     {
         return;
@@ -572,12 +569,8 @@ fn remember(value: &str, area: Area) {
 /// server-supplied text that may echo one.
 pub fn scrub(text: &str) -> String {
     let text = remembered().scrub(text);
-    RUN.try_with(|run| {
-        run.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .scrub(&text)
-    })
-    .unwrap_or(text)
+    RUN.try_with(|run| run.borrow().scrub(&text).into_owned())
+        .unwrap_or_else(|_| text.into_owned())
 }
 
 /// `text` made safe to print on a terminal: line breaks and tabs become spaces, other
@@ -677,7 +670,7 @@ mod tests {
 
     /// Panics unless `form` is gone from a text holding it, replaced by `shown`.
     fn assert_hidden(store: &Remembered, form: &str, shown: &str) {
-        let scrubbed = store.scrub(&format!("before {form} after"));
+        let scrubbed = store.scrub(&format!("before {form} after")).into_owned();
         assert_eq!(scrubbed, format!("before {shown} after"), "form {form:?}");
     }
 
@@ -899,7 +892,7 @@ mod tests {
                 }
                 split.push(c);
             }
-            let scrubbed = store.scrub(&format!("{before}{split}{after}"));
+            let scrubbed = store.scrub(&format!("{before}{split}{after}")).into_owned();
             proptest::prop_assert!(!scrubbed.replace(['\r', '\n'], "").contains(secret.as_str()), "{}", scrubbed);
         }
     }
