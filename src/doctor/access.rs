@@ -1,7 +1,11 @@
 //! `config.token`, `config.team`, `config.app`, `config.policy`: the API token, the team,
 //! the Access application covering the site, and whether its policies admit the user.
 
-use super::*;
+use super::cfapi::{CfError, perm};
+use super::model::Policy;
+use super::read_cf::covering;
+use super::{EXPIRY_WARN_DAYS, Facts, NO_CF, cf_problem, ids, rules, text};
+use crate::finding::Findings;
 
 impl Facts<'_> {
     pub(super) fn token(&self, f: &mut Findings) -> Result<String, String> {

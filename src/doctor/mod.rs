@@ -25,18 +25,19 @@ mod read_pid;
 mod tunnel;
 
 pub use read_cf::idp_from_cloudflare;
-use read_cf::*;
-use read_pid::*;
 
-use crate::config::{CfSettings, Config};
+use crate::config::Config;
 use crate::finding::{CheckResult, Findings};
 use crate::http::Http;
-use crate::pocketid::api::{Api, ApiError};
-use crate::pocketid::oidc::{ACCESS_ALGS, Discovery};
-use crate::redact::Secret;
-use cfapi::{CfApi, CfError, perm};
-use model::*;
-use std::collections::BTreeSet;
+use crate::pocketid::api::ApiError;
+use crate::pocketid::oidc::Discovery;
+use cfapi::CfError;
+use model::{
+    App, BotManagement, Connector, DnsRecord, Group, IdentityProvider, Organization, PidClient,
+    PidUser, Policy, TokenStatus, Tunnel, TunnelConfiguration, Zone,
+};
+use read_cf::{pick_idp, read_cloudflare};
+use read_pid::{read_pocket_id, read_pocket_id_base};
 use url::Url;
 
 /// The stable ids of the configuration checks.

@@ -2,7 +2,15 @@
 //! methods, applications and their policies, Access groups, tunnels, DNS and Bot Fight
 //! Mode — GET only, through [`CfApi`].
 
-use super::*;
+use super::cfapi::{CfApi, CfError, perm};
+use super::model::{
+    Account, App, BotManagement, Connector, DnsRecord, Group, IdentityProvider, Organization,
+    Policy, TokenStatus, Tunnel, TunnelConfiguration, Zone,
+};
+use super::{Cf, DnsFacts, LABEL, TunnelFacts, rules, text};
+use crate::config::{CfSettings, Config};
+use crate::http::Http;
+use url::Url;
 
 pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfSettings) -> Cf {
     let api = CfApi::new(http, &settings.url, &settings.token, LABEL);

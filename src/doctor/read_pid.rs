@@ -1,7 +1,13 @@
 //! Reading Pocket ID's configuration through its admin API: discovery, the OIDC clients,
 //! the client Access uses, the monitoring user and its passkeys — GET only.
 
-use super::*;
+use super::model::{PidClient, PidUser};
+use super::{LABEL, Pid, access_client};
+use crate::config::Config;
+use crate::http::Http;
+use crate::pocketid::api::{Api, ApiError};
+use crate::pocketid::oidc::Discovery;
+use crate::redact::Secret;
 
 /// Discovery needs no key: it is read even without one.
 pub(super) async fn read_pocket_id_base(config: &Config, http: &Http) -> Result<Discovery, String> {

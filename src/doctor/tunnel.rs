@@ -1,7 +1,10 @@
 //! `config.tunnel`, `config.dns`, `config.waf`: the tunnels that route the site and Pocket
 //! ID, their DNS records and Bot Fight Mode.
 
-use super::*;
+use super::model::Ingress;
+use super::read_cf::covering;
+use super::{Cf, Facts, TunnelFacts, cf_problem, rules, text};
+use crate::finding::Findings;
 
 impl Facts<'_> {
     /// The hosts (site, Pocket ID) with the tunnel each is routed to, if any.
