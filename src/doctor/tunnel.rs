@@ -7,31 +7,6 @@ use super::{Cf, Facts, TunnelFacts, cf_problem, rules, text};
 use crate::finding::Findings;
 
 impl Facts<'_> {
-    /// The hosts (site, Pocket ID) with the tunnel each is routed to, if any.
-    pub(super) fn routed(&self, cf: &Cf) -> Vec<(String, Option<String>)> {
-        cf.dns
-            .iter()
-            .map(|(host, dns)| {
-                let target = dns
-                    .as_ref()
-                    .ok()
-                    .and_then(|d| d.as_ref())
-                    .and_then(|(_, records)| {
-                        records
-                            .iter()
-                            .find(|r| r.kind.eq_ignore_ascii_case("CNAME"))
-                            .and_then(|r| {
-                                r.content
-                                    .to_ascii_lowercase()
-                                    .strip_suffix(".cfargotunnel.com")
-                                    .map(str::to_string)
-                            })
-                    });
-                (host.clone(), target)
-            })
-            .collect()
-    }
-
     pub(super) fn tunnel(&self, f: &mut Findings) -> Result<String, String> {
         let cf = self.cf()?;
         let tunnels = match &cf.tunnels {
@@ -45,7 +20,7 @@ impl Facts<'_> {
         let aud = covering(self.config, cf).and_then(|a| a.aud.clone());
         let team = self.team_domain();
         let mut serving = Vec::new();
-        for (host, dns_target) in self.routed(cf) {
+        for (host, dns_target) in routed(cf) {
             let Some(t) = tunnel_of(tunnels, &host, dns_target.as_deref()) else {
                 continue;
             };
@@ -181,6 +156,31 @@ impl Facts<'_> {
             Some(Ok(_)) => Ok(format!("Bot Fight Mode is off for {idp_host}'s zone")),
         }
     }
+}
+
+/// The hosts (site, Pocket ID) with the tunnel each is routed to, if any.
+fn routed(cf: &Cf) -> Vec<(String, Option<String>)> {
+    cf.dns
+        .iter()
+        .map(|(host, dns)| {
+            let target = dns
+                .as_ref()
+                .ok()
+                .and_then(|d| d.as_ref())
+                .and_then(|(_, records)| {
+                    records
+                        .iter()
+                        .find(|r| r.kind.eq_ignore_ascii_case("CNAME"))
+                        .and_then(|r| {
+                            r.content
+                                .to_ascii_lowercase()
+                                .strip_suffix(".cfargotunnel.com")
+                                .map(str::to_string)
+                        })
+                });
+            (host.clone(), target)
+        })
+        .collect()
 }
 
 /// Whether Cloudflare says no cloudflared is connected to tunnel `t`.
@@ -345,7 +345,7 @@ fn judge_access_protection(
 }
 
 /// The ingress rule of tunnel `t` for `host`, from its remote configuration.
-pub(super) fn ingress_for<'a>(t: &'a TunnelFacts, host: &str) -> Option<&'a Ingress> {
+fn ingress_for<'a>(t: &'a TunnelFacts, host: &str) -> Option<&'a Ingress> {
     let config = t.config.as_ref()?.as_ref().ok()?.config.as_ref()?;
     config.ingress.iter().find(|r| {
         r.hostname
