@@ -195,15 +195,14 @@ fn tunnel_of<'a>(
     host: &str,
     dns_target: Option<&str>,
 ) -> Option<&'a TunnelFacts> {
-    // The tunnel whose ingress names the host, else the DNS record's.
-    let by_ingress = tunnels.iter().find(|t| ingress_for(t, host).is_some());
-    let by_dns = dns_target.and_then(|id| {
-        tunnels
-            .iter()
-            .find(|t| t.tunnel.id.eq_ignore_ascii_case(id))
-    });
     // The DNS record's tunnel first: an old tunnel's stale rule may name the host too.
-    by_dns.or(by_ingress)
+    dns_target
+        .and_then(|id| {
+            tunnels
+                .iter()
+                .find(|t| t.tunnel.id.eq_ignore_ascii_case(id))
+        })
+        .or_else(|| tunnels.iter().find(|t| ingress_for(t, host).is_some()))
 }
 
 /// Fails when DNS sends `host` to tunnel `t`, which is down, while a live tunnel has its
