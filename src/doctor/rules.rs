@@ -157,8 +157,6 @@ impl From<bool> for Truth {
 /// once, counting every rule it evaluates against [`BUDGET`].
 pub struct Evaluator<'a> {
     person: &'a Person<'a>,
-    /// The person's e-mail address, lower-cased once.
-    email: String,
     /// The `groups` claim as a set (`None`: never sent).
     claim: Option<HashSet<&'a str>>,
     /// The groups by id: one lookup per reference, not a scan.
@@ -176,7 +174,6 @@ impl<'a> Evaluator<'a> {
     pub fn new(person: &'a Person<'a>, groups: &'a [Group]) -> Evaluator<'a> {
         Evaluator {
             person,
-            email: person.email.to_ascii_lowercase(),
             claim: person
                 .groups
                 .map(|g| g.iter().map(String::as_str).collect()),
@@ -214,10 +211,11 @@ impl<'a> Evaluator<'a> {
         let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
         match kind.as_str() {
             "everyone" => Truth::Yes,
-            "email" => text("email").eq_ignore_ascii_case(&self.email).into(),
+            "email" => text("email").eq_ignore_ascii_case(self.person.email).into(),
             "email_domain" => {
                 let domain = text("domain").trim_start_matches('@');
-                self.email
+                self.person
+                    .email
                     .rsplit_once('@')
                     .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
                     .into()
