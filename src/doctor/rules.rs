@@ -274,41 +274,34 @@ impl<'a> Evaluator<'a> {
         truth
     }
 
-    /// Whether any of `rules` holds (Kleene OR): the first unknown's reason when none
-    /// does and one cannot tell.
+    /// Whether any of `rules` holds (Kleene OR).
     fn any(&mut self, rules: &'a [Value]) -> Truth {
-        let mut unknown = None;
-        for r in rules {
-            if self.evaluations >= BUDGET {
-                return Truth::Unknown(Unknowable::OverBudget);
-            }
-            match self.rule(r) {
-                Truth::Yes => return Truth::Yes,
-                Truth::Unknown(why) => {
-                    unknown.get_or_insert(why);
-                }
-                Truth::No => {}
-            }
-        }
-        unknown.map_or(Truth::No, Truth::Unknown)
+        self.kleene(rules, true)
     }
 
     /// Whether all of `rules` hold (Kleene AND).
     fn all(&mut self, rules: &'a [Value]) -> Truth {
+        self.kleene(rules, false)
+    }
+
+    /// Kleene OR (`decisive` true) or AND (`decisive` false) of `rules`: `decisive` as
+    /// soon as a rule says it, else the first unknown's reason when one cannot tell,
+    /// else the opposite of `decisive`.
+    fn kleene(&mut self, rules: &'a [Value], decisive: bool) -> Truth {
         let mut unknown = None;
         for r in rules {
             if self.evaluations >= BUDGET {
                 return Truth::Unknown(Unknowable::OverBudget);
             }
             match self.rule(r) {
-                Truth::No => return Truth::No,
                 Truth::Unknown(why) => {
                     unknown.get_or_insert(why);
                 }
-                Truth::Yes => {}
+                truth if truth == Truth::from(decisive) => return truth,
+                _ => {}
             }
         }
-        unknown.map_or(Truth::Yes, Truth::Unknown)
+        unknown.map_or(Truth::from(!decisive), Truth::Unknown)
     }
 
     /// A rule set: include any, require all, exclude none.
