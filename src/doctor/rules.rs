@@ -122,7 +122,8 @@ pub const BUDGET: usize = 100_000;
 /// Groups nested deeper than this (a group in a group in a group …) are not followed.
 const MAX_NESTING: usize = 3;
 
-/// Why configuration alone cannot tell what a rule decides.
+/// Why configuration alone cannot tell what a rule decides. The names and kinds it
+/// carries are cut by [`super::text::one`], ready for a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unknowable {
     /// A rule that depends on the request or the device (an IP range, device posture,
