@@ -2,10 +2,10 @@
 //! the client Access uses, the monitoring user and its passkeys — GET only.
 
 use super::model::{PidClient, PidUser};
-use super::{LABEL, Pid, access_client};
+use super::{LABEL, Pid, access_client, key_proven};
 use crate::config::Config;
 use crate::http::Http;
-use crate::pocketid::api::{Api, ApiError};
+use crate::pocketid::api::Api;
 use crate::pocketid::oidc::Discovery;
 use crate::redact::Secret;
 
@@ -32,10 +32,7 @@ pub(super) async fn read_pocket_id(
         .admin_list::<serde_json::Value>(&["api", "oidc", "clients"], &[])
         .await;
     // A list too long to read whole still proves the key: the rest is read.
-    if clients
-        .as_ref()
-        .is_err_and(|e| !matches!(e, ApiError::Truncated { .. }))
-    {
+    if !key_proven(&clients) {
         return Pid {
             discovery,
             clients,
