@@ -1,7 +1,11 @@
 //! `config.token`, `config.team`, `config.app`, `config.policy`: the API token, the team,
 //! the Access application covering the site, and whether its policies admit the user.
 
-use super::*;
+use super::cfapi::{CfError, perm};
+use super::model::Policy;
+use super::read_cf::covering;
+use super::{EXPIRY_WARN_DAYS, Facts, NO_CF, cf_problem, ids, rules, text};
+use crate::finding::Findings;
 
 impl Facts<'_> {
     pub(super) fn token(&self, f: &mut Findings) -> Result<String, String> {
@@ -370,7 +374,7 @@ fn warn_unattended_steps(f: &mut Findings, policies: &[Policy], p: &str, email: 
 }
 
 /// The finding and hint of a policy whose verdict configuration cannot decide, naming
-/// why.
+/// why; the texts `why` carries come cut (see [`rules::Unknowable`]).
 fn cannot_tell(policy: &str, why: rules::Unknowable, name: &str, email: &str) -> (String, String) {
     let login = "check with a login: run `ssoprobe check --passkey FILE` with the same settings";
     match why {
@@ -380,19 +384,19 @@ fn cannot_tell(policy: &str, why: rules::Unknowable, name: &str, email: &str) ->
                 if kind.is_empty() {
                     "a rule of no known shape".to_string()
                 } else {
-                    format!("a rule of type {}", text::one(&kind))
+                    format!("a rule of type {kind}")
                 }
             ),
             login.to_string(),
         ),
         rules::Unknowable::Cycle(groups) => {
-            let first = text::one(groups.first().map_or("", String::as_str));
+            let first = groups.first().map_or("", String::as_str);
             // The groups along the cycle (no more than the nesting followed), then
             // the first again.
             let along: Vec<String> = groups
                 .iter()
                 .take(groups.len().saturating_sub(1))
-                .map(|g| format!("\"{}\"", text::one(g)))
+                .map(|g| format!("\"{g}\""))
                 .collect();
             (
                 format!(
@@ -406,8 +410,7 @@ fn cannot_tell(policy: &str, why: rules::Unknowable, name: &str, email: &str) ->
         }
         rules::Unknowable::MissingGroup(id) => (
             format!(
-                "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: a rule names Access group {}, which is not among the groups read",
-                text::one(&id)
+                "ssoprobe cannot tell whether policy \"{policy}\" of application \"{name}\" admits {email}: a rule names Access group {id}, which is not among the groups read"
             ),
             format!(
                 "check that the group exists (Zero Trust → Access → Access groups) and that the API token has \"{}\"; or {login}",

@@ -210,7 +210,7 @@ impl<'a> CfApi<'a> {
     ) -> Result<T, CfError> {
         let url = self.url(segments, query)?;
         let envelope = self.fetch(url, what, permission).await?;
-        parse_result(envelope.result, what)
+        parse_result(&envelope.result, what)
     }
 
     /// GETs every page of a list, in order. Rule: a list read only in part is never
@@ -246,7 +246,7 @@ impl<'a> CfApi<'a> {
             if items.is_empty() || previous.as_ref() == Some(&items) {
                 return Ok(all);
             }
-            for item in items.iter().cloned() {
+            for item in &items {
                 all.push(parse_result(item, what)?);
             }
             previous = Some(items);
@@ -306,8 +306,10 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn parse_result<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, CfError> {
-    serde_json::from_value(value).map_err(|e| CfError::Shape {
+/// `value` parsed as `T` (read in place: a page's items are kept to compare with the
+/// next page).
+fn parse_result<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T, CfError> {
+    T::deserialize(value).map_err(|e| CfError::Shape {
         what: what.into(),
         problem: crate::text::json_problem(&e),
     })
@@ -481,10 +483,10 @@ mod tests {
     #[test]
     fn results_of_another_shape_are_named_not_parsed_by_guess() {
         let r: Result<Vec<crate::doctor::model::App>, _> =
-            parse_result(serde_json::json!({"id": 3}), "the Access applications");
+            parse_result(&serde_json::json!({"id": 3}), "the Access applications");
         assert!(matches!(r, Err(CfError::Shape { .. })));
         let r: Result<crate::doctor::model::App, _> = parse_result(
-            serde_json::json!({"id": "a", "allowed_idps": "x"}),
+            &serde_json::json!({"id": "a", "allowed_idps": "x"}),
             "an app",
         );
         assert!(r.unwrap_err().to_string().contains("JSON of another shape"));

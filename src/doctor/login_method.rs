@@ -1,7 +1,9 @@
 //! `config.login_method`, `config.scopes`, `config.pkce`: Access's login method for Pocket
 //! ID against Pocket ID's discovery and client.
 
-use super::*;
+use super::{Facts, cf_problem, host_of, ids, norm_url, rules, text};
+use crate::finding::Findings;
+use crate::pocketid::oidc::ACCESS_ALGS;
 
 impl Facts<'_> {
     pub(super) fn login_method(&self, f: &mut Findings) -> Result<String, String> {

@@ -1,7 +1,14 @@
 //! `config.api_key`, `config.discovery`, `config.client`, `config.user`: Pocket ID's admin
 //! API key, its discovery document, the OIDC client Access uses and the monitoring user.
 
-use super::*;
+use super::model::{PidClient, PidUser};
+use super::{
+    EXPIRY_WARN_DAYS, Facts, NO_PID, Pid, access_client, callback_matches, host_of, norm_url,
+    pid_problem, text,
+};
+use crate::finding::Findings;
+use crate::pocketid::api::ApiError;
+use std::collections::BTreeSet;
 
 impl Facts<'_> {
     pub(super) fn api_key(&self, f: &mut Findings) -> Result<String, String> {

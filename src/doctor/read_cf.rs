@@ -2,7 +2,15 @@
 //! methods, applications and their policies, Access groups, tunnels, DNS and Bot Fight
 //! Mode — GET only, through [`CfApi`].
 
-use super::*;
+use super::cfapi::{CfApi, CfError, perm};
+use super::model::{
+    Account, App, BotManagement, Connector, DnsRecord, Group, IdentityProvider, Organization,
+    Policy, TokenStatus, Tunnel, TunnelConfiguration, Zone,
+};
+use super::{Cf, DnsFacts, LABEL, TunnelFacts, rules, text};
+use crate::config::{CfSettings, Config};
+use crate::http::Http;
+use url::Url;
 
 pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfSettings) -> Cf {
     let api = CfApi::new(http, &settings.url, &settings.token, LABEL);
@@ -165,7 +173,7 @@ pub async fn idp_from_cloudflare(config: &Config, http: &Http) -> Option<Url> {
 }
 
 /// The token's one account (a user-owned token lists them).
-pub(super) async fn find_account(api: &CfApi<'_>) -> Result<(String, String), CfError> {
+async fn find_account(api: &CfApi<'_>) -> Result<(String, String), CfError> {
     let accounts = api
         .list::<Account>(&["accounts"], &[], "the token's accounts", perm::NONE)
         .await?;
@@ -186,7 +194,7 @@ pub(super) async fn find_account(api: &CfApi<'_>) -> Result<(String, String), Cf
     }
 }
 
-pub(super) async fn read_tunnels(
+async fn read_tunnels(
     api: &CfApi<'_>,
     account: &str,
     query: &[(&str, String)],
@@ -242,7 +250,7 @@ pub(super) async fn read_tunnels(
 }
 
 /// The zone of `host` (its name or a parent's) and the host's records in it.
-pub(super) async fn read_dns(api: &CfApi<'_>, account: &str, host: &str) -> DnsFacts {
+async fn read_dns(api: &CfApi<'_>, account: &str, host: &str) -> DnsFacts {
     let labels: Vec<&str> = host.split('.').collect();
     // From the longest candidate down to the registrable part (two labels).
     for start in 0..labels.len().saturating_sub(1) {

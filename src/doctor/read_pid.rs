@@ -1,7 +1,13 @@
 //! Reading Pocket ID's configuration through its admin API: discovery, the OIDC clients,
 //! the client Access uses, the monitoring user and its passkeys — GET only.
 
-use super::*;
+use super::model::{PidClient, PidUser};
+use super::{LABEL, Pid, access_client, key_proven};
+use crate::config::Config;
+use crate::http::Http;
+use crate::pocketid::api::Api;
+use crate::pocketid::oidc::Discovery;
+use crate::redact::Secret;
 
 /// Discovery needs no key: it is read even without one.
 pub(super) async fn read_pocket_id_base(config: &Config, http: &Http) -> Result<Discovery, String> {
@@ -26,10 +32,7 @@ pub(super) async fn read_pocket_id(
         .admin_list::<serde_json::Value>(&["api", "oidc", "clients"], &[])
         .await;
     // A list too long to read whole still proves the key: the rest is read.
-    if clients
-        .as_ref()
-        .is_err_and(|e| !matches!(e, ApiError::Truncated { .. }))
-    {
+    if !key_proven(&clients) {
         return Pid {
             discovery,
             clients,

@@ -122,7 +122,8 @@ pub const BUDGET: usize = 100_000;
 /// Groups nested deeper than this (a group in a group in a group …) are not followed.
 const MAX_NESTING: usize = 3;
 
-/// Why configuration alone cannot tell what a rule decides.
+/// Why configuration alone cannot tell what a rule decides. The names and kinds it
+/// carries are cut by [`super::text::one`], ready for a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unknowable {
     /// A rule that depends on the request or the device (an IP range, device posture,
@@ -157,8 +158,6 @@ impl From<bool> for Truth {
 /// once, counting every rule it evaluates against [`BUDGET`].
 pub struct Evaluator<'a> {
     person: &'a Person<'a>,
-    /// The person's e-mail address, lower-cased once.
-    email: String,
     /// The `groups` claim as a set (`None`: never sent).
     claim: Option<HashSet<&'a str>>,
     /// The groups by id: one lookup per reference, not a scan.
@@ -176,7 +175,6 @@ impl<'a> Evaluator<'a> {
     pub fn new(person: &'a Person<'a>, groups: &'a [Group]) -> Evaluator<'a> {
         Evaluator {
             person,
-            email: person.email.to_ascii_lowercase(),
             claim: person
                 .groups
                 .map(|g| g.iter().map(String::as_str).collect()),
@@ -214,10 +212,11 @@ impl<'a> Evaluator<'a> {
         let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
         match kind.as_str() {
             "everyone" => Truth::Yes,
-            "email" => text("email").eq_ignore_ascii_case(&self.email).into(),
+            "email" => text("email").eq_ignore_ascii_case(self.person.email).into(),
             "email_domain" => {
                 let domain = text("domain").trim_start_matches('@');
-                self.email
+                self.person
+                    .email
                     .rsplit_once('@')
                     .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
                     .into()
@@ -276,41 +275,34 @@ impl<'a> Evaluator<'a> {
         truth
     }
 
-    /// Whether any of `rules` holds (Kleene OR): the first unknown's reason when none
-    /// does and one cannot tell.
+    /// Whether any of `rules` holds (Kleene OR).
     fn any(&mut self, rules: &'a [Value]) -> Truth {
-        let mut unknown = None;
-        for r in rules {
-            if self.evaluations >= BUDGET {
-                return Truth::Unknown(Unknowable::OverBudget);
-            }
-            match self.rule(r) {
-                Truth::Yes => return Truth::Yes,
-                Truth::Unknown(why) => {
-                    unknown.get_or_insert(why);
-                }
-                Truth::No => {}
-            }
-        }
-        unknown.map_or(Truth::No, Truth::Unknown)
+        self.kleene(rules, true)
     }
 
     /// Whether all of `rules` hold (Kleene AND).
     fn all(&mut self, rules: &'a [Value]) -> Truth {
+        self.kleene(rules, false)
+    }
+
+    /// Kleene OR (`decisive` true) or AND (`decisive` false) of `rules`: `decisive` as
+    /// soon as a rule says it, else the first unknown's reason when one cannot tell,
+    /// else the opposite of `decisive`.
+    fn kleene(&mut self, rules: &'a [Value], decisive: bool) -> Truth {
         let mut unknown = None;
         for r in rules {
             if self.evaluations >= BUDGET {
                 return Truth::Unknown(Unknowable::OverBudget);
             }
             match self.rule(r) {
-                Truth::No => return Truth::No,
                 Truth::Unknown(why) => {
                     unknown.get_or_insert(why);
                 }
-                Truth::Yes => {}
+                truth if truth == Truth::from(decisive) => return truth,
+                _ => {}
             }
         }
-        unknown.map_or(Truth::Yes, Truth::Unknown)
+        unknown.map_or(Truth::from(!decisive), Truth::Unknown)
     }
 
     /// A rule set: include any, require all, exclude none.

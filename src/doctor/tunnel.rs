@@ -1,34 +1,12 @@
 //! `config.tunnel`, `config.dns`, `config.waf`: the tunnels that route the site and Pocket
 //! ID, their DNS records and Bot Fight Mode.
 
-use super::*;
+use super::model::Ingress;
+use super::read_cf::covering;
+use super::{Cf, Facts, TunnelFacts, cf_problem, rules, text};
+use crate::finding::Findings;
 
 impl Facts<'_> {
-    /// The hosts (site, Pocket ID) with the tunnel each is routed to, if any.
-    pub(super) fn routed(&self, cf: &Cf) -> Vec<(String, Option<String>)> {
-        cf.dns
-            .iter()
-            .map(|(host, dns)| {
-                let target = dns
-                    .as_ref()
-                    .ok()
-                    .and_then(|d| d.as_ref())
-                    .and_then(|(_, records)| {
-                        records
-                            .iter()
-                            .find(|r| r.kind.eq_ignore_ascii_case("CNAME"))
-                            .and_then(|r| {
-                                r.content
-                                    .to_ascii_lowercase()
-                                    .strip_suffix(".cfargotunnel.com")
-                                    .map(str::to_string)
-                            })
-                    });
-                (host.clone(), target)
-            })
-            .collect()
-    }
-
     pub(super) fn tunnel(&self, f: &mut Findings) -> Result<String, String> {
         let cf = self.cf()?;
         let tunnels = match &cf.tunnels {
@@ -42,7 +20,7 @@ impl Facts<'_> {
         let aud = covering(self.config, cf).and_then(|a| a.aud.clone());
         let team = self.team_domain();
         let mut serving = Vec::new();
-        for (host, dns_target) in self.routed(cf) {
+        for (host, dns_target) in routed(cf) {
             let Some(t) = tunnel_of(tunnels, &host, dns_target.as_deref()) else {
                 continue;
             };
@@ -180,6 +158,31 @@ impl Facts<'_> {
     }
 }
 
+/// The hosts (site, Pocket ID) with the tunnel each is routed to, if any.
+fn routed(cf: &Cf) -> Vec<(String, Option<String>)> {
+    cf.dns
+        .iter()
+        .map(|(host, dns)| {
+            let target = dns
+                .as_ref()
+                .ok()
+                .and_then(|d| d.as_ref())
+                .and_then(|(_, records)| {
+                    records
+                        .iter()
+                        .find(|r| r.kind.eq_ignore_ascii_case("CNAME"))
+                        .and_then(|r| {
+                            r.content
+                                .to_ascii_lowercase()
+                                .strip_suffix(".cfargotunnel.com")
+                                .map(str::to_string)
+                        })
+                });
+            (host.clone(), target)
+        })
+        .collect()
+}
+
 /// Whether Cloudflare says no cloudflared is connected to tunnel `t`.
 fn is_down(t: &TunnelFacts) -> bool {
     matches!(t.tunnel.status.as_deref(), Some("down" | "inactive"))
@@ -192,15 +195,14 @@ fn tunnel_of<'a>(
     host: &str,
     dns_target: Option<&str>,
 ) -> Option<&'a TunnelFacts> {
-    // The tunnel whose ingress names the host, else the DNS record's.
-    let by_ingress = tunnels.iter().find(|t| ingress_for(t, host).is_some());
-    let by_dns = dns_target.and_then(|id| {
-        tunnels
-            .iter()
-            .find(|t| t.tunnel.id.eq_ignore_ascii_case(id))
-    });
     // The DNS record's tunnel first: an old tunnel's stale rule may name the host too.
-    by_dns.or(by_ingress)
+    dns_target
+        .and_then(|id| {
+            tunnels
+                .iter()
+                .find(|t| t.tunnel.id.eq_ignore_ascii_case(id))
+        })
+        .or_else(|| tunnels.iter().find(|t| ingress_for(t, host).is_some()))
 }
 
 /// Fails when DNS sends `host` to tunnel `t`, which is down, while a live tunnel has its
@@ -342,7 +344,7 @@ fn judge_access_protection(
 }
 
 /// The ingress rule of tunnel `t` for `host`, from its remote configuration.
-pub(super) fn ingress_for<'a>(t: &'a TunnelFacts, host: &str) -> Option<&'a Ingress> {
+fn ingress_for<'a>(t: &'a TunnelFacts, host: &str) -> Option<&'a Ingress> {
     let config = t.config.as_ref()?.as_ref().ok()?.config.as_ref()?;
     config.ingress.iter().find(|r| {
         r.hostname

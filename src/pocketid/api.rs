@@ -32,10 +32,8 @@ pub enum ApiError {
     #[error("{0}")]
     BadPath(String),
     /// A list had more pages than ssoprobe reads: what was read is not used.
-    #[error("a list longer than ssoprobe reads ({read} pages of {}, {PAGE_LIMIT} per page)", total.map_or_else(|| "more".to_string(), |t| t.to_string()))]
+    #[error("a list longer than ssoprobe reads ({MAX_PAGES} pages of {}, {PAGE_LIMIT} per page)", total.map_or_else(|| "more".to_string(), |t| t.to_string()))]
     Truncated {
-        /// Pages read.
-        read: u64,
         /// Pages in all, as Pocket ID said (`None`: it did not say).
         total: Option<u64>,
     },
@@ -269,10 +267,7 @@ impl<'a> Api<'a> {
             }
             previous = Some(got.data);
         }
-        Err(ApiError::Truncated {
-            read: MAX_PAGES,
-            total,
-        })
+        Err(ApiError::Truncated { total })
     }
 
     /// `GET /api/webauthn/login/start`: the request options (bare, as Pocket ID sends them).

@@ -175,12 +175,8 @@ pub async fn enroll(http: &Http, idp: &Url, how: Bootstrap) -> Result<Credential
 /// The Pocket ID user whose e-mail address or username is `user`, created (an ordinary
 /// user, not an admin) when there is none.
 async fn find_or_create_user(api: &Api<'_>, user: &str) -> Result<User, EnrollError> {
-    let mut search = api
-        .endpoint(&["api", "users"])
-        .map_err(step("looking up the user"))?;
-    search.query_pairs_mut().append_pair("search", user);
     let found: UserList = api
-        .call_json_url(Method::GET, search, None, true)
+        .admin_get(&["api", "users"], &[("search", user.to_string())])
         .await
         .map_err(admin_step("looking up the user"))?;
     let wanted = user.to_ascii_lowercase();
@@ -388,10 +384,13 @@ async fn find_passkey_id(
     file: &CredentialFile,
 ) -> Result<Option<String>, EnrollError> {
     const LISTING: &str = "listing the user's passkeys";
-    let url = api
-        .endpoint(&["api", "users", &file.user_id, "webauthn-credentials"])
-        .map_err(step(LISTING))?;
-    let list: Vec<serde_json::Value> = match api.call_json_url(Method::GET, url, None, true).await {
+    let list: Vec<serde_json::Value> = match api
+        .admin_get(
+            &["api", "users", &file.user_id, "webauthn-credentials"],
+            &[],
+        )
+        .await
+    {
         Ok(list) => list,
         // The user is gone, and its passkeys with it.
         Err(e) if e.status() == Some(404) => return Ok(None),
