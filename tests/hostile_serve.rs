@@ -13,8 +13,9 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// A config file with the target `main` (anonymous, or with `passkey`) on `lab`.
-fn config(lab: &Lab, defaults: &str, passkey: Option<&str>) -> String {
+/// A config file in the lab's directory: the lab's routes (`connect_to` extended by
+/// `more_connect_to`), then `rest`. Returns its path.
+fn lab_config(lab: &Lab, more_connect_to: &[String], rest: &str) -> String {
     let pick = |flag: &str| -> Vec<String> {
         lab.routes
             .chunks(2)
@@ -29,17 +30,28 @@ fn config(lab: &Lab, defaults: &str, passkey: Option<&str>) -> String {
             .join(", ")
     };
     let ca = pick("--ca-file").pop().unwrap_or_default();
-    let passkey = passkey
-        .map(|p| format!("passkey = \"{p}\"\n"))
-        .unwrap_or_default();
     let text = format!(
-        "team = \"xyz\"\nidp = \"https://id.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n{defaults}\n\n[targets.main]\nservice = \"https://service.example.com\"\n{passkey}",
+        "ca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n{rest}",
         quoted(pick("--resolve")),
-        quoted(pick("--connect-to")),
+        quoted([pick("--connect-to"), more_connect_to.to_vec()].concat()),
     );
     let path = lab.dir.join(format!("serve-{}.toml", common::uuid_like()));
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
+}
+
+/// A config file with the target `main` (anonymous, or with `passkey`) on `lab`.
+fn config(lab: &Lab, defaults: &str, passkey: Option<&str>) -> String {
+    let passkey = passkey
+        .map(|p| format!("passkey = \"{p}\"\n"))
+        .unwrap_or_default();
+    lab_config(
+        lab,
+        &[],
+        &format!(
+            "team = \"xyz\"\nidp = \"https://id.example.com\"\n{defaults}\n\n[targets.main]\nservice = \"https://service.example.com\"\n{passkey}"
+        ),
+    )
 }
 
 /// A config whose hosts do not resolve: enough for everything but `/probe`.
@@ -353,25 +365,11 @@ fn tarpit() -> u16 {
 /// Targets `main` (the lab, pinned) and `tarpit` (a site that accepts connections and
 /// never answers, in the one-argument form: nothing but its URL).
 fn config_with_tarpit(lab: &Lab) -> String {
-    let tarpit = tarpit();
-    let pick = |flag: &str| -> Vec<String> {
-        lab.routes
-            .chunks(2)
-            .filter(|p| p[0] == flag)
-            .map(|p| format!("\"{}\"", p[1]))
-            .collect()
-    };
-    let mut connect_to = pick("--connect-to");
-    connect_to.push(format!("\"tarpit.example.com:443:127.0.0.1:{tarpit}\""));
-    let text = format!(
-        "ca_file = {}\nresolve = [{}]\nconnect_to = [{}]\n\n[targets.main]\nservice = \"https://service.example.com\"\nteam = \"xyz\"\nidp = \"https://id.example.com\"\n\n[targets.tarpit]\nservice = \"https://tarpit.example.com\"\n",
-        pick("--ca-file").pop().unwrap_or_default(),
-        pick("--resolve").join(", "),
-        connect_to.join(", "),
-    );
-    let path = lab.dir.join(format!("serve-{}.toml", common::uuid_like()));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    lab_config(
+        lab,
+        &[format!("tarpit.example.com:443:127.0.0.1:{}", tarpit())],
+        "\n[targets.main]\nservice = \"https://service.example.com\"\nteam = \"xyz\"\nidp = \"https://id.example.com\"\n\n[targets.tarpit]\nservice = \"https://tarpit.example.com\"\n",
+    )
 }
 
 #[test]
