@@ -8,9 +8,11 @@
 
 mod common;
 use common::Lab;
+use common::hostile::{Answer, Server};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A config file in the lab's directory: the lab's routes (`connect_to` extended by
@@ -594,73 +596,32 @@ fn a_request_body_that_never_comes_does_not_hold_the_connection() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An HTTPS server on loopback for service.example.com (a certificate from a CA of its
-/// own, written to `dir`/ca.pem) that redirects every request to the next of an endless
-/// chain of URLs `url_len` characters long. Returns its port; it serves until `runtime`
-/// is dropped.
-fn long_redirect_site(
-    runtime: &tokio::runtime::Runtime,
-    dir: &std::path::Path,
-    url_len: usize,
-) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let acceptor = common::tls_acceptor(dir, &["service.example.com"]);
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime.spawn(async move {
-        let mut hop = 0u64;
-        while let Ok((tcp, _)) = listener.accept().await {
-            hop += 1;
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                // The request head, URL and all (one request per connection).
-                let mut head = Vec::new();
-                let mut buf = [0u8; 16384];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 1 << 20 {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let base = format!("https://service.example.com/hop/{hop}?pad=");
-                let next = format!("{base}{}", "a".repeat(url_len - base.len()));
-                let answer = format!(
-                    "HTTP/1.1 302 Found\r\nlocation: {next}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-                let _ = tls.write_all(answer.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    port
+/// An HTTPS server on loopback for service.example.com that redirects every request to
+/// the next of an endless chain of URLs `url_len` characters long.
+fn long_redirect_site(url_len: usize) -> Server {
+    let hops = AtomicU64::new(0);
+    Server::start(&["service.example.com"], move |_, _, _| {
+        let hop = hops.fetch_add(1, Ordering::Relaxed) + 1;
+        let base = format!("https://service.example.com/hop/{hop}?pad=");
+        Answer::redirect(&format!("{base}{}", "a".repeat(url_len - base.len())))
+    })
 }
 
 #[test]
 fn a_chain_of_long_redirects_keeps_a_bounded_report() {
-    let dir = std::env::temp_dir().join(format!("ssoprobe-long-{}", common::uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     // Every hop's URL, and so its Location, is 60,000 characters long.
-    let port = long_redirect_site(&runtime, &dir, 60_000);
-    let cfg = dir.join("long.toml");
+    let site = long_redirect_site(60_000);
+    let cfg = site.path("long.toml");
     std::fs::write(
         &cfg,
         format!(
-            "idp = \"https://id.example.com\"\nteam = \"xyz\"\nca_file = \"{}\"\nconnect_to = [\"service.example.com:443:127.0.0.1:{port}\"]\ntimeout = \"5s\"\n[targets.main]\nservice = \"https://service.example.com/\"\n",
-            dir.join("ca.pem").display()
+            "idp = \"https://id.example.com\"\nteam = \"xyz\"\nca_file = \"{}\"\nconnect_to = [\"service.example.com:443:127.0.0.1:{}\"]\ntimeout = \"5s\"\n[targets.main]\nservice = \"https://service.example.com/\"\n",
+            site.path("ca.pem"),
+            site.port
         ),
     )
     .unwrap();
-    let serve = Serve::start(&cfg.display().to_string(), &[]);
+    let serve = Serve::start(&cfg, &[]);
     let (status, body) = get("127.0.0.1", serve.port, "/probe?target=main", "")
         .unwrap_or_else(|| panic!("no answer\n{}", serve.stderr()));
     assert_eq!(status, 200, "{body}");
@@ -682,6 +643,4 @@ fn a_chain_of_long_redirects_keeps_a_bounded_report() {
     let (status, har) = get("127.0.0.1", serve.port, "/report?id=1&format=har", "").unwrap();
     assert_eq!(status, 404, "a HAR of {} bytes is kept", har.len());
     assert!(har.contains("512 KiB"), "{har}");
-    drop(serve);
-    let _ = std::fs::remove_dir_all(&dir);
 }

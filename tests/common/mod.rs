@@ -307,35 +307,3 @@ pub fn readme_section(name: &str, by: &str, wanted: &str, same: impl Fn(&str) ->
         );
     }
 }
-
-/// A throw-away CA (its PEM written to `dir`/ca.pem, for `--ca-file`) and a TLS
-/// acceptor serving one certificate for `hosts`: for the hostile servers the tests start
-/// on loopback.
-pub fn tls_acceptor(dir: &std::path::Path, hosts: &[&str]) -> tokio_rustls::TlsAcceptor {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::default();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "hostile test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf =
-        rcgen::CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
-            .unwrap()
-            .signed_by(&key, &issuer)
-            .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
-}
