@@ -8,7 +8,7 @@
 mod common;
 
 use common::Run;
-use common::hostile::{Answer, Server};
+use common::hostile::{Answer, Server, TARGET};
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -27,15 +27,8 @@ fn not_found() -> Answer {
 /// the files `doctor` reads: a Cloudflare API token and a Pocket ID API key.
 fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Server {
     let server = Server::start(&HOSTS, move |host, target, _| route(host, target));
-    for (file, secret) in [
-        ("cf-token.txt", "hostile-cf-token-0123456789abcdefghijkl"),
-        ("api-key.txt", "hostile-api-key-0123456789abcdef"),
-    ] {
-        let path = server.dir.join(file);
-        std::fs::write(&path, secret).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    server.secret_file("cf-token.txt", "hostile-cf-token-0123456789abcdefghijkl");
+    server.secret_file("api-key.txt", "hostile-api-key-0123456789abcdef");
     server
 }
 
@@ -44,30 +37,22 @@ trait Doctor {
     /// `ssoprobe doctor` against it with `extra` arguments, killed (and the test failed)
     /// if it has not ended after a minute: a guard against a hang, not a timing bound.
     fn doctor(&self, extra: &[&str]) -> Run;
-    /// The flags that read Cloudflare's API with the token file.
-    fn cf_flags(&self) -> Vec<String>;
+    /// `doctor` reading Cloudflare's API with the token file, with `extra`.
+    fn doctor_cloudflare(&self, extra: &[&str]) -> Run;
+    /// `doctor` reading Pocket ID's admin API with the API key file for client
+    /// `client-1`, with `extra`.
+    fn doctor_pocket_id(&self, extra: &[&str]) -> Run;
 }
 
 impl Doctor for Server {
     fn doctor(&self, extra: &[&str]) -> Run {
-        let mut args: Vec<String> = [
-            "doctor",
-            "--service",
-            "https://service.example.com/",
-            "--idp",
-            "https://id.example.com",
-            "--team",
-            "xyz",
-            "--user",
-            "probe@example.com",
-        ]
-        .map(str::to_string)
-        .to_vec();
-        args.extend(self.flags.iter().cloned());
-        args.extend(extra.iter().map(|s| s.to_string()));
         let started = Instant::now();
         let mut child = common::bin()
-            .args(&args)
+            .arg("doctor")
+            .args(TARGET)
+            .args(["--user", "probe@example.com"])
+            .args(&self.flags)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -114,18 +99,25 @@ impl Doctor for Server {
         run
     }
 
-    fn cf_flags(&self) -> Vec<String> {
-        [
+    fn doctor_cloudflare(&self, extra: &[&str]) -> Run {
+        let token = self.path("cf-token.txt");
+        let mut args = vec![
             "--cf-api-url",
             "https://api.cloudflare.com/client/v4",
             "--cf-account-id",
             ACCOUNT,
             "--cf-api-token-file",
-        ]
-        .map(str::to_string)
-        .into_iter()
-        .chain([self.path("cf-token.txt")])
-        .collect()
+            &token,
+        ];
+        args.extend_from_slice(extra);
+        self.doctor(&args)
+    }
+
+    fn doctor_pocket_id(&self, extra: &[&str]) -> Run {
+        let key = self.path("api-key.txt");
+        let mut args = vec!["--api-key-file", &key, "--client-id", "client-1"];
+        args.extend_from_slice(extra);
+        self.doctor(&args)
     }
 }
 
@@ -201,9 +193,7 @@ fn a_group_that_includes_itself_3000_times_is_named_within_the_deadline() {
         CF_API => cloudflare(path, &groups),
         _ => not_found(),
     });
-    let mut extra = hostile.cf_flags();
-    extra.extend(["--deadline", "3s", "--format", "json"].map(str::to_string));
-    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = hostile.doctor_cloudflare(&["--deadline", "3s", "--format", "json"]);
     report(&run);
     let policy = run.check("config.policy");
     assert_eq!(policy["status"], "warn", "{}", run.dump());
@@ -230,9 +220,7 @@ fn groups_that_include_each_other_are_a_cycle_not_a_guess() {
         CF_API => cloudflare(path, &groups),
         _ => not_found(),
     });
-    let mut extra = hostile.cf_flags();
-    extra.extend(["--format", "json"].map(str::to_string));
-    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = hostile.doctor_cloudflare(&["--format", "json"]);
     report(&run);
     let policy = run.check("config.policy");
     assert_eq!(policy["status"], "warn", "{}", run.dump());
@@ -266,9 +254,7 @@ fn a_cloudflare_list_longer_than_ssoprobe_reads_says_how_long() {
         CF_API => cloudflare(target, &groups),
         _ => not_found(),
     });
-    let mut extra = hostile.cf_flags();
-    extra.extend(["--format", "json"].map(str::to_string));
-    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = hostile.doctor_cloudflare(&["--format", "json"]);
     report(&run);
     let app = run.check("config.app");
     assert_eq!(app["status"], "fail", "{}", run.dump());
@@ -373,15 +359,7 @@ fn a_pocket_id_list_longer_than_ssoprobe_reads_never_passes() {
         ),
         _ => not_found(),
     });
-    let key = hostile.path("api-key.txt");
-    let run = hostile.doctor(&[
-        "--api-key-file",
-        &key,
-        "--client-id",
-        "client-1",
-        "--format",
-        "json",
-    ]);
+    let run = hostile.doctor_pocket_id(&["--format", "json"]);
     report(&run);
     let api_key = run.check("config.api_key");
     assert_eq!(api_key["status"], "fail", "{}", run.dump());
@@ -423,11 +401,7 @@ fn ninety_callbacks_of_7000_characters_make_a_short_finding() {
         ),
         _ => not_found(),
     });
-    let key = hostile.path("api-key.txt");
-    let args = ["--api-key-file", &key, "--client-id", "client-1"];
-    let mut json_args = args.to_vec();
-    json_args.extend(["--format", "json"]);
-    let run = hostile.doctor(&json_args);
+    let run = hostile.doctor_pocket_id(&["--format", "json"]);
     report(&run);
     let check = run.check("config.client");
     assert_eq!(check["status"], "fail", "{}", run.dump());
@@ -439,7 +413,7 @@ fn ninety_callbacks_of_7000_characters_make_a_short_finding() {
         summary.chars().take(3_000).collect::<String>()
     );
     // The human report has no line anywhere near the answer's size either.
-    let human = hostile.doctor(&args);
+    let human = hostile.doctor_pocket_id(&[]);
     let longest = human.stdout.lines().map(|l| l.chars().count()).max();
     assert!(
         longest.is_some_and(|n| n < 2_000),

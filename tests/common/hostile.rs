@@ -2,9 +2,20 @@
 //! the hosts a test names (from a throw-away CA, see [`tls_acceptor`]), one request per
 //! connection, and a `route` of the test's own that decides every answer.
 
+use super::{Run, run};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The target of the pinned form: the site, Pocket ID and the Access team, all named.
+pub const TARGET: [&str; 6] = [
+    "--service",
+    "https://service.example.com/",
+    "--idp",
+    "https://id.example.com",
+    "--team",
+    "xyz",
+];
 
 /// A request head longer than this is taken as it is (no end of head in sight).
 const HEAD_CAP: usize = 65_536;
@@ -168,6 +179,36 @@ impl Server {
     /// The path of `file` in its directory.
     pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
+    }
+
+    /// Writes `secret` to `file` in its directory, readable by its owner only (as
+    /// ssoprobe wants a secret file); returns the file's path.
+    pub fn secret_file(&self, file: &str, secret: &str) -> String {
+        let path = self.dir.join(file);
+        std::fs::write(&path, secret).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path.display().to_string()
+    }
+
+    /// Runs the binary with `args` and the flags that route every host to the server.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut args = args.to_vec();
+        args.extend(self.flags.iter().map(String::as_str));
+        run(&args)
+    }
+
+    /// `ssoprobe check` of [`TARGET`] against the server, each request cut at 3 s, with
+    /// `extra`.
+    pub fn check(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["check"];
+        args.extend(TARGET);
+        args.extend(["--timeout", "3s"]);
+        args.extend_from_slice(extra);
+        self.run(&args)
     }
 }
 
