@@ -25,28 +25,19 @@ const CLIENT_ID: &str = "2f0408cf-25d7-4daa-9fb9-7b072516a681";
 /// is padded).
 const SECRET: &str = "s3cr3t+/Value= with~*'(x)!?>-end";
 
-/// Percent-encoding that keeps letters, digits and `-._~` (RFC 3986).
+/// Percent-encoding that keeps letters, digits and `-._~` (RFC 3986), with upper-case
+/// hex digits.
 fn percent(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_cased(text, false)
 }
 
-/// [`percent`] with lower-case hex digits.
-fn percent_lower(text: &str) -> String {
+/// [`percent`], with lower-case hex digits if `lower`.
+fn percent_cased(text: &str, lower: bool) -> String {
     text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02x}")
-            }
+        .map(|b| match b {
+            b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => (b as char).to_string(),
+            b if lower => format!("%{b:02x}"),
+            b => format!("%{b:02X}"),
         })
         .collect()
 }
@@ -75,7 +66,7 @@ fn encodings(basic: &str) -> Vec<(&'static str, String)> {
     let mut all = vec![
         ("raw", SECRET.to_string()),
         ("percent", percent(SECRET)),
-        ("percent, lower-case", percent_lower(SECRET)),
+        ("percent, lower-case", percent_cased(SECRET, true)),
         ("form", form(SECRET)),
         ("percent twice", percent(&percent(SECRET))),
         ("form twice", form(&form(SECRET))),
