@@ -64,6 +64,19 @@ impl Run {
             .unwrap_or_else(|| panic!("no check {id}\n{}", self.dump()))
     }
 
+    /// Asserts that `field` of `check` (its summary, hint, …) holds `text`, printing the
+    /// run if not.
+    #[track_caller]
+    pub fn assert_says(&self, check: &Value, field: &str, text: &str) {
+        let said = check[field].as_str().unwrap_or_default();
+        assert!(
+            said.contains(text),
+            "the {field} of {} lacks {text:?}: {said:?}\n{}",
+            check["id"],
+            self.dump()
+        );
+    }
+
     /// The first failing check, else the first warning one: (id, status, hint).
     pub fn first_problem(&self) -> (String, String, String) {
         let json = self.json();
