@@ -95,8 +95,17 @@ impl Run {
 
 /// Runs the binary with `args`.
 pub fn run(args: &[&str]) -> Run {
+    run_with_env(args, &[])
+}
+
+/// Runs the binary with `args` and the environment variables `env`.
+pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
-    let output = bin().args(args).output().expect("run ssoprobe");
+    let output = bin()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ssoprobe");
     Run::from(output, started.elapsed())
 }
 
