@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A config file in the lab's directory: the lab's routes (`connect_to` extended by
@@ -117,6 +118,28 @@ fn get(host: &str, port: u16, path: &str, headers: &str) -> Option<(u16, String)
 fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A scrape of `target` as Prometheus sends it, with a scrape timeout of `seconds`.
+fn scrape(port: u16, target: &str, seconds: u32) -> Option<(u16, String)> {
+    get(
+        "127.0.0.1",
+        port,
+        &format!("/probe?target={target}"),
+        &format!("x-prometheus-scrape-timeout-seconds: {seconds}\r\n"),
+    )
+}
+
+/// `n` scrapes of `target` at once (see [`scrape`]), each on a thread of its own.
+fn scrapes_at_once(
+    port: u16,
+    target: &'static str,
+    n: usize,
+    seconds: u32,
+) -> Vec<JoinHandle<Option<(u16, String)>>> {
+    (0..n)
+        .map(|_| std::thread::spawn(move || scrape(port, target, seconds)))
+        .collect()
 }
 
 struct Serve {
@@ -320,19 +343,7 @@ fn concurrent_scrapes_of_a_target_share_its_run() {
     let lab = Lab::start(&["idp-slow"]);
     let cfg = config(&lab, "timeout = \"5s\"", None);
     let serve = Serve::start(&cfg, &["--concurrency", "2"]);
-    let port = serve.port;
-    let scrapes: Vec<_> = (0..6)
-        .map(|_| {
-            std::thread::spawn(move || {
-                get(
-                    "127.0.0.1",
-                    port,
-                    "/probe?target=main",
-                    "x-prometheus-scrape-timeout-seconds: 3\r\n",
-                )
-            })
-        })
-        .collect();
+    let scrapes = scrapes_at_once(serve.port, "main", 6, 3);
     for scrape in scrapes {
         let (status, body) = scrape.join().unwrap().expect("an answer");
         assert_eq!(status, 200, "{body}");
@@ -380,13 +391,7 @@ fn a_site_that_accepts_and_never_answers_is_never_healthy() {
     let serve = Serve::start(&config_with_tarpit(&lab), &[]);
     // Prometheus's default scrape timeout, 10 s: serve gives the run 9.5 s, less than
     // the per-request timeout of 10 s.
-    let (status, body) = get(
-        "127.0.0.1",
-        serve.port,
-        "/probe?target=tarpit",
-        "x-prometheus-scrape-timeout-seconds: 10\r\n",
-    )
-    .expect("an answer");
+    let (status, body) = scrape(serve.port, "tarpit", 10).expect("an answer");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\nprobe_success 0\n"), "{body}");
     assert!(
@@ -411,30 +416,12 @@ fn a_site_that_accepts_and_never_answers_is_never_healthy() {
 fn a_hanging_target_does_not_starve_the_others() {
     let lab = Lab::start(&[]);
     let serve = Serve::start(&config_with_tarpit(&lab), &["--concurrency", "2"]);
-    let port = serve.port;
     // Many scrapes of the hanging target at once, each waiting its whole 3 s...
-    let hanging: Vec<_> = (0..20)
-        .map(|_| {
-            std::thread::spawn(move || {
-                get(
-                    "127.0.0.1",
-                    port,
-                    "/probe?target=tarpit",
-                    "x-prometheus-scrape-timeout-seconds: 3\r\n",
-                )
-            })
-        })
-        .collect();
+    let hanging = scrapes_at_once(serve.port, "tarpit", 20, 3);
     std::thread::sleep(Duration::from_millis(300));
     // ...and the healthy target still gets a slot and its verdict, every time.
     for _ in 0..4 {
-        let (status, body) = get(
-            "127.0.0.1",
-            port,
-            "/probe?target=main",
-            "x-prometheus-scrape-timeout-seconds: 3\r\n",
-        )
-        .expect("an answer");
+        let (status, body) = scrape(serve.port, "main", 3).expect("an answer");
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("\nprobe_success 1\n"), "{body}");
     }
@@ -451,19 +438,7 @@ fn concurrent_scrapes_of_a_passkey_target_still_log_in_once() {
     assert_eq!(lab.enroll(&pk).code, 0);
     let cfg = config(&lab, "timeout = \"5s\"", Some(&pk));
     let serve = Serve::start(&cfg, &["--min-login-interval", "60s"]);
-    let port = serve.port;
-    let scrapes: Vec<_> = (0..3)
-        .map(|_| {
-            std::thread::spawn(move || {
-                get(
-                    "127.0.0.1",
-                    port,
-                    "/probe?target=main",
-                    "x-prometheus-scrape-timeout-seconds: 30\r\n",
-                )
-            })
-        })
-        .collect();
+    let scrapes = scrapes_at_once(serve.port, "main", 3, 30);
     for scrape in scrapes {
         let (status, body) = scrape.join().unwrap().expect("an answer");
         assert_eq!(status, 200, "{body}");
@@ -538,14 +513,7 @@ fn sigterm_cancels_the_runs_answers_their_scrapes_and_exits() {
     let mut serve = Serve::start(&config_with_tarpit(&lab), &[]);
     let port = serve.port;
     // A scrape whose run would wait half a minute on the silent site.
-    let scrape = std::thread::spawn(move || {
-        get(
-            "127.0.0.1",
-            port,
-            "/probe?target=tarpit",
-            "x-prometheus-scrape-timeout-seconds: 60\r\n",
-        )
-    });
+    let waiting = std::thread::spawn(move || scrape(port, "tarpit", 60));
     assert!(
         serve.wait_in_flight(1.0, Duration::from_secs(15)),
         "{}",
@@ -557,7 +525,7 @@ fn sigterm_cancels_the_runs_answers_their_scrapes_and_exits() {
         .exited_within(Duration::from_secs(2))
         .unwrap_or_else(|| panic!("SIGTERM did not stop serve within 2 s\n{}", serve.stderr()));
     assert!(status.success(), "{status}\n{}", serve.stderr());
-    let (status, body) = scrape.join().unwrap().expect("the scrape got an answer");
+    let (status, body) = waiting.join().unwrap().expect("the scrape got an answer");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\nprobe_success 0\n"), "{body}");
     assert!(
