@@ -225,11 +225,7 @@ fn a_cloudflare_list_longer_than_ssoprobe_reads_says_how_long() {
     // 150 pages of one application each; ssoprobe reads 100.
     let hostile = start(move |host, target| match host {
         CF_API if target.contains("/access/apps?") => {
-            let page: u64 = target
-                .split(['?', '&'])
-                .find_map(|p| p.strip_prefix("page="))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1);
+            let page = page_of(target, &["page="]);
             Answer::json(serde_json::json!({
                 "success": true, "errors": [],
                 "result": [{"id": format!("app-{page}"), "name": "x", "type": "self_hosted", "domain": format!("a{page}.example.com")}],
@@ -255,14 +251,11 @@ fn pid_page(item: serde_json::Value, page: u64, total: u64) -> Answer {
     }))
 }
 
-/// The value of `pagination[page]` in a query (1 when absent).
-fn page_of(target: &str) -> u64 {
+/// The page number a request target asks for after one of `keys` (1 when absent).
+fn page_of(target: &str, keys: &[&str]) -> u64 {
     target
         .split(['?', '&'])
-        .find_map(|p| {
-            p.strip_prefix("pagination%5Bpage%5D=")
-                .or_else(|| p.strip_prefix("pagination[page]="))
-        })
+        .find_map(|p| keys.iter().find_map(|k| p.strip_prefix(k)))
         .and_then(|n| n.parse().ok())
         .unwrap_or(1)
 }
@@ -276,6 +269,7 @@ fn pocket_id(
     users: &dyn Fn(u64) -> Answer,
 ) -> Answer {
     let path = target.split('?').next().unwrap_or_default();
+    let page = page_of(target, &["pagination%5Bpage%5D=", "pagination[page]="]);
     match path {
         "/.well-known/openid-configuration" => Answer::json(serde_json::json!({
             "issuer": "https://id.example.com",
@@ -285,9 +279,9 @@ fn pocket_id(
             "scopes_supported": ["openid", "profile", "email", "groups"],
             "id_token_signing_alg_values_supported": ["RS256"]
         })),
-        "/api/oidc/clients" => clients(page_of(target)),
+        "/api/oidc/clients" => clients(page),
         "/api/oidc/clients/client-1" => Answer::json(client.clone()),
-        "/api/users" => users(page_of(target)),
+        "/api/users" => users(page),
         "/api/users/u1/webauthn-credentials" => Answer::json(serde_json::json!([{"id": "k"}])),
         _ => not_found(),
     }
