@@ -932,5 +932,6 @@ fn checks_lists_every_check_from_the_declaration() {
         code["skips_when"],
         serde_json::json!(["idp.authorize fails", "passkey.login fails"])
     );
-    assert!(run(&["checks", "--format", "yaml"]).code == 3);
+    let yaml = run(&["checks", "--format", "yaml"]);
+    assert_eq!(yaml.code, 3, "{}", yaml.dump());
 }

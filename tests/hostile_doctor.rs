@@ -8,7 +8,7 @@
 mod common;
 
 use common::Run;
-use common::hostile::{Answer, Server};
+use common::hostile::{Answer, Server, TARGET};
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -27,15 +27,8 @@ fn not_found() -> Answer {
 /// the files `doctor` reads: a Cloudflare API token and a Pocket ID API key.
 fn start(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> Server {
     let server = Server::start(&HOSTS, move |host, target, _| route(host, target));
-    for (file, secret) in [
-        ("cf-token.txt", "hostile-cf-token-0123456789abcdefghijkl"),
-        ("api-key.txt", "hostile-api-key-0123456789abcdef"),
-    ] {
-        let path = server.dir.join(file);
-        std::fs::write(&path, secret).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    server.secret_file("cf-token.txt", "hostile-cf-token-0123456789abcdefghijkl");
+    server.secret_file("api-key.txt", "hostile-api-key-0123456789abcdef");
     server
 }
 
@@ -44,30 +37,22 @@ trait Doctor {
     /// `ssoprobe doctor` against it with `extra` arguments, killed (and the test failed)
     /// if it has not ended after a minute: a guard against a hang, not a timing bound.
     fn doctor(&self, extra: &[&str]) -> Run;
-    /// The flags that read Cloudflare's API with the token file.
-    fn cf_flags(&self) -> Vec<String>;
+    /// `doctor` reading Cloudflare's API with the token file, with `extra`.
+    fn doctor_cloudflare(&self, extra: &[&str]) -> Run;
+    /// `doctor` reading Pocket ID's admin API with the API key file for client
+    /// `client-1`, with `extra`.
+    fn doctor_pocket_id(&self, extra: &[&str]) -> Run;
 }
 
 impl Doctor for Server {
     fn doctor(&self, extra: &[&str]) -> Run {
-        let mut args: Vec<String> = [
-            "doctor",
-            "--service",
-            "https://service.example.com/",
-            "--idp",
-            "https://id.example.com",
-            "--team",
-            "xyz",
-            "--user",
-            "probe@example.com",
-        ]
-        .map(str::to_string)
-        .to_vec();
-        args.extend(self.flags.iter().cloned());
-        args.extend(extra.iter().map(|s| s.to_string()));
         let started = Instant::now();
         let mut child = common::bin()
-            .args(&args)
+            .arg("doctor")
+            .args(TARGET)
+            .args(["--user", "probe@example.com"])
+            .args(&self.flags)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -114,18 +99,25 @@ impl Doctor for Server {
         run
     }
 
-    fn cf_flags(&self) -> Vec<String> {
-        [
+    fn doctor_cloudflare(&self, extra: &[&str]) -> Run {
+        let token = self.path("cf-token.txt");
+        let mut args = vec![
             "--cf-api-url",
             "https://api.cloudflare.com/client/v4",
             "--cf-account-id",
             ACCOUNT,
             "--cf-api-token-file",
-        ]
-        .map(str::to_string)
-        .into_iter()
-        .chain([self.path("cf-token.txt")])
-        .collect()
+            &token,
+        ];
+        args.extend_from_slice(extra);
+        self.doctor(&args)
+    }
+
+    fn doctor_pocket_id(&self, extra: &[&str]) -> Run {
+        let key = self.path("api-key.txt");
+        let mut args = vec!["--api-key-file", &key, "--client-id", "client-1"];
+        args.extend_from_slice(extra);
+        self.doctor(&args)
     }
 }
 
@@ -201,23 +193,13 @@ fn a_group_that_includes_itself_3000_times_is_named_within_the_deadline() {
         CF_API => cloudflare(path, &groups),
         _ => not_found(),
     });
-    let mut extra = hostile.cf_flags();
-    extra.extend(["--deadline", "3s", "--format", "json"].map(str::to_string));
-    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = hostile.doctor_cloudflare(&["--deadline", "3s", "--format", "json"]);
     report(&run);
     let policy = run.check("config.policy");
     assert_eq!(policy["status"], "warn", "{}", run.dump());
-    let summary = policy["summary"].as_str().unwrap();
-    assert!(
-        summary.contains("cannot tell") && summary.contains("\"Loop\" → \"Loop\""),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        policy["hint"].as_str().unwrap().contains("Access groups"),
-        "{}",
-        run.dump()
-    );
+    run.assert_says(&policy, "summary", "cannot tell");
+    run.assert_says(&policy, "summary", "\"Loop\" → \"Loop\"");
+    run.assert_says(&policy, "hint", "Access groups");
 }
 
 #[test]
@@ -230,20 +212,11 @@ fn groups_that_include_each_other_are_a_cycle_not_a_guess() {
         CF_API => cloudflare(path, &groups),
         _ => not_found(),
     });
-    let mut extra = hostile.cf_flags();
-    extra.extend(["--format", "json"].map(str::to_string));
-    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = hostile.doctor_cloudflare(&["--format", "json"]);
     report(&run);
     let policy = run.check("config.policy");
     assert_eq!(policy["status"], "warn", "{}", run.dump());
-    assert!(
-        policy["summary"]
-            .as_str()
-            .unwrap()
-            .contains("\"Alpha\" → \"Beta\" → \"Alpha\""),
-        "{}",
-        run.dump()
-    );
+    run.assert_says(&policy, "summary", "\"Alpha\" → \"Beta\" → \"Alpha\"");
 }
 
 #[test]
@@ -252,11 +225,7 @@ fn a_cloudflare_list_longer_than_ssoprobe_reads_says_how_long() {
     // 150 pages of one application each; ssoprobe reads 100.
     let hostile = start(move |host, target| match host {
         CF_API if target.contains("/access/apps?") => {
-            let page: u64 = target
-                .split(['?', '&'])
-                .find_map(|p| p.strip_prefix("page="))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1);
+            let page = page_of(target, &["page="]);
             Answer::json(serde_json::json!({
                 "success": true, "errors": [],
                 "result": [{"id": format!("app-{page}"), "name": "x", "type": "self_hosted", "domain": format!("a{page}.example.com")}],
@@ -266,28 +235,12 @@ fn a_cloudflare_list_longer_than_ssoprobe_reads_says_how_long() {
         CF_API => cloudflare(target, &groups),
         _ => not_found(),
     });
-    let mut extra = hostile.cf_flags();
-    extra.extend(["--format", "json"].map(str::to_string));
-    let run = hostile.doctor(&extra.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = hostile.doctor_cloudflare(&["--format", "json"]);
     report(&run);
     let app = run.check("config.app");
     assert_eq!(app["status"], "fail", "{}", run.dump());
-    assert!(
-        app["summary"]
-            .as_str()
-            .unwrap()
-            .contains("100 pages of 150"),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        app["hint"]
-            .as_str()
-            .unwrap()
-            .contains("never judges from part of one"),
-        "{}",
-        run.dump()
-    );
+    run.assert_says(&app, "summary", "100 pages of 150");
+    run.assert_says(&app, "hint", "never judges from part of one");
 }
 
 /// Pocket ID's list envelope: one item per page, `total` pages.
@@ -298,14 +251,11 @@ fn pid_page(item: serde_json::Value, page: u64, total: u64) -> Answer {
     }))
 }
 
-/// The value of `pagination[page]` in a query (1 when absent).
-fn page_of(target: &str) -> u64 {
+/// The page number a request target asks for after one of `keys` (1 when absent).
+fn page_of(target: &str, keys: &[&str]) -> u64 {
     target
         .split(['?', '&'])
-        .find_map(|p| {
-            p.strip_prefix("pagination%5Bpage%5D=")
-                .or_else(|| p.strip_prefix("pagination[page]="))
-        })
+        .find_map(|p| keys.iter().find_map(|k| p.strip_prefix(k)))
         .and_then(|n| n.parse().ok())
         .unwrap_or(1)
 }
@@ -319,6 +269,7 @@ fn pocket_id(
     users: &dyn Fn(u64) -> Answer,
 ) -> Answer {
     let path = target.split('?').next().unwrap_or_default();
+    let page = page_of(target, &["pagination%5Bpage%5D=", "pagination[page]="]);
     match path {
         "/.well-known/openid-configuration" => Answer::json(serde_json::json!({
             "issuer": "https://id.example.com",
@@ -328,9 +279,9 @@ fn pocket_id(
             "scopes_supported": ["openid", "profile", "email", "groups"],
             "id_token_signing_alg_values_supported": ["RS256"]
         })),
-        "/api/oidc/clients" => clients(page_of(target)),
+        "/api/oidc/clients" => clients(page),
         "/api/oidc/clients/client-1" => Answer::json(client.clone()),
-        "/api/users" => users(page_of(target)),
+        "/api/users" => users(page),
         "/api/users/u1/webauthn-credentials" => Answer::json(serde_json::json!([{"id": "k"}])),
         _ => not_found(),
     }
@@ -373,26 +324,17 @@ fn a_pocket_id_list_longer_than_ssoprobe_reads_never_passes() {
         ),
         _ => not_found(),
     });
-    let key = hostile.path("api-key.txt");
-    let run = hostile.doctor(&[
-        "--api-key-file",
-        &key,
-        "--client-id",
-        "client-1",
-        "--format",
-        "json",
-    ]);
+    let run = hostile.doctor_pocket_id(&["--format", "json"]);
     report(&run);
     let api_key = run.check("config.api_key");
     assert_eq!(api_key["status"], "fail", "{}", run.dump());
-    let summary = api_key["summary"].as_str().unwrap();
-    assert!(summary.contains("100 pages of 150"), "{}", run.dump());
+    run.assert_says(&api_key, "summary", "100 pages of 150");
     assert!(!api_key["hint"].as_str().unwrap().is_empty());
     let user = run.check("config.user");
     assert_eq!(user["status"], "fail", "{}", run.dump());
-    let summary = user["summary"].as_str().unwrap();
+    run.assert_says(&user, "summary", "100 pages of 150");
     assert!(
-        summary.contains("100 pages of 150") && !summary.contains("no user"),
+        !user["summary"].as_str().unwrap().contains("no user"),
         "{}",
         run.dump()
     );
@@ -423,11 +365,7 @@ fn ninety_callbacks_of_7000_characters_make_a_short_finding() {
         ),
         _ => not_found(),
     });
-    let key = hostile.path("api-key.txt");
-    let args = ["--api-key-file", &key, "--client-id", "client-1"];
-    let mut json_args = args.to_vec();
-    json_args.extend(["--format", "json"]);
-    let run = hostile.doctor(&json_args);
+    let run = hostile.doctor_pocket_id(&["--format", "json"]);
     report(&run);
     let check = run.check("config.client");
     assert_eq!(check["status"], "fail", "{}", run.dump());
@@ -439,7 +377,7 @@ fn ninety_callbacks_of_7000_characters_make_a_short_finding() {
         summary.chars().take(3_000).collect::<String>()
     );
     // The human report has no line anywhere near the answer's size either.
-    let human = hostile.doctor(&args);
+    let human = hostile.doctor_pocket_id(&[]);
     let longest = human.stdout.lines().map(|l| l.chars().count()).max();
     assert!(
         longest.is_some_and(|n| n < 2_000),

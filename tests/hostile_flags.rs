@@ -3,8 +3,7 @@
 //! in every unit the messages name, from flags, variables and the config file.
 
 mod common;
-use common::{Run, bin};
-use std::time::Instant;
+use common::{Run, run_with_env};
 
 const SITE: [&str; 4] = [
     "--service",
@@ -15,13 +14,7 @@ const SITE: [&str; 4] = [
 
 /// `ssoprobe config check` of SITE with `args` and the variables `env` (no network).
 fn config_check(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let started = Instant::now();
-    let mut command = bin();
-    command.args(["config", "check"]).args(SITE).args(args);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    Run::from(command.output().expect("run ssoprobe"), started.elapsed())
+    run_with_env(&[&["config", "check"], &SITE[..], args].concat(), env)
 }
 
 /// A config file in a directory of its own holding `text`; returns both paths.
@@ -103,15 +96,10 @@ fn the_header_variable_is_split_on_line_breaks_and_empty_lines_are_ignored() {
 #[test]
 fn both_lines_of_the_header_variable_reach_the_site() {
     let lab = common::Lab::start(&[]);
-    let started = Instant::now();
-    let output = bin()
-        .arg("check")
-        .args(&lab.check)
-        .args(["--format", "json", "--trace"])
-        .env("SSOPROBE_HEADER", "X-A: 1\nX-B: 2\n")
-        .output()
-        .unwrap();
-    let r = Run::from(output, started.elapsed());
+    let mut args = vec!["check"];
+    args.extend(lab.check.iter().map(String::as_str));
+    args.extend(["--format", "json", "--trace"]);
+    let r = run_with_env(&args, &[("SSOPROBE_HEADER", "X-A: 1\nX-B: 2\n")]);
     assert_eq!(r.code, 0, "{}", r.dump());
     assert!(r.stderr.contains("headers: x-a, x-b"), "{}", r.dump());
 }
@@ -171,14 +159,10 @@ fn durations_take_every_unit_their_messages_name() {
         assert!(r.stderr.contains(named), "{}", r.dump());
     }
     // serve's interval, from the variable, is named as the variable.
-    let started = Instant::now();
-    let output = bin()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(SITE)
-        .env("SSOPROBE_MIN_LOGIN_INTERVAL", "2h")
-        .output()
-        .unwrap();
-    let r = Run::from(output, started.elapsed());
+    let r = run_with_env(
+        &[&["serve", "--listen", "127.0.0.1:0"], &SITE[..]].concat(),
+        &[("SSOPROBE_MIN_LOGIN_INTERVAL", "2h")],
+    );
     assert_eq!(r.code, 3, "{}", r.dump());
     assert!(
         r.stderr

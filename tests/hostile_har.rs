@@ -8,10 +8,9 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use common::Run;
 use common::hostile::{Answer, Server, header};
-use common::{Run, run};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 const HOSTS: [&str; 3] = [
     "service.example.com",
@@ -26,28 +25,19 @@ const CLIENT_ID: &str = "2f0408cf-25d7-4daa-9fb9-7b072516a681";
 /// is padded).
 const SECRET: &str = "s3cr3t+/Value= with~*'(x)!?>-end";
 
-/// Percent-encoding that keeps letters, digits and `-._~` (RFC 3986).
+/// Percent-encoding that keeps letters, digits and `-._~` (RFC 3986), with upper-case
+/// hex digits.
 fn percent(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_cased(text, false)
 }
 
-/// [`percent`] with lower-case hex digits.
-fn percent_lower(text: &str) -> String {
+/// [`percent`], with lower-case hex digits if `lower`.
+fn percent_cased(text: &str, lower: bool) -> String {
     text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02x}")
-            }
+        .map(|b| match b {
+            b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => (b as char).to_string(),
+            b if lower => format!("%{b:02x}"),
+            b => format!("%{b:02X}"),
         })
         .collect()
 }
@@ -76,7 +66,7 @@ fn encodings(basic: &str) -> Vec<(&'static str, String)> {
     let mut all = vec![
         ("raw", SECRET.to_string()),
         ("percent", percent(SECRET)),
-        ("percent, lower-case", percent_lower(SECRET)),
+        ("percent, lower-case", percent_cased(SECRET, true)),
         ("form", form(SECRET)),
         ("percent twice", percent(&percent(SECRET))),
         ("form twice", form(&form(SECRET))),
@@ -198,43 +188,15 @@ fn assert_none(what: &str, document: &Value, text: &str, basic: &str, run: &Run)
 
 #[test]
 fn an_echoing_token_endpoint_leaves_no_encoding_of_the_secret_in_the_har_or_report() {
-    let received = Arc::new(std::sync::Mutex::new(String::new()));
-    let seen = Arc::clone(&received);
-    let hostile = Server::start(&HOSTS, move |host, target, head| {
+    let hostile = Server::start(&HOSTS, |host, target, head| {
         if host == "id.example.com" && target.starts_with("/api/oidc/token") {
-            if let Some(a) = header(head, "authorization") {
-                *seen.lock().unwrap() = a;
-            }
             return echo(head);
         }
-        Answer {
-            status: 404,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: b"{}".to_vec(),
-        }
+        Answer::new(404, "{}").header("content-type", "application/json")
     });
-    let dir =
-        std::env::temp_dir().join(format!("ssoprobe-hostile-har-run-{}", common::uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret_file = dir.join("client-secret.txt");
-    std::fs::write(&secret_file, SECRET).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let har_path = dir.join("run.har").display().to_string();
-    let secret_path = secret_file.display().to_string();
-    let mut args = vec![
-        "check",
-        "--service",
-        "https://service.example.com/",
-        "--idp",
-        "https://id.example.com",
-        "--team",
-        "xyz",
-        "--timeout",
-        "3s",
+    let secret_path = hostile.secret_file("client-secret.txt", SECRET);
+    let har_path = hostile.path("run.har");
+    let run = hostile.check(&[
         "--deadline",
         "10s",
         "--format",
@@ -245,15 +207,17 @@ fn an_echoing_token_endpoint_leaves_no_encoding_of_the_secret_in_the_har_or_repo
         &secret_path,
         "--har",
         &har_path,
-    ];
-    args.extend(hostile.flags.iter().map(String::as_str));
-    let run = run(&args);
+    ]);
     assert_ne!(run.code, 101, "panicked\n{}", run.dump());
-    let authorization = received.lock().unwrap().clone();
-    let basic = authorization
-        .strip_prefix("Basic ")
-        .unwrap_or_else(|| panic!("the token endpoint got no Basic credential\n{}", run.dump()))
-        .to_string();
+    // The credential as the token endpoint last received it.
+    let basic = hostile
+        .heads_for("id.example.com")
+        .iter()
+        .rev()
+        .filter(|head| head.starts_with("POST /api/oidc/token"))
+        .find_map(|head| header(head, "authorization"))
+        .and_then(|a| a.strip_prefix("Basic ").map(str::to_string))
+        .unwrap_or_else(|| panic!("the token endpoint got no Basic credential\n{}", run.dump()));
     let text = std::fs::read_to_string(&har_path)
         .unwrap_or_else(|e| panic!("{har_path}: {e}\n{}", run.dump()));
     let har: Value = serde_json::from_str(&text).expect("the HAR is JSON");
@@ -277,5 +241,4 @@ fn an_echoing_token_endpoint_leaves_no_encoding_of_the_secret_in_the_har_or_repo
     let report = run.json();
     assert_none("the JSON report", &report, &run.stdout, &basic, &run);
     assert_none("stderr", &Value::Null, &run.stderr, &basic, &run);
-    let _ = std::fs::remove_dir_all(&dir);
 }

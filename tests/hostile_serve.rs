@@ -8,13 +8,17 @@
 
 mod common;
 use common::Lab;
+use common::hostile::{Answer, Server};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A config file with the target `main` (anonymous, or with `passkey`) on `lab`.
-fn config(lab: &Lab, defaults: &str, passkey: Option<&str>) -> String {
+/// A config file in the lab's directory: the lab's routes (`connect_to` extended by
+/// `more_connect_to`), then `rest`. Returns its path.
+fn lab_config(lab: &Lab, more_connect_to: &[String], rest: &str) -> String {
     let pick = |flag: &str| -> Vec<String> {
         lab.routes
             .chunks(2)
@@ -29,17 +33,28 @@ fn config(lab: &Lab, defaults: &str, passkey: Option<&str>) -> String {
             .join(", ")
     };
     let ca = pick("--ca-file").pop().unwrap_or_default();
-    let passkey = passkey
-        .map(|p| format!("passkey = \"{p}\"\n"))
-        .unwrap_or_default();
     let text = format!(
-        "team = \"xyz\"\nidp = \"https://id.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n{defaults}\n\n[targets.main]\nservice = \"https://service.example.com\"\n{passkey}",
+        "ca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n{rest}",
         quoted(pick("--resolve")),
-        quoted(pick("--connect-to")),
+        quoted([pick("--connect-to"), more_connect_to.to_vec()].concat()),
     );
     let path = lab.dir.join(format!("serve-{}.toml", common::uuid_like()));
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
+}
+
+/// A config file with the target `main` (anonymous, or with `passkey`) on `lab`.
+fn config(lab: &Lab, defaults: &str, passkey: Option<&str>) -> String {
+    let passkey = passkey
+        .map(|p| format!("passkey = \"{p}\"\n"))
+        .unwrap_or_default();
+    lab_config(
+        lab,
+        &[],
+        &format!(
+            "team = \"xyz\"\nidp = \"https://id.example.com\"\n{defaults}\n\n[targets.main]\nservice = \"https://service.example.com\"\n{passkey}"
+        ),
+    )
 }
 
 /// A config whose hosts do not resolve: enough for everything but `/probe`.
@@ -103,6 +118,28 @@ fn get(host: &str, port: u16, path: &str, headers: &str) -> Option<(u16, String)
 fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A scrape of `target` as Prometheus sends it, with a scrape timeout of `seconds`.
+fn scrape(port: u16, target: &str, seconds: u32) -> Option<(u16, String)> {
+    get(
+        "127.0.0.1",
+        port,
+        &format!("/probe?target={target}"),
+        &format!("x-prometheus-scrape-timeout-seconds: {seconds}\r\n"),
+    )
+}
+
+/// `n` scrapes of `target` at once (see [`scrape`]), each on a thread of its own.
+fn scrapes_at_once(
+    port: u16,
+    target: &'static str,
+    n: usize,
+    seconds: u32,
+) -> Vec<JoinHandle<Option<(u16, String)>>> {
+    (0..n)
+        .map(|_| std::thread::spawn(move || scrape(port, target, seconds)))
+        .collect()
 }
 
 struct Serve {
@@ -306,19 +343,7 @@ fn concurrent_scrapes_of_a_target_share_its_run() {
     let lab = Lab::start(&["idp-slow"]);
     let cfg = config(&lab, "timeout = \"5s\"", None);
     let serve = Serve::start(&cfg, &["--concurrency", "2"]);
-    let port = serve.port;
-    let scrapes: Vec<_> = (0..6)
-        .map(|_| {
-            std::thread::spawn(move || {
-                get(
-                    "127.0.0.1",
-                    port,
-                    "/probe?target=main",
-                    "x-prometheus-scrape-timeout-seconds: 3\r\n",
-                )
-            })
-        })
-        .collect();
+    let scrapes = scrapes_at_once(serve.port, "main", 6, 3);
     for scrape in scrapes {
         let (status, body) = scrape.join().unwrap().expect("an answer");
         assert_eq!(status, 200, "{body}");
@@ -353,25 +378,11 @@ fn tarpit() -> u16 {
 /// Targets `main` (the lab, pinned) and `tarpit` (a site that accepts connections and
 /// never answers, in the one-argument form: nothing but its URL).
 fn config_with_tarpit(lab: &Lab) -> String {
-    let tarpit = tarpit();
-    let pick = |flag: &str| -> Vec<String> {
-        lab.routes
-            .chunks(2)
-            .filter(|p| p[0] == flag)
-            .map(|p| format!("\"{}\"", p[1]))
-            .collect()
-    };
-    let mut connect_to = pick("--connect-to");
-    connect_to.push(format!("\"tarpit.example.com:443:127.0.0.1:{tarpit}\""));
-    let text = format!(
-        "ca_file = {}\nresolve = [{}]\nconnect_to = [{}]\n\n[targets.main]\nservice = \"https://service.example.com\"\nteam = \"xyz\"\nidp = \"https://id.example.com\"\n\n[targets.tarpit]\nservice = \"https://tarpit.example.com\"\n",
-        pick("--ca-file").pop().unwrap_or_default(),
-        pick("--resolve").join(", "),
-        connect_to.join(", "),
-    );
-    let path = lab.dir.join(format!("serve-{}.toml", common::uuid_like()));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    lab_config(
+        lab,
+        &[format!("tarpit.example.com:443:127.0.0.1:{}", tarpit())],
+        "\n[targets.main]\nservice = \"https://service.example.com\"\nteam = \"xyz\"\nidp = \"https://id.example.com\"\n\n[targets.tarpit]\nservice = \"https://tarpit.example.com\"\n",
+    )
 }
 
 #[test]
@@ -380,13 +391,7 @@ fn a_site_that_accepts_and_never_answers_is_never_healthy() {
     let serve = Serve::start(&config_with_tarpit(&lab), &[]);
     // Prometheus's default scrape timeout, 10 s: serve gives the run 9.5 s, less than
     // the per-request timeout of 10 s.
-    let (status, body) = get(
-        "127.0.0.1",
-        serve.port,
-        "/probe?target=tarpit",
-        "x-prometheus-scrape-timeout-seconds: 10\r\n",
-    )
-    .expect("an answer");
+    let (status, body) = scrape(serve.port, "tarpit", 10).expect("an answer");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\nprobe_success 0\n"), "{body}");
     assert!(
@@ -411,30 +416,12 @@ fn a_site_that_accepts_and_never_answers_is_never_healthy() {
 fn a_hanging_target_does_not_starve_the_others() {
     let lab = Lab::start(&[]);
     let serve = Serve::start(&config_with_tarpit(&lab), &["--concurrency", "2"]);
-    let port = serve.port;
     // Many scrapes of the hanging target at once, each waiting its whole 3 s...
-    let hanging: Vec<_> = (0..20)
-        .map(|_| {
-            std::thread::spawn(move || {
-                get(
-                    "127.0.0.1",
-                    port,
-                    "/probe?target=tarpit",
-                    "x-prometheus-scrape-timeout-seconds: 3\r\n",
-                )
-            })
-        })
-        .collect();
+    let hanging = scrapes_at_once(serve.port, "tarpit", 20, 3);
     std::thread::sleep(Duration::from_millis(300));
     // ...and the healthy target still gets a slot and its verdict, every time.
     for _ in 0..4 {
-        let (status, body) = get(
-            "127.0.0.1",
-            port,
-            "/probe?target=main",
-            "x-prometheus-scrape-timeout-seconds: 3\r\n",
-        )
-        .expect("an answer");
+        let (status, body) = scrape(serve.port, "main", 3).expect("an answer");
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("\nprobe_success 1\n"), "{body}");
     }
@@ -451,19 +438,7 @@ fn concurrent_scrapes_of_a_passkey_target_still_log_in_once() {
     assert_eq!(lab.enroll(&pk).code, 0);
     let cfg = config(&lab, "timeout = \"5s\"", Some(&pk));
     let serve = Serve::start(&cfg, &["--min-login-interval", "60s"]);
-    let port = serve.port;
-    let scrapes: Vec<_> = (0..3)
-        .map(|_| {
-            std::thread::spawn(move || {
-                get(
-                    "127.0.0.1",
-                    port,
-                    "/probe?target=main",
-                    "x-prometheus-scrape-timeout-seconds: 30\r\n",
-                )
-            })
-        })
-        .collect();
+    let scrapes = scrapes_at_once(serve.port, "main", 3, 30);
     for scrape in scrapes {
         let (status, body) = scrape.join().unwrap().expect("an answer");
         assert_eq!(status, 200, "{body}");
@@ -538,14 +513,7 @@ fn sigterm_cancels_the_runs_answers_their_scrapes_and_exits() {
     let mut serve = Serve::start(&config_with_tarpit(&lab), &[]);
     let port = serve.port;
     // A scrape whose run would wait half a minute on the silent site.
-    let scrape = std::thread::spawn(move || {
-        get(
-            "127.0.0.1",
-            port,
-            "/probe?target=tarpit",
-            "x-prometheus-scrape-timeout-seconds: 60\r\n",
-        )
-    });
+    let waiting = std::thread::spawn(move || scrape(port, "tarpit", 60));
     assert!(
         serve.wait_in_flight(1.0, Duration::from_secs(15)),
         "{}",
@@ -557,7 +525,7 @@ fn sigterm_cancels_the_runs_answers_their_scrapes_and_exits() {
         .exited_within(Duration::from_secs(2))
         .unwrap_or_else(|| panic!("SIGTERM did not stop serve within 2 s\n{}", serve.stderr()));
     assert!(status.success(), "{status}\n{}", serve.stderr());
-    let (status, body) = scrape.join().unwrap().expect("the scrape got an answer");
+    let (status, body) = waiting.join().unwrap().expect("the scrape got an answer");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\nprobe_success 0\n"), "{body}");
     assert!(
@@ -596,73 +564,32 @@ fn a_request_body_that_never_comes_does_not_hold_the_connection() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An HTTPS server on loopback for service.example.com (a certificate from a CA of its
-/// own, written to `dir`/ca.pem) that redirects every request to the next of an endless
-/// chain of URLs `url_len` characters long. Returns its port; it serves until `runtime`
-/// is dropped.
-fn long_redirect_site(
-    runtime: &tokio::runtime::Runtime,
-    dir: &std::path::Path,
-    url_len: usize,
-) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let acceptor = common::tls_acceptor(dir, &["service.example.com"]);
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime.spawn(async move {
-        let mut hop = 0u64;
-        while let Ok((tcp, _)) = listener.accept().await {
-            hop += 1;
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                // The request head, URL and all (one request per connection).
-                let mut head = Vec::new();
-                let mut buf = [0u8; 16384];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 1 << 20 {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let base = format!("https://service.example.com/hop/{hop}?pad=");
-                let next = format!("{base}{}", "a".repeat(url_len - base.len()));
-                let answer = format!(
-                    "HTTP/1.1 302 Found\r\nlocation: {next}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-                let _ = tls.write_all(answer.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    port
+/// An HTTPS server on loopback for service.example.com that redirects every request to
+/// the next of an endless chain of URLs `url_len` characters long.
+fn long_redirect_site(url_len: usize) -> Server {
+    let hops = AtomicU64::new(0);
+    Server::start(&["service.example.com"], move |_, _, _| {
+        let hop = hops.fetch_add(1, Ordering::Relaxed) + 1;
+        let base = format!("https://service.example.com/hop/{hop}?pad=");
+        Answer::redirect(&format!("{base}{}", "a".repeat(url_len - base.len())))
+    })
 }
 
 #[test]
 fn a_chain_of_long_redirects_keeps_a_bounded_report() {
-    let dir = std::env::temp_dir().join(format!("ssoprobe-long-{}", common::uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     // Every hop's URL, and so its Location, is 60,000 characters long.
-    let port = long_redirect_site(&runtime, &dir, 60_000);
-    let cfg = dir.join("long.toml");
+    let site = long_redirect_site(60_000);
+    let cfg = site.path("long.toml");
     std::fs::write(
         &cfg,
         format!(
-            "idp = \"https://id.example.com\"\nteam = \"xyz\"\nca_file = \"{}\"\nconnect_to = [\"service.example.com:443:127.0.0.1:{port}\"]\ntimeout = \"5s\"\n[targets.main]\nservice = \"https://service.example.com/\"\n",
-            dir.join("ca.pem").display()
+            "idp = \"https://id.example.com\"\nteam = \"xyz\"\nca_file = \"{}\"\nconnect_to = [\"service.example.com:443:127.0.0.1:{}\"]\ntimeout = \"5s\"\n[targets.main]\nservice = \"https://service.example.com/\"\n",
+            site.path("ca.pem"),
+            site.port
         ),
     )
     .unwrap();
-    let serve = Serve::start(&cfg.display().to_string(), &[]);
+    let serve = Serve::start(&cfg, &[]);
     let (status, body) = get("127.0.0.1", serve.port, "/probe?target=main", "")
         .unwrap_or_else(|| panic!("no answer\n{}", serve.stderr()));
     assert_eq!(status, 200, "{body}");
@@ -684,6 +611,4 @@ fn a_chain_of_long_redirects_keeps_a_bounded_report() {
     let (status, har) = get("127.0.0.1", serve.port, "/report?id=1&format=har", "").unwrap();
     assert_eq!(status, 404, "a HAR of {} bytes is kept", har.len());
     assert!(har.contains("512 KiB"), "{har}");
-    drop(serve);
-    let _ = std::fs::remove_dir_all(&dir);
 }

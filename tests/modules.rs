@@ -96,7 +96,8 @@ fn code_only(text: &str) -> String {
         } else if c == '\'' {
             // A character literal ('x', '\n', '\u{..}'); otherwise a lifetime, kept.
             let end = if next == Some('\\') {
-                (i + 2..chars.len()).find(|&k| chars[k] == '\'')
+                // The escaped character itself (at i + 2) may be a quote: '\''.
+                (i + 3..chars.len()).find(|&k| chars[k] == '\'')
             } else if chars.get(i + 2) == Some(&'\'') {
                 Some(i + 2)
             } else {
@@ -262,10 +263,11 @@ fn comments_and_strings_add_no_reference_but_doc_links_do() {
          let s = \"crate::string \\\" crate::escaped\";\n\
          let r = r#\"crate::raw \" crate::raw2\"#;\n\
          let c = '\"'; fn f<'a>(x: &'a str) { crate::path::call(x) }\n\
+         let q = ('\\'','\"'); crate::after_quotes::x();\n\
          let t = my_crate::not_ours;",
     );
     let refs: Vec<String> = crate_refs(&code).into_iter().collect();
-    assert_eq!(refs, ["a", "b", "doclink", "path"]);
+    assert_eq!(refs, ["a", "after_quotes", "b", "doclink", "path"]);
 }
 
 #[test]

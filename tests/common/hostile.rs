@@ -1,10 +1,21 @@
 //! The hostile HTTPS server the `hostile_*` tests start on loopback: one certificate for
-//! the hosts a test names (from a throw-away CA, see [`super::tls_acceptor`]), one
-//! request per connection, and a `route` of the test's own that decides every answer.
+//! the hosts a test names (from a throw-away CA, see [`tls_acceptor`]), one request per
+//! connection, and a `route` of the test's own that decides every answer.
 
+use super::{Run, run};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The target of the pinned form: the site, Pocket ID and the Access team, all named.
+pub const TARGET: [&str; 6] = [
+    "--service",
+    "https://service.example.com/",
+    "--idp",
+    "https://id.example.com",
+    "--team",
+    "xyz",
+];
 
 /// A request head longer than this is taken as it is (no end of head in sight).
 const HEAD_CAP: usize = 65_536;
@@ -51,6 +62,8 @@ type Route = dyn Fn(&str, &str, &str) -> Answer + Send + Sync;
 /// `dir`; it serves until dropped, and its directory goes with it.
 pub struct Server {
     pub dir: PathBuf,
+    /// The loopback port it listens on, for every host.
+    pub port: u16,
     /// `--connect-to HOST:443:127.0.0.1:PORT` for every host, and `--ca-file DIR/ca.pem`.
     pub flags: Vec<String>,
     /// Serves until the test ends.
@@ -67,7 +80,7 @@ impl Server {
     ) -> Server {
         let dir = std::env::temp_dir().join(format!("ssoprobe-hostile-{}", super::uuid_like()));
         std::fs::create_dir_all(&dir).unwrap();
-        let acceptor = super::tls_acceptor(&dir, hosts);
+        let acceptor = tls_acceptor(&dir, hosts);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -145,6 +158,7 @@ impl Server {
         flags.push(dir.join("ca.pem").display().to_string());
         Server {
             dir,
+            port,
             flags,
             _runtime: runtime,
             requests,
@@ -166,12 +180,73 @@ impl Server {
     pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
     }
+
+    /// Writes `secret` to `file` in its directory, readable by its owner only (as
+    /// ssoprobe wants a secret file); returns the file's path.
+    pub fn secret_file(&self, file: &str, secret: &str) -> String {
+        let path = self.dir.join(file);
+        std::fs::write(&path, secret).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path.display().to_string()
+    }
+
+    /// Runs the binary with `args` and the flags that route every host to the server.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut args = args.to_vec();
+        args.extend(self.flags.iter().map(String::as_str));
+        run(&args)
+    }
+
+    /// `ssoprobe check` of [`TARGET`] against the server, each request cut at 3 s, with
+    /// `extra`.
+    pub fn check(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["check"];
+        args.extend(TARGET);
+        args.extend(["--timeout", "3s"]);
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A throw-away CA (its PEM written to `dir`/ca.pem, for `--ca-file`) and a TLS
+/// acceptor serving one certificate for `hosts`.
+fn tls_acceptor(dir: &std::path::Path, hosts: &[&str]) -> tokio_rustls::TlsAcceptor {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::default();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "hostile test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf =
+        rcgen::CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
 /// The value of header `name` in a request head.

@@ -64,6 +64,19 @@ impl Run {
             .unwrap_or_else(|| panic!("no check {id}\n{}", self.dump()))
     }
 
+    /// Asserts that `field` of `check` (its summary, hint, …) holds `text`, printing the
+    /// run if not.
+    #[track_caller]
+    pub fn assert_says(&self, check: &Value, field: &str, text: &str) {
+        let said = check[field].as_str().unwrap_or_default();
+        assert!(
+            said.contains(text),
+            "the {field} of {} lacks {text:?}: {said:?}\n{}",
+            check["id"],
+            self.dump()
+        );
+    }
+
     /// The first failing check, else the first warning one: (id, status, hint).
     pub fn first_problem(&self) -> (String, String, String) {
         let json = self.json();
@@ -82,8 +95,17 @@ impl Run {
 
 /// Runs the binary with `args`.
 pub fn run(args: &[&str]) -> Run {
+    run_with_env(args, &[])
+}
+
+/// Runs the binary with `args` and the environment variables `env`.
+pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
-    let output = bin().args(args).output().expect("run ssoprobe");
+    let output = bin()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ssoprobe");
     Run::from(output, started.elapsed())
 }
 
@@ -306,36 +328,4 @@ pub fn readme_section(name: &str, by: &str, wanted: &str, same: impl Fn(&str) ->
             by.trim_start_matches("tests/").trim_end_matches(".rs")
         );
     }
-}
-
-/// A throw-away CA (its PEM written to `dir`/ca.pem, for `--ca-file`) and a TLS
-/// acceptor serving one certificate for `hosts`: for the hostile servers the tests start
-/// on loopback.
-pub fn tls_acceptor(dir: &std::path::Path, hosts: &[&str]) -> tokio_rustls::TlsAcceptor {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::default();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "hostile test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf =
-        rcgen::CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
-            .unwrap()
-            .signed_by(&key, &issuer)
-            .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
 }
