@@ -10,12 +10,19 @@ pub const SERVER_TEXT_CAP: usize = 200;
 /// Text that came from a server (a header, a TLS alert, a transport error that quotes
 /// the peer), fit for an error message: no control characters or bidirectional
 /// overrides ([`redact::terminal_safe`]) and at most [`SERVER_TEXT_CAP`] characters.
+///
+/// Only the characters kept are looked at (one more, to know whether to cut), so a
+/// server's 100 KB name costs what 200 characters cost.
 pub fn server_text(text: &str) -> String {
-    let safe = redact::terminal_safe(text);
-    if safe.chars().count() <= SERVER_TEXT_CAP {
-        return safe;
-    }
-    let mut cut: String = safe.chars().take(SERVER_TEXT_CAP - 1).collect();
+    // terminal_safe maps one character to one: cutting first gives the same text.
+    let Some((over, _)) = text.char_indices().nth(SERVER_TEXT_CAP) else {
+        return redact::terminal_safe(text);
+    };
+    let keep = text[..over]
+        .char_indices()
+        .nth(SERVER_TEXT_CAP - 1)
+        .map_or(over, |(i, _)| i);
+    let mut cut = redact::terminal_safe(&text[..keep]);
     cut.push('…');
     cut
 }

@@ -6,6 +6,7 @@ use super::model::Policy;
 use super::read_cf::covering;
 use super::{EXPIRY_WARN_DAYS, Facts, NO_CF, cf_problem, ids, rules, text};
 use crate::finding::Findings;
+use crate::text::server_text;
 
 impl Facts<'_> {
     pub(super) fn token(&self, f: &mut Findings) -> Result<String, String> {
@@ -16,7 +17,7 @@ impl Facts<'_> {
                 if name.is_empty() {
                     id.clone()
                 } else {
-                    format!("{} ({id})", text::one(name))
+                    format!("{} ({id})", server_text(name))
                 }
             }
             Err(e) => {
@@ -28,7 +29,7 @@ impl Facts<'_> {
             Ok(t) => {
                 if t.status != "active" {
                     f.fail(
-                        format!("the API token's status is \"{}\", not active", text::one(&t.status)),
+                        format!("the API token's status is \"{}\", not active", server_text(&t.status)),
                         "enable or roll the token (My Profile → API Tokens), or create a new one with the Read permissions in ssoprobe's README",
                     );
                 }
@@ -109,7 +110,7 @@ impl Facts<'_> {
                 && !app.bypasses_everyone()
             {
                 f.fail(
-                    format!("Access application \"{}\" ({pattern}) covers Pocket ID's {p}", text::one(&app.name)),
+                    format!("Access application \"{}\" ({pattern}) covers Pocket ID's {p}", server_text(&app.name)),
                     format!("Cloudflare's own requests to Pocket ID (token exchange, keys) would meet an Access login: do not protect {idp_host} with Access, or add a Bypass policy for {} and {}", crate::pocketid::oidc::paths::TOKEN, crate::pocketid::oidc::paths::JWKS),
                 );
                 break;
@@ -122,9 +123,9 @@ impl Facts<'_> {
             );
             return Ok(String::new());
         };
-        let name = text::one(&app.name);
+        let name = server_text(&app.name);
         f.detail("application", name.clone());
-        f.detail("application_pattern", text::one(&pattern));
+        f.detail("application_pattern", server_text(&pattern));
         if let Some(aud) = &app.aud {
             f.detail("aud", aud.clone());
             if let Some(expected) = &self.config.aud
@@ -174,7 +175,7 @@ impl Facts<'_> {
                 ids::APP
             ));
         };
-        let name = text::one(&app.name);
+        let name = server_text(&app.name);
         let policies = match &cf.policies {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
@@ -214,19 +215,19 @@ impl Facts<'_> {
                 warn_unattended_steps(f, policies, &p, email, &name);
                 Ok(format!(
                     "policy \"{}\" of application \"{name}\" admits {email}",
-                    text::one(&p)
+                    server_text(&p)
                 ))
             }
             rules::Decision::Bypassed(p) => {
                 f.fail(
-                    format!("Bypass policy \"{}\" of application \"{name}\" includes everyone: the site is public", text::one(&p)),
+                    format!("Bypass policy \"{}\" of application \"{name}\" includes everyone: the site is public", server_text(&p)),
                     format!("remove the Bypass policy or narrow it to the paths that must be public (Access → Applications → {name} → Policies)"),
                 );
                 Ok(String::new())
             }
             rules::Decision::Blocked(p) => {
                 f.fail(
-                    format!("Block policy \"{}\" of application \"{name}\" matches {email}", text::one(&p)),
+                    format!("Block policy \"{}\" of application \"{name}\" matches {email}", server_text(&p)),
                     format!("narrow the Block policy, or move an Allow policy for {email} above it (Access → Applications → {name} → Policies)"),
                 );
                 Ok(String::new())
@@ -239,7 +240,7 @@ impl Facts<'_> {
             }
             rules::Decision::Unknown { policy, why } => {
                 // Rule: what configuration cannot decide is "cannot tell", naming why, never a guess.
-                let (finding, hint) = cannot_tell(&text::one(&policy), why, &name, email);
+                let (finding, hint) = cannot_tell(&server_text(&policy), why, &name, email);
                 f.warn(finding, hint);
                 Ok(String::new())
             }
@@ -301,8 +302,8 @@ impl Facts<'_> {
                 .find(|g| g.friendly_name == value && g.name != value)
             {
                 f.fail(
-                    format!("a policy of application \"{name}\" matches the groups claim against \"{}\", Pocket ID's display name; the claim carries the group's name \"{}\"", text::one(value), text::one(&g.name)),
-                    format!("change the rule's claim value to {} (Access → Applications → {name} → Policies)", text::one(&g.name)),
+                    format!("a policy of application \"{name}\" matches the groups claim against \"{}\", Pocket ID's display name; the claim carries the group's name \"{}\"", server_text(value), server_text(&g.name)),
+                    format!("change the rule's claim value to {} (Access → Applications → {name} → Policies)", server_text(&g.name)),
                 );
             }
         }
@@ -325,7 +326,7 @@ impl Facts<'_> {
         let reasons = text::list(
             allow
                 .iter()
-                .map(|p| format!("\"{}\": {}", text::one(&p.name), eval.why_not(p, &names))),
+                .map(|p| format!("\"{}\": {}", server_text(&p.name), eval.why_not(p, &names))),
             "; ",
         );
         let hint = if claim_unsent {
@@ -366,7 +367,7 @@ fn warn_unattended_steps(f: &mut Findings, policies: &[Policy], p: &str, email: 
     for (on, what) in human {
         if on == Some(true) {
             f.warn(
-                format!("policy \"{}\" admits {email} but requires {what}: an unattended login cannot pass it", text::one(p)),
+                format!("policy \"{}\" admits {email} but requires {what}: an unattended login cannot pass it", server_text(p)),
                 format!("give the monitoring user its own Allow policy without {what} (Access → Applications → {name} → Policies)"),
             );
         }

@@ -4,6 +4,7 @@
 use super::{Facts, cf_problem, host_of, ids, norm_url, rules, text};
 use crate::finding::Findings;
 use crate::pocketid::oidc::ACCESS_ALGS;
+use crate::text::server_text;
 
 impl Facts<'_> {
     pub(super) fn login_method(&self, f: &mut Findings) -> Result<String, String> {
@@ -23,7 +24,7 @@ impl Facts<'_> {
             );
             return Ok(String::new());
         };
-        let name = text::one(&idp.name);
+        let name = server_text(&idp.name);
         f.detail("login_method", name.clone());
         let c = &idp.config;
         if let (Some(expected), Some(got)) = (&self.config.client_id, &c.client_id)
@@ -79,7 +80,7 @@ impl Facts<'_> {
             match got {
                 Some(got) if norm_url(got) == norm_url(&expected) => {}
                 Some(got) => f.fail(
-                    format!("{label} of login method \"{name}\" is {}, not {expected}", text::one(got)),
+                    format!("{label} of login method \"{name}\" is {}, not {expected}", server_text(got)),
                     format!("set {label} to {expected} (Settings → Authentication → {name}; API field config.{field})"),
                 ),
                 None => f.fail(
@@ -92,7 +93,7 @@ impl Facts<'_> {
             && !ACCESS_ALGS.contains(&alg.as_str())
         {
             f.fail(
-                format!("Pocket ID signs id_tokens with {}, which Access cannot verify", text::one(alg)),
+                format!("Pocket ID signs id_tokens with {}, which Access cannot verify", server_text(alg)),
                 "rotate Pocket ID's signing key to RS256 (`pocket-id key-rotate --alg RS256`, then restart it)",
             );
         }
@@ -109,7 +110,7 @@ impl Facts<'_> {
                 ids::LOGIN_METHOD
             ));
         };
-        let name = text::one(&idp.name);
+        let name = server_text(&idp.name);
         let scopes = idp.config.scopes.clone().unwrap_or_default();
         f.detail("scopes", text::list(&scopes, " "));
         let supported: Vec<String> = match self.discovery {
@@ -146,7 +147,7 @@ impl Facts<'_> {
                 .is_some_and(|d| d.claims_supported.iter().any(|x| x == claim));
             if !known {
                 f.fail(
-                    format!("login method \"{name}\" reads the e-mail address from the claim \"{}\", which Pocket ID does not send", text::one(claim)),
+                    format!("login method \"{name}\" reads the e-mail address from the claim \"{}\", which Pocket ID does not send", server_text(claim)),
                     format!("set Email claim to email (Settings → Authentication → {name}; API field config.email_claim_name)"),
                 );
             }
@@ -196,7 +197,7 @@ impl Facts<'_> {
                 c
             }),
             (Ok(idp), Err(_)) => {
-                let name = text::one(&idp.name);
+                let name = server_text(&idp.name);
                 if idp.config.pkce_enabled == Some(true) {
                     Ok(format!(
                         "login method \"{name}\" uses PKCE (Pocket ID's client not read: pass --api-key-file to see whether it is required)"
@@ -210,7 +211,7 @@ impl Facts<'_> {
                 }
             }
             (Err(_), Ok(client)) => {
-                let cname = text::one(&client.name);
+                let cname = server_text(&client.name);
                 if client.pkce_enabled || client.is_public {
                     Ok(format!(
                         "Pocket ID's client \"{cname}\" requires PKCE (Access's side not read: pass --cf-api-token-file to see whether it sends it)"
@@ -224,8 +225,8 @@ impl Facts<'_> {
                 }
             }
             (Ok(idp), Ok(client)) => {
-                let name = text::one(&idp.name);
-                let cname = text::one(&client.name);
+                let name = server_text(&idp.name);
+                let cname = server_text(&client.name);
                 let access = idp.config.pkce_enabled == Some(true);
                 let required = client.pkce_enabled || client.is_public;
                 if required && !access {

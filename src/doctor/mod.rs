@@ -31,6 +31,7 @@ use crate::finding::{CheckResult, Findings};
 use crate::http::Http;
 use crate::pocketid::api::ApiError;
 use crate::pocketid::oidc::Discovery;
+use crate::text::server_text;
 use cfapi::CfError;
 use model::{
     App, BotManagement, Connector, DnsRecord, Group, IdentityProvider, Organization, PidClient,
@@ -467,7 +468,7 @@ impl Facts<'_> {
             .and_then(|list| list.iter().find(|i| i.id == id))
             .map(|i| i.name.clone())
             .unwrap_or_else(|| id.to_string());
-        text::one(&name)
+        server_text(&name)
     }
 
     fn team_domain(&self) -> Option<String> {

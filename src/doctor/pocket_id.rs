@@ -8,6 +8,7 @@ use super::{
 };
 use crate::finding::Findings;
 use crate::pocketid::api::ApiError;
+use crate::text::server_text;
 use std::collections::BTreeSet;
 
 impl Facts<'_> {
@@ -48,7 +49,7 @@ impl Facts<'_> {
             f.fail(
                 format!(
                     "Pocket ID's issuer is {}, not its public URL {idp}",
-                    text::one(&issuer)
+                    server_text(&issuer)
                 ),
                 format!("set APP_URL={idp} in Pocket ID's environment and restart it"),
             );
@@ -92,7 +93,7 @@ impl Facts<'_> {
             }
             Some(Ok(c)) => c,
         };
-        let name = text::one(&client.name);
+        let name = server_text(&client.name);
         f.detail("client", name.clone());
         match self.team_domain() {
             Some(team) => judge_callback(f, client, &name, &team),
@@ -138,7 +139,7 @@ impl Facts<'_> {
             .ok()
             .and_then(|cs| access_client(cs, callback.as_deref()));
         f.fail(
-            format!("client id {} is not a Pocket ID OIDC client", text::one(&id)),
+            format!("client id {} is not a Pocket ID OIDC client", server_text(&id)),
             match suggestion {
                 Some(s) => format!("set the login method's App ID to {s}, the Pocket ID client whose callback is Access's (Settings → Authentication → Pocket ID)"),
                 None => "create an OIDC client for Cloudflare in Pocket ID (OIDC Clients → Add) and paste its Client ID into the login method's App ID".into(),
@@ -169,7 +170,7 @@ impl Facts<'_> {
             }
             None => return Err("skipped: the user was not read".into()),
         };
-        let uname = text::one(&user.username);
+        let uname = server_text(&user.username);
         if user.disabled {
             f.fail(
                 format!("Pocket ID user {uname} ({email}) is disabled"),
@@ -216,7 +217,7 @@ fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, team: &str) 
         let finding = match other_team {
             Some(o) => format!(
                 "Pocket ID's client \"{name}\" lists the callback of another team ({}), not {callback}",
-                text::one(o)
+                server_text(o)
             ),
             None => format!(
                 "Pocket ID's client \"{name}\" does not list Access's callback {callback} (it lists {})",
@@ -288,18 +289,18 @@ fn judge_allowed_groups(f: &mut Findings, client: &PidClient, user: &PidUser, un
     let names: Vec<String> = client
         .allowed_user_groups
         .iter()
-        .map(|g| text::one(&g.friendly_name))
+        .map(|g| server_text(&g.friendly_name))
         .collect();
     f.fail(
         format!(
             "Pocket ID's client \"{}\" admits only {}, and user {uname} is in none of them: Pocket ID answers \"You are not allowed to access this service\"",
-            text::one(&client.name),
+            server_text(&client.name),
             if names.is_empty() { "members of no group".to_string() } else { format!("the groups {}", text::list(&names, ", ")) }
         ),
         format!(
             "add {uname} to {} (User Groups → the group → Users), or allow one of the user's groups on the client (OIDC Clients → {} → Allowed user groups)",
             names.first().map_or_else(|| "an allowed group".to_string(), |n| format!("the group {n}")),
-            text::one(&client.name)
+            server_text(&client.name)
         ),
     );
 }

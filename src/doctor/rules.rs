@@ -6,6 +6,7 @@
 //! never a guess.
 
 use super::model::{App, Group, Policy};
+use crate::text::server_text;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -195,8 +196,8 @@ impl<'a> Evaluator<'a> {
     /// carry it are copied once per reference to a group.
     fn group_name(&self, id: &str) -> String {
         match self.groups.get(id) {
-            Some(g) if !g.name.is_empty() => super::text::one(&g.name),
-            _ => super::text::one(id),
+            Some(g) if !g.name.is_empty() => server_text(&g.name),
+            _ => server_text(id),
         }
     }
 
@@ -234,21 +235,21 @@ impl<'a> Evaluator<'a> {
                         .as_ref()
                         .is_some_and(|c| c.contains(text("claim_value")))
                         .into(),
-                    _ => Truth::Unknown(Unknowable::Rule(super::text::one(kind))),
+                    _ => Truth::Unknown(Unknowable::Rule(server_text(kind))),
                 }
             }
             // Service Auth and mTLS rules never match a person's login.
             "service_token" | "any_valid_service_token" | "certificate" | "common_name" => {
                 Truth::No
             }
-            other => Truth::Unknown(Unknowable::Rule(super::text::one(other))),
+            other => Truth::Unknown(Unknowable::Rule(server_text(other))),
         }
     }
 
     /// What the group `id` says about the person: evaluated once, then remembered.
     fn group(&mut self, id: &str) -> Truth {
         let Some(&group) = self.groups.get(id) else {
-            return Truth::Unknown(Unknowable::MissingGroup(super::text::one(id)));
+            return Truth::Unknown(Unknowable::MissingGroup(server_text(id)));
         };
         let id = group.id.as_str();
         if let Some(pos) = self.stack.iter().position(|g| *g == id) {
@@ -405,7 +406,7 @@ pub fn describe(rule: &Value, idp_names: &dyn Fn(&str) -> String) -> String {
         ),
         other => format!("a {other} rule"),
     };
-    super::text::one(&out)
+    server_text(&out)
 }
 
 /// What the application's policies decide for a person.

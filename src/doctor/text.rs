@@ -7,18 +7,9 @@
 /// (five), few enough that five cut items make a line of about a thousand characters.
 pub const SHOWN: usize = 5;
 
-/// One server-supplied value, printable and cut on a character boundary. Costs what
-/// it keeps, not the value's length: a long value is cut before it is made printable.
-pub fn one(text: &str) -> String {
-    // One character more than the cap, so that a cut still shows its ellipsis.
-    let end = text
-        .char_indices()
-        .nth(crate::text::SERVER_TEXT_CAP + 1)
-        .map_or(text.len(), |(i, _)| i);
-    crate::text::server_text(&text[..end])
-}
+use crate::text::server_text;
 
-/// The first [`SHOWN`] items of `items`, each by [`one`], joined with `sep`, then
+/// The first [`SHOWN`] items of `items`, each by [`server_text`], joined with `sep`, then
 /// `{sep}and N more` for the rest. Empty for an empty list. Items past the shown ones
 /// are counted, never formatted, so a lazily mapped list costs only what is shown.
 pub fn list<I>(items: I, sep: &str) -> String
@@ -31,7 +22,7 @@ where
     let shown: Vec<String> = items
         .by_ref()
         .take(SHOWN)
-        .map(|i| one(i.as_ref()))
+        .map(|i| server_text(i.as_ref()))
         .collect();
     let mut out = shown.join(sep);
     let more = items.len();
@@ -63,21 +54,21 @@ mod tests {
     fn items_are_cut_on_a_character_boundary() {
         // Exactly at the cap: kept whole.
         let at = "é".repeat(SERVER_TEXT_CAP);
-        assert_eq!(one(&at), at);
+        assert_eq!(server_text(&at), at);
         // One over: cut, with an ellipsis, still within the cap.
         let over = format!("{at}x");
-        let cut = one(&over);
+        let cut = server_text(&over);
         assert!(cut.ends_with('…'), "{cut}");
         assert_eq!(cut.chars().count(), SERVER_TEXT_CAP);
         // Multi-byte characters straddling every byte position near the cap.
         for pad in 0..4 {
             let text = format!("{}{}", "a".repeat(pad), "€😀é".repeat(SERVER_TEXT_CAP));
-            let cut = one(&text);
+            let cut = server_text(&text);
             assert!(cut.chars().count() <= SERVER_TEXT_CAP);
             assert!(text.starts_with(cut.trim_end_matches('…')));
         }
         // Control characters never reach the terminal.
-        assert_eq!(one("a\u{1b}[2Jb\nc"), "a\u{fffd}[2Jb c");
+        assert_eq!(server_text("a\u{1b}[2Jb\nc"), "a\u{fffd}[2Jb c");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::model::Ingress;
 use super::read_cf::covering;
 use super::{Cf, Facts, TunnelFacts, cf_problem, rules, text};
 use crate::finding::Findings;
+use crate::text::server_text;
 
 impl Facts<'_> {
     pub(super) fn tunnel(&self, f: &mut Findings) -> Result<String, String> {
@@ -24,7 +25,7 @@ impl Facts<'_> {
             let Some(t) = tunnel_of(tunnels, &host, dns_target.as_deref()) else {
                 continue;
             };
-            let tname = text::one(&t.tunnel.name);
+            let tname = server_text(&t.tunnel.name);
             if fail_dns_to_dead_tunnel(f, tunnels, t, &host, &tname) {
                 continue;
             }
@@ -74,7 +75,7 @@ impl Facts<'_> {
                     continue;
                 }
             };
-            let zone_name = text::one(&zone.name);
+            let zone_name = server_text(&zone.name);
             let Some(record) = records.first() else {
                 f.fail(
                     format!("zone {zone_name} has no DNS record for {host}"),
@@ -82,7 +83,7 @@ impl Facts<'_> {
                 );
                 continue;
             };
-            let content = text::one(&record.content);
+            let content = server_text(&record.content);
             seen.push(format!("{host} {} {content}", record.kind));
             if record.proxied == Some(false) {
                 f.fail(
@@ -122,7 +123,7 @@ impl Facts<'_> {
                             format!("which is {}", t.tunnel.status.as_deref().unwrap_or_default())
                         };
                         f.fail(
-                            format!("{host} points at tunnel \"{}\", {why}; its public hostname is served by tunnel \"{}\"", text::one(&t.tunnel.name), text::one(&s.tunnel.name)),
+                            format!("{host} points at tunnel \"{}\", {why}; its public hostname is served by tunnel \"{}\"", server_text(&t.tunnel.name), server_text(&s.tunnel.name)),
                             format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", s.tunnel.id),
                         );
                     }
@@ -224,7 +225,7 @@ fn fail_dns_to_dead_tunnel(
         return false;
     };
     f.fail(
-        format!("{host}'s DNS record sends it to tunnel \"{tname}\", which is {}; tunnel \"{}\", which is up, has its public hostname", t.tunnel.status.as_deref().unwrap_or_default(), text::one(&live.tunnel.name)),
+        format!("{host}'s DNS record sends it to tunnel \"{tname}\", which is {}; tunnel \"{}\", which is up, has its public hostname", t.tunnel.status.as_deref().unwrap_or_default(), server_text(&live.tunnel.name)),
         format!("repoint the CNAME {host} at {}.cfargotunnel.com (DNS → Records), or route the hostname with `cloudflared tunnel route dns`", live.tunnel.id),
     );
     true
@@ -234,7 +235,7 @@ fn fail_dns_to_dead_tunnel(
 fn judge_status(f: &mut Findings, t: &TunnelFacts, host: &str, tname: &str) {
     match t.tunnel.status.as_deref() {
         Some("down" | "inactive") => f.fail(
-            format!("tunnel \"{tname}\" serving {host} is {}: no cloudflared is connected{}", t.tunnel.status.as_deref().unwrap_or_default(), t.tunnel.conns_inactive_at.as_deref().map(|at| format!(" (since {})", text::one(at))).unwrap_or_default()),
+            format!("tunnel \"{tname}\" serving {host} is {}: no cloudflared is connected{}", t.tunnel.status.as_deref().unwrap_or_default(), t.tunnel.conns_inactive_at.as_deref().map(|at| format!(" (since {})", server_text(at))).unwrap_or_default()),
             format!("start cloudflared for tunnel \"{tname}\" on the origin (systemctl status cloudflared / docker logs); visitors get Cloudflare error 1033"),
         ),
         Some("degraded") => f.warn(
@@ -333,7 +334,7 @@ fn judge_access_protection(
         f.fail(
             format!(
                 "tunnel \"{tname}\" checks Access tokens for {host} of team {}, not {team}",
-                text::one(team_name)
+                server_text(team_name)
             ),
             format!(
                 "set the team name of {host}'s Protect with Access setting to {}",
