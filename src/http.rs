@@ -90,10 +90,6 @@ pub fn route_for<'a>(routes: &'a [Route], host: &str, port: u16) -> Option<&'a R
         .or_else(|| resolve().find(|r| r.matches(host, port)))
 }
 
-/// Headers a request may set with [`Request::header`] that carry no credential (a
-/// chosen identity such as a User-Agent): they go anywhere.
-const NOT_CREDENTIALS: &[&str] = &["user-agent"];
-
 /// Everything the client needs to know, taken from the validated configuration.
 #[derive(Clone, Debug)]
 pub struct HttpOptions {
@@ -385,8 +381,11 @@ pub struct Request {
     pub accept: Accept,
     /// The body.
     pub body: Body,
-    /// Extra headers; their values are secrets (API keys, tokens) and never traced.
+    /// Extra headers; their values are credentials (API keys, tokens): never traced,
+    /// and sent only to an origin the operator named.
     pub headers: Vec<(&'static str, Secret)>,
+    /// Another User-Agent than ssoprobe's (a request shaped like another client's).
+    pub user_agent: Option<&'static str>,
     /// Off the critical path: may wait for the request that is opening a connection to
     /// the same host, to share that connection instead of opening one of its own.
     pub patient: bool,
@@ -401,6 +400,7 @@ impl Request {
             accept,
             body: Body::None,
             headers: Vec::new(),
+            user_agent: None,
             patient: false,
         }
     }
@@ -420,6 +420,7 @@ impl Request {
             accept: Accept::Json,
             body: Body::Form(form),
             headers: Vec::new(),
+            user_agent: None,
             patient: false,
         }
     }
@@ -432,13 +433,20 @@ impl Request {
             accept: Accept::Json,
             body: body.map_or(Body::None, Body::Json),
             headers: Vec::new(),
+            user_agent: None,
             patient: false,
         }
     }
 
-    /// Adds a header whose value is a secret.
+    /// Adds a header whose value is a credential.
     pub fn header(mut self, name: &'static str, value: &Secret) -> Self {
         self.headers.push((name, value.clone()));
+        self
+    }
+
+    /// Sends `agent` as the User-Agent instead of ssoprobe's.
+    pub fn user_agent(mut self, agent: &'static str) -> Self {
+        self.user_agent = Some(agent);
         self
     }
 }
@@ -876,7 +884,10 @@ impl Http {
         use crate::har;
         let url = &request.url;
         let mut headers: Vec<(String, String)> = vec![
-            ("User-Agent".into(), USER_AGENT.into()),
+            (
+                "User-Agent".into(),
+                request.user_agent.unwrap_or(USER_AGENT).into(),
+            ),
             ("Accept".into(), accept_header(request.accept).into()),
         ];
         let (mime, text) = match &request.body {
@@ -896,7 +907,7 @@ impl Http {
             headers.push(("Content-Type".into(), m.into()));
         }
         for (name, value) in &request.headers {
-            // Every value set here is a credential or a chosen identity: fingerprinted.
+            // Every value set here is a credential: fingerprinted.
             headers.push((name.to_string(), crate::redact::fingerprint(value.expose())));
         }
         if !self.site_headers_for(url).is_empty() {
@@ -1072,12 +1083,7 @@ impl Http {
         // discovery document or the site's chain chose. The checks skip such a request
         // with their own words first; this is the one place that makes it impossible.
         let origin = request.url.origin();
-        if request
-            .headers
-            .iter()
-            .any(|(name, _)| !NOT_CREDENTIALS.contains(name))
-            && !self.credential_origins.contains(&origin)
-        {
+        if !request.headers.is_empty() && !self.credential_origins.contains(&origin) {
             let origin = server_text(&origin.ascii_serialization());
             if self.trace {
                 eprintln!(
@@ -1240,6 +1246,9 @@ impl Http {
         }
         for (name, value) in &request.headers {
             builder = builder.header(*name, value.expose());
+        }
+        if let Some(agent) = request.user_agent {
+            builder = builder.header(reqwest::header::USER_AGENT, agent);
         }
         if !self.site_headers_for(&request.url).is_empty() {
             for (name, value) in &self.site_headers {

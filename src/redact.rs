@@ -47,13 +47,6 @@ impl Secret {
         Secret(value)
     }
 
-    /// A value sent the way secrets are (a request header whose value is never traced)
-    /// but that is no secret itself, so server text quoting it is left alone: a
-    /// User-Agent, say.
-    pub fn unlisted(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
     /// The secret itself, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0

@@ -470,8 +470,8 @@ async fn credentials_never_go_to_an_origin_nobody_named() {
     let named = Request::get(url("https://service.example.com/"), Accept::Json)
         .header("authorization", &key);
     assert!(http.send("test", named).await.is_ok());
-    let agent = Request::get(url("https://id.example.com/end"), Accept::Json)
-        .header("user-agent", &Secret::unlisted("ssoprobe-test"));
+    let agent =
+        Request::get(url("https://id.example.com/end"), Accept::Json).user_agent("ssoprobe-test");
     assert!(http.send("test", agent).await.is_ok());
 }
 

@@ -691,10 +691,7 @@ async fn exchange_failure(
                 ],
             ),
         };
-        let access_like = request().header(
-            "user-agent",
-            &crate::redact::Secret::unlisted(ACCESS_USER_AGENT),
-        );
+        let access_like = request().user_agent(ACCESS_USER_AGENT);
         as_access = Some(blocked(&http.send(ids::ACCESS_CALLBACK, access_like).await));
         as_probe = Some(blocked(&http.send(ids::ACCESS_CALLBACK, request()).await));
     }
