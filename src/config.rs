@@ -143,6 +143,12 @@ pub enum IdpSource {
 }
 
 impl IdpSource {
+    /// Whether the operator named it (flag, environment, config file, passkey file):
+    /// only then do credentials for Pocket ID (client secret, API key) go there.
+    pub fn named(self) -> bool {
+        matches!(self, IdpSource::Given | IdpSource::PasskeyFile)
+    }
+
     /// Where it came from, in words for the report.
     pub fn from_text(self) -> &'static str {
         match self {
@@ -332,10 +338,9 @@ impl OriginOf for clap::ArgMatches {
 }
 
 impl Config {
-    /// Whether the operator named Pocket ID (flag, environment, config file, passkey
-    /// file): only then do its credentials (client secret, API key) go there.
+    /// Whether the operator named Pocket ID: see [`IdpSource::named`].
     pub fn idp_named(&self) -> bool {
-        matches!(self.idp_source, IdpSource::Given | IdpSource::PasskeyFile)
+        self.idp_source.named()
     }
 
     /// Why a credential for Pocket ID is not sent to the one this run found, and how to
@@ -970,7 +975,7 @@ fn credential_origins(
     doctor: &DoctorConfig,
 ) -> Vec<url::Origin> {
     let mut origins = vec![service.origin()];
-    if matches!(idp_source, IdpSource::Given | IdpSource::PasskeyFile) {
+    if idp_source.named() {
         origins.push(idp.origin());
     }
     if let Some(cf) = &doctor.cf {
