@@ -848,7 +848,8 @@ fn pocket_id(
                 setting: "passkey".into(),
                 problem: format!(
                     "the passkey file is for {}, not {}; enrol a passkey for this Pocket ID with ssoprobe enroll",
-                    file.idp, idp
+                    crate::redact::terminal_safe(&file.idp),
+                    idp
                 ),
             });
         }
