@@ -76,9 +76,6 @@ const JOIN_GRACE: Duration = Duration::from_millis(250);
 /// After the first signal, the most time connections get to take their answers and
 /// close (systemd and Kubernetes wait a few seconds before they kill).
 pub const STOP_GRACE: Duration = Duration::from_millis(1500);
-/// Time a run may overrun its deadline before its guard stops it (every request is
-/// bounded by the deadline already; this catches a check that is not).
-const RUN_GUARD_SLACK: Duration = Duration::from_secs(1);
 
 /// `ssoprobe serve`: validates the flags and runs the exporter until SIGTERM or Ctrl-C.
 pub(crate) async fn run(
@@ -981,14 +978,7 @@ async fn run_checks(config: &Config) -> Checked {
         Ok(mut http) => {
             // Every probe keeps its requests (redacted) for /report and debug=true.
             http.record_har();
-            // Every request is bounded by the deadline; this guard only catches a
-            // check that is not, so that the scrape still gets a verdict.
-            let guard = tokio::time::Instant::now() + config.http.deadline + RUN_GUARD_SLACK;
-            let (outcome, found) =
-                match tokio::time::timeout_at(guard, checks::run_found(config, &http)).await {
-                    Ok(done) => done,
-                    Err(_) => (Outcome::overran(config.http.deadline), Default::default()),
-                };
+            let (outcome, found) = super::run_guarded(config, &http).await;
             Checked {
                 outcome,
                 found,
