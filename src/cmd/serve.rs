@@ -269,7 +269,6 @@ struct Exporter {
     failures_total: AtomicU64,
     cached_total: AtomicU64,
     not_run_total: AtomicU64,
-    in_flight: AtomicU64,
     /// True once serve is stopping: runs under way are cancelled.
     stopping: watch::Receiver<bool>,
     connections: Connections,
@@ -373,11 +372,16 @@ impl Exporter {
             failures_total: AtomicU64::new(0),
             cached_total: AtomicU64::new(0),
             not_run_total: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
             stopping,
             connections: Connections::default(),
             recent: std::sync::Mutex::new(super::pages::Recent::default()),
         })
+    }
+
+    /// Target runs under way: the run slots taken.
+    fn runs_in_flight(&self) -> u64 {
+        let slots = self.options.concurrency.max(1);
+        slots.saturating_sub(self.runs.available_permits()) as u64
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, super::pages::Recent> {
@@ -515,7 +519,7 @@ async fn stop_serving(
     mut alive_rx: mpsc::Receiver<()>,
     force: impl std::future::Future<Output = ()>,
 ) -> Stopped {
-    let runs = exporter.in_flight.load(Ordering::Relaxed);
+    let runs = exporter.runs_in_flight();
     eprintln!(
         "ssoprobe serve: stopping; {runs} run{} under way cancelled, {} scrapes answered probe_success 0",
         if runs == 1 { "" } else { "s" },
@@ -530,7 +534,7 @@ async fn stop_serving(
         // A client that neither reads its answer nor closes does not hold the exit.
         () = tokio::time::sleep(STOP_GRACE) => Stopped::Gracefully,
         () = force => {
-            let runs = exporter.in_flight.load(Ordering::Relaxed);
+            let runs = exporter.runs_in_flight();
             eprintln!("ssoprobe serve: second signal; stopping now");
             Stopped::Forced { runs }
         }
@@ -763,23 +767,6 @@ fn scrape_budget(header: Option<&HeaderValue>) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok()
 }
 
-/// Counts a run under way for as long as it lives, however it ends (a client that hangs
-/// up drops the run).
-struct InFlight<'a>(&'a AtomicU64);
-
-impl<'a> InFlight<'a> {
-    fn start(gauge: &'a AtomicU64) -> InFlight<'a> {
-        gauge.fetch_add(1, Ordering::Relaxed);
-        InFlight(gauge)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// `/probe?target=NAME`: the target's metrics, from its recent result (a target with a
 /// passkey), the run under way or a new run; with `debug=true`, the human report.
 async fn probe(
@@ -895,7 +882,6 @@ async fn run_target(
             Ok(slot) => slot,
             Err(not_run) => return not_run,
         };
-        let _in_flight = InFlight::start(&exporter.in_flight);
         let mut config = state.config.clone();
         // Each request's time is capped by what is left of the run (Http::budget): a
         // request the scrape's time cuts is named with its host and its wait.
@@ -1238,7 +1224,7 @@ async fn metrics(State(exporter): State<Arc<Exporter>>) -> Response {
         exporter.failures_total.load(Ordering::Relaxed),
         exporter.cached_total.load(Ordering::Relaxed),
         exporter.not_run_total.load(Ordering::Relaxed),
-        exporter.in_flight.load(Ordering::Relaxed),
+        exporter.runs_in_flight(),
         exporter.connections.open(),
         exporter.connections.evicted_total.load(Ordering::Relaxed),
         exporter.connections.refused_total.load(Ordering::Relaxed),
