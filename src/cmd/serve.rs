@@ -227,6 +227,18 @@ enum Done {
     NotRun { reason: &'static str, why: String },
 }
 
+impl Done {
+    /// The run of `target` cancelled because serve is stopping.
+    fn shutdown(target: &str) -> Done {
+        Done::NotRun {
+            reason: "shutdown",
+            why: format!(
+                "target {target}: serve is stopping (SIGTERM or Ctrl-C); the run under way was cancelled"
+            ),
+        }
+    }
+}
+
 impl TargetState {
     fn last(&self) -> Option<Arc<Cached>> {
         self.last
@@ -894,13 +906,7 @@ async fn run_target(
     };
     tokio::select! {
         done = work => done,
-        _ = stopping.wait_for(|stop| *stop) => Done::NotRun {
-            reason: "shutdown",
-            why: format!(
-                "target {}: serve is stopping (SIGTERM or Ctrl-C); the run under way was cancelled",
-                state.name
-            ),
-        },
+        _ = stopping.wait_for(|stop| *stop) => Done::shutdown(&state.name),
     }
 }
 
@@ -916,12 +922,7 @@ async fn take_run_slot<'a>(
     let budget = deadline.saturating_duration_since(arrived);
     let permit = match tokio::time::timeout_at(deadline, exporter.runs.acquire()).await {
         Ok(Ok(permit)) => permit,
-        Ok(Err(_closed)) => {
-            return Err(Done::NotRun {
-                reason: "shutdown",
-                why: "serve is stopping".into(),
-            });
-        }
+        Ok(Err(_closed)) => return Err(Done::shutdown(&state.name)),
         Err(_elapsed) => {
             return Err(Done::NotRun {
                 reason: "queue_timeout",
