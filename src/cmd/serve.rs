@@ -194,11 +194,15 @@ pub enum Stopped {
     },
 }
 
-/// The last result of a target.
+/// A finished run of a target: its answer to a scrape, and its record for the pages.
 struct Cached {
+    /// Its report in the Prometheus format.
     text: String,
+    /// Whether it succeeded: its checks decided, and none failed.
     success: bool,
-    duration: Duration,
+    /// The run as `/`, `/report` and `debug=true` show it.
+    record: Arc<super::pages::Record>,
+    /// When it ended.
     at: Instant,
 }
 
@@ -218,11 +222,8 @@ type RunFuture = futures::future::BoxFuture<'static, Done>;
 /// How a shared run ended.
 #[derive(Clone)]
 enum Done {
-    /// The checks ran: the report, and the record kept for the pages.
-    Ran {
-        cached: Arc<Cached>,
-        record: Arc<super::pages::Record>,
-    },
+    /// The checks ran.
+    Ran(Arc<Cached>),
     /// The run did not happen (no slot in time, or serve is stopping).
     NotRun { reason: &'static str, why: String },
 }
@@ -807,8 +808,7 @@ async fn probe(
     {
         exporter.cached_total.fetch_add(1, Ordering::Relaxed);
         if debug {
-            let last = exporter.recent().last(&state.name);
-            return debug_answer(last.as_deref(), Some(cached.at.elapsed()));
+            return debug_answer(&cached.record, Some(cached.at.elapsed()));
         }
         return text(
             StatusCode::OK,
@@ -837,9 +837,9 @@ async fn probe(
         }
     };
     match done {
-        Done::Ran { cached, record } => {
+        Done::Ran(cached) => {
             if debug {
-                return debug_answer(Some(&record), None);
+                return debug_answer(&cached.record, None);
             }
             text(StatusCode::OK, with_probe_metrics(&cached, Duration::ZERO))
         }
@@ -1024,31 +1024,24 @@ fn record_run(
         checks: &outcome.checks,
     }]))
     .ok();
-    let duration = outcome.duration;
     let record = exporter
         .recent()
         .push(&state.name, target, started_unix, outcome, trace, har);
     let cached = Arc::new(Cached {
         text: rendered,
         success,
-        duration,
+        record,
         at: Instant::now(),
     });
     *state
         .last
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached.clone());
-    Done::Ran { cached, record }
+    Done::Ran(cached)
 }
 
 /// `debug=true`: the human report with its hop trace, as plain text.
-fn debug_answer(record: Option<&super::pages::Record>, age: Option<Duration>) -> Response {
-    let Some(record) = record else {
-        return plain(
-            StatusCode::OK,
-            "no run of this target is recorded yet\n".into(),
-        );
-    };
+fn debug_answer(record: &super::pages::Record, age: Option<Duration>) -> Response {
     let mut body = String::new();
     if let Some(age) = age {
         body.push_str(&format!(
@@ -1201,7 +1194,7 @@ fn with_probe_metrics(cached: &Cached, age: Duration) -> String {
         "{}# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success {}\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n# HELP ssoprobe_result_age_seconds Age of this result: above 0 when a recent run was reused (minimum login interval).\n# TYPE ssoprobe_result_age_seconds gauge\nssoprobe_result_age_seconds {:.3}\n",
         cached.text,
         u8::from(cached.success),
-        cached.duration.as_secs_f64(),
+        cached.record.outcome.duration.as_secs_f64(),
         age.as_secs_f64()
     )
 }
