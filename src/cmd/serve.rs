@@ -1181,9 +1181,9 @@ async fn report_page(
 fn not_run(exporter: &Exporter, reason: &str, why: &str, waited: Duration) -> Response {
     exporter.not_run_total.fetch_add(1, Ordering::Relaxed);
     let body = format!(
-        "# ssoprobe: not run: {}\n# HELP ssoprobe_probe_not_run Set when the target was not run for this scrape: the scrape timeout ran out while it waited (queue_timeout: for a run slot; run_under_way: for the run another scrape of the target started), or serve was stopping (shutdown).\n# TYPE ssoprobe_probe_not_run gauge\nssoprobe_probe_not_run{{reason=\"{reason}\"}} 1\n# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success 0\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
+        "# ssoprobe: not run: {}\n# HELP ssoprobe_probe_not_run Set when the target was not run for this scrape: the scrape timeout ran out while it waited (queue_timeout: for a run slot; run_under_way: for the run another scrape of the target started), or serve was stopping (shutdown).\n# TYPE ssoprobe_probe_not_run gauge\nssoprobe_probe_not_run{{reason=\"{reason}\"}} 1\n{}",
         why.replace(['\n', '\r'], " "),
-        waited.as_secs_f64()
+        probe_metrics(false, waited)
     );
     text(StatusCode::OK, body)
 }
@@ -1191,11 +1191,19 @@ fn not_run(exporter: &Exporter, reason: &str, why: &str, waited: Duration) -> Re
 /// blackbox_exporter's two metrics, and the age of a reused result, after the report.
 fn with_probe_metrics(cached: &Cached, age: Duration) -> String {
     format!(
-        "{}# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success {}\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n# HELP ssoprobe_result_age_seconds Age of this result: above 0 when a recent run was reused (minimum login interval).\n# TYPE ssoprobe_result_age_seconds gauge\nssoprobe_result_age_seconds {:.3}\n",
+        "{}{}# HELP ssoprobe_result_age_seconds Age of this result: above 0 when a recent run was reused (minimum login interval).\n# TYPE ssoprobe_result_age_seconds gauge\nssoprobe_result_age_seconds {:.3}\n",
         cached.text,
-        u8::from(cached.success),
-        cached.record.outcome.duration.as_secs_f64(),
+        probe_metrics(cached.success, cached.record.outcome.duration),
         age.as_secs_f64()
+    )
+}
+
+/// blackbox_exporter's two metrics: `probe_success` and `probe_duration_seconds`.
+fn probe_metrics(success: bool, duration: Duration) -> String {
+    format!(
+        "# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success {}\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
+        u8::from(success),
+        duration.as_secs_f64()
     )
 }
 
