@@ -32,6 +32,8 @@ try:
         if m:
             break
         time.sleep(0.1)
+    else:
+        raise SystemExit(f"the lab did not start:\n{text}")
     routes = m.group(1).split()
     enroll = re.search(r"^  (ssoprobe enroll .*)$", text, re.M).group(1).split()
     enroll[0] = BIN

@@ -143,6 +143,12 @@ pub enum IdpSource {
 }
 
 impl IdpSource {
+    /// Whether the operator named it (flag, environment, config file, passkey file):
+    /// only then do credentials for Pocket ID (client secret, API key) go there.
+    pub fn named(self) -> bool {
+        matches!(self, IdpSource::Given | IdpSource::PasskeyFile)
+    }
+
     /// Where it came from, in words for the report.
     pub fn from_text(self) -> &'static str {
         match self {
@@ -332,10 +338,9 @@ impl OriginOf for clap::ArgMatches {
 }
 
 impl Config {
-    /// Whether the operator named Pocket ID (flag, environment, config file, passkey
-    /// file): only then do its credentials (client secret, API key) go there.
+    /// Whether the operator named Pocket ID: see [`IdpSource::named`].
     pub fn idp_named(&self) -> bool {
-        matches!(self.idp_source, IdpSource::Given | IdpSource::PasskeyFile)
+        self.idp_source.named()
     }
 
     /// Why a credential for Pocket ID is not sent to the one this run found, and how to
@@ -450,23 +455,18 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let given = Given::new(args, fc, origins, file);
         let service = site_url(&given)?;
-        let idp_given = match given.pick("idp", &args.idp, &fc.idp) {
-            Some((v, o)) => Some(parse_idp_url(&v, &o)?),
-            None => None,
-        };
-        let team_domain = match given.pick("team", &args.team, &fc.team) {
-            Some((v, o)) => Some(parse_team(&v, &o)?),
-            None => None,
-        };
-        let client_id = expected_client_id(&given)?;
-        let aud = expected_aud(&given)?;
+        let idp_given = given.read("idp", &args.idp, &fc.idp, parse_idp_url)?;
+        let team_domain = given.read("team", &args.team, &fc.team, parse_team)?;
+        let client_id = given.read("client_id", &args.client_id, &fc.client_id, parse_client_id)?;
+        let aud = given.read("aud", &args.aud, &fc.aud, parse_aud)?;
         let transport = Transport::read(&given)?;
         let (tls_warn_days, tls_fail_days) = tls_thresholds(&given)?;
         let passkey = match given.pick_path("passkey", &args.passkey, &fc.passkey) {
             Some((p, o)) => Some((load_passkey(&p, &o)?, p)),
             None => None,
         };
-        let (idp, idp_source) = pocket_id(idp_given, passkey.as_ref(), &service)?;
+        let (idp, idp_source) =
+            pocket_id(idp_given.map(|(idp, _)| idp), passkey.as_ref(), &service)?;
         let expected = Expectations::read(&given)?;
         let client_secret = client_secret(&given, client_id.is_some())?;
         let service_token = service_token(&given)?;
@@ -481,9 +481,9 @@ impl Config {
             service,
             idp,
             idp_source,
-            team_domain,
-            client_id,
-            aud,
+            team_domain: team_domain.map(|(team, _)| team),
+            client_id: client_id.map(|(id, _)| id),
+            aud: aud.map(|(aud, _)| aud),
             http: transport.into_options(site, credential_origins, args.output.trace),
             tls_warn_days,
             tls_fail_days,
@@ -589,6 +589,34 @@ impl<'a> Given<'a> {
             _ => None,
         }
     }
+
+    /// The setting `id` when given (see [`Given::pick`]), read by `parse`, with its
+    /// origin.
+    fn read<T>(
+        &self,
+        id: &str,
+        cli: &Option<String>,
+        filev: &Option<String>,
+        parse: impl FnOnce(&str, &Origin) -> Result<T, ConfigError>,
+    ) -> Result<Option<(T, Origin)>, ConfigError> {
+        let Some((v, o)) = self.pick(id, cli, filev) else {
+            return Ok(None);
+        };
+        Ok(Some((parse(&v, &o)?, o)))
+    }
+
+    /// The secret in the file that setting `id` names, when given (see
+    /// [`read_secret_file`]).
+    fn secret_file(
+        &self,
+        id: &str,
+        cli: &Option<PathBuf>,
+        filev: &Option<PathBuf>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        self.pick_path(id, cli, filev)
+            .map(|(p, o)| read_secret_file(id, &p, &o))
+            .transpose()
+    }
 }
 
 /// The site: the URL argument or --service (SSOPROBE_SERVICE, `service`), once.
@@ -622,35 +650,32 @@ fn site_url(given: &Given<'_>) -> Result<Url, ConfigError> {
     }
 }
 
-/// The OIDC client id the login must use, when given: never empty.
-fn expected_client_id(given: &Given<'_>) -> Result<Option<String>, ConfigError> {
-    match given.pick("client_id", &given.args.client_id, &given.fc.client_id) {
-        Some((v, o)) if v.trim().is_empty() => Err(err(
+/// The OIDC client id the login must use: never empty.
+fn parse_client_id(value: &str, origin: &Origin) -> Result<String, ConfigError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(err(
             "client_id",
-            &o,
+            origin,
             "is empty; give the Client ID of the Pocket ID OIDC client Cloudflare uses, or leave it out",
-        )),
-        Some((v, _)) => Ok(Some(v.trim().to_string())),
-        None => Ok(None),
+        ));
     }
+    Ok(v.to_string())
 }
 
-/// The Access AUD the site's token must carry, when given: an AUD tag, lower case.
-fn expected_aud(given: &Given<'_>) -> Result<Option<String>, ConfigError> {
-    let Some((v, o)) = given.pick("aud", &given.args.aud, &given.fc.aud) else {
-        return Ok(None);
-    };
-    let v = v.trim().to_ascii_lowercase();
+/// The Access AUD the site's token must carry: an AUD tag, lower case.
+fn parse_aud(value: &str, origin: &Origin) -> Result<String, ConfigError> {
+    let v = value.trim().to_ascii_lowercase();
     if !cloudflare::is_aud(&v) {
         return Err(err(
             "aud",
-            &o,
+            origin,
             format!(
                 "'{v}' is not an Access AUD tag (64 hex characters; copy it from the application's Overview in Zero Trust)"
             ),
         ));
     }
-    Ok(Some(v))
+    Ok(v)
 }
 
 /// How requests travel: routes, trust, timeouts, the site's extra headers and the run's
@@ -823,7 +848,8 @@ fn pocket_id(
                 setting: "passkey".into(),
                 problem: format!(
                     "the passkey file is for {}, not {}; enrol a passkey for this Pocket ID with ssoprobe enroll",
-                    file.idp, idp
+                    crate::redact::terminal_safe(&file.idp),
+                    idp
                 ),
             });
         }
@@ -874,14 +900,11 @@ impl Expectations {
 /// The OIDC client secret for `idp.exchange`, which needs the client id with it.
 fn client_secret(given: &Given<'_>, has_client_id: bool) -> Result<Option<Secret>, ConfigError> {
     let (args, fc) = (given.args, given.fc);
-    let client_secret = match given.pick_path(
+    let client_secret = given.secret_file(
         "client_secret_file",
         &args.client_secret_file,
         &fc.client_secret_file,
-    ) {
-        Some((p, o)) => Some(read_secret_file("client_secret_file", &p, &o)?),
-        None => None,
-    };
+    )?;
     if client_secret.is_some() && !has_client_id {
         return Err(ConfigError {
             setting: "client_id".into(),
@@ -899,14 +922,11 @@ fn service_token(given: &Given<'_>) -> Result<Option<(Secret, Secret)>, ConfigEr
         &args.service_token_id,
         &fc.service_token_id,
     );
-    let token_secret = match given.pick_path(
+    let token_secret = given.secret_file(
         "service_token_secret_file",
         &args.service_token_secret_file,
         &fc.service_token_secret_file,
-    ) {
-        Some((p, o)) => Some(read_secret_file("service_token_secret_file", &p, &o)?),
-        None => None,
-    };
+    )?;
     match (token_id, token_secret) {
         (Some((id, _)), Some(secret)) => Ok(Some((Secret::configured(id.trim()), secret))),
         (None, None) => Ok(None),
@@ -956,7 +976,7 @@ fn credential_origins(
     doctor: &DoctorConfig,
 ) -> Vec<url::Origin> {
     let mut origins = vec![service.origin()];
-    if matches!(idp_source, IdpSource::Given | IdpSource::PasskeyFile) {
+    if idp_source.named() {
         origins.push(idp.origin());
     }
     if let Some(cf) = &doctor.cf {
@@ -969,21 +989,25 @@ fn credential_origins(
 /// take effect is refused without it.
 fn doctor_settings(given: &Given<'_>) -> Result<DoctorConfig, ConfigError> {
     let (args, fc) = (given.args, given.fc);
-    let token = match given.pick_path(
+    let token = given.secret_file(
         "cf_api_token_file",
         &args.cf_api_token_file,
         &fc.cf_api_token_file,
-    ) {
-        Some((p, o)) => Some(read_secret_file("cf_api_token_file", &p, &o)?),
-        None => None,
-    };
-    let account = cf_account_id(given)?;
-    let url = cf_api_url(given)?;
-    let api_key = match given.pick_path("api_key_file", &args.api_key_file, &fc.api_key_file) {
-        Some((p, o)) => Some(read_secret_file("api_key_file", &p, &o)?),
-        None => None,
-    };
-    let user = monitoring_user(given)?;
+    )?;
+    let account = given.read(
+        "cf_account_id",
+        &args.cf_account_id,
+        &fc.cf_account_id,
+        parse_account_id,
+    )?;
+    let url = given.read(
+        "cf_api_url",
+        &args.cf_api_url,
+        &fc.cf_api_url,
+        parse_cf_api_url,
+    )?;
+    let api_key = given.secret_file("api_key_file", &args.api_key_file, &fc.api_key_file)?;
+    let user = given.read("user", &args.user, &fc.user, parse_user)?;
     if token.is_none() {
         for (key, origin) in [
             ("cf_account_id", account.as_ref().map(|a| &a.1)),
@@ -1027,40 +1051,30 @@ fn doctor_settings(given: &Given<'_>) -> Result<DoctorConfig, ConfigError> {
     })
 }
 
-/// The Cloudflare account id when given (32 hex digits, lower case), with its origin.
-fn cf_account_id(given: &Given<'_>) -> Result<Option<(String, Origin)>, ConfigError> {
-    let Some((v, o)) = given.pick(
-        "cf_account_id",
-        &given.args.cf_account_id,
-        &given.fc.cf_account_id,
-    ) else {
-        return Ok(None);
-    };
-    let v = v.trim().to_ascii_lowercase();
+/// A Cloudflare account id: 32 hex digits, lower case.
+fn parse_account_id(value: &str, origin: &Origin) -> Result<String, ConfigError> {
+    let v = value.trim().to_ascii_lowercase();
     if v.len() != 32 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(err(
             "cf_account_id",
-            &o,
+            origin,
             "is not a Cloudflare account id (32 hex digits; copy it from the dashboard's URL or the account's Overview)",
         ));
     }
-    Ok(Some((v, o)))
+    Ok(v)
 }
 
-/// Cloudflare's API URL when given, with its origin: https without a query, since the
-/// API token travels with every request.
-fn cf_api_url(given: &Given<'_>) -> Result<Option<(Url, Origin)>, ConfigError> {
-    let Some((v, o)) = given.pick("cf_api_url", &given.args.cf_api_url, &given.fc.cf_api_url)
-    else {
-        return Ok(None);
-    };
-    let url = Url::parse(v.trim()).map_err(|_| {
+/// Cloudflare's API URL: https without a query, since the API token travels with every
+/// request.
+fn parse_cf_api_url(value: &str, origin: &Origin) -> Result<Url, ConfigError> {
+    let v = value.trim();
+    let url = Url::parse(v).map_err(|_| {
         err(
             "cf_api_url",
-            &o,
+            origin,
             format!(
                 "'{}' is not a URL; the default is {}",
-                crate::redact::terminal_safe(v.trim()),
+                crate::redact::terminal_safe(v),
                 DEFAULT_CF_API_URL
             ),
         )
@@ -1068,27 +1082,24 @@ fn cf_api_url(given: &Given<'_>) -> Result<Option<(Url, Origin)>, ConfigError> {
     if url.scheme() != "https" || url.host_str().is_none() || url.query().is_some() {
         return Err(err(
             "cf_api_url",
-            &o,
+            origin,
             "must be an https URL without a query: the API token travels with every request",
         ));
     }
-    Ok(Some((url, o)))
+    Ok(url)
 }
 
-/// The monitoring user's e-mail when given, with its origin.
-fn monitoring_user(given: &Given<'_>) -> Result<Option<(String, Origin)>, ConfigError> {
-    let Some((v, o)) = given.pick("user", &given.args.user, &given.fc.user) else {
-        return Ok(None);
-    };
-    let v = v.trim().to_string();
+/// The monitoring user's e-mail.
+fn parse_user(value: &str, origin: &Origin) -> Result<String, ConfigError> {
+    let v = value.trim();
     if !v.contains('@') || v.chars().any(char::is_whitespace) || v.chars().any(char::is_control) {
         return Err(err(
             "user",
-            &o,
+            origin,
             "is not an e-mail address: give the monitoring user's e-mail, e.g. probe@example.com",
         ));
     }
-    Ok(Some((v, o)))
+    Ok(v.to_string())
 }
 
 fn load_passkey(

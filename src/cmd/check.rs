@@ -1,7 +1,7 @@
 //! `ssoprobe check`: every target's checks, one report, one exit code (the worst).
 
 use super::{AppError, NoOrigins};
-use crate::checks::{self, Outcome};
+use crate::checks::Outcome;
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::config::{Config, OriginOf};
 use crate::http::{Http, HttpOptions, Waits};
@@ -292,12 +292,7 @@ async fn check_target(
     if record_har {
         http.record_har();
     }
-    // Every request is bounded by the deadline; this guard only catches a check
-    // that forgot to be.
-    let guard = until + Duration::from_secs(2);
-    let (outcome, found) = tokio::time::timeout_at(guard, checks::run_found(&config, &http))
-        .await
-        .unwrap_or_else(|_| (Outcome::overran(config.http.deadline), Default::default()));
+    let (outcome, found) = super::run_guarded(&config, &http).await;
     let target = Target::of(&config, found);
     Ok(TargetDone {
         name,

@@ -16,11 +16,7 @@ pub fn run(format: ListFormat) -> Result<u8, super::AppError> {
 fn human() -> String {
     let mut out = String::new();
     for s in spec::all() {
-        out.push_str(&format!(
-            "{}\n  proves:     {}\n",
-            s.id,
-            s.proves.replace(['*', '`'], "")
-        ));
+        out.push_str(&format!("{}\n  proves:     {}\n", s.id, plain(s.proves)));
         out.push_str(&format!("  runs:       {}\n", s.runs.text()));
         out.push_str(&format!("  needs:      {}\n", facts(s.needs)));
         if !s.yields.is_empty() {
@@ -39,6 +35,12 @@ fn human() -> String {
         out.push('\n');
     }
     out
+}
+
+/// A `proves` text (Markdown, as the README shows it) without its emphasis and code
+/// marks: these texts are ssoprobe's own, and mark nothing else (see the test).
+fn plain(markdown: &str) -> String {
+    markdown.replace(['*', '`'], "")
 }
 
 fn facts(facts: &[spec::Fact]) -> String {
@@ -64,4 +66,33 @@ fn json() -> String {
         })
         .collect();
     serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proves_texts_use_asterisks_and_backticks_only_as_markdown_marks() {
+        // `plain` drops every one: a literal one (`*.example.com`) would vanish.
+        for s in spec::all() {
+            let spans: Vec<&str> = s.proves.split('`').collect();
+            assert!(spans.len() % 2 == 1, "{}: an unclosed code span", s.id);
+            for (i, span) in spans.iter().enumerate() {
+                if i % 2 == 1 {
+                    assert!(!span.contains('*'), "{}: a `*` in code: {span}", s.id);
+                }
+            }
+            let emphasis = spans.iter().step_by(2).map(|t| t.matches('*').count());
+            assert!(
+                emphasis.sum::<usize>() % 2 == 0,
+                "{}: an unpaired `*`",
+                s.id
+            );
+        }
+        assert_eq!(
+            plain("is **not** public: *site*, `x`"),
+            "is not public: site, x"
+        );
+    }
 }

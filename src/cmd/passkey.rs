@@ -42,23 +42,18 @@ pub(crate) async fn run(command: PasskeyCommand) -> Result<u8, AppError> {
             let (cred, _lock) = crate::passkey::CredentialFile::load_locked(&file)
                 .map_err(|e| AppError::Io(e.to_string()))?;
             // Checked before the key is read: the key goes to the file's IdP.
-            let https = url::Url::parse(&cred.idp).is_ok_and(|u| u.scheme() == "https");
-            if !https {
+            let idp = url::Url::parse(&cred.idp)
+                .ok()
+                .filter(|u| u.scheme() == "https");
+            let Some(idp) = idp else {
                 return Err(AppError::Usage(format!(
                     "the passkey file {} names the IdP {}, which is not https; passkey remove sends the admin API key there, and a secret must never travel in clear: set the file's idp to Pocket ID's https URL (its APP_URL, e.g. https://id.example.com), or delete the passkey in Pocket ID → Users → (user) → Passkeys and remove the file yourself",
                     file.display(),
                     crate::redact::terminal_safe(&cred.idp)
                 )));
-            }
+            };
             let key =
                 crate::config::read_secret_file("api_key_file", &api_key_file, &Origin::Flag)?;
-            let idp = url::Url::parse(&cred.idp).map_err(|_| {
-                AppError::Usage(format!(
-                    "the passkey file {} names the IdP {}, which is not a URL: set the file's idp to Pocket ID's https URL (its APP_URL)",
-                    file.display(),
-                    crate::redact::terminal_safe(&cred.idp)
-                ))
-            })?;
             let options = crate::config::connect_options(&connect, &idp)?;
             let http = Http::new(&options).map_err(|e| AppError::Io(e.to_string()))?;
             let removal = crate::pocketid::enroll::remove(&http, &cred, key)

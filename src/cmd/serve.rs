@@ -76,9 +76,6 @@ const JOIN_GRACE: Duration = Duration::from_millis(250);
 /// After the first signal, the most time connections get to take their answers and
 /// close (systemd and Kubernetes wait a few seconds before they kill).
 pub const STOP_GRACE: Duration = Duration::from_millis(1500);
-/// Time a run may overrun its deadline before its guard stops it (every request is
-/// bounded by the deadline already; this catches a check that is not).
-const RUN_GUARD_SLACK: Duration = Duration::from_secs(1);
 
 /// `ssoprobe serve`: validates the flags and runs the exporter until SIGTERM or Ctrl-C.
 pub(crate) async fn run(
@@ -197,11 +194,15 @@ pub enum Stopped {
     },
 }
 
-/// The last result of a target.
+/// A finished run of a target: its answer to a scrape, and its record for the pages.
 struct Cached {
+    /// Its report in the Prometheus format.
     text: String,
+    /// Whether it succeeded: its checks decided, and none failed.
     success: bool,
-    duration: Duration,
+    /// The run as `/`, `/report` and `debug=true` show it.
+    record: Arc<super::pages::Record>,
+    /// When it ended.
     at: Instant,
 }
 
@@ -221,13 +222,22 @@ type RunFuture = futures::future::BoxFuture<'static, Done>;
 /// How a shared run ended.
 #[derive(Clone)]
 enum Done {
-    /// The checks ran: the report, and the record kept for the pages.
-    Ran {
-        cached: Arc<Cached>,
-        record: Arc<super::pages::Record>,
-    },
+    /// The checks ran.
+    Ran(Arc<Cached>),
     /// The run did not happen (no slot in time, or serve is stopping).
     NotRun { reason: &'static str, why: String },
+}
+
+impl Done {
+    /// The run of `target` cancelled because serve is stopping.
+    fn shutdown(target: &str) -> Done {
+        Done::NotRun {
+            reason: "shutdown",
+            why: format!(
+                "target {target}: serve is stopping (SIGTERM or Ctrl-C); the run under way was cancelled"
+            ),
+        }
+    }
 }
 
 impl TargetState {
@@ -272,7 +282,6 @@ struct Exporter {
     failures_total: AtomicU64,
     cached_total: AtomicU64,
     not_run_total: AtomicU64,
-    in_flight: AtomicU64,
     /// True once serve is stopping: runs under way are cancelled.
     stopping: watch::Receiver<bool>,
     connections: Connections,
@@ -376,11 +385,16 @@ impl Exporter {
             failures_total: AtomicU64::new(0),
             cached_total: AtomicU64::new(0),
             not_run_total: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
             stopping,
             connections: Connections::default(),
             recent: std::sync::Mutex::new(super::pages::Recent::default()),
         })
+    }
+
+    /// Target runs under way: the run slots taken.
+    fn runs_in_flight(&self) -> u64 {
+        let slots = self.options.concurrency.max(1);
+        slots.saturating_sub(self.runs.available_permits()) as u64
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, super::pages::Recent> {
@@ -518,7 +532,7 @@ async fn stop_serving(
     mut alive_rx: mpsc::Receiver<()>,
     force: impl std::future::Future<Output = ()>,
 ) -> Stopped {
-    let runs = exporter.in_flight.load(Ordering::Relaxed);
+    let runs = exporter.runs_in_flight();
     eprintln!(
         "ssoprobe serve: stopping; {runs} run{} under way cancelled, {} scrapes answered probe_success 0",
         if runs == 1 { "" } else { "s" },
@@ -533,7 +547,7 @@ async fn stop_serving(
         // A client that neither reads its answer nor closes does not hold the exit.
         () = tokio::time::sleep(STOP_GRACE) => Stopped::Gracefully,
         () = force => {
-            let runs = exporter.in_flight.load(Ordering::Relaxed);
+            let runs = exporter.runs_in_flight();
             eprintln!("ssoprobe serve: second signal; stopping now");
             Stopped::Forced { runs }
         }
@@ -766,23 +780,6 @@ fn scrape_budget(header: Option<&HeaderValue>) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok()
 }
 
-/// Counts a run under way for as long as it lives, however it ends (a client that hangs
-/// up drops the run).
-struct InFlight<'a>(&'a AtomicU64);
-
-impl<'a> InFlight<'a> {
-    fn start(gauge: &'a AtomicU64) -> InFlight<'a> {
-        gauge.fetch_add(1, Ordering::Relaxed);
-        InFlight(gauge)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// `/probe?target=NAME`: the target's metrics, from its recent result (a target with a
 /// passkey), the run under way or a new run; with `debug=true`, the human report.
 async fn probe(
@@ -811,8 +808,7 @@ async fn probe(
     {
         exporter.cached_total.fetch_add(1, Ordering::Relaxed);
         if debug {
-            let last = exporter.recent().last(&state.name);
-            return debug_answer(last.as_deref(), Some(cached.at.elapsed()));
+            return debug_answer(&cached.record, Some(cached.at.elapsed()));
         }
         return text(
             StatusCode::OK,
@@ -841,9 +837,9 @@ async fn probe(
         }
     };
     match done {
-        Done::Ran { cached, record } => {
+        Done::Ran(cached) => {
             if debug {
-                return debug_answer(Some(&record), None);
+                return debug_answer(&cached.record, None);
             }
             text(StatusCode::OK, with_probe_metrics(&cached, Duration::ZERO))
         }
@@ -898,7 +894,6 @@ async fn run_target(
             Ok(slot) => slot,
             Err(not_run) => return not_run,
         };
-        let _in_flight = InFlight::start(&exporter.in_flight);
         let mut config = state.config.clone();
         // Each request's time is capped by what is left of the run (Http::budget): a
         // request the scrape's time cuts is named with its host and its wait.
@@ -911,13 +906,7 @@ async fn run_target(
     };
     tokio::select! {
         done = work => done,
-        _ = stopping.wait_for(|stop| *stop) => Done::NotRun {
-            reason: "shutdown",
-            why: format!(
-                "target {}: serve is stopping (SIGTERM or Ctrl-C); the run under way was cancelled",
-                state.name
-            ),
-        },
+        _ = stopping.wait_for(|stop| *stop) => Done::shutdown(&state.name),
     }
 }
 
@@ -933,12 +922,7 @@ async fn take_run_slot<'a>(
     let budget = deadline.saturating_duration_since(arrived);
     let permit = match tokio::time::timeout_at(deadline, exporter.runs.acquire()).await {
         Ok(Ok(permit)) => permit,
-        Ok(Err(_closed)) => {
-            return Err(Done::NotRun {
-                reason: "shutdown",
-                why: "serve is stopping".into(),
-            });
-        }
+        Ok(Err(_closed)) => return Err(Done::shutdown(&state.name)),
         Err(_elapsed) => {
             return Err(Done::NotRun {
                 reason: "queue_timeout",
@@ -981,14 +965,7 @@ async fn run_checks(config: &Config) -> Checked {
         Ok(mut http) => {
             // Every probe keeps its requests (redacted) for /report and debug=true.
             http.record_har();
-            // Every request is bounded by the deadline; this guard only catches a
-            // check that is not, so that the scrape still gets a verdict.
-            let guard = tokio::time::Instant::now() + config.http.deadline + RUN_GUARD_SLACK;
-            let (outcome, found) =
-                match tokio::time::timeout_at(guard, checks::run_found(config, &http)).await {
-                    Ok(done) => done,
-                    Err(_) => (Outcome::overran(config.http.deadline), Default::default()),
-                };
+            let (outcome, found) = super::run_guarded(config, &http).await;
             Checked {
                 outcome,
                 found,
@@ -1047,31 +1024,24 @@ fn record_run(
         checks: &outcome.checks,
     }]))
     .ok();
-    let duration = outcome.duration;
     let record = exporter
         .recent()
         .push(&state.name, target, started_unix, outcome, trace, har);
     let cached = Arc::new(Cached {
         text: rendered,
         success,
-        duration,
+        record,
         at: Instant::now(),
     });
     *state
         .last
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached.clone());
-    Done::Ran { cached, record }
+    Done::Ran(cached)
 }
 
 /// `debug=true`: the human report with its hop trace, as plain text.
-fn debug_answer(record: Option<&super::pages::Record>, age: Option<Duration>) -> Response {
-    let Some(record) = record else {
-        return plain(
-            StatusCode::OK,
-            "no run of this target is recorded yet\n".into(),
-        );
-    };
+fn debug_answer(record: &super::pages::Record, age: Option<Duration>) -> Response {
     let mut body = String::new();
     if let Some(age) = age {
         body.push_str(&format!(
@@ -1211,9 +1181,9 @@ async fn report_page(
 fn not_run(exporter: &Exporter, reason: &str, why: &str, waited: Duration) -> Response {
     exporter.not_run_total.fetch_add(1, Ordering::Relaxed);
     let body = format!(
-        "# ssoprobe: not run: {}\n# HELP ssoprobe_probe_not_run Set when the target was not run for this scrape: the scrape timeout ran out while it waited (queue_timeout: for a run slot; run_under_way: for the run another scrape of the target started), or serve was stopping (shutdown).\n# TYPE ssoprobe_probe_not_run gauge\nssoprobe_probe_not_run{{reason=\"{reason}\"}} 1\n# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success 0\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
+        "# ssoprobe: not run: {}\n# HELP ssoprobe_probe_not_run Set when the target was not run for this scrape: the scrape timeout ran out while it waited (queue_timeout: for a run slot; run_under_way: for the run another scrape of the target started), or serve was stopping (shutdown).\n# TYPE ssoprobe_probe_not_run gauge\nssoprobe_probe_not_run{{reason=\"{reason}\"}} 1\n{}",
         why.replace(['\n', '\r'], " "),
-        waited.as_secs_f64()
+        probe_metrics(false, waited)
     );
     text(StatusCode::OK, body)
 }
@@ -1221,11 +1191,19 @@ fn not_run(exporter: &Exporter, reason: &str, why: &str, waited: Duration) -> Re
 /// blackbox_exporter's two metrics, and the age of a reused result, after the report.
 fn with_probe_metrics(cached: &Cached, age: Duration) -> String {
     format!(
-        "{}# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success {}\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n# HELP ssoprobe_result_age_seconds Age of this result: above 0 when a recent run was reused (minimum login interval).\n# TYPE ssoprobe_result_age_seconds gauge\nssoprobe_result_age_seconds {:.3}\n",
+        "{}{}# HELP ssoprobe_result_age_seconds Age of this result: above 0 when a recent run was reused (minimum login interval).\n# TYPE ssoprobe_result_age_seconds gauge\nssoprobe_result_age_seconds {:.3}\n",
         cached.text,
-        u8::from(cached.success),
-        cached.duration.as_secs_f64(),
+        probe_metrics(cached.success, cached.record.outcome.duration),
         age.as_secs_f64()
+    )
+}
+
+/// blackbox_exporter's two metrics: `probe_success` and `probe_duration_seconds`.
+fn probe_metrics(success: bool, duration: Duration) -> String {
+    format!(
+        "# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success {}\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
+        u8::from(success),
+        duration.as_secs_f64()
     )
 }
 
@@ -1248,7 +1226,7 @@ async fn metrics(State(exporter): State<Arc<Exporter>>) -> Response {
         exporter.failures_total.load(Ordering::Relaxed),
         exporter.cached_total.load(Ordering::Relaxed),
         exporter.not_run_total.load(Ordering::Relaxed),
-        exporter.in_flight.load(Ordering::Relaxed),
+        exporter.runs_in_flight(),
         exporter.connections.open(),
         exporter.connections.evicted_total.load(Ordering::Relaxed),
         exporter.connections.refused_total.load(Ordering::Relaxed),
