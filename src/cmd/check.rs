@@ -292,7 +292,7 @@ async fn check_target(
     if record_har {
         http.record_har();
     }
-    let (outcome, found) = super::run_guarded(&config, &http).await;
+    let (outcome, found) = crate::checks::run_found(&config, &http).await;
     let target = Target::of(&config, found);
     Ok(TargetDone {
         name,

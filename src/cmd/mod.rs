@@ -17,7 +17,6 @@ pub mod serve;
 
 pub use check::{Files, run_targets};
 
-use crate::checks::Outcome;
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigError, Origin, OriginOf};
 use crate::report;
@@ -201,23 +200,6 @@ fn without_lab(command: &str) -> AppError {
          (cargo feature `lab`); build one with it: `cargo install --path .` or \
          `cargo build --release` from the source, without --no-default-features"
     ))
-}
-
-/// How long a run may go past its deadline before its guard stops it.
-const RUN_GUARD_SLACK: Duration = Duration::from_secs(1);
-
-/// The checks of `config` on `http`, as `check` and `serve` run them: every request is
-/// bounded by the client's deadline already; a check that is not is stopped
-/// [`RUN_GUARD_SLACK`] after it, and the run still ends with a report
-/// ([`Outcome::overran`]).
-async fn run_guarded(
-    config: &crate::config::Config,
-    http: &crate::http::Http,
-) -> (Outcome, crate::checks::Found) {
-    let guard = http.deadline() + RUN_GUARD_SLACK;
-    tokio::time::timeout_at(guard, crate::checks::run_found(config, http))
-        .await
-        .unwrap_or_else(|_| (Outcome::overran(config.http.deadline), Default::default()))
 }
 
 /// Where configuration values come from when there are no parsed arguments to ask.

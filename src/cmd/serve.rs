@@ -965,7 +965,7 @@ async fn run_checks(config: &Config) -> Checked {
         Ok(mut http) => {
             // Every probe keeps its requests (redacted) for /report and debug=true.
             http.record_har();
-            let (outcome, found) = super::run_guarded(config, &http).await;
+            let (outcome, found) = checks::run_found(config, &http).await;
             Checked {
                 outcome,
                 found,
