@@ -245,6 +245,11 @@ impl<'a> Api<'a> {
             if got.data.is_empty() || previous.as_ref() == Some(&got.data) {
                 return Ok(all);
             }
+            // A list that says it is longer than ssoprobe reads is cut whatever the
+            // pages in between say: asking for them would only cost requests.
+            if total.is_some_and(|t| t > MAX_PAGES) {
+                return Err(ApiError::Truncated { total });
+            }
             for item in &got.data {
                 all.push(T::deserialize(item).map_err(|e| ApiError::Answer {
                     status: 200,
