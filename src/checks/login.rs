@@ -6,7 +6,7 @@ use super::access::AuthorizeRequest;
 use super::{ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
 use crate::config::Config;
-use crate::finding::{CheckResult, Findings, Status};
+use crate::finding::{CheckResult, Findings};
 use crate::http::{Accept, Http, HttpError, MAX_HOPS, Request, Response};
 use crate::passkey::{self, SoftPasskey};
 use crate::pocketid::{self, Api, ApiError, AuthorizeOutcome, Discovery, normalise_base};
@@ -16,26 +16,20 @@ use std::sync::Arc;
 use url::Url;
 
 /// What the anonymous chain found, needed to log in.
-pub struct Chain<'a, 'c> {
+pub struct Chain<'a> {
     /// The Access login (team, AUD).
     pub login: &'a AccessLogin,
     /// Access's authorization request (state, callback).
     pub authorize: &'a AuthorizeRequest,
-    /// Pocket ID's interaction URL from `idp.authorize`.
-    pub interaction: Url,
-    /// Pocket ID's discovery document, if it was fetched.
+    /// Pocket ID's discovery document, if it was read.
     pub discovery: Option<Arc<Discovery>>,
-    /// The team's certs, fetched as soon as the team was known.
-    pub certs: Certs<'c>,
 }
 
 /// The team's certs as fetched early: the team domain asked, and the answer.
-pub type Certs<'a> = futures::future::Shared<
-    futures::future::BoxFuture<'a, Option<(String, Result<Arc<Response>, HttpError>)>>,
->;
+pub type Certs = (String, Result<Arc<Response>, HttpError>);
 
 /// GET `https://TEAM/cdn-cgi/access/certs` for `access.token`.
-pub async fn fetch_certs(http: &Http, team: String) -> (String, Result<Arc<Response>, HttpError>) {
+pub async fn fetch_certs(http: &Http, team: String) -> Certs {
     let result = match Url::parse(&format!("https://{team}/cdn-cgi/access/certs")) {
         Ok(url) => http
             .send(ids::ACCESS_TOKEN, Request::get(url, Accept::Json))
@@ -46,64 +40,6 @@ pub async fn fetch_certs(http: &Http, team: String) -> (String, Result<Arc<Respo
         ))),
     };
     (team, result)
-}
-
-/// Skips for every login check from `from` on (`idp.exchange` only when configured).
-pub fn skip_from(config: &Config, from: usize, reason: &str) -> Vec<CheckResult> {
-    // The login's checks, in their declared order, from passkey.login on.
-    super::spec::PROBE
-        .iter()
-        .map(|s| s.id)
-        .skip_while(|id| *id != ids::PASSKEY_LOGIN)
-        .skip(from)
-        .filter(|id| *id != ids::IDP_EXCHANGE || config.client_secret.is_some())
-        .map(|id| CheckResult::skip(id, format!("skipped: {reason}")))
-        .collect()
-}
-
-/// Runs the login checks in order.
-pub async fn run(
-    config: &Config,
-    http: &Http,
-    chain: Chain<'_, '_>,
-    signed_in: (CheckResult, bool),
-) -> Vec<CheckResult> {
-    let mut out = Vec::new();
-    let (result, ok) = signed_in;
-    out.push(result);
-    if !ok {
-        out.extend(skip_from(
-            config,
-            1,
-            &format!("{} failed", ids::PASSKEY_LOGIN),
-        ));
-        return out;
-    }
-    let (result, callback) = code(config, http, &chain).await;
-    out.push(result);
-    let Some(callback) = callback else {
-        out.extend(skip_from(config, 2, &format!("{} failed", ids::IDP_CODE)));
-        return out;
-    };
-    let mut secret_proved = None;
-    if let Some(secret) = &config.client_secret {
-        let result = exchange(config, http, &chain, secret).await;
-        secret_proved = Some(result.status == Status::Pass);
-        out.push(result);
-    }
-    let (result, landed) = access_callback(config, http, &chain, callback, secret_proved).await;
-    out.push(result);
-    let Some(landed) = landed else {
-        out.extend(skip_from(
-            config,
-            4,
-            &format!("{} failed", ids::ACCESS_CALLBACK),
-        ));
-        return out;
-    };
-    out.push(service_reach(config, http, landed).await);
-    out.push(access_token(config, http, &chain).await);
-    out
 }
 
 fn api_failure(what: &str, e: &ApiError, config: &Config) -> (String, String) {
@@ -313,10 +249,14 @@ pub async fn passkey_finish(config: &Config, http: &Http, begun: Begun) -> (Chec
 
 /// `idp.code`: finish Pocket ID's interaction (authenticate, consent) and get the code
 /// for Access's client at Access's callback; `state` and `iss` must round-trip.
-async fn code(config: &Config, http: &Http, chain: &Chain<'_, '_>) -> (CheckResult, Option<Url>) {
+pub async fn code(
+    config: &Config,
+    http: &Http,
+    chain: &Chain<'_>,
+    interaction: &Url,
+) -> (CheckResult, Option<Url>) {
     let mut f = Findings::start(ids::IDP_CODE);
-    let Some(id) = chain
-        .interaction
+    let Some(id) = interaction
         .query_pairs()
         .find(|(k, _)| k == "interaction")
         .map(|(_, v)| v.into_owned())
@@ -423,7 +363,7 @@ async fn code_redirect(
     config: &Config,
     http: &Http,
     api: &Api<'_>,
-    chain: &Chain<'_, '_>,
+    chain: &Chain<'_>,
     redirect: &str,
 ) -> Option<Url> {
     let url = api.url(redirect);
@@ -500,7 +440,7 @@ async fn code_redirect(
 
 /// Judges the code's redirect: the state Access sent comes back, and so does Pocket ID's
 /// issuer (RFC 9207).
-fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_, '_>, location: &Url) {
+fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_>, location: &Url) {
     let param = |n: &str| {
         location
             .query_pairs()
@@ -534,10 +474,10 @@ fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_, '_>,
 
 /// `access.callback`: Access redeems the code server-side and, through
 /// `/cdn-cgi/access/authorized`, sets `CF_Authorization` on the site.
-async fn access_callback(
+pub async fn access_callback(
     config: &Config,
     http: &Http,
-    chain: &Chain<'_, '_>,
+    chain: &Chain<'_>,
     callback: Url,
     secret_proved: Option<bool>,
 ) -> (CheckResult, Option<Url>) {
@@ -642,7 +582,7 @@ async fn exchange_failure(
     f: &mut Findings,
     config: &Config,
     http: &Http,
-    chain: &Chain<'_, '_>,
+    chain: &Chain<'_>,
     secret_proved: Option<bool>,
 ) -> String {
     let base = normalise_base(&config.idp);
@@ -769,7 +709,7 @@ fn callback_refusal(config: &Config, response: &Response) -> (String, String) {
 }
 
 /// `service.reach`: the original URL answers the expected status (and text) with the session.
-async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult {
+pub async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult {
     let mut f = Findings::start(ids::SERVICE_REACH);
     let response = match http
         .send(
@@ -1003,10 +943,10 @@ pub async fn service_token_reach(
 /// `idp.exchange`: ssoprobe's own code flow for the same client, redeemed at the token
 /// endpoint with the client secret; the id_token must verify against the JWKS. It tells
 /// "Pocket ID is broken" from "Cloudflare's settings are broken".
-async fn exchange(
+pub async fn exchange(
     config: &Config,
     http: &Http,
-    chain: &Chain<'_, '_>,
+    chain: &Chain<'_>,
     secret: &crate::redact::Secret,
 ) -> CheckResult {
     let mut f = Findings::start(ids::IDP_EXCHANGE);
@@ -1394,7 +1334,12 @@ pub(crate) fn unverified_claims(token: &str) -> Option<serde_json::Map<String, s
 
 /// `access.token`: `CF_Authorization` verifies against the team's certs; iss, aud, exp,
 /// email as expected.
-async fn access_token(config: &Config, http: &Http, chain: &Chain<'_, '_>) -> CheckResult {
+pub async fn access_token(
+    config: &Config,
+    http: &Http,
+    chain: &Chain<'_>,
+    certs: Option<Arc<Certs>>,
+) -> CheckResult {
     let mut f = Findings::start(ids::ACCESS_TOKEN);
     let Some(token) = http.cookie_value(&config.service, "CF_Authorization") else {
         f.fail("no CF_Authorization cookie for the site", "Access admitted the browser but the cookie is gone: a proxy, Worker or page rule on the site strips Set-Cookie from /cdn-cgi/access/authorized");
@@ -1403,8 +1348,8 @@ async fn access_token(config: &Config, http: &Http, chain: &Chain<'_, '_>) -> Ch
     let team = &chain.login.team_domain;
     // Fetched early for the team this run expected; fetched now if Access sent the
     // login to another.
-    let fetched = match chain.certs.clone().await {
-        Some((asked, result)) if asked == *team => result,
+    let fetched = match certs.as_deref() {
+        Some((asked, result)) if asked == team => result.clone(),
         _ => fetch_certs(http, team.clone()).await.1,
     };
     let response = match fetched {

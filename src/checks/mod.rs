@@ -1,14 +1,15 @@
 //! The checks and the runner that composes them.
 //!
-//! The anonymous chain (`service.redirect` → `access.login` → `idp.authorize`) is
-//! sequential; the IdP endpoint checks and the TLS checks run concurrently with it. A
-//! check whose prerequisite failed is `skip`, with the reason. All checks run as
-//! futures of one task: the work is network-bound, so the run's wall time is the
-//! longest dependent chain, not the sum of the requests.
+//! `spec.rs` declares every check (what it needs, yields and proves); `runner.rs`
+//! starts each check the run asks for and lets it wait for its facts, so the order, the
+//! concurrency and the skips follow from the declaration; the families (`access`,
+//! `idp`, `login`, `tls`) hold the checks themselves. This file holds the run's frame:
+//! the deadline's guard, `settle_unsent`, `attribute_causes` and what the run found.
 
 mod access;
 mod idp;
 mod login;
+mod runner;
 pub mod spec;
 mod tls;
 
@@ -16,7 +17,6 @@ use crate::cloudflare::{self, EdgePage};
 use crate::config::Config;
 use crate::finding::{CheckResult, Findings, IDP_UNKNOWN, Status};
 use crate::http::{Http, Response};
-use futures::FutureExt;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -83,57 +83,6 @@ pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
         K::InvalidAudience => "its audience (aud) is not the expected one".into(),
         K::InvalidSubject => "its subject (sub) is not the expected one".into(),
         _ => "it does not verify".into(),
-    }
-}
-
-/// What the walk that looks for Pocket ID (without `--idp`) found: `service.redirect`'s
-/// result and the team login's answer, which the checks then use instead of asking
-/// again — the chain is walked once — and Pocket ID's URL or why it is not known.
-struct Walk {
-    /// `service.redirect`'s result and the Access login it found.
-    redirect: (CheckResult, Option<cloudflare::AccessLogin>),
-    /// The team login's answer (or why there was none) and the time it took, for
-    /// `access.login`.
-    login: Option<access::Answered>,
-    /// Pocket ID's URL, or why the checks of Pocket ID skip.
-    idp: Result<url::Url, String>,
-}
-
-/// Without `--idp`: runs `service.redirect`, asks the Access login it found, and takes
-/// Pocket ID's public URL from the authorization request Access redirects to (without
-/// `/authorize`).
-///
-/// Rule: a discovered IdP is adopted only from the Location of the Access login
-/// `service.redirect` verified (on the team domain the site redirected to, `--team` when
-/// given), on https, the default port, a host name (not an address) and no user-info. Anything
-/// else would let whoever controls the site or one hop of its chain aim ssoprobe's
-/// requests at an address of their choosing; the checks of Pocket ID skip instead,
-/// naming what was found.
-async fn find_idp(config: &Config, http: &Http) -> Walk {
-    let redirect = access::service_redirect(config, http).await;
-    let Some(login) = redirect.1.clone() else {
-        return Walk {
-            redirect,
-            login: None,
-            idp: Err(IDP_UNKNOWN.to_string()),
-        };
-    };
-    let asked = Instant::now();
-    let answer = http
-        .send(
-            ids::ACCESS_LOGIN,
-            crate::http::Request::get(login.url.clone(), crate::http::Accept::Html),
-        )
-        .await;
-    let idp = match &answer {
-        Ok(answer) => adopted_idp(answer),
-        Err(_) => Err(IDP_UNKNOWN.to_string()),
-    };
-    Walk {
-        redirect,
-        // access.login reports the answer, or its failure, without asking again.
-        login: Some((answer, asked.elapsed())),
-        idp,
     }
 }
 
@@ -597,322 +546,17 @@ async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
             found,
         );
     }
-    // Without --idp (or a passkey file), Pocket ID is found first: the authorize URL
-    // Access redirects to names it. When the chain does not get that far, the checks of
-    // Pocket ID are skipped, saying how to run them anyway.
-    let (checks, found) = if config.idp_source == crate::config::IdpSource::Unknown {
-        let walk = find_idp(config, http).await;
-        let walked = Walked {
-            redirect: Some(walk.redirect),
-            login: walk.login,
-            idp_unknown: IDP_UNKNOWN.to_string(),
-        };
-        match walk.idp {
-            Ok(idp) => {
-                let mut known = config.clone();
-                known.idp = idp;
-                known.idp_source = crate::config::IdpSource::Discovered;
-                run_checks(&known, http, walked).await
-            }
-            Err(why) => {
-                let walked = Walked {
-                    idp_unknown: why,
-                    ..walked
-                };
-                run_checks(config, http, walked).await
-            }
-        }
-    } else {
-        run_checks(config, http, Walked::default()).await
-    };
+    // Without --idp (or a passkey file), Pocket ID is found on the way: the authorize
+    // URL Access redirects to names it (access.login adopts it).
+    let (mut checks, settings) = runner::run(config, http).await;
+    settle_unsent(&mut checks, http.deadline_limit());
+    attribute_causes(&mut checks);
+    let found = Found::of(&settings, &checks);
     let outcome = Outcome {
         checks,
         duration: started.elapsed(),
     };
     (outcome, found)
-}
-
-/// What the walk that found Pocket ID leaves for the checks: what it already asked.
-struct Walked {
-    /// `service.redirect`'s result, when the walk ran it.
-    redirect: Option<(CheckResult, Option<cloudflare::AccessLogin>)>,
-    /// The team login's answer (or failure) and the time it took, for `access.login`.
-    login: Option<access::Answered>,
-    /// Why the checks of Pocket ID skip when it is unknown.
-    idp_unknown: String,
-}
-
-impl Default for Walked {
-    /// Nothing walked: every check asks for itself.
-    fn default() -> Walked {
-        Walked {
-            redirect: None,
-            login: None,
-            idp_unknown: IDP_UNKNOWN.to_string(),
-        }
-    }
-}
-
-/// The checks of one run, Pocket ID known or not, in report order.
-async fn run_checks(config: &Config, http: &Http, walked: Walked) -> (Vec<CheckResult>, Found) {
-    let idp_known = config.idp_source != crate::config::IdpSource::Unknown;
-    let unknown = |id: &str| CheckResult::skip(id, walked.idp_unknown.clone());
-    let discovery = async {
-        if idp_known {
-            idp::discovery(config, http).await
-        } else {
-            (unknown(ids::IDP_DISCOVERY), None)
-        }
-    }
-    .shared();
-    let walked_redirect = walked.redirect;
-    let redirect = async {
-        match walked_redirect {
-            Some(done) => done,
-            None => access::service_redirect(config, http).await,
-        }
-    }
-    .shared();
-    let team_domain = async {
-        match &config.team_domain {
-            Some(t) => Some(t.clone()),
-            None => redirect.clone().await.1.map(|l| l.team_domain),
-        }
-    }
-    .shared();
-    // The team's certs (for access.token) as soon as the team is known: off the end of
-    // the login, and — with --team, in every run — the request that opens the team's
-    // connection while the site answers; access.login's request shares it.
-    let certs = async {
-        if config.passkey.is_none() && config.team_domain.is_none() {
-            return None;
-        }
-        let team = team_domain.clone().await?;
-        Some(login::fetch_certs(http, team).await)
-    }
-    .boxed()
-    .shared();
-
-    let chain = anonymous_chain_and_login(
-        config,
-        http,
-        redirect.clone(),
-        walked.login,
-        discovery.clone(),
-        certs.clone(),
-    );
-    // Service-token mode needs no login: it runs beside the chain.
-    let token_reach = async {
-        match (&config.passkey, &config.service_token) {
-            (None, Some(token)) => Some(login::service_token_reach(config, http, token).await),
-            _ => None,
-        }
-    };
-
-    let tls_checks = tls::run_all(config, http, team_domain.clone(), idp_known);
-    // With a passkey (and no client secret) the login proves the token endpoint, and
-    // the probe that Pocket ID would log as an error runs only if the login fails.
-    let defer_token = config.passkey.is_some() && config.client_secret.is_none();
-    let token = async {
-        if defer_token {
-            None
-        } else {
-            Some(if idp_known {
-                idp::token(config, http).await
-            } else {
-                unknown(ids::IDP_TOKEN)
-            })
-        }
-    };
-
-    // With API credentials, the configuration checks run beside the probe: a failing
-    // login comes with its configuration cause in the same report.
-    let doctor = async {
-        if config.doctor.enabled() {
-            crate::doctor::run(config, http, idp_known).await
-        } else {
-            Vec::new()
-        }
-    };
-    // The certs start with everything else (access.token and access.login await them).
-    let (chain, token_reach, tls_results, discovery_result, jwks, token, health, _, doctor) = tokio::join!(
-        chain,
-        token_reach,
-        tls_checks,
-        discovery.clone().map(|d| d.0),
-        async {
-            if idp_known {
-                idp::jwks(config, http, discovery.clone().map(|d| d.1)).await
-            } else {
-                unknown(ids::IDP_JWKS)
-            }
-        },
-        token,
-        async {
-            if idp_known {
-                idp::health(config, http).await
-            } else {
-                unknown(ids::IDP_HEALTH)
-            }
-        },
-        certs.clone(),
-        doctor,
-    );
-    let token = match token {
-        Some(t) => t,
-        None => token_after_login(config, http, &chain).await,
-    };
-
-    // Report order puts causes before consequences: the anonymous chain and Pocket ID's
-    // endpoints come before the login, whose failures they often explain.
-    let mut checks = tls_results;
-    let mut chain = chain.into_iter();
-    checks.extend(chain.by_ref().take(3));
-    checks.extend([discovery_result, jwks, token, health]);
-    checks.extend(chain);
-    checks.extend(token_reach);
-    checks.extend(doctor);
-    settle_unsent(&mut checks, http.deadline_limit());
-    attribute_causes(&mut checks);
-    let found = Found::of(config, &checks);
-    (checks, found)
-}
-
-/// `idp.token` when the login was to prove it: proved by Access's code exchange, asked
-/// on its own when that exchange failed (the endpoint may be why), else skipped.
-async fn token_after_login(config: &Config, http: &Http, chain: &[CheckResult]) -> CheckResult {
-    let callback = chain.iter().find(|c| c.id == ids::ACCESS_CALLBACK);
-    match callback.map(|c| c.status) {
-        Some(Status::Pass) => idp::token_proved_by_login(),
-        Some(Status::Fail) => idp::token(config, http).await,
-        _ => CheckResult::skip(
-            ids::IDP_TOKEN,
-            "skipped: the login did not reach the code exchange that proves the token endpoint (pass --client-secret-file to check it on its own, without a line in Pocket ID's error log)",
-        ),
-    }
-}
-
-/// The anonymous chain (`service.redirect` → `access.login` → `idp.authorize`) and,
-/// with a passkey, the login after it: the checks in order, with the skips of those a
-/// failure stopped. `answered`: the team login's answer (or failure) when the walk that
-/// found Pocket ID already asked for it.
-async fn anonymous_chain_and_login<'c>(
-    config: &Config,
-    http: &'c Http,
-    redirect: impl Future<Output = (CheckResult, Option<cloudflare::AccessLogin>)>,
-    answered: Option<access::Answered>,
-    discovery: impl Future<
-        Output = (
-            CheckResult,
-            Option<std::sync::Arc<crate::pocketid::oidc::Discovery>>,
-        ),
-    > + Clone,
-    certs: login::Certs<'c>,
-) -> Vec<CheckResult> {
-    let with_passkey = config.passkey.is_some();
-    // The passkey's login/start and signature go beside the anonymous chain; its
-    // login/finish goes out as soon as idp.authorize's request has left — its
-    // cookies are fixed then, so Pocket ID's answer to it cannot see the session.
-    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
-    let begun_rx = std::sync::Mutex::new(Some(begun_rx));
-    let begin = async move {
-        if with_passkey {
-            let _ = begun_tx.send(login::passkey_begin(config, http).await);
-        }
-    };
-    let finish_after = || async {
-        // One turn of the scheduler: the request beside this one (idp.authorize)
-        // has been handed to the client, with the cookies of that moment.
-        tokio::task::yield_now().await;
-        let rx = begun_rx.lock().ok().and_then(|mut r| r.take())?;
-        match rx.await.ok()? {
-            Ok(begun) => Some(login::passkey_finish(config, http, begun).await),
-            Err(failed) => Some((failed, false)),
-        }
-    };
-    let anonymous = async {
-        let (redirect_result, login) = redirect.await;
-        let Some(login) = login else {
-            return (vec![redirect_result], None, None);
-        };
-        let (login_result, authorize) = access::access_login(
-            config,
-            http,
-            &login,
-            answered,
-            discovery.clone().map(|d| d.1),
-        )
-        .await;
-        let Some(request) = authorize else {
-            return (vec![redirect_result, login_result], None, None);
-        };
-        let ((authorize_result, interaction), signed_in) =
-            futures::future::join(idp::authorize(http, &request), async {
-                if with_passkey {
-                    finish_after().await
-                } else {
-                    None
-                }
-            })
-            .await;
-        (
-            vec![redirect_result, login_result, authorize_result],
-            Some((login, request, interaction)),
-            signed_in,
-        )
-    };
-    let ((mut v, reached, signed_in), ()) = futures::future::join(anonymous, begin).await;
-    let skip_reason = match v.len() {
-        1 => format!("{} did not reach an Access login", ids::SERVICE_REDIRECT),
-        2 => format!(
-            "{} found no usable authorization request",
-            ids::ACCESS_LOGIN
-        ),
-        _ => format!("{} did not reach Pocket ID's login", ids::IDP_AUTHORIZE),
-    };
-    for id in [ids::ACCESS_LOGIN, ids::IDP_AUTHORIZE]
-        .iter()
-        .skip(v.len() - 1)
-    {
-        v.push(CheckResult::skip(id, format!("skipped: {skip_reason}")));
-    }
-    if !with_passkey {
-        return v;
-    }
-    match (reached, signed_in) {
-        (Some((login, request, Some(interaction))), Some(signed_in)) => {
-            let chain = login::Chain {
-                login: &login,
-                authorize: &request,
-                interaction,
-                discovery: discovery.clone().await.1,
-                certs,
-            };
-            v.extend(login::run(config, http, chain, signed_in).await);
-        }
-        (_, Some((passkey, _))) => {
-            // Signed in (or refused) beside an authorize that did not reach the
-            // login: the passkey's own result stands, the rest cannot run.
-            v.push(passkey);
-            v.extend(login::skip_from(config, 1, &skip_reason));
-        }
-        (_, None) => {
-            // The login was not finished; a problem found before sending it (the
-            // passkey file, Pocket ID's login/start) is still reported.
-            let begun = match begun_rx.lock().ok().and_then(|mut r| r.take()) {
-                Some(rx) => rx.await.ok(),
-                None => None,
-            };
-            match begun {
-                Some(Err(failed)) => {
-                    v.push(failed);
-                    v.extend(login::skip_from(config, 1, &skip_reason));
-                }
-                _ => v.extend(login::skip_from(config, 0, &skip_reason)),
-            }
-        }
-    }
-    v
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ pub enum Fact {
     Aud,
     /// The authorization request Access sends to Pocket ID (client id, callback, PKCE).
     AuthorizeRequest,
+    /// That request has gone to Pocket ID: a session opened after it cannot change
+    /// Pocket ID's answer to it.
+    AuthorizeAsked,
     /// Pocket ID's public URL (given, from the passkey file, or from the authorization
     /// request).
     IdpUrl,
@@ -36,7 +39,8 @@ pub enum Fact {
     ClientSecret,
     /// A service token (given).
     ServiceToken,
-    /// The site's session: `CF_Authorization` after Access's callback.
+    /// The site's session: `CF_Authorization` after Access's callback (in service-token
+    /// mode, the token itself).
     AppSession,
     /// Cloudflare's configuration, read with the API token (given).
     CloudflareConfig,
@@ -53,6 +57,7 @@ impl Fact {
             Fact::TeamDomain => "the team domain",
             Fact::Aud => "the application's AUD",
             Fact::AuthorizeRequest => "Access's authorization request to Pocket ID",
+            Fact::AuthorizeAsked => "the anonymous authorization request sent",
             Fact::IdpUrl => "Pocket ID's URL",
             Fact::Discovery => "Pocket ID's discovery document",
             Fact::Interaction => "Pocket ID's login interaction",
@@ -114,14 +119,17 @@ impl Runs {
 }
 
 /// One check, declared.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Clone, Copy, Serialize)]
 pub struct Spec {
     /// The stable id (`tls.<host>` stands for one check per host).
     pub id: &'static str,
     /// What a pass proves, in the operator's terms.
     pub proves: &'static str,
-    /// The facts it reads.
+    /// The facts it needs before it starts: the runner starts it when all are known,
+    /// and skips it, with the reason its producer left, when one is missing.
     pub needs: &'static [Fact],
+    /// The facts it reads while it runs, without waiting for them to start.
+    pub waits: &'static [Fact],
     /// The facts it yields for later checks.
     pub yields: &'static [Fact],
     /// When a run asks for it.
@@ -129,9 +137,25 @@ pub struct Spec {
     /// Checks whose failure can explain this one's, nearest cause first: its failure
     /// then says "follows from …" instead of giving a fix of its own.
     pub explained_by: &'static [&'static str],
+    /// What its failure leaves undone, for the skips of the checks that need what it
+    /// yields: "skipped: ID STOPS".
+    pub stops: &'static str,
+    /// What runs it (`None` for the `config.*` checks: doctor reads the APIs once and
+    /// runs them together).
+    #[serde(skip)]
+    pub step: Option<Step>,
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 use super::ids;
+use super::runner::{self, Step};
 use Fact::*;
 
 /// Every check of the probe, in report order.
@@ -140,113 +164,155 @@ pub const PROBE: &[Spec] = &[
         id: "tls.<host>",
         proves: "the certificate of the site, the team domain and Pocket ID is valid for the host; days to expiry (warn/fail thresholds)",
         needs: &[Site],
+        waits: &[],
         yields: &[],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "failed",
+        step: Some(runner::tls_hosts),
     },
     Spec {
         id: ids::SERVICE_REDIRECT,
         proves: "the site is **not** public: an anonymous GET is redirected to this team's Access login; reports the team domain and AUD. A 200 is a failure: *site is publicly reachable without login*",
         needs: &[Site],
+        waits: &[],
         yields: &[AccessLogin, TeamDomain, Aud],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "did not reach an Access login",
+        step: Some(runner::service_redirect),
     },
     Spec {
         id: ids::ACCESS_LOGIN,
         proves: "Access sends the login to Pocket ID's authorization endpoint, with a client_id, the callback `https://TEAM.cloudflareaccess.com/cdn-cgi/access/callback`, `response_type=code`, `openid` and `email` scopes, and PKCE S256 (a warning without)",
         needs: &[AccessLogin],
+        waits: &[Discovery],
         yields: &[AuthorizeRequest, IdpUrl],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "found no usable authorization request",
+        step: Some(runner::access_login),
     },
     Spec {
         id: ids::IDP_AUTHORIZE,
         proves: "Pocket ID, without a session, accepts that client and callback and asks for a login",
         needs: &[AuthorizeRequest],
-        yields: &[Interaction],
+        waits: &[],
+        yields: &[Interaction, AuthorizeAsked],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "did not reach Pocket ID's login",
+        step: Some(runner::idp_authorize),
     },
     Spec {
         id: ids::IDP_DISCOVERY,
         proves: "the issuer is exactly Pocket ID's public URL; the authorize, token and JWKS endpoints are the ones Cloudflare is configured with, on the public host",
         needs: &[IdpUrl],
+        waits: &[],
         yields: &[Discovery],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "failed",
+        step: Some(runner::idp_discovery),
     },
     Spec {
         id: ids::IDP_JWKS,
         proves: "at least one signing key; every key parses; algorithms agree with discovery and are ones Access can verify; unique kids",
         needs: &[IdpUrl],
+        waits: &[Discovery],
         yields: &[],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "failed",
+        step: Some(runner::idp_jwks),
     },
     Spec {
         id: ids::IDP_TOKEN,
         proves: "the token endpoint answers like Pocket ID's OAuth token endpoint, not a 404, a page or a challenge — without filling Pocket ID's error log: with `--client-secret-file` it authenticates and asks for a resource nobody defines (`invalid_target`, which also proves the secret); with `--passkey` the login's own code exchange proves it (the probe runs only when the login fails); otherwise a bogus code is sent (which Pocket ID logs as an error)",
         needs: &[IdpUrl],
+        waits: &[],
         yields: &[],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "failed",
+        step: Some(runner::idp_token),
     },
     Spec {
         id: ids::IDP_HEALTH,
         proves: "Pocket ID's `/healthz` answers 204",
         needs: &[IdpUrl],
+        waits: &[],
         yields: &[],
         runs: Runs::Always,
         explained_by: &[],
+        stops: "failed",
+        step: Some(runner::idp_health),
     },
     Spec {
         id: ids::PASSKEY_LOGIN,
         proves: "the software passkey signs Pocket ID's challenge (`rpId` must be Pocket ID's host) and gets a session for its user",
         needs: &[Passkey, IdpUrl],
+        waits: &[AuthorizeAsked],
         yields: &[IdpSession],
         runs: Runs::WithPasskey,
         explained_by: &[ids::IDP_DISCOVERY, ids::IDP_HEALTH],
+        stops: "failed",
+        step: Some(runner::passkey_login),
     },
     Spec {
         id: ids::IDP_CODE,
         proves: "Pocket ID's interaction completes (authenticate, consent the first time) and a code for Access's client goes to Access's callback; `state` and `iss` round-trip",
         needs: &[Interaction, IdpSession],
+        waits: &[Discovery],
         yields: &[Code],
         runs: Runs::WithPasskey,
         explained_by: &[ids::IDP_AUTHORIZE, ids::PASSKEY_LOGIN, ids::IDP_DISCOVERY],
+        stops: "failed",
+        step: Some(runner::idp_code),
     },
     Spec {
         id: ids::IDP_EXCHANGE,
         proves: "ssoprobe's own code flow: code redeemed with the secret, id_token verified against the JWKS (iss, aud, exp, nonce)",
-        needs: &[IdpSession, ClientSecret],
+        needs: &[Code, ClientSecret],
+        waits: &[Discovery],
         yields: &[],
         runs: Runs::WithPasskeyAndSecret,
         explained_by: &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
+        stops: "failed",
+        step: Some(runner::idp_exchange),
     },
     Spec {
         id: ids::ACCESS_CALLBACK,
         proves: "Access redeems the code server-side and, through `/cdn-cgi/access/authorized`, sets `CF_Authorization` on the site; Access's error pages are named (failed code exchange, failed token verification, policy denied)",
         needs: &[Code],
+        waits: &[Discovery],
         yields: &[AppSession],
         runs: Runs::WithPasskey,
         explained_by: &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
+        stops: "failed",
+        step: Some(runner::access_callback),
     },
     Spec {
         id: ids::SERVICE_REACH,
         proves: "the original URL answers 200 (or `--expect-status`, and `--expect-body`) with the session — or with the service token; Cloudflare 530/1033 (tunnel down), 502 (local service down) are named",
         needs: &[AppSession],
+        waits: &[],
         yields: &[],
         runs: Runs::WithLoginOrServiceToken,
         explained_by: &[],
+        stops: "failed",
+        step: Some(runner::service_reach),
     },
     Spec {
         id: ids::ACCESS_TOKEN,
         proves: "`CF_Authorization` verifies against `https://TEAM.cloudflareaccess.com/cdn-cgi/access/certs`: RS256, known kid, `iss`, `aud` contains the AUD, `exp`/`nbf`, `email` is the passkey's user",
         needs: &[AppSession, TeamDomain],
+        waits: &[],
         yields: &[],
         runs: Runs::WithPasskey,
         explained_by: &[ids::SERVICE_REACH, ids::ACCESS_CALLBACK],
+        stops: "failed",
+        step: Some(runner::access_token),
     },
 ];
 
@@ -329,9 +395,12 @@ const fn config(id: &'static str, proves: &'static str, needs: &'static [Fact]) 
         id,
         proves,
         needs,
+        waits: &[],
         yields: &[],
         runs: Runs::WithApiCredentials,
         explained_by: &[],
+        stops: "failed",
+        step: None,
     }
 }
 
@@ -353,6 +422,12 @@ pub fn of(id: &str) -> Option<&'static Spec> {
 /// What makes `spec` skip, in words: for each fact it needs, the flag that gives it or
 /// the checks that yield it.
 pub fn skips_when(spec: &Spec) -> Vec<String> {
+    let last_request_waits = spec.waits.contains(&AuthorizeAsked).then(|| {
+        format!(
+            "{} is never sent (its last request waits for it)",
+            ids::IDP_AUTHORIZE
+        )
+    });
     spec.needs
         .iter()
         .map(|fact| match fact.given() {
@@ -376,6 +451,7 @@ pub fn skips_when(spec: &Spec) -> Vec<String> {
                 }
             }
         })
+        .chain(last_request_waits)
         .collect()
 }
 

@@ -8,29 +8,27 @@ use crate::tls::{self, TlsProbeError};
 use std::future::Future;
 use url::Url;
 
-/// Runs the TLS check of the site, the team domain and Pocket ID, concurrently.
+/// Runs the TLS check of the site, the team domain and Pocket ID (each as soon as it
+/// is known), concurrently.
 pub async fn run_all(
     config: &Config,
     http: &Http,
     team_domain: impl Future<Output = Option<String>>,
-    idp_known: bool,
+    idp: impl Future<Output = Option<Url>>,
 ) -> Vec<CheckResult> {
     let service = config
         .service
         .host_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let idp = config
-        .idp
-        .host_str()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
     let service_check = check_url(config, http, &config.service);
     let idp_check = async {
-        if idp == service || !idp_known {
+        let idp = idp.await?;
+        let host = idp.host_str().unwrap_or_default().to_ascii_lowercase();
+        if host == service {
             None
         } else {
-            Some(check_url(config, http, &config.idp).await)
+            Some(check_url(config, http, &idp).await)
         }
     };
     let team_check = async {

@@ -19,6 +19,12 @@ fn human() -> String {
         out.push_str(&format!("{}\n  proves:     {}\n", s.id, plain(s.proves)));
         out.push_str(&format!("  runs:       {}\n", s.runs.text()));
         out.push_str(&format!("  needs:      {}\n", facts(s.needs)));
+        if !s.waits.is_empty() {
+            out.push_str(&format!(
+                "  reads:      {} (once known; it starts without it)\n",
+                facts(s.waits)
+            ));
+        }
         if !s.yields.is_empty() {
             out.push_str(&format!("  yields:     {}\n", facts(s.yields)));
         }
@@ -59,6 +65,7 @@ fn json() -> String {
                 "proves": s.proves,
                 "runs": s.runs,
                 "needs": s.needs,
+                "waits": s.waits,
                 "yields": s.yields,
                 "skips_when": spec::skips_when(s),
                 "explained_by": s.explained_by,

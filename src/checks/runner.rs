@@ -1,0 +1,614 @@
+//! The runner: every check of [`spec::PROBE`](super::spec::PROBE) that the run asks for
+//! starts at once and waits for the facts it needs on a [`Board`]; a check whose need
+//! is missing skips with the reason its producer left. Order, concurrency and skips
+//! come from the declaration — the runner knows no check by name, and each check's
+//! step (below, in declared order) knows only the facts it reads and yields.
+//!
+//! All steps are futures of one task: the work is network-bound, so a run's wall time
+//! is its longest chain of dependent requests, not the sum of its requests.
+
+use super::access::{self, AuthorizeRequest};
+use super::spec::{self, Fact, Spec};
+use super::{idp, ids, login, tls};
+use crate::cloudflare::AccessLogin;
+use crate::config::{Config, IdpSource};
+use crate::finding::{CheckResult, IDP_UNKNOWN, Status};
+use crate::http::{Accept, Http, Request};
+use crate::pocketid::oidc::Discovery;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use url::Url;
+
+/// What runs a check: reads its facts from the board, yields its own, returns its
+/// result (several for `tls.<host>`).
+pub type Step = for<'a, 'r> fn(&'a Board<'r>) -> BoxFuture<'a, Vec<CheckResult>>;
+
+/// A fact of the run: pending, known, or known to be missing (with the skip text of
+/// the checks that need it).
+pub struct Slot<T> {
+    tx: watch::Sender<Option<Result<Arc<T>, String>>>,
+}
+
+impl<T> Slot<T> {
+    fn new() -> Slot<T> {
+        Slot {
+            tx: watch::Sender::new(None),
+        }
+    }
+
+    /// Settles the fact, once: later calls change nothing.
+    fn settle(&self, value: Result<Arc<T>, String>) {
+        self.tx.send_if_modified(|s| {
+            if s.is_none() {
+                *s = Some(value);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The fact is known.
+    fn put(&self, value: T) {
+        self.settle(Ok(Arc::new(value)));
+    }
+
+    /// The fact will not be known; `why` is the skip text of the checks that need it.
+    fn missing(&self, why: impl Into<String>) {
+        self.settle(Err(why.into()));
+    }
+
+    /// The fact, once settled.
+    async fn get(&self) -> Result<Arc<T>, String> {
+        let mut rx = self.tx.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_else(|| Err(IDP_UNKNOWN.to_string())),
+            // The sender lives as long as the board.
+            Err(_) => Err(IDP_UNKNOWN.to_string()),
+        }
+    }
+
+    /// The fact if it is known, without waiting.
+    fn now(&self) -> Option<Arc<T>> {
+        self.tx.borrow().clone().and_then(Result::ok)
+    }
+}
+
+/// A slot whatever its fact's type: waited for and closed by the runner.
+trait AnySlot: Sync {
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn close(&self, why: &str);
+}
+
+impl<T: Send + Sync> AnySlot for Slot<T> {
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        async { self.get().await.map(|_| ()) }.boxed()
+    }
+
+    fn close(&self, why: &str) {
+        self.missing(why);
+    }
+}
+
+/// The facts of one run, as the checks find them, and each check's outcome.
+pub struct Board<'r> {
+    config: &'r Config,
+    http: &'r Http,
+    /// The Access login the site redirects to (with the team and the AUD).
+    access_login: Slot<AccessLogin>,
+    /// The team domain: `--team`, or the Access login's.
+    team: Slot<String>,
+    /// The run's settings with Pocket ID's URL known (given, or adopted from Access's
+    /// authorization request).
+    idp: Slot<Config>,
+    authorize: Slot<AuthorizeRequest>,
+    authorize_asked: Slot<()>,
+    discovery: Slot<Arc<Discovery>>,
+    interaction: Slot<Url>,
+    session: Slot<()>,
+    code: Slot<Url>,
+    /// Where Access's callback left the browser: the site, with `CF_Authorization`
+    /// (or the site itself, in service-token mode).
+    app_session: Slot<Url>,
+    /// The team's certs, fetched as soon as the team is known (not a check's fact:
+    /// `access.token` asks again if the team it needs is another).
+    certs: Slot<login::Certs>,
+    outcomes: Vec<(&'static str, Slot<Status>)>,
+}
+
+impl<'r> Board<'r> {
+    fn new(config: &'r Config, http: &'r Http) -> Board<'r> {
+        Board {
+            config,
+            http,
+            access_login: Slot::new(),
+            team: Slot::new(),
+            idp: Slot::new(),
+            authorize: Slot::new(),
+            authorize_asked: Slot::new(),
+            discovery: Slot::new(),
+            interaction: Slot::new(),
+            session: Slot::new(),
+            code: Slot::new(),
+            app_session: Slot::new(),
+            certs: Slot::new(),
+            outcomes: spec::PROBE.iter().map(|s| (s.id, Slot::new())).collect(),
+        }
+    }
+
+    /// The slot of a fact found during the run; `None` for facts the operator gives.
+    fn slot(&self, fact: Fact) -> Option<&dyn AnySlot> {
+        Some(match fact {
+            Fact::AccessLogin | Fact::Aud => &self.access_login,
+            Fact::TeamDomain => &self.team,
+            Fact::IdpUrl => &self.idp,
+            Fact::AuthorizeRequest => &self.authorize,
+            Fact::AuthorizeAsked => &self.authorize_asked,
+            Fact::Discovery => &self.discovery,
+            Fact::Interaction => &self.interaction,
+            Fact::IdpSession => &self.session,
+            Fact::Code => &self.code,
+            Fact::AppSession => &self.app_session,
+            Fact::Site
+            | Fact::Passkey
+            | Fact::ClientSecret
+            | Fact::ServiceToken
+            | Fact::CloudflareConfig
+            | Fact::PocketIdConfig => return None,
+        })
+    }
+
+    /// What the run knows before any check: the facts its settings give.
+    fn seed(&self) {
+        let config = self.config;
+        if let Some(team) = &config.team_domain {
+            self.team.put(team.clone());
+        }
+        if config.idp_source != IdpSource::Unknown {
+            self.idp.put(config.clone());
+        }
+        if config.passkey.is_none() && config.service_token.is_some() {
+            self.app_session.put(config.service.clone());
+        }
+    }
+
+    /// The outcome of check `id`: `None` when the run does not ask for it.
+    async fn outcome(&self, id: &str) -> Option<Status> {
+        let (_, slot) = self.outcomes.iter().find(|(i, _)| *i == id)?;
+        slot.get().await.ok().map(|s| *s)
+    }
+
+    /// Pocket ID's discovery document, when `idp.discovery` read one.
+    async fn discovered(&self) -> Option<Arc<Discovery>> {
+        self.discovery.get().await.ok().map(|d| (*d).clone())
+    }
+
+    /// The settings with Pocket ID known, else the run's own.
+    fn settings(&self) -> Arc<Config> {
+        self.idp
+            .now()
+            .unwrap_or_else(|| Arc::new(self.config.clone()))
+    }
+}
+
+/// Whether the run asks for `spec`.
+fn asked(spec: &Spec, config: &Config) -> bool {
+    use spec::Runs;
+    let passkey = config.passkey.is_some();
+    match spec.runs {
+        Runs::Always => true,
+        Runs::WithPasskey => passkey,
+        Runs::WithPasskeyAndSecret => passkey && config.client_secret.is_some(),
+        Runs::WithLoginOrServiceToken => passkey || config.service_token.is_some(),
+        Runs::WithApiCredentials => config.doctor.enabled(),
+    }
+}
+
+/// Runs one declared check: waits for its needs (the first missing one makes it skip
+/// with that fact's reason), runs its step, then settles what it yields — a yield its
+/// step did not give is missing, with the reason its result leaves.
+async fn run_one(board: &Board<'_>, spec: &'static Spec, step: Step) -> Vec<CheckResult> {
+    let mut missing = None;
+    for fact in spec.needs {
+        if let Some(slot) = board.slot(*fact)
+            && let Err(why) = slot.ready().await
+        {
+            missing = Some(why);
+            break;
+        }
+    }
+    let (results, why) = match missing {
+        Some(why) => (vec![CheckResult::skip(spec.id, why.clone())], why),
+        None => {
+            let mut results = step(board).await;
+            if results.is_empty() {
+                // A step that found its needs gone (it reads them again) skips.
+                results.push(CheckResult::skip(
+                    spec.id,
+                    format!("skipped: {} is unknown", fact_list(spec.needs)),
+                ));
+            }
+            let why = format!("skipped: {} {}", spec.id, spec.stops);
+            (results, why)
+        }
+    };
+    for fact in spec.yields {
+        if let Some(slot) = board.slot(*fact) {
+            // Pocket ID not found is said one way, whatever stopped the chain.
+            slot.close(if *fact == Fact::IdpUrl {
+                IDP_UNKNOWN
+            } else {
+                &why
+            });
+        }
+    }
+    let status = results.iter().map(|r| r.status).max_by_key(|s| match s {
+        Status::Fail => 3,
+        Status::Warn => 2,
+        Status::Pass => 1,
+        Status::Skip => 0,
+    });
+    if let Some((_, slot)) = board.outcomes.iter().find(|(i, _)| *i == spec.id) {
+        slot.put(status.unwrap_or(Status::Skip));
+    }
+    results
+}
+
+fn fact_list(facts: &[Fact]) -> String {
+    facts
+        .iter()
+        .map(|f| f.text())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The checks of one run in report order, with what Pocket ID's URL turned out to be.
+pub async fn run(config: &Config, http: &Http) -> (Vec<CheckResult>, Arc<Config>) {
+    let board = Board::new(config, http);
+    board.seed();
+    let mut checks = Vec::new();
+    let steps = spec::PROBE.iter().map(|s| {
+        let board = &board;
+        async move {
+            match s.step {
+                Some(step) if asked(s, board.config) => run_one(board, s, step).await,
+                _ => {
+                    // Not asked: what it would yield is missing, and said so.
+                    for fact in s.yields {
+                        if let Some(slot) = board.slot(*fact) {
+                            slot.close(&format!("skipped: {} is not part of this run", s.id));
+                        }
+                    }
+                    if let Some((_, slot)) = board.outcomes.iter().find(|(i, _)| *i == s.id) {
+                        slot.missing("not asked");
+                    }
+                    Vec::new()
+                }
+            }
+        }
+    });
+    let (results, (), doctor) = tokio::join!(
+        futures::future::join_all(steps),
+        prefetch_certs(&board),
+        doctor(&board),
+    );
+    checks.extend(results.into_iter().flatten());
+    checks.extend(doctor);
+    (checks, board.settings())
+}
+
+/// The team's certs (for `access.token`) as soon as the team is known: off the end of
+/// the login, and — with `--team`, in every run — the request that opens the team's
+/// connection while the site answers; `access.login`'s request shares it.
+async fn prefetch_certs(board: &Board<'_>) {
+    let config = board.config;
+    if config.passkey.is_none() && config.team_domain.is_none() {
+        board.certs.missing("not needed");
+        return;
+    }
+    match board.team.get().await {
+        Ok(team) => board
+            .certs
+            .put(login::fetch_certs(board.http, (*team).clone()).await),
+        Err(why) => board.certs.missing(why),
+    }
+}
+
+/// The `config.*` checks (with API credentials), beside the probe: a failing login
+/// comes with its configuration cause in the same report. They read Pocket ID's URL
+/// once the chain has named it.
+async fn doctor(board: &Board<'_>) -> Vec<CheckResult> {
+    if !board.config.doctor.enabled() {
+        return Vec::new();
+    }
+    match board.idp.get().await {
+        Ok(known) => crate::doctor::run(&known, board.http, true).await,
+        Err(_) => crate::doctor::run(board.config, board.http, false).await,
+    }
+}
+
+// ---------------------------------------------------------------- the steps
+
+/// `tls.<host>`: the site, the team (once known) and Pocket ID (once known).
+pub fn tls_hosts<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        tls::run_all(
+            b.config,
+            b.http,
+            b.team.get().map(|t| t.ok().map(|t| (*t).clone())),
+            b.idp.get().map(|c| c.ok().map(|c| c.idp.clone())),
+        )
+        .await
+    }
+    .boxed()
+}
+
+/// `service.redirect`.
+pub fn service_redirect<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let (result, login) = access::service_redirect(b.config, b.http).await;
+        if let Some(login) = login {
+            b.team.put(login.team_domain.clone());
+            b.access_login.put(login);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `access.login`. Without Pocket ID's URL, its answer names it: adopted (see
+/// [`super::adopted_idp`]) before it is judged, so Pocket ID's checks start at once.
+pub fn access_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let Ok(login) = b.access_login.get().await else {
+            return Vec::new();
+        };
+        let mut answered = None;
+        if b.config.idp_source == IdpSource::Unknown {
+            let asked = Instant::now();
+            let answer = b
+                .http
+                .send(
+                    ids::ACCESS_LOGIN,
+                    Request::get(login.url.clone(), Accept::Html),
+                )
+                .await;
+            match answer.as_ref().map(super::adopted_idp) {
+                Ok(Ok(idp)) => {
+                    let mut known = b.config.clone();
+                    known.idp = idp;
+                    known.idp_source = IdpSource::Discovered;
+                    b.idp.put(known);
+                }
+                Ok(Err(why)) => b.idp.missing(why),
+                Err(_) => b.idp.missing(IDP_UNKNOWN),
+            }
+            answered = Some((answer, asked.elapsed()));
+        }
+        let config = b.settings();
+        let (result, request) =
+            access::access_login(&config, b.http, &login, answered, b.discovered()).await;
+        if let Some(request) = request {
+            b.authorize.put(request);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `idp.authorize`: says when its request has left (the passkey's login/finish waits
+/// for that: Pocket ID's answer must not see the session).
+pub fn idp_authorize<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let Ok(request) = b.authorize.get().await else {
+            return Vec::new();
+        };
+        b.authorize_asked.put(());
+        let (result, interaction) = idp::authorize(b.http, &request).await;
+        if let Some(interaction) = interaction {
+            b.interaction.put(interaction);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `idp.discovery`.
+pub fn idp_discovery<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let config = b.settings();
+        let (result, doc) = idp::discovery(&config, b.http).await;
+        if let Some(doc) = doc {
+            b.discovery.put(doc);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `idp.jwks`: compared with discovery's algorithms when discovery answers.
+pub fn idp_jwks<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let config = b.settings();
+        vec![idp::jwks(&config, b.http, b.discovered()).await]
+    }
+    .boxed()
+}
+
+/// `idp.token`. With a passkey (and no client secret) the login proves the token
+/// endpoint, and the probe that Pocket ID would log as an error runs only if the
+/// login's code exchange failed.
+pub fn idp_token<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let config = b.settings();
+        if b.config.passkey.is_none() || b.config.client_secret.is_some() {
+            return vec![idp::token(&config, b.http).await];
+        }
+        vec![match b.outcome(ids::ACCESS_CALLBACK).await {
+            Some(Status::Pass) => idp::token_proved_by_login(),
+            Some(Status::Fail) => idp::token(&config, b.http).await,
+            _ => CheckResult::skip(
+                ids::IDP_TOKEN,
+                "skipped: the login did not reach the code exchange that proves the token endpoint (pass --client-secret-file to check it on its own, without a line in Pocket ID's error log)",
+            ),
+        }]
+    }
+    .boxed()
+}
+
+/// `idp.health`.
+pub fn idp_health<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let config = b.settings();
+        vec![idp::health(&config, b.http).await]
+    }
+    .boxed()
+}
+
+/// `passkey.login`: signs beside the anonymous chain; sends login/finish once
+/// `idp.authorize`'s request has left (its cookies are fixed then). A chain that stops
+/// before it never opens a session; a problem found while signing is still reported.
+pub fn passkey_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let config = b.settings();
+        let begun = match login::passkey_begin(&config, b.http).await {
+            Ok(begun) => begun,
+            Err(failed) => return vec![failed],
+        };
+        if let Err(why) = b.authorize_asked.get().await {
+            return vec![CheckResult::skip(ids::PASSKEY_LOGIN, why)];
+        }
+        // One turn of the scheduler: idp.authorize's request has been handed to the
+        // client, with the cookies of that moment.
+        tokio::task::yield_now().await;
+        let (result, ok) = login::passkey_finish(&config, b.http, begun).await;
+        if ok {
+            b.session.put(());
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// The chain's Access login, authorization request and discovery document, for the
+/// login's checks (which run once the first two are known).
+async fn chain_of(
+    b: &Board<'_>,
+) -> Option<(
+    Arc<AccessLogin>,
+    Arc<AuthorizeRequest>,
+    Option<Arc<Discovery>>,
+)> {
+    let login = b.access_login.get().await.ok()?;
+    let authorize = b.authorize.get().await.ok()?;
+    Some((login, authorize, b.discovered().await))
+}
+
+/// `idp.code`.
+pub fn idp_code<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let (Some((access_login, authorize, discovery)), Ok(interaction)) =
+            (chain_of(b).await, b.interaction.get().await)
+        else {
+            return Vec::new();
+        };
+        let chain = login::Chain {
+            login: &access_login,
+            authorize: &authorize,
+            discovery,
+        };
+        let config = b.settings();
+        let (result, code) = login::code(&config, b.http, &chain, &interaction).await;
+        if let Some(code) = code {
+            b.code.put(code);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `idp.exchange`.
+pub fn idp_exchange<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let (Some((access_login, authorize, discovery)), Some(secret)) =
+            (chain_of(b).await, b.config.client_secret.as_ref())
+        else {
+            return Vec::new();
+        };
+        let chain = login::Chain {
+            login: &access_login,
+            authorize: &authorize,
+            discovery,
+        };
+        let config = b.settings();
+        vec![login::exchange(&config, b.http, &chain, secret).await]
+    }
+    .boxed()
+}
+
+/// `access.callback`: after `idp.exchange` when it runs (its verdict on the secret
+/// tells the callback's failures apart).
+pub fn access_callback<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let (Some((access_login, authorize, discovery)), Ok(code)) =
+            (chain_of(b).await, b.code.get().await)
+        else {
+            return Vec::new();
+        };
+        let secret_proved = b
+            .outcome(ids::IDP_EXCHANGE)
+            .await
+            .map(|s| s == Status::Pass);
+        let chain = login::Chain {
+            login: &access_login,
+            authorize: &authorize,
+            discovery,
+        };
+        let config = b.settings();
+        let (result, landed) =
+            login::access_callback(&config, b.http, &chain, (*code).clone(), secret_proved).await;
+        if let Some(landed) = landed {
+            b.app_session.put(landed);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `service.reach`: with the login's session, or with the service token.
+pub fn service_reach<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let config = b.settings();
+        match (&config.passkey, &config.service_token) {
+            (None, Some(token)) => vec![login::service_token_reach(&config, b.http, token).await],
+            _ => match b.app_session.get().await {
+                Ok(landed) => vec![login::service_reach(&config, b.http, (*landed).clone()).await],
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+    .boxed()
+}
+
+/// `access.token`.
+pub fn access_token<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let (Ok(access_login), Ok(authorize)) =
+            (b.access_login.get().await, b.authorize.get().await)
+        else {
+            return Vec::new();
+        };
+        let chain = login::Chain {
+            login: &access_login,
+            authorize: &authorize,
+            discovery: None,
+        };
+        let certs = b.certs.get().await.ok();
+        let config = b.settings();
+        vec![login::access_token(&config, b.http, &chain, certs).await]
+    }
+    .boxed()
+}
