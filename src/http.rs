@@ -682,7 +682,13 @@ pub struct Http {
     handshakes: Arc<crate::tls::Handshakes>,
     /// Every exchange, redacted, when the run writes a HAR archive.
     har: Option<Arc<crate::har::Recorder>>,
+    /// Answers asked for ahead of the check that reads them, by URL, each taken once
+    /// ([`Http::prefetch`]).
+    prefetched: std::sync::Mutex<Vec<(Url, Prefetched)>>,
 }
+
+/// An answer asked for ahead of its check.
+type Prefetched = tokio::sync::oneshot::Receiver<Result<Response, HttpError>>;
 
 /// The requests of a run: those under way (for the progress line, and to name the one
 /// the deadline caught) and the slowest one done.
@@ -866,7 +872,40 @@ impl Http {
             opened: std::sync::Mutex::new(std::collections::HashMap::new()),
             handshakes,
             har: None,
+            prefetched: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Sends `request` for `check` now, ahead of the check: the check's own `send` of
+    /// the same anonymous GET (same URL, no credential) takes this answer instead of
+    /// asking again. Run it beside the checks; an answer no check takes is dropped.
+    /// The caller decides only *when* a request goes: the check still judges the
+    /// answer, and asks for itself if its URL turned out to be another.
+    pub fn prefetch<'a>(
+        &'a self,
+        check: &'a str,
+        request: Request,
+    ) -> impl Future<Output = ()> + 'a {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let shareable = request.method == Method::GET && request.headers.is_empty();
+        if shareable && let Ok(mut list) = self.prefetched.lock() {
+            list.push((request.url.clone(), rx));
+        }
+        async move {
+            if shareable {
+                let _ = tx.send(self.send_now(check, request).await);
+            }
+        }
+    }
+
+    /// The prefetched answer to an anonymous GET of `url`, if one was asked for.
+    fn take_prefetched(&self, request: &Request) -> Option<Prefetched> {
+        if request.method != Method::GET || !request.headers.is_empty() {
+            return None;
+        }
+        let mut list = self.prefetched.lock().ok()?;
+        let i = list.iter().position(|(u, _)| *u == request.url)?;
+        Some(list.swap_remove(i).1)
     }
 
     /// Records every exchange from now on, redacted, for a HAR archive.
@@ -1092,6 +1131,17 @@ impl Http {
             }
             return Err(HttpError::CredentialWithheld { origin });
         }
+        if let Some(answer) = self.take_prefetched(&request)
+            && let Ok(answer) = answer.await
+        {
+            return answer;
+        }
+        self.send_now(check, request).await
+    }
+
+    /// [`Http::send`] without looking for a prefetched answer (the credential rule has
+    /// been applied).
+    async fn send_now(&self, check: &str, request: Request) -> Result<Response, HttpError> {
         let (budget, on_timeout) = self.budget();
         if budget.is_zero() {
             return Err(on_timeout);

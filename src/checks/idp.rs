@@ -25,6 +25,29 @@ fn endpoint(config: &Config, path: &str) -> Url {
     u
 }
 
+/// The anonymous requests of `idp.discovery`, `idp.jwks` and `idp.health` to the Pocket
+/// ID of `config`, as those checks send them (for [`Http::prefetch`]).
+pub fn public_requests(config: &Config) -> [(&'static str, Request); 3] {
+    [
+        (ids::IDP_DISCOVERY, discovery_request(config)),
+        (ids::IDP_JWKS, jwks_request(config)),
+        (ids::IDP_HEALTH, health_request(config)),
+    ]
+}
+
+fn discovery_request(config: &Config) -> Request {
+    Request::get(endpoint(config, paths::DISCOVERY), Accept::Json)
+}
+
+fn jwks_request(config: &Config) -> Request {
+    // Off the critical path: shares the connection discovery opens.
+    Request::get(endpoint(config, paths::JWKS), Accept::Json).patient()
+}
+
+fn health_request(config: &Config) -> Request {
+    Request::get(endpoint(config, paths::HEALTH), Accept::Json).patient()
+}
+
 /// `idp.authorize`: Pocket ID, without a session, must accept Access's client and
 /// callback and ask for a login (`302 /interaction?interaction=…`).
 pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult, Option<Url>) {
@@ -175,9 +198,8 @@ pub async fn discovery(config: &Config, http: &Http) -> (CheckResult, Option<Arc
 /// Pocket ID's discovery document; None, with the failure on `f`, when it could not be
 /// read or is not one.
 async fn fetch_discovery(config: &Config, http: &Http, f: &mut Findings) -> Option<Discovery> {
-    let url = endpoint(config, paths::DISCOVERY);
     let response = match http
-        .send(ids::IDP_DISCOVERY, Request::get(url, Accept::Json))
+        .send(ids::IDP_DISCOVERY, discovery_request(config))
         .await
     {
         Ok(r) => r,
@@ -340,13 +362,7 @@ pub async fn jwks(
     discovery: impl Future<Output = Option<Arc<Discovery>>>,
 ) -> CheckResult {
     let mut f = Findings::start(ids::IDP_JWKS);
-    let fetched = http
-        .send(
-            ids::IDP_JWKS,
-            // Off the critical path: shares the connection discovery opens.
-            Request::get(endpoint(config, paths::JWKS), Accept::Json).patient(),
-        )
-        .await;
+    let fetched = http.send(ids::IDP_JWKS, jwks_request(config)).await;
     // Discovery is fetched concurrently; a slow one is not this check's time.
     let discovery = f.waiting_for(discovery).await;
     let response = match fetched {
@@ -780,13 +796,7 @@ fn token_failure(config: &Config, response: &crate::http::Response) -> (String, 
 /// `idp.health`: Pocket ID's `/healthz` answers 204.
 pub async fn health(config: &Config, http: &Http) -> CheckResult {
     let mut f = Findings::start(ids::IDP_HEALTH);
-    let response = match http
-        .send(
-            ids::IDP_HEALTH,
-            Request::get(endpoint(config, paths::HEALTH), Accept::Json).patient(),
-        )
-        .await
-    {
+    let response = match http.send(ids::IDP_HEALTH, health_request(config)).await {
         Ok(r) => r,
         Err(e) => {
             f.request_failed(format!("GET {}", paths::HEALTH), &e);

@@ -518,16 +518,32 @@ const RUN_GUARD_SLACK: Duration = Duration::from_secs(1);
 /// stopped [`RUN_GUARD_SLACK`] after it, and the run still ends with a report
 /// ([`Outcome::overran`]).
 pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
+    run_found_after(config, http, &Found::default()).await
+}
+
+/// [`run_found`] for settings run before (`serve`'s targets): the team and Pocket ID
+/// that run found (`last`) are asked for at once — their connections open while the
+/// site answers — and this run still finds and judges them itself.
+pub async fn run_found_after(config: &Config, http: &Http, last: &Found) -> (Outcome, Found) {
+    let found_before = |v: &Option<FoundValue>| {
+        v.as_ref()
+            .filter(|v| v.from != "given")
+            .map(|v| v.value.clone())
+    };
+    let hints = runner::Hints {
+        team: found_before(&last.team),
+        idp: found_before(&last.idp).and_then(|u| url::Url::parse(&u).ok()),
+    };
     let guard = http.deadline() + RUN_GUARD_SLACK;
     // The values servers hand this run are its own (redact::in_run). Boxed: the run's
     // future is large, and a worker thread's stack is not.
-    let run = crate::redact::in_run(Box::pin(run_scoped(config, http)));
+    let run = crate::redact::in_run(Box::pin(run_scoped(config, http, &hints)));
     tokio::time::timeout_at(guard, run)
         .await
         .unwrap_or_else(|_| (Outcome::overran(config.http.deadline), Found::default()))
 }
 
-async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
+async fn run_scoped(config: &Config, http: &Http, hints: &runner::Hints) -> (Outcome, Found) {
     let started = Instant::now();
     if config.doctor.only {
         let mut checks = crate::doctor::run(
@@ -548,7 +564,7 @@ async fn run_scoped(config: &Config, http: &Http) -> (Outcome, Found) {
     }
     // Without --idp (or a passkey file), Pocket ID is found on the way: the authorize
     // URL Access redirects to names it (access.login adopts it).
-    let (mut checks, settings) = runner::run(config, http).await;
+    let (mut checks, settings) = runner::run(config, http, hints).await;
     settle_unsent(&mut checks, http.deadline_limit());
     attribute_causes(&mut checks);
     let found = Found::of(&settings, &checks);

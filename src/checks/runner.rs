@@ -265,11 +265,23 @@ fn fact_list(facts: &[Fact]) -> String {
         .join(" or ")
 }
 
+/// Where the last run of the same settings found the team and Pocket ID (`serve`
+/// probes a target again and again): their connections open, and Pocket ID's public
+/// answers are asked for, at the run's start. Nothing found earlier is trusted: each
+/// check still waits for this run's own chain to name its host, judges this run's
+/// answers, and asks again itself if the chain names another host.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// The team domain the last run found.
+    pub team: Option<String>,
+    /// Pocket ID's URL the last run adopted.
+    pub idp: Option<Url>,
+}
+
 /// The checks of one run in report order, with what Pocket ID's URL turned out to be.
-pub async fn run(config: &Config, http: &Http) -> (Vec<CheckResult>, Arc<Config>) {
+pub async fn run(config: &Config, http: &Http, hints: &Hints) -> (Vec<CheckResult>, Arc<Config>) {
     let board = Board::new(config, http);
     board.seed();
-    let mut checks = Vec::new();
     let steps = spec::PROBE.iter().map(|s| {
         let board = &board;
         async move {
@@ -290,31 +302,63 @@ pub async fn run(config: &Config, http: &Http) -> (Vec<CheckResult>, Arc<Config>
             }
         }
     });
-    let (results, (), doctor) = tokio::join!(
-        futures::future::join_all(steps),
-        prefetch_certs(&board),
-        doctor(&board),
-    );
-    checks.extend(results.into_iter().flatten());
+    let checks = async { tokio::join!(futures::future::join_all(steps), doctor(&board)) };
+    // Requests ahead of their checks: the run does not wait for them — an answer no
+    // check took when the checks are done is dropped.
+    let ahead = async {
+        tokio::join!(
+            prefetch_certs(&board, hints.team.as_deref()),
+            prefetch_idp(&board, hints.idp.as_ref()),
+        );
+        std::future::pending::<std::convert::Infallible>().await
+    };
+    let (results, doctor) = tokio::select! {
+        biased;
+        done = checks => done,
+        never = ahead => match never {},
+    };
+    let mut checks: Vec<CheckResult> = results.into_iter().flatten().collect();
     checks.extend(doctor);
     (checks, board.settings())
 }
 
-/// The team's certs (for `access.token`) as soon as the team is known: off the end of
-/// the login, and — with `--team`, in every run — the request that opens the team's
-/// connection while the site answers; `access.login`'s request shares it.
-async fn prefetch_certs(board: &Board<'_>) {
+/// The team's certs (for `access.token`) as soon as the team is known or hinted: off
+/// the end of the login, and — with `--team` or a hint, in every run — the request
+/// that opens the team's connection while the site answers; `access.login`'s request
+/// shares it.
+async fn prefetch_certs(board: &Board<'_>, hint: Option<&str>) {
     let config = board.config;
-    if config.passkey.is_none() && config.team_domain.is_none() {
-        board.certs.missing("not needed");
+    let team = match (&config.team_domain, hint) {
+        (Some(team), _) => team.clone(),
+        (None, Some(hint)) => hint.to_string(),
+        (None, None) if config.passkey.is_none() => {
+            board.certs.missing("not needed");
+            return;
+        }
+        (None, None) => match board.team.get().await {
+            Ok(team) => (*team).clone(),
+            Err(why) => {
+                board.certs.missing(why);
+                return;
+            }
+        },
+    };
+    board.certs.put(login::fetch_certs(board.http, team).await);
+}
+
+/// Pocket ID's public answers (discovery, JWKS, health) from the Pocket ID the last
+/// run adopted, when this run must find it again: its checks take them if this run's
+/// chain names the same URL.
+async fn prefetch_idp(board: &Board<'_>, hint: Option<&Url>) {
+    let Some(idp) = hint else { return };
+    if board.config.idp_source != IdpSource::Unknown || super::implausible_idp(idp).is_some() {
         return;
     }
-    match board.team.get().await {
-        Ok(team) => board
-            .certs
-            .put(login::fetch_certs(board.http, (*team).clone()).await),
-        Err(why) => board.certs.missing(why),
-    }
+    let mut hinted = board.config.clone();
+    hinted.idp = idp.clone();
+    let requests =
+        idp::public_requests(&hinted).map(|(check, request)| board.http.prefetch(check, request));
+    futures::future::join_all(requests).await;
 }
 
 /// The `config.*` checks (with API credentials), beside the probe: a failing login
@@ -373,7 +417,9 @@ pub fn access_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
                 .http
                 .send(
                     ids::ACCESS_LOGIN,
-                    Request::get(login.url.clone(), Accept::Html),
+                    // The certs' request is opening the team's connection when a hint
+                    // named the team: sharing it costs less than opening another.
+                    Request::get(login.url.clone(), Accept::Html).patient(),
                 )
                 .await;
             match answer.as_ref().map(super::adopted_idp) {

@@ -214,6 +214,9 @@ struct TargetState {
     /// The run under way, shared by every scrape of the target while it lasts. Weak:
     /// when every scrape waiting on it has hung up, the run is dropped.
     running: std::sync::Mutex<Option<WeakShared<RunFuture>>>,
+    /// Where the last run found the team and Pocket ID: the next run opens their
+    /// connections at once (and still finds them itself).
+    found: std::sync::Mutex<checks::Found>,
 }
 
 /// One run of a target, as its scrapes share it.
@@ -374,6 +377,7 @@ impl Exporter {
                             config,
                             last: std::sync::Mutex::new(None),
                             running: std::sync::Mutex::new(None),
+                            found: std::sync::Mutex::new(checks::Found::default()),
                         }),
                     )
                 })
@@ -900,7 +904,12 @@ async fn run_target(
         config.http.deadline = config.http.deadline.min(remaining);
         config.http.deadline_limit = limit;
         let started_unix = crate::timefmt::unix_now();
-        let checked = run_checks(&config).await;
+        let last = state
+            .found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let checked = run_checks(&config, &last).await;
         drop(permit);
         record_run(&exporter, &state, &config, started_unix, checked)
     };
@@ -960,12 +969,12 @@ struct Checked {
 
 /// Runs the checks of `config`, recording their requests; a client that cannot be set
 /// up fails the run.
-async fn run_checks(config: &Config) -> Checked {
+async fn run_checks(config: &Config, last: &checks::Found) -> Checked {
     match Http::new(&config.http) {
         Ok(mut http) => {
             // Every probe keeps its requests (redacted) for /report and debug=true.
             http.record_har();
-            let (outcome, found) = checks::run_found(config, &http).await;
+            let (outcome, found) = checks::run_found_after(config, &http, last).await;
             Checked {
                 outcome,
                 found,
@@ -1005,6 +1014,10 @@ fn record_run(
         entries,
     } = checked;
     exporter.runs_total.fetch_add(1, Ordering::Relaxed);
+    *state
+        .found
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = found.clone();
     // Rule: only a run whose checks decided, and none failed, is a success.
     let success = matches!(outcome.status(), Status::Pass | Status::Warn);
     if !success {
@@ -1259,5 +1272,129 @@ mod tests {
             scrape_budget(Some(&HeaderValue::from_bytes(b"\xff\xfe").unwrap())),
             None
         );
+    }
+}
+
+/// A target probed again: the team and Pocket ID its last run found are asked for at
+/// once, and never trusted (see `checks::run_found_after`).
+#[cfg(all(test, feature = "lab"))]
+mod found_before {
+    use crate::checks::{self, Found, FoundValue};
+    use crate::cli::{Cli, Command};
+    use crate::config::Config;
+    use crate::finding::Status;
+    use crate::http::Http;
+    use clap::Parser;
+    use ssoprobe_lab::{self as lab, Lab};
+
+    /// The one-argument form against `lab`, with `more` arguments.
+    fn one_argument(lab: &Lab, ca: &std::path::Path, more: &[String]) -> Config {
+        let mut argv = vec![
+            "ssoprobe".to_string(),
+            "check".to_string(),
+            format!("https://{}", lab::SERVICE_HOST),
+            "--ca-file".to_string(),
+            ca.display().to_string(),
+        ];
+        argv.extend(lab.route_args());
+        argv.extend(more.iter().cloned());
+        let Command::Check(args) = Cli::parse_from(argv).command else {
+            panic!("not a check");
+        };
+        Config::targets_from_check_args(&args, &super::super::NoOrigins)
+            .unwrap()
+            .remove(0)
+            .1
+    }
+
+    fn found(team: &str, idp: &str) -> Found {
+        let from = "Access's redirect to it";
+        Found {
+            team: Some(FoundValue {
+                value: team.to_string(),
+                from,
+            }),
+            idp: Some(FoundValue {
+                value: idp.to_string(),
+                from,
+            }),
+            ..Found::default()
+        }
+    }
+
+    fn team_domain() -> String {
+        lab::TEAM_HOST.to_string()
+    }
+
+    async fn started_lab() -> (Lab, super::super::lab::TempFile) {
+        let lab = Lab::start(super::super::lab::lab_config(&[], None, None).unwrap())
+            .await
+            .unwrap();
+        let ca = super::super::lab::TempFile::write("ssoprobe-test-ca", lab.ca_pem()).unwrap();
+        (lab, ca)
+    }
+
+    #[tokio::test]
+    async fn pocket_id_found_before_is_asked_at_once_and_asked_once() {
+        let (lab, ca) = started_lab().await;
+        let config = one_argument(&lab, &ca.0, &[]);
+        let mut http = Http::new(&config.http).unwrap();
+        http.record_har();
+        let last = found(&team_domain(), &format!("https://{}", lab::IDP_HOST));
+        let (outcome, found) = checks::run_found_after(&config, &http, &last).await;
+        assert_eq!(outcome.status(), Status::Pass, "{:?}", outcome.checks);
+        assert_eq!(found.idp.unwrap().from, "Access's redirect to it");
+        let entries = http.har_entries();
+        let started = |check: &str| {
+            let asked: Vec<_> = entries.iter().filter(|e| e.check == check).collect();
+            assert_eq!(asked.len(), 1, "{check} asked {} times", asked.len());
+            asked[0].started
+        };
+        // Discovery left before the team login did: it did not wait for the chain.
+        assert!(started(checks::ids::IDP_DISCOVERY) < started(checks::ids::ACCESS_LOGIN));
+        lab.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_team_and_pocket_id_that_moved_are_not_trusted_nor_waited_for() {
+        let (lab, ca) = started_lab().await;
+        // Where the last run found them, a host that accepts and never answers.
+        let tarpit = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tarpit.local_addr().unwrap().port();
+        let routes: Vec<String> = ["old-team.cloudflareaccess.com", "old-id.example.com"]
+            .iter()
+            .flat_map(|h| {
+                [
+                    "--connect-to".to_string(),
+                    format!("{h}:443:127.0.0.1:{port}"),
+                ]
+            })
+            .collect();
+        let mut routes = routes;
+        // Answers that never come would be cut only by the run's deadline.
+        routes.extend(["--timeout", "30s", "--deadline", "30s"].map(String::from));
+        let config = one_argument(&lab, &ca.0, &routes);
+        let http = Http::new(&config.http).unwrap();
+        let last = found(
+            "old-team.cloudflareaccess.com",
+            "https://old-id.example.com",
+        );
+        let (outcome, found) = checks::run_found_after(&config, &http, &last).await;
+        // The verdict is this run's, on the hosts its chain named, and the run ended
+        // without the answers that never came: a run that waited for them would have
+        // lasted until its deadline.
+        assert_eq!(outcome.status(), Status::Pass, "{:?}", outcome.checks);
+        assert!(
+            outcome.duration < config.http.deadline / 2,
+            "{:?}",
+            outcome.duration
+        );
+        assert_eq!(found.team.unwrap().value, team_domain());
+        assert_eq!(
+            found.idp.unwrap().value,
+            format!("https://{}", lab::IDP_HOST)
+        );
+        assert!(outcome.checks.iter().all(|c| c.id != checks::ids::RUN));
+        lab.shutdown().await;
     }
 }
