@@ -115,53 +115,62 @@ pub fn main() -> ExitCode {
         Command::Demo(args) if !args.output.quiet => Some(args.output.format),
         _ => None,
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Check(args) => {
-                let origins = matches.subcommand_matches("check");
-                check::run(&args, origins.map(|m| m as &dyn OriginOf)).await
-            }
-            Command::Doctor(args) => {
-                let origins = matches.subcommand_matches("doctor");
-                check::run_doctor(&args, origins.map(|m| m as &dyn OriginOf)).await
-            }
-            #[cfg(feature = "lab")]
-            Command::Demo(args) => demo::run(&args).await,
-            #[cfg(feature = "lab")]
-            Command::Lab(args) => lab::run(&args).await,
-            #[cfg(not(feature = "lab"))]
-            Command::Demo(_) => Err(without_lab("demo")),
-            #[cfg(not(feature = "lab"))]
-            Command::Lab(_) => Err(without_lab("lab")),
-            Command::Enroll(args) => enroll::run(&args).await,
-            Command::Serve(args) => {
-                let origins = matches.subcommand_matches("serve");
-                serve::run(&args, origins.map(|m| m as &dyn OriginOf)).await
-            }
-            Command::Config {
-                command: crate::cli::ConfigCommand::Check(args),
-            } => {
-                let origins = matches
-                    .subcommand_matches("config")
-                    .and_then(|m| m.subcommand_matches("check"));
-                config::run(&args, origins.map(|m| m as &dyn OriginOf))
-            }
-            Command::Passkey { command } => passkey::run(command).await,
-            Command::Completions { shell } => {
-                let mut cmd = Cli::command();
-                clap_complete::generate(shell, &mut cmd, "ssoprobe", &mut std::io::stdout());
-                Ok(0)
-            }
-            Command::Man { dir } => man::run(dir.as_deref()),
-            Command::Checks { format } => checks::run(format),
-            Command::Schema => {
-                print!("{}", report::JSON_SCHEMA);
-                Ok(0)
-            }
-        }
-    });
+    let result = runtime.block_on(dispatch(cli, &matches));
     // Stalled lab handlers must not keep the process alive.
     runtime.shutdown_timeout(Duration::from_millis(200));
+    exit_code(result, format)
+}
+
+/// Runs the subcommand.
+async fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, AppError> {
+    match cli.command {
+        Command::Check(args) => {
+            let origins = matches.subcommand_matches("check");
+            check::run(&args, origins.map(|m| m as &dyn OriginOf)).await
+        }
+        Command::Doctor(args) => {
+            let origins = matches.subcommand_matches("doctor");
+            check::run_doctor(&args, origins.map(|m| m as &dyn OriginOf)).await
+        }
+        #[cfg(feature = "lab")]
+        Command::Demo(args) => demo::run(&args).await,
+        #[cfg(feature = "lab")]
+        Command::Lab(args) => lab::run(&args).await,
+        #[cfg(not(feature = "lab"))]
+        Command::Demo(_) => Err(without_lab("demo")),
+        #[cfg(not(feature = "lab"))]
+        Command::Lab(_) => Err(without_lab("lab")),
+        Command::Enroll(args) => enroll::run(&args).await,
+        Command::Serve(args) => {
+            let origins = matches.subcommand_matches("serve");
+            serve::run(&args, origins.map(|m| m as &dyn OriginOf)).await
+        }
+        Command::Config {
+            command: crate::cli::ConfigCommand::Check(args),
+        } => {
+            let origins = matches
+                .subcommand_matches("config")
+                .and_then(|m| m.subcommand_matches("check"));
+            config::run(&args, origins.map(|m| m as &dyn OriginOf))
+        }
+        Command::Passkey { command } => passkey::run(command).await,
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "ssoprobe", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => man::run(dir.as_deref()),
+        Command::Checks { format } => checks::run(format),
+        Command::Schema => {
+            print!("{}", report::JSON_SCHEMA);
+            Ok(0)
+        }
+    }
+}
+
+/// The process's exit code for `result`; a run that could not start still answers in
+/// the `format` asked for (a monitoring plugin always prints its status line).
+fn exit_code(result: Result<u8, AppError>, format: Option<crate::cli::Format>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(AppError::Failed(e)) => {
