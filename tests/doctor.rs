@@ -694,3 +694,60 @@ fn doctor_finds_pocket_id_from_cloudflares_login_method() {
     assert_eq!(r.code, 3, "{}", r.dump());
     assert!(r.stderr.contains("--idp"), "{}", r.dump());
 }
+
+/// One symptom, several causes: Access's "Failed to exchange code for token". Without
+/// the configuration the hint names every cause alive, most likely first; with it, the
+/// one the configuration confirms, and the `config.*` finding points back.
+#[test]
+fn the_configuration_decides_between_the_causes_of_a_failed_code_exchange() {
+    let callback = |run: &common::Run| run.check("access.callback").clone();
+
+    let alone = demo(&["secret-expired"], &[]);
+    let c = callback(&alone);
+    assert_eq!(c["status"], "fail", "{}", alone.dump());
+    let hint = c["hint"].as_str().unwrap();
+    assert!(hint.starts_with("most likely: "), "{hint}");
+    assert!(hint.contains("has 4 causes"), "{hint}");
+    assert!(hint.contains("--cf-api-token-file"), "{hint}");
+
+    let with = demo(&["secret-expired"], &["--doctor"]);
+    let c = callback(&with);
+    let hint = c["hint"].as_str().unwrap();
+    assert!(hint.starts_with("create a new client secret"), "{hint}");
+    assert!(hint.contains("confirmed by config.client"), "{hint}");
+    assert_eq!(
+        config_check(&with.json(), "config.client")["details"]["explains"],
+        "access.callback"
+    );
+
+    // A wrong secret in Access: the configuration rules out the expired secret and the
+    // Token URL, and leaves the two it cannot see (Access's copy of the secret, a rule
+    // in front of the token path) — never one of them alone.
+    let bad = demo(&["access-bad-secret"], &["--doctor"]);
+    let c = callback(&bad);
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with("most likely: copy the client's secret"),
+        "{hint}"
+    );
+    assert!(hint.contains("has 2 causes"), "{hint}");
+    let standings: Vec<(String, String)> = c["details"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["cause"].as_str().unwrap().to_string(),
+                v["standing"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        standings.contains(&("secret_expired".into(), "ruled_out".into())),
+        "{standings:?}"
+    );
+    assert!(
+        standings.contains(&("token_url_wrong".into(), "ruled_out".into())),
+        "{standings:?}"
+    );
+}

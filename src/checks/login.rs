@@ -563,8 +563,13 @@ pub async fn access_callback(
             return (result, Some(location));
         }
         let (finding, mut hint) = callback_refusal(config, &response);
+        // Symptoms with several causes: the run's evidence decides the hint
+        // (checks::causes).
         if finding.contains("exchange code for token") {
+            f.detail("symptom", "access.code_exchange_failed");
             hint = exchange_failure(&mut f, config, http, chain, secret_proved).await;
+        } else if finding.contains("fresh keys") {
+            f.detail("symptom", "access.token_verification_failed");
         }
         f.fail(finding, hint);
         return (f.finish(""), None);

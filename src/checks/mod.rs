@@ -7,6 +7,7 @@
 //! the deadline's guard, `settle_unsent`, `attribute_causes` and what the run found.
 
 mod access;
+pub mod causes;
 mod idp;
 mod login;
 mod runner;
@@ -566,6 +567,10 @@ async fn run_scoped(config: &Config, http: &Http, hints: &runner::Hints) -> (Out
     // URL Access redirects to names it (access.login adopts it).
     let (mut checks, settings) = runner::run(config, http, hints).await;
     settle_unsent(&mut checks, http.deadline_limit());
+    causes::attribute(
+        &mut checks,
+        &crate::pocketid::oidc::normalise_base(&settings.idp),
+    );
     attribute_causes(&mut checks);
     let found = Found::of(&settings, &checks);
     let outcome = Outcome {

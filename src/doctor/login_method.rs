@@ -77,6 +77,12 @@ impl Facts<'_> {
             ),
         ];
         for (label, field, got, expected) in fields {
+            // Evidence for the probe's symptoms (checks::causes).
+            f.detail(
+                &format!("{field}_ok"),
+                got.as_ref()
+                    .is_some_and(|g| norm_url(g) == norm_url(&expected)),
+            );
             match got {
                 Some(got) if norm_url(got) == norm_url(&expected) => {}
                 Some(got) => f.fail(

@@ -148,13 +148,17 @@ impl Facts<'_> {
                 Ok(String::new())
             }
             Some(Ok(b)) if b.fight_mode == Some(true) => {
+                f.detail("bot_fight_mode", true);
                 f.warn(
                     format!("Bot Fight Mode is on for {idp_host}'s zone: it can challenge Access's own token requests to Pocket ID (\"Failed to exchange code for token\")"),
                     format!("turn Bot Fight Mode off for the zone (Security → Bots), or serve {idp_host} from a zone without it; a WAF skip rule cannot exempt it"),
                 );
                 Ok(String::new())
             }
-            Some(Ok(_)) => Ok(format!("Bot Fight Mode is off for {idp_host}'s zone")),
+            Some(Ok(_)) => {
+                f.detail("bot_fight_mode", false);
+                Ok(format!("Bot Fight Mode is off for {idp_host}'s zone"))
+            }
         }
     }
 }
