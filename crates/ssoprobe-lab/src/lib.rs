@@ -325,214 +325,185 @@ impl Fault {
         }
     }
 
-    /// One line: what breaks. Each fault is described in exactly one of the parts
-    /// below.
+    /// One line: what breaks.
     pub fn description(self) -> &'static str {
-        self.site_and_access_description()
-            .or_else(|| self.pocket_id_description())
-            .or_else(|| self.configuration_description())
-            .unwrap_or_default()
-    }
-
-    /// What breaks at the site, Cloudflare's edge in front of it, Access or the site's
-    /// tunnel, for a login to meet.
-    fn site_and_access_description(self) -> Option<&'static str> {
         match self {
-            Fault::SitePublic => Some(
-                "no Access application covers the site: the origin answers anonymous requests with 200",
-            ),
-            Fault::WrongTeam => Some(
-                "Access sends the login to another team's domain (other-team.cloudflareaccess.com)",
-            ),
+            Fault::SitePublic => {
+                "no Access application covers the site: the origin answers anonymous requests with 200"
+            }
+            Fault::WrongTeam => {
+                "Access sends the login to another team's domain (other-team.cloudflareaccess.com)"
+            }
             Fault::Challenge => {
-                Some("bot protection answers 403 `cf-mitigated: challenge` in front of Access")
+                "bot protection answers 403 `cf-mitigated: challenge` in front of Access"
             }
             Fault::NoInstantAuth => {
-                Some("Instant Auth is off: the team login shows the Access sign-in page")
+                "Instant Auth is off: the team login shows the Access sign-in page"
             }
-            Fault::WrongAuthUrl => Some(
-                "Access's Auth URL is https://id.example.com/oauth2/authorize, a path Pocket ID does not serve",
-            ),
+            Fault::WrongAuthUrl => {
+                "Access's Auth URL is https://id.example.com/oauth2/authorize, a path Pocket ID does not serve"
+            }
             Fault::NoPkce => {
-                Some("Access sends no PKCE challenge, but the Pocket ID client requires one")
+                "Access sends no PKCE challenge, but the Pocket ID client requires one"
             }
-            Fault::UnknownClient => {
-                Some("Access's App ID is not the Client ID of any Pocket ID client")
+            Fault::UnknownClient => "Access's App ID is not the Client ID of any Pocket ID client",
+            Fault::CallbackNotRegistered => {
+                "the Pocket ID client lists the callback with a trailing slash, so Access's callback is refused"
             }
-            Fault::CertExpiring => Some("service.example.com's certificate expires in 10 days"),
-            Fault::AccessBadSecret => Some(
-                "Access holds a wrong client secret: its code exchange at Pocket ID gets 401 invalid_client",
-            ),
-            Fault::AccessJwksUnreachable => Some(
-                "Access's Certificate URL is https://id.example.com/.well-known/jwks.jsonx, which answers 404",
-            ),
-            Fault::AccessPolicyDeny => {
-                Some("the application's Allow policy does not include the user's e-mail address")
-            }
-            Fault::TunnelDown => Some(
-                "cloudflared is not running: after login the site answers 530 with Cloudflare error 1033",
-            ),
-            Fault::OriginDown => Some(
-                "the tunnel is up but the local service is down: after login cloudflared answers 502",
-            ),
-            Fault::NoServiceAuth => Some(
-                "the application has no Service Auth policy: service tokens are sent to the login like anonymous requests",
-            ),
-            Fault::IdpChooserViaTeam => Some(
-                "Instant Auth is off and the sign-in page's Pocket ID button goes back through the team domain, which redirects to Pocket ID",
-            ),
-            Fault::CallbackTrailingSlash => Some(
-                "Access sends redirect_uri https://xyz.cloudflareaccess.com/cdn-cgi/access/callback/ (trailing slash), which the Pocket ID client does not list",
-            ),
-            Fault::ServiceAuthOnly => Some(
-                "the application admits only service tokens: anonymous requests get Access's 403 with cf-access-aud and no login",
-            ),
-            Fault::ManagedOauth => Some(
-                "Managed OAuth is on: requests that do not accept text/html get 401 with a Bearer resource_metadata challenge",
-            ),
-            Fault::ClockSkew => Some(
-                "Access's signer clock is 10 minutes fast: the site's CF_Authorization is not valid yet, so the login loops",
-            ),
-            Fault::BypassEveryone => Some(
-                "a Bypass policy for everyone comes first on the application: the origin answers anonymous requests with 200",
-            ),
-            _ => None,
-        }
-    }
-
-    /// What breaks at id.example.com (Pocket ID, its client, or what stands in front
-    /// of it), for a login to meet.
-    fn pocket_id_description(self) -> Option<&'static str> {
-        match self {
-            Fault::CallbackNotRegistered => Some(
-                "the Pocket ID client lists the callback with a trailing slash, so Access's callback is refused",
-            ),
             Fault::IssuerMismatch => {
-                Some("Pocket ID's APP_URL is http://id.example.com, so discovery's issuer is wrong")
+                "Pocket ID's APP_URL is http://id.example.com, so discovery's issuer is wrong"
             }
-            Fault::InternalUrl => Some(
-                "INTERNAL_APP_URL=http://pocket-id:1411 puts discovery's token and JWKS URLs on an internal host",
-            ),
-            Fault::JwksEmpty => Some("Pocket ID's JWKS publishes no keys"),
-            Fault::Token404 => Some(
-                "the reverse proxy answers 404 for Pocket ID's token endpoint (/api not forwarded)",
-            ),
-            Fault::TokenChallenge => Some(
-                "a WAF rule answers Pocket ID's token endpoint with a Cloudflare managed challenge",
-            ),
+            Fault::InternalUrl => {
+                "INTERNAL_APP_URL=http://pocket-id:1411 puts discovery's token and JWKS URLs on an internal host"
+            }
+            Fault::JwksEmpty => "Pocket ID's JWKS publishes no keys",
+            Fault::Token404 => {
+                "the reverse proxy answers 404 for Pocket ID's token endpoint (/api not forwarded)"
+            }
+            Fault::TokenChallenge => {
+                "a WAF rule answers Pocket ID's token endpoint with a Cloudflare managed challenge"
+            }
             Fault::IdpDown => {
-                Some("Pocket ID is down: Cloudflare answers 502 Bad Gateway for id.example.com")
+                "Pocket ID is down: Cloudflare answers 502 Bad Gateway for id.example.com"
             }
-            Fault::IdpSlow => Some("Pocket ID stalls 120 s on every request"),
-            Fault::CertExpired => Some("id.example.com's certificate expired 2 days ago"),
+            Fault::IdpSlow => "Pocket ID stalls 120 s on every request",
+            Fault::CertExpiring => "service.example.com's certificate expires in 10 days",
+            Fault::CertExpired => "id.example.com's certificate expired 2 days ago",
             Fault::PasskeyRevoked => {
-                Some("an admin deletes every passkey at Pocket ID right after it is registered")
+                "an admin deletes every passkey at Pocket ID right after it is registered"
             }
-            Fault::UserDisabled => Some(
-                "the user is disabled in Pocket ID after enrolling: passkey logins get 403 user_disabled",
-            ),
+            Fault::UserDisabled => {
+                "the user is disabled in Pocket ID after enrolling: passkey logins get 403 user_disabled"
+            }
             Fault::UserNotAllowed => {
-                Some("the Pocket ID client is restricted to a user group the user is not in")
+                "the Pocket ID client is restricted to a user group the user is not in"
             }
-            Fault::WrongRpId => Some(
-                "Pocket ID's APP_URL changed to https://pocket-id.internal after enrolment: logins ask for RP ID pocket-id.internal",
-            ),
-            Fault::TokenBlockedForAccess => Some(
-                "a WAF rule challenges Pocket ID's token endpoint for User-Agent cloudflare-access only: Access cannot redeem codes",
-            ),
-            Fault::IdpBehindTunnelDown => Some(
-                "the tunnel to Pocket ID is down: every id.example.com URL answers 530 with Cloudflare error 1033",
-            ),
-            Fault::InteractionElsewhere => Some(
-                "after the login Pocket ID's interaction continues at https://login.example.net (a proxy rewriting its answers)",
-            ),
-            Fault::ErrorTextMarkup => Some(
-                "Pocket ID (or a proxy rewriting it) refuses the login with an error text carrying HTML and a <script>: reports must show it as text",
-            ),
-            Fault::ClientNoCallback => Some(
-                "the Pocket ID client lists no callback URL, so Pocket ID refuses Access's callback",
-            ),
-            Fault::CallbackOtherTeam => Some(
-                "the Pocket ID client lists only https://old-team.cloudflareaccess.com/cdn-cgi/access/callback, so Access's callback is refused",
-            ),
-            Fault::ParRequired => Some(
-                "the Pocket ID client requires pushed authorization requests, which Access never sends: authorize refuses the login",
-            ),
-            Fault::SecretExpired => Some(
-                "every secret of the Pocket ID client has expired: Access's code exchange gets 401 invalid_client",
-            ),
-            _ => None,
-        }
-    }
-
-    /// What shows only in the Cloudflare and Pocket ID configurations `--doctor`
-    /// reads, or in the Cloudflare API that serves them.
-    fn configuration_description(self) -> Option<&'static str> {
-        match self {
-            Fault::ScopesWithoutEmail => Some(
-                "Access's Pocket ID login method asks for scopes openid profile, without email (configuration only)",
-            ),
-            Fault::ScopeUnsupported => Some(
-                "Access's Pocket ID login method asks for scope `offline`, which Pocket ID does not support (configuration only)",
-            ),
-            Fault::EmailClaimName => Some(
-                "Access's Pocket ID login method reads the e-mail from claim `mail`, which Pocket ID does not issue (configuration only)",
-            ),
-            Fault::GroupsClaimMissing => Some(
-                "the Allow policy matches OIDC claim groups=probers, but Access's login method does not ask for scope groups (configuration only)",
-            ),
-            Fault::GroupsClaimDisplayName => Some(
-                "the Allow policy matches OIDC claim groups=Probers, the group's display name; the claim carries its name, probers (configuration only)",
-            ),
-            Fault::PublicClientNoPkce => Some(
-                "the Pocket ID client is public (no secret) while Access's login method has PKCE off (configuration only)",
-            ),
-            Fault::PkceNotEnforced => Some(
-                "the Pocket ID client does not require PKCE; Access sends it anyway, so logins work (configuration only)",
-            ),
-            Fault::SecretExpiring => Some(
-                "the only active secret of the Pocket ID client expires in 5 days (configuration only)",
-            ),
-            Fault::ReauthRequired => Some(
-                "the Pocket ID client requires reauthentication on every authorize (configuration only)",
-            ),
-            Fault::AppHidesIdp => Some(
-                "the Access application allows only the GitHub login method, not Pocket ID (configuration only)",
-            ),
-            Fault::InstantAuthAmbiguous => Some(
-                "the Access application has Instant Auth on but allows every identity provider (4 in the account) (configuration only)",
-            ),
-            Fault::PolicyLoginMethod => Some(
-                "the application's Allow policy requires login method One-time PIN, which Pocket ID logins never match (configuration only)",
-            ),
-            Fault::ApprovalRequired => Some(
-                "the application's Allow policy requires an administrator's approval for each session (configuration only)",
-            ),
-            Fault::TunnelDegraded => Some(
-                "the site's tunnel is degraded: one of its two connectors has only connections pending reconnect (configuration only)",
-            ),
-            Fault::IngressMissing => Some(
-                "the site's tunnel has no ingress rule for service.example.com, only the http_status:404 catch-all (configuration only)",
-            ),
-            Fault::OriginAccessAud => Some(
-                "the tunnel's ingress rule for the site validates Access tokens for another application's AUD (configuration only)",
-            ),
-            Fault::DnsNotTunnel => Some(
-                "service.example.com's CNAME points at the old, down tunnel instead of the one serving it (configuration only)",
-            ),
-            Fault::IdpBehindAccess => Some(
-                "an Access application covers id.example.com, so Access's own requests to Pocket ID would hit a login (configuration only)",
-            ),
-            Fault::CfTokenMissingPermission => Some(
-                "the Cloudflare API token lacks Cloudflare Tunnel Read: the tunnel endpoints answer 403 with error 10000",
-            ),
-            Fault::CfApiRateLimited => Some(
-                "the Cloudflare API answers the first request to each path 429 with Retry-After: 1, then serves it",
-            ),
-            Fault::CfApiRateLimitExhausted => Some(
-                "the token's Cloudflare API rate limit is used up: every request answers 429 with Retry-After: 300",
-            ),
-            _ => None,
+            Fault::AccessBadSecret => {
+                "Access holds a wrong client secret: its code exchange at Pocket ID gets 401 invalid_client"
+            }
+            Fault::AccessJwksUnreachable => {
+                "Access's Certificate URL is https://id.example.com/.well-known/jwks.jsonx, which answers 404"
+            }
+            Fault::AccessPolicyDeny => {
+                "the application's Allow policy does not include the user's e-mail address"
+            }
+            Fault::TunnelDown => {
+                "cloudflared is not running: after login the site answers 530 with Cloudflare error 1033"
+            }
+            Fault::OriginDown => {
+                "the tunnel is up but the local service is down: after login cloudflared answers 502"
+            }
+            Fault::WrongRpId => {
+                "Pocket ID's APP_URL changed to https://pocket-id.internal after enrolment: logins ask for RP ID pocket-id.internal"
+            }
+            Fault::NoServiceAuth => {
+                "the application has no Service Auth policy: service tokens are sent to the login like anonymous requests"
+            }
+            Fault::IdpChooserViaTeam => {
+                "Instant Auth is off and the sign-in page's Pocket ID button goes back through the team domain, which redirects to Pocket ID"
+            }
+            Fault::CallbackTrailingSlash => {
+                "Access sends redirect_uri https://xyz.cloudflareaccess.com/cdn-cgi/access/callback/ (trailing slash), which the Pocket ID client does not list"
+            }
+            Fault::ServiceAuthOnly => {
+                "the application admits only service tokens: anonymous requests get Access's 403 with cf-access-aud and no login"
+            }
+            Fault::ManagedOauth => {
+                "Managed OAuth is on: requests that do not accept text/html get 401 with a Bearer resource_metadata challenge"
+            }
+            Fault::ClockSkew => {
+                "Access's signer clock is 10 minutes fast: the site's CF_Authorization is not valid yet, so the login loops"
+            }
+            Fault::TokenBlockedForAccess => {
+                "a WAF rule challenges Pocket ID's token endpoint for User-Agent cloudflare-access only: Access cannot redeem codes"
+            }
+            Fault::IdpBehindTunnelDown => {
+                "the tunnel to Pocket ID is down: every id.example.com URL answers 530 with Cloudflare error 1033"
+            }
+            Fault::InteractionElsewhere => {
+                "after the login Pocket ID's interaction continues at https://login.example.net (a proxy rewriting its answers)"
+            }
+            Fault::ScopesWithoutEmail => {
+                "Access's Pocket ID login method asks for scopes openid profile, without email (configuration only)"
+            }
+            Fault::ScopeUnsupported => {
+                "Access's Pocket ID login method asks for scope `offline`, which Pocket ID does not support (configuration only)"
+            }
+            Fault::EmailClaimName => {
+                "Access's Pocket ID login method reads the e-mail from claim `mail`, which Pocket ID does not issue (configuration only)"
+            }
+            Fault::GroupsClaimMissing => {
+                "the Allow policy matches OIDC claim groups=probers, but Access's login method does not ask for scope groups (configuration only)"
+            }
+            Fault::ErrorTextMarkup => {
+                "Pocket ID (or a proxy rewriting it) refuses the login with an error text carrying HTML and a <script>: reports must show it as text"
+            }
+            Fault::GroupsClaimDisplayName => {
+                "the Allow policy matches OIDC claim groups=Probers, the group's display name; the claim carries its name, probers (configuration only)"
+            }
+            Fault::ClientNoCallback => {
+                "the Pocket ID client lists no callback URL, so Pocket ID refuses Access's callback"
+            }
+            Fault::CallbackOtherTeam => {
+                "the Pocket ID client lists only https://old-team.cloudflareaccess.com/cdn-cgi/access/callback, so Access's callback is refused"
+            }
+            Fault::ParRequired => {
+                "the Pocket ID client requires pushed authorization requests, which Access never sends: authorize refuses the login"
+            }
+            Fault::PublicClientNoPkce => {
+                "the Pocket ID client is public (no secret) while Access's login method has PKCE off (configuration only)"
+            }
+            Fault::PkceNotEnforced => {
+                "the Pocket ID client does not require PKCE; Access sends it anyway, so logins work (configuration only)"
+            }
+            Fault::SecretExpired => {
+                "every secret of the Pocket ID client has expired: Access's code exchange gets 401 invalid_client"
+            }
+            Fault::SecretExpiring => {
+                "the only active secret of the Pocket ID client expires in 5 days (configuration only)"
+            }
+            Fault::ReauthRequired => {
+                "the Pocket ID client requires reauthentication on every authorize (configuration only)"
+            }
+            Fault::AppHidesIdp => {
+                "the Access application allows only the GitHub login method, not Pocket ID (configuration only)"
+            }
+            Fault::InstantAuthAmbiguous => {
+                "the Access application has Instant Auth on but allows every identity provider (4 in the account) (configuration only)"
+            }
+            Fault::PolicyLoginMethod => {
+                "the application's Allow policy requires login method One-time PIN, which Pocket ID logins never match (configuration only)"
+            }
+            Fault::ApprovalRequired => {
+                "the application's Allow policy requires an administrator's approval for each session (configuration only)"
+            }
+            Fault::BypassEveryone => {
+                "a Bypass policy for everyone comes first on the application: the origin answers anonymous requests with 200"
+            }
+            Fault::TunnelDegraded => {
+                "the site's tunnel is degraded: one of its two connectors has only connections pending reconnect (configuration only)"
+            }
+            Fault::IngressMissing => {
+                "the site's tunnel has no ingress rule for service.example.com, only the http_status:404 catch-all (configuration only)"
+            }
+            Fault::OriginAccessAud => {
+                "the tunnel's ingress rule for the site validates Access tokens for another application's AUD (configuration only)"
+            }
+            Fault::DnsNotTunnel => {
+                "service.example.com's CNAME points at the old, down tunnel instead of the one serving it (configuration only)"
+            }
+            Fault::IdpBehindAccess => {
+                "an Access application covers id.example.com, so Access's own requests to Pocket ID would hit a login (configuration only)"
+            }
+            Fault::CfTokenMissingPermission => {
+                "the Cloudflare API token lacks Cloudflare Tunnel Read: the tunnel endpoints answer 403 with error 10000"
+            }
+            Fault::CfApiRateLimited => {
+                "the Cloudflare API answers the first request to each path 429 with Retry-After: 1, then serves it"
+            }
+            Fault::CfApiRateLimitExhausted => {
+                "the token's Cloudflare API rate limit is used up: every request answers 429 with Retry-After: 300"
+            }
         }
     }
 }
