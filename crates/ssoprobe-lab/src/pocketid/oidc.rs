@@ -2,7 +2,7 @@
 //! sessions (v2.10+), the interaction API the sign-in page uses, and the token
 //! endpoint, answering like fosite.
 
-use super::api::{self, ApiError};
+use super::api::{self, ApiError, Session};
 use super::users::User;
 use super::{HTML_UTF8, PocketId, Store};
 use crate::Fault;
@@ -327,6 +327,11 @@ pub(super) async fn authorize_post(
     pocket_id.authorize(params, &headers)
 }
 
+/// Whether the request's `prompt` lists `value` (`prompt` is space-separated).
+fn prompted(params: &[(String, String)], value: &str) -> bool {
+    param(params, "prompt").split(' ').any(|p| p == value)
+}
+
 /// Whether `user` still has to approve `scopes` for the client.
 fn needs_consent(store: &Store, client: &super::Client, user_id: &str, scopes: &[String]) -> bool {
     if client.skip_consent {
@@ -357,119 +362,152 @@ impl PocketId {
     /// Pocket ID's `authorize`. Without a session it stores an interaction for the
     /// sign-in page; with one it checks the client's groups and consent, then issues
     /// a code.
-    fn authorize(&self, mut params: Vec<(String, String)>, headers: &HeaderMap) -> Response {
+    fn authorize(&self, params: Vec<(String, String)>, headers: &HeaderMap) -> Response {
         // Resuming an interaction replays its stored parameters (the browser only
         // carries the id back).
         let interaction_id = param(&params, "interaction").to_string();
-        let resuming = !interaction_id.is_empty();
-        if resuming {
-            let stored = self
-                .store()
-                .interactions
-                .get(&interaction_id)
-                .filter(|i| i.created.elapsed() < INTERACTION_TTL)
-                .map(|i| i.params.clone());
-            let Some(stored) = stored else {
-                return OAuthError::invalid_request(
-                    "The interaction session is invalid or has expired.",
-                )
-                .interaction_error_redirect();
-            };
-            params = stored;
-        }
+        let resumed = (!interaction_id.is_empty()).then_some(interaction_id.as_str());
+        let params = match resumed {
+            Some(id) => match self.interaction_params(id) {
+                Ok(stored) => stored,
+                Err(error) => return error.interaction_error_redirect(),
+            },
+            None => params,
+        };
 
-        let client = &self.client;
-        if param(&params, "client_id") != client.id {
-            let mut error = OAuthError::invalid_client();
-            error.hint = Some("The requested OAuth 2.0 Client does not exist.".to_string());
-            return error.interaction_error_redirect();
-        }
-        // Fault error-text-markup: error text a hostile or compromised IdP could send.
-        if self.faults.has(Fault::ErrorTextMarkup) {
-            return OAuthError::invalid_request(
-                "The request was refused <script>alert(\"ssoprobe\")</script><img src=x onerror=alert(1)> by policy",
-            )
-            .interaction_error_redirect();
-        }
-        // `apperror.OidcPARRequired`: a client that requires PAR refuses a plain
-        // authorize request (the lab implements no PAR endpoint, so every request is
-        // one); shown on Pocket ID's error page, not sent to the client.
-        if client.requires_par
-            && !param(&params, "request_uri").starts_with("urn:ietf:params:oauth:request_uri:")
-        {
-            return OAuthError::invalid_request(
-                "This client requires pushed authorization requests",
-            )
-            .interaction_error_redirect();
-        }
         let requested: Vec<String> = param(&params, "scope")
             .split(' ')
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        let redirect_uri = match self.redirect_uri(param(&params, "redirect_uri"), &requested) {
+        let redirect_uri = match self.check_client_and_redirect_uri(&params, &requested) {
             Ok(uri) => uri,
             Err(error) => return error.interaction_error_redirect(),
         };
         // From here on the redirect URI is trusted: errors go back to the client.
-        let state = param(&params, "state");
-        let response_types: Vec<&str> = param(&params, "response_type")
+        if let Err(error) = self.check_code_flow_params(&params) {
+            return error.client_redirect(&redirect_uri, param(&params, "state"));
+        }
+        let scopes = supported(&requested);
+
+        // `optionalBrowserAuth`: a missing or invalid session means "anonymous", but
+        // a disabled user is refused outright.
+        match self.verify_session(headers) {
+            Ok(session) => {
+                self.authorize_signed_in(params, resumed, session, scopes, &redirect_uri)
+            }
+            Err(e) if e.code == "user_disabled" => e.into_response(),
+            Err(_) => {
+                if prompted(&params, "none") {
+                    return OAuthError::login_required()
+                        .client_redirect(&redirect_uri, param(&params, "state"));
+                }
+                let mut steps = vec![Step::Authenticate];
+                if prompted(&params, "consent") {
+                    steps.push(Step::Consent);
+                }
+                self.start_interaction(params, scopes, steps, None)
+            }
+        }
+    }
+
+    /// The parameters an unexpired interaction stored, for `/authorize` to replay.
+    fn interaction_params(&self, id: &str) -> Result<Vec<(String, String)>, OAuthError> {
+        self.store()
+            .interactions
+            .get(id)
+            .filter(|i| i.created.elapsed() < INTERACTION_TTL)
+            .map(|i| i.params.clone())
+            .ok_or_else(|| {
+                OAuthError::invalid_request("The interaction session is invalid or has expired.")
+            })
+    }
+
+    /// The checks whose errors Pocket ID shows on its own page, never sending them to
+    /// the client: the client, PAR, then the redirect URI, which is trusted once they
+    /// pass.
+    fn check_client_and_redirect_uri(
+        &self,
+        params: &[(String, String)],
+        requested: &[String],
+    ) -> Result<url::Url, OAuthError> {
+        let client = &self.client;
+        if param(params, "client_id") != client.id {
+            let mut error = OAuthError::invalid_client();
+            error.hint = Some("The requested OAuth 2.0 Client does not exist.".to_string());
+            return Err(error);
+        }
+        // Fault error-text-markup: error text a hostile or compromised IdP could send.
+        if self.faults.has(Fault::ErrorTextMarkup) {
+            return Err(OAuthError::invalid_request(
+                "The request was refused <script>alert(\"ssoprobe\")</script><img src=x onerror=alert(1)> by policy",
+            ));
+        }
+        // `apperror.OidcPARRequired`: a client that requires PAR refuses a plain
+        // authorize request (the lab implements no PAR endpoint, so every request is
+        // one); shown on Pocket ID's error page, not sent to the client.
+        if client.requires_par
+            && !param(params, "request_uri").starts_with("urn:ietf:params:oauth:request_uri:")
+        {
+            return Err(OAuthError::invalid_request(
+                "This client requires pushed authorization requests",
+            ));
+        }
+        self.redirect_uri(param(params, "redirect_uri"), requested)
+    }
+
+    /// fosite's checks of the code flow's own parameters, whose errors go back to the
+    /// client: the response type, the state's length, then PKCE where the client
+    /// requires it.
+    fn check_code_flow_params(&self, params: &[(String, String)]) -> Result<(), OAuthError> {
+        let client = &self.client;
+        let response_types: Vec<&str> = param(params, "response_type")
             .split(' ')
             .filter(|s| !s.is_empty())
             .collect();
         if response_types.is_empty() {
             // The stray backtick is fosite's.
-            return OAuthError::unsupported_response_type(
+            return Err(OAuthError::unsupported_response_type(
                 "`The request is missing the 'response_type' parameter.".to_string(),
-            )
-            .client_redirect(&redirect_uri, state);
+            ));
         }
         if response_types != ["code"] {
-            return OAuthError::unsupported_response_type(format!(
+            return Err(OAuthError::unsupported_response_type(format!(
                 "The client is not allowed to request response_type '{}'.",
-                param(&params, "response_type")
-            ))
-            .client_redirect(&redirect_uri, state);
+                param(params, "response_type")
+            )));
         }
-        if state.len() < MIN_STATE_LEN {
-            return OAuthError::invalid_state().client_redirect(&redirect_uri, state);
+        if param(params, "state").len() < MIN_STATE_LEN {
+            return Err(OAuthError::invalid_state());
         }
-        if client.pkce_enabled && param(&params, "code_challenge").is_empty() {
-            return OAuthError::invalid_request(
+        if client.pkce_enabled && param(params, "code_challenge").is_empty() {
+            return Err(OAuthError::invalid_request(
                 "This client requires PKCE, but the 'code_challenge' parameter is missing.",
-            )
-            .client_redirect(&redirect_uri, state);
+            ));
         }
         // fosite's EnforcePKCEForPublicClients.
-        if client.is_public && param(&params, "code_challenge").is_empty() {
-            return OAuthError::invalid_request(
+        if client.is_public && param(params, "code_challenge").is_empty() {
+            return Err(OAuthError::invalid_request(
                 "Clients must include a code_challenge when performing the authorize code flow, but it is missing.",
-            )
-            .client_redirect(&redirect_uri, state);
+            ));
         }
-        let scopes = supported(&requested);
-        let prompts: Vec<&str> = param(&params, "prompt").split(' ').collect();
+        Ok(())
+    }
 
-        // `optionalBrowserAuth`: a missing or invalid session means "anonymous", but
-        // a disabled user is refused outright.
-        let session = match self.verify_session(headers) {
-            Ok(session) => session,
-            Err(e) if e.code == "user_disabled" => return e.into_response(),
-            Err(_) => {
-                if prompts.contains(&"none") {
-                    return OAuthError::login_required().client_redirect(&redirect_uri, state);
-                }
-                let mut steps = vec![Step::Authenticate];
-                if prompts.contains(&"consent") {
-                    steps.push(Step::Consent);
-                }
-                let id = self.new_interaction(params, scopes, steps, None);
-                return go_redirect(StatusCode::FOUND, &format!("/interaction?interaction={id}"));
-            }
-        };
-
-        // Signed in: fosite's remaining checks run now (an unsupported challenge
-        // method is only noticed here).
+    /// `/authorize` with a session: fosite's remaining check, the client's groups,
+    /// the steps still due (sent to the sign-in page), then a code for the client.
+    fn authorize_signed_in(
+        &self,
+        params: Vec<(String, String)>,
+        resumed: Option<&str>,
+        session: Session,
+        scopes: Vec<String>,
+        redirect_uri: &url::Url,
+    ) -> Response {
+        let client = &self.client;
+        let state = param(&params, "state");
+        // fosite's remaining checks run now (an unsupported challenge method is only
+        // noticed here).
         if !matches!(
             param(&params, "code_challenge_method"),
             "" | "plain" | "S256"
@@ -477,7 +515,7 @@ impl PocketId {
             return OAuthError::invalid_request(
                 "The code_challenge_method is not supported, use S256 instead.",
             )
-            .client_redirect(&redirect_uri, state);
+            .client_redirect(redirect_uri, state);
         }
         let mut store = self.store();
         let Some(user) = store.users.get(&session.user_id).cloned() else {
@@ -488,44 +526,72 @@ impl PocketId {
             return OAuthError::access_denied("You are not allowed to access this service.")
                 .interaction_error_redirect();
         }
-        let steps = if resuming {
-            store
-                .interactions
-                .get(&interaction_id)
-                .map(|i| i.steps.clone())
-                .unwrap_or_default()
-        } else if needs_consent(&store, client, &user.id, &scopes) || prompts.contains(&"consent") {
-            vec![Step::Consent]
-        } else {
-            Vec::new()
-        };
+        let steps = self.pending_steps(&store, resumed, &user.id, &scopes, &params);
         if !steps.is_empty() {
-            if resuming {
-                return go_redirect(
-                    StatusCode::FOUND,
-                    &format!("/interaction?interaction={interaction_id}"),
-                );
+            if let Some(id) = resumed {
+                return go_redirect(StatusCode::FOUND, &format!("/interaction?interaction={id}"));
             }
-            if prompts.contains(&"none") {
-                return OAuthError::consent_required().client_redirect(&redirect_uri, state);
+            if prompted(&params, "none") {
+                return OAuthError::consent_required().client_redirect(redirect_uri, state);
             }
             drop(store);
-            let id = self.new_interaction(params, scopes, steps, Some(user.id));
-            return go_redirect(StatusCode::FOUND, &format!("/interaction?interaction={id}"));
+            return self.start_interaction(params, scopes, steps, Some(user.id));
         }
         // Each interaction yields one code.
-        if resuming && store.interactions.remove(&interaction_id).is_none() {
+        if let Some(id) = resumed
+            && store.interactions.remove(id).is_none()
+        {
             return OAuthError::invalid_request("The interaction session has already been used.")
                 .interaction_error_redirect();
         }
         record_consent(&mut store, client.id, &user.id, &scopes);
+        let code = self.issue_code(&mut store, &params, &user.id, &scopes, session);
+        drop(store);
+        self.code_redirect(redirect_uri, code, &scopes, state)
+    }
+
+    /// The steps the signed-in user still has to complete: a resumed interaction's
+    /// remaining ones; otherwise consent, when the scopes are not yet approved or the
+    /// request asks for it (`prompt=consent`).
+    fn pending_steps(
+        &self,
+        store: &Store,
+        resumed: Option<&str>,
+        user_id: &str,
+        scopes: &[String],
+        params: &[(String, String)],
+    ) -> Vec<Step> {
+        if let Some(id) = resumed {
+            store
+                .interactions
+                .get(id)
+                .map(|i| i.steps.clone())
+                .unwrap_or_default()
+        } else if needs_consent(store, &self.client, user_id, scopes) || prompted(params, "consent")
+        {
+            vec![Step::Consent]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Stores an authorization code for the signed-in user (expired codes are dropped
+    /// first) and returns it.
+    fn issue_code(
+        &self,
+        store: &mut Store,
+        params: &[(String, String)],
+        user_id: &str,
+        scopes: &[String],
+        session: Session,
+    ) -> String {
         let code = format!(
             "pocket_id_ac_{}.{}",
             wire::b64url(&wire::random_bytes(32)),
             wire::b64url(&wire::random_bytes(32))
         );
-        let challenge = param(&params, "code_challenge");
-        let method = match param(&params, "code_challenge_method") {
+        let challenge = param(params, "code_challenge");
+        let method = match param(params, "code_challenge_method") {
             "" => "plain",
             method => method,
         };
@@ -533,11 +599,11 @@ impl PocketId {
         store.codes.insert(
             code.clone(),
             CodeGrant {
-                client_id: client.id.to_string(),
-                redirect_uri: param(&params, "redirect_uri").to_string(),
-                user_id: user.id.clone(),
-                scopes: scopes.clone(),
-                nonce: Some(param(&params, "nonce"))
+                client_id: self.client.id.to_string(),
+                redirect_uri: param(params, "redirect_uri").to_string(),
+                user_id: user_id.to_string(),
+                scopes: scopes.to_vec(),
+                nonce: Some(param(params, "nonce"))
                     .filter(|n| !n.is_empty())
                     .map(str::to_string),
                 pkce: (!challenge.is_empty()).then(|| (challenge.to_string(), method.to_string())),
@@ -548,17 +614,40 @@ impl PocketId {
                 used: false,
             },
         );
-        drop(store);
+        code
+    }
+
+    /// The successful authorize response: 303 to the client with the code, the
+    /// issuer, the granted scopes and the state.
+    fn code_redirect(
+        &self,
+        redirect_uri: &url::Url,
+        code: String,
+        scopes: &[String],
+        state: &str,
+    ) -> Response {
         let pairs = vec![
             ("code".to_string(), code),
             ("iss".to_string(), self.app_url.clone()),
             ("scope".to_string(), scopes.join(" ")),
             ("state".to_string(), state.to_string()),
         ];
-        see_other(&redirect_uri, pairs).unwrap_or_else(|| {
+        see_other(redirect_uri, pairs).unwrap_or_else(|| {
             OAuthError::invalid_request("The redirect URI is not a valid header value.")
                 .interaction_error_redirect()
         })
+    }
+
+    /// Stores an interaction session and sends the browser to the sign-in page with it.
+    fn start_interaction(
+        &self,
+        params: Vec<(String, String)>,
+        scopes: Vec<String>,
+        steps: Vec<Step>,
+        user_id: Option<String>,
+    ) -> Response {
+        let id = self.new_interaction(params, scopes, steps, user_id);
+        go_redirect(StatusCode::FOUND, &format!("/interaction?interaction={id}"))
     }
 
     /// Stores an interaction session and returns its id.
