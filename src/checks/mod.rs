@@ -262,6 +262,15 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
     }
 }
 
+/// A hint's first clause (its fix): up to the first "; ", " — " or " (".
+fn first_clause(hint: &str) -> &str {
+    ["; ", " — ", " ("]
+        .iter()
+        .filter_map(|sep| hint.find(sep))
+        .min()
+        .map_or(hint, |end| &hint[..end])
+}
+
 fn follows(check: &mut CheckResult, cause: &str, cause_hint: &str) {
     check
         .details
@@ -271,7 +280,8 @@ fn follows(check: &mut CheckResult, cause: &str, cause_hint: &str) {
         check.details.insert("own_hint".into(), Value::String(own));
     }
     check.hint = Some(format!(
-        "follows from {cause} — fix that first: {cause_hint}"
+        "{} — this follows from {cause}; fix that first",
+        first_clause(cause_hint)
     ));
 }
 
@@ -322,7 +332,8 @@ fn unexpected_inner(what: &str, response: &Response) -> (String, Option<String>)
             );
         }
         Some(EdgePage::Error(e)) => {
-            let (meaning, fix) = e.meaning();
+            let host = crate::text::server_text(response.url.host_str().unwrap_or("the host"));
+            let (meaning, fix) = e.meaning_for(&host);
             let ray = e
                 .ray
                 .as_deref()
@@ -618,7 +629,9 @@ mod tests {
         let login = &checks[1];
         assert_eq!(
             login.hint.as_deref(),
-            Some("follows from idp.discovery — fix that first: set APP_URL=https://id.example.com")
+            Some(
+                "set APP_URL=https://id.example.com — this follows from idp.discovery; fix that first"
+            )
         );
         assert_eq!(login.details["follows_from"], "idp.discovery");
         assert_eq!(login.details["own_hint"], "re-enrol");
@@ -627,6 +640,15 @@ mod tests {
             checks[0].hint.as_deref(),
             Some("set APP_URL=https://id.example.com")
         );
+    }
+
+    #[test]
+    fn a_consequence_carries_only_the_first_clause_of_its_causes_fix() {
+        assert_eq!(first_clause("start it (systemctl); then check"), "start it");
+        assert_eq!(first_clause("copy X; else: Y"), "copy X");
+        assert_eq!(first_clause("set A — because B"), "set A");
+        assert_eq!(first_clause("just this"), "just this");
+        assert_eq!(first_clause("é (ü"), "é");
     }
 
     #[test]

@@ -42,12 +42,18 @@ impl CloudflareError {
         }
     }
 
-    /// What the error means and what to do, in the operator's terms.
-    pub fn meaning(&self) -> (&'static str, &'static str) {
+    /// What the error means and what to do for `host`, in the operator's terms.
+    pub fn meaning_for(&self, host: &str) -> (&'static str, String) {
+        let (meaning, fix) = self.meaning();
+        (meaning, fix.replace("{host}", host))
+    }
+
+    /// What the error means and what to do (`{host}`: the host that answered).
+    fn meaning(&self) -> (&'static str, &'static str) {
         match (self.code, self.status) {
             (Some(1033), _) => (
                 "Cloudflare Tunnel error: no healthy cloudflared connector for this hostname",
-                "start cloudflared on the origin host (systemctl status cloudflared) and check that the hostname's CNAME points at the right tunnel ID",
+                "start the cloudflared that serves {host} (systemctl status cloudflared on its machine) and check that {host}'s CNAME points at that tunnel's ID",
             ),
             (Some(1016), _) => (
                 "origin DNS error: Cloudflare cannot resolve the origin",
