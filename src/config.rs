@@ -1124,8 +1124,17 @@ pub fn check_thresholds(warn: i64, fail: i64) -> Result<(), ConfigError> {
 
 fn load_file(path: &Path, origins: &dyn OriginOf) -> Result<FileConfig, ConfigError> {
     let o = origins.origin_of("config").unwrap_or(Origin::Flag);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err("config", &o, format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            "config",
+            &o,
+            format!(
+                "cannot read {}: {}",
+                path.display(),
+                crate::text::io_words(&e)
+            ),
+        )
+    })?;
     toml::from_str(&text).map_err(|e| ConfigError {
         setting: path.display().to_string(),
         problem: format!(
@@ -1332,7 +1341,11 @@ pub fn read_ca_file(path: &Path, origin: &Origin) -> Result<Vec<Vec<u8>>, Config
         err(
             "ca_file",
             origin,
-            format!("cannot read {}: {e}", path.display()),
+            format!(
+                "cannot read {}: {}",
+                path.display(),
+                crate::text::io_words(&e)
+            ),
         )
     })?;
     let mut certs = Vec::new();
@@ -1658,8 +1671,17 @@ pub fn parse_header(value: &str, origin: &Origin) -> Result<(String, Secret), Co
 /// a regular file (a link is followed: Kubernetes and systemd secrets are links) that
 /// others cannot read, at most 4 KiB, one line of text; errors never show its content.
 pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secret, ConfigError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| err(key, origin, format!("cannot read {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        err(
+            key,
+            origin,
+            format!(
+                "cannot read {}: {}",
+                path.display(),
+                crate::text::io_words(&e)
+            ),
+        )
+    })?;
     if !meta.is_file() {
         return Err(err(
             key,
@@ -1692,8 +1714,17 @@ pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secre
             ),
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err(key, origin, format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            key,
+            origin,
+            format!(
+                "cannot read {}: {}",
+                path.display(),
+                crate::text::io_words(&e)
+            ),
+        )
+    })?;
     let value = text.trim();
     if value.is_empty() {
         return Err(err(key, origin, format!("{} is empty", path.display())));

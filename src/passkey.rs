@@ -14,6 +14,7 @@
 //! is a secret: written atomically with mode 0600, refused when others can read it.
 
 use crate::redact::Secret;
+use crate::text::io_words;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
@@ -256,7 +257,7 @@ impl CredentialFile {
         check_directory(path)?;
         let mut json = serde_json::to_string_pretty(self).map_err(|e| write_err(e.to_string()))?;
         json.push('\n');
-        crate::atomic::write(path, json.as_bytes(), 0o600).map_err(|e| write_err(e.to_string()))
+        crate::atomic::write(path, json.as_bytes(), 0o600).map_err(|e| write_err(io_words(&e)))
     }
 
     fn key(&self) -> Result<EcdsaKeyPair, PasskeyError> {
@@ -327,7 +328,7 @@ fn open_checked(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Passk
         detail,
     };
     for _ in 0..10 {
-        let meta = std::fs::symlink_metadata(path).map_err(|e| read_err(e.to_string()))?;
+        let meta = std::fs::symlink_metadata(path).map_err(|e| read_err(io_words(&e)))?;
         if meta.file_type().is_symlink() {
             return Err(PasskeyError::Symlink {
                 path: path.to_path_buf(),
@@ -344,8 +345,8 @@ fn open_checked(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), Passk
                 detail: format!("larger than {} KiB", FILE_CAP / 1024),
             });
         }
-        let file = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
-        let opened = file.metadata().map_err(|e| read_err(e.to_string()))?;
+        let file = std::fs::File::open(path).map_err(|e| read_err(io_words(&e)))?;
+        let opened = file.metadata().map_err(|e| read_err(io_words(&e)))?;
         if same_inode(&meta, &opened) {
             return Ok((file, opened));
         }
@@ -436,7 +437,7 @@ fn read_capped(path: &Path, file: &std::fs::File) -> Result<String, PasskeyError
         .read_to_end(&mut bytes)
         .map_err(|e| PasskeyError::Read {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            detail: io_words(&e),
         })?;
     let format_err = |detail: String| PasskeyError::Format {
         path: path.to_path_buf(),

@@ -40,6 +40,27 @@ pub fn json_problem(e: &serde_json::Error) -> String {
 }
 
 #[cfg(test)]
+mod io_tests {
+    use super::io_words;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn file_errors_are_plain_words() {
+        let missing = std::fs::read("/nonexistent/ssoprobe-test").unwrap_err();
+        assert_eq!(io_words(&missing), "no such file or directory");
+        for kind in [
+            ErrorKind::PermissionDenied,
+            ErrorKind::Other,
+            ErrorKind::StorageFull,
+        ] {
+            let words = io_words(&Error::new(kind, "x"));
+            assert!(!words.contains("os error"), "{words}");
+        }
+        assert_eq!(io_words(&Error::from_raw_os_error(5)), "input/output error");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -58,5 +79,43 @@ mod tests {
         assert_eq!(json_problem(&syntax), "not valid JSON (line 1, column 6)");
         let shape = serde_json::from_str::<Vec<u8>>("{}").unwrap_err();
         assert!(json_problem(&shape).starts_with("JSON of another shape than expected (line 1"));
+    }
+}
+
+/// A file-system error in plain words, without the operating system's own text or its
+/// error number ("no such file", not "No such file or directory (os error 2)").
+pub fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => "no such file or directory".into(),
+        K::PermissionDenied => "permission denied".into(),
+        K::AlreadyExists => "it already exists".into(),
+        K::IsADirectory => "it is a directory".into(),
+        K::NotADirectory => "a part of the path is not a directory".into(),
+        K::DirectoryNotEmpty => "the directory is not empty".into(),
+        K::ReadOnlyFilesystem => "the file system is read-only".into(),
+        K::StorageFull => "no space left on the device".into(),
+        K::QuotaExceeded => "the disk quota is exceeded".into(),
+        K::InvalidFilename => "the file name is too long or not valid".into(),
+        K::InvalidData => "its content is not valid text".into(),
+        K::UnexpectedEof => "it ended early".into(),
+        K::Interrupted => "the read was interrupted".into(),
+        K::ResourceBusy | K::WouldBlock => "it is busy".into(),
+        K::CrossesDevices => "it is on another device".into(),
+        K::TooManyLinks => "too many links".into(),
+        K::FileTooLarge => "the file is too large".into(),
+        _ => {
+            // Any other: the OS's text without "(os error N)".
+            let text = e.to_string();
+            let plain = match text.find(" (os error") {
+                Some(i) => &text[..i],
+                None => &text,
+            };
+            let mut plain = plain.to_string();
+            if let Some(first) = plain.get(..1) {
+                plain = first.to_lowercase() + plain.get(1..).unwrap_or("");
+            }
+            plain
+        }
     }
 }

@@ -589,6 +589,10 @@ const LIBRARY_TEXTS: &[&str] = &[
     "Os {",
     "Custom {",
     "relative URL without a base",
+    "os error",
+    "Name or service not known",
+    "failed to lookup address information",
+    "No such file or directory",
 ];
 
 fn names(args: &[&str]) -> Vec<(String, String)> {

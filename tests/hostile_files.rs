@@ -515,3 +515,41 @@ fn a_refused_api_key_says_so_and_how_to_make_one() {
     );
     assert!(!Path::new(&out).exists());
 }
+
+/// A file that cannot be read is named with its flag and said in plain words, never
+/// with the operating system's text or error number.
+#[test]
+fn a_missing_file_is_said_in_plain_words() {
+    let missing = "/nonexistent/ssoprobe-test-file";
+    let cases: [&[&str]; 6] = [
+        &["--ca-file", missing],
+        &["--passkey", missing],
+        &["--config", missing],
+        &["--client-secret-file", missing],
+        &["--api-key-file", missing, "--idp", "https://id.example.com"],
+        &[
+            "--service-token-id",
+            "x",
+            "--service-token-secret-file",
+            missing,
+        ],
+    ];
+    for args in cases {
+        let mut all = vec!["check", "https://service.example.com"];
+        all.extend_from_slice(args);
+        let r = common::run(&all);
+        assert_ne!(r.code, 0, "{}", r.dump());
+        assert!(
+            r.stderr.contains(args[args.len() - 1]) || r.stderr.contains(missing),
+            "{}",
+            r.dump()
+        );
+        assert!(
+            r.stderr.contains("no such file or directory"),
+            "{}",
+            r.dump()
+        );
+        assert!(!r.stderr.contains("os error"), "{}", r.dump());
+        assert!(!r.stderr.contains("No such file"), "{}", r.dump());
+    }
+}

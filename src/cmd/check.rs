@@ -316,8 +316,13 @@ fn write_har(path: &std::path::Path, done: &[TargetDone]) -> Result<(), AppError
     let document = report::har::document(&archives);
     let text = serde_json::to_string_pretty(&document).unwrap_or_default();
     // Rule: a file that may hold secrets is its owner's alone (0600) from creation.
-    crate::atomic::write(path, text.as_bytes(), 0o600)
-        .map_err(|e| AppError::Io(format!("--har: cannot write {}: {e}", path.display())))
+    crate::atomic::write(path, text.as_bytes(), 0o600).map_err(|e| {
+        AppError::Io(format!(
+            "--har: cannot write {}: {}",
+            path.display(),
+            crate::text::io_words(&e)
+        ))
+    })
 }
 
 /// The report in `format`, or the TOML of what the run found for `--print-config`.
@@ -335,8 +340,13 @@ fn render(format: Format, print_config: bool, runs: &[report::TargetRun<'_>]) ->
 /// Writes the report to `--output`, else to standard output unless `--quiet`.
 fn write_report(output: Option<&std::path::Path>, quiet: bool, text: &str) -> Result<(), AppError> {
     match output {
-        Some(path) => crate::atomic::write(path, text.as_bytes(), 0o644)
-            .map_err(|e| AppError::Io(format!("--output: cannot write {}: {e}", path.display())))?,
+        Some(path) => crate::atomic::write(path, text.as_bytes(), 0o644).map_err(|e| {
+            AppError::Io(format!(
+                "--output: cannot write {}: {}",
+                path.display(),
+                crate::text::io_words(&e)
+            ))
+        })?,
         None if quiet => {}
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -432,8 +442,9 @@ fn writable_as(flag: &str, path: &std::path::Path) -> Result<(), AppError> {
             Ok(())
         }
         Err(e) => Err(AppError::Usage(format!(
-            "{flag}: cannot write in {} ({e}); choose a directory you can write to",
-            dir.display()
+            "{flag}: cannot write in {} ({}); choose a directory you can write to",
+            dir.display(),
+            crate::text::io_words(&e)
         ))),
     }
 }

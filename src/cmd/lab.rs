@@ -178,8 +178,13 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
 fn files_dir(dir: Option<&std::path::Path>) -> Result<(PathBuf, Option<TempDir>), AppError> {
     match dir {
         Some(d) => {
-            std::fs::create_dir_all(d)
-                .map_err(|e| AppError::Io(format!("--dir: cannot create {}: {e}", d.display())))?;
+            std::fs::create_dir_all(d).map_err(|e| {
+                AppError::Io(format!(
+                    "--dir: cannot create {}: {}",
+                    d.display(),
+                    crate::text::io_words(&e)
+                ))
+            })?;
             Ok((d.to_path_buf(), None))
         }
         None => {
@@ -188,8 +193,13 @@ fn files_dir(dir: Option<&std::path::Path>) -> Result<(PathBuf, Option<TempDir>)
                 std::process::id(),
                 uuid::Uuid::new_v4().simple()
             ));
-            std::fs::create_dir_all(&d)
-                .map_err(|e| AppError::Io(format!("cannot create {}: {e}", d.display())))?;
+            std::fs::create_dir_all(&d).map_err(|e| {
+                AppError::Io(format!(
+                    "cannot create {}: {}",
+                    d.display(),
+                    crate::text::io_words(&e)
+                ))
+            })?;
             Ok((d.clone(), Some(TempDir(d))))
         }
     }
@@ -370,7 +380,13 @@ fn write_private(path: &std::path::Path, contents: &str) -> Result<(), AppError>
     options
         .open(path)
         .and_then(|mut f| f.write_all(contents.as_bytes()))
-        .map_err(|e| AppError::Io(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| {
+            AppError::Io(format!(
+                "cannot write {}: {}",
+                path.display(),
+                crate::text::io_words(&e)
+            ))
+        })
 }
 
 /// A directory in the temp directory removed when dropped.

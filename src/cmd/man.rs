@@ -62,8 +62,9 @@ fn write_pages(dir: &Path, pages: &[Page]) -> Result<u8, AppError> {
     }
     std::fs::create_dir_all(dir).map_err(|e| {
         AppError::Io(format!(
-            "cannot create the man page directory {}: {e}; {fix}",
-            dir.display()
+            "cannot create the man page directory {}: {}; {fix}",
+            dir.display(),
+            crate::text::io_words(&e)
         ))
     })?;
     let mut written = Vec::new();
@@ -72,8 +73,9 @@ fn write_pages(dir: &Path, pages: &[Page]) -> Result<u8, AppError> {
         let path = dir.join(format!("{}.{SECTION}", page.name));
         if let Err(e) = crate::atomic::write(&path, &page.roff, 0o644) {
             result = Err(AppError::Io(format!(
-                "cannot write the man page {}: {e}; {fix}",
-                path.display()
+                "cannot write the man page {}: {}; {fix}",
+                path.display(),
+                crate::text::io_words(&e)
             )));
             break;
         }

@@ -65,8 +65,9 @@ pub(crate) async fn run(command: PasskeyCommand) -> Result<u8, AppError> {
             };
             std::fs::remove_file(&file).map_err(|e| {
                 AppError::Io(format!(
-                    "the passkey was {done}, but {} could not be removed: {e}",
-                    file.display()
+                    "the passkey was {done}, but {} could not be removed: {}",
+                    file.display(),
+                    crate::text::io_words(&e)
                 ))
             })?;
             match removal {
