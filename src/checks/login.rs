@@ -805,7 +805,15 @@ fn login_loop(f: &mut Findings, http: &Http, url: &Url, response: &Response) -> 
                 now - exp,
                 against_edge(exp)
             ),
-            "a token that is expired when issued means a clock far off or a session duration of zero: check the clocks (timedatectl) and the application's session duration in Zero Trust".to_string(),
+            match edge_now {
+                Some(edge) if (edge - now).abs() > leeway => format!(
+                    "set this machine's clock right (timedatectl set-ntp true): it is {} s {} the edge's Date header, so the token looks expired here",
+                    (now - edge).abs(),
+                    if now > edge { "ahead of" } else { "behind" }
+                ),
+                Some(_) => "set the application's session duration above zero (Zero Trust → Access → Applications → the application): this machine's clock and the edge's agree, so the token was issued already expired".to_string(),
+                None => "check this machine's clock (timedatectl) and the application's session duration in Zero Trust: the edge sent no Date header to tell which is off".to_string(),
+            },
         );
     }
     (
