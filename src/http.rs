@@ -34,6 +34,13 @@ pub const BODY_CAP: usize = 1024 * 1024;
 pub const MAX_HOPS: usize = 10;
 /// What ssoprobe calls itself on the wire.
 pub const USER_AGENT: &str = concat!("ssoprobe/", env!("CARGO_PKG_VERSION"));
+/// A desktop browser's User-Agent, ssoprobe's own token at its end: for the requests
+/// to a site whose Access tells browsers apart by it (Managed OAuth answers other
+/// clients 401), so that the login is checked the way a browser gets it.
+pub const BROWSER_USER_AGENT: &str = concat!(
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 ssoprobe/",
+    env!("CARGO_PKG_VERSION")
+);
 
 /// A host and port pinned to an address, from `--resolve` or `--connect-to`, with
 /// curl's meaning: the pin applies to requests for that host AND that port only.
@@ -448,6 +455,18 @@ impl Request {
     pub fn user_agent(mut self, agent: &'static str) -> Self {
         self.user_agent = Some(agent);
         self
+    }
+
+    /// Shaped like a browser's navigation: a browser's `Accept` and
+    /// [`BROWSER_USER_AGENT`].
+    pub fn like_browser(mut self) -> Self {
+        self.accept = Accept::Html;
+        self.user_agent(BROWSER_USER_AGENT)
+    }
+
+    /// [`Request::like_browser`] when `browser`, else the request as it is.
+    pub fn like_browser_if(self, browser: bool) -> Self {
+        if browser { self.like_browser() } else { self }
     }
 }
 
@@ -1363,7 +1382,8 @@ impl Http {
     }
 
     /// Sends `request` and follows its redirects like [`Http::follow`]; every hop after
-    /// the first is a GET without a body. The request's secret headers go along only
+    /// the first is a GET without a body, with the request's `Accept` and User-Agent
+    /// (a browser-shaped request stays one). The request's secret headers go along only
     /// while the hops stay on the scheme, host and port of `request.url`: from the
     /// first hop elsewhere on, they are dropped for the rest of the chain.
     pub async fn follow_request(
@@ -1374,6 +1394,7 @@ impl Http {
     ) -> Result<Chain, HttpError> {
         let origin = request.url.origin();
         let accept = request.accept;
+        let user_agent = request.user_agent;
         let mut headers = request.headers.clone();
         let mut hops = Vec::new();
         let mut next = request;
@@ -1398,6 +1419,7 @@ impl Http {
                 headers.clear();
             }
             next = Request::get(to, accept);
+            next.user_agent = user_agent;
             next.headers = headers.clone();
             hops.push(response);
         }

@@ -98,13 +98,22 @@ const SCENARIOS: &[Scenario] = &[
         "Service Auth",
         "add an Allow policy for people, or probe with a service token",
     ),
+    // A browser still gets the login: the chain goes on shaped like one, and passes.
     s(
         "managed-oauth",
         1,
         "service.redirect",
         "warn",
-        "Managed OAuth",
+        "turn off Managed OAuth for the application (Zero Trust → Access → Applications → the application) if scripts",
         "turn off Managed OAuth if scripts should not need OAuth tokens",
+    ),
+    s(
+        "managed-oauth-everyone",
+        2,
+        "service.redirect",
+        "fail",
+        "turn off Managed OAuth for the application (Zero Trust → Access → Applications → the application), or probe it with a service token",
+        "turn off Managed OAuth, or probe with a service token",
     ),
     s(
         "no-instant-auth",

@@ -291,3 +291,159 @@ fn cert_expired() {
         run.dump()
     );
 }
+
+/// The lab's faces.
+fn variants() -> Vec<String> {
+    let listed = common::run(&["lab", "--list-variants"]);
+    assert_eq!(listed.code, 0, "{}", listed.dump());
+    listed
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// The requests of a HAR file (removed once read): URL and User-Agent, in order.
+fn har_requests(path: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let _ = std::fs::remove_file(path);
+    let har: serde_json::Value = serde_json::from_str(&text).expect("the HAR is JSON");
+    har["log"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let agent = e["request"]["headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|h| {
+                    h["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("user-agent"))
+                })
+                .and_then(|h| h["value"].as_str())
+                .unwrap_or_default();
+            (
+                e["request"]["url"].as_str().unwrap_or_default().to_string(),
+                agent.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Managed OAuth answers ssoprobe's own request 401; asked as a browser asks (its
+/// Accept and its User-Agent), Access sends it to log in: a warning, and the whole
+/// login goes on, its requests to Access and to the site shaped like a browser's.
+#[test]
+fn managed_oauth_warns_and_the_login_goes_on_as_a_browser() {
+    for variant in variants() {
+        let har = std::env::temp_dir()
+            .join(format!("ssoprobe-faults-{}.har", common::uuid_like()))
+            .display()
+            .to_string();
+        let run = common::demo(&["managed-oauth"], &["--variant", &variant, "--har", &har]);
+        let at = format!("variant {variant}\n{}", run.dump());
+        assert_eq!(run.code, 1, "{at}");
+        let redirect = run.check("service.redirect");
+        assert_eq!(redirect["status"], "warn", "{at}");
+        let summary = redirect["summary"].as_str().unwrap();
+        assert!(summary.contains("Managed OAuth is on"), "{at}");
+        assert!(!summary.contains("even to a browser"), "{at}");
+        assert!(
+            redirect["hint"]
+                .as_str()
+                .unwrap()
+                .starts_with("turn off Managed OAuth for the application"),
+            "{at}"
+        );
+        for check in run.json()["checks"].as_array().unwrap() {
+            if check["id"] != "service.redirect" {
+                assert_eq!(check["status"], "pass", "{}: {at}", check["id"]);
+            }
+        }
+        let requests = har_requests(&har);
+        let through_access: Vec<&(String, String)> = requests
+            .iter()
+            .filter(|(url, _)| {
+                url.starts_with("https://service.example.com/")
+                    || url.starts_with("https://xyz.cloudflareaccess.com/cdn-cgi/access/login/")
+                    || url.starts_with("https://xyz.cloudflareaccess.com/cdn-cgi/access/callback")
+            })
+            .collect();
+        let (first, rest) = through_access.split_first().expect("requests to the site");
+        assert_eq!(first.0, "https://service.example.com/", "{at}");
+        assert!(first.1.starts_with("ssoprobe/"), "{first:?}: {at}");
+        // The browser-shaped question, the team login, the callback, /authorized and
+        // the site after the login.
+        assert!(rest.len() >= 5, "{rest:?}: {at}");
+        for (url, agent) in rest {
+            assert!(
+                agent.starts_with("Mozilla/5.0 ") && agent.contains("ssoprobe/"),
+                "{url} asked as {agent:?}: {at}"
+            );
+        }
+    }
+}
+
+/// When Access answers a browser-shaped request 401 too, the finding says so.
+#[test]
+fn managed_oauth_for_everyone_says_even_to_a_browser() {
+    let run = assert_fault(
+        "managed-oauth-everyone",
+        2,
+        "service.redirect",
+        "fail",
+        "turn off Managed OAuth for the application",
+    );
+    let redirect = run.check("service.redirect");
+    assert!(
+        redirect["summary"]
+            .as_str()
+            .unwrap()
+            .contains("even to a browser"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        redirect["details"]["browser_gets_login"],
+        false,
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.check("access.login")["status"],
+        "skip",
+        "{}",
+        run.dump()
+    );
+}
+
+/// After the login, a session Access does not take (its clock runs 10 minutes fast)
+/// is sent to log in again: asked as a browser asks, the site says so instead of
+/// answering Managed OAuth's 401, and the login loop is named.
+#[test]
+fn managed_oauth_with_a_login_loop_names_the_loop() {
+    let run = common::demo(&["managed-oauth", "clock-skew"], &[]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert_eq!(
+        run.check("service.redirect")["status"],
+        "warn",
+        "{}",
+        run.dump()
+    );
+    let (id, status, _) = run.first_problem();
+    assert_eq!(
+        (id.as_str(), status.as_str()),
+        ("service.reach", "fail"),
+        "{}",
+        run.dump()
+    );
+    let summary = run.check("service.reach")["summary"].clone();
+    assert!(
+        summary.as_str().unwrap().contains("login loop")
+            && summary.as_str().unwrap().contains("clock skew"),
+        "{}",
+        run.dump()
+    );
+}

@@ -440,6 +440,51 @@ async fn secret_headers_are_dropped_when_the_origin_changes() {
     assert_eq!(key_at(&a_heads, "/end"), None);
 }
 
+/// A request shaped like a browser's stays one on every hop of its chain (Access with
+/// Managed OAuth tells browsers apart on each request); a plain one stays ssoprobe's.
+#[tokio::test]
+async fn a_browser_shaped_request_stays_one_across_redirects() {
+    let ca = ca();
+    let (a, b, routes) = origin_hops(&ca, "HTTP/1.1 200 OK").await;
+    let http = client(&ca, routes);
+    let request = Request::get(url("https://service.example.com/"), Accept::Json).like_browser();
+    let chain = http
+        .follow_request("test", request, |_| false)
+        .await
+        .unwrap();
+    assert_eq!(chain.hops.len(), 3);
+    let heads: Vec<String> = a.heads().into_iter().chain(b.heads()).collect();
+    assert_eq!(heads.len(), 4, "{heads:?}");
+    for head in &heads {
+        assert_eq!(
+            header(head, "user-agent"),
+            Some(ssoprobe::http::BROWSER_USER_AGENT),
+            "{head}"
+        );
+        assert!(
+            header(head, "accept").is_some_and(|a| a.starts_with("text/html")),
+            "{head}"
+        );
+    }
+    let (a, b, routes) = origin_hops(&ca, "HTTP/1.1 200 OK").await;
+    let http = client(&ca, routes);
+    http.follow(
+        "test",
+        url("https://service.example.com/"),
+        Accept::Json,
+        |_| false,
+    )
+    .await
+    .unwrap();
+    for head in a.heads().iter().chain(b.heads().iter()) {
+        assert_eq!(
+            header(head, "user-agent"),
+            Some(ssoprobe::http::USER_AGENT),
+            "{head}"
+        );
+    }
+}
+
 // 4a. A credential goes only to an origin the operator named: a request that would
 // carry one elsewhere is refused before anything is sent (no connection, no bytes).
 

@@ -55,51 +55,35 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
         _ => true,
     };
     // JSON first: the edge then answers its own errors as JSON too. Managed OAuth
-    // answers a non-browser 401; a browser still gets the login, so ask again as one.
-    let mut accept = Accept::Json;
-    let chain = loop {
-        let chain = match http
-            .follow(
-                ids::SERVICE_REDIRECT,
-                config.service.clone(),
-                accept,
-                leaves_host,
-            )
-            .await
-        {
-            Ok(c) => c,
-            // A downgrade to http is the site's answer, not a failure to get one.
-            Err(e @ crate::http::HttpError::InsecureRedirect { .. }) => {
-                f.fail(
-                    format!("GET {}: {e}", redact::url(&config.service)),
-                    e.hint(),
-                );
-                return (f.finish(""), None);
-            }
-            Err(e) => {
-                f.request_failed(format!("GET {}", redact::url(&config.service)), &e);
-                return (f.finish(""), None);
-            }
-        };
-        if accept == Accept::Json
-            && chain.last.location().is_none()
-            && cloudflare::classify(&chain.last) == Some(EdgePage::ManagedOAuth)
-        {
-            f.warn(
-                "Access answers non-browser clients 401 with an OAuth bearer challenge (Managed OAuth is on); the login is checked the way a browser gets it",
-                "scripts and API clients of this site need an OAuth token from Access's authorization server now; if that is not intended, turn off Managed OAuth for the application (Zero Trust → Access → Applications → the application)",
-            );
-            f.detail("managed_oauth", true);
-            accept = Accept::Html;
-            continue;
-        }
-        break chain;
+    // answers a non-browser 401; a browser still gets the login, so ask again as one
+    // (its Accept and its User-Agent: Access tells browsers apart by both).
+    let first = Request::get(config.service.clone(), Accept::Json);
+    let Some(mut chain) = ask(&mut f, config, http, first, &leaves_host).await else {
+        return (f.finish(""), None);
     };
+    let mut as_browser = false;
+    if managed_oauth(&chain.last) {
+        f.detail("managed_oauth", true);
+        let browser = Request::get(config.service.clone(), Accept::Html).like_browser();
+        let Some(again) = ask(&mut f, config, http, browser, &leaves_host).await else {
+            return (f.finish(""), None);
+        };
+        // Still the 401: judged below, as said even to a browser.
+        as_browser = !managed_oauth(&again.last);
+        f.detail("browser_gets_login", as_browser);
+        if as_browser {
+            f.warn(
+                "Managed OAuth is on: Access answers non-browser clients (ssoprobe, scripts) 401 with an OAuth bearer challenge; the check goes on shaped like a browser (its Accept and User-Agent)",
+                "turn off Managed OAuth for the application (Zero Trust → Access → Applications → the application) if scripts and API clients of this site should not need an OAuth token from Access; a browser still gets the login, and the rest of the chain is checked the way a browser gets it",
+            );
+        }
+        chain = again;
+    }
     f.detail("hops", chain.hops.len() + 1);
     let last = &chain.last;
     f.detail("status", last.status.as_u16());
     if let Some(Ok(location)) = last.location() {
-        let Some(login) = cloudflare::parse_login_url(&location) else {
+        let Some(mut login) = cloudflare::parse_login_url(&location) else {
             f.fail(
                 format!("redirects to {} instead of a Cloudflare Access login", redact::url(&location)),
                 format!(
@@ -108,6 +92,7 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             );
             return (f.finish(""), None);
         };
+        login.as_browser = as_browser;
         judge_login(&mut f, config, &service_host, &login, last);
         let summary = format!(
             "redirects to Access team {} ({}), AUD {}",
@@ -120,6 +105,40 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
     }
     judge_no_redirect(&mut f, config, last);
     (f.finish(""), None)
+}
+
+/// Whether `response` is Managed OAuth's 401 asking for a bearer token.
+fn managed_oauth(response: &Response) -> bool {
+    response.location().is_none() && cloudflare::classify(response) == Some(EdgePage::ManagedOAuth)
+}
+
+/// Follows `request` from the site until the chain leaves its host; `None` with the
+/// failure recorded when no answer came.
+async fn ask(
+    f: &mut Findings,
+    config: &Config,
+    http: &Http,
+    request: Request,
+    leaves_host: impl Fn(&Response) -> bool,
+) -> Option<crate::http::Chain> {
+    match http
+        .follow_request(ids::SERVICE_REDIRECT, request, leaves_host)
+        .await
+    {
+        Ok(c) => Some(c),
+        // A downgrade to http is the site's answer, not a failure to get one.
+        Err(e @ crate::http::HttpError::InsecureRedirect { .. }) => {
+            f.fail(
+                format!("GET {}: {e}", redact::url(&config.service)),
+                e.hint(),
+            );
+            None
+        }
+        Err(e) => {
+            f.request_failed(format!("GET {}", redact::url(&config.service)), &e);
+            None
+        }
+    }
 }
 
 /// Records what the Access login URL says (team, application host, AUD) and judges it
@@ -200,8 +219,8 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
             "its policies are Service Auth (or Block) only, so nobody can log in through Pocket ID: add an Allow policy for the people (and the monitoring user) who log in, or probe it with --service-token-id and --service-token-secret-file".to_string(),
         ),
         Some(EdgePage::ManagedOAuth) => f.fail(
-            "Access answers 401 asking for an OAuth bearer token (Managed OAuth is on), even to a browser",
-            "turn off Managed OAuth for the application, or probe it with a service token".to_string(),
+            "Access answers 401 asking for an OAuth bearer token (Managed OAuth is on), even to a browser: a request with a browser's Accept and User-Agent got it too",
+            "turn off Managed OAuth for the application (Zero Trust → Access → Applications → the application), or probe it with a service token (--service-token-id, --service-token-secret-file); Access normally still sends browsers to its login, but here it offered none, so the login through Pocket ID cannot be checked".to_string(),
         ),
         _ => {
             let (finding, hint) = unexpected("instead of redirecting to Access", last);
@@ -238,7 +257,9 @@ pub async fn access_login(
                 ids::ACCESS_LOGIN,
                 // With --team the certs' request is already opening the team's
                 // connection: sharing it costs less than opening another.
-                Request::get(login.url.clone(), Accept::Html).patient(),
+                Request::get(login.url.clone(), Accept::Html)
+                    .like_browser_if(login.as_browser)
+                    .patient(),
             )
             .await
         }
@@ -256,7 +277,9 @@ pub async fn access_login(
         .host_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let Some(candidate) = where_access_sends(&mut f, http, &response, &idp_host).await else {
+    let Some(candidate) =
+        where_access_sends(&mut f, http, &response, &idp_host, login.as_browser).await
+    else {
         return (f.finish(""), None);
     };
     let expected = match f
@@ -297,11 +320,14 @@ pub async fn access_login(
 /// Where the team login sends the browser: its redirect, or — when Access shows its
 /// sign-in page (Instant Auth off, or several login methods) — the choice on that page
 /// that leads to Pocket ID. `None` (with the finding recorded) when nothing leads on.
+/// `as_browser`: the choices are sent shaped like a browser's (see
+/// [`AccessLogin::as_browser`]).
 async fn where_access_sends(
     f: &mut Findings,
     http: &Http,
     response: &Response,
     idp_host: &str,
+    as_browser: bool,
 ) -> Option<Url> {
     if let Some(Ok(location)) = response.location() {
         return Some(location);
@@ -333,7 +359,7 @@ async fn where_access_sends(
     let choices = tokio::task::spawn_blocking(move || login_choices(&body, &base))
         .await
         .unwrap_or_default();
-    let (found, seen) = follow_choices(http, &choices, &response.url, idp_host).await;
+    let (found, seen) = follow_choices(http, &choices, &response.url, idp_host, as_browser).await;
     f.detail("login_choices", seen.clone());
     match found {
         Some(url) => {
@@ -445,12 +471,13 @@ const MAX_CHOICES: usize = 4;
 /// Tries the page's choices: one that links straight to Pocket ID wins; else each
 /// choice that goes back through Access's login endpoint naming an identity provider
 /// is sent once, and the one Access redirects to Pocket ID wins. Returns it and where
-/// the choices led (hosts, for the finding).
+/// the choices led (hosts, for the finding). `as_browser`: sent shaped like a browser's.
 async fn follow_choices(
     http: &Http,
     choices: &[Choice],
     page: &Url,
     idp_host: &str,
+    as_browser: bool,
 ) -> (Option<Url>, Vec<String>) {
     let is_idp = |u: &Url| {
         u.host_str()
@@ -473,6 +500,7 @@ async fn follow_choices(
             Some(fields) => Request::post_form(choice.url.clone(), fields.clone()),
             None => Request::get(choice.url.clone(), Accept::Html),
         };
+        let request = request.like_browser_if(as_browser);
         let Ok(answer) = http.send(ids::ACCESS_LOGIN, request).await else {
             continue;
         };

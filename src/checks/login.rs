@@ -493,7 +493,7 @@ pub async fn access_callback(
         let response = match http
             .send(
                 ids::ACCESS_CALLBACK,
-                Request::get(next.clone(), Accept::Html),
+                Request::get(next.clone(), Accept::Html).like_browser_if(chain.login.as_browser),
             )
             .await
         {
@@ -714,12 +714,19 @@ fn callback_refusal(config: &Config, response: &Response) -> (String, String) {
 }
 
 /// `service.reach`: the original URL answers the expected status (and text) with the session.
-pub async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckResult {
+/// `as_browser`: asked shaped like a browser's, as the site's redirect to Access was
+/// (Managed OAuth), so that a session Access does not take gets its login, not a 401.
+pub async fn service_reach(
+    config: &Config,
+    http: &Http,
+    landed: Url,
+    as_browser: bool,
+) -> CheckResult {
     let mut f = Findings::start(ids::SERVICE_REACH);
     let response = match http
         .send(
             ids::SERVICE_REACH,
-            Request::get(landed.clone(), Accept::Html),
+            Request::get(landed.clone(), Accept::Html).like_browser_if(as_browser),
         )
         .await
     {

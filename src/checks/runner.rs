@@ -419,7 +419,9 @@ pub fn access_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
                     ids::ACCESS_LOGIN,
                     // The certs' request is opening the team's connection when a hint
                     // named the team: sharing it costs less than opening another.
-                    Request::get(login.url.clone(), Accept::Html).patient(),
+                    Request::get(login.url.clone(), Accept::Html)
+                        .like_browser_if(login.as_browser)
+                        .patient(),
                 )
                 .await;
             match answer.as_ref().map(super::adopted_idp) {
@@ -631,7 +633,11 @@ pub fn service_reach<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
         match (&config.passkey, &config.service_token) {
             (None, Some(token)) => vec![login::service_token_reach(&config, b.http, token).await],
             _ => match b.app_session.get().await {
-                Ok(landed) => vec![login::service_reach(&config, b.http, (*landed).clone()).await],
+                Ok(landed) => {
+                    // Shaped like a browser's when the site sends only a browser to log in.
+                    let as_browser = b.access_login.now().is_some_and(|l| l.as_browser);
+                    vec![login::service_reach(&config, b.http, (*landed).clone(), as_browser).await]
+                }
                 Err(_) => Vec::new(),
             },
         }

@@ -23,6 +23,11 @@ pub struct AccessLogin {
     pub redirect_url: Option<String>,
     /// Whether the signed `meta` JWT was present.
     pub has_meta: bool,
+    /// Whether the site sends only a browser here (Access's Managed OAuth answers
+    /// other clients 401): the login's requests to Access and to the site go on shaped
+    /// like a browser's. Not in the URL: `false` until the check that followed the
+    /// site's redirect says so.
+    pub as_browser: bool,
 }
 
 /// Parses an Access login URL; `None` when `url` is not one.
@@ -53,6 +58,7 @@ pub fn parse_login_url(url: &Url) -> Option<AccessLogin> {
         aud,
         redirect_url,
         has_meta,
+        as_browser: false,
     })
 }
 

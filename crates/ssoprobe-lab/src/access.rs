@@ -12,7 +12,7 @@ use super::{Variant, edge, wire};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{ACCEPT, CONTENT_TYPE, COOKIE, WWW_AUTHENTICATE};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, COOKIE, USER_AGENT, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -302,7 +302,7 @@ pub(super) fn team_router(access: Arc<Access>) -> Router {
 /// else is sent to log in (Access is evaluated before any origin is chosen, so a
 /// dead tunnel only shows after login), refused when the application has no login
 /// (fault service-auth-only), or, with Managed OAuth, asked for a bearer token
-/// unless it is a browser's.
+/// unless it is a browser's (every request, under fault managed-oauth-everyone).
 async fn gate(State(access): State<Arc<Access>>, uri: Uri, headers: HeaderMap) -> Response {
     if access.faults.has(Fault::Challenge) {
         return edge::challenge(access.variant, SERVICE_HOST, uri.path());
@@ -318,7 +318,9 @@ async fn gate(State(access): State<Arc<Access>>, uri: Uri, headers: HeaderMap) -
             service_token_refused(access.variant)
         }
         tokens::Admission::Anonymous
-            if access.faults.has(Fault::ManagedOauth) && !accepts_html(&headers) =>
+            if access.faults.has(Fault::ManagedOauthEveryone)
+                || (access.faults.has(Fault::ManagedOauth)
+                    && !is_browser(access.variant, &headers)) =>
         {
             bearer_challenge(&uri)
         }
@@ -326,8 +328,29 @@ async fn gate(State(access): State<Arc<Access>>, uri: Uri, headers: HeaderMap) -
     }
 }
 
-/// Whether the request's `Accept` names `text/html`: how the lab's Managed OAuth
-/// tells a browser from a CLI or agent (Cloudflare does not document its rule).
+/// Whether Managed OAuth takes the request for a browser's, which it sends to log in
+/// rather than asking for a bearer token. Cloudflare does not document its rule; each
+/// face has one of its own: a navigation's `Accept` (naming `text/html`) and a
+/// browser's `User-Agent` (classic: `Mozilla/5.0` first; rebranded: that and a
+/// rendering engine's token), or the `User-Agent` alone (terse).
+fn is_browser(variant: Variant, headers: &HeaderMap) -> bool {
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mozilla = agent.starts_with("Mozilla/5.0 ");
+    match variant {
+        Variant::Classic => mozilla && accepts_html(headers),
+        Variant::Rebranded => {
+            mozilla
+                && ["AppleWebKit/", "Gecko/"].iter().any(|e| agent.contains(e))
+                && accepts_html(headers)
+        }
+        Variant::Terse => mozilla,
+    }
+}
+
+/// Whether the request's `Accept` names `text/html`.
 fn accepts_html(headers: &HeaderMap) -> bool {
     headers
         .get_all(ACCEPT)

@@ -126,6 +126,8 @@ pub enum Fault {
     ServiceAuthOnly,
     /// Managed OAuth is on: non-browser requests get 401 with a Bearer challenge.
     ManagedOauth,
+    /// Managed OAuth is on and Access answers 401 to browsers too.
+    ManagedOauthEveryone,
     /// Access's application tokens are issued 10 minutes in the future.
     ClockSkew,
     /// A WAF rule challenges Access's own requests to Pocket ID's token endpoint.
@@ -224,6 +226,7 @@ impl Fault {
         Fault::CallbackTrailingSlash,
         Fault::ServiceAuthOnly,
         Fault::ManagedOauth,
+        Fault::ManagedOauthEveryone,
         Fault::ClockSkew,
         Fault::TokenBlockedForAccess,
         Fault::IdpBehindTunnelDown,
@@ -291,6 +294,7 @@ impl Fault {
             Fault::CallbackTrailingSlash => "callback-trailing-slash",
             Fault::ServiceAuthOnly => "service-auth-only",
             Fault::ManagedOauth => "managed-oauth",
+            Fault::ManagedOauthEveryone => "managed-oauth-everyone",
             Fault::ClockSkew => "clock-skew",
             Fault::TokenBlockedForAccess => "token-blocked-for-access",
             Fault::IdpBehindTunnelDown => "idp-behind-tunnel-down",
@@ -409,7 +413,10 @@ impl Fault {
                 "the application admits only service tokens: anonymous requests get Access's 403 with cf-access-aud and no login"
             }
             Fault::ManagedOauth => {
-                "Managed OAuth is on: requests that do not accept text/html get 401 with a Bearer resource_metadata challenge"
+                "Managed OAuth is on: requests that are not a browser's (by Accept and User-Agent) get 401 with a Bearer resource_metadata challenge"
+            }
+            Fault::ManagedOauthEveryone => {
+                "Managed OAuth is on and Access answers every anonymous request 401 with a Bearer resource_metadata challenge, a browser's too"
             }
             Fault::ClockSkew => {
                 "Access's signer clock is 10 minutes fast: the site's CF_Authorization is not valid yet, so the login loops"

@@ -178,7 +178,7 @@ fn days_left(not_after: i64) -> f64 {
 
 #[test]
 fn fault_names_round_trip() {
-    assert_eq!(Fault::ALL.len(), 62);
+    assert_eq!(Fault::ALL.len(), 63);
     for fault in Fault::ALL {
         assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         assert_eq!(fault.to_string(), fault.name());
@@ -1069,7 +1069,12 @@ const ORIGIN: &str = "https://id.example.com";
 const BROWSER_ACCEPT: &str =
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
 
-/// A browser: a client with a cookie jar that asks for HTML as navigations do.
+/// What a desktop browser sends as `User-Agent`.
+const BROWSER_USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// A browser: a client with a cookie jar that asks for HTML as navigations do, under
+/// a browser's User-Agent.
 fn browser(p: &Probe) -> Client {
     client(&p.lab, |b| {
         let mut headers = HeaderMap::new();
@@ -1077,7 +1082,9 @@ fn browser(p: &Probe) -> Client {
             reqwest::header::ACCEPT,
             reqwest::header::HeaderValue::from_static(BROWSER_ACCEPT),
         );
-        b.cookie_store(true).default_headers(headers)
+        b.cookie_store(true)
+            .default_headers(headers)
+            .user_agent(BROWSER_USER_AGENT)
     })
 }
 
@@ -2845,32 +2852,107 @@ async fn fault_service_auth_only() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// The answer of the site's gate to an anonymous GET / with `accept` and `agent`.
+async fn gate_answer(p: &Probe, accept: Option<&str>, agent: Option<&str>) -> Response {
+    let mut request = p.client.get(p.url(SERVICE_HOST, "/"));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    if let Some(agent) = agent {
+        request = request.header("user-agent", agent);
+    }
+    request.send().await.expect("a response")
+}
+
+/// Asserts Managed OAuth's 401: the Bearer challenge pointing at the resource metadata.
+async fn assert_bearer_challenge(r: Response, what: &str) {
+    let metadata = "https://service.example.com/.well-known/cloudflare-access-protected-resource/";
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+    assert_edge(&r);
+    assert_eq!(location(&r), "");
+    assert_eq!(
+        header(&r, "www-authenticate"),
+        format!(
+            "Bearer realm=\"OAuth\", error=\"invalid_token\", resource_metadata=\"{metadata}\""
+        )
+    );
+    assert_eq!(header(&r, "content-type"), "application/json");
+    let body: Value = r.json().await.expect("JSON");
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": "invalid_token", "resource_metadata": metadata })
+    );
+}
+
+/// A curl, a script or a CLI: never a browser, whatever the face.
+const NOT_BROWSERS: [(Option<&str>, Option<&str>); 5] = [
+    (None, None),
+    (Some("*/*"), Some("curl/8.5.0")),
+    (Some("application/json"), Some("ssoprobe/0.1.0")),
+    // A browser's Accept does not make a browser.
+    (Some(BROWSER_ACCEPT), Some("ssoprobe/0.1.0")),
+    (Some(BROWSER_ACCEPT), None),
+];
+
+#[tokio::test]
+async fn fault_managed_oauth_tells_browsers_by_accept_and_user_agent() {
+    // A browser's User-Agent without a rendering engine's token.
+    let bare = "Mozilla/5.0 (compatible; Monitor/1.0)";
+    for variant in Variant::ALL {
+        let p = start_as(variant, &[Fault::ManagedOauth]).await;
+        for (accept, agent) in NOT_BROWSERS {
+            let r = gate_answer(&p, accept, agent).await;
+            assert_bearer_challenge(r, &format!("{variant}: {accept:?} {agent:?}")).await;
+        }
+        let r = gate_answer(&p, Some(BROWSER_ACCEPT), Some(BROWSER_USER_AGENT)).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "{variant}");
+        // Where the faces differ: the User-Agent alone (terse), and how much of a
+        // browser's it must be (rebranded).
+        let r = gate_answer(&p, Some("application/json"), Some(BROWSER_USER_AGENT)).await;
+        let expected = match variant {
+            Variant::Terse => StatusCode::FOUND,
+            Variant::Classic | Variant::Rebranded => StatusCode::UNAUTHORIZED,
+        };
+        assert_eq!(
+            r.status(),
+            expected,
+            "{variant}: a browser's User-Agent only"
+        );
+        let r = gate_answer(&p, Some(BROWSER_ACCEPT), Some(bare)).await;
+        let expected = match variant {
+            Variant::Rebranded => StatusCode::UNAUTHORIZED,
+            Variant::Classic | Variant::Terse => StatusCode::FOUND,
+        };
+        assert_eq!(r.status(), expected, "{variant}: {bare}");
+    }
+}
+
+#[tokio::test]
+async fn fault_managed_oauth_everyone_answers_browsers_401_too() {
+    for variant in Variant::ALL {
+        let p = start_as(variant, &[Fault::ManagedOauthEveryone]).await;
+        let browser_shape = [(Some(BROWSER_ACCEPT), Some(BROWSER_USER_AGENT))];
+        for (accept, agent) in NOT_BROWSERS.into_iter().chain(browser_shape) {
+            let r = gate_answer(&p, accept, agent).await;
+            assert_bearer_challenge(r, &format!("{variant}: {accept:?} {agent:?}")).await;
+        }
+        // A service token still passes.
+        let (id, secret) = p.lab.service_token();
+        let r = p
+            .client
+            .get(p.url(SERVICE_HOST, "/"))
+            .header("cf-access-client-id", id)
+            .header("cf-access-client-secret", secret)
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(r.status(), StatusCode::OK, "{variant}");
+    }
+}
+
 #[tokio::test]
 async fn fault_managed_oauth() {
     let p = start(&[Fault::ManagedOauth]).await;
-    let metadata = "https://service.example.com/.well-known/cloudflare-access-protected-resource/";
-    for accept in [None, Some("*/*"), Some("application/json")] {
-        let mut request = p.client.get(p.url(SERVICE_HOST, "/"));
-        if let Some(accept) = accept {
-            request = request.header("accept", accept);
-        }
-        let r = request.send().await.expect("a response");
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{accept:?}");
-        assert_edge(&r);
-        assert_eq!(location(&r), "");
-        assert_eq!(
-            header(&r, "www-authenticate"),
-            format!(
-                "Bearer realm=\"OAuth\", error=\"invalid_token\", resource_metadata=\"{metadata}\""
-            )
-        );
-        assert_eq!(header(&r, "content-type"), "application/json");
-        let body: Value = r.json().await.expect("JSON");
-        assert_eq!(
-            body,
-            serde_json::json!({ "error": "invalid_token", "resource_metadata": metadata })
-        );
-    }
     // A browser is sent to log in, and the login works.
     let b = browser(&p);
     let r = b
@@ -2892,6 +2974,7 @@ async fn fault_managed_oauth() {
     let cli = b
         .get(p.url(SERVICE_HOST, "/"))
         .header("accept", "application/json")
+        .header("user-agent", "curl/8.5.0")
         .send()
         .await
         .expect("a response");
