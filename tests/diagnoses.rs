@@ -381,8 +381,16 @@ const SCENARIOS: &[Scenario] = &[
         2,
         "idp.authorize",
         "fail",
-        "Pocket ID's own words name the setting",
-        "turn off \"Requires PAR\" on the Pocket ID client: Access does not push its requests",
+        "most likely: turn off \"Requires Pushed Authorization Requests\" on the Cloudflare client",
+        "turn off \"Requires Pushed Authorization Requests\" on the Pocket ID client: Access does not push its requests (`--api-key-file` confirms it)",
+    ),
+    s(
+        "idp-database-readonly",
+        2,
+        "idp.authorize",
+        "fail",
+        "else: let Pocket ID write to its database again",
+        "let Pocket ID write to its database again (disk space, a read-write volume); `--api-key-file` rules out PAR",
     ),
     s(
         "public-client-no-pkce",

@@ -116,7 +116,7 @@ const FAULTS: &[(&str, &str, &str, &str)] = &[
         "par-required",
         "config.client",
         "fail",
-        "turn off \"Requires PAR\"",
+        "turn off \"Requires Pushed Authorization Requests\"",
     ),
     (
         "secret-expired",
@@ -749,5 +749,80 @@ fn the_configuration_decides_between_the_causes_of_a_failed_code_exchange() {
     assert!(
         standings.contains(&("token_url_wrong".into(), "ruled_out".into())),
         "{standings:?}"
+    );
+}
+
+#[test]
+fn the_configuration_decides_between_the_causes_of_pocket_ids_unnamed_error() {
+    let authorize = |run: &common::Run| run.check("idp.authorize").clone();
+    let standing = |c: &Value, cause: &str| {
+        c["details"]["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["cause"] == cause)
+            .map(|v| v["standing"].as_str().unwrap().to_string())
+    };
+
+    // Alone, Pocket ID's error=error names nothing: both causes, PAR first, and what
+    // tells them apart; never a claim that Pocket ID's words name the setting.
+    let alone = demo(&["par-required"], &[]);
+    let c = authorize(&alone);
+    assert_eq!(c["status"], "fail", "{}", alone.dump());
+    assert_eq!(
+        c["details"]["symptom"],
+        "idp.authorize_unrecognizable_error",
+        "{}",
+        alone.dump()
+    );
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with("most likely: turn off \"Requires Pushed Authorization Requests\""),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("else: let Pocket ID write to its database"),
+        "{hint}"
+    );
+    assert!(hint.contains("has 2 causes"), "{hint}");
+    assert!(hint.contains("--api-key-file"), "{hint}");
+    assert!(!hint.contains("own words"), "{hint}");
+
+    // With the configuration, config.client's requires_par confirms PAR.
+    let with = demo(&["par-required"], &["--doctor"]);
+    let c = authorize(&with);
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with("turn off \"Requires Pushed Authorization Requests\""),
+        "{hint}"
+    );
+    assert!(hint.contains("confirmed by config.client"), "{hint}");
+    assert!(!hint.contains("most likely"), "{hint}");
+    let json = with.json();
+    let client = config_check(&json, "config.client");
+    assert_eq!(client["details"]["requires_par"], true);
+    assert_eq!(client["details"]["explains"], "idp.authorize");
+
+    // A database that takes no writes gives the same answer: the configuration rules
+    // PAR out and leaves the database alone.
+    let db = demo(&["idp-database-readonly"], &["--doctor"]);
+    let c = authorize(&db);
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with("let Pocket ID write to its database again"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("ruled out: par_required (by config.client)"),
+        "{hint}"
+    );
+    assert_eq!(standing(&c, "par_required").as_deref(), Some("ruled_out"));
+    assert_eq!(
+        standing(&c, "database_unwritable").as_deref(),
+        Some("alive")
+    );
+    assert_eq!(
+        config_check(&db.json(), "config.client")["details"]["requires_par"],
+        false
     );
 }

@@ -169,6 +169,32 @@ pub const SYMPTOMS: &[Symptom] = &[
         ],
         tell_apart: "run with --cf-api-token-file: ssoprobe then reads the Certificate URL and Bot Fight Mode, and says which",
     },
+    // Pocket ID v2.14 answers an error that is no OAuth error (an `apperror`, a database
+    // error) with fosite's catch-all, sent to Access's callback: `error=error`, "The error
+    // is unrecognizable". Before a login, only two of its causes remain.
+    Symptom {
+        id: super::idp::UNRECOGNIZABLE_SYMPTOM,
+        text: "Pocket ID's answer error=error (\"The error is unrecognizable\")",
+        causes: &[
+            Cause {
+                id: "par_required",
+                fix: "turn off \"Requires Pushed Authorization Requests\" on the Cloudflare client in Pocket ID (OIDC Clients → the client → Show Advanced Options): Access cannot push its authorization requests",
+                evidence: &[Evidence {
+                    check: "config.client",
+                    key: "requires_par",
+                    confirms: Some(Test::True),
+                    rules_out: Some(Test::False),
+                    says: None,
+                }],
+            },
+            Cause {
+                id: "database_unwritable",
+                fix: "let Pocket ID write to its database again (free space on its data volume, mount it read-write for Pocket ID's user, or give its PostgreSQL user write access): it could not store the login's interaction (its log: \"Failed to authorize request\" with the database's error)",
+                evidence: &[],
+            },
+        ],
+        tell_apart: "run with --api-key-file: ssoprobe then reads whether the client requires PAR, and says which",
+    },
 ];
 
 /// A cause's standing after the run's evidence.
@@ -397,6 +423,47 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .starts_with("most likely")
+        );
+    }
+
+    #[test]
+    fn the_clients_par_setting_decides_pocket_ids_unnamed_error() {
+        let authorize = || {
+            let mut f = Findings::start(super::super::ids::IDP_AUTHORIZE);
+            f.detail("symptom", super::super::idp::UNRECOGNIZABLE_SYMPTOM);
+            f.fail("error=error", "old hint");
+            f.finish("")
+        };
+        let mut checks = vec![authorize()];
+        attribute(&mut checks, "https://id.example.com");
+        let hint = checks[0].hint.clone().unwrap();
+        assert!(hint.starts_with("most likely: turn off"), "{hint}");
+        assert!(hint.contains("has 2 causes"), "{hint}");
+        assert!(hint.contains("--api-key-file"), "{hint}");
+
+        let mut checks = vec![
+            authorize(),
+            config_check("config.client", "requires_par", json!(true), true),
+        ];
+        attribute(&mut checks, "https://id.example.com");
+        let hint = checks[0].hint.clone().unwrap();
+        assert!(hint.starts_with("turn off"), "{hint}");
+        assert!(hint.contains("confirmed by config.client"), "{hint}");
+        assert_eq!(checks[1].details["explains"], "idp.authorize");
+
+        let mut checks = vec![
+            authorize(),
+            config_check("config.client", "requires_par", json!(false), false),
+        ];
+        attribute(&mut checks, "https://id.example.com");
+        let hint = checks[0].hint.clone().unwrap();
+        assert!(
+            hint.starts_with("let Pocket ID write to its database"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("ruled out: par_required (by config.client)"),
+            "{hint}"
         );
     }
 }

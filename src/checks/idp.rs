@@ -99,7 +99,13 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
         AuthorizeOutcome::CallbackError { error, description } => {
             f.detail("pocket_id_error", format!("{error}: {}", description.clone().unwrap_or_default()));
             let text = description.clone().unwrap_or_default();
-            let (finding, hint) = refusal(pocketid::refusal_cause(Some(&error), &text), client, (&callback, team_callback), &format!("{error}: {text}"));
+            let cause = pocketid::refusal_cause(Some(&error), &text);
+            if cause == RefusalCause::Unrecognizable {
+                // Several causes give it: `causes::attribute` names what the run's
+                // evidence leaves.
+                f.detail("symptom", UNRECOGNIZABLE_SYMPTOM);
+            }
+            let (finding, hint) = refusal(cause, client, (&callback, team_callback), &format!("{error}: {text}"));
             f.fail(finding, hint);
             if let (Some(l), Some(sent)) = (&location, &request.state) {
                 let back = l.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
@@ -122,6 +128,10 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
     ));
     (result, interaction)
 }
+
+/// The symptom `idp.authorize` records when Pocket ID answers fosite's catch-all
+/// (`error=error`, "The error is unrecognizable"), declared in `causes.rs`.
+pub const UNRECOGNIZABLE_SYMPTOM: &str = "idp.authorize_unrecognizable_error";
 
 fn refusal(
     cause: RefusalCause,
@@ -167,6 +177,10 @@ fn refusal(
         RefusalCause::NotAllowed => (
             format!("Pocket ID refuses: {message}"),
             "the client is restricted to user groups; add the user to an allowed group".to_string(),
+        ),
+        RefusalCause::Unrecognizable => (
+            format!("Pocket ID refused Access's authorization request for client {client} with an error it does not name (error=error, \"The error is unrecognizable\")"),
+            format!("if client {client} has \"Requires Pushed Authorization Requests\" on (Pocket ID → OIDC Clients → the client → Show Advanced Options), turn it off: Access cannot push its requests; otherwise Pocket ID's log names the error in its line \"Failed to authorize request\""),
         ),
         RefusalCause::Other => (
             format!("Pocket ID refused the authorization request: {message}"),

@@ -102,10 +102,16 @@ impl Facts<'_> {
                 "not checked: the team is unknown (pass --team or --cf-api-token-file)",
             ),
         }
+        // Evidence for idp.authorize's "error=error": Pocket ID's answer to a client that
+        // requires PAR names nothing.
+        f.detail(
+            "requires_par",
+            client.requires_pushed_authorization_requests,
+        );
         if client.requires_pushed_authorization_requests {
             f.fail(
                 format!("Pocket ID's client \"{name}\" requires pushed authorization requests (PAR), which Access does not send"),
-                format!("turn off \"Requires PAR\" on the client (OIDC Clients → {name})"),
+                format!("turn off \"Requires Pushed Authorization Requests\" on the client (OIDC Clients → {name} → Show Advanced Options)"),
             );
         }
         if !client.is_public {

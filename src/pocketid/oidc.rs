@@ -173,14 +173,23 @@ pub enum RefusalCause {
     Scope,
     /// The user is not in an allowed group.
     NotAllowed,
+    /// fosite's catch-all for an error that is no OAuth error (`error=error`, "The error
+    /// is unrecognizable"): Pocket ID's answer names no cause, only its log does.
+    Unrecognizable,
     /// Something else.
     Other,
 }
 
+/// The `error` fosite sends for an error that is no RFC 6749 error (its
+/// `ErrorToRFC6749Error`), with the description "The error is unrecognizable".
+pub const UNRECOGNIZABLE_ERROR: &str = "error";
+
 /// Reads the cause from an error code and its text.
 pub fn refusal_cause(error: Option<&str>, text: &str) -> RefusalCause {
     let t = text.to_ascii_lowercase();
-    if t.contains("client does not exist")
+    if error == Some(UNRECOGNIZABLE_ERROR) {
+        RefusalCause::Unrecognizable
+    } else if t.contains("client does not exist")
         || t.contains("unknown client")
         || t.contains("client not found")
     {
@@ -341,6 +350,7 @@ mod tests {
                     match refusal_cause(Some(error), description.as_deref().unwrap_or("")) {
                         RefusalCause::PkceRequired => "pkce-required",
                         RefusalCause::State => "state",
+                        RefusalCause::Unrecognizable => "unrecognizable",
                         _ => "other",
                     }
                 }

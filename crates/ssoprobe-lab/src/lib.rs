@@ -154,6 +154,8 @@ pub enum Fault {
     CallbackOtherTeam,
     /// The Pocket ID client requires pushed authorization requests.
     ParRequired,
+    /// Pocket ID cannot write to its database: storing a login's interaction fails.
+    IdpDatabaseReadonly,
     /// The Pocket ID client is public and Access's PKCE is off.
     PublicClientNoPkce,
     /// The Pocket ID client does not require PKCE.
@@ -240,6 +242,7 @@ impl Fault {
         Fault::ClientNoCallback,
         Fault::CallbackOtherTeam,
         Fault::ParRequired,
+        Fault::IdpDatabaseReadonly,
         Fault::PublicClientNoPkce,
         Fault::PkceNotEnforced,
         Fault::SecretExpired,
@@ -308,6 +311,7 @@ impl Fault {
             Fault::ClientNoCallback => "client-no-callback",
             Fault::CallbackOtherTeam => "callback-other-team",
             Fault::ParRequired => "par-required",
+            Fault::IdpDatabaseReadonly => "idp-database-readonly",
             Fault::PublicClientNoPkce => "public-client-no-pkce",
             Fault::PkceNotEnforced => "pkce-not-enforced",
             Fault::SecretExpired => "secret-expired",
@@ -455,7 +459,10 @@ impl Fault {
                 "the Pocket ID client lists only https://old-team.cloudflareaccess.com/cdn-cgi/access/callback, so Access's callback is refused"
             }
             Fault::ParRequired => {
-                "the Pocket ID client requires pushed authorization requests, which Access never sends: authorize refuses the login"
+                "the Pocket ID client requires pushed authorization requests, which Access never sends: authorize sends Access error=error (\"The error is unrecognizable\"), naming nothing"
+            }
+            Fault::IdpDatabaseReadonly => {
+                "Pocket ID cannot write to its database (a full disk, a read-only volume): authorize cannot store the login's interaction and sends Access error=error (\"The error is unrecognizable\")"
             }
             Fault::PublicClientNoPkce => {
                 "the Pocket ID client is public (no secret) while Access's login method has PKCE off (configuration only)"

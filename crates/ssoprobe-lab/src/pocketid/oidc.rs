@@ -187,6 +187,18 @@ impl OAuthError {
         }
     }
 
+    /// fosite's `ErrorToRFC6749Error` for an error that is no `RFC6749Error` (Pocket
+    /// ID's `apperror`s, database errors): `error=error`, a fixed description, no
+    /// hint; the cause goes to the debug field, which Pocket ID does not send.
+    fn unrecognizable() -> OAuthError {
+        OAuthError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "error",
+            description: "The error is unrecognizable",
+            hint: None,
+        }
+    }
+
     fn login_required() -> OAuthError {
         OAuthError {
             status: StatusCode::BAD_REQUEST,
@@ -388,6 +400,19 @@ impl PocketId {
         if let Err(error) = self.check_code_flow_params(&params) {
             return error.client_redirect(&redirect_uri, param(&params, "state"));
         }
+        // Pocket ID's `authorize` (authorization_service.go), after the client's PKCE
+        // requirement: a client that requires PAR refuses a request that is neither
+        // pushed nor a resumed interaction (the lab implements no PAR endpoint, so every
+        // fresh request is one). `apperror.OidcPARRequired` is no RFC 6749 error, so
+        // fosite's `WriteAuthorizeError` sends the client its catch-all: only Pocket ID's
+        // log names PAR.
+        if resumed.is_none()
+            && self.client.requires_par
+            && !param(&params, "request_uri").starts_with("urn:ietf:params:oauth:request_uri:")
+        {
+            return OAuthError::unrecognizable()
+                .client_redirect(&redirect_uri, param(&params, "state"));
+        }
         let scopes = supported(&requested);
 
         // `optionalBrowserAuth`: a missing or invalid session means "anonymous", but
@@ -405,6 +430,9 @@ impl PocketId {
                 let mut steps = vec![Step::Authenticate];
                 if prompted(&params, "consent") {
                     steps.push(Step::Consent);
+                }
+                if let Some(error) = self.storage_error() {
+                    return error.client_redirect(&redirect_uri, param(&params, "state"));
                 }
                 self.start_interaction(params, scopes, steps, None)
             }
@@ -424,8 +452,7 @@ impl PocketId {
     }
 
     /// The checks whose errors Pocket ID shows on its own page, never sending them to
-    /// the client: the client, PAR, then the redirect URI, which is trusted once they
-    /// pass.
+    /// the client: the client, then the redirect URI, which is trusted once they pass.
     fn check_client_and_redirect_uri(
         &self,
         params: &[(String, String)],
@@ -441,16 +468,6 @@ impl PocketId {
         if self.faults.has(Fault::ErrorTextMarkup) {
             return Err(OAuthError::invalid_request(
                 "The request was refused <script>alert(\"ssoprobe\")</script><img src=x onerror=alert(1)> by policy",
-            ));
-        }
-        // `apperror.OidcPARRequired`: a client that requires PAR refuses a plain
-        // authorize request (the lab implements no PAR endpoint, so every request is
-        // one); shown on Pocket ID's error page, not sent to the client.
-        if client.requires_par
-            && !param(params, "request_uri").starts_with("urn:ietf:params:oauth:request_uri:")
-        {
-            return Err(OAuthError::invalid_request(
-                "This client requires pushed authorization requests",
             ));
         }
         self.redirect_uri(param(params, "redirect_uri"), requested)
@@ -534,8 +551,15 @@ impl PocketId {
             if prompted(&params, "none") {
                 return OAuthError::consent_required().client_redirect(redirect_uri, state);
             }
+            if let Some(error) = self.storage_error() {
+                return error.client_redirect(redirect_uri, state);
+            }
             drop(store);
             return self.start_interaction(params, scopes, steps, Some(user.id));
+        }
+        // Deleting the interaction and recording the consent are writes too.
+        if let Some(error) = self.storage_error() {
+            return error.client_redirect(redirect_uri, state);
         }
         // Each interaction yields one code.
         if let Some(id) = resumed
@@ -648,6 +672,15 @@ impl PocketId {
     ) -> Response {
         let id = self.new_interaction(params, scopes, steps, user_id);
         go_redirect(StatusCode::FOUND, &format!("/interaction?interaction={id}"))
+    }
+
+    /// The error storing an interaction session gives while the database takes no
+    /// writes (fault idp-database-readonly): gorm's error, no RFC 6749 error, so the
+    /// client gets fosite's catch-all.
+    fn storage_error(&self) -> Option<OAuthError> {
+        self.faults
+            .has(Fault::IdpDatabaseReadonly)
+            .then(OAuthError::unrecognizable)
     }
 
     /// Stores an interaction session and returns its id.

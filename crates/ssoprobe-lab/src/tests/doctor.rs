@@ -953,15 +953,28 @@ async fn pocket_id_clients_follow_the_faults() {
             location(&r)
         );
     }
-    let (p, c) = client(&[Fault::ParRequired]).await;
+    // par-required and idp-database-readonly: Pocket ID's catch-all goes back to Access,
+    // naming neither (fosite's `ErrorToRFC6749Error`), with Access's state.
+    let (_, c) = client(&[Fault::ParRequired]).await;
     assert_eq!(c["requiresPushedAuthorizationRequests"], true);
-    let authorize = p.authorize_url().await;
-    let r = p.get(&p.route(authorize.as_str())).await;
-    assert_eq!(r.status(), StatusCode::FOUND);
-    assert_eq!(
-        location(&r),
-        "/interaction/error?error=This+client+requires+pushed+authorization+requests"
-    );
+    let (_, c) = client(&[Fault::IdpDatabaseReadonly]).await;
+    assert_eq!(c["requiresPushedAuthorizationRequests"], false);
+    for fault in [Fault::ParRequired, Fault::IdpDatabaseReadonly] {
+        let p = start(&[fault]).await;
+        let authorize = p.authorize_url().await;
+        let state = query(&authorize)["state"].clone();
+        let r = p.get(&p.route(authorize.as_str())).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{fault}");
+        let to = Url::parse(location(&r)).expect("an absolute URL");
+        assert!(
+            location(&r).starts_with(&format!(
+                "{CALLBACK_URL}?error=error&error_description=The+error+is+unrecognizable&state="
+            )),
+            "{fault}: {to}"
+        );
+        assert_eq!(query(&to)["state"], state, "{fault}");
+        assert_eq!(query(&to).len(), 3, "{fault}: {to}");
+    }
 
     // secret-expired: Access's code exchange fails.
     let (p, c) = client(&[Fault::SecretExpired]).await;
