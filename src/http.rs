@@ -906,7 +906,9 @@ impl Http {
         request: Request,
     ) -> impl Future<Output = ()> + 'a {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let shareable = request.method == Method::GET && request.headers.is_empty();
+        let shareable = request.method == Method::GET
+            && request.headers.is_empty()
+            && request.user_agent.is_none();
         if shareable && let Ok(mut list) = self.prefetched.lock() {
             list.push((request.url.clone(), rx));
         }
@@ -917,9 +919,13 @@ impl Http {
         }
     }
 
-    /// The prefetched answer to an anonymous GET of `url`, if one was asked for.
+    /// The prefetched answer to an anonymous GET of `url`, if one was asked for (a
+    /// request shaped like another client's, by its User-Agent, asks for itself).
     fn take_prefetched(&self, request: &Request) -> Option<Prefetched> {
-        if request.method != Method::GET || !request.headers.is_empty() {
+        if request.method != Method::GET
+            || !request.headers.is_empty()
+            || request.user_agent.is_some()
+        {
             return None;
         }
         let mut list = self.prefetched.lock().ok()?;
@@ -1564,6 +1570,35 @@ fn classify_raw(host: &str, error: &reqwest::Error, timeout: Duration) -> HttpEr
 mod tests {
     use super::*;
     use reqwest::cookie::CookieStore as _;
+
+    #[tokio::test]
+    async fn a_request_shaped_like_another_clients_never_takes_a_prefetched_answer() {
+        let http = Http::new(&HttpOptions {
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            site: None,
+            site_headers: Vec::new(),
+            credential_origins: Vec::new(),
+            deadline_limit: "--deadline",
+            deadline: Duration::from_secs(30),
+            routes: Vec::new(),
+            extra_roots: Vec::new(),
+            insecure: false,
+            trace: false,
+        })
+        .unwrap();
+        let url = Url::parse("https://id.example.com/.well-known/jwks.json").unwrap();
+        let get = || Request::get(url.clone(), Accept::Json);
+        // Registered when asked for, before it is sent (never sent here).
+        let _prefetch = http.prefetch("idp.jwks", get());
+        let _unshared = http.prefetch("idp.jwks", get().user_agent("cloudflare-access"));
+        assert!(
+            http.take_prefetched(&get().user_agent("cloudflare-access"))
+                .is_none()
+        );
+        assert!(http.take_prefetched(&get()).is_some());
+        assert!(http.take_prefetched(&get()).is_none());
+    }
 
     fn route(host: &str, port: u16, addr: &str, kind: RouteKind) -> Route {
         Route {

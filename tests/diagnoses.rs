@@ -220,6 +220,14 @@ const SCENARIOS: &[Scenario] = &[
         "skip the WAF or bot rule that stops Cloudflare's own token request",
     ),
     s(
+        "token-url-wrong",
+        2,
+        "access.callback",
+        "fail",
+        "set the Token URL of Access's login method to https://id.example.com/api/oidc/token",
+        "set Cloudflare's Token URL to Pocket ID's /api/oidc/token",
+    ),
+    s(
         "idp-down",
         2,
         "idp.authorize",
@@ -318,6 +326,14 @@ const SCENARIOS: &[Scenario] = &[
         "fail",
         "Certificate URL",
         "set Cloudflare's Certificate URL to Pocket ID's JWKS, reachable from Cloudflare",
+    ),
+    s(
+        "jwks-blocked-for-access",
+        2,
+        "access.callback",
+        "fail",
+        "User-Agent cloudflare-access",
+        "skip the WAF or bot rule that stops Cloudflare's own request for the keys",
     ),
     s(
         "access-policy-deny",

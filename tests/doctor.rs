@@ -52,6 +52,12 @@ const FAULTS: &[(&str, &str, &str, &str)] = &[
         "turn Bot Fight Mode off",
     ),
     (
+        "jwks-blocked-for-access",
+        "config.waf",
+        "warn",
+        "turn Bot Fight Mode off",
+    ),
+    (
         "no-instant-auth",
         "config.app",
         "warn",
@@ -74,6 +80,12 @@ const FAULTS: &[(&str, &str, &str, &str)] = &[
         "config.login_method",
         "fail",
         "set Certificate URL to https://id.example.com/.well-known/jwks.json",
+    ),
+    (
+        "token-url-wrong",
+        "config.login_method",
+        "fail",
+        "set Token URL to https://id.example.com/api/oidc/token",
     ),
     ("no-pkce", "config.pkce", "fail", "turn on PKCE in Access"),
     (
@@ -825,4 +837,104 @@ fn the_configuration_decides_between_the_causes_of_pocket_ids_unnamed_error() {
         config_check(&db.json(), "config.client")["details"]["requires_par"],
         false
     );
+}
+
+/// The standing of each candidate cause the check recorded.
+fn standings(check: &Value) -> Vec<(String, String)> {
+    check["details"]["candidates"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| {
+                    (
+                        v["cause"].as_str().unwrap_or_default().to_string(),
+                        v["standing"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The other causes of the same two pages: a Token URL at another path (the
+/// configuration confirms it; without it, every cause stays alive), and a block in
+/// front of the JWKS for Access's requests (this run's own request shaped like
+/// Access's confirms it, with or without the configuration), which a wrong Certificate
+/// URL is never taken for.
+#[test]
+fn the_evidence_decides_between_the_causes_of_a_wrong_url_and_a_block() {
+    let callback = |run: &common::Run| run.check("access.callback").clone();
+    let standing = |c: &Value, cause: &str| {
+        standings(c)
+            .into_iter()
+            .find(|(id, _)| id == cause)
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("no candidate {cause}: {c}"))
+    };
+
+    let alone = demo(&["token-url-wrong"], &[]);
+    let c = callback(&alone);
+    assert_eq!(c["status"], "fail", "{}", alone.dump());
+    let hint = c["hint"].as_str().unwrap();
+    assert!(hint.starts_with("most likely: "), "{hint}");
+    assert!(
+        hint.contains(
+            "set the Token URL of Access's login method to https://id.example.com/api/oidc/token"
+        ),
+        "{hint}"
+    );
+    assert!(hint.contains("--cf-api-token-file"), "{hint}");
+    assert_eq!(standing(&c, "token_url_wrong"), "alive");
+
+    let with = demo(&["token-url-wrong"], &["--doctor"]);
+    let c = callback(&with);
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with(
+            "set the Token URL of Access's login method to https://id.example.com/api/oidc/token"
+        ),
+        "{hint}"
+    );
+    assert!(hint.contains("confirmed by config.login_method"), "{hint}");
+    assert!(hint.contains("/api/oidc/tokens"), "{hint}");
+    let method = config_check(&with.json(), "config.login_method").clone();
+    assert_eq!(method["details"]["token_url_ok"], false, "{method}");
+    assert_eq!(method["details"]["explains"], "access.callback", "{method}");
+
+    for args in [&[][..], &["--doctor"][..]] {
+        let blocked = demo(&["jwks-blocked-for-access"], args);
+        let c = callback(&blocked);
+        assert_eq!(c["status"], "fail", "{}", blocked.dump());
+        let hint = c["hint"].as_str().unwrap();
+        assert!(
+            hint.starts_with(
+                "let Cloudflare's own requests reach https://id.example.com/.well-known/jwks.json"
+            ),
+            "{args:?}: {hint}"
+        );
+        assert!(hint.contains("confirmed by access.callback"), "{hint}");
+        assert!(hint.contains("User-Agent cloudflare-access"), "{hint}");
+        assert_eq!(c["details"]["jwks_request_like_access_blocked"], true);
+        assert_eq!(c["details"]["jwks_request_like_ssoprobe_blocked"], false);
+        assert_eq!(standing(&c, "jwks_blocked_for_access"), "confirmed");
+    }
+
+    // A wrong Certificate URL: the keys answer Access-shaped requests, so the block
+    // stays a candidate and is never confirmed.
+    let alone = demo(&["access-jwks-unreachable"], &[]);
+    let c = callback(&alone);
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with("most likely: set the Certificate URL"),
+        "{hint}"
+    );
+    assert_eq!(c["details"]["jwks_request_like_access_blocked"], false);
+    assert_eq!(standing(&c, "jwks_blocked_for_access"), "alive");
+    let with = demo(&["access-jwks-unreachable"], &["--doctor"]);
+    let c = callback(&with);
+    let hint = c["hint"].as_str().unwrap();
+    assert!(hint.starts_with("set the Certificate URL"), "{hint}");
+    assert!(hint.contains("confirmed by config.login_method"), "{hint}");
+    assert_eq!(standing(&c, "certs_url_wrong"), "confirmed");
+    assert_eq!(standing(&c, "jwks_blocked_for_access"), "alive");
 }

@@ -164,7 +164,18 @@ pub const SYMPTOMS: &[Symptom] = &[
             Cause {
                 id: "jwks_blocked_for_access",
                 fix: "let Cloudflare's own requests reach {idp}/.well-known/jwks.json: a WAF rule, Bot Fight Mode or an Access application in front of it refuses them",
-                evidence: &[BOT_FIGHT],
+                evidence: &[
+                    Evidence {
+                        check: super::ids::ACCESS_CALLBACK,
+                        key: "jwks_request_like_access_blocked",
+                        confirms: Some(Test::True),
+                        rules_out: None,
+                        says: Some(
+                            "a request for the keys with Cloudflare's User-Agent cloudflare-access was refused",
+                        ),
+                    },
+                    BOT_FIGHT,
+                ],
             },
         ],
         tell_apart: "run with --cf-api-token-file: ssoprobe then reads the Certificate URL and Bot Fight Mode, and says which",
@@ -409,6 +420,41 @@ mod tests {
             "{hint}"
         );
         assert!(!hint.contains("most likely"), "{hint}");
+    }
+
+    #[test]
+    fn an_access_shaped_request_refused_confirms_the_block_in_front_of_the_keys() {
+        let mut blocked = callback("access.token_verification_failed");
+        blocked
+            .details
+            .insert("jwks_request_like_access_blocked".into(), json!(true));
+        let mut checks = vec![
+            blocked,
+            config_check("config.login_method", "certs_url_ok", json!(true), false),
+        ];
+        attribute(&mut checks, "https://id.example.com");
+        let hint = checks[0].hint.clone().unwrap();
+        assert!(
+            hint.starts_with(
+                "let Cloudflare's own requests reach https://id.example.com/.well-known/jwks.json"
+            ),
+            "{hint}"
+        );
+        assert!(hint.contains("confirmed by access.callback"), "{hint}");
+        assert!(hint.contains("cloudflare-access"), "{hint}");
+        // Answered: no evidence either way, both causes stay.
+        let mut answered = callback("access.token_verification_failed");
+        answered
+            .details
+            .insert("jwks_request_like_access_blocked".into(), json!(false));
+        let mut checks = vec![answered];
+        attribute(&mut checks, "https://id.example.com");
+        let hint = checks[0].hint.clone().unwrap();
+        assert!(
+            hint.starts_with("most likely: set the Certificate URL"),
+            "{hint}"
+        );
+        assert!(hint.contains("has 2 causes"), "{hint}");
     }
 
     #[test]

@@ -570,6 +570,7 @@ pub async fn access_callback(
             hint = exchange_failure(&mut f, config, http, chain, secret_proved).await;
         } else if finding.contains("fresh keys") {
             f.detail("symptom", "access.token_verification_failed");
+            jwks_failure(&mut f, config, http).await;
         }
         f.fail(finding, hint);
         return (f.finish(""), None);
@@ -592,14 +593,6 @@ async fn exchange_failure(
 ) -> String {
     let base = normalise_base(&config.idp);
     let token_url = format!("{base}{}", pocketid::paths::TOKEN);
-    let blocked = |r: &Result<Response, crate::http::HttpError>| match r {
-        Ok(r) => {
-            r.status.as_u16() == 403
-                || cloudflare::classify(r) == Some(EdgePage::Challenge)
-                || (!r.is_json() && r.status.is_client_error())
-        }
-        Err(_) => false,
-    };
     let mut as_access = None;
     let mut as_probe = None;
     if let Ok(url) = Url::parse(&token_url) {
@@ -664,6 +657,37 @@ async fn exchange_failure(
         _ => format!(
             "requests shaped like Cloudflare's reach Pocket ID's token endpoint (a rule keyed on Cloudflare's AS13335 cannot be tested from here), so the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) is the likely cause; pass --client-id and --client-secret-file to prove the secret Pocket ID holds, and check that Cloudflare reaches {token_url}"
         ),
+    }
+}
+
+/// Why Cloudflare could not verify the id_token ("Failed to verify oidc token with
+/// fresh keys"): a wrong Certificate URL and a block in front of Pocket ID's JWKS that
+/// refuses Cloudflare's own request look alike on Access's page. The evidence
+/// (`checks::causes` reads it): the JWKS fetched once shaped like Access's request (its
+/// User-Agent) and once as ssoprobe.
+async fn jwks_failure(f: &mut Findings, config: &Config, http: &Http) {
+    let base = normalise_base(&config.idp);
+    let Ok(url) = Url::parse(&format!("{base}{}", pocketid::paths::JWKS)) else {
+        return;
+    };
+    let request = || Request::get(url.clone(), Accept::Json);
+    let access_like = request().user_agent(ACCESS_USER_AGENT);
+    let as_access = blocked(&http.send(ids::ACCESS_CALLBACK, access_like).await);
+    let as_probe = blocked(&http.send(ids::ACCESS_CALLBACK, request()).await);
+    f.detail("jwks_request_like_access_blocked", as_access);
+    f.detail("jwks_request_like_ssoprobe_blocked", as_probe);
+}
+
+/// Whether an answer is a refusal in front of Pocket ID (a 403, a Cloudflare
+/// challenge, a page that is not Pocket ID's JSON) rather than Pocket ID's own.
+fn blocked(r: &Result<Response, HttpError>) -> bool {
+    match r {
+        Ok(r) => {
+            r.status.as_u16() == 403
+                || cloudflare::classify(r) == Some(EdgePage::Challenge)
+                || (!r.is_json() && r.status.is_client_error())
+        }
+        Err(_) => false,
     }
 }
 

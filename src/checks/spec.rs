@@ -365,7 +365,7 @@ pub const CONFIG: &[Spec] = &[
     ),
     config(
         "config.waf",
-        "Bot Fight Mode on Pocket ID's zone (it can challenge Access's own token requests)",
+        "Bot Fight Mode on Pocket ID's zone (it can challenge Access's own requests for tokens and keys)",
         &[CloudflareConfig],
     ),
     config(

@@ -150,7 +150,7 @@ impl Facts<'_> {
             Some(Ok(b)) if b.fight_mode == Some(true) => {
                 f.detail("bot_fight_mode", true);
                 f.warn(
-                    format!("Bot Fight Mode is on for {idp_host}'s zone: it can challenge Access's own token requests to Pocket ID (\"Failed to exchange code for token\")"),
+                    format!("Bot Fight Mode is on for {idp_host}'s zone: it can challenge Access's own requests to Pocket ID's token endpoint and keys (\"Failed to exchange code for token\", \"Failed to verify oidc token with fresh keys\")"),
                     format!("turn Bot Fight Mode off for the zone (Security → Bots), or serve {idp_host} from a zone without it; a WAF skip rule cannot exempt it"),
                 );
                 Ok(String::new())

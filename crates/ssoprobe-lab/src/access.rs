@@ -78,6 +78,16 @@ pub(super) fn auth_path(faults: &FaultSet) -> &'static str {
     }
 }
 
+/// The path of Access's Token URL at Pocket ID: the token endpoint, or another path
+/// under /api that Pocket ID answers 404 (fault token-url-wrong).
+pub(super) fn token_path(faults: &FaultSet) -> &'static str {
+    if faults.has(Fault::TokenUrlWrong) {
+        "/api/oidc/tokens"
+    } else {
+        "/api/oidc/token"
+    }
+}
+
 /// The path of Access's Certificate URL at Pocket ID: the JWKS, or a typo that
 /// answers 404 (fault access-jwks-unreachable).
 pub(super) fn certs_path(faults: &FaultSet) -> &'static str {

@@ -732,6 +732,8 @@ impl CfApi {
             access::auth_path(faults),
             access::certs_path(faults),
         );
+        // The Token URL Access redeems codes at (fault token-url-wrong).
+        pocket_id["token_url"] = json!(format!("https://{IDP_HOST}{}", access::token_path(faults)));
         if faults.has(Fault::NoPkce) || faults.has(Fault::PublicClientNoPkce) {
             pocket_id["pkce_enabled"] = json!(false);
         }
@@ -1146,12 +1148,13 @@ impl CfApi {
     }
 
     /// Bot Fight Mode is on wherever the edge challenges (faults challenge,
-    /// token-challenge, token-blocked-for-access).
+    /// token-challenge, token-blocked-for-access, jwks-blocked-for-access).
     fn bot_management(&self) -> Value {
         let fight_mode = [
             Fault::Challenge,
             Fault::TokenChallenge,
             Fault::TokenBlockedForAccess,
+            Fault::JwksBlockedForAccess,
         ]
         .into_iter()
         .any(|f| self.faults.has(f));

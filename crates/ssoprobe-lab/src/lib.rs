@@ -132,6 +132,10 @@ pub enum Fault {
     ClockSkew,
     /// A WAF rule challenges Access's own requests to Pocket ID's token endpoint.
     TokenBlockedForAccess,
+    /// Access's Token URL points at another path on Pocket ID.
+    TokenUrlWrong,
+    /// A WAF rule challenges Access's own requests to Pocket ID's JWKS.
+    JwksBlockedForAccess,
     /// The tunnel to Pocket ID is down: id.example.com answers 530 / error 1033.
     IdpBehindTunnelDown,
     /// After the login, Pocket ID's interaction continues on another host.
@@ -231,6 +235,8 @@ impl Fault {
         Fault::ManagedOauthEveryone,
         Fault::ClockSkew,
         Fault::TokenBlockedForAccess,
+        Fault::TokenUrlWrong,
+        Fault::JwksBlockedForAccess,
         Fault::IdpBehindTunnelDown,
         Fault::InteractionElsewhere,
         Fault::ScopesWithoutEmail,
@@ -300,6 +306,8 @@ impl Fault {
             Fault::ManagedOauthEveryone => "managed-oauth-everyone",
             Fault::ClockSkew => "clock-skew",
             Fault::TokenBlockedForAccess => "token-blocked-for-access",
+            Fault::TokenUrlWrong => "token-url-wrong",
+            Fault::JwksBlockedForAccess => "jwks-blocked-for-access",
             Fault::IdpBehindTunnelDown => "idp-behind-tunnel-down",
             Fault::InteractionElsewhere => "interaction-elsewhere",
             Fault::ScopesWithoutEmail => "scopes-without-email",
@@ -427,6 +435,12 @@ impl Fault {
             }
             Fault::TokenBlockedForAccess => {
                 "a WAF rule challenges Pocket ID's token endpoint for User-Agent cloudflare-access only: Access cannot redeem codes"
+            }
+            Fault::TokenUrlWrong => {
+                "Access's Token URL is https://id.example.com/api/oidc/tokens: its code exchange gets Pocket ID's 404"
+            }
+            Fault::JwksBlockedForAccess => {
+                "a WAF rule challenges Pocket ID's JWKS for User-Agent cloudflare-access only: Access cannot verify id_tokens"
             }
             Fault::IdpBehindTunnelDown => {
                 "the tunnel to Pocket ID is down: every id.example.com URL answers 530 with Cloudflare error 1033"
@@ -797,6 +811,7 @@ impl Lab {
             &pki.ca_pem,
             access_secret,
             access::callback_url(&faults),
+            access::token_path(&faults),
             access::certs_path(&faults),
         )
         .map_err(LabError::Client)?;

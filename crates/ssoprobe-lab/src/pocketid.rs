@@ -331,8 +331,8 @@ fn discovery(app_url: &str, internal_url: &str) -> serde_json::Value {
 
 /// The id.example.com router: Pocket ID behind Cloudflare's edge, with the faults
 /// that sit in front of it (a dead, unreachable or stalled upstream, a proxy or WAF
-/// rule on the token path) applied outside Pocket ID itself. The edge's own pages
-/// wear `variant`'s face.
+/// rule on the token path or the JWKS) applied outside Pocket ID itself. The edge's
+/// own pages wear `variant`'s face.
 ///
 /// Every `/api/*` request that carries `X-API-Key` is recorded in `log`, with the
 /// status the client saw.
@@ -361,8 +361,14 @@ pub(super) fn router(
         front = front.fallback_service(pocket_id_app(pocket_id));
         if faults.has(Fault::TokenBlockedForAccess) {
             front = front.layer(middleware::from_fn_with_state(
-                variant,
-                challenge_access_at_token,
+                (variant, "/api/oidc/token"),
+                challenge_access_at,
+            ));
+        }
+        if faults.has(Fault::JwksBlockedForAccess) {
+            front = front.layer(middleware::from_fn_with_state(
+                (variant, "/.well-known/jwks.json"),
+                challenge_access_at,
             ));
         }
     }
@@ -512,11 +518,12 @@ async fn stall(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Fault token-blocked-for-access: a WAF rule (a bot rule that counts the
-/// `cloudflare-access` User-Agent as a bot, say) challenges Access's own requests
-/// to the token endpoint; every other client, a prober's included, reaches Pocket ID.
-async fn challenge_access_at_token(
-    State(variant): State<Variant>,
+/// Faults token-blocked-for-access and jwks-blocked-for-access: a WAF rule (a bot
+/// rule that counts the `cloudflare-access` User-Agent as a bot, say) challenges
+/// Access's own requests to `path` (the token endpoint, the JWKS); every other
+/// client, a prober's included, reaches Pocket ID.
+async fn challenge_access_at(
+    State((variant, path)): State<(Variant, &'static str)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -525,7 +532,7 @@ async fn challenge_access_at_token(
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|agent| agent.eq_ignore_ascii_case(ACCESS_USER_AGENT));
-    if from_access && request.uri().path() == "/api/oidc/token" {
+    if from_access && request.uri().path() == path {
         return edge::challenge(variant, IDP_HOST, request.uri().path());
     }
     next.run(request).await

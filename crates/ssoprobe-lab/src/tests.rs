@@ -178,7 +178,7 @@ fn days_left(not_after: i64) -> f64 {
 
 #[test]
 fn fault_names_round_trip() {
-    assert_eq!(Fault::ALL.len(), 63);
+    assert_eq!(Fault::ALL.len(), 65);
     for fault in Fault::ALL {
         assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         assert_eq!(fault.to_string(), fault.name());
@@ -3070,6 +3070,64 @@ async fn fault_token_blocked_for_access() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let page = r.text().await.expect("a body");
     assert!(page.contains("Failed to exchange code for token"), "{page}");
+}
+
+#[tokio::test]
+async fn fault_token_url_wrong() {
+    let p = start(&[Fault::TokenUrlWrong]).await;
+    // Pocket ID serves its token endpoint; the path Access was given answers 404.
+    let wrong = p
+        .client
+        .post(p.url(IDP_HOST, "/api/oidc/tokens"))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
+    assert!(
+        !header(&wrong, "x-request-id").is_empty(),
+        "Pocket ID answered"
+    );
+    // Access's redemption goes there: the same page as a wrong secret.
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_edge(&r);
+    let page = r.text().await.expect("a body");
+    assert!(page.contains("Failed to exchange code for token"), "{page}");
+}
+
+#[tokio::test]
+async fn fault_jwks_blocked_for_access() {
+    let p = start(&[Fault::JwksBlockedForAccess]).await;
+    let get = |agent: &'static str| {
+        p.client
+            .get(p.url(IDP_HOST, "/.well-known/jwks.json"))
+            .header("user-agent", agent)
+            .send()
+    };
+    let blocked = get("cloudflare-access").await.expect("a response");
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
+    assert_edge(&blocked);
+    assert_eq!(header(&blocked, "cf-mitigated"), "challenge");
+    assert!(header(&blocked, "x-request-id").is_empty());
+    // Any other client reaches Pocket ID's keys.
+    for agent in ["ssoprobe/1.0", "curl/8.5.0"] {
+        let r = get(agent).await.expect("a response");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(header(&r, "cf-mitigated").is_empty());
+        let keys: Value = r.json().await.expect("JSON");
+        assert!(!keys["keys"].as_array().expect("keys").is_empty());
+    }
+    // Access redeems the code, then cannot fetch the keys: its callback says so.
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.expect("a body");
+    assert!(
+        page.contains("Failed to verify oidc token with fresh keys"),
+        "{page}"
+    );
 }
 
 #[tokio::test]

@@ -45,18 +45,21 @@ pub(crate) struct IdpLink {
     client_secret: String,
     /// The `redirect_uri` of the code grant: the one the authorize request sent.
     callback_url: String,
+    /// The configured Token URL's path.
+    token_path: &'static str,
     /// The configured Certificate URL's path.
     jwks_path: &'static str,
 }
 
 impl IdpLink {
     /// A link to the lab's Pocket ID at `addr`, trusting `ca_pem`, with the client
-    /// secret, callback URL and Certificate URL as the faults configure them.
+    /// secret, callback URL, Token URL and Certificate URL as the faults configure them.
     pub(crate) fn new(
         addr: SocketAddr,
         ca_pem: &str,
         client_secret: String,
         callback_url: String,
+        token_path: &'static str,
         jwks_path: &'static str,
     ) -> Result<IdpLink, reqwest::Error> {
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
@@ -65,7 +68,8 @@ impl IdpLink {
             .tls_certs_only([ca])
             .resolve(IDP_HOST, addr)
             .no_proxy()
-            // A WAF rule can single Access out by it (fault token-blocked-for-access).
+            // A WAF rule can single Access out by it (faults token-blocked-for-access,
+            // jwks-blocked-for-access).
             .user_agent(ACCESS_USER_AGENT)
             .timeout(IDP_TIMEOUT)
             .build()?;
@@ -79,6 +83,7 @@ impl IdpLink {
             base,
             client_secret,
             callback_url,
+            token_path,
             jwks_path,
         })
     }
@@ -101,7 +106,7 @@ impl IdpLink {
         }
         let response = self
             .client
-            .post(format!("{}/api/oidc/token", self.base))
+            .post(format!("{}{}", self.base, self.token_path))
             .header(
                 AUTHORIZATION,
                 format!("Basic {}", STANDARD.encode(credentials)),

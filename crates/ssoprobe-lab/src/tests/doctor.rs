@@ -530,6 +530,7 @@ fn cf_objects_follow_the_faults() {
         Fault::Challenge,
         Fault::TokenChallenge,
         Fault::TokenBlockedForAccess,
+        Fault::JwksBlockedForAccess,
     ] {
         let bots = result(
             &api(&[fault]),
@@ -558,6 +559,14 @@ fn cf_objects_follow_the_faults() {
     assert_eq!(
         idp(Fault::AccessJwksUnreachable)["certs_url"],
         "https://id.example.com/.well-known/jwks.jsonx"
+    );
+    assert_eq!(
+        idp(Fault::TokenUrlWrong)["token_url"],
+        "https://id.example.com/api/oidc/tokens"
+    );
+    assert_eq!(
+        idp(Fault::AccessJwksUnreachable)["token_url"],
+        "https://id.example.com/api/oidc/token"
     );
     assert_eq!(
         strings(&idp(Fault::ScopesWithoutEmail)["scopes"]),
