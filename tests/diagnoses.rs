@@ -600,6 +600,22 @@ const SCENARIOS: &[Scenario] = &[
         "wait for the Retry-After time",
         "wait out Cloudflare's rate limit; find what else uses the token",
     ),
+    d(
+        "cf-token-cannot-list-accounts",
+        2,
+        "config.token",
+        "fail",
+        "pass --cf-account-id",
+        "pass --cf-account-id (the token cannot list accounts)",
+    ),
+    d(
+        "cf-bot-management-unavailable",
+        1,
+        "config.waf",
+        "warn",
+        "Zone → Bot Management → Read",
+        "give the token Bot Management Read, or look at Bot Fight Mode in the dashboard",
+    ),
 ];
 
 /// Texts of libraries that must never reach a finding or a hint.

@@ -283,6 +283,18 @@ const FAULTS: &[(&str, &str, &str, &str)] = &[
         "warn",
         "Account → Cloudflare Tunnel → Read",
     ),
+    (
+        "cf-token-cannot-list-accounts",
+        "config.token",
+        "fail",
+        "pass --cf-account-id",
+    ),
+    (
+        "cf-bot-management-unavailable",
+        "config.waf",
+        "warn",
+        "Zone → Bot Management → Read",
+    ),
 ];
 
 fn config_check<'a>(json: &'a Value, id: &str) -> &'a Value {
@@ -937,4 +949,266 @@ fn the_evidence_decides_between_the_causes_of_a_wrong_url_and_a_block() {
     assert!(hint.contains("confirmed by config.login_method"), "{hint}");
     assert_eq!(standing(&c, "certs_url_wrong"), "confirmed");
     assert_eq!(standing(&c, "jwks_blocked_for_access"), "alive");
+}
+
+/// `ssoprobe doctor https://service.example.com` with the lab's Cloudflare token (no
+/// --idp, --team or --aud: Pocket ID comes from the application's login method), and
+/// `extra`, in JSON.
+fn one_argument_doctor(lab: &Lab, extra: &[&str]) -> common::Run {
+    let mut args: Vec<String> = vec!["doctor".into(), "https://service.example.com".into()];
+    args.extend(without_flags(
+        &lab.doctor,
+        &[
+            "--service",
+            "--idp",
+            "--team",
+            "--aud",
+            "--api-key-file",
+            "--user",
+        ],
+    ));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend(["--format".into(), "json".into()]);
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Pocket ID's checks skip naming the check whose finding kept doctor from Pocket ID's
+/// URL.
+fn assert_pocket_id_follows_from(r: &common::Run, id: &str) {
+    let json = r.json();
+    for pid in ["config.discovery", "config.client", "config.user"] {
+        let c = config_check(&json, pid);
+        assert_eq!(c["status"], "skip", "{pid}: {}", r.dump());
+        let summary = c["summary"].as_str().unwrap();
+        assert!(
+            summary.starts_with(&format!("skipped: follows from {id}:"))
+                && summary.contains("--idp"),
+            "{pid}: {summary}"
+        );
+    }
+}
+
+/// Without --idp, doctor reads Pocket ID's URL from Cloudflare: when that fails, the
+/// check whose finding explains it says why, as a diagnosis (exit 2 or 1), never as a
+/// usage error (exit 3) about login methods.
+#[test]
+fn the_one_argument_doctor_names_what_kept_it_from_pocket_id() {
+    let lab = Lab::start(&["site-public"]);
+    // No application covers the site.
+    let r = one_argument_doctor(&lab, &[]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(!r.stderr.contains("could not be found"), "{}", r.dump());
+    let json = r.json();
+    let app = config_check(&json, "config.app");
+    assert_eq!(app["status"], "fail", "{app}");
+    assert!(
+        app["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no Access application covers service.example.com"),
+        "{app}"
+    );
+    assert_pocket_id_follows_from(&r, "config.app");
+    // Nothing is judged against the site standing in for Pocket ID.
+    for id in ["config.login_method", "config.waf"] {
+        assert_eq!(
+            config_check(&json, id)["status"],
+            "skip",
+            "{id}: {}",
+            r.dump()
+        );
+    }
+    assert_eq!(
+        config_check(&json, "config.dns")["status"],
+        "pass",
+        "{}",
+        r.dump()
+    );
+
+    // A token Cloudflare refuses: the real cause, not "give --idp".
+    let bad = lab.path("bad-token.txt");
+    std::fs::write(&bad, "not-a-token-0123456789abcdefghijklmnopqrstu").unwrap();
+    set_private(&bad);
+    let mut args: Vec<String> = vec!["doctor".into(), "https://service.example.com".into()];
+    args.extend(without_flags(
+        &lab.doctor,
+        &[
+            "--service",
+            "--idp",
+            "--team",
+            "--aud",
+            "--api-key-file",
+            "--user",
+        ],
+    ));
+    replace_value(&mut args, "--cf-api-token-file", &bad);
+    args.extend(["--format".into(), "json".into()]);
+    let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let json = r.json();
+    let token = config_check(&json, "config.token");
+    assert_eq!(token["status"], "fail", "{token}");
+    assert!(
+        token["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cloudflare refused the token"),
+        "{token}"
+    );
+    let hint = token["hint"].as_str().unwrap();
+    for permission in [
+        "Account → Access: Apps and Policies → Read",
+        "Account → Access: Organizations, Identity Providers, and Groups → Read",
+        "Account → Cloudflare Tunnel → Read",
+        "Zone → Zone → Read",
+        "Zone → DNS → Read",
+        "Zone → Bot Management → Read",
+    ] {
+        assert!(hint.contains(permission), "{permission}: {hint}");
+    }
+    assert_pocket_id_follows_from(&r, "config.token");
+    assert!(!r.stdout.contains("not-a-token") && !r.stderr.contains("not-a-token"));
+}
+
+/// The application does not name Pocket ID through one OpenID Connect login method:
+/// `config.login_method` says so (none: a failure; several: a warning naming them).
+#[test]
+fn the_one_argument_doctor_says_which_login_methods_hide_pocket_id() {
+    let lab = Lab::start(&["app-hides-idp"]);
+    let r = one_argument_doctor(&lab, &[]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let method = config_check(&r.json(), "config.login_method").clone();
+    assert_eq!(method["status"], "fail", "{}", r.dump());
+    assert!(
+        method["summary"]
+            .as_str()
+            .unwrap()
+            .contains("offers no OpenID Connect login method"),
+        "{method}"
+    );
+    assert_pocket_id_follows_from(&r, "config.login_method");
+    drop(lab);
+
+    let lab = Lab::start(&["instant-auth-ambiguous"]);
+    let r = one_argument_doctor(&lab, &[]);
+    assert_eq!(r.code, 1, "{}", r.dump());
+    let method = config_check(&r.json(), "config.login_method").clone();
+    assert_eq!(method["status"], "warn", "{}", r.dump());
+    let summary = method["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("cannot tell which login method is Pocket ID")
+            && summary.contains("\"Pocket ID\""),
+        "{method}"
+    );
+    assert!(
+        method["hint"].as_str().unwrap().starts_with("give --idp"),
+        "{method}"
+    );
+    // The application's Instant Auth warning is not what kept Pocket ID unknown.
+    assert_pocket_id_follows_from(&r, "config.login_method");
+}
+
+/// A token that cannot list its accounts (account-owned, or without the permission):
+/// `config.token` asks for --cf-account-id, in every face of the refusal; with it, the
+/// token reads everything.
+#[test]
+fn a_token_that_cannot_list_accounts_asks_for_the_account_id() {
+    for variant in ["classic", "rebranded", "terse"] {
+        let r = demo(
+            &["cf-token-cannot-list-accounts"],
+            &["--doctor", "--variant", variant],
+        );
+        assert_eq!(r.code, 2, "{variant}: {}", r.dump());
+        let json = r.json();
+        let token = config_check(&json, "config.token");
+        assert_eq!(token["status"], "fail", "{variant}: {token}");
+        assert!(
+            token["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("the API token cannot list its accounts"),
+            "{variant}: {token}"
+        );
+        assert!(
+            token["hint"]
+                .as_str()
+                .unwrap()
+                .starts_with("pass --cf-account-id"),
+            "{variant}: {token}"
+        );
+        // The login itself works: only the configuration checks are held up.
+        assert_eq!(r.check("service.reach")["status"], "pass", "{variant}");
+    }
+    let lab = Lab::start(&["cf-token-cannot-list-accounts"]);
+    let r = one_argument_doctor(&lab, &[]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let token = config_check(&r.json(), "config.token").clone();
+    assert!(
+        token["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("pass --cf-account-id"),
+        "{token}"
+    );
+    assert_pocket_id_follows_from(&r, "config.token");
+    // With the account id, the account-owned token is verified at the account and
+    // Pocket ID is found.
+    let r = one_argument_doctor(
+        &lab,
+        &["--cf-account-id", "9a7806061c88ada191ed06f989cc3dac"],
+    );
+    let json = r.json();
+    assert_eq!(
+        json["target"]["idp"],
+        "https://id.example.com",
+        "{}",
+        r.dump()
+    );
+    for id in [
+        "config.token",
+        "config.app",
+        "config.login_method",
+        "config.waf",
+    ] {
+        assert_eq!(
+            config_check(&json, id)["status"],
+            "pass",
+            "{id}: {}",
+            r.dump()
+        );
+    }
+}
+
+/// A route the API does not offer to the token (Bot Management answering 404, or 403
+/// for the plan) is "cannot check" on the check that needed it, naming the permission;
+/// the other checks go on.
+#[test]
+fn a_route_the_api_does_not_offer_is_a_warning_on_its_check() {
+    for variant in ["classic", "rebranded", "terse"] {
+        let r = demo(
+            &["cf-bot-management-unavailable"],
+            &["--doctor", "--variant", variant],
+        );
+        assert_eq!(r.code, 1, "{variant}: {}", r.dump());
+        let json = r.json();
+        let waf = config_check(&json, "config.waf");
+        assert_eq!(waf["status"], "warn", "{variant}: {waf}");
+        assert!(
+            waf["summary"].as_str().unwrap().starts_with("cannot check"),
+            "{variant}: {waf}"
+        );
+        let hint = waf["hint"].as_str().unwrap();
+        assert!(
+            hint.contains("Zone → Bot Management → Read") && !hint.contains("--trace"),
+            "{variant}: {waf}"
+        );
+        for id in CONFIG_CHECKS.iter().filter(|id| **id != "config.waf") {
+            assert_eq!(
+                config_check(&json, id)["status"],
+                "pass",
+                "{variant}: {id}: {}",
+                r.dump()
+            );
+        }
+    }
 }

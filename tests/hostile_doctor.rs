@@ -384,3 +384,48 @@ fn ninety_callbacks_of_7000_characters_make_a_short_finding() {
         "a line of {longest:?} characters"
     );
 }
+
+#[test]
+fn routes_the_api_does_not_offer_are_cannot_check_and_the_others_go_on() {
+    let groups = serde_json::json!([{
+        "id": "g", "name": "Staff",
+        "include": [{"email": {"email": "probe@example.com"}}]
+    }]);
+    // A plan without tunnels (403 with a code that is neither a missing permission nor
+    // the token's refusal), and a zone whose Bot Management route is not there (404,
+    // not even Cloudflare's envelope).
+    let hostile = start(move |host, target| match host {
+        CF_API if target.contains("/cfd_tunnel") => Answer::new(
+            403,
+            r#"{"success":false,"errors":[{"code":10010,"message":"tunnel.api.not_entitled"}]}"#,
+        )
+        .header("content-type", "application/json"),
+        CF_API if target.contains("/bot_management") => not_found(),
+        CF_API if target.contains("/zones?") && target.contains("name=example.com") => {
+            cf_list(serde_json::json!([{"id": "z1", "name": "example.com"}]))
+        }
+        CF_API => cloudflare(target, &groups),
+        _ => not_found(),
+    });
+    let run = hostile.doctor_cloudflare(&["--format", "json"]);
+    let json = report(&run);
+    for (id, permission) in [
+        ("config.tunnel", "Account → Cloudflare Tunnel → Read"),
+        ("config.waf", "Zone → Bot Management → Read"),
+    ] {
+        let c = run.check(id);
+        assert_eq!(c["status"], "warn", "{id}: {}", run.dump());
+        run.assert_says(&c, "summary", "cannot check");
+        run.assert_says(&c, "hint", permission);
+    }
+    // The others are judged: nothing asks to run again with --trace.
+    for id in ["config.token", "config.app", "config.policy"] {
+        assert_eq!(run.check(id)["status"], "pass", "{id}: {}", run.dump());
+    }
+    for c in json["checks"].as_array().unwrap() {
+        assert!(
+            !c["hint"].as_str().unwrap_or_default().contains("--trace"),
+            "{c}"
+        );
+    }
+}

@@ -340,7 +340,7 @@ pub const CONFIG: &[Spec] = &[
     ),
     config(
         "config.login_method",
-        "Auth, Token and Certificate URLs against Pocket ID's discovery (the public ones where discovery names an internal host); the client id against `--client-id`; a signing algorithm Access can verify",
+        "Auth, Token and Certificate URLs against Pocket ID's discovery (the public ones where discovery names an internal host); the client id against `--client-id`; a signing algorithm Access can verify; without Pocket ID's URL, that the application offers one OpenID Connect login method whose Auth URL names it",
         &[CloudflareConfig, IdpUrl],
     ),
     config(
@@ -366,7 +366,7 @@ pub const CONFIG: &[Spec] = &[
     config(
         "config.waf",
         "Bot Fight Mode on Pocket ID's zone (it can challenge Access's own requests for tokens and keys)",
-        &[CloudflareConfig],
+        &[CloudflareConfig, IdpUrl],
     ),
     config(
         "config.api_key",

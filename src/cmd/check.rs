@@ -62,24 +62,20 @@ pub(crate) async fn run_doctor(
     let mut targets = Config::targets_from_check_args(args, origins)?;
     for (_, config) in &mut targets {
         // Pocket ID's URL: given, the passkey file's, or Cloudflare's login method's.
+        // When Cloudflare's configuration does not name it, doctor runs without it: the
+        // check whose finding kept it from being read says why (a refused token, no
+        // application covering the site, not one OpenID Connect login method), and
+        // Pocket ID's checks skip naming that check.
         if config.idp_source == crate::config::IdpSource::Unknown {
-            let found = match &config.doctor.cf {
-                Some(_) => {
-                    let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
-                    crate::doctor::idp_from_cloudflare(config, &http).await
-                }
-                None => None,
-            };
-            match found {
-                Some(idp) => {
-                    config.idp = idp;
-                    config.idp_source = crate::config::IdpSource::CloudflareLoginMethod;
-                }
-                None => {
-                    return Err(AppError::Usage(
-                        "doctor reads Pocket ID at its URL, and it could not be found (no --idp, no --passkey file, and no single OpenID Connect login method on the site's Access application to read it from): give --idp https://id.example.com (its APP_URL)".into(),
-                    ));
-                }
+            if config.doctor.cf.is_none() {
+                return Err(AppError::Usage(
+                    "doctor reads Pocket ID at its URL, and it could not be found (no --idp, no --passkey file, and no Cloudflare API token to read it from the site's Access application): give --idp https://id.example.com (its APP_URL), or --cf-api-token-file".into(),
+                ));
+            }
+            let http = Http::new(&config.http).map_err(|e| AppError::Io(e.to_string()))?;
+            if let Some(idp) = crate::doctor::idp_from_cloudflare(config, &http).await {
+                config.idp = idp;
+                config.idp_source = crate::config::IdpSource::CloudflareLoginMethod;
             }
         }
         if !config.doctor.enabled() {

@@ -101,11 +101,17 @@ impl Facts<'_> {
         let path = self.config.service.path();
         f.detail("applications_read", apps.len());
         // Pocket ID behind Access: Cloudflare's own back-channel calls would meet a login.
+        // (Without Pocket ID's URL there is no host of its to look for.)
         let idp_host = self.config.idp.host_str().unwrap_or_default();
-        for p in [
-            crate::pocketid::oidc::paths::TOKEN,
-            crate::pocketid::oidc::paths::JWKS,
-        ] {
+        let idp_paths = if self.idp_known {
+            &[
+                crate::pocketid::oidc::paths::TOKEN,
+                crate::pocketid::oidc::paths::JWKS,
+            ][..]
+        } else {
+            &[]
+        };
+        for &p in idp_paths {
             if let Some((app, pattern)) = rules::covering_app(apps, idp_host, p)
                 && !app.bypasses_everyone()
             {

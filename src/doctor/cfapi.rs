@@ -37,6 +37,8 @@ pub mod perm {
     pub const BOTS: &str = "Zone → Bot Management → Read";
     /// Listing the token's accounts (a user-owned token needs none).
     pub const NONE: &str = "";
+    /// Every Read permission the doctor uses, as the token's template lists them.
+    pub const ALL: &str = "Account → Access: Apps and Policies → Read; Account → Access: Organizations, Identity Providers, and Groups → Read; Account → Cloudflare Tunnel → Read; Zone → Zone → Read; Zone → DNS → Read; Zone → Bot Management → Read";
 }
 
 /// Why an API read failed.
@@ -53,8 +55,31 @@ pub enum CfError {
         /// The permission to add.
         permission: &'static str,
     },
+    /// The API does not offer the route to this token: 404 for a route (not an Access
+    /// object that does not exist), or 403 with another code than a missing permission
+    /// or a refused token (a plan without the feature).
+    #[error("Cloudflare's API does not offer {what} to this token (HTTP {status}{}: {message})", code.map(|c| format!(", code {c}")).unwrap_or_default())]
+    Unavailable {
+        /// What was being read.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Cloudflare's error code.
+        code: Option<i64>,
+        /// Its message.
+        message: String,
+        /// The permission the read needs.
+        permission: &'static str,
+    },
+    /// The token's account is not known and cannot be found from the token (it cannot
+    /// list accounts, or lists none or several): `--cf-account-id` must name it.
+    #[error("{problem}")]
+    AccountUnknown {
+        /// What the account list showed.
+        problem: String,
+    },
     /// The token was refused altogether (unknown, revoked, expired, malformed).
-    #[error("Cloudflare refused the API token (HTTP {status}{}: {message})", code.map(|c| format!(", code {c}")).unwrap_or_default())]
+    #[error("Cloudflare refused the token (HTTP {status}{}: {message})", code.map(|c| format!(", code {c}")).unwrap_or_default())]
     BadToken {
         /// HTTP status.
         status: u16,
@@ -117,7 +142,14 @@ impl CfError {
             CfError::Denied { permission, .. } => format!(
                 "add the permission \"{permission}\" to the API token (dash.cloudflare.com → My Profile → API Tokens → Edit; for this account's resources), or use a token that has it"
             ),
-            CfError::BadToken { .. } => "the token in --cf-api-token-file is unknown, revoked, expired or not a token at all: create one (My Profile → API Tokens → Create Token → Custom token) with the Read permissions listed in ssoprobe's README, and put it alone in the file".into(),
+            CfError::Unavailable { what, permission, .. } => format!(
+                "give the API token \"{permission}\"; if it has it, the plan does not offer {what} through the API: look at it in the dashboard instead"
+            ),
+            CfError::AccountUnknown { .. } => "pass --cf-account-id with the id of the account that holds the site's Access application (32 hex digits, in the dashboard's URL and on the account's Overview page)".into(),
+            CfError::BadToken { .. } => format!(
+                "create a token (dash.cloudflare.com → My Profile → API Tokens → Create Token → Custom token) with the Read permissions ({}) and put it alone in --cf-api-token-file: this one is unknown, revoked, expired or not a token at all",
+                perm::ALL
+            ),
             CfError::WrongAccount { .. } => "copy the account id (32 hex digits) from the dashboard's URL or the account's Overview page into --cf-account-id, and check the token's Account Resources include it".into(),
             CfError::RateLimited { .. } => "the token or this address is over Cloudflare's API limit (1,200 requests per 5 minutes): wait for the Retry-After time, and look for another tool polling with the same token".into(),
             CfError::Answer { status, .. } if *status >= 500 => "Cloudflare's API is failing: check www.cloudflarestatus.com and try again later".into(),
@@ -329,6 +361,12 @@ fn first_error(errors: &[Value]) -> (Option<i64>, String) {
     (code, crate::redact::terminal_safe(&message))
 }
 
+/// Whether an error is Access's "no such object" (codes 12135 and 12130, messages
+/// `access.api.error.…`), not a route the API does not offer.
+fn access_object_missing(code: Option<i64>, message: &str) -> bool {
+    matches!(code, Some(12130 | 12135)) || message.starts_with("access.api.error")
+}
+
 fn envelope_of(
     response: &Response,
     what: &str,
@@ -387,6 +425,23 @@ fn envelope_of(
             account: account_path.unwrap_or_default(),
             status,
             message,
+        },
+        // A route the API does not offer here (an Access object that does not exist,
+        // the organization say, is an answer of its own), or a refusal that is neither
+        // a missing permission nor the token's (a plan without the feature).
+        (404, _) if !access_object_missing(code, &message) => CfError::Unavailable {
+            what: what.into(),
+            status,
+            code,
+            message,
+            permission,
+        },
+        (403, _) => CfError::Unavailable {
+            what: what.into(),
+            status,
+            code,
+            message,
+            permission,
         },
         _ => CfError::Answer {
             what: what.into(),
@@ -478,6 +533,66 @@ mod tests {
         );
         let e = answer(400, &long).unwrap_err().to_string();
         assert!(e.len() < 600 && !e.contains('\u{1b}'), "{}", e.len());
+    }
+
+    #[test]
+    fn a_route_the_api_does_not_offer_is_told_from_a_missing_object() {
+        let bots = |status: u16, body: &str| {
+            let mut r = response(status, body);
+            r.url = Url::parse(
+                "https://api.cloudflare.com/client/v4/zones/0da42c8d2132a9ddaf714f9e7c920711/bot_management",
+            )
+            .unwrap();
+            envelope_of(&r, "Bot Fight Mode", perm::BOTS, &r.url)
+        };
+        // The gateway's 404 for a route, in its shapes, and a 403 for a plan.
+        for (status, body) in [
+            (
+                404,
+                r#"{"success":false,"errors":[{"code":7003,"message":"Could not route to /zones/x/bot_management, perhaps your object identifier is invalid?"},{"code":7000,"message":"No route for that URI"}]}"#,
+            ),
+            (
+                404,
+                r#"{"success":false,"errors":[{"code":7000,"message":"No route for that URI"}]}"#,
+            ),
+            (404, r#"{"error":"not found"}"#),
+            (
+                403,
+                r#"{"success":false,"errors":[{"code":10010,"message":"botmanagement.api.not_entitled"}]}"#,
+            ),
+        ] {
+            let e = bots(status, body).unwrap_err();
+            assert!(
+                matches!(&e, CfError::Unavailable { permission, .. } if *permission == perm::BOTS),
+                "{status} {body}: {e:?}"
+            );
+            assert!(
+                e.hint()
+                    .starts_with("give the API token \"Zone → Bot Management → Read\"")
+            );
+            assert!(!e.hint().contains("--trace"), "{}", e.hint());
+        }
+        // An Access object that does not exist is an answer (the organization's 404).
+        let missing = answer(
+            404,
+            r#"{"success":false,"errors":[{"code":12135,"message":"access.api.error.not_found"}]}"#,
+        );
+        assert!(matches!(missing, Err(CfError::Answer { status: 404, .. })));
+        // The token's refusal and a missing permission keep their own meaning.
+        assert!(matches!(
+            bots(
+                403,
+                r#"{"success":false,"errors":[{"code":9109,"message":"Invalid access token"}]}"#
+            ),
+            Err(CfError::BadToken { .. })
+        ));
+        assert!(matches!(
+            bots(
+                403,
+                r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#
+            ),
+            Err(CfError::Denied { .. })
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `config.login_method`, `config.scopes`, `config.pkce`: Access's login method for Pocket
 //! ID against Pocket ID's discovery and client.
 
+use super::read_cf::{app_oidc_methods, covering, pocket_id_of};
 use super::{Facts, cf_problem, host_of, ids, norm_url, rules, text};
 use crate::finding::Findings;
 use crate::pocketid::oidc::ACCESS_ALGS;
@@ -16,6 +17,9 @@ impl Facts<'_> {
                 return Ok(String::new());
             }
         };
+        if !self.idp_known {
+            return self.login_method_without_idp(f, idps);
+        }
         let idp_url = self.config.idp.as_str().trim_end_matches('/');
         let Some(idp) = self.idp else {
             f.fail(
@@ -106,6 +110,61 @@ impl Facts<'_> {
         Ok(format!(
             "login method \"{name}\" points at {public} with the URLs its discovery document names"
         ))
+    }
+
+    /// Without Pocket ID's URL, it is the Auth URL of the one OpenID Connect login
+    /// method the site's application offers: says why that does not name it (none,
+    /// several, an Auth URL that is not Pocket ID's authorize endpoint). When it does,
+    /// the checks of Pocket ID's URLs skip like the others that need it.
+    fn login_method_without_idp(
+        &self,
+        f: &mut Findings,
+        idps: &[super::model::IdentityProvider],
+    ) -> Result<String, String> {
+        let cf = self.cf()?;
+        let Some(app) = covering(self.config, cf) else {
+            return Err(format!(
+                "skipped: follows from {}: no application covers the site",
+                ids::APP
+            ));
+        };
+        let app_name = server_text(&app.name);
+        let oidc = app_oidc_methods(app, idps);
+        match oidc.as_slice() {
+            [] => f.fail(
+                format!("application \"{app_name}\" offers no OpenID Connect login method (of {} login methods read), so no login reaches Pocket ID", idps.len()),
+                format!("add Pocket ID as an OpenID Connect login method (Zero Trust → Settings → Authentication → Login methods → Add new → OpenID Connect; Auth URL: Pocket ID's APP_URL followed by /authorize) and select it under Access → Applications → {app_name} → Login methods"),
+            ),
+            [one] => match pocket_id_of(one) {
+                Some(_) => return Err(super::IDP_NOT_KNOWN.into()),
+                None => {
+                    let name = server_text(&one.name);
+                    let auth_url = one.config.auth_url.as_deref().map(server_text);
+                    f.fail(
+                        format!(
+                            "the Auth URL of login method \"{name}\" ({}) is not an https URL ending in /authorize, so it names no Pocket ID",
+                            auth_url.as_deref().unwrap_or("none")
+                        ),
+                        format!("set Auth URL to Pocket ID's APP_URL followed by /authorize, e.g. https://id.example.com/authorize (Settings → Authentication → {name}), or give --idp with Pocket ID's URL"),
+                    );
+                }
+            },
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .map(|i| format!("\"{}\"", i.name))
+                    .collect();
+                f.warn(
+                    format!(
+                        "cannot tell which login method is Pocket ID: application \"{app_name}\" offers {} OpenID Connect login methods ({})",
+                        many.len(),
+                        text::list(&names, ", ")
+                    ),
+                    "give --idp with Pocket ID's URL (its APP_URL, e.g. https://id.example.com): doctor then judges the login method whose Auth URL is on it",
+                );
+            }
+        }
+        Ok(String::new())
     }
 
     pub(super) fn scopes(&self, f: &mut Findings) -> Result<String, String> {
@@ -216,11 +275,17 @@ impl Facts<'_> {
                     Ok(String::new())
                 }
             }
-            (Err(_), Ok(client)) => {
+            (Err(a), Ok(client)) => {
                 let cname = server_text(&client.name);
+                // Not read for want of a token, or because reading failed (the
+                // check that failed says why).
+                let unread = match a.strip_prefix("skipped: ") {
+                    Some(follows) if follows.starts_with("follows from") => follows.to_string(),
+                    _ => "pass --cf-api-token-file to see whether it sends it".to_string(),
+                };
                 if client.pkce_enabled || client.is_public {
                     Ok(format!(
-                        "Pocket ID's client \"{cname}\" requires PKCE (Access's side not read: pass --cf-api-token-file to see whether it sends it)"
+                        "Pocket ID's client \"{cname}\" requires PKCE (Access's side not read: {unread})"
                     ))
                 } else {
                     f.warn(

@@ -37,7 +37,7 @@ use model::{
     App, BotManagement, Connector, DnsRecord, Group, IdentityProvider, Organization, PidClient,
     PidUser, Policy, TokenStatus, Tunnel, TunnelConfiguration, Zone,
 };
-use read_cf::{pick_idp, read_cloudflare};
+use read_cf::{idp_unread_by, pick_idp, read_cloudflare};
 use read_pid::{read_pocket_id, read_pocket_id_base};
 use url::Url;
 
@@ -169,40 +169,78 @@ pub async fn run(config: &Config, http: &Http, idp_known: bool) -> Vec<CheckResu
     // Pocket ID's side needs its URL, and its admin key goes only to a Pocket ID the
     // operator named: otherwise its checks skip, saying how to run them.
     let withheld = if !idp_known {
-        Some(crate::finding::IDP_UNKNOWN.to_string())
+        Some(IDP_NOT_KNOWN.to_string())
     } else if config.doctor.api_key.is_some() && !config.idp_named() {
         Some(config.idp_not_named("the Pocket ID API key"))
     } else {
         None
     };
     let Some(why) = withheld else {
-        return crate::http::without_cookies(run_without_cookies(config, http)).await;
+        return crate::http::without_cookies(run_without_cookies(config, http, true))
+            .await
+            .0;
     };
     let mut without = config.clone();
     without.doctor.api_key = None;
-    let mut checks = crate::http::without_cookies(run_without_cookies(&without, http)).await;
+    let (mut checks, unread_by) =
+        crate::http::without_cookies(run_without_cookies(&without, http, idp_known)).await;
+    let why = if idp_known {
+        why
+    } else {
+        idp_unknown_reason(config, unread_by)
+    };
     for c in &mut checks {
-        if c.summary == NO_PID {
+        if c.summary == NO_PID || c.summary == IDP_NOT_KNOWN {
             *c = CheckResult::skip(&c.id, why.clone());
         }
     }
     checks
 }
 
-/// [`run`], its API requests without the run's cookies.
-async fn run_without_cookies(config: &Config, http: &Http) -> Vec<CheckResult> {
+/// Marks the checks that need Pocket ID's URL when it is not known; [`run`] gives them
+/// the reason ([`idp_unknown_reason`]).
+const IDP_NOT_KNOWN: &str = "skipped: Pocket ID's URL is unknown";
+
+/// Why the checks that need Pocket ID's URL skip without it. `check` finds it on the
+/// login chain; doctor reads it from the site's application's login method, and
+/// `unread_by`, the check whose finding kept it from that, explains the skip.
+fn idp_unknown_reason(config: &Config, unread_by: Option<&str>) -> String {
+    if !config.doctor.only {
+        return crate::finding::IDP_UNKNOWN.to_string();
+    }
+    let how = "Pocket ID's URL comes from the Auth URL of the site's application's one OpenID Connect login method (or give --idp https://id.example.com, its APP_URL)";
+    match unread_by {
+        Some(id) => format!("skipped: follows from {id}: {how}"),
+        None => format!("{IDP_NOT_KNOWN}: {how}"),
+    }
+}
+
+/// [`run`], its API requests without the run's cookies; without Pocket ID's URL, also
+/// the check whose finding explains why Cloudflare's configuration did not name it.
+async fn run_without_cookies(
+    config: &Config,
+    http: &Http,
+    idp_known: bool,
+) -> (Vec<CheckResult>, Option<&'static str>) {
     let doctor = &config.doctor;
     let (cf, pid_base) = futures::join!(
         async {
             match &doctor.cf {
-                Some(settings) => Some(read_cloudflare(config, http, settings).await),
+                Some(settings) => Some(read_cloudflare(config, http, settings, idp_known).await),
                 None => None,
             }
         },
-        read_pocket_id_base(config, http),
+        async {
+            // Without its URL there is no Pocket ID to ask.
+            if idp_known {
+                read_pocket_id_base(config, http).await
+            } else {
+                Err(IDP_NOT_KNOWN.to_string())
+            }
+        },
     );
     // The client id: the login method's, else the one given, else found by its callback.
-    let access_idp = cf.as_ref().and_then(|cf| pick_idp(config, cf));
+    let access_idp = cf.as_ref().and_then(|cf| pick_idp(config, cf, idp_known));
     let client_id = access_idp
         .as_ref()
         .and_then(|i| i.config.client_id.clone())
@@ -237,13 +275,21 @@ async fn run_without_cookies(config: &Config, http: &Http) -> Vec<CheckResult> {
     };
     let facts = Facts {
         config,
+        idp_known,
         cf: cf.as_ref(),
         pid: pid.as_ref(),
         idp: access_idp.as_ref(),
         email: user_email.as_deref(),
         discovery: pid_discovery(pid.as_ref()),
     };
-    ids::ALL.iter().map(|id| facts.check(id)).collect()
+    let unread_by = match (idp_known, &cf) {
+        (false, Some(cf)) => idp_unread_by(config, cf),
+        _ => None,
+    };
+    (
+        ids::ALL.iter().map(|id| facts.check(id)).collect(),
+        unread_by,
+    )
 }
 
 fn pid_discovery(pid: Option<&Pid>) -> Option<&Discovery> {
@@ -255,6 +301,8 @@ fn pid_discovery(pid: Option<&Pid>) -> Option<&Discovery> {
 
 struct Facts<'a> {
     config: &'a Config,
+    /// Whether `config.idp` is Pocket ID's URL (else the site's, standing in).
+    idp_known: bool,
     cf: Option<&'a Cf>,
     pid: Option<&'a Pid>,
     idp: Option<&'a IdentityProvider>,
@@ -265,11 +313,14 @@ struct Facts<'a> {
 const NO_CF: &str = "skipped: no Cloudflare API token (pass --cf-api-token-file and, for a token with several accounts, --cf-account-id)";
 const NO_PID: &str = "skipped: no Pocket ID admin API key (pass --api-key-file)";
 
-/// Records a failed API read on `f`: a missing permission is a warning naming it, no
-/// answer a failure to run, anything else a failure.
+/// Records a failed API read on `f`: a missing permission or a route the API does not
+/// offer is a warning naming what it needs, no answer a failure to run, anything else a
+/// failure.
 fn cf_problem(f: &mut Findings, e: &CfError) {
     match e {
-        CfError::Denied { .. } => f.warn(format!("cannot check: {e}"), e.hint()),
+        CfError::Denied { .. } | CfError::Unavailable { .. } => {
+            f.warn(format!("cannot check: {e}"), e.hint())
+        }
         CfError::Http(h) => f.request_failed("Cloudflare's API", h),
         _ => f.fail(e.to_string(), e.hint()),
     }

@@ -10,9 +10,18 @@ use super::model::{
 use super::{Cf, DnsFacts, LABEL, TunnelFacts, rules, text};
 use crate::config::{CfSettings, Config};
 use crate::http::Http;
+use crate::text::server_text;
 use url::Url;
 
-pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfSettings) -> Cf {
+/// Reads what the `config.*` checks judge. `idp_known`: whether `config.idp` is Pocket
+/// ID's URL (without it, nothing is read for Pocket ID's host: its zone, records and
+/// Bot Fight Mode).
+pub(super) async fn read_cloudflare(
+    config: &Config,
+    http: &Http,
+    settings: &CfSettings,
+    idp_known: bool,
+) -> Cf {
     let api = CfApi::new(http, &settings.url, &settings.token, LABEL);
     let token = api
         .get::<TokenStatus>(
@@ -23,11 +32,16 @@ pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfS
         )
         .await;
     let account = match (&settings.account, &token) {
-        (_, Err(e)) if !matches!(e, CfError::BadToken { .. } | CfError::Answer { .. }) => {
+        (_, Err(e))
+            if !matches!(
+                e,
+                CfError::BadToken { .. } | CfError::Answer { .. } | CfError::Unavailable { .. }
+            ) =>
+        {
             Err(e.clone())
         }
         (Some(id), _) => Ok((id.clone(), String::new())),
-        (None, _) => find_account(&api).await,
+        (None, _) => find_account(&api, token.is_err()).await,
     };
     // An account-owned token is refused by /user/tokens/verify: ask the account's.
     let token = match (&token, &account) {
@@ -54,11 +68,14 @@ pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfS
         .host_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let idp_host = config
-        .idp
-        .host_str()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    // Without Pocket ID's URL there is no host of its to read.
+    let idp_host = idp_known.then(|| {
+        config
+            .idp
+            .host_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    });
     let not_deleted = [("is_deleted", "false".to_string())];
     let org_path = ["accounts", a, "access", "organizations"];
     let idps_path = ["accounts", a, "access", "identity_providers"];
@@ -71,7 +88,12 @@ pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfS
         api.list::<Group>(&groups_path, &[], "the Access groups", perm::ORG),
         read_tunnels(&api, a, &not_deleted),
         read_dns(&api, a, &site_host),
-        read_dns(&api, a, &idp_host),
+        async {
+            match &idp_host {
+                Some(host) => Some(read_dns(&api, a, host).await),
+                None => None,
+            }
+        },
     );
     // An account id the API does not know fails every account read alike: say it once,
     // as config.token's finding.
@@ -106,7 +128,7 @@ pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfS
         Err(_) => None,
     };
     let bots = match &idp_dns {
-        Ok(Some((zone, _))) => Some(
+        Some(Ok(Some((zone, _)))) => Some(
             api.get::<BotManagement>(
                 &["zones", &zone.id, "bot_management"],
                 &[],
@@ -117,6 +139,10 @@ pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfS
         ),
         _ => None,
     };
+    let mut dns = vec![(site_host, site_dns)];
+    if let (Some(host), Some(idp_dns)) = (idp_host, idp_dns) {
+        dns.push((host, idp_dns));
+    }
     Cf {
         account,
         token,
@@ -126,7 +152,7 @@ pub(super) async fn read_cloudflare(config: &Config, http: &Http, settings: &CfS
         groups,
         policies,
         tunnels,
-        dns: vec![(site_host, site_dns), (idp_host, idp_dns)],
+        dns,
         bots,
     }
 }
@@ -139,7 +165,9 @@ pub async fn idp_from_cloudflare(config: &Config, http: &Http) -> Option<Url> {
     let api = CfApi::new(http, &settings.url, &settings.token, LABEL);
     let account = match &settings.account {
         Some(a) => a.clone(),
-        None => find_account(&api).await.ok()?.0,
+        // Whether the token is refused or only cannot list accounts, nothing is found:
+        // doctor's own reads name which.
+        None => find_account(&api, false).await.ok()?.0,
     };
     let apps_path = ["accounts", account.as_str(), "access", "apps"];
     let idps_path = ["accounts", account.as_str(), "access", "identity_providers"];
@@ -160,35 +188,110 @@ pub async fn idp_from_cloudflare(config: &Config, http: &Http) -> Option<Url> {
     let (apps, idps) = (apps.ok()?, idps.ok()?);
     let host = config.service.host_str().unwrap_or_default();
     let (app, _) = rules::covering_app(&apps, host, config.service.path())?;
-    let allowed = app.allowed_idps.clone().unwrap_or_default();
-    let oidc: Vec<&IdentityProvider> = idps
-        .iter()
-        .filter(|i| i.kind == "oidc" && (allowed.is_empty() || allowed.contains(&i.id)))
-        .collect();
-    let [one] = oidc.as_slice() else {
-        return None;
+    match app_oidc_methods(app, &idps).as_slice() {
+        [one] => pocket_id_of(one),
+        _ => None,
+    }
+}
+
+/// The check whose finding tells why Cloudflare's configuration does not name Pocket
+/// ID's URL (see [`idp_from_cloudflare`]): the token or account, the application, or its
+/// login methods. `None` when it does name it.
+pub(super) fn idp_unread_by(config: &Config, cf: &Cf) -> Option<&'static str> {
+    if cf.account.is_err() || cf.token.is_err() {
+        return Some(super::ids::TOKEN);
+    }
+    let Some(app) = covering(config, cf) else {
+        return Some(super::ids::APP);
     };
-    let auth_url = Url::parse(one.config.auth_url.as_deref()?).ok()?;
+    let Ok(idps) = &cf.idps else {
+        return Some(super::ids::LOGIN_METHOD);
+    };
+    match app_oidc_methods(app, idps).as_slice() {
+        [one] if pocket_id_of(one).is_some() => None,
+        _ => Some(super::ids::LOGIN_METHOD),
+    }
+}
+
+/// The OpenID Connect login methods `app` offers (all of the account's when it names
+/// none): Pocket ID is one of them.
+pub(super) fn app_oidc_methods<'a>(
+    app: &App,
+    idps: &'a [IdentityProvider],
+) -> Vec<&'a IdentityProvider> {
+    let allowed = app.allowed_idps.clone().unwrap_or_default();
+    idps.iter()
+        .filter(|i| i.kind == "oidc" && (allowed.is_empty() || allowed.contains(&i.id)))
+        .collect()
+}
+
+/// Pocket ID's public URL from an OpenID Connect login method's Auth URL (without
+/// `/authorize`); `None` when it is not an https URL ending in `/authorize`.
+pub(super) fn pocket_id_of(idp: &IdentityProvider) -> Option<Url> {
+    let auth_url = Url::parse(idp.config.auth_url.as_deref()?).ok()?;
     crate::pocketid::oidc::app_url_of_authorize(&auth_url)
 }
 
-/// The token's one account (a user-owned token lists them).
-async fn find_account(api: &CfApi<'_>) -> Result<(String, String), CfError> {
-    let accounts = api
-        .list::<Account>(&["accounts"], &[], "the token's accounts", perm::NONE)
-        .await?;
+/// The token's one account (a user-owned token lists them). `verify_failed`: whether
+/// verifying the token failed. A token verify accepted that is refused the list cannot
+/// list accounts (one without the permission), nor can one whose list is refused with
+/// anything but the token's refusal (an account-owned token): `--cf-account-id` makes
+/// up for either. A refusal of the token by both is the token's.
+async fn find_account(api: &CfApi<'_>, verify_failed: bool) -> Result<(String, String), CfError> {
+    let what = "the token's accounts";
+    let accounts = match api
+        .list::<Account>(&["accounts"], &[], what, perm::NONE)
+        .await
+    {
+        Ok(a) => a,
+        Err(e @ (CfError::Http(_) | CfError::RateLimited { .. } | CfError::Shape { .. })) => {
+            return Err(e);
+        }
+        Err(e @ CfError::BadToken { .. }) if verify_failed => return Err(e),
+        Err(e) => {
+            let why = match &e {
+                CfError::Denied { .. } => "HTTP 403, code 10000 \"Authentication error\"".into(),
+                CfError::BadToken {
+                    status,
+                    code,
+                    message,
+                }
+                | CfError::Unavailable {
+                    status,
+                    code,
+                    message,
+                    ..
+                }
+                | CfError::Answer {
+                    status,
+                    code,
+                    message,
+                    ..
+                } => format!(
+                    "HTTP {status}{}: {message}",
+                    code.map(|c| format!(", code {c}")).unwrap_or_default()
+                ),
+                other => other.to_string(),
+            };
+            return Err(CfError::AccountUnknown {
+                problem: format!("the API token cannot list its accounts ({why})"),
+            });
+        }
+    };
     match accounts.as_slice() {
         [one] => Ok((one.id.clone(), one.name.clone())),
-        [] => Err(CfError::Shape {
-            what: "the token's accounts".into(),
-            problem: "an empty list: the token reaches no account; pass --cf-account-id".into(),
+        [] => Err(CfError::AccountUnknown {
+            problem: "the API token reaches no account: its list of accounts is empty".into(),
         }),
-        many => Err(CfError::Shape {
-            what: "the token's accounts".into(),
+        many => Err(CfError::AccountUnknown {
             problem: format!(
-                "a list of {} accounts; pass --cf-account-id with one of: {}",
+                "the API token reaches {} accounts: {}",
                 many.len(),
-                text::list(many.iter().map(|a| format!("{} ({})", a.id, a.name)), ", ")
+                text::list(
+                    many.iter()
+                        .map(|a| format!("{} ({})", a.id, server_text(&a.name))),
+                    ", "
+                )
             ),
         }),
     }
@@ -288,8 +391,17 @@ async fn read_dns(api: &CfApi<'_>, account: &str, host: &str) -> DnsFacts {
 /// The Access login method that is Pocket ID: generic OIDC whose Auth URL is on
 /// Pocket ID's host (the application's allowed one first), else whose client id is
 /// the one given.
-pub(super) fn pick_idp(config: &Config, cf: &Cf) -> Option<IdentityProvider> {
+/// Without Pocket ID's URL (`idp_known` false), the one OpenID Connect login method the
+/// site's application offers, if it offers one.
+pub(super) fn pick_idp(config: &Config, cf: &Cf, idp_known: bool) -> Option<IdentityProvider> {
     let idps = cf.idps.as_ref().ok()?;
+    if !idp_known {
+        let app = covering(config, cf)?;
+        return match app_oidc_methods(app, idps).as_slice() {
+            [one] => Some((*one).clone()),
+            _ => None,
+        };
+    }
     let idp_host = config
         .idp
         .host_str()

@@ -138,6 +138,9 @@ impl Facts<'_> {
 
     pub(super) fn waf(&self, f: &mut Findings) -> Result<String, String> {
         let cf = self.cf()?;
+        if !self.idp_known {
+            return Err(super::IDP_NOT_KNOWN.into());
+        }
         let idp_host = self.config.idp.host_str().unwrap_or_default();
         match &cf.bots {
             None => Err(format!(

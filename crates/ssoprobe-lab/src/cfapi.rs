@@ -8,11 +8,13 @@
 //! faults). Decoys (another wiki app, an old tunnel, an old Pocket ID) sit in front
 //! of the real objects, and lists are at most 2 long, so clients must page.
 //!
-//! Authentication is a bearer API token, owned by a user; errors, codes and
-//! messages are Cloudflare's (reference §1.4). Only GET is served.
+//! Authentication is a bearer API token, owned by a user (by the account under fault
+//! cf-token-cannot-list-accounts's classic face); errors, codes and messages are
+//! Cloudflare's (reference §1.4), and the refusals of the API faults have a face per
+//! variant. Only GET is served.
 
 use super::access::{self, ServiceToken};
-use super::{ACCOUNT_ID, AUD, CF_API_HOST, Fault, FaultSet, IDP_HOST, SERVICE_HOST};
+use super::{ACCOUNT_ID, AUD, CF_API_HOST, Fault, FaultSet, IDP_HOST, SERVICE_HOST, Variant};
 use super::{TEAM, TEAM_HOST, apilog, edge, wire};
 use axum::Router;
 use axum::extract::State;
@@ -110,6 +112,9 @@ pub(super) struct CfApi {
     started: u64,
     /// Paths already answered 429 once (fault cf-api-rate-limited).
     limited: Mutex<HashSet<String>>,
+    /// The face of the API's refusals under faults cf-token-cannot-list-accounts and
+    /// cf-bot-management-unavailable.
+    variant: Variant,
 }
 
 impl CfApi {
@@ -121,7 +126,14 @@ impl CfApi {
             service_token,
             started: wire::unix_now(),
             limited: Mutex::new(HashSet::new()),
+            variant: Variant::default(),
         }
+    }
+
+    /// The API under `variant`'s face.
+    pub(super) fn with_variant(mut self, variant: Variant) -> CfApi {
+        self.variant = variant;
+        self
     }
 }
 
@@ -327,7 +339,11 @@ pub(super) fn answer(
     }
     let query = ListQuery::parse(query);
     match segments.as_slice() {
+        ["user", "tokens", "verify"] if api.account_owned() => {
+            failure(StatusCode::UNAUTHORIZED, 1000, "Invalid API Token")
+        }
         ["user", "tokens", "verify"] => api.verify(),
+        ["accounts"] if api.faults.has(Fault::CfTokenCannotListAccounts) => api.accounts_refused(),
         ["accounts"] => list(vec![account()], &query),
         ["accounts", account_id, rest @ ..] => {
             if *account_id != ACCOUNT_ID {
@@ -346,7 +362,7 @@ pub(super) fn answer(
             if *zone_id != ZONE_ID {
                 return could_not_route(path);
             }
-            api.zone_route(rest, &query)
+            api.zone_route(rest, path, &query)
         }
         _ => no_route(),
     }
@@ -412,6 +428,60 @@ impl CfApi {
         }
     }
 
+    /// Whether the token is owned by the account, not a user (fault
+    /// cf-token-cannot-list-accounts, classic face): only the account's verify endpoint
+    /// knows it, and it cannot list accounts.
+    fn account_owned(&self) -> bool {
+        self.faults.has(Fault::CfTokenCannotListAccounts) && self.variant == Variant::Classic
+    }
+
+    /// `GET /accounts` for a token that cannot list accounts (fault
+    /// cf-token-cannot-list-accounts), by face: an account-owned token's 400 1001
+    /// (reference §1.4), a user-owned token without the permission's 403 10000, or a
+    /// user-level endpoint's 403 9109.
+    fn accounts_refused(&self) -> Response {
+        match self.variant {
+            Variant::Classic => failure(
+                StatusCode::BAD_REQUEST,
+                1001,
+                "List accounts endpoint does not support account owned tokens.",
+            ),
+            Variant::Rebranded => forbidden(),
+            Variant::Terse => failure(
+                StatusCode::FORBIDDEN,
+                9109,
+                "Unauthorized to access requested resource",
+            ),
+        }
+    }
+
+    /// `GET /zones/ZONE_ID/bot_management` where the API does not offer it (fault
+    /// cf-bot-management-unavailable), by face: the gateway's 404 for a route (7003
+    /// with 7000, or 7000 alone), or a 403 for a plan without the feature.
+    fn bot_management_unavailable(&self, path: &str) -> Response {
+        match self.variant {
+            Variant::Classic => {
+                let mut end = path.len().min(MAX_QUOTED_PATH);
+                while !path.is_char_boundary(end) {
+                    end -= 1;
+                }
+                failure_with(
+                    StatusCode::NOT_FOUND,
+                    json!([
+                        { "code": 7003, "message": format!("Could not route to {}, perhaps your object identifier is invalid?", &path[..end]) },
+                        { "code": 7000, "message": "No route for that URI" },
+                    ]),
+                )
+            }
+            Variant::Rebranded => no_route(),
+            Variant::Terse => failure(
+                StatusCode::FORBIDDEN,
+                10010,
+                "botmanagement.api.not_entitled",
+            ),
+        }
+    }
+
     /// `GET /user/tokens/verify`.
     fn verify(&self) -> Response {
         json_response(
@@ -433,6 +503,7 @@ impl CfApi {
     fn account_route(&self, rest: &[&str], path: &str, query: &ListQuery) -> Response {
         match rest {
             [] => success(account()),
+            ["tokens", "verify"] if self.account_owned() => self.verify(),
             // The lab's token is user-owned: the account endpoint does not know it.
             ["tokens", "verify"] => failure(StatusCode::UNAUTHORIZED, 1000, "Invalid API Token"),
             ["access", "organizations"] => {
@@ -486,7 +557,7 @@ impl CfApi {
     }
 
     /// `/zones/ZONE_ID/<rest>`.
-    fn zone_route(&self, rest: &[&str], query: &ListQuery) -> Response {
+    fn zone_route(&self, rest: &[&str], path: &str, query: &ListQuery) -> Response {
         match rest {
             [] => self.with(ZONE_READ, || success(zone())),
             ["dns_records"] => self.with(DNS_READ, || {
@@ -506,6 +577,9 @@ impl CfApi {
                     .find(|r| r["id"] == *id)
                     .map_or_else(no_route, success)
             }),
+            ["bot_management"] if self.faults.has(Fault::CfBotManagementUnavailable) => {
+                self.bot_management_unavailable(path)
+            }
             ["bot_management"] => self.with(BOT_MANAGEMENT_READ, || success(self.bot_management())),
             _ => no_route(),
         }

@@ -196,6 +196,10 @@ pub enum Fault {
     CfApiRateLimited,
     /// The Cloudflare API answers 429 to everything.
     CfApiRateLimitExhausted,
+    /// The Cloudflare API token cannot list its accounts.
+    CfTokenCannotListAccounts,
+    /// The Cloudflare API does not offer the zone's Bot Management settings.
+    CfBotManagementUnavailable,
 }
 
 impl Fault {
@@ -267,6 +271,8 @@ impl Fault {
         Fault::CfTokenMissingPermission,
         Fault::CfApiRateLimited,
         Fault::CfApiRateLimitExhausted,
+        Fault::CfTokenCannotListAccounts,
+        Fault::CfBotManagementUnavailable,
     ];
 
     /// The name `--fault` takes.
@@ -338,6 +344,8 @@ impl Fault {
             Fault::CfTokenMissingPermission => "cf-token-missing-permission",
             Fault::CfApiRateLimited => "cf-api-rate-limited",
             Fault::CfApiRateLimitExhausted => "cf-api-rate-limit-exhausted",
+            Fault::CfTokenCannotListAccounts => "cf-token-cannot-list-accounts",
+            Fault::CfBotManagementUnavailable => "cf-bot-management-unavailable",
         }
     }
 
@@ -531,6 +539,12 @@ impl Fault {
             }
             Fault::CfApiRateLimitExhausted => {
                 "the token's Cloudflare API rate limit is used up: every request answers 429 with Retry-After: 300"
+            }
+            Fault::CfTokenCannotListAccounts => {
+                "the Cloudflare API token cannot list its accounts (an account-owned token, or one without the permission): GET /accounts is refused"
+            }
+            Fault::CfBotManagementUnavailable => {
+                "the Cloudflare API does not offer the zone's Bot Management settings: GET /zones/…/bot_management answers 404 No route (or 403 for the plan)"
             }
         }
     }
@@ -831,11 +845,10 @@ impl Lab {
                 static_api_key: static_api_key.clone(),
             },
         )?);
-        let cf_api = Arc::new(cfapi::CfApi::new(
-            faults.clone(),
-            cf_api_token.clone(),
-            service_token.clone(),
-        ));
+        let cf_api = Arc::new(
+            cfapi::CfApi::new(faults.clone(), cf_api_token.clone(), service_token.clone())
+                .with_variant(variant),
+        );
         let hosts = server::Hosts {
             service: access::service_router(Arc::clone(&access)),
             team: access::team_router(access),
@@ -940,7 +953,8 @@ impl Lab {
     /// The Cloudflare API token the lab's API accepts (`Authorization: Bearer …`;
     /// user-owned, 40 characters; a secret: never print it). It holds every read
     /// permission the doctor needs, but Cloudflare Tunnel Read under fault
-    /// cf-token-missing-permission.
+    /// cf-token-missing-permission; under fault cf-token-cannot-list-accounts it cannot
+    /// list accounts (and is account-owned under the classic face).
     pub fn cf_api_token(&self) -> &str {
         &self.cf_api_token
     }

@@ -298,6 +298,76 @@ fn cf_token_without_tunnel_read_gets_403_on_tunnels_only() {
 }
 
 #[test]
+fn cf_token_that_cannot_list_accounts_is_refused_the_list_in_every_face() {
+    for variant in Variant::ALL {
+        let api = api(&[Fault::CfTokenCannotListAccounts]).with_variant(variant);
+        let (status, body) = get(&api, "/client/v4/accounts");
+        let wanted = match variant {
+            Variant::Classic => (400, 1001),
+            Variant::Rebranded => (403, 10000),
+            Variant::Terse => (403, 9109),
+        };
+        assert_eq!(
+            (status, body["errors"][0]["code"].as_i64().unwrap()),
+            (wanted.0, wanted.1 as i64),
+            "{variant}: {body}"
+        );
+        assert_eq!(body["success"], false);
+        // Everything else reads as in the healthy lab, with the account's id.
+        assert_eq!(get(&api, &acct("/access/apps")).0, 200, "{variant}");
+        assert_eq!(
+            get(
+                &api,
+                &format!("/client/v4/zones/{}/bot_management", cfapi::ZONE_ID)
+            )
+            .0,
+            200
+        );
+        // Account-owned (the classic face): only the account's verify endpoint knows it.
+        let user_verify = get(&api, "/client/v4/user/tokens/verify").0;
+        let account_verify = get(&api, &acct("/tokens/verify")).0;
+        if variant == Variant::Classic {
+            assert_eq!((user_verify, account_verify), (401, 200));
+        } else {
+            assert_eq!((user_verify, account_verify), (200, 401));
+        }
+    }
+    // Healthy: the token lists its one account.
+    assert_eq!(get(&api(&[]), "/client/v4/accounts").0, 200);
+}
+
+#[test]
+fn cf_bot_management_route_is_unavailable_in_every_face() {
+    let path = format!("/client/v4/zones/{}/bot_management", cfapi::ZONE_ID);
+    for variant in Variant::ALL {
+        let api = api(&[Fault::CfBotManagementUnavailable]).with_variant(variant);
+        let (status, body) = get(&api, &path);
+        let codes: Vec<i64> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["code"].as_i64().unwrap())
+            .collect();
+        match variant {
+            Variant::Classic => assert_eq!((status, codes), (404, vec![7003, 7000]), "{body}"),
+            Variant::Rebranded => assert_eq!((status, codes), (404, vec![7000]), "{body}"),
+            Variant::Terse => assert_eq!((status, codes), (403, vec![10010]), "{body}"),
+        }
+        assert_eq!(body["success"], false);
+        // The zone and its records read as in the healthy lab.
+        assert_eq!(
+            get(
+                &api,
+                &format!("/client/v4/zones/{}/dns_records", cfapi::ZONE_ID)
+            )
+            .0,
+            200
+        );
+        assert_eq!(get(&api, "/client/v4/accounts").0, 200);
+    }
+}
+
+#[test]
 fn cf_rate_limits() {
     let api = api(&[Fault::CfApiRateLimited]);
     let bearer = format!("Bearer {TOKEN}");
