@@ -68,7 +68,8 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
         let Some(again) = ask(&mut f, config, http, browser, &leaves_host).await else {
             return (f.finish(""), None);
         };
-        // Still the 401: judged below, as said even to a browser.
+        // A browser-shaped request that gets the 401 too is judged below: only then
+        // is it said to come "even to a browser".
         as_browser = !managed_oauth(&again.last);
         f.detail("browser_gets_login", as_browser);
         if as_browser {
