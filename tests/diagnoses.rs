@@ -547,10 +547,18 @@ const SCENARIOS: &[Scenario] = &[
     d(
         "ingress-missing",
         2,
-        "config.tunnel",
+        "service.reach",
         "fail",
         "add a public hostname service.example.com",
         "add the public hostname to the tunnel's configuration",
+    ),
+    d(
+        "origin-404",
+        2,
+        "service.reach",
+        "fail",
+        "make the application behind the tunnel serve https://service.example.com/",
+        "serve the site's URL from the application the public hostname points at",
     ),
     d(
         "origin-access-aud",

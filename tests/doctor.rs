@@ -1212,3 +1212,109 @@ fn a_route_the_api_does_not_offer_is_a_warning_on_its_check() {
         }
     }
 }
+
+/// One symptom, two causes: HTTP 404 from the site after the login. cloudflared's
+/// catch-all (no public hostname for the site) answers the status alone; the
+/// application answers with or without a page. Without the configuration both stay
+/// alive under every face — an empty 404 is the same answer from either — and a page
+/// puts the application first; with it, config.tunnel names the one.
+#[test]
+fn the_configuration_decides_between_the_causes_of_a_404_after_login() {
+    let reach = |run: &common::Run| run.check("service.reach").clone();
+    let standings = |c: &Value| -> Vec<(String, String)> {
+        c["details"]["candidates"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no candidates: {c}"))
+            .iter()
+            .map(|v| {
+                (
+                    v["cause"].as_str().unwrap_or_default().to_string(),
+                    v["standing"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut empty_hints = Vec::new();
+    for variant in ["classic", "rebranded", "terse"] {
+        for fault in ["ingress-missing", "origin-404"] {
+            let alone = demo(&[fault], &["--variant", variant]);
+            let c = reach(&alone);
+            let at = format!("{fault} under {variant}");
+            assert_eq!(c["status"], "fail", "{at}\n{}", alone.dump());
+            let hint = c["hint"].as_str().unwrap_or_default();
+            assert!(hint.starts_with("most likely: "), "{at}: {hint}");
+            assert!(hint.contains("has 2 causes"), "{at}: {hint}");
+            assert!(hint.contains("--cf-api-token-file"), "{at}: {hint}");
+            assert_eq!(
+                standings(&c),
+                [
+                    ("ingress_missing".into(), "alive".into()),
+                    ("origin_404".into(), "alive".into())
+                ],
+                "{at}"
+            );
+            let page = c["details"]["body_bytes"].as_u64().unwrap_or_default() > 0;
+            let first = if page {
+                "origin_404"
+            } else {
+                "ingress_missing"
+            };
+            assert_eq!(c["details"]["most_likely"], first, "{at}: {hint}");
+            if !page {
+                empty_hints.push((at, hint.to_string()));
+            }
+        }
+    }
+    // The empty 404 of either cause reads the same: nothing in it picks one.
+    assert!(
+        empty_hints
+            .iter()
+            .any(|(at, _)| at.starts_with("origin-404")),
+        "{empty_hints:?}"
+    );
+    assert!(
+        empty_hints.windows(2).all(|w| w[0].1 == w[1].1),
+        "{empty_hints:#?}"
+    );
+
+    let missing = demo(&["ingress-missing"], &["--doctor"]);
+    let c = reach(&missing);
+    let hint = c["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.starts_with("add a public hostname service.example.com"),
+        "{hint}"
+    );
+    assert!(hint.contains("confirmed by config.tunnel"), "{hint}");
+    assert!(!hint.contains("most likely"), "{hint}");
+    let tunnel = config_check(&missing.json(), "config.tunnel").clone();
+    assert_eq!(tunnel["details"]["site_hostname_routed"], false, "{tunnel}");
+    assert_eq!(tunnel["details"]["explains"], "service.reach", "{tunnel}");
+    // The rule the old, down tunnel kept is no place to point the record.
+    assert_eq!(
+        config_check(&missing.json(), "config.dns")["status"],
+        "pass",
+        "{}",
+        missing.dump()
+    );
+
+    for variant in ["classic", "rebranded", "terse"] {
+        let app = demo(&["origin-404"], &["--doctor", "--variant", variant]);
+        let c = reach(&app);
+        let hint = c["hint"].as_str().unwrap_or_default();
+        assert!(
+            hint.starts_with("make the application behind the tunnel serve"),
+            "{variant}: {hint}"
+        );
+        assert!(
+            hint.contains("confirmed by config.tunnel"),
+            "{variant}: {hint}"
+        );
+        assert!(
+            standings(&c).contains(&("ingress_missing".into(), "ruled_out".into())),
+            "{variant}: {c}"
+        );
+        let tunnel = config_check(&app.json(), "config.tunnel").clone();
+        assert_eq!(tunnel["status"], "pass", "{variant}: {tunnel}");
+        assert_eq!(tunnel["details"]["site_hostname_routed"], true, "{tunnel}");
+    }
+}

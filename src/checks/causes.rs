@@ -5,6 +5,8 @@
 //! configuration). The hint then says what the evidence leaves: the confirmed cause
 //! with its evidence; else the causes still alive, most likely first, and what would
 //! tell them apart. It never names one cause while the declaration keeps two alive.
+//! What the run saw can make a living cause the most likely one without deciding
+//! ([`LEADS`]): it then comes first, and the hint says why.
 
 use crate::finding::{CheckResult, Status};
 use serde_json::{Value, json};
@@ -53,7 +55,8 @@ pub struct Evidence {
 pub struct Cause {
     /// A short id (`token_url_wrong`), for reports and tests.
     pub id: &'static str,
-    /// The fix, first clause of the hint (`{idp}`: Pocket ID's URL).
+    /// The fix, first clause of the hint (`{idp}`: Pocket ID's URL; `{KEY}`: the
+    /// observing check's detail `KEY`, a string).
     pub fix: &'static str,
     /// The evidence about it.
     pub evidence: &'static [Evidence],
@@ -206,6 +209,82 @@ pub const SYMPTOMS: &[Symptom] = &[
         ],
         tell_apart: "run with --api-key-file: ssoprobe then reads whether the client requires PAR, and says which",
     },
+    Symptom {
+        id: "service.not_found",
+        text: "HTTP 404 from the site behind Access",
+        causes: &[
+            Cause {
+                id: "ingress_missing",
+                fix: "add a public hostname {host} → the application's address to the tunnel that serves {host} (Networks → Tunnels → the tunnel → Public Hostname): without one, cloudflared's catch-all rule answers 404",
+                evidence: &[Evidence {
+                    check: SITE_ROUTED.check,
+                    key: SITE_ROUTED.key,
+                    confirms: Some(Test::False),
+                    rules_out: Some(Test::True),
+                    says: Some(
+                        "the tunnel serving the site has no public hostname for it, so cloudflared's catch-all rule answers",
+                    ),
+                }],
+            },
+            Cause {
+                id: "origin_404",
+                fix: "make the application behind the tunnel serve {url}: it answers 404 there itself (it is served under another path, or the public hostname's service points at another application)",
+                evidence: &[SITE_ROUTED],
+            },
+        ],
+        tell_apart: "run with --cf-api-token-file: ssoprobe then reads the tunnel's public hostnames, and says which",
+    },
+];
+
+/// `config.tunnel`'s finding that the site's tunnel routes its hostname, for every
+/// path, to a service (not to a fixed status).
+const SITE_ROUTED: Evidence = Evidence {
+    check: "config.tunnel",
+    key: "site_hostname_routed",
+    confirms: Some(Test::True),
+    rules_out: Some(Test::False),
+    says: Some(
+        "the tunnel serving the site has a public hostname for it, so the 404 comes from the application behind it",
+    ),
+};
+
+/// What the run saw that makes a living cause of `symptom` the most likely one without
+/// confirming it (another cause can give the same in a rarer setup): check `check`'s
+/// detail `key` passing `when` puts `cause` first among the living.
+#[derive(Debug, Clone, Copy)]
+pub struct Lead {
+    /// The symptom.
+    pub symptom: &'static str,
+    /// The cause it puts first.
+    pub cause: &'static str,
+    /// The check that records it.
+    pub check: &'static str,
+    /// The detail.
+    pub key: &'static str,
+    /// When it puts the cause first.
+    pub when: Test,
+    /// Why, in words.
+    pub says: &'static str,
+}
+
+/// Every lead, the first that holds for a symptom deciding.
+pub const LEADS: &[Lead] = &[
+    Lead {
+        symptom: "service.not_found",
+        cause: "origin_404",
+        check: super::ids::SERVICE_REACH,
+        key: "body_bytes",
+        when: Test::Positive,
+        says: "the 404 carries a page, and cloudflared's catch-all answers with the status alone",
+    },
+    Lead {
+        symptom: "service.not_found",
+        cause: "ingress_missing",
+        check: super::ids::SERVICE_REACH,
+        key: "body_bytes",
+        when: Test::Zero,
+        says: "the 404 is empty, as cloudflared's catch-all answers (an application can answer so too)",
+    },
 ];
 
 /// A cause's standing after the run's evidence.
@@ -217,6 +296,32 @@ enum Standing {
     RuledOut(String),
     /// Nothing decided it.
     Alive,
+}
+
+/// The cause `symptom`'s first holding lead puts first, and why.
+fn lead(symptom: &Symptom, checks: &[CheckResult]) -> Option<(&'static str, &'static str)> {
+    LEADS
+        .iter()
+        .filter(|l| l.symptom == symptom.id)
+        .find(|l| {
+            checks
+                .iter()
+                .find(|c| c.id == l.check && c.status != Status::Skip)
+                .and_then(|c| c.details.get(l.key))
+                .is_some_and(|v| l.when.holds(v))
+        })
+        .map(|l| (l.cause, l.says))
+}
+
+/// `fix` with `{idp}` and the observing check's string details (`{KEY}`) filled in.
+fn fill(fix: &str, idp: &str, details: &serde_json::Map<String, Value>) -> String {
+    let mut out = fix.replace("{idp}", idp);
+    for (key, value) in details {
+        if let Some(value) = value.as_str() {
+            out = out.replace(&format!("{{{key}}}"), value);
+        }
+    }
+    out
 }
 
 fn standing(cause: &Cause, checks: &[CheckResult]) -> Standing {
@@ -266,8 +371,10 @@ pub fn attribute(checks: &mut [CheckResult], idp: &str) {
             .iter()
             .map(|c| (c, standing(c, checks)))
             .collect();
-        let fix = |c: &Cause| c.fix.replace("{idp}", idp);
+        let observed = checks[i].details.clone();
+        let fix = |c: &Cause| fill(c.fix, idp, &observed);
         let own = checks[i].id.clone();
+        let leading = lead(symptom, checks);
         let hint = match standings
             .iter()
             .find(|(_, s)| matches!(s, Standing::Confirmed(..)))
@@ -287,11 +394,26 @@ pub fn attribute(checks: &mut [CheckResult], idp: &str) {
                 )
             }
             _ => {
-                let alive: Vec<&Cause> = standings
+                let mut alive: Vec<&Cause> = standings
                     .iter()
                     .filter(|(_, s)| *s == Standing::Alive)
                     .map(|(c, _)| *c)
                     .collect();
+                // A lead among the living puts its cause first, and says why.
+                let mut why_first = String::new();
+                if alive.len() > 1
+                    && let Some((led, says)) = leading
+                    && let Some(at) = alive.iter().position(|c| c.id == led)
+                {
+                    let first = alive.remove(at);
+                    alive.insert(0, first);
+                    why_first = format!("; {led} first: {says}");
+                }
+                if alive.len() > 1 {
+                    checks[i]
+                        .details
+                        .insert("most_likely".into(), Value::from(alive[0].id));
+                }
                 let ruled_out: Vec<String> = standings
                     .iter()
                     .filter_map(|(c, s)| match s {
@@ -308,7 +430,7 @@ pub fn attribute(checks: &mut [CheckResult], idp: &str) {
                     [] => continue,
                     [one] => format!("{} — {}{ruled}", fix(one), symptom.text),
                     [first, rest @ ..] => format!(
-                        "most likely: {}; else: {} — {} has {} causes{ruled}; to tell them apart, {}",
+                        "most likely: {}; else: {} — {} has {} causes{ruled}{why_first}; to tell them apart, {}",
                         fix(first),
                         rest.iter()
                             .map(|c| fix(c))
@@ -420,6 +542,69 @@ mod tests {
             "{hint}"
         );
         assert!(!hint.contains("most likely"), "{hint}");
+    }
+
+    fn not_found(body_bytes: usize) -> CheckResult {
+        let mut f = Findings::start(super::super::ids::SERVICE_REACH);
+        f.detail("symptom", "service.not_found");
+        f.detail("host", "service.example.com");
+        f.detail("url", "https://service.example.com/app");
+        f.detail("body_bytes", body_bytes);
+        f.fail("after login the site answers HTTP 404", "old hint");
+        f.finish("")
+    }
+
+    #[test]
+    fn what_the_run_saw_puts_a_cause_first_and_never_decides() {
+        let hint_of = |checks: &mut Vec<CheckResult>| {
+            attribute(checks, "https://id.example.com");
+            checks[0].hint.clone().unwrap()
+        };
+        // Empty: cloudflared's catch-all first, the application still named.
+        let hint = hint_of(&mut vec![not_found(0)]);
+        assert!(
+            hint.starts_with("most likely: add a public hostname service.example.com"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains(
+                "else: make the application behind the tunnel serve https://service.example.com/app"
+            ),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("has 2 causes; ingress_missing first"),
+            "{hint}"
+        );
+        // A page: the application first, the missing hostname still named.
+        let mut checks = vec![not_found(19)];
+        let hint = hint_of(&mut checks);
+        assert!(
+            hint.starts_with("most likely: make the application behind the tunnel serve"),
+            "{hint}"
+        );
+        assert!(hint.contains("else: add a public hostname"), "{hint}");
+        assert!(hint.contains("origin_404 first"), "{hint}");
+        assert_eq!(checks[0].details["most_likely"], "origin_404");
+        // The configuration decides either way, whatever the run saw.
+        let mut checks = vec![
+            not_found(19),
+            config_check("config.tunnel", "site_hostname_routed", json!(false), true),
+        ];
+        let hint = hint_of(&mut checks);
+        assert!(hint.starts_with("add a public hostname"), "{hint}");
+        assert!(hint.contains("confirmed by config.tunnel"), "{hint}");
+        assert!(!checks[0].details.contains_key("most_likely"));
+        let mut checks = vec![
+            not_found(0),
+            config_check("config.tunnel", "site_hostname_routed", json!(true), false),
+        ];
+        let hint = hint_of(&mut checks);
+        assert!(
+            hint.starts_with("make the application behind the tunnel serve"),
+            "{hint}"
+        );
+        assert!(hint.contains("confirmed by config.tunnel"), "{hint}");
     }
 
     #[test]

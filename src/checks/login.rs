@@ -865,6 +865,31 @@ fn judge_site(
     if status != config.expect_status {
         let (finding, hint) = match cloudflare::classify(response) {
             Some(_) => unexpected(when, response),
+            // Two causes answer it (checks::causes): cloudflared's catch-all rule when
+            // the tunnel has no public hostname for the site — the status alone, no
+            // body — and the application behind the tunnel, with or without a page.
+            None if status == 404 => {
+                let host = response.url.host_str().unwrap_or_default();
+                let url = redact::url(&response.url);
+                f.detail("symptom", "service.not_found");
+                f.detail("host", host);
+                f.detail("url", url.as_str());
+                f.detail("body_bytes", response.body.len());
+                let body = if response.body.is_empty() {
+                    "an empty 404".to_string()
+                } else {
+                    format!("HTTP 404 with a {}-byte page", response.body.len())
+                };
+                (
+                    format!(
+                        "{when} the site answers {body}, expected {}",
+                        config.expect_status
+                    ),
+                    format!(
+                        "add a public hostname {host} to the site's tunnel, or make the application behind it serve {url}"
+                    ),
+                )
+            }
             None => (
                 format!(
                     "{when} the site answers HTTP {status}, expected {}",

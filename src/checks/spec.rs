@@ -294,7 +294,7 @@ pub const PROBE: &[Spec] = &[
     },
     Spec {
         id: ids::SERVICE_REACH,
-        proves: "the original URL answers 200 (or `--expect-status`, and `--expect-body`) with the session — or with the service token; Cloudflare 530/1033 (tunnel down), 502 (local service down) are named",
+        proves: "the original URL answers 200 (or `--expect-status`, and `--expect-body`) with the session — or with the service token; Cloudflare 530/1033 (tunnel down), 502 (local service down) are named; a 404 names its causes (no public hostname on the tunnel, the application itself) and, with the tunnel's configuration, which",
         needs: &[AppSession],
         waits: &[],
         yields: &[],

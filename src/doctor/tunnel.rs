@@ -20,6 +20,7 @@ impl Facts<'_> {
         f.detail("tunnels_read", tunnels.len());
         let aud = covering(self.config, cf).and_then(|a| a.aud.clone());
         let team = self.team_domain();
+        let site = self.config.service.host_str().unwrap_or_default();
         let mut serving = Vec::new();
         for (host, dns_target) in routed(cf) {
             let Some(t) = tunnel_of(tunnels, &host, dns_target.as_deref()) else {
@@ -32,6 +33,11 @@ impl Facts<'_> {
             serving.push(format!("{host} by \"{tname}\""));
             judge_status(f, t, &host, &tname);
             judge_connectors(f, t, &host, &tname);
+            if host.eq_ignore_ascii_case(site)
+                && let Some(routed) = site_routed(t, &host)
+            {
+                f.detail("site_hostname_routed", routed);
+            }
             match &t.config {
                 Some(Ok(_)) => match ingress_for(t, &host) {
                     None => f.fail(
@@ -109,13 +115,15 @@ impl Facts<'_> {
                 ),
                 Some(t) => {
                     // The record's tunnel has no rule for the host (its configuration was
-                    // read), or is down while a healthy tunnel has one: the record points
-                    // at the wrong tunnel.
+                    // read), or is down, while a tunnel that is up has one: the record
+                    // points at the wrong tunnel. A rule left only on a tunnel that is
+                    // down is no place to point it (config.tunnel names the missing rule).
                     let target_lacks_rule =
                         matches!(&t.config, Some(Ok(_))) && ingress_for(t, host).is_none();
                     if let Some(s) = serving
                         && s.tunnel.id != t.tunnel.id
-                        && (target_lacks_rule || (is_down(t) && !is_down(s)))
+                        && !is_down(s)
+                        && (target_lacks_rule || is_down(t))
                     {
                         let why = if target_lacks_rule {
                             "which has no public hostname for it".to_string()
@@ -351,6 +359,26 @@ fn judge_access_protection(
     }
 }
 
+/// Whether tunnel `t` sends every path of the site's `host` to a service, when its
+/// configuration says for sure: no rule for the host (cloudflared's catch-all answers)
+/// is `false`; a rule to a service without a path is `true`; a rule limited to a path (a
+/// regular expression not evaluated here) or to a fixed status (`http_status:NNN`)
+/// leaves it unknown, as does a configuration not read.
+fn site_routed(t: &TunnelFacts, host: &str) -> Option<bool> {
+    if !matches!(&t.config, Some(Ok(_))) {
+        return None;
+    }
+    let Some(rule) = ingress_for(t, host) else {
+        return Some(false);
+    };
+    let fixed_status = rule
+        .service
+        .as_deref()
+        .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("http_status:"));
+    let every_path = rule.path.as_deref().is_none_or(|p| p.trim().is_empty());
+    (!fixed_status && every_path).then_some(true)
+}
+
 /// The ingress rule of tunnel `t` for `host`, from its remote configuration.
 fn ingress_for<'a>(t: &'a TunnelFacts, host: &str) -> Option<&'a Ingress> {
     let config = t.config.as_ref()?.as_ref().ok()?.config.as_ref()?;
@@ -359,4 +387,53 @@ fn ingress_for<'a>(t: &'a TunnelFacts, host: &str) -> Option<&'a Ingress> {
             .as_deref()
             .is_some_and(|h| rules::covers(h, host, "/").is_some())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tunnel_with(ingress: serde_json::Value) -> TunnelFacts {
+        TunnelFacts {
+            tunnel: serde_json::from_value(json!({ "id": "t", "name": "homelab" }))
+                .expect("a tunnel"),
+            connectors: Ok(Vec::new()),
+            config: Some(Ok(serde_json::from_value(
+                json!({ "config": { "ingress": ingress } }),
+            )
+            .expect("a configuration"))),
+        }
+    }
+
+    #[test]
+    fn the_site_is_routed_only_by_a_rule_for_every_path_to_a_service() {
+        let host = "service.example.com";
+        let catch_all = json!({ "service": "http_status:404" });
+        let routed =
+            |rule: serde_json::Value| site_routed(&tunnel_with(json!([rule, catch_all])), host);
+        assert_eq!(
+            site_routed(&tunnel_with(json!([catch_all])), host),
+            Some(false)
+        );
+        assert_eq!(
+            routed(json!({ "hostname": host, "service": "http://app:8080" })),
+            Some(true)
+        );
+        // Whether the site's path matches is not evaluated here, and a fixed status is
+        // no application: neither decides.
+        assert_eq!(
+            routed(json!({ "hostname": host, "path": "^/app", "service": "http://app:8080" })),
+            None
+        );
+        assert_eq!(
+            routed(json!({ "hostname": host, "service": "http_status:404" })),
+            None
+        );
+        let local = TunnelFacts {
+            config: None,
+            ..tunnel_with(json!([]))
+        };
+        assert_eq!(site_routed(&local, host), None);
+    }
 }

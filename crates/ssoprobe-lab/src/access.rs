@@ -403,13 +403,19 @@ fn bearer_challenge(uri: &Uri) -> Response {
 }
 
 /// An admitted request through the tunnel to the origin, with the headers Access
-/// adds; cloudflared or the tunnel may be down (faults tunnel-down, origin-down).
+/// adds; cloudflared or the tunnel may be down (faults tunnel-down, origin-down), the
+/// tunnel may have no public hostname for the site (ingress-missing: its catch-all
+/// answers), or the application may not serve the URL (origin-404).
 fn backend(access: &Access, request: &HeaderMap, admitted: tokens::Admitted) -> Response {
     if access.faults.has(Fault::TunnelDown) {
         return edge::tunnel_error(access.variant, SERVICE_HOST, request);
     }
     let mut response = if access.faults.has(Fault::OriginDown) {
         edge::cloudflared_bad_gateway()
+    } else if access.faults.has(Fault::IngressMissing) {
+        edge::cloudflared_catch_all()
+    } else if access.faults.has(Fault::Origin404) {
+        origin::not_found(access.variant)
     } else {
         // The origin sees only what the edge vouches for: client-sent copies of the
         // Access headers are never forwarded.

@@ -428,6 +428,13 @@ pub(super) fn cloudflared_bad_gateway() -> Response {
         .into_response()
 }
 
+/// What cloudflared answers through its catch-all ingress rule `http_status:404` when
+/// no public hostname matches the request: the status, no header and no body
+/// (cloudflared's `statusCode` origin service); the edge adds only its own headers.
+pub(super) fn cloudflared_catch_all() -> Response {
+    (StatusCode::NOT_FOUND, Body::empty()).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

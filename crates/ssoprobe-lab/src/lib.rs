@@ -182,8 +182,11 @@ pub enum Fault {
     BypassEveryone,
     /// The site's tunnel is degraded: one connector is reconnecting.
     TunnelDegraded,
-    /// The site's tunnel has no ingress rule for the site.
+    /// The site's tunnel has no ingress rule for the site: cloudflared's catch-all
+    /// answers an empty 404.
     IngressMissing,
+    /// The tunnel routes the site, but the application answers 404 for its URL.
+    Origin404,
     /// The tunnel checks Access tokens for another application.
     OriginAccessAud,
     /// The site's DNS record points at a dead tunnel.
@@ -265,6 +268,7 @@ impl Fault {
         Fault::BypassEveryone,
         Fault::TunnelDegraded,
         Fault::IngressMissing,
+        Fault::Origin404,
         Fault::OriginAccessAud,
         Fault::DnsNotTunnel,
         Fault::IdpBehindAccess,
@@ -338,6 +342,7 @@ impl Fault {
             Fault::BypassEveryone => "bypass-everyone",
             Fault::TunnelDegraded => "tunnel-degraded",
             Fault::IngressMissing => "ingress-missing",
+            Fault::Origin404 => "origin-404",
             Fault::OriginAccessAud => "origin-access-aud",
             Fault::DnsNotTunnel => "dns-not-tunnel",
             Fault::IdpBehindAccess => "idp-behind-access",
@@ -520,7 +525,10 @@ impl Fault {
                 "the site's tunnel is degraded: one of its two connectors has only connections pending reconnect (configuration only)"
             }
             Fault::IngressMissing => {
-                "the site's tunnel has no ingress rule for service.example.com, only the http_status:404 catch-all (configuration only)"
+                "the site's tunnel has no public hostname for service.example.com, only the http_status:404 catch-all: after login cloudflared answers an empty 404"
+            }
+            Fault::Origin404 => {
+                "the tunnel routes service.example.com, but the application behind it is served under another path: after login it answers 404 itself (an empty answer or a small page, by variant)"
             }
             Fault::OriginAccessAud => {
                 "the tunnel's ingress rule for the site validates Access tokens for another application's AUD (configuration only)"
@@ -582,7 +590,10 @@ pub struct UnknownFault(pub String);
 /// `cf-*` headers, error codes and texts, "Cloudflare Access" in Access titles). A
 /// check that passes against one face but not another depends on the lab's markup,
 /// not on behaviour. Every fault breaks the lab the same way under every face;
-/// Pocket ID's own answers are the same under every face but for header case.
+/// Pocket ID's own answers are the same under every face but for header case. The
+/// site's application shows its own 404 (fault origin-404) as each face's origin
+/// would: a line of plain text, a proxy's small page, or nothing at all — the last
+/// byte for byte what cloudflared's catch-all answers (fault ingress-missing).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Variant {
     /// The pages, redirects and cookies as captured (the default).

@@ -2,8 +2,9 @@
 //! trusts nobody but Access: it verifies the `Cf-Access-Jwt-Assertion` header
 //! against the team's certs before it answers.
 
-use super::{AUD, TEAM_HOST, wire};
-use axum::http::header::CONTENT_TYPE;
+use super::{AUD, TEAM_HOST, Variant, wire};
+use axum::body::Body;
+use axum::http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -103,6 +104,34 @@ fn page(who: &str) -> Response {
     )
         .into_response()
 }
+
+/// The application's own 404 for a URL it does not serve (fault origin-404: it is
+/// mounted under another path), as each face's origin writes it: Go's `http.NotFound`
+/// line, nginx's page in front of the application, or a bare status with no body — the
+/// same bytes as cloudflared's catch-all, so only the configuration tells them apart.
+pub(super) fn not_found(variant: Variant) -> Response {
+    match variant {
+        Variant::Classic => (
+            StatusCode::NOT_FOUND,
+            [
+                (CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            "404 page not found\n",
+        )
+            .into_response(),
+        Variant::Rebranded => (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, "text/html")],
+            NGINX_NOT_FOUND,
+        )
+            .into_response(),
+        Variant::Terse => (StatusCode::NOT_FOUND, Body::empty()).into_response(),
+    }
+}
+
+/// nginx's page for a path it routes nowhere.
+const NGINX_NOT_FOUND: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 /// A refusal like cloudflared's origin-side Access check writes it.
 fn forbidden(reason: &str) -> Response {

@@ -2655,6 +2655,61 @@ async fn fault_origin_down() {
     );
 }
 
+/// The site's answer after a login under `variant` with `fault`: status, content
+/// type and body.
+async fn site_after_login(variant: Variant, fault: Fault) -> (StatusCode, Option<String>, String) {
+    let p = start_as(variant, &[fault]).await;
+    let mut enrolled = p.enrol().await;
+    let b = p.login_to_site(&mut enrolled).await;
+    let r = b
+        .get(p.url(SERVICE_HOST, "/"))
+        .send()
+        .await
+        .expect("a response");
+    assert_edge(&r);
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (r.status(), content_type, r.text().await.expect("a body"))
+}
+
+#[tokio::test]
+async fn fault_ingress_missing() {
+    // cloudflared's catch-all http_status:404: the status alone, under every face.
+    for variant in Variant::ALL {
+        let (status, content_type, body) = site_after_login(variant, Fault::IngressMissing).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{variant}");
+        assert_eq!(content_type, None, "{variant}");
+        assert_eq!(body, "", "{variant}");
+    }
+}
+
+#[tokio::test]
+async fn fault_origin_404() {
+    // The application's own 404 has a face per variant; one of them is the bare
+    // status, byte for byte what cloudflared's catch-all answers.
+    let mut bodies = Vec::new();
+    for variant in Variant::ALL {
+        let (status, content_type, body) = site_after_login(variant, Fault::Origin404).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{variant}");
+        assert_eq!(
+            content_type.is_some(),
+            !body.is_empty(),
+            "{variant}: {body}"
+        );
+        bodies.push(body);
+    }
+    assert!(bodies.iter().any(String::is_empty), "{bodies:?}");
+    assert!(
+        bodies.iter().filter(|b| !b.is_empty()).count() >= 2,
+        "{bodies:?}"
+    );
+    bodies.dedup();
+    assert_eq!(bodies.len(), Variant::ALL.len(), "{bodies:?}");
+}
+
 #[tokio::test]
 async fn fault_wrong_rp_id() {
     let p = start(&[Fault::WrongRpId]).await;

@@ -741,6 +741,8 @@ fn cf_objects_follow_the_faults() {
         ingress(Fault::IngressMissing),
         json!([{ "service": "http_status:404" }])
     );
+    // The application's own 404: the tunnel still routes the site.
+    assert_eq!(ingress(Fault::Origin404)[0]["hostname"], SERVICE_HOST);
     let access_check = &ingress(Fault::OriginAccessAud)[0]["originRequest"]["access"];
     assert_eq!(access_check["required"], true);
     assert_eq!(access_check["teamName"], TEAM);
