@@ -282,3 +282,31 @@ fn doctor_writes_its_reads_and_a_bad_path_is_refused_before_the_run() {
     let r = lab.doctor(&["--har", "/nonexistent-dir/x.har"]);
     assert_eq!(r.code, 3, "{}", r.dump());
 }
+
+/// While Access's code exchange fails, a run adds at most one line to Pocket ID's error
+/// log: one token request without a secret (shaped like Access's), which also proves
+/// the token endpoint for idp.token; with the client secret, none that Pocket ID logs.
+#[test]
+fn a_failing_code_exchange_costs_pocket_ids_log_one_line_at_most() {
+    let path = temp("quiet-log.har");
+    let r = demo(&["access-bad-secret"], &["--har", &path]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert_eq!(r.check("access.callback")["status"], "fail", "{}", r.dump());
+    let token = r.check("idp.token");
+    assert_eq!(token["status"], "pass", "{token}");
+    assert_eq!(token["details"]["proved_by"], "access.callback", "{token}");
+    let har: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let token_posts: Vec<&Value> = har["log"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["request"]["method"] == "POST"
+                && e["request"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with("/api/oidc/token"))
+        })
+        .collect();
+    assert_eq!(token_posts.len(), 1, "{token_posts:#?}");
+}

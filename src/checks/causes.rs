@@ -140,7 +140,7 @@ pub const SYMPTOMS: &[Symptom] = &[
                         confirms: Some(Test::True),
                         rules_out: None,
                         says: Some(
-                            "a token request with Cloudflare's User-Agent cloudflare-access was refused, and ssoprobe's own was answered",
+                            "a token request with Cloudflare's User-Agent cloudflare-access was refused",
                         ),
                     },
                     BOT_FIGHT,

@@ -755,6 +755,16 @@ fn judge_oauth_error(
 }
 
 /// `idp.token` when the login proved the endpoint: Access redeemed Pocket ID's code there.
+/// `idp.token` proved by the token request the callback check sent shaped like Access's
+/// code exchange: Pocket ID answered it (HTTP `status`) with an OAuth error.
+pub fn token_proved_by_request(status: &str) -> CheckResult {
+    let mut f = Findings::start(ids::IDP_TOKEN);
+    f.detail("proved_by", ids::ACCESS_CALLBACK);
+    f.finish(format!(
+        "answered the token request shaped like Access's code exchange (access.callback) with an OAuth error (HTTP {status}), like an OAuth token endpoint; no request of its own"
+    ))
+}
+
 pub fn token_proved_by_login() -> CheckResult {
     let mut f = Findings::start(ids::IDP_TOKEN);
     f.detail("proved_by", ids::ACCESS_CALLBACK);

@@ -629,18 +629,32 @@ async fn exchange_failure(
                 ],
             ),
         };
+        // One request, shaped like Access's: without a secret Pocket ID logs it as an
+        // error, so a run adds at most this one line to its log. When it reaches
+        // Pocket ID and gets an OAuth error back, it also proves the token endpoint
+        // for idp.token, which then sends nothing; ssoprobe's own shape is asked only
+        // when this one is refused (a refused request never reaches Pocket ID).
         let access_like = request().user_agent(ACCESS_USER_AGENT);
-        as_access = Some(blocked(&http.send(ids::ACCESS_CALLBACK, access_like).await));
-        as_probe = Some(blocked(&http.send(ids::ACCESS_CALLBACK, request()).await));
+        let answer = http.send(ids::ACCESS_CALLBACK, access_like).await;
+        if let Ok(r) = &answer {
+            f.detail("token_request_like_access_status", r.status.as_u16());
+            f.detail(
+                "token_request_like_access_oauth_error",
+                r.is_json() && r.status.is_client_error(),
+            );
+        }
+        as_access = Some(blocked(&answer));
+        if as_access == Some(true) {
+            as_probe = Some(blocked(&http.send(ids::ACCESS_CALLBACK, request()).await));
+        }
     }
     f.detail(
         "token_request_like_access_blocked",
         as_access.unwrap_or(false),
     );
-    f.detail(
-        "token_request_like_ssoprobe_blocked",
-        as_probe.unwrap_or(false),
-    );
+    if let Some(blocked) = as_probe {
+        f.detail("token_request_like_ssoprobe_blocked", blocked);
+    }
     match (as_access, as_probe, secret_proved) {
         (Some(true), Some(false), _) => format!(
             "Pocket ID's token endpoint refuses requests shaped like Cloudflare's (User-Agent {ACCESS_USER_AGENT}) and answers ssoprobe's: a WAF custom rule, Bot Fight Mode or a User-Agent block on {} stops Access's server-side code exchange; skip security features for path {} (Cloudflare's request also comes from AS13335)",

@@ -93,6 +93,9 @@ impl<T: Send + Sync> AnySlot for Slot<T> {
     }
 }
 
+/// A check's status and details, once it ran.
+type Outcome = (Status, serde_json::Map<String, serde_json::Value>);
+
 /// The facts of one run, as the checks find them, and each check's outcome.
 pub struct Board<'r> {
     config: &'r Config,
@@ -116,7 +119,8 @@ pub struct Board<'r> {
     /// The team's certs, fetched as soon as the team is known (not a check's fact:
     /// `access.token` asks again if the team it needs is another).
     certs: Slot<login::Certs>,
-    outcomes: Vec<(&'static str, Slot<Status>)>,
+    /// Each check's status and details, once it ran.
+    outcomes: Vec<(&'static str, Slot<Outcome>)>,
 }
 
 impl<'r> Board<'r> {
@@ -178,7 +182,13 @@ impl<'r> Board<'r> {
     /// The outcome of check `id`: `None` when the run does not ask for it.
     async fn outcome(&self, id: &str) -> Option<Status> {
         let (_, slot) = self.outcomes.iter().find(|(i, _)| *i == id)?;
-        slot.get().await.ok().map(|s| *s)
+        slot.get().await.ok().map(|s| s.0)
+    }
+
+    /// Detail `key` of check `id`, once it ran.
+    async fn detail(&self, id: &str, key: &str) -> Option<serde_json::Value> {
+        let (_, slot) = self.outcomes.iter().find(|(i, _)| *i == id)?;
+        slot.get().await.ok()?.1.get(key).cloned()
     }
 
     /// Pocket ID's discovery document, when `idp.discovery` read one.
@@ -252,7 +262,11 @@ async fn run_one(board: &Board<'_>, spec: &'static Spec, step: Step) -> Vec<Chec
         Status::Skip => 0,
     });
     if let Some((_, slot)) = board.outcomes.iter().find(|(i, _)| *i == spec.id) {
-        slot.put(status.unwrap_or(Status::Skip));
+        let details = results
+            .first()
+            .map(|r| r.details.clone())
+            .unwrap_or_default();
+        slot.put((status.unwrap_or(Status::Skip), details));
     }
     results
 }
@@ -497,7 +511,18 @@ pub fn idp_token<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
         }
         vec![match b.outcome(ids::ACCESS_CALLBACK).await {
             Some(Status::Pass) => idp::token_proved_by_login(),
-            Some(Status::Fail) => idp::token(&config, b.http).await,
+            Some(Status::Fail) => match b.detail(ids::ACCESS_CALLBACK, "token_request_like_access_status").await {
+                // The callback's own token request (shaped like Access's) got an OAuth
+                // error from Pocket ID: that proves the endpoint, without another line
+                // in Pocket ID's error log.
+                Some(status)
+                    if b.detail(ids::ACCESS_CALLBACK, "token_request_like_access_oauth_error").await
+                        == Some(serde_json::Value::Bool(true)) =>
+                {
+                    idp::token_proved_by_request(&status.to_string())
+                }
+                _ => idp::token(&config, b.http).await,
+            },
             _ => CheckResult::skip(
                 ids::IDP_TOKEN,
                 "skipped: the login did not reach the code exchange that proves the token endpoint (pass --client-secret-file to check it on its own, without a line in Pocket ID's error log)",
