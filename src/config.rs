@@ -1124,17 +1124,7 @@ pub fn check_thresholds(warn: i64, fail: i64) -> Result<(), ConfigError> {
 
 fn load_file(path: &Path, origins: &dyn OriginOf) -> Result<FileConfig, ConfigError> {
     let o = origins.origin_of("config").unwrap_or(Origin::Flag);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            "config",
-            &o,
-            format!(
-                "cannot read {}: {}",
-                path.display(),
-                crate::text::io_words(&e)
-            ),
-        )
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| cannot_read("config", &o, path, &e))?;
     toml::from_str(&text).map_err(|e| ConfigError {
         setting: path.display().to_string(),
         problem: format!(
@@ -1337,17 +1327,7 @@ pub fn parse_connect_to(value: &str, origin: &Origin) -> Result<Route, ConfigErr
 
 /// Reads PEM certificates; an empty or unreadable file is an error.
 pub fn read_ca_file(path: &Path, origin: &Origin) -> Result<Vec<Vec<u8>>, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        err(
-            "ca_file",
-            origin,
-            format!(
-                "cannot read {}: {}",
-                path.display(),
-                crate::text::io_words(&e)
-            ),
-        )
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| cannot_read("ca_file", origin, path, &e))?;
     let mut certs = Vec::new();
     for cert in CertificateDer::pem_slice_iter(&bytes) {
         let cert = cert.map_err(|e| {
@@ -1667,21 +1647,24 @@ pub fn parse_header(value: &str, origin: &Origin) -> Result<(String, Secret), Co
 
 /// Reads a secret (API key, client secret) from a file: at most 4 KiB, trimmed, not empty.
 ///
+/// "cannot read PATH: why", for setting `key`.
+fn cannot_read(key: &str, origin: &Origin, path: &Path, e: &std::io::Error) -> ConfigError {
+    err(
+        key,
+        origin,
+        format!(
+            "cannot read {}: {}",
+            path.display(),
+            crate::text::io_words(e)
+        ),
+    )
+}
+
 /// The rule, one for every secret file (API key, client secret, service-token secret):
 /// a regular file (a link is followed: Kubernetes and systemd secrets are links) that
 /// others cannot read, at most 4 KiB, one line of text; errors never show its content.
 pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secret, ConfigError> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        err(
-            key,
-            origin,
-            format!(
-                "cannot read {}: {}",
-                path.display(),
-                crate::text::io_words(&e)
-            ),
-        )
-    })?;
+    let meta = std::fs::metadata(path).map_err(|e| cannot_read(key, origin, path, &e))?;
     if !meta.is_file() {
         return Err(err(
             key,
@@ -1714,17 +1697,7 @@ pub fn read_secret_file(key: &str, path: &Path, origin: &Origin) -> Result<Secre
             ),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            key,
-            origin,
-            format!(
-                "cannot read {}: {}",
-                path.display(),
-                crate::text::io_words(&e)
-            ),
-        )
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| cannot_read(key, origin, path, &e))?;
     let value = text.trim();
     if value.is_empty() {
         return Err(err(key, origin, format!("{} is empty", path.display())));
