@@ -626,6 +626,123 @@ const SCENARIOS: &[Scenario] = &[
     ),
 ];
 
+/// For each fault whose first finding is a symptom several causes produce
+/// (`src/checks/causes.rs`): the causes the run's evidence leaves, without and with
+/// the configuration (`--doctor`) — `=cause` when one is confirmed, else the causes
+/// still alive. Every variant must leave the same.
+const CANDIDATES: &[(&str, &str, &[&str], &[&str])] = &[
+    (
+        "access-bad-secret",
+        "access.callback",
+        &[
+            "client_secret_wrong",
+            "secret_expired",
+            "token_url_wrong",
+            "token_blocked_for_access",
+        ],
+        &["client_secret_wrong", "token_blocked_for_access"],
+    ),
+    (
+        "secret-expired",
+        "access.callback",
+        &[
+            "client_secret_wrong",
+            "secret_expired",
+            "token_url_wrong",
+            "token_blocked_for_access",
+        ],
+        &["=secret_expired"],
+    ),
+    (
+        "token-url-wrong",
+        "access.callback",
+        &[
+            "client_secret_wrong",
+            "secret_expired",
+            "token_url_wrong",
+            "token_blocked_for_access",
+        ],
+        &["=token_url_wrong"],
+    ),
+    (
+        "token-blocked-for-access",
+        "access.callback",
+        &["=token_blocked_for_access"],
+        &["=token_blocked_for_access"],
+    ),
+    (
+        "access-jwks-unreachable",
+        "access.callback",
+        &["certs_url_wrong", "jwks_blocked_for_access"],
+        &["=certs_url_wrong"],
+    ),
+    (
+        "jwks-blocked-for-access",
+        "access.callback",
+        &["=jwks_blocked_for_access"],
+        &["=jwks_blocked_for_access"],
+    ),
+    (
+        "par-required",
+        "idp.authorize",
+        &["par_required", "database_unwritable"],
+        &["=par_required"],
+    ),
+    (
+        "idp-database-readonly",
+        "idp.authorize",
+        &["par_required", "database_unwritable"],
+        &["database_unwritable"],
+    ),
+    (
+        "ingress-missing",
+        "service.reach",
+        &["ingress_missing", "origin_404"],
+        &["=ingress_missing"],
+    ),
+    (
+        "origin-404",
+        "service.reach",
+        &["ingress_missing", "origin_404"],
+        &["=origin_404"],
+    ),
+];
+
+/// What the evidence left on check `id` of `run`: `=cause` when one is confirmed, else
+/// the living causes in declared order.
+fn left(run: &Run, id: &str) -> Vec<String> {
+    let check = run.check(id);
+    let candidates = check["details"]["candidates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let with = |standing: &str| -> Vec<String> {
+        candidates
+            .iter()
+            .filter(|c| c["standing"] == standing)
+            .filter_map(|c| c["cause"].as_str().map(str::to_string))
+            .collect()
+    };
+    match with("confirmed").first() {
+        Some(confirmed) => vec![format!("={confirmed}")],
+        None => with("alive"),
+    }
+}
+
+/// The causes column of the README table for `fault`.
+fn candidates_text(fault: &str) -> String {
+    let Some((_, _, without, with)) = CANDIDATES.iter().find(|c| c.0 == fault) else {
+        return String::new();
+    };
+    let words = |causes: &[&str]| -> String {
+        match causes {
+            [one] if one.starts_with('=') => format!("{} confirmed", one.trim_start_matches('=')),
+            _ => causes.join(", "),
+        }
+    };
+    format!("{} → with `--doctor`: {}", words(without), words(with))
+}
+
 /// Texts of libraries that must never reach a finding or a hint.
 const LIBRARY_TEXTS: &[&str] = &[
     "ImmatureSignature",
@@ -798,6 +915,70 @@ fn every_fault_under_every_variant() {
     );
 }
 
+/// Every fault under every variant again, with the configuration (`--doctor`): no run
+/// is a usage error, no finding or hint is empty or quotes a library; and for the
+/// symptoms several causes produce, the causes left are the declared ones, without
+/// and with the configuration.
+#[test]
+fn every_fault_under_every_variant_with_the_configuration() {
+    let variants = variants();
+    let jobs: Vec<(&Scenario, String)> = SCENARIOS
+        .iter()
+        .flat_map(|s| variants.iter().map(move |(v, _)| (s, v.clone())))
+        .collect();
+    let jobs = Mutex::new(jobs.into_iter());
+    let problems = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let next = jobs.lock().unwrap().next();
+                    let Some((scenario, variant)) = next else {
+                        break;
+                    };
+                    let at = format!("fault {} under variant {variant} with --doctor", scenario.fault);
+                    let mut args = vec!["--variant", variant.as_str(), "--doctor"];
+                    args.extend(scenario.args.iter().filter(|a| **a != "--doctor"));
+                    let with = common::demo(&[scenario.fault], &args);
+                    let mut problem = None;
+                    if with.code == 3 || serde_json::from_str::<serde_json::Value>(&with.stdout).is_err() {
+                        problem = Some(format!("{at}: exit {} or no JSON report\n{}", with.code, with.dump()));
+                    }
+                    let checks = with.json()["checks"].as_array().cloned().unwrap_or_default();
+                    for c in checks.iter().filter(|c| c["status"] == "fail" || c["status"] == "warn") {
+                        let (summary, hint) = (c["summary"].as_str().unwrap_or(""), c["hint"].as_str().unwrap_or(""));
+                        if summary.trim().is_empty() || hint.trim().is_empty() {
+                            problem = Some(format!("{at}: {} has an empty finding or hint\n{}", c["id"], with.dump()));
+                        }
+                        if let Some(t) = LIBRARY_TEXTS.iter().find(|t| summary.contains(*t) || hint.contains(*t)) {
+                            problem = Some(format!("{at}: {} quotes a library's text {t:?}", c["id"]));
+                        }
+                    }
+                    if let Some((_, id, without_left, with_left)) = CANDIDATES.iter().find(|c| c.0 == scenario.fault) {
+                        let without = common::demo(&[scenario.fault], &["--variant", variant.as_str()]);
+                        for (mode, run, want) in [("without", &without, without_left), ("with", &with, with_left)] {
+                            let got = left(run, id);
+                            if got != want.iter().map(|c| c.to_string()).collect::<Vec<_>>() {
+                                problem = Some(format!("{at}: {mode} --doctor, {id} leaves {got:?}, declared {want:?}\n{}", run.dump()));
+                            }
+                        }
+                    }
+                    if let Some(p) = problem {
+                        problems.lock().unwrap().push(p);
+                    }
+                }
+            });
+        }
+    });
+    let problems = problems.into_inner().unwrap();
+    assert!(
+        problems.is_empty(),
+        "{} runs went wrong:\n\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
+}
+
 #[test]
 fn the_healthy_lab_passes_under_every_variant() {
     for (variant, _) in variants() {
@@ -810,7 +991,7 @@ fn the_healthy_lab_passes_under_every_variant() {
 fn table() -> String {
     let faults = faults();
     let mut out = String::from(
-        "| What is broken | First finding | Exit | The fix |\n| --- | --- | --- | --- |\n",
+        "| What is broken | First finding | Exit | The fix | Causes the evidence leaves |\n| --- | --- | --- | --- | --- |\n",
     );
     for s in SCENARIOS {
         let symptom = faults
@@ -837,8 +1018,10 @@ fn table() -> String {
             ""
         };
         out.push_str(&format!(
-            "| {symptom} (`{}`) | {first}{with} | {exit} | {} |\n",
-            s.fault, s.fix
+            "| {symptom} (`{}`) | {first}{with} | {exit} | {} | {} |\n",
+            s.fault,
+            s.fix,
+            candidates_text(s.fault)
         ));
     }
     out
