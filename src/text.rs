@@ -40,6 +40,48 @@ pub fn json_problem(e: &serde_json::Error) -> String {
 }
 
 #[cfg(test)]
+mod difference_tests {
+    use super::small_difference;
+
+    #[test]
+    fn small_differences_are_named_as_their_fix() {
+        let cb = "https://xyz.cloudflareaccess.com/cdn-cgi/access/callback";
+        let d = |got: &str| small_difference(got, cb);
+        assert_eq!(
+            d(&format!("{cb}/")).as_deref(),
+            Some("remove the trailing slash")
+        );
+        assert_eq!(
+            small_difference(cb, &format!("{cb}/")).as_deref(),
+            Some("add the trailing slash")
+        );
+        assert_eq!(
+            d(&cb.to_uppercase()).as_deref(),
+            Some("write it in the same letter case")
+        );
+        assert_eq!(
+            d(&cb.replace("https://", "http://")).as_deref(),
+            Some("use https, not http")
+        );
+        assert_eq!(
+            d(&cb.replace("callback", "calback")).as_deref(),
+            Some("insert 'l' at character 52")
+        );
+        assert_eq!(
+            d(&cb.replace("xyz", "xyy")).as_deref(),
+            Some("change 'y' to 'z' (character 11)")
+        );
+        assert_eq!(d(cb), None);
+        assert_eq!(d("https://other.example.com/"), None);
+        // Multi-byte characters are characters, not bytes.
+        assert_eq!(
+            small_difference("é/x", "é/y").as_deref(),
+            Some("change 'x' to 'y' (character 3)")
+        );
+    }
+}
+
+#[cfg(test)]
 mod io_tests {
     use super::io_words;
     use std::io::{Error, ErrorKind};
@@ -79,6 +121,58 @@ mod tests {
         assert_eq!(json_problem(&syntax), "not valid JSON (line 1, column 6)");
         let shape = serde_json::from_str::<Vec<u8>>("{}").unwrap_err();
         assert!(json_problem(&shape).starts_with("JSON of another shape than expected (line 1"));
+    }
+}
+
+/// How `got` differs from `wanted` when the difference is small enough to name (a
+/// trailing slash, letter case, http for https, one character), as the fix that makes
+/// `got` into `wanted`: "remove the trailing slash". `None` when they are equal or
+/// differ more.
+pub fn small_difference(got: &str, wanted: &str) -> Option<String> {
+    if got == wanted {
+        return None;
+    }
+    if got.strip_suffix('/') == Some(wanted) {
+        return Some("remove the trailing slash".into());
+    }
+    if wanted.strip_suffix('/') == Some(got) {
+        return Some("add the trailing slash".into());
+    }
+    if got.eq_ignore_ascii_case(wanted) {
+        return Some("write it in the same letter case".into());
+    }
+    if got.strip_prefix("http://") == wanted.strip_prefix("https://") && got.starts_with("http://")
+    {
+        return Some("use https, not http".into());
+    }
+    let (g, w): (Vec<char>, Vec<char>) = (got.chars().collect(), wanted.chars().collect());
+    let common = g.iter().zip(&w).take_while(|(a, b)| a == b).count();
+    let tail = g[common..]
+        .iter()
+        .rev()
+        .zip(w[common..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (extra, missing) = (&g[common..g.len() - tail], &w[common..w.len() - tail]);
+    let shown = |c: &[char]| redact::terminal_safe(&c.iter().collect::<String>());
+    match (extra.len(), missing.len()) {
+        (1, 1) => Some(format!(
+            "change '{}' to '{}' (character {})",
+            shown(extra),
+            shown(missing),
+            common + 1
+        )),
+        (1, 0) => Some(format!(
+            "remove the '{}' at character {}",
+            shown(extra),
+            common + 1
+        )),
+        (0, 1) => Some(format!(
+            "insert '{}' at character {}",
+            shown(missing),
+            common + 1
+        )),
+        _ => None,
     }
 }
 

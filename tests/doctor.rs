@@ -110,7 +110,7 @@ const FAULTS: &[(&str, &str, &str, &str)] = &[
         "callback-not-registered",
         "config.client",
         "fail",
-        "add exactly https://xyz.cloudflareaccess.com/cdn-cgi/access/callback",
+        "remove the trailing slash in the client's Callback URLs",
     ),
     (
         "client-no-callback",

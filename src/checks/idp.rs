@@ -147,7 +147,12 @@ fn refusal(
             ),
         ),
         RefusalCause::CallbackNotRegistered if callback != team_callback => (
-            format!("Pocket ID refuses the redirect_uri {callback} that Access sends for client {client}"),
+            format!(
+                "Pocket ID refuses the redirect_uri {callback} that Access sends for client {client}{}",
+                crate::text::small_difference(callback, team_callback)
+                    .map(|fix| format!(" (its team callback is {team_callback}: {fix})"))
+                    .unwrap_or_default()
+            ),
             format!(
                 "Access sends {callback}, which is not its team callback {team_callback}: fix what makes Access send it (a Worker or rule rewriting the authorization request, a changed team domain) so that it sends {team_callback}, and have exactly {team_callback} in Pocket ID → OIDC Clients → (the Cloudflare client) → Callback URLs; to let this login through as it is, register exactly {callback} there instead"
             ),

@@ -220,6 +220,22 @@ fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, team: &str) 
             .callback_urls
             .iter()
             .find(|u| u.contains(".cloudflareaccess.com/") && !u.contains(team));
+        let near = client
+            .callback_urls
+            .iter()
+            .find_map(|u| crate::text::small_difference(u, &callback).map(|fix| (u, fix)));
+        if let Some((listed, fix)) = near {
+            f.fail(
+                format!(
+                    "Pocket ID's client \"{name}\" lists {}, Access sends {callback}",
+                    server_text(listed)
+                ),
+                format!(
+                    "{fix} in the client's Callback URLs (OIDC Clients → {name}): it must read exactly {callback}"
+                ),
+            );
+            return;
+        }
         let finding = match other_team {
             Some(o) => format!(
                 "Pocket ID's client \"{name}\" lists the callback of another team ({}), not {callback}",
