@@ -173,6 +173,13 @@ impl Findings {
             ));
             return;
         }
+        if matches!(
+            e,
+            crate::http::HttpError::Timeout(_) | crate::http::HttpError::Deadline { .. }
+        ) {
+            // Asked, and no answer came in time: slow, not (yet) down.
+            self.detail("no_answer_in_time", true);
+        }
         self.fail_transport(format!("{what}: {e}"), e.hint());
     }
 

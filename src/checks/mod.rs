@@ -181,11 +181,17 @@ const IDP_ENDPOINTS: &[&str] = &[
 /// Whether a failed check found its host down: no answer at all, or a 5xx.
 fn host_down(c: &CheckResult) -> bool {
     c.status == Status::Fail
+        && !no_answer_in_time(c)
         && (c.could_not_run
             || c.details
                 .get("status")
                 .and_then(Value::as_u64)
                 .is_some_and(|s| s >= 500))
+}
+
+/// A check that asked and got no answer within its time: slow, which is not down.
+fn no_answer_in_time(c: &CheckResult) -> bool {
+    c.status == Status::Fail && c.details.get("no_answer_in_time") == Some(&Value::Bool(true))
 }
 
 /// Makes a failure that follows from an earlier one say so, instead of giving its own
@@ -219,26 +225,41 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
             by_tls.push(i);
         }
     }
-    let down: Vec<usize> = checks
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            IDP_ENDPOINTS.contains(&c.id.as_str()) && host_down(c) && !by_tls.contains(i)
-        })
-        .map(|(i, _)| i)
-        .collect();
-    if let [root, rest @ ..] = down.as_slice()
-        && !rest.is_empty()
-    {
-        let root_id = checks[*root].id.clone();
-        let root_hint = checks[*root].hint.clone().unwrap_or_default();
-        checks[*root].summary = format!(
-            "Pocket ID is down: all {} of its endpoints checked fail alike; {}",
-            rest.len() + 1,
-            checks[*root].summary
-        );
-        for &i in rest {
-            follows(&mut checks[i], &root_id, &root_hint);
+    // Pocket ID down, or too slow, everywhere: one finding, the others follow from it.
+    // Never both words in one finding: a request that got no answer in time is slow.
+    type Alike = fn(&CheckResult) -> bool;
+    let groups: [(Alike, &str); 2] = [
+        (
+            host_down,
+            "Pocket ID is down: all {n} of its endpoints checked fail alike",
+        ),
+        (
+            no_answer_in_time,
+            "Pocket ID answers too slowly: all {n} of its endpoints checked got no answer in time",
+        ),
+    ];
+    for (alike, lead) in groups {
+        let group: Vec<usize> = checks
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                IDP_ENDPOINTS.contains(&c.id.as_str()) && alike(c) && !by_tls.contains(i)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if let [root, rest @ ..] = group.as_slice()
+            && !rest.is_empty()
+        {
+            let root_id = checks[*root].id.clone();
+            let root_hint = checks[*root].hint.clone().unwrap_or_default();
+            checks[*root].summary = format!(
+                "{}; {}",
+                lead.replace("{n}", &(rest.len() + 1).to_string()),
+                checks[*root].summary
+            );
+            for &i in rest {
+                follows(&mut checks[i], &root_id, &root_hint);
+            }
         }
     }
     // Which failure explains which is declared with the checks (spec::Spec::explained_by).
@@ -672,6 +693,31 @@ mod tests {
         assert!(!checks[1].summary.starts_with("Pocket ID is down"));
         for c in &checks[1..] {
             assert_eq!(c.details["follows_from"], "tls.id.example.com", "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn pocket_id_slow_everywhere_is_slow_not_down() {
+        let mut checks: Vec<CheckResult> = [ids::IDP_AUTHORIZE, ids::IDP_DISCOVERY, ids::IDP_JWKS]
+            .iter()
+            .map(|id| {
+                let mut f = Findings::start(id);
+                f.request_failed(
+                    "GET /x",
+                    &crate::http::HttpError::Timeout(Duration::from_secs(9)),
+                );
+                f.finish("")
+            })
+            .collect();
+        attribute_causes(&mut checks);
+        let root = &checks[0].summary;
+        assert!(
+            root.starts_with("Pocket ID answers too slowly: all 3"),
+            "{root}"
+        );
+        assert!(!root.contains("down"), "{root}");
+        for c in &checks[1..] {
+            assert_eq!(c.details["follows_from"], "idp.authorize", "{}", c.id);
         }
     }
 
