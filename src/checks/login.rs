@@ -479,7 +479,6 @@ pub async fn access_callback(
     http: &Http,
     chain: &Chain<'_>,
     callback: Url,
-    secret_proved: Option<bool>,
 ) -> (CheckResult, Option<Url>) {
     let mut f = Findings::start(ids::ACCESS_CALLBACK);
     let service_host = config
@@ -562,12 +561,12 @@ pub async fn access_callback(
             ));
             return (result, Some(location));
         }
-        let (finding, mut hint) = callback_refusal(config, &response);
+        let (finding, hint) = callback_refusal(config, &response);
         // Symptoms with several causes: the run's evidence decides the hint
         // (checks::causes).
         if finding.contains("exchange code for token") {
             f.detail("symptom", "access.code_exchange_failed");
-            hint = exchange_failure(&mut f, config, http, chain, secret_proved).await;
+            exchange_failure(&mut f, config, http, chain).await;
         } else if finding.contains("fresh keys") {
             f.detail("symptom", "access.token_verification_failed");
             jwks_failure(&mut f, config, http).await;
@@ -579,20 +578,12 @@ pub async fn access_callback(
     (f.finish(""), None)
 }
 
-/// Why Cloudflare could not redeem the code ("Failed to exchange code for token"): a
-/// wrong client secret and a token endpoint that blocks Cloudflare's own request look
-/// alike on Access's page. The evidence that tells them apart: a token request shaped
-/// like Access's (its User-Agent) against one of ssoprobe's own, and, with
-/// `--client-secret-file`, whether Pocket ID takes the secret (`idp.exchange`).
-async fn exchange_failure(
-    f: &mut Findings,
-    config: &Config,
-    http: &Http,
-    chain: &Chain<'_>,
-    secret_proved: Option<bool>,
-) -> String {
-    let base = normalise_base(&config.idp);
-    let token_url = format!("{base}{}", pocketid::paths::TOKEN);
+/// The evidence on why Cloudflare could not redeem the code ("Failed to exchange code
+/// for token"), recorded for `checks::causes`, which writes the hint: whether a token
+/// request shaped like Access's (its User-Agent) is refused, and — only then — one of
+/// ssoprobe's own.
+async fn exchange_failure(f: &mut Findings, config: &Config, http: &Http, chain: &Chain<'_>) {
+    let token_url = format!("{}{}", normalise_base(&config.idp), pocketid::paths::TOKEN);
     let mut as_access = None;
     let mut as_probe = None;
     if let Ok(url) = Url::parse(&token_url) {
@@ -654,23 +645,6 @@ async fn exchange_failure(
     );
     if let Some(blocked) = as_probe {
         f.detail("token_request_like_ssoprobe_blocked", blocked);
-    }
-    match (as_access, as_probe, secret_proved) {
-        (Some(true), Some(false), _) => format!(
-            "Pocket ID's token endpoint refuses requests shaped like Cloudflare's (User-Agent {ACCESS_USER_AGENT}) and answers ssoprobe's: a WAF custom rule, Bot Fight Mode or a User-Agent block on {} stops Access's server-side code exchange; skip security features for path {} (Cloudflare's request also comes from AS13335)",
-            config.idp.host_str().unwrap_or_default(),
-            pocketid::paths::TOKEN
-        ),
-        (Some(true), Some(true), _) => format!(
-            "Pocket ID's token endpoint refuses every scripted request (see idp.token): Cloudflare cannot redeem codes there; skip security features for {} on {}",
-            pocketid::paths::TOKEN,
-            config.idp.host_str().unwrap_or_default()
-        ),
-        (_, _, Some(true)) => "the client secret you gave ssoprobe works at Pocket ID (idp.exchange passed), and requests shaped like Cloudflare's reach the token endpoint: Cloudflare holds another secret — paste the client's secret into Zero Trust → Settings → Authentication → (Pocket ID) → Client secret".to_string(),
-        (_, _, Some(false)) => "Pocket ID refuses the client secret you gave ssoprobe too (idp.exchange): create a new secret in Pocket ID → OIDC Clients and set it in Zero Trust → Settings → Authentication → (Pocket ID) and in --client-secret-file".to_string(),
-        _ => format!(
-            "requests shaped like Cloudflare's reach Pocket ID's token endpoint (a rule keyed on Cloudflare's AS13335 cannot be tested from here), so the Client secret in Zero Trust → Settings → Authentication → (Pocket ID) is the likely cause; pass --client-id and --client-secret-file to prove the secret Pocket ID holds, and check that Cloudflare reaches {token_url}"
-        ),
     }
 }
 

@@ -558,14 +558,15 @@ pub async fn run_found(config: &Config, http: &Http) -> (Outcome, Found) {
 /// that run found (`last`) are asked for at once — their connections open while the
 /// site answers — and this run still finds and judges them itself.
 pub async fn run_found_after(config: &Config, http: &Http, last: &Found) -> (Outcome, Found) {
-    let found_before = |v: &Option<FoundValue>| {
-        v.as_ref()
-            .filter(|v| v.from != "given")
-            .map(|v| v.value.clone())
+    let found_before = |key: &str| {
+        last.discovered()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.value.clone())
     };
     let hints = runner::Hints {
-        team: found_before(&last.team),
-        idp: found_before(&last.idp).and_then(|u| url::Url::parse(&u).ok()),
+        team: found_before("team"),
+        idp: found_before("idp").and_then(|u| url::Url::parse(&u).ok()),
     };
     let guard = http.deadline() + RUN_GUARD_SLACK;
     // The values servers hand this run are its own (redact::in_run). Boxed: the run's

@@ -255,18 +255,19 @@ async fn run_one(board: &Board<'_>, spec: &'static Spec, step: Step) -> Vec<Chec
             });
         }
     }
-    let status = results.iter().map(|r| r.status).max_by_key(|s| match s {
-        Status::Fail => 3,
-        Status::Warn => 2,
-        Status::Pass => 1,
-        Status::Skip => 0,
-    });
+    // The worst decided status of its results (Status orders Pass < Warn < Fail).
+    let status = results
+        .iter()
+        .map(|r| r.status)
+        .filter(|s| *s != Status::Skip)
+        .max()
+        .unwrap_or(Status::Skip);
     if let Some((_, slot)) = board.outcomes.iter().find(|(i, _)| *i == spec.id) {
         let details = results
             .first()
             .map(|r| r.details.clone())
             .unwrap_or_default();
-        slot.put((status.unwrap_or(Status::Skip), details));
+        slot.put((status, details));
     }
     results
 }
@@ -566,35 +567,40 @@ pub fn passkey_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     .boxed()
 }
 
-/// The chain's Access login, authorization request and discovery document, for the
-/// login's checks (which run once the first two are known).
-async fn chain_of(
-    b: &Board<'_>,
-) -> Option<(
-    Arc<AccessLogin>,
-    Arc<AuthorizeRequest>,
-    Option<Arc<Discovery>>,
-)> {
-    let login = b.access_login.get().await.ok()?;
-    let authorize = b.authorize.get().await.ok()?;
-    Some((login, authorize, b.discovered().await))
+/// What the login's checks read of the chain: the Access login, the authorization
+/// request and the discovery document (known once the first two are).
+struct Known {
+    login: Arc<AccessLogin>,
+    authorize: Arc<AuthorizeRequest>,
+    discovery: Option<Arc<Discovery>>,
+}
+
+impl Known {
+    fn chain(&self) -> login::Chain<'_> {
+        login::Chain {
+            login: &self.login,
+            authorize: &self.authorize,
+            discovery: self.discovery.clone(),
+        }
+    }
+}
+
+async fn chain_of(b: &Board<'_>) -> Option<Known> {
+    Some(Known {
+        login: b.access_login.get().await.ok()?,
+        authorize: b.authorize.get().await.ok()?,
+        discovery: b.discovered().await,
+    })
 }
 
 /// `idp.code`.
 pub fn idp_code<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     async move {
-        let (Some((access_login, authorize, discovery)), Ok(interaction)) =
-            (chain_of(b).await, b.interaction.get().await)
-        else {
+        let (Some(known), Ok(interaction)) = (chain_of(b).await, b.interaction.get().await) else {
             return Vec::new();
         };
-        let chain = login::Chain {
-            login: &access_login,
-            authorize: &authorize,
-            discovery,
-        };
         let config = b.settings();
-        let (result, code) = login::code(&config, b.http, &chain, &interaction).await;
+        let (result, code) = login::code(&config, b.http, &known.chain(), &interaction).await;
         if let Some(code) = code {
             b.code.put(code);
         }
@@ -606,43 +612,28 @@ pub fn idp_code<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
 /// `idp.exchange`.
 pub fn idp_exchange<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     async move {
-        let (Some((access_login, authorize, discovery)), Some(secret)) =
-            (chain_of(b).await, b.config.client_secret.as_ref())
+        let (Some(known), Some(secret)) = (chain_of(b).await, b.config.client_secret.as_ref())
         else {
             return Vec::new();
         };
-        let chain = login::Chain {
-            login: &access_login,
-            authorize: &authorize,
-            discovery,
-        };
         let config = b.settings();
-        vec![login::exchange(&config, b.http, &chain, secret).await]
+        vec![login::exchange(&config, b.http, &known.chain(), secret).await]
     }
     .boxed()
 }
 
-/// `access.callback`: after `idp.exchange` when it runs (its verdict on the secret
-/// tells the callback's failures apart).
+/// `access.callback`: after `idp.exchange` when it runs.
 pub fn access_callback<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     async move {
-        let (Some((access_login, authorize, discovery)), Ok(code)) =
-            (chain_of(b).await, b.code.get().await)
-        else {
+        let (Some(known), Ok(code)) = (chain_of(b).await, b.code.get().await) else {
             return Vec::new();
         };
-        let secret_proved = b
-            .outcome(ids::IDP_EXCHANGE)
-            .await
-            .map(|s| s == Status::Pass);
-        let chain = login::Chain {
-            login: &access_login,
-            authorize: &authorize,
-            discovery,
-        };
+        // The login's steps go one at a time, as before: idp.exchange first when it
+        // runs (its verdict is evidence for the callback's failures, checks::causes).
+        let _ = b.outcome(ids::IDP_EXCHANGE).await;
         let config = b.settings();
         let (result, landed) =
-            login::access_callback(&config, b.http, &chain, (*code).clone(), secret_proved).await;
+            login::access_callback(&config, b.http, &known.chain(), (*code).clone()).await;
         if let Some(landed) = landed {
             b.app_session.put(landed);
         }
