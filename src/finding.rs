@@ -160,12 +160,13 @@ impl Findings {
             cut: None,
             culprit,
             total,
+            before,
             ..
         } = e
         {
             self.not_run = Some(format!(
-                "skipped: {what} was not sent: the run's deadline of {} had passed{}",
-                crate::timefmt::human_duration(*total),
+                "skipped: {what} was not sent: {} had passed{}",
+                crate::http::deadline_words(*total, *before),
                 culprit
                     .as_deref()
                     .map(|c| format!(" ({c})"))

@@ -143,7 +143,7 @@ pub enum HttpError {
     Timeout(Duration),
     /// The run's deadline was reached, while the request was under way (`cut`) or
     /// before it could be sent.
-    #[error("{}", deadline_text(*total, cut.as_ref()))]
+    #[error("{}", deadline_text(*total, *before, cut.as_ref()))]
     Deadline {
         /// The deadline.
         total: Duration,
@@ -155,6 +155,9 @@ pub enum HttpError {
         cut: Option<Cut>,
         /// How the operator sets the deadline ("--deadline", "the scrape timeout").
         limit: &'static str,
+        /// How much of it went before the checks began (the demo's lab and
+        /// enrolment, a start ping).
+        before: Duration,
     },
     /// A request that would carry a credential to an origin the operator did not name.
     #[error("not sent: it would carry a credential to {origin}, which you did not name")]
@@ -213,23 +216,34 @@ pub struct Cut {
 
 /// The words of a deadline error: the request it cut names its host and the wait
 /// ("service.example.com sent nothing in 9.5 s"), not only the deadline.
-fn deadline_text(total: Duration, cut: Option<&Cut>) -> String {
+fn deadline_text(total: Duration, before: Duration, cut: Option<&Cut>) -> String {
+    let deadline = deadline_words(total, before);
     match cut {
         Some(cut) => format!(
-            "{} sent no answer in {}{} (the run's deadline of {} ended the wait)",
+            "{} sent no answer in {}{} ({deadline} ended the wait)",
             cut.host,
             human_duration(cut.waited),
             if cut.handshake {
                 ""
             } else {
                 ": no TLS handshake completed"
-            },
-            human_duration(total)
+            }
         ),
-        None => format!(
-            "not sent: the run's deadline of {} had passed",
-            human_duration(total)
-        ),
+        None => format!("not sent: {deadline} had passed"),
+    }
+}
+
+/// "the run's deadline of 6 s", and — when a tenth of a second or more of it went
+/// before the checks began — how much, so that the times add up to the wait.
+pub fn deadline_words(total: Duration, before: Duration) -> String {
+    if before >= Duration::from_millis(100) {
+        format!(
+            "the run's deadline of {}, {} of which went before the checks began,",
+            human_duration(total),
+            human_duration(before)
+        )
+    } else {
+        format!("the run's deadline of {}", human_duration(total))
     }
 }
 
@@ -685,6 +699,9 @@ pub struct Http {
     timeout: Duration,
     connect_timeout: Duration,
     deadline_total: Duration,
+    /// How much of the deadline went before this client was made (the demo's lab and
+    /// enrolment, a start ping).
+    deadline_before: Duration,
     deadline: Instant,
     deadline_limit: &'static str,
     credential_origins: Vec<url::Origin>,
@@ -881,6 +898,9 @@ impl Http {
             timeout: options.timeout,
             connect_timeout: options.connect_timeout.min(options.timeout),
             deadline_total: options.deadline,
+            deadline_before: options
+                .deadline
+                .saturating_sub(deadline.saturating_duration_since(Instant::now())),
             deadline_limit: options.deadline_limit,
             credential_origins: options.credential_origins.clone(),
             deadline,
@@ -1096,6 +1116,7 @@ impl Http {
         });
         HttpError::Deadline {
             total: self.deadline_total,
+            before: self.deadline_before,
             culprit: self.waits.culprit(own),
             cut,
             limit: self.deadline_limit,
@@ -1191,6 +1212,8 @@ impl Http {
                 redact::url(&request.url)
             );
         }
+        let started = Instant::now();
+        let started_wall = std::time::SystemTime::now();
         let opener = self
             .share_connection(&request.url, request.patient, budget)
             .await;
@@ -1198,8 +1221,15 @@ impl Http {
         if budget.is_zero() {
             return Err(on_timeout);
         }
-        let started = Instant::now();
-        let started_wall = std::time::SystemTime::now();
+        // The per-request timeout counts from when the check asked: the wait for the
+        // connection another request to the host is opening is part of it, so a host
+        // that answers nothing costs --timeout once, not twice.
+        let own_left = self.timeout.saturating_sub(started.elapsed());
+        let (budget, on_timeout) = if own_left < budget {
+            (own_left, HttpError::Timeout(self.timeout))
+        } else {
+            (budget, on_timeout)
+        };
         let har_request = self.har.as_ref().map(|_| self.har_request(&request));
         let url = request.url.clone();
         // The request by its path alone: a query is long and may carry state.
@@ -1211,9 +1241,16 @@ impl Http {
             url.host_str().unwrap_or_default(),
             format!("{} {}", request.method, server_text(&redact::url(&bare))),
         );
-        let result = tokio::time::timeout(budget, self.exchange(request)).await;
+        // Nothing left of it after the wait: the request is not sent.
+        let result = if budget.is_zero() {
+            None
+        } else {
+            tokio::time::timeout(budget, self.exchange(request))
+                .await
+                .ok()
+        };
         let result = match result {
-            Ok(Ok((response, meta))) => {
+            Some(Ok((response, meta))) => {
                 if let (Some(har), Some(req)) = (&self.har, har_request.clone()) {
                     har.push(crate::har::Entry::answered(
                         check,
@@ -1224,12 +1261,12 @@ impl Http {
                 }
                 Ok(response)
             }
-            Ok(Err(e)) => Err(e),
+            Some(Err(e)) => Err(e),
             // Named while this request still counts as waiting.
-            Err(_) if matches!(on_timeout, HttpError::Deadline { .. }) => {
+            None if matches!(on_timeout, HttpError::Deadline { .. }) => {
                 Err(self.deadline_error_for(Some(&wait)))
             }
-            Err(_) => Err(on_timeout),
+            None => Err(on_timeout),
         };
         drop(wait);
         if let (Err(e), Some(har), Some(req)) = (&result, &self.har, har_request) {

@@ -173,7 +173,18 @@ fn idp_slow_is_cut_by_the_deadline() {
         "{}",
         run.dump()
     );
-    let hint = c["hint"].as_str().unwrap_or("");
+    // Both of Pocket ID's waits were cut: the first in the chain carries the hint,
+    // discovery follows from it.
+    assert_eq!(
+        c["details"]["follows_from"],
+        "idp.authorize",
+        "{}",
+        run.dump()
+    );
+    let hint = run.check("idp.authorize")["hint"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert!(hint.contains("--deadline"), "{}", run.dump());
     assert!(!hint.contains("above"), "{}", run.dump());
     assert!(
@@ -181,11 +192,29 @@ fn idp_slow_is_cut_by_the_deadline() {
         "{}",
         run.dump()
     );
-    // A check whose request could not be sent any more is skipped, naming the request
-    // that took the time.
+    // Access's login goes to Pocket ID's fixed authorize path: idp.authorize asks at
+    // once, without waiting for discovery, and the deadline cuts its wait too.
     let authorize = run.check("idp.authorize");
-    assert_eq!(authorize["status"], "skip", "{}", run.dump());
-    let why = authorize["summary"].as_str().unwrap_or("");
+    assert_eq!(authorize["status"], "fail", "{}", run.dump());
+    assert!(
+        authorize["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("id.example.com sent no answer in"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.check("access.login")["details"]["compared_with"],
+        "Pocket ID's fixed path",
+        "{}",
+        run.dump()
+    );
+    // A check whose request could not be sent any more (it waited for the connection
+    // discovery was opening) is skipped, naming the request that took the time.
+    let jwks = run.check("idp.jwks");
+    assert_eq!(jwks["status"], "skip", "{}", run.dump());
+    let why = jwks["summary"].as_str().unwrap_or("");
     assert!(
         why.contains("was not sent") && why.contains("https://id.example.com/"),
         "{}",
@@ -230,6 +259,17 @@ fn demo_deadline_covers_the_lab_and_the_enrolment() {
             .as_str()
             .unwrap()
             .contains("deadline of 8 s"),
+        "{}",
+        run.dump()
+    );
+    // The times add up to the wait: what went before the checks (the lab's start and
+    // the enrolment) is said where the deadline is, and counted in the report.
+    let before = report["before_ms"].as_u64().unwrap_or_default();
+    assert!(before >= 100, "{}", run.dump());
+    let summary = discovery["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("deadline of 8 s, ")
+            && summary.contains(" of which went before the checks began"),
         "{}",
         run.dump()
     );

@@ -283,18 +283,32 @@ pub async fn access_login(
     else {
         return (f.finish(""), None);
     };
-    let expected = match f
-        .waiting_for(discovery)
-        .await
-        .and_then(|d| d.authorization_endpoint.clone())
-    {
+    // Pocket ID serves its authorization endpoint at the fixed path: a login sent
+    // there needs no wait for discovery (idp.discovery compares what it advertises),
+    // so a Pocket ID that answers nothing holds the chain up for one timeout, not two.
+    let fixed = format!("{}{}", normalise_base(&config.idp), paths::AUTHORIZE);
+    let at_fixed_path = Url::parse(&fixed).is_ok_and(|e| {
+        e.host_str() == candidate.host_str()
+            && e.port_or_known_default() == candidate.port_or_known_default()
+            && e.path() == candidate.path()
+    });
+    let discovered = if at_fixed_path {
+        None
+    } else {
+        f.waiting_for(discovery).await
+    };
+    let expected = match discovered.and_then(|d| d.authorization_endpoint.clone()) {
         Some(e) => e,
         None => {
             f.detail(
                 "compared_with",
-                "discovery unavailable: compared with Pocket ID's fixed path",
+                if at_fixed_path {
+                    "Pocket ID's fixed path"
+                } else {
+                    "discovery unavailable: compared with Pocket ID's fixed path"
+                },
             );
-            format!("{}{}", normalise_base(&config.idp), paths::AUTHORIZE)
+            fixed
         }
     };
     f.detail("authorize_url", redact::url(&candidate));
@@ -619,11 +633,17 @@ fn judge_parameters(
     let scope = param("scope").unwrap_or_default();
     let scopes: Vec<&str> = scope.split_whitespace().collect();
     f.detail("scope", scope.clone());
+    f.detail("scope_has_email", scopes.contains(&"email"));
     for needed in ["openid", "email"] {
         if !scopes.contains(&needed) {
+            let without = if needed == "email" {
+                "Pocket ID's id_token then carries no e-mail address and Access cannot identify the user"
+            } else {
+                "without it Pocket ID answers no OpenID Connect login"
+            };
             f.fail(
                 format!("scope '{scope}' lacks {needed}"),
-                "in Cloudflare's Pocket ID identity provider, the OIDC Scopes must include openid and email (default: openid email profile)".to_string(),
+                format!("add {needed} to the OIDC scopes of Access's Pocket ID login method (Zero Trust → Settings → Authentication; default: openid email profile): {without}"),
             );
         }
     }

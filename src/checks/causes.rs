@@ -209,6 +209,62 @@ pub const SYMPTOMS: &[Symptom] = &[
         ],
         tell_apart: "run with --api-key-file: ssoprobe then reads whether the client requires PAR, and says which",
     },
+    // Access identifies a user by the e-mail address in the id_token, read from its
+    // Email claim; Pocket ID puts `email` in it only for the scope email and a user
+    // with an address (its claims service).
+    Symptom {
+        id: "access.identity_unavailable",
+        text: "Access: \"Failed to fetch user/group information from the identity provider\"",
+        causes: &[
+            Cause {
+                id: "user_without_email",
+                fix: "give the monitoring user an e-mail address in Pocket ID (Users → the user → Email) and log in again: Pocket ID's id_token carries no address for a user without one",
+                evidence: &[Evidence {
+                    check: super::ids::PASSKEY_LOGIN,
+                    key: "user_has_email",
+                    confirms: Some(Test::False),
+                    rules_out: Some(Test::True),
+                    says: Some(
+                        "Pocket ID's answer to the passkey login gives the user no e-mail address",
+                    ),
+                }],
+            },
+            Cause {
+                id: "email_claim_wrong",
+                fix: "set the Email claim of Access's login method to email (Zero Trust → Settings → Authentication → the Pocket ID login method): Access reads the address from a claim Pocket ID does not send",
+                evidence: &[Evidence {
+                    check: "config.scopes",
+                    key: "email_claim_ok",
+                    confirms: Some(Test::False),
+                    rules_out: Some(Test::True),
+                    says: None,
+                }],
+            },
+            Cause {
+                id: "scopes_without_email",
+                fix: "add email to the OIDC scopes of Access's login method (openid email profile): without it Pocket ID's id_token carries no e-mail address",
+                evidence: &[
+                    Evidence {
+                        check: super::ids::ACCESS_LOGIN,
+                        key: "scope_has_email",
+                        confirms: Some(Test::False),
+                        rules_out: Some(Test::True),
+                        says: Some(
+                            "Access's authorization request does not ask for the scope email",
+                        ),
+                    },
+                    Evidence {
+                        check: "config.scopes",
+                        key: "scopes_have_email",
+                        confirms: Some(Test::False),
+                        rules_out: Some(Test::True),
+                        says: None,
+                    },
+                ],
+            },
+        ],
+        tell_apart: "run with --cf-api-token-file: ssoprobe then reads the login method's Email claim and scopes, and says which",
+    },
     Symptom {
         id: "service.not_found",
         text: "HTTP 404 from the site behind Access",
@@ -696,5 +752,32 @@ mod tests {
             hint.contains("ruled out: par_required (by config.client)"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn an_unidentified_user_has_three_causes_until_the_run_rules_them_out() {
+        let identity = || {
+            let mut f = Findings::start(super::super::ids::ACCESS_CALLBACK);
+            f.detail("symptom", "access.identity_unavailable");
+            f.fail("Access: Failed to fetch user/group information", "old hint");
+            f.finish("")
+        };
+        let mut checks = vec![identity()];
+        attribute(&mut checks, "https://id.example.com");
+        let hint = checks[0].hint.clone().unwrap();
+        assert!(
+            hint.starts_with("most likely: give the monitoring user"),
+            "{hint}"
+        );
+        assert!(hint.contains("has 3 causes"), "{hint}");
+        let mut checks = vec![
+            identity(),
+            config_check("passkey.login", "user_has_email", json!(true), false),
+            config_check("access.login", "scope_has_email", json!(true), false),
+        ];
+        attribute(&mut checks, "https://id.example.com");
+        let hint = checks[0].hint.clone().unwrap();
+        assert!(hint.starts_with("set the Email claim"), "{hint}");
+        assert!(!hint.contains("most likely"), "{hint}");
     }
 }

@@ -228,6 +228,11 @@ pub async fn passkey_finish(config: &Config, http: &Http, begun: Begun) -> (Chec
         }
     };
     f.detail("user_id", user.id.clone());
+    // Evidence for checks::causes: Access identifies users by their e-mail address.
+    f.detail(
+        "user_has_email",
+        user.email.as_deref().is_some_and(|e| !e.trim().is_empty()),
+    );
     if user.id != user_id {
         f.fail(
             format!(
@@ -570,6 +575,8 @@ pub async fn access_callback(
         } else if finding.contains("fresh keys") {
             f.detail("symptom", "access.token_verification_failed");
             jwks_failure(&mut f, config, http).await;
+        } else if finding.contains(NO_IDENTITY) {
+            f.detail("symptom", "access.identity_unavailable");
         }
         f.fail(finding, hint);
         return (f.finish(""), None);
@@ -679,6 +686,10 @@ fn blocked(r: &Result<Response, HttpError>) -> bool {
     }
 }
 
+/// Access's text when Pocket ID's id_token gives it no identity (no e-mail address in
+/// the claim it reads).
+const NO_IDENTITY: &str = "Failed to fetch user/group information";
+
 /// The User-Agent of Access's server-side requests to the identity provider.
 const ACCESS_USER_AGENT: &str = "cloudflare-access";
 
@@ -713,6 +724,10 @@ fn callback_refusal(config: &Config, response: &Response) -> (String, String) {
                 "Cloudflare could not verify Pocket ID's id_token: its Certificate URL must be {}/.well-known/jwks.json and reachable from Cloudflare",
                 normalise_base(&config.idp)
             ),
+        ),
+        Some(EdgePage::AccessError(Some(msg))) if msg.contains(NO_IDENTITY) => (
+            format!("Access: {msg}"),
+            "Access found no e-mail address in Pocket ID's id_token (its scopes, its Email claim, or the user's address in Pocket ID)".to_string(),
         ),
         Some(EdgePage::AccessError(msg)) => (
             format!(

@@ -288,7 +288,8 @@ async fn check_target(
     if record_har {
         http.record_har();
     }
-    let (outcome, found) = crate::checks::run_found(&config, &http).await;
+    let (mut outcome, found) = crate::checks::run_found(&config, &http).await;
+    outcome.before = prelude;
     let target = Target::of(&config, found);
     Ok(TargetDone {
         name,

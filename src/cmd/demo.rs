@@ -110,7 +110,7 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     result
 }
 
-/// Enrols a passkey for probe@example.com in the lab, through `enroll`'s code path.
+/// Enrols a passkey for the lab's monitoring user in the lab, through `enroll`'s code path.
 async fn demo_enrol(
     lab: &Lab,
     ca: &std::path::Path,
@@ -137,7 +137,7 @@ async fn demo_enrol(
     let http = Http::new(&options).map_err(|e| e.to_string())?;
     let how = crate::pocketid::enroll::Bootstrap::ApiKey {
         key: crate::redact::Secret::configured(lab.static_api_key()),
-        user: "probe@example.com".into(),
+        user: lab.monitor_user().into(),
     };
     let file = tokio::time::timeout(limit, crate::pocketid::enroll::enroll(&http, &idp, how))
         .await

@@ -324,9 +324,10 @@ fn print_how_to_log_in(lab: &Lab, files: &LabFiles, dir: &std::path::Path) {
         .join(" ");
     let passkey_path = dir.join("probe.passkey");
     println!(
-        "\nTo log in as well, enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user probe@example.com --out {} {routes} --ca-file {}",
+        "\nTo log in as well, enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user {} --out {} {routes} --ca-file {}",
         lab::IDP_HOST,
         files.api_key.display(),
+        lab.monitor_user(),
         passkey_path.display(),
         files.ca.display()
     );

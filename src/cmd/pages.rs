@@ -497,6 +497,7 @@ mod tests {
             Outcome {
                 checks: Vec::new(),
                 duration: std::time::Duration::ZERO,
+                before: std::time::Duration::ZERO,
             },
             trace(&long_chain(10, 60_000, 200)),
             None,
@@ -521,6 +522,7 @@ mod tests {
         let outcome = Outcome {
             checks: Vec::new(),
             duration: std::time::Duration::ZERO,
+            before: std::time::Duration::ZERO,
         };
         for i in 0..(RECENT as u64 + 30) {
             recent.push(

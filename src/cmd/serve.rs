@@ -991,6 +991,7 @@ async fn run_checks(config: &Config, last: &checks::Found) -> Checked {
                 outcome: Outcome {
                     checks: vec![f.finish("")],
                     duration: Duration::ZERO,
+                    before: Duration::ZERO,
                 },
                 found: Default::default(),
                 entries: Vec::new(),

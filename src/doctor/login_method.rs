@@ -188,6 +188,7 @@ impl Facts<'_> {
             .into_iter()
             .filter(|s| !scopes.iter().any(|x| x == s))
             .collect();
+        f.detail("scopes_have_email", !missing.contains(&"email"));
         if !missing.is_empty() {
             f.fail(
                 format!("login method \"{name}\" does not ask for the scope {}: Pocket ID then sends no e-mail address and Access cannot identify the user", missing.join(" and ")),
@@ -196,11 +197,14 @@ impl Facts<'_> {
         }
         let unsupported: Vec<&String> = scopes.iter().filter(|s| !supported.contains(s)).collect();
         if !unsupported.is_empty() {
-            f.fail(
-                format!("login method \"{name}\" asks for the scope {}, which Pocket ID does not offer: it refuses the login (invalid_scope)", text::list(&unsupported, ", ")),
+            // Pocket ID drops scopes it does not know (IgnoreUnknownScopes): the login
+            // goes on without what they would have given.
+            f.warn(
+                format!("login method \"{name}\" asks for the scope {}, which Pocket ID does not offer: Pocket ID ignores it, so nothing it was meant to give arrives", text::list(&unsupported, ", ")),
                 format!("remove {} from the scopes of \"{name}\"; Pocket ID offers {}", text::list(&unsupported, ", "), text::list(&supported, ", ")),
             );
         }
+        let mut email_claim_ok = true;
         if let Some(claim) = idp
             .config
             .email_claim_name
@@ -210,6 +214,7 @@ impl Facts<'_> {
             let known = self
                 .discovery
                 .is_some_and(|d| d.claims_supported.iter().any(|x| x == claim));
+            email_claim_ok = known;
             if !known {
                 f.fail(
                     format!("login method \"{name}\" reads the e-mail address from the claim \"{}\", which Pocket ID does not send", server_text(claim)),
@@ -217,6 +222,7 @@ impl Facts<'_> {
                 );
             }
         }
+        f.detail("email_claim_ok", email_claim_ok);
         let uses_groups = self
             .cf
             .and_then(|cf| cf.policies.as_ref())

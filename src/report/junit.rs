@@ -263,6 +263,7 @@ mod tests {
                 check("passkey.login", Status::Skip, false),
             ],
             duration: Duration::from_millis(1500),
+            before: Duration::ZERO,
         };
         let xml = render(&[TargetRun {
             name: "a.example",
@@ -308,10 +309,12 @@ mod tests {
                 check("y", Status::Fail, false),
             ],
             duration: Duration::from_millis(100),
+            before: Duration::ZERO,
         };
         let b = Outcome {
             checks: vec![check("x", Status::Fail, true)],
             duration: Duration::from_millis(250),
+            before: Duration::ZERO,
         };
         let xml = render(&[
             TargetRun {

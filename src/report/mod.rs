@@ -10,6 +10,7 @@ use crate::checks::Outcome;
 use crate::finding::Status;
 use colored::Colorize;
 use serde_json::json;
+use std::time::Duration;
 
 /// The JSON Schema of the `--format json` document.
 pub const JSON_SCHEMA: &str = include_str!("report.schema.json");
@@ -123,6 +124,30 @@ pub struct TargetRun<'a> {
     pub started_unix: i64,
 }
 
+/// A hint's lines in the human report: one line, or — for a hint naming several
+/// causes ("most likely: A; else: B — symptom has 2 causes; to tell them apart, …") —
+/// each cause on its own line, then what the evidence says.
+fn hint_lines(hint: &str) -> Vec<String> {
+    if !hint.starts_with("most likely: ") {
+        return vec![hint.to_string()];
+    }
+    let (causes, rest) = match hint.rfind(" — ") {
+        Some(at) => (
+            hint.get(..at).unwrap_or(hint),
+            hint.get(at + " — ".len()..).unwrap_or_default(),
+        ),
+        None => (hint, ""),
+    };
+    let mut lines: Vec<String> = causes.split("; else: ").map(str::to_string).collect();
+    for line in lines.iter_mut().skip(1) {
+        line.insert_str(0, "else: ");
+    }
+    if !rest.is_empty() {
+        lines.push(format!("({rest})"));
+    }
+    lines
+}
+
 /// Exit code of a run: 0 pass, 1 warnings only, 2 any failure.
 pub fn exit_code(status: Status) -> u8 {
     match status {
@@ -216,12 +241,19 @@ pub fn human(outcome: &Outcome, target: &Target) -> String {
         if let Some(hint) = &c.hint
             && matches!(c.status, Status::Warn | Status::Fail)
         {
+            // A hint naming several causes gets a line each, so that a person under
+            // pressure reads the fixes one by one.
+            let mut lines = hint_lines(hint).into_iter();
             out.push_str(&format!(
-                "  {:width$}  {:>7}  {} {hint}\n",
+                "  {:width$}  {:>7}  {} {}\n",
                 "",
                 "",
-                "hint:".cyan().bold()
+                "hint:".cyan().bold(),
+                lines.next().unwrap_or_default()
             ));
+            for line in lines {
+                out.push_str(&format!("  {:width$}  {:>7}        {line}\n", "", ""));
+            }
         }
     }
     let count = |s: Status| outcome.checks.iter().filter(|c| c.status == s).count();
@@ -232,8 +264,19 @@ pub fn human(outcome: &Outcome, target: &Target) -> String {
         Status::Fail | Status::Skip => "FAIL",
     };
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    // What came before the checks (the demo's lab and enrolment, a start ping) is
+    // part of the wait: the times add up to it.
+    let before = if outcome.before >= Duration::from_millis(100) {
+        format!(
+            " (+ {} before the checks = {})",
+            crate::timefmt::human_duration(outcome.before),
+            crate::timefmt::human_duration(outcome.before + outcome.duration)
+        )
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "\n{} · {} passed, {}, {} failed, {} skipped · {} ms\n",
+        "\n{} · {} passed, {}, {} failed, {} skipped · {} ms{before}\n",
         paint(verdict, status),
         count(Status::Pass),
         plural(count(Status::Warn), "warning"),
@@ -272,6 +315,7 @@ fn json_value(run: &TargetRun<'_>) -> serde_json::Value {
         "exit_code": exit_code(status),
         "started_at": crate::timefmt::rfc3339(run.started_unix),
         "duration_ms": outcome.duration.as_millis() as u64,
+        "before_ms": outcome.before.as_millis() as u64,
         "target": {
             "service": run.target.service,
             "idp": run.target.idp,
@@ -336,6 +380,23 @@ pub fn json_all(runs: &[TargetRun<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hint_with_several_causes_gets_a_line_each() {
+        assert_eq!(
+            hint_lines("fix it (here); because"),
+            ["fix it (here); because"]
+        );
+        assert_eq!(
+            hint_lines("most likely: do A; else: do B — it has 2 causes; to tell them apart, X"),
+            [
+                "most likely: do A",
+                "else: do B",
+                "(it has 2 causes; to tell them apart, X)"
+            ]
+        );
+        assert_eq!(hint_lines("most likely: é"), ["most likely: é"]);
+    }
 
     #[test]
     fn exit_codes_follow_the_plugin_convention() {

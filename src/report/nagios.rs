@@ -320,6 +320,7 @@ mod tests {
                 check("service.redirect", Status::Pass, 61),
             ],
             duration: Duration::from_millis(146),
+            before: Duration::ZERO,
         };
         assert_eq!(
             render(&[run("a.example", &target, &outcome)]),
@@ -339,6 +340,7 @@ mod tests {
         let outcome = Outcome {
             checks: vec![cert],
             duration: Duration::from_millis(20),
+            before: Duration::ZERO,
         };
         let out = render(&[run("a.example", &target, &outcome)]);
         assert!(
@@ -353,6 +355,7 @@ mod tests {
         let a = Outcome {
             checks: vec![check("idp.health", Status::Warn, 3)],
             duration: Duration::from_millis(10),
+            before: Duration::ZERO,
         };
         let mut broken = check("service.redirect", Status::Fail, 5);
         broken.summary = "site | public\nreally".into();
@@ -363,6 +366,7 @@ mod tests {
                 check("access.login", Status::Skip, 0),
             ],
             duration: Duration::from_millis(20),
+            before: Duration::ZERO,
         };
         let out = render(&[run("a.example", &target, &a), run("b'x=y", &target, &b)]);
         let lines: Vec<&str> = out.lines().collect();
@@ -396,10 +400,12 @@ mod tests {
         let ok = Outcome {
             checks: vec![check("x", Status::Pass, 1)],
             duration: Duration::ZERO,
+            before: Duration::ZERO,
         };
         let warn = Outcome {
             checks: vec![check("tls.w", Status::Warn, 1)],
             duration: Duration::ZERO,
+            before: Duration::ZERO,
         };
         let both_ok = render(&[run("a", &target, &ok), run("b", &target, &ok)]);
         assert!(
@@ -421,6 +427,7 @@ mod tests {
         let outcome = Outcome {
             checks: vec![c],
             duration: Duration::ZERO,
+            before: Duration::ZERO,
         };
         let out = render(&[run("a", &target, &outcome)]);
         let first = out.lines().next().unwrap();

@@ -260,6 +260,7 @@ mod tests {
                 check("access.token", Status::Skip, 0),
             ],
             duration: Duration::from_millis(146),
+            before: Duration::ZERO,
         };
         let text = render(&[TargetRun {
             name: "a\"b",
@@ -318,10 +319,12 @@ mod tests {
         let a = Outcome {
             checks: vec![check("passkey.login", Status::Pass, 5)],
             duration: Duration::from_secs(1),
+            before: Duration::ZERO,
         };
         let b = Outcome {
             checks: vec![check("service.redirect", Status::Fail, 5)],
             duration: Duration::from_secs(2),
+            before: Duration::ZERO,
         };
         let text = render(&[
             TargetRun {

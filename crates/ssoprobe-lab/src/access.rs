@@ -41,6 +41,29 @@ pub(super) const GITHUB_IDP_ID: &str = "0c6f3a5e-8d2b-4f71-9a46-2e5b7c1d9f08";
 pub(super) const GITHUB_CLIENT_ID: &str = "Ov23liq5Xb7LmN0pR2sT";
 /// The scopes Access asks Pocket ID for.
 pub(super) const SCOPES: &str = "openid email profile";
+
+/// The scopes Access's login method asks for, as the faults configure them.
+pub(super) fn scopes(faults: &FaultSet) -> &'static str {
+    if faults.has(Fault::ScopesWithoutEmail) {
+        "openid profile"
+    } else if faults.has(Fault::ScopeUnsupported) {
+        "openid email profile offline"
+    } else if faults.has(Fault::GroupsClaimDisplayName) {
+        // The groups claim is asked for: only its value is wrong.
+        "openid email profile groups"
+    } else {
+        SCOPES
+    }
+}
+
+/// The claim Access reads the user's e-mail address from (its Email claim setting).
+pub(super) fn email_claim(faults: &FaultSet) -> &'static str {
+    if faults.has(Fault::EmailClaimName) {
+        "mail"
+    } else {
+        "email"
+    }
+}
 /// `CF_AppSession` lives 24 hours, whatever the application's session duration.
 const APP_SESSION_TTL: u64 = 24 * 3600;
 /// `CF_Session`, the team domain's CSRF cookie, lives 4 hours.
@@ -829,7 +852,7 @@ fn authorize_url(access: &Access, login: &PendingLogin, state: &str) -> String {
         ("client_id", client_id),
         ("redirect_uri", access.callback_url.as_str()),
         ("response_type", "code"),
-        ("scope", SCOPES),
+        ("scope", scopes(&access.faults)),
         ("state", state),
     ];
     if let Some(challenge) = &challenge {

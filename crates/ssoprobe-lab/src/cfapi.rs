@@ -811,18 +811,11 @@ impl CfApi {
         if faults.has(Fault::NoPkce) || faults.has(Fault::PublicClientNoPkce) {
             pocket_id["pkce_enabled"] = json!(false);
         }
-        if faults.has(Fault::ScopesWithoutEmail) {
-            pocket_id["scopes"] = json!(["openid", "profile"]);
-        } else if faults.has(Fault::ScopeUnsupported) {
-            pocket_id["scopes"] = json!(["openid", "email", "profile", "offline"]);
-        } else if faults.has(Fault::GroupsClaimDisplayName) {
-            // The groups claim is asked for: only its value is wrong.
-            pocket_id["scopes"] = json!(["openid", "email", "profile", "groups"]);
+        pocket_id["scopes"] = json!(access::scopes(faults).split(' ').collect::<Vec<_>>());
+        if faults.has(Fault::GroupsClaimDisplayName) {
             pocket_id["claims"] = json!(["groups"]);
         }
-        if faults.has(Fault::EmailClaimName) {
-            pocket_id["email_claim_name"] = json!("mail");
-        }
+        pocket_id["email_claim_name"] = json!(access::email_claim(faults));
         let idp = |id: &str, name: &str, kind: &str, config: Value| json!({ "id": id, "name": name, "type": kind, "config": config, "scim_config": scim });
         vec![
             idp(OTP_IDP_ID, "One-time PIN", "onetimepin", json!({})),

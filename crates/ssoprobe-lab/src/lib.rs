@@ -146,6 +146,8 @@ pub enum Fault {
     ScopeUnsupported,
     /// Access reads the e-mail address from claim `mail`.
     EmailClaimName,
+    /// The monitoring user has no e-mail address in Pocket ID.
+    UserinfoFails,
     /// The Allow policy needs a `groups` claim Access never asks for.
     GroupsClaimMissing,
     /// The Allow policy matches the `groups` claim against a group's display name.
@@ -249,6 +251,7 @@ impl Fault {
         Fault::ScopesWithoutEmail,
         Fault::ScopeUnsupported,
         Fault::EmailClaimName,
+        Fault::UserinfoFails,
         Fault::GroupsClaimMissing,
         Fault::GroupsClaimDisplayName,
         Fault::ErrorTextMarkup,
@@ -323,6 +326,7 @@ impl Fault {
             Fault::ScopesWithoutEmail => "scopes-without-email",
             Fault::ScopeUnsupported => "scope-unsupported",
             Fault::EmailClaimName => "email-claim-name",
+            Fault::UserinfoFails => "userinfo-fails",
             Fault::GroupsClaimMissing => "groups-claim-missing",
             Fault::GroupsClaimDisplayName => "groups-claim-display-name",
             Fault::ErrorTextMarkup => "error-text-markup",
@@ -462,13 +466,16 @@ impl Fault {
                 "after the login Pocket ID's interaction continues at https://login.example.net (a proxy rewriting its answers)"
             }
             Fault::ScopesWithoutEmail => {
-                "Access's Pocket ID login method asks for scopes openid profile, without email (configuration only)"
+                "Access's Pocket ID login method asks for scopes openid profile, without email: Pocket ID's id_token carries no e-mail address and Access cannot identify the user"
             }
             Fault::ScopeUnsupported => {
                 "Access's Pocket ID login method asks for scope `offline`, which Pocket ID does not support (configuration only)"
             }
             Fault::EmailClaimName => {
-                "Access's Pocket ID login method reads the e-mail from claim `mail`, which Pocket ID does not issue (configuration only)"
+                "Access's Pocket ID login method reads the e-mail from claim `mail`, which Pocket ID does not issue: \"Failed to fetch user/group information from the identity provider\""
+            }
+            Fault::UserinfoFails => {
+                "the monitoring user was created without an e-mail address (Pocket ID with REQUIRE_USER_EMAIL=false; enrolled as `probe`): Access cannot identify it, \"Failed to fetch user/group information from the identity provider\""
             }
             Fault::GroupsClaimMissing => {
                 "the Allow policy matches OIDC claim groups=probers, but Access's login method does not ask for scope groups (configuration only)"
@@ -942,6 +949,17 @@ impl Lab {
     /// The simulated round-trip time of every connection (zero: none).
     pub fn rtt(&self) -> Duration {
         self.rtt
+    }
+
+    /// The Pocket ID user the lab's monitoring passkey is enrolled for: its e-mail
+    /// address, or under fault userinfo-fails the username `probe`, which enrolment
+    /// creates without an address (the lab's Pocket ID then does not require one).
+    pub fn monitor_user(&self) -> &'static str {
+        if self.faults.has(Fault::UserinfoFails) {
+            "probe"
+        } else {
+            PROBE_EMAIL
+        }
     }
 
     /// The secret of the Pocket ID client Access uses (a secret: never print it).

@@ -163,6 +163,11 @@ pub(super) struct PocketIdConfig {
 }
 
 impl PocketId {
+    /// `REQUIRE_USER_EMAIL`: true, but under fault userinfo-fails.
+    pub(super) fn requires_user_email(&self) -> bool {
+        !self.faults.has(Fault::UserinfoFails)
+    }
+
     /// Pocket ID configured as `faults` say.
     pub(super) fn new(faults: &FaultSet, config: PocketIdConfig) -> Result<PocketId, LabError> {
         let PocketIdConfig {

@@ -178,7 +178,7 @@ fn days_left(not_after: i64) -> f64 {
 
 #[test]
 fn fault_names_round_trip() {
-    assert_eq!(Fault::ALL.len(), 69);
+    assert_eq!(Fault::ALL.len(), 70);
     for fault in Fault::ALL {
         assert_eq!(fault.name().parse::<Fault>(), Ok(*fault));
         assert_eq!(fault.to_string(), fault.name());
@@ -1109,6 +1109,7 @@ impl Probe {
         request.send().await.expect("a response")
     }
 
+    /// `username` created with `email` (none when empty).
     async fn create_user(&self, username: &str, email: &str) -> String {
         let r = self
             .admin(
@@ -1116,7 +1117,7 @@ impl Probe {
                 "/api/users",
                 Some(serde_json::json!({
                     "username": username,
-                    "email": email,
+                    "email": (!email.is_empty()).then_some(email),
                     "emailVerified": true,
                     "firstName": "Probe",
                     "lastName": "Monitor",
@@ -3125,6 +3126,43 @@ async fn fault_token_blocked_for_access() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let page = r.text().await.expect("a body");
     assert!(page.contains("Failed to exchange code for token"), "{page}");
+}
+
+/// Access's page when the id_token gives it no e-mail address in the claim it reads.
+const NO_IDENTITY: &str = "Failed to fetch user/group information from the identity provider";
+
+#[tokio::test]
+async fn faults_that_leave_access_without_an_identity() {
+    // The login method reads claim `mail`: Pocket ID sends `email`.
+    let p = start(&[Fault::EmailClaimName]).await;
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_edge(&r);
+    assert!(r.text().await.expect("a body").contains(NO_IDENTITY));
+    // A user without an address, where Pocket ID does not require one.
+    let p = start(&[Fault::UserinfoFails]).await;
+    let mut enrolled = p.enrol_as("probe", "").await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.expect("a body").contains(NO_IDENTITY));
+    // Pocket ID requires one otherwise.
+    let p = start(&[]).await;
+    let r = p
+        .admin(
+            reqwest::Method::POST,
+            "/api/users",
+            Some(serde_json::json!({ "username": "probe" })),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Access asks without the scope email: Pocket ID's id_token has no address.
+    let p = start(&[Fault::ScopesWithoutEmail]).await;
+    let authorize = p.access_authorize_url(&browser(&p)).await;
+    assert_eq!(query(&authorize)["scope"], "openid profile");
+    let mut enrolled = p.enrol().await;
+    let (_, r) = p.login_to_callback(&mut enrolled).await;
+    assert!(r.text().await.expect("a body").contains(NO_IDENTITY));
 }
 
 #[tokio::test]

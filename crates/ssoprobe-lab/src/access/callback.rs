@@ -144,12 +144,8 @@ impl IdpLink {
     }
 }
 
-/// The id_token claims Access uses.
-#[derive(Deserialize)]
-struct IdClaims {
-    #[serde(default)]
-    email: Option<String>,
-}
+/// The id_token's claims; Access reads the user's address from its Email claim.
+type IdClaims = serde_json::Map<String, serde_json::Value>;
 
 /// `id_token`'s claims when it verifies with one of `keys`: RS256, a known kid, the
 /// issuer Pocket ID is configured with, Access's client id in `aud`, not expired.
@@ -209,7 +205,12 @@ pub(super) async fn callback(
     else {
         return edge::access_error(variant, StatusCode::BAD_REQUEST, "Error", VERIFY_FAILED);
     };
-    let Some(email) = claims.email.filter(|e| !e.is_empty()) else {
+    let email = claims
+        .get(super::email_claim(&access.faults))
+        .and_then(serde_json::Value::as_str)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string);
+    let Some(email) = email else {
         return edge::access_error(variant, StatusCode::BAD_REQUEST, "Error", NO_IDENTITY);
     };
     if !access.policy.allows(&email) {

@@ -166,7 +166,7 @@ impl Users {
 
 /// `dto.UserCreateDto` (also the body of `PUT /api/users/:id`). Go leaves absent or
 /// null members at their zero value.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
 struct UserInput {
     #[serde(default)]
@@ -228,7 +228,7 @@ fn valid_email(email: &str) -> bool {
 impl UserInput {
     /// The binding rules of `UserCreateDto`, field by field in struct order, then
     /// `requireUserEmail`.
-    fn validate(self) -> Result<User, ApiError> {
+    fn validate(self, require_email: bool) -> Result<User, ApiError> {
         let mut fields = Vec::new();
         let id = self.id.unwrap_or_default();
         if !id.is_empty() && uuid::Uuid::parse_str(&id).is_err() {
@@ -279,7 +279,7 @@ impl UserInput {
         if !fields.is_empty() {
             return Err(ApiError::validation(fields));
         }
-        if self.email.is_none() {
+        if require_email && self.email.is_none() {
             return Err(ApiError::validation(vec![FieldError {
                 field: "email",
                 code: "required",
@@ -321,7 +321,8 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     pocket_id.require_user_or_key(&headers, true)?;
-    let mut user = api::bind_json::<UserInput>(&headers, &body)?.validate()?;
+    let mut user =
+        api::bind_json::<UserInput>(&headers, &body)?.validate(pocket_id.requires_user_email())?;
     let mut store = pocket_id.store();
     store.users.check_unique(&user, None)?;
     // A lab convenience, not Pocket ID's: the probe user starts in group `probers`,
@@ -346,7 +347,8 @@ pub(super) async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     pocket_id.require_user_or_key(&headers, true)?;
-    let input = api::bind_json::<UserInput>(&headers, &body)?.validate()?;
+    let input =
+        api::bind_json::<UserInput>(&headers, &body)?.validate(pocket_id.requires_user_email())?;
     let mut store = pocket_id.store();
     store.users.check_unique(&input, Some(&id))?;
     let user = store
@@ -596,16 +598,24 @@ mod tests {
     fn validation_reports_every_field_in_order() {
         let input: UserInput =
             serde_json::from_value(json!({ "username": "-x", "email": "nope" })).expect("parses");
-        let error = input.validate().expect_err("invalid input refused");
+        let error = input.validate(true).expect_err("invalid input refused");
         assert_eq!(error.code, "validation_failed");
         let input: UserInput =
             serde_json::from_value(json!({ "username": "probe" })).expect("parses");
-        let error = input.validate().expect_err("a user without e-mail refused");
+        let error = input
+            .clone()
+            .validate(true)
+            .expect_err("a user without e-mail refused");
         assert_eq!(error.code, "validation_failed");
+        // With REQUIRE_USER_EMAIL=false (fault userinfo-fails) it is created.
+        assert_eq!(
+            input.validate(false).expect("no e-mail required").email,
+            None
+        );
         let input: UserInput = serde_json::from_value(
             json!({ "username": "probe", "email": "probe@example.com", "lastName": null }),
         )
         .expect("parses");
-        assert!(input.validate().is_ok());
+        assert!(input.validate(true).is_ok());
     }
 }
