@@ -187,15 +187,28 @@ fn command_list_is_generated_from_the_commands() {
 
 /// The durations of a report vary from run to run; nothing else in the demo does.
 fn without_times(text: &str) -> String {
-    let mut out = String::new();
-    for word in text.split_inclusive(' ') {
-        if word.trim_end().chars().all(|c| c.is_ascii_digit()) && !word.trim().is_empty() {
-            out.push_str("N ");
-        } else {
-            out.push_str(word);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let number = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i];
+        let unit = words.get(i + 1).map(|u| u.trim_end_matches(')'));
+        if number(word) && matches!(unit, Some("ms" | "s")) {
+            // "928 ms" and "1.2 s" are the same time to the reader.
+            let closed = if words[i + 1].ends_with(')') { ")" } else { "" };
+            out.push(format!("N T{closed}"));
+            i += 2;
+            continue;
         }
+        out.push(if number(word) {
+            "N".to_string()
+        } else {
+            word.to_string()
+        });
+        i += 1;
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    out.join(" ")
 }
 
 #[test]

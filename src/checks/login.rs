@@ -857,6 +857,17 @@ fn login_loop(f: &mut Findings, http: &Http, url: &Url, response: &Response) -> 
 }
 
 /// The verdict on the site's answer once Access admitted the request.
+/// The fix for a status the application behind Access answers itself (no edge page):
+/// each cause the status leaves, and where to look.
+fn origin_status_hint(status: u16, expected: u16) -> String {
+    match status {
+        401 | 403 => "the application behind the tunnel refuses the request Access admitted: if it validates the Cf-Access-Jwt-Assertion header, give it this application's AUD and team domain (Zero Trust → Access → Applications → the application → Overview); else its own login or allow list refuses the monitoring user — its log says which".to_string(),
+        500..=599 => format!("the application behind the tunnel (or a proxy inside it) fails with HTTP {status}: Access admitted the request and the tunnel reached it, so the application's log says why"),
+        300..=399 => format!("the application answers a redirect the login did not lead to: check the URL you monitor (the redirect's target is what the site serves), or pass --expect-status {status} if it is right"),
+        _ => format!("the application behind the tunnel answers HTTP {status} itself: check the URL you monitor and the application's log, or pass --expect-status {status} if {status} is what it should answer (expected {expected})"),
+    }
+}
+
 fn judge_site(
     config: &Config,
     mut f: Findings,
@@ -898,8 +909,7 @@ fn judge_site(
                     "{when} the site answers HTTP {status}, expected {}",
                     config.expect_status
                 ),
-                "the origin itself answers this; check the application behind the tunnel"
-                    .to_string(),
+                origin_status_hint(status, config.expect_status),
             ),
         };
         f.fail(finding, hint);
