@@ -47,7 +47,7 @@ const ACCESS_TOKEN_COOKIE: &str = "__Host-access_token";
 /// The cookie that binds a WebAuthn ceremony's start to its finish.
 const SESSION_COOKIE: &str = "__Host-session";
 
-const JSON_UTF8: &str = "application/json; charset=utf-8";
+pub(super) const JSON_UTF8: &str = "application/json; charset=utf-8";
 const HTML_UTF8: &str = "text/html; charset=utf-8";
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -131,6 +131,8 @@ struct Store {
     /// The scopes each user approved for each client: (user id, client id) → scopes.
     consents: HashMap<(String, String), Vec<String>>,
     codes: HashMap<String, oidc::CodeGrant>,
+    /// The access tokens the token endpoint issued, for userinfo to introspect.
+    access_tokens: HashMap<String, oidc::IssuedToken>,
 }
 
 /// Pocket ID's configuration and state.
@@ -395,7 +397,7 @@ pub(super) fn router(
 
 /// Pocket ID's own routes and middleware.
 fn pocket_id_app(pocket_id: Arc<PocketId>) -> Router {
-    // The token endpoint and the well-known documents carry CORS headers
+    // The token and userinfo endpoints and the well-known documents carry CORS headers
     // (`middleware/cors.go`); nothing else does.
     let cors = Router::new()
         .route(
@@ -408,6 +410,12 @@ fn pocket_id_app(pocket_id: Arc<PocketId>) -> Router {
         )
         .route("/.well-known/jwks.json", get(jwks).fallback(api_not_found))
         .route("/api/oidc/token", post(oidc::token).fallback(api_not_found))
+        .route(
+            "/api/oidc/userinfo",
+            get(oidc::userinfo)
+                .post(oidc::userinfo)
+                .fallback(api_not_found),
+        )
         .layer(middleware::from_fn(cors));
     Router::new()
         .merge(cors)
@@ -556,7 +564,7 @@ async fn traefik_not_found() -> Response {
         .into_response()
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
+pub(super) fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(CONTENT_TYPE, JSON_UTF8)], body).into_response()
 }
 
@@ -564,8 +572,15 @@ async fn api_not_found() -> Response {
     json_response(StatusCode::NOT_FOUND, API_NOT_FOUND.to_string())
 }
 
+/// The SvelteKit shell: never cached, as it embeds a per-request nonce
+/// (`frontend_included.go`).
 async fn spa() -> Response {
-    (StatusCode::OK, [(CONTENT_TYPE, HTML_UTF8)], SPA_PAGE).into_response()
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, HTML_UTF8), (CACHE_CONTROL, "no-store")],
+        SPA_PAGE,
+    )
+        .into_response()
 }
 
 async fn discovery_document(State(pocket_id): State<Arc<PocketId>>) -> Response {

@@ -501,6 +501,8 @@ async fn pocket_id_discovery_jwks_and_health() {
 
     let spa = p.get(&p.url(IDP_HOST, "/interaction/error?error=x")).await;
     assert_eq!(spa.status(), StatusCode::OK);
+    // The shell embeds a per-request nonce, so Pocket ID sets its own Cache-Control.
+    assert_eq!(header(&spa, "cache-control"), "no-store");
     assert!(
         spa.text()
             .await
@@ -2426,6 +2428,42 @@ async fn the_token_endpoint_redeems_codes_like_fosite() {
     assert!(c["auth_time"].as_u64().is_some());
     let access = claims(tokens["access_token"].as_str().expect("an access token"));
     assert_eq!(access["aud"], serde_json::json!([CLIENT_ID, ORIGIN]));
+
+    // userinfo answers the access token with the user's claims; anything else (no
+    // token, the id_token, garbage) with fosite's request_unauthorized and a Bearer
+    // challenge repeating it, as a real v2.14 instance does.
+    let userinfo = |token: Option<&str>| {
+        let mut request = p.client.get(p.url(IDP_HOST, "/api/oidc/userinfo"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let r = userinfo(tokens["access_token"].as_str())
+        .await
+        .expect("a response");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "access-control-allow-origin"), "*");
+    let info: Value = r.json().await.expect("JSON");
+    assert_eq!(info["sub"], enrolled.user_id.as_str());
+    assert_eq!(info["email"], "probe@example.com");
+    assert_eq!(info["preferred_username"], "probe");
+    let unauthorized = "The request could not be authorized. Check that you provided valid credentials in the right format.";
+    for token in [None, tokens["id_token"].as_str(), Some("garbage")] {
+        let r = userinfo(token).await.expect("a response");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            format!("Bearer error=\"request_unauthorized\", error_description=\"{unauthorized}\"")
+        );
+        assert_eq!(
+            header(&r, "content-type"),
+            "application/json; charset=utf-8"
+        );
+        let body: Value = r.json().await.expect("JSON");
+        assert_eq!(body["error"], "request_unauthorized");
+        assert_eq!(body["error_description"], unauthorized);
+    }
     let (_, body) = redeem(
         third,
         vec![redirect(), ("code_verifier", verifier.to_string())],

@@ -9,7 +9,9 @@ use crate::Fault;
 use crate::wire;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -79,6 +81,14 @@ pub(super) struct CodeGrant {
     requested_at: u64,
     created: Instant,
     used: bool,
+}
+
+/// An access token the token endpoint issued: what userinfo's introspection finds.
+pub(super) struct IssuedToken {
+    user_id: String,
+    scopes: Vec<String>,
+    /// Its `exp` (Unix seconds).
+    expires: u64,
 }
 
 // ---------------------------------------------------------------------------------
@@ -199,6 +209,29 @@ impl OAuthError {
         }
     }
 
+    /// fosite's `ErrRequestUnauthorized`: introspection found no such token (none
+    /// sent, not a bearer token, unknown, forged, or not an access token).
+    fn request_unauthorized() -> OAuthError {
+        OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "request_unauthorized",
+            description: "The request could not be authorized.",
+            hint: Some(
+                "Check that you provided valid credentials in the right format.".to_string(),
+            ),
+        }
+    }
+
+    /// fosite's `ErrTokenExpired` for an access token past its `exp`.
+    fn token_expired() -> OAuthError {
+        OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_token",
+            description: "Token expired.",
+            hint: Some("The token expired.".to_string()),
+        }
+    }
+
     fn login_required() -> OAuthError {
         OAuthError {
             status: StatusCode::BAD_REQUEST,
@@ -231,6 +264,29 @@ impl OAuthError {
             body.to_string(),
         )
             .into_response()
+    }
+
+    /// userinfo's error (`writeUserInfoError`): Gin's JSON, not fosite's writer, and a
+    /// Bearer challenge repeating the error when the status is 401.
+    fn userinfo_response(&self) -> Response {
+        let description = self.error_description();
+        let body = json!({ "error": self.error, "error_description": description });
+        let mut response = (
+            self.status,
+            [(CONTENT_TYPE, super::JSON_UTF8)],
+            body.to_string(),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = format!(
+                "Bearer error=\"{}\", error_description=\"{description}\"",
+                self.error
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(WWW_AUTHENTICATE, value);
+            }
+        }
+        response
     }
 
     /// Pocket ID's `redirectToInteractionError`: errors that must not go back to the
@@ -944,6 +1000,29 @@ pub(super) async fn token(
     }
 }
 
+/// `GET|POST /api/oidc/userinfo` (`userinfo_handler.go`): fosite introspects the
+/// bearer token, then the user's claims for the token's scopes.
+pub(super) async fn userinfo(
+    State(pocket_id): State<Arc<PocketId>>,
+    headers: HeaderMap,
+) -> Response {
+    match pocket_id.userinfo(&headers) {
+        Ok(claims) => super::json_response(StatusCode::OK, claims.to_string()),
+        Err(error) => error.userinfo_response(),
+    }
+}
+
+/// fosite's `AccessTokenFromRequest`: the token of an `Authorization: Bearer …`
+/// header ("" when there is none).
+fn bearer_token(headers: &HeaderMap) -> &str {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token)
+}
+
 /// fosite's PKCE handler: the verifier's shape, then the comparison.
 fn check_pkce(pkce: Option<(String, String)>, verifier: &str) -> Result<(), OAuthError> {
     let Some((challenge, method)) = pkce else {
@@ -1030,7 +1109,12 @@ impl PocketId {
     /// (the record is gone after one attempt, right or wrong), then the user.
     fn redeem_code(&self, form: &[(String, String)]) -> Result<Response, OAuthError> {
         let mut store = self.store();
-        let Store { codes, users, .. } = &mut *store;
+        let Store {
+            codes,
+            users,
+            access_tokens,
+            ..
+        } = &mut *store;
         let grant = codes
             .get_mut(param(form, "code"))
             .ok_or_else(OAuthError::invalid_grant)?;
@@ -1069,8 +1153,16 @@ impl PocketId {
         }
         grant.used = true;
         let tokens = self.mint_tokens(grant, &user);
-        drop(store);
+        let issued = IssuedToken {
+            user_id: user.id.clone(),
+            scopes: grant.scopes.clone(),
+            expires: wire::unix_now() + TOKEN_SECONDS + 1,
+        };
         let body = tokens.ok_or_else(OAuthError::server_error)?;
+        if let Some(token) = body["access_token"].as_str() {
+            access_tokens.insert(token.to_string(), issued);
+        }
+        drop(store);
         Ok((
             StatusCode::OK,
             [
@@ -1087,7 +1179,6 @@ impl PocketId {
     /// id_token with the claims its scopes allow, and an opaque refresh token.
     fn mint_tokens(&self, grant: &CodeGrant, user: &User) -> Option<Value> {
         let now = wire::unix_now();
-        let has = |scope: &str| grant.scopes.iter().any(|s| s == scope);
         let scope = grant.scopes.join(" ");
         let access_token = self
             .key
@@ -1124,6 +1215,56 @@ impl PocketId {
         if let Some(nonce) = &grant.nonce {
             claims["nonce"] = json!(nonce);
         }
+        self.add_scope_claims(&mut claims, user, &grant.scopes);
+        let id_token = self.key.sign(&claims).ok()?;
+        Some(json!({
+            "access_token": access_token,
+            "expires_in": TOKEN_SECONDS,
+            "id_token": id_token,
+            "refresh_token": format!(
+                "pocket_id_rt_{}.{}",
+                wire::b64url(&wire::random_bytes(32)),
+                wire::b64url(&wire::random_bytes(32))
+            ),
+            "scope": scope,
+            "token_type": "bearer",
+        }))
+    }
+
+    /// userinfo's checks: a known, unexpired access token (anything else, an
+    /// id_token or a session JWT included, is `request_unauthorized`) granted
+    /// `openid`, whose user still exists.
+    fn userinfo(&self, headers: &HeaderMap) -> Result<Value, OAuthError> {
+        let store = self.store();
+        let issued = store
+            .access_tokens
+            .get(bearer_token(headers))
+            .ok_or_else(OAuthError::request_unauthorized)?;
+        if issued.expires <= wire::unix_now() {
+            return Err(OAuthError::token_expired());
+        }
+        if !issued.scopes.iter().any(|s| s == "openid") {
+            let mut error = OAuthError::access_denied("");
+            error.hint = None;
+            error.description = "The access token is missing the openid scope.";
+            return Err(error);
+        }
+        let user = store
+            .users
+            .get(&issued.user_id)
+            .cloned()
+            .ok_or_else(OAuthError::request_unauthorized)?;
+        let scopes = issued.scopes.clone();
+        drop(store);
+        let mut claims = json!({ "sub": user.id });
+        self.add_scope_claims(&mut claims, &user, &scopes);
+        Ok(claims)
+    }
+
+    /// The claims `scopes` allow about `user` (`claims_service.go`), added to `claims`:
+    /// the id_token's and userinfo's alike.
+    fn add_scope_claims(&self, claims: &mut Value, user: &User, scopes: &[String]) {
+        let has = |scope: &str| scopes.iter().any(|s| s == scope);
         if has("profile") {
             claims["given_name"] = json!(user.first_name);
             claims["family_name"] = json!(user.last_name);
@@ -1151,19 +1292,6 @@ impl PocketId {
                 .collect();
             claims["groups"] = json!(names);
         }
-        let id_token = self.key.sign(&claims).ok()?;
-        Some(json!({
-            "access_token": access_token,
-            "expires_in": TOKEN_SECONDS,
-            "id_token": id_token,
-            "refresh_token": format!(
-                "pocket_id_rt_{}.{}",
-                wire::b64url(&wire::random_bytes(32)),
-                wire::b64url(&wire::random_bytes(32))
-            ),
-            "scope": scope,
-            "token_type": "bearer",
-        }))
     }
 
     /// fosite's default client authentication: HTTP Basic first, then
