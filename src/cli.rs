@@ -421,8 +421,8 @@ pub struct CheckArgs {
     /// Text the site's answer must contain after login.
     #[arg(long, env = "SSOPROBE_EXPECT_BODY", value_name = "TEXT")]
     pub expect_body: Option<String>,
-    /// File with the OIDC client secret: ssoprobe then runs its own code flow for the
-    /// client and verifies the id_token (`idp.exchange`).
+    /// File with the OIDC client secret: with --passkey, ssoprobe then runs its own code
+    /// flow for the client and verifies the id_token (`idp.exchange`).
     #[arg(long, env = "SSOPROBE_CLIENT_SECRET_FILE", value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
     /// Access service token id: reach the site with it, without a passkey.
@@ -442,7 +442,7 @@ pub struct CheckArgs {
         requires = "service_token_id"
     )]
     pub service_token_secret_file: Option<PathBuf>,
-    /// File with a Cloudflare API token (read permissions; see the README): the
+    /// File with a Cloudflare API token (read permissions; see docs/doctor.md): the
     /// `config.*` checks read Access, the tunnel and DNS with it.
     #[arg(long, env = "SSOPROBE_CF_API_TOKEN_FILE", value_name = "FILE")]
     pub cf_api_token_file: Option<PathBuf>,

@@ -91,6 +91,9 @@ pub struct Config {
     pub service_token: Option<(Secret, Secret)>,
     /// API credentials for the `config.*` checks (`doctor`).
     pub doctor: DoctorConfig,
+    /// Where to write the HAR archive of the run: `--har`, `SSOPROBE_HAR`, or the
+    /// config file's top-level `har` (relative to the file).
+    pub har: Option<PathBuf>,
 }
 
 /// Cloudflare's API, unless `--cf-api-url` says otherwise.
@@ -201,6 +204,7 @@ pub const FILE_KEYS: &[&str] = &[
     "cf_api_url",
     "api_key_file",
     "user",
+    "har",
 ];
 
 /// The config file's keys.
@@ -233,6 +237,9 @@ struct FileConfig {
     cf_api_url: Option<String>,
     api_key_file: Option<PathBuf>,
     user: Option<String>,
+    /// The HAR archive of every run (top level only: one archive holds every target's
+    /// run).
+    har: Option<PathBuf>,
     /// Named targets; the keys above are their shared defaults.
     targets: Option<std::collections::BTreeMap<String, FileConfig>>,
 }
@@ -269,7 +276,8 @@ impl FileConfig {
             cf_account_id,
             cf_api_url,
             api_key_file,
-            user
+            user,
+            har
         )
     }
 }
@@ -437,6 +445,12 @@ impl Config {
                     problem: "targets cannot nest".into(),
                 });
             }
+            if t.har.is_some() {
+                return Err(ConfigError {
+                    setting: format!("{} [targets.{name}] har", path.display()),
+                    problem: "har belongs at the top of the file: one archive holds the run of every target".into(),
+                });
+            }
             let merged = t.merged_over(&fc);
             let config = Config::from_parts(args, origins, Some((&path, Some(&name))), &merged)?;
             out.push((name, config));
@@ -500,6 +514,9 @@ impl Config {
             client_secret,
             service_token,
             doctor,
+            har: given
+                .pick_path("har", &args.har, &fc.har)
+                .map(|(path, _)| path),
         })
     }
 }

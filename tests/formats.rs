@@ -780,3 +780,39 @@ fn every_format_answers_when_the_run_cannot_start() {
     );
     assert_promtool_accepts(&prometheus.stdout, &prometheus);
 }
+
+#[test]
+fn the_json_verdict_comes_before_the_checks() {
+    // A report can run to hundreds of lines of checks: `| head` must show the verdict.
+    let run = demo("json", &["--fault", "callback-not-registered"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let head: Vec<&str> = run.stdout.lines().take(12).collect();
+    let keys: Vec<&str> = head
+        .iter()
+        .filter_map(|l| l.strip_prefix("  \""))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    assert_eq!(
+        keys[..6],
+        [
+            "schema_version",
+            "tool",
+            "name",
+            "status",
+            "exit_code",
+            "counts"
+        ],
+        "{}",
+        head.join("\n")
+    );
+    assert!(
+        head.join("\n").contains("\"fail\": 1"),
+        "{}",
+        head.join("\n")
+    );
+    // Each check starts with its id and status.
+    let check = run.stdout.find("\"checks\": [").expect("checks");
+    let first: Vec<&str> = run.stdout[check..].lines().skip(2).take(2).collect();
+    assert!(first[0].trim_start().starts_with("\"id\""), "{first:?}");
+    assert!(first[1].trim_start().starts_with("\"status\""), "{first:?}");
+}

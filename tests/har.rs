@@ -310,3 +310,35 @@ fn a_failing_code_exchange_costs_pocket_ids_log_one_line_at_most() {
         .collect();
     assert_eq!(token_posts.len(), 1, "{token_posts:#?}");
 }
+
+#[test]
+fn the_config_files_har_key_writes_the_archive_beside_it() {
+    // What cron users want: every run of one config file leaves its archive.
+    let lab = Lab::start(&[]);
+    let file = lab.path("sites.toml");
+    std::fs::write(
+        &file,
+        "har = \"last-run.har\"\n\n[targets.site]\nservice = \"https://service.example.com\"\n",
+    )
+    .unwrap();
+    let mut args = vec!["check", "--config", &file, "--format", "json"];
+    args.extend(lab.routes.iter().map(String::as_str));
+    let r = run(&args);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let (har, _) = read(&lab.path("last-run.har"));
+    assert_valid(&har);
+    assert!(!har["log"]["entries"].as_array().unwrap().is_empty());
+    // One archive holds every target's run: a target of its own is refused.
+    std::fs::write(
+        &file,
+        "[targets.site]\nservice = \"https://service.example.com\"\nhar = \"site.har\"\n",
+    )
+    .unwrap();
+    let r = run(&["config", "check", "--config", &file]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("har belongs at the top of the file"),
+        "{}",
+        r.dump()
+    );
+}

@@ -442,3 +442,21 @@ fn a_passkey_and_a_service_token_together_are_a_usage_error() {
     assert_eq!(run.code, 3, "{}", run.dump());
     assert!(run.stderr.contains("not both"), "{}", run.dump());
 }
+
+#[test]
+fn a_client_secret_without_a_passkey_says_what_its_code_flow_lacks() {
+    // The secret's own code flow logs in with the passkey: without one, the check is a
+    // skip line naming it, not silence.
+    let lab = Lab::start(&[]);
+    let r = lab.check(&[
+        "--client-id",
+        "2f0408cf-25d7-4daa-9fb9-7b072516a681",
+        "--client-secret-file",
+        &lab.path("client-secret.txt"),
+    ]);
+    // A check asked for and not run is never a pass: the run warns.
+    assert_eq!(r.code, 1, "{}", r.dump());
+    let exchange = r.check("idp.exchange");
+    assert_eq!(exchange["status"], "skip", "{}", r.dump());
+    r.assert_says(&exchange, "summary", "add --passkey FILE");
+}

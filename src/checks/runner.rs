@@ -204,6 +204,17 @@ impl<'r> Board<'r> {
     }
 }
 
+/// Why a check the run gave one of its two settings for does not run: a client secret
+/// without a passkey, whose code flow has nobody to log in.
+fn half_asked(spec: &Spec, config: &Config) -> Option<String> {
+    (spec.runs == spec::Runs::WithPasskeyAndSecret
+        && config.client_secret.is_some()
+        && config.passkey.is_none())
+    .then(|| {
+        "skipped: --client-secret-file is for ssoprobe's own code flow, which logs in with the passkey: add --passkey FILE".to_string()
+    })
+}
+
 /// Whether the run asks for `spec`.
 fn asked(spec: &Spec, config: &Config) -> bool {
     use spec::Runs;
@@ -312,7 +323,11 @@ pub async fn run(config: &Config, http: &Http, hints: &Hints) -> (Vec<CheckResul
                     if let Some((_, slot)) = board.outcomes.iter().find(|(i, _)| *i == s.id) {
                         slot.missing("not asked");
                     }
-                    Vec::new()
+                    // Asked for by half its settings: a skip that names the other half.
+                    match half_asked(s, board.config) {
+                        Some(why) => vec![CheckResult::skip(s.id, why)],
+                        None => Vec::new(),
+                    }
                 }
             }
         }

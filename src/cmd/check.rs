@@ -28,10 +28,13 @@ pub(crate) async fn run_from(
         Some(u) => Some(crate::ping::PingUrl::parse(u)?),
         None => None,
     };
+    // --har, SSOPROBE_HAR or the config file's top-level key: the same for every target.
+    let har = targets.first().and_then(|(_, c)| c.har.clone());
+    let routing = routing_lines(args);
     let files = Files {
         output: args.output.output.as_deref(),
-        har: args.har.as_deref(),
-        print_config: args.print_config,
+        har: har.as_deref(),
+        print_config: args.print_config.then_some(routing.as_slice()),
     };
     run_targets(targets, files, ping, started).await
 }
@@ -90,10 +93,11 @@ pub(crate) async fn run_doctor(
             "--print-config belongs to `ssoprobe check URL`, which finds the team, AUD, Pocket ID and client id from the login chain".into(),
         ));
     }
+    let har = targets.first().and_then(|(_, c)| c.har.clone());
     let files = Files {
         output: args.output.output.as_deref(),
-        har: args.har.as_deref(),
-        print_config: false,
+        har: har.as_deref(),
+        print_config: None,
     };
     run_targets(targets, files, None, started).await
 }
@@ -126,8 +130,9 @@ pub struct Files<'a> {
     pub output: Option<&'a std::path::Path>,
     /// `--har`.
     pub har: Option<&'a std::path::Path>,
-    /// `--print-config`: the TOML of what the run found instead of the report.
-    pub print_config: bool,
+    /// `--print-config`: the TOML of what the run found instead of the report, with
+    /// these routing and trust settings of the run (`resolve = […]`, …) on top.
+    pub print_config: Option<&'a [String]>,
 }
 
 /// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
@@ -323,9 +328,40 @@ fn write_har(path: &std::path::Path, done: &[TargetDone]) -> Result<(), AppError
 }
 
 /// The report in `format`, or the TOML of what the run found for `--print-config`.
-fn render(format: Format, print_config: bool, runs: &[report::TargetRun<'_>]) -> String {
+/// The routing and trust settings given as flags or variables (`--resolve`,
+/// `--connect-to`, `--ca-file` made absolute, `--insecure`), as config-file lines: the
+/// printed config checks the same origins the run did.
+fn routing_lines(args: &CheckArgs) -> Vec<String> {
+    let list = |values: &[String]| {
+        toml::Value::Array(values.iter().cloned().map(toml::Value::String).collect()).to_string()
+    };
+    let mut lines = Vec::new();
+    if !args.resolve.is_empty() {
+        lines.push(format!("resolve = {}", list(&args.resolve)));
+    }
+    if !args.connect_to.is_empty() {
+        lines.push(format!("connect_to = {}", list(&args.connect_to)));
+    }
+    if let Some(ca) = &args.ca_file {
+        let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.clone());
+        lines.push(format!(
+            "ca_file = {}",
+            toml::Value::String(ca.display().to_string())
+        ));
+    }
+    if args.insecure {
+        lines.push("insecure = true".into());
+    }
+    lines
+}
+
+fn render(
+    format: Format,
+    print_config: Option<&[String]>,
+    runs: &[report::TargetRun<'_>],
+) -> String {
     match format {
-        _ if print_config => report::config_toml(runs),
+        _ if let Some(routing) = print_config => report::config_toml(runs, routing),
         Format::Human => report::human_all(runs),
         Format::Json => report::json_all(runs),
         Format::Junit => report::junit::render(runs),

@@ -161,7 +161,7 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     let mut doctor_args = check_args.clone();
     doctor_args.extend(lab_api_args(&lab, &files.cf_token, &files.api_key));
     println!(
-        "\nRead both configurations through their APIs (read-only) and cross-check them:\n  ssoprobe doctor {}",
+        "\nRead both configurations through their APIs (read-only) and cross-check them — after the enrol line above, which creates the monitoring user config.user looks for (before it, config.user fails: Pocket ID has no such user yet):\n  ssoprobe doctor {}",
         doctor_args.join(" ")
     );
     println!("\nPress Ctrl-C to stop. API requests are listed below as they come.");

@@ -30,7 +30,7 @@ impl Facts<'_> {
                 if t.status != "active" {
                     f.fail(
                         format!("the API token's status is \"{}\", not active", server_text(&t.status)),
-                        "enable or roll the token (My Profile → API Tokens), or create a new one with the Read permissions in ssoprobe's README",
+                        "enable or roll the token (My Profile → API Tokens), or create a new one with the Read permissions listed in ssoprobe's docs/doctor.md",
                     );
                 }
                 if let Some(left) = t

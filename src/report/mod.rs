@@ -53,11 +53,18 @@ impl Target {
 
 /// `--print-config`: what each run found, as a config file that pins it — `check
 /// --config FILE` then reports any change as a finding.
-pub fn config_toml(runs: &[TargetRun<'_>]) -> String {
+pub fn config_toml(runs: &[TargetRun<'_>], routing: &[String]) -> String {
     let mut out = format!(
-        "# Found by ssoprobe {}. Pin it for monitoring: ssoprobe check --config FILE\n# (routing and trust settings such as --resolve and --ca-file stay flags).\n",
+        "# Found by ssoprobe {}. Pin it for monitoring: ssoprobe check --config FILE\n",
         env!("CARGO_PKG_VERSION")
     );
+    if !routing.is_empty() {
+        out.push_str("# The run's routing and trust settings, for every target:\n");
+        for line in routing {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
     let several = runs.len() > 1;
     for run in runs {
         let f = &run.target.found;
@@ -313,6 +320,13 @@ fn json_value(run: &TargetRun<'_>) -> serde_json::Value {
         "name": run.name,
         "status": match status { Status::Skip => Status::Fail, s => s },
         "exit_code": exit_code(status),
+        // The verdict first: `| head` shows it (serde_json keeps this order).
+        "counts": {
+            "pass": count(Status::Pass),
+            "warn": count(Status::Warn),
+            "fail": count(Status::Fail),
+            "skip": count(Status::Skip),
+        },
         "started_at": crate::timefmt::rfc3339(run.started_unix),
         "duration_ms": outcome.duration.as_millis() as u64,
         "before_ms": outcome.before.as_millis() as u64,
@@ -328,12 +342,6 @@ fn json_value(run: &TargetRun<'_>) -> serde_json::Value {
             .into_iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect::<serde_json::Map<String, serde_json::Value>>(),
-        "counts": {
-            "pass": count(Status::Pass),
-            "warn": count(Status::Warn),
-            "fail": count(Status::Fail),
-            "skip": count(Status::Skip),
-        },
         "checks": outcome.checks,
     })
 }

@@ -29,7 +29,8 @@ pub(super) struct ApiError {
     status: StatusCode,
     pub(super) code: &'static str,
     message: String,
-    details: Option<Value>,
+    /// Boxed: an error stays small on the `Err` path.
+    details: Option<Box<Value>>,
     retry_after: Option<u64>,
 }
 
@@ -62,7 +63,7 @@ impl ApiError {
     }
 
     fn with_details(mut self, details: Value) -> ApiError {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -241,7 +242,7 @@ impl ApiError {
         let body = wire::go_json(&Envelope {
             error: &self.message,
             code: self.code,
-            details: self.details.as_ref(),
+            details: self.details.as_deref(),
             request_id,
         });
         let mut response = (self.status, [(CONTENT_TYPE, JSON_UTF8)], body).into_response();
