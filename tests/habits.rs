@@ -260,3 +260,63 @@ fn a_fast_run_shows_no_progress_line() {
     assert_eq!(code, 0, "{shown}");
     assert!(!shown.contains("waiting"), "{shown}");
 }
+
+#[test]
+fn config_check_shows_every_setting_and_where_it_came_from() {
+    // As `git config --show-origin` does: a flag, a variable, the file (and its target
+    // table) and the default, each named; a header's value never shown.
+    let dir = std::env::temp_dir().join(format!("ssoprobe-origins-{}", common::uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sites.toml");
+    std::fs::write(
+        &file,
+        "team = \"xyz\"\ntimeout = \"5s\"\n\n[targets.wiki]\nservice = \"https://wiki.example.com\"\nheader = [\"X-Skip: origin-canary-77\"]\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let output = common::bin()
+        .args([
+            "config",
+            "check",
+            "--config",
+            &path,
+            "--tls-warn-days",
+            "30",
+        ])
+        .env("SSOPROBE_DEADLINE", "20s")
+        .output()
+        .unwrap();
+    let r = common::Run::from(output, std::time::Duration::ZERO);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let line = |key: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("no {key}\n{}", r.dump()))
+            .to_string()
+    };
+    assert!(
+        line("tls_warn_days").contains("# flag --tls-warn-days"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        line("deadline").contains("# variable SSOPROBE_DEADLINE"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        line("team").contains(&format!("# file {path}")),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        line("service").contains(&format!("# file {path} [targets.wiki]")),
+        "{}",
+        r.dump()
+    );
+    assert!(line("tls_fail_days").contains("7") && line("tls_fail_days").contains("# default"));
+    assert!(line("header").contains("X-Skip: …"), "{}", r.dump());
+    assert!(!r.stdout.contains("origin-canary-77"), "{}", r.dump());
+    let _ = std::fs::remove_dir_all(&dir);
+}

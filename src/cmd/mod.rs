@@ -151,7 +151,7 @@ async fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, AppError> 
             let origins = matches
                 .subcommand_matches("config")
                 .and_then(|m| m.subcommand_matches("check"));
-            config::run(&args, origins.map(|m| m as &dyn OriginOf))
+            config::run(&args, origins)
         }
         Command::Passkey { command } => passkey::run(command).await,
         Command::Completions { shell } => {

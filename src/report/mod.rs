@@ -38,6 +38,12 @@ impl Target {
             Some(_) => crate::redact::configured_url(&config.idp),
             None => "(unknown)".to_string(),
         };
+        // Pocket ID's URL as its APP_URL is written, without a trailing slash: the
+        // same in the header, the JSON, the hints and --print-config.
+        let idp = match idp.strip_suffix('/') {
+            Some(base) if base.matches('/').count() == 2 => base.to_string(),
+            _ => idp,
+        };
         Target {
             service: crate::redact::configured_url(&config.service),
             idp,
