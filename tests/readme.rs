@@ -304,3 +304,77 @@ fn install_is_documented_and_packaging_uses_one_absolute_path() {
         }
     }
 }
+
+/// The anchors of a Markdown page's headings, outside code blocks.
+fn anchors(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        if !in_code && line.starts_with('#') {
+            out.push(anchor(line.trim_start_matches('#').trim()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_between_the_readme_and_the_docs_resolves() {
+    // The README links into docs/ and docs/ links back: a moved section or a renamed
+    // heading breaks a link, and this names it.
+    let mut broken = Vec::new();
+    for page in common::doc_files() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        let dir = page.parent().unwrap().to_path_buf();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let link = &rest[..end];
+            if link.starts_with("http") || link.contains(' ') || link.is_empty() {
+                continue;
+            }
+            let (file, fragment) = link.split_once('#').unwrap_or((link, ""));
+            let target = if file.is_empty() {
+                page.clone()
+            } else {
+                dir.join(file)
+            };
+            if !target.exists() {
+                broken.push(format!("{}: {link} (no such file)", page.display()));
+                continue;
+            }
+            if !fragment.is_empty()
+                && target.extension().is_some_and(|x| x == "md")
+                && !anchors(&std::fs::read_to_string(&target).unwrap())
+                    .iter()
+                    .any(|a| a == fragment)
+            {
+                broken.push(format!("{}: {link} (no such heading)", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_readme_is_a_front_door() {
+    // Read in five minutes: the reference lives in docs/.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines; move reference material to docs/"
+    );
+    for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        assert!(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(license)
+                .exists(),
+            "{license} is missing (Cargo.toml says MIT OR Apache-2.0)"
+        );
+    }
+}
