@@ -174,7 +174,7 @@ pub async fn run_targets(
             started_unix: d.started_unix,
         })
         .collect();
-    let text = render(format, files.print_config, &runs);
+    let text = render(format, files.print_config, trace, &runs);
     let code = runs
         .iter()
         .map(|r| report::exit_code(r.outcome.status()))
@@ -323,10 +323,15 @@ fn write_har(path: &std::path::Path, done: &[TargetDone]) -> Result<(), AppError
 }
 
 /// The report in `format`, or the TOML of what the run found for `--print-config`.
-fn render(format: Format, print_config: bool, runs: &[report::TargetRun<'_>]) -> String {
+fn render(
+    format: Format,
+    print_config: bool,
+    every_problem: bool,
+    runs: &[report::TargetRun<'_>],
+) -> String {
     match format {
         _ if print_config => report::config_toml(runs),
-        Format::Human => report::human_all(runs),
+        Format::Human => report::human_all_with(runs, every_problem),
         Format::Json => report::json_all(runs),
         Format::Junit => report::junit::render(runs),
         Format::Nagios => report::nagios::render(runs),
