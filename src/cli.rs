@@ -92,7 +92,9 @@ pub enum Command {
 /// Arguments of `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address or host name and port to listen on (loopback unless you say otherwise).
+    /// Address or host name and port to listen on (loopback unless you say otherwise);
+    /// `:PORT` is every interface, as blackbox_exporter's `:9115`, and a bare `PORT` is
+    /// loopback on that port.
     #[arg(
         long,
         env = "SSOPROBE_LISTEN",

@@ -37,6 +37,36 @@ fn short_flags_mean_what_they_mean_in_curl() {
 }
 
 #[test]
+fn verbose_lists_the_problems_a_check_line_leaves_out() {
+    // Pocket ID's discovery names two internal URLs; the check's line shows the first.
+    let hidden = "jwks_uri http://pocket-id:1411/.well-known/jwks.json is not on the public host id.example.com";
+    let plain = run(&["demo", "--fault", "internal-url", "--no-login"]);
+    assert_eq!(plain.code, 2, "{}", plain.dump());
+    assert!(
+        plain.stdout.contains("(+1 more, see details)") && !plain.stdout.contains(hidden),
+        "{}",
+        plain.dump()
+    );
+    let verbose = run(&["demo", "--fault", "internal-url", "--no-login", "-v"]);
+    assert_eq!(verbose.code, 2, "{}", verbose.dump());
+    assert!(
+        verbose.stdout.contains(&format!("also: ✘ {hidden}\n")),
+        "{}",
+        verbose.dump()
+    );
+    // Listed once: the problem the line shows is not repeated.
+    assert_eq!(
+        verbose
+            .stdout
+            .matches("token_endpoint http://pocket-id:1411/api/oidc/token is not on")
+            .count(),
+        1,
+        "{}",
+        verbose.dump()
+    );
+}
+
+#[test]
 fn quiet_prints_nothing_but_errors() {
     let lab = Lab::start(&["callback-not-registered"]);
     let r = run(&check_args(&lab, &["-q"]));

@@ -155,11 +155,18 @@ impl Serve {
     }
 
     fn start_on(config: &str, listen: &str, port: u16, extra: &[&str]) -> Serve {
+        let mut command = common::bin();
+        command
+            .args(["serve", "--config", config, "--listen", listen])
+            .args(extra);
+        Serve::start_command(command, port)
+    }
+
+    /// Starts `command` (a `serve` that listens on loopback's `port`, among others).
+    fn start_command(mut command: std::process::Command, port: u16) -> Serve {
         let stderr =
             std::env::temp_dir().join(format!("ssoprobe-serve-{}.err", common::uuid_like()));
-        let child = common::bin()
-            .args(["serve", "--config", config, "--listen", listen])
-            .args(extra)
+        let child = command
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -501,6 +508,57 @@ fn listen_accepts_a_host_name() {
     assert!(
         bad.stderr
             .contains("--listen: 'localhost' is not ADDR:PORT or HOST:PORT"),
+        "{}",
+        bad.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn listen_takes_blackbox_exporters_colon_port_and_a_port_alone() {
+    let (dir, cfg) = offline_config();
+    // `:PORT`, as blackbox_exporter's `--web.listen-address=:9115`: every interface.
+    let port = free_port();
+    let serve = Serve::start_on(&cfg, &format!(":{port}"), port, &[]);
+    let stderr = serve.stderr();
+    let ipv6 = TcpListener::bind("[::1]:0").is_ok();
+    let every = if ipv6 {
+        format!("listening on http://[::]:{port} ")
+    } else {
+        format!("listening on http://0.0.0.0:{port} ")
+    };
+    assert!(stderr.contains(&every), "{stderr}");
+    assert!(
+        stderr.contains("is reachable from other machines"),
+        "{stderr}"
+    );
+    if ipv6 {
+        assert_eq!(get("::1", port, "/healthz", "").map(|r| r.0), Some(204));
+    }
+    drop(serve);
+    // A port alone, from the flag or SSOPROBE_LISTEN: loopback, as the default.
+    for from_env in [false, true] {
+        let port = free_port();
+        let mut command = common::bin();
+        command.args(["serve", "--config", &cfg]);
+        if from_env {
+            command.env("SSOPROBE_LISTEN", port.to_string());
+        } else {
+            command.args(["--listen", &port.to_string()]);
+        }
+        let serve = Serve::start_command(command, port);
+        let stderr = serve.stderr();
+        assert!(
+            stderr.contains(&format!("listening on http://127.0.0.1:{port} ")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("warning: --listen"), "{stderr}");
+        drop(serve);
+    }
+    let bad = common::run(&["serve", "--config", &cfg, "--listen", ":http"]);
+    assert_eq!(bad.code, 3, "{}", bad.dump());
+    assert!(
+        bad.stderr.contains("--listen: ':http' is not :PORT"),
         "{}",
         bad.dump()
     );

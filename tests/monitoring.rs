@@ -77,6 +77,12 @@ fn several_targets_are_checked_and_reported_together() {
         "{}",
         human.stdout
     );
+    // The last line speaks of all of them.
+    assert!(
+        human.stdout.ends_with("\n\nPASS · all 2 targets passed\n"),
+        "{}",
+        human.stdout
+    );
 
     let unknown = run(&["check", "--config", &cfg, "--target", "nope"]);
     assert_eq!(unknown.code, 3, "{}", unknown.dump());
@@ -102,6 +108,16 @@ fn the_worst_target_decides_the_exit_code() {
     assert_eq!(doc["status"], "fail");
     assert_eq!(doc["targets"][0]["status"], "fail");
     assert_eq!(doc["targets"][1]["status"], "pass");
+    // The human report ends with how many targets failed, and which.
+    let human = run(&["check", "--config", &cfg, "--color", "never"]);
+    assert_eq!(human.code, 2, "{}", human.dump());
+    assert!(
+        human
+            .stdout
+            .ends_with("\n\nFAIL · 1 of 2 targets failed (admin)\n"),
+        "{}",
+        human.stdout
+    );
 }
 
 #[test]
@@ -459,9 +475,39 @@ fn serve_probes_targets_and_logs_in_at_most_once_per_interval() {
         "exactly one login at the lab for two quick scrapes"
     );
 
+    // blackbox_exporter's metrics, with its help texts, for its users' dashboards and
+    // alert rules: the site's answer after the login came over TLS 1.3 with a 200.
+    for line in [
+        "# HELP probe_success Displays whether or not the probe was a success\n",
+        "# HELP probe_duration_seconds Returns how long the probe took to complete in seconds\n",
+        "\nprobe_http_status_code 200\n",
+        "\nprobe_http_ssl 1\n",
+        "\nprobe_tls_version_info{version=\"TLS 1.3\"} 1\n",
+        "# TYPE probe_ssl_earliest_cert_expiry gauge\n",
+    ] {
+        assert!(first.contains(line), "{line}\n{first}");
+    }
+    // The earliest of the certificates the tls.* checks read.
+    let values = |name: &str| -> Vec<i64> {
+        first
+            .lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect()
+    };
+    let earliest = values("probe_ssl_earliest_cert_expiry ");
+    let leaves = values("ssoprobe_tls_cert_expiry_timestamp_seconds{");
+    assert_eq!(leaves.len(), 3, "{first}");
+    assert_eq!(earliest, [*leaves.iter().min().unwrap()], "{first}");
+    // Not measured, so not invented.
+    assert!(!first.contains("probe_dns_lookup_time_seconds"), "{first}");
+
     // Anonymous targets run on every scrape.
     let (_, anon) = http_get(serve.port, "/probe?target=main").unwrap();
     assert!(anon.contains("\nprobe_success 1\n"), "{anon}");
+    // Without a login, the site's last answer is its redirect to Access.
+    assert!(anon.contains("\nprobe_http_status_code 302\n"), "{anon}");
+    assert!(anon.contains("\nprobe_http_ssl 1\n"), "{anon}");
 
     if let Some(mut promtool) = real_tool("promtool") {
         let mut child = promtool
@@ -586,8 +632,40 @@ fn a_real_prometheus_scrapes_serve() {
             seen.insert(instance, value);
         }
     }
+    // The scrapes that gave probe_success gave blackbox_exporter's other metrics too.
+    let query = |expr: &str| -> BTreeMap<String, String> {
+        let Some((200, body)) = http_get(prom_port, &format!("/api/v1/query?query={expr}")) else {
+            return BTreeMap::new();
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        v["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                (
+                    r["metric"]["instance"].as_str().unwrap_or("").to_string(),
+                    r["value"][1].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let status_codes = query("probe_http_status_code");
+    // A blackbox_exporter rule: certificates expiring within 14 days.
+    let expiring = query("probe_ssl_earliest_cert_expiry-time()%3C86400*14");
+    let expiry = query("probe_ssl_earliest_cert_expiry");
     let _ = prometheus.kill();
     let _ = prometheus.wait();
+    assert_eq!(
+        status_codes.get("healthy").map(String::as_str),
+        Some("302"),
+        "{status_codes:?}"
+    );
+    assert!(
+        expiry.contains_key("healthy") && expiring.is_empty(),
+        "{expiry:?} {expiring:?}"
+    );
     assert_eq!(
         seen.get("healthy").map(String::as_str),
         Some("1"),
@@ -790,5 +868,175 @@ fn serve_pages_render_in_a_real_browser_and_show_server_text_as_text() {
         debug.contains("→ GET https://id.example.com/authorize?"),
         "{debug}"
     );
+    drop(serve);
+}
+
+/// A `[targets.NAME]` body for `lab`: its site, CA and routes; serve finds the team and
+/// Pocket ID from the chain.
+fn lab_target(lab: &Lab) -> String {
+    let list = |flag: &str| {
+        lab.routes
+            .chunks(2)
+            .filter(|p| p[0] == flag)
+            .map(|p| format!("\"{}\"", p[1]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ca = lab
+        .routes
+        .chunks(2)
+        .find(|p| p[0] == "--ca-file")
+        .map(|p| p[1].clone())
+        .unwrap();
+    format!(
+        "service = \"https://service.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
+        list("--resolve"),
+        list("--connect-to")
+    )
+}
+
+/// How `html` lays out in a 420-px-wide viewport, measured by Chromium: the viewport's
+/// width, the document's scroll width, and every element that scrolls sideways
+/// (`tag.class:scrollWidth/clientWidth`). Headless Chromium's window is at least 500 px
+/// wide, so the page is laid out in a 420-px frame; serve's pages allow no script, so a
+/// copy with a measuring script appended is what is loaded (the same markup and inline
+/// style). A screenshot of the frame goes to `shot`. None without Chromium.
+fn at_420_px(
+    html: &str,
+    dir: &std::path::Path,
+    name: &str,
+    shot: &std::path::Path,
+) -> Option<(u64, u64, Vec<String>)> {
+    const MEASURE: &str = "<script>addEventListener('load',()=>{const over=[...document.querySelectorAll('*')].filter(e=>e.scrollWidth>e.clientWidth+1&&getComputedStyle(e).overflowX!=='visible').map(e=>e.tagName.toLowerCase()+'.'+e.className+':'+e.scrollWidth+'/'+e.clientWidth);parent.postMessage(JSON.stringify({inner:innerWidth,scroll:document.documentElement.scrollWidth,over}),'*');});</script>";
+    assert!(html.contains("</body>"), "{html}");
+    std::fs::write(
+        dir.join(format!("{name}.html")),
+        html.replacen("</body>", &format!("{MEASURE}</body>"), 1),
+    )
+    .unwrap();
+    let frame = dir.join(format!("{name}-at-420.html"));
+    std::fs::write(
+        &frame,
+        format!(
+            "<!DOCTYPE html><html><head><style>body{{margin:0;background:#999}}iframe{{border:0;width:420px;height:1600px;display:block;background:#fff}}</style></head><body><iframe src=\"{name}.html\"></iframe><pre id=\"measured\"></pre><script>addEventListener('message',e=>{{document.getElementById('measured').textContent=e.data;}});</script></body></html>"
+        ),
+    )
+    .unwrap();
+    let url = format!("file://{}", frame.display());
+    let dom = chromium(
+        &[
+            "--window-size=500,1600",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ],
+        &url,
+        &dir.join("profile"),
+    )?;
+    let measured = dom
+        .split("<pre id=\"measured\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("no measurement of {name}\n{dom}"));
+    let v: serde_json::Value =
+        serde_json::from_str(measured).unwrap_or_else(|e| panic!("{e}: {measured}"));
+    chromium(
+        &[
+            "--window-size=500,1600",
+            "--virtual-time-budget=5000",
+            &format!("--screenshot={}", shot.display()),
+        ],
+        &url,
+        &dir.join("profile"),
+    );
+    let over = v["over"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect();
+    Some((
+        v["inner"].as_u64().unwrap(),
+        v["scroll"].as_u64().unwrap(),
+        over,
+    ))
+}
+
+#[test]
+fn serve_pages_read_on_a_420_px_wide_screen_and_probe_a_target_now() {
+    let healthy = Lab::start(&[]);
+    // Long findings and hints, and an IdP's error text quoted in them.
+    let faulty = Lab::start(&["internal-url"]);
+    let config = healthy.dir.join("narrow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.healthy]\n{}\n[targets.\"faulty one\"]\n{}",
+            lab_target(&healthy),
+            lab_target(&faulty)
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&config.display().to_string(), &[]);
+    let port = serve.port;
+    // Before any probe, each target links to a probe now, beside "not probed yet".
+    let (_, before) = http_get(port, "/").unwrap();
+    for link in [
+        "href=\"/probe?target=healthy&amp;debug=true\">probe now</a>",
+        "href=\"/probe?target=faulty+one&amp;debug=true\">probe now</a>",
+    ] {
+        assert_eq!(before.matches(link).count(), 1, "{link}\n{before}");
+    }
+    assert_eq!(before.matches("not probed yet").count(), 2, "{before}");
+    // The link runs the target and answers its report.
+    let (status, now) = http_get(port, "/probe?target=faulty+one&debug=true").unwrap();
+    assert_eq!(status, 200, "{now}");
+    assert!(
+        now.contains("idp.discovery") && now.contains("Requests of this run"),
+        "{now}"
+    );
+    let (_, after) = http_get(port, "/probe?target=healthy").unwrap();
+    assert!(after.contains("\nprobe_success 1\n"), "{after}");
+    let (_, index) = http_get(port, "/").unwrap();
+    assert!(!index.contains("not probed yet"), "{index}");
+    assert_eq!(index.matches(">probe now</a>").count(), 2, "{index}");
+
+    // Every page reads on a phone: nothing wider than the screen, nothing to scroll
+    // sideways (a table scrolling in its box hides the findings).
+    let dir = healthy.dir.join("narrow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-420px");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (name, path) in [
+        ("index-before", None),
+        ("index", Some("/")),
+        ("report-faulty", Some("/report?id=1")),
+        ("report-healthy", Some("/report?id=2")),
+    ] {
+        let html = match path {
+            Some(path) => {
+                let (status, html) = http_get(port, path).unwrap();
+                assert_eq!(status, 200, "{path}: {html}");
+                html
+            }
+            None => before.clone(),
+        };
+        let shot = shots.join(format!("{name}.png"));
+        let Some((inner, scroll, over)) = at_420_px(&html, &dir, name, &shot) else {
+            return;
+        };
+        assert_eq!(inner, 420, "{name}: the frame is the screen");
+        assert!(
+            scroll <= 420,
+            "{name} is {scroll} px wide at 420 (see {})",
+            shot.display()
+        );
+        assert!(
+            over.is_empty(),
+            "{name} scrolls sideways at 420 px: {over:?} (see {})",
+            shot.display()
+        );
+        let png = std::fs::read(&shot).expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", shot.display());
+    }
     drop(serve);
 }

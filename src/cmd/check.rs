@@ -179,7 +179,7 @@ pub async fn run_targets(
             started_unix: d.started_unix,
         })
         .collect();
-    let text = render(format, files.print_config, &runs);
+    let text = render(format, files.print_config, trace, &runs);
     let code = runs
         .iter()
         .map(|r| report::exit_code(r.outcome.status()))
@@ -327,7 +327,6 @@ fn write_har(path: &std::path::Path, done: &[TargetDone]) -> Result<(), AppError
     })
 }
 
-/// The report in `format`, or the TOML of what the run found for `--print-config`.
 /// The routing and trust settings given as flags or variables (`--resolve`,
 /// `--connect-to`, `--ca-file` made absolute, `--insecure`), as config-file lines: the
 /// printed config checks the same origins the run did.
@@ -355,14 +354,16 @@ fn routing_lines(args: &CheckArgs) -> Vec<String> {
     lines
 }
 
+/// The report in `format`, or the TOML of what the run found for `--print-config`.
 fn render(
     format: Format,
     print_config: Option<&[String]>,
+    every_problem: bool,
     runs: &[report::TargetRun<'_>],
 ) -> String {
     match format {
         _ if let Some(routing) = print_config => report::config_toml(runs, routing),
-        Format::Human => report::human_all(runs),
+        Format::Human => report::human_all_with(runs, every_problem),
         Format::Json => report::json_all(runs),
         Format::Junit => report::junit::render(runs),
         Format::Nagios => report::nagios::render(runs),

@@ -59,12 +59,12 @@ impl Record {
         }
     }
 
-    /// The human report and its hop trace (the `debug=true` answer; serve turns
-    /// colour off for the process).
+    /// The human report, every problem of each check listed, and its hop trace (the
+    /// `debug=true` answer; serve turns colour off for the process).
     pub fn debug_text(&self) -> String {
         format!(
             "{}\nRequests of this run (secrets redacted):\n{}",
-            report::human_all(&[self.run()]),
+            report::human_all_with(&[self.run()], true),
             if self.trace.is_empty() {
                 "  (none)\n"
             } else {
@@ -182,7 +182,10 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:t
 pre{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;padding:.6rem}\
 .badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;font-weight:600;white-space:nowrap}\
 .pass{background:#dbeafe;color:#0b3d91}.warn{background:#fef3c7;color:#7a4b00}.fail{background:#fde2e1;color:#8a1010}.skip{background:#eee;color:#555}.when{white-space:nowrap}footer{margin-top:1.2rem}\
-@media (prefers-color-scheme:dark){body{background:#111;color:#eee}th,td{border-color:#333}.hint{color:#bbb}pre{background:#1c1c1c}}";
+@media (max-width:40rem){body{padding:.6rem}p,td,code{overflow-wrap:anywhere}\
+table,tbody,tr{display:block}thead{display:none}tr{padding:.4rem 0;border-bottom:1px solid #ddd}\
+td{display:inline-block;padding:.1rem .5rem .1rem 0;border:0}td.text{display:block}}\
+@media (prefers-color-scheme:dark){body{background:#111;color:#eee}th,td,tr{border-color:#333}.hint{color:#bbb}pre{background:#1c1c1c}}";
 
 fn page(title: &str, refresh: Option<u32>, body: &str) -> String {
     let refresh = refresh
@@ -203,7 +206,8 @@ fn first_problem(outcome: &Outcome) -> Option<(&str, &str, Option<&str>)> {
         .map(|c| (c.id.as_str(), c.summary.as_str(), c.hint.as_deref()))
 }
 
-/// `/`: the targets with their last result, then the recent probes.
+/// `/`: the targets with their last result (or "not probed yet") and a link that probes
+/// each now (`debug=true`: the report with its requests), then the recent probes.
 pub fn index(
     targets: &[(String, Option<Arc<Record>>)],
     recent: &[Arc<Record>],
@@ -211,9 +215,14 @@ pub fn index(
     refresh: Option<u32>,
 ) -> String {
     let mut body = String::from(
-        "<h1>ssoprobe serve</h1>\n<h2>Targets</h2>\n<div class=\"scroll\"><table><thead><tr><th>target</th><th>last result</th><th>when</th><th>first problem</th></tr></thead><tbody>\n",
+        "<h1>ssoprobe serve</h1>\n<h2>Targets</h2>\n<div class=\"scroll\"><table><thead><tr><th>target</th><th>last result</th><th>when</th><th>first problem</th><th>probe</th></tr></thead><tbody>\n",
     );
     for (name, last) in targets {
+        // Runs the target now and answers its report with the requests, as text.
+        let probe_now = format!(
+            "<td><a class=\"probe-now\" href=\"/probe?target={}&amp;debug=true\">probe now</a></td>",
+            escape(&url_escape(name))
+        );
         match last {
             Some(r) => {
                 let problem = match first_problem(&r.outcome) {
@@ -224,10 +233,10 @@ pub fn index(
                         hint.map(|h| format!("<div class=\"hint\">hint: {}</div>", escape(h)))
                             .unwrap_or_default()
                     ),
-                    None => "none".to_string(),
+                    None => "no problem".to_string(),
                 };
                 body.push_str(&format!(
-                    "<tr class=\"target\" data-status=\"{}\"><td>{}</td><td>{}</td><td class=\"when\"><a href=\"/report?id={}\">{}</a></td><td>{problem}</td></tr>\n",
+                    "<tr class=\"target\" data-status=\"{}\"><td>{}</td><td>{}</td><td class=\"when\"><a href=\"/report?id={}\">{}</a></td><td class=\"text\">{problem}</td>{probe_now}</tr>\n",
                     r.outcome.status().as_str(),
                     escape(name),
                     badge(r.outcome.status()),
@@ -236,10 +245,8 @@ pub fn index(
                 ));
             }
             None => body.push_str(&format!(
-                "<tr class=\"target\" data-status=\"none\"><td>{}</td><td>not probed yet</td><td></td><td>scrape <a href=\"/probe?target={}\">/probe?target={}</a></td></tr>\n",
+                "<tr class=\"target\" data-status=\"none\"><td>{}</td><td>not probed yet</td><td></td><td></td>{probe_now}</tr>\n",
                 escape(name),
-                escape(&url_escape(name)),
-                escape(name)
             )),
         }
     }
@@ -295,7 +302,7 @@ pub fn report(r: &Record, now_unix: i64) -> String {
     body.push_str("<div class=\"scroll\"><table><thead><tr><th>check</th><th>result</th><th>finding</th></tr></thead><tbody>\n");
     for c in &r.outcome.checks {
         body.push_str(&format!(
-            "<tr class=\"check\" data-id=\"{}\" data-status=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}{}</td></tr>\n",
+            "<tr class=\"check\" data-id=\"{}\" data-status=\"{}\"><td><code>{}</code></td><td>{}</td><td class=\"text\">{}{}</td></tr>\n",
             escape(&c.id),
             c.status.as_str(),
             escape(&c.id),

@@ -1,7 +1,11 @@
 //! `ssoprobe serve`: a Prometheus multi-target exporter, in the manner of
 //! blackbox_exporter. Prometheus schedules and stores; ssoprobe answers
-//! `GET /probe?target=NAME` with that target's check in the Prometheus format plus
-//! `probe_success` and `probe_duration_seconds`.
+//! `GET /probe?target=NAME` with that target's check in the Prometheus format plus the
+//! metrics of blackbox_exporter's HTTP probe that ssoprobe measures with the same meaning
+//! (`probe_success`, `probe_duration_seconds`, `probe_http_status_code`, `probe_http_ssl`,
+//! `probe_tls_version_info`, `probe_ssl_earliest_cert_expiry`: see
+//! [`report::prometheus::blackbox`]), so that dashboards and alert rules written for
+//! blackbox_exporter read it. `--listen` takes blackbox_exporter's `:PORT` too.
 //!
 //! Every scrape of a target shares the run of that target under way, if there is one,
 //! instead of starting another: a target holds at most one of the `--concurrency` run
@@ -145,17 +149,32 @@ pub(crate) async fn run(
 }
 
 /// `--listen`: `ADDR:PORT` (`127.0.0.1:9797`, `[::1]:9797`) or `HOST:PORT`
-/// (`localhost:9797`), resolved to every address the name has.
+/// (`localhost:9797`), resolved to every address the name has; `:PORT`, as
+/// blackbox_exporter's `--web.listen-address=:9115`, is every interface (IPv6 and IPv4,
+/// or IPv4 alone where the machine has no IPv6); a bare `PORT` keeps the default's
+/// loopback address and changes the port only.
 async fn resolve_listen(listen: &str) -> Result<Vec<SocketAddr>, AppError> {
-    if let Ok(addr) = listen.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
-    }
     let usage = |why: &str| {
         AppError::Usage(format!(
-            "--listen: '{}' {why}, e.g. 127.0.0.1:9797 or localhost:9797",
+            "--listen: '{}' {why}, e.g. 127.0.0.1:9797, localhost:9797, :9797 (every interface) or 9797 (loopback)",
             listen.replace(['\n', '\r'], " ")
         ))
     };
+    if let Some(port) = port_only(listen) {
+        return Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]);
+    }
+    if let Some(port) = listen.strip_prefix(':') {
+        let Some(port) = port_only(port) else {
+            return Err(usage("is not :PORT with a port from 0 to 65535"));
+        };
+        return Ok(vec![
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+        ]);
+    }
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
     let Some((host, port)) = listen.rsplit_once(':') else {
         return Err(usage("is not ADDR:PORT or HOST:PORT"));
     };
@@ -170,6 +189,14 @@ async fn resolve_listen(listen: &str) -> Result<Vec<SocketAddr>, AppError> {
         return Err(usage("resolves to no address"));
     }
     Ok(addrs)
+}
+
+/// A port number alone: ASCII digits only (no sign, no space), within 0..=65535.
+fn port_only(text: &str) -> Option<u16> {
+    if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// How the exporter runs.
@@ -198,6 +225,8 @@ pub enum Stopped {
 struct Cached {
     /// Its report in the Prometheus format.
     text: String,
+    /// blackbox_exporter's metrics of the site's final answer, where ssoprobe has them.
+    blackbox: String,
     /// Whether it succeeded: its checks decided, and none failed.
     success: bool,
     /// The run as `/`, `/report` and `debug=true` show it.
@@ -562,7 +591,12 @@ async fn stop_serving(
 async fn bind(addrs: &[SocketAddr]) -> Result<tokio::net::TcpListener, ServeError> {
     let mut last = None;
     for addr in addrs {
-        match tokio::net::TcpListener::bind(addr).await {
+        let bound = if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED {
+            bind_every_interface(*addr)
+        } else {
+            tokio::net::TcpListener::bind(addr).await
+        };
+        match bound {
             Ok(listener) => return Ok(listener),
             Err(e) => last = Some((*addr, e)),
         }
@@ -586,6 +620,21 @@ async fn bind(addrs: &[SocketAddr]) -> Result<tokio::net::TcpListener, ServeErro
         addr.to_string()
     };
     Err(ServeError { addr, source })
+}
+
+/// Listens on `[::]:port` for IPv6 and IPv4 alike (IPV6_V6ONLY off, as Go's `:9115`
+/// does), whatever the system's default for IPv6 sockets.
+fn bind_every_interface(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+    socket.set_only_v6(false)?;
+    // As tokio's own bind: a restarted exporter takes its port back at once.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(socket.into())
 }
 
 /// The open connections, oldest first, so that the oldest idle one can make room.
@@ -1031,6 +1080,10 @@ fn record_run(
         outcome: &outcome,
         started_unix,
     }]);
+    let blackbox = report::prometheus::blackbox(
+        &outcome,
+        report::prometheus::final_answer(&entries).as_ref(),
+    );
     let trace = super::pages::trace(&entries);
     let har = serde_json::to_string(&report::har::document(&[report::har::TargetEntries {
         name: &state.name,
@@ -1043,6 +1096,7 @@ fn record_run(
         .push(&state.name, target, started_unix, outcome, trace, har);
     let cached = Arc::new(Cached {
         text: rendered,
+        blackbox,
         success,
         record,
         at: Instant::now(),
@@ -1202,20 +1256,22 @@ fn not_run(exporter: &Exporter, reason: &str, why: &str, waited: Duration) -> Re
     text(StatusCode::OK, body)
 }
 
-/// blackbox_exporter's two metrics, and the age of a reused result, after the report.
+/// blackbox_exporter's metrics, and the age of a reused result, after the report.
 fn with_probe_metrics(cached: &Cached, age: Duration) -> String {
     format!(
-        "{}{}# HELP ssoprobe_result_age_seconds Age of this result: above 0 when a recent run was reused (minimum login interval).\n# TYPE ssoprobe_result_age_seconds gauge\nssoprobe_result_age_seconds {:.3}\n",
+        "{}{}{}# HELP ssoprobe_result_age_seconds Age of this result: above 0 when a recent run was reused (minimum login interval).\n# TYPE ssoprobe_result_age_seconds gauge\nssoprobe_result_age_seconds {:.3}\n",
         cached.text,
         probe_metrics(cached.success, cached.record.outcome.duration),
+        cached.blackbox,
         age.as_secs_f64()
     )
 }
 
-/// blackbox_exporter's two metrics: `probe_success` and `probe_duration_seconds`.
+/// blackbox_exporter's `probe_success` (1 when the run's checks decided and none failed)
+/// and `probe_duration_seconds` (the run's wall time), with its help texts.
 fn probe_metrics(success: bool, duration: Duration) -> String {
     format!(
-        "# HELP probe_success Whether the probe succeeded (no check failed).\n# TYPE probe_success gauge\nprobe_success {}\n# HELP probe_duration_seconds How long the probe's checks took.\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
+        "# HELP probe_success Displays whether or not the probe was a success\n# TYPE probe_success gauge\nprobe_success {}\n# HELP probe_duration_seconds Returns how long the probe took to complete in seconds\n# TYPE probe_duration_seconds gauge\nprobe_duration_seconds {:.3}\n",
         u8::from(success),
         duration.as_secs_f64()
     )
@@ -1273,6 +1329,75 @@ mod tests {
             scrape_budget(Some(&HeaderValue::from_bytes(b"\xff\xfe").unwrap())),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn listen_takes_blackbox_exporters_port_forms() {
+        let every = |port: u16| {
+            vec![
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+                SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+            ]
+        };
+        // `:PORT` is every interface, as blackbox_exporter's `:9115`.
+        assert_eq!(resolve_listen(":9797").await.unwrap(), every(9797));
+        assert_eq!(resolve_listen(":0").await.unwrap(), every(0));
+        // A bare port keeps the default's loopback address.
+        assert_eq!(
+            resolve_listen("9797").await.unwrap(),
+            vec![SocketAddr::from(([127, 0, 0, 1], 9797))]
+        );
+        assert_eq!(
+            resolve_listen("0.0.0.0:9797").await.unwrap(),
+            vec![SocketAddr::from(([0, 0, 0, 0], 9797))]
+        );
+        assert_eq!(
+            resolve_listen("[::1]:9797").await.unwrap(),
+            vec![SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 9797))]
+        );
+        for bad in [
+            ":",
+            ":x",
+            ":65536",
+            ": 80",
+            ":+80",
+            "65536",
+            "+80",
+            "-1",
+            "99999999999",
+            "",
+        ] {
+            let Err(AppError::Usage(why)) = resolve_listen(bad).await else {
+                panic!("{bad:?} accepted");
+            };
+            assert!(why.starts_with("--listen: '"), "{why}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_interface_takes_ipv4_and_ipv6() {
+        let addrs = resolve_listen(":0").await.unwrap();
+        let listener = bind(&addrs).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = tokio::spawn(async move {
+            for _ in 0..2 {
+                let _ = listener.accept().await.unwrap();
+            }
+        });
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("IPv4 reaches :PORT");
+        // A machine without IPv6 binds 0.0.0.0 instead; with it, ::1 reaches the port too.
+        if std::net::TcpListener::bind("[::1]:0").is_ok() {
+            tokio::net::TcpStream::connect(("::1", port))
+                .await
+                .expect("IPv6 reaches :PORT");
+        } else {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+        }
+        accept.await.unwrap();
     }
 }
 

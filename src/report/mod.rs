@@ -188,9 +188,11 @@ fn paint(text: &str, status: Status) -> String {
     }
 }
 
-/// The human report: one line per check, hints under problems, a summary line.
+/// The human report: one line per check, hints under problems, a summary line; with
+/// `every_problem` (`-v`), a check that found several problems lists the ones its line
+/// leaves out ("(+1 more, see details)") under it.
 /// Color is decided by the caller through `colored::control`.
-pub fn human(outcome: &Outcome, target: &Target) -> String {
+pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String {
     let mut out = String::new();
     let via = target
         .team_domain
@@ -268,6 +270,17 @@ pub fn human(outcome: &Outcome, target: &Target) -> String {
                 out.push_str(&format!("  {:width$}  {:>7}        {line}\n", "", ""));
             }
         }
+        if every_problem {
+            for (status, finding) in other_problems(c) {
+                out.push_str(&format!(
+                    "  {:width$}  {:>7}  {} {} {finding}\n",
+                    "",
+                    "",
+                    "also:".cyan().bold(),
+                    paint(symbol(status), status),
+                ));
+            }
+        }
     }
     let count = |s: Status| outcome.checks.iter().filter(|c| c.status == s).count();
     let status = outcome.status();
@@ -300,9 +313,43 @@ pub fn human(outcome: &Outcome, target: &Target) -> String {
     out
 }
 
+/// The problems of a check its line leaves out ("(+1 more, see details)"): every one
+/// recorded in `details.problems` but the first of its status, which the line shows.
+fn other_problems(c: &crate::finding::CheckResult) -> Vec<(Status, String)> {
+    let Some(all) = c.details.get("problems").and_then(|p| p.as_array()) else {
+        return Vec::new();
+    };
+    let mut shown = false;
+    let mut others = Vec::new();
+    for text in all.iter().filter_map(|p| p.as_str()) {
+        let Some((status, finding)) = text.split_once(": ") else {
+            continue;
+        };
+        let status = match status {
+            "pass" => Status::Pass,
+            "warn" => Status::Warn,
+            "fail" => Status::Fail,
+            "skip" => Status::Skip,
+            _ => continue,
+        };
+        if status == c.status && !shown {
+            shown = true;
+            continue;
+        }
+        others.push((status, crate::redact::terminal_safe(finding)));
+    }
+    others
+}
+
 /// The human report of every target: one after the other, each under its name when
-/// there are several.
+/// there are several, then how many failed.
 pub fn human_all(runs: &[TargetRun<'_>]) -> String {
+    human_all_with(runs, false)
+}
+
+/// [`human_all`]; with `every_problem` (`-v`), each check's problems its line leaves
+/// out are listed under it.
+pub fn human_all_with(runs: &[TargetRun<'_>], every_problem: bool) -> String {
     let mut out = String::new();
     for (i, run) in runs.iter().enumerate() {
         if runs.len() > 1 {
@@ -311,9 +358,57 @@ pub fn human_all(runs: &[TargetRun<'_>]) -> String {
             }
             out.push_str(&format!("{} {}\n", "target".bold(), run.name));
         }
-        out.push_str(&human(run.outcome, run.target));
+        out.push_str(&human(run.outcome, run.target, every_problem));
+    }
+    if runs.len() > 1 {
+        out.push_str(&format!("\n{}\n", overall(runs)));
     }
     out
+}
+
+/// The last line of a report of several targets: "FAIL · 1 of 2 targets failed (b)".
+fn overall(runs: &[TargetRun<'_>]) -> String {
+    let with = |wanted: &[Status]| -> Vec<&str> {
+        runs.iter()
+            .filter(|r| wanted.contains(&r.outcome.status()))
+            .map(|r| r.name)
+            .collect()
+    };
+    // The names, a few of them: the reports above have them all.
+    let named = |names: &[&str]| {
+        let mut shown: Vec<String> = names
+            .iter()
+            .take(5)
+            .map(|n| crate::redact::terminal_safe(n))
+            .collect();
+        if names.len() > 5 {
+            shown.push(format!("{} more", names.len() - 5));
+        }
+        shown.join(", ")
+    };
+    let failed = with(&[Status::Fail, Status::Skip]);
+    let warned = with(&[Status::Warn]);
+    let n = runs.len();
+    let warnings = if warned.is_empty() {
+        String::new()
+    } else {
+        format!("; {} warned ({})", warned.len(), named(&warned))
+    };
+    if !failed.is_empty() {
+        format!(
+            "{} · {} of {n} targets failed ({}){warnings}",
+            paint("FAIL", Status::Fail),
+            failed.len(),
+            named(&failed)
+        )
+    } else if !warned.is_empty() {
+        format!(
+            "{} · none of {n} targets failed{warnings}",
+            paint("WARN", Status::Warn)
+        )
+    } else {
+        format!("{} · all {n} targets passed", paint("PASS", Status::Pass))
+    }
 }
 
 fn json_value(run: &TargetRun<'_>) -> serde_json::Value {
@@ -410,6 +505,73 @@ mod tests {
             ]
         );
         assert_eq!(hint_lines("most likely: é"), ["most likely: é"]);
+    }
+
+    #[test]
+    fn several_targets_end_with_how_many_failed() {
+        colored::control::set_override(false);
+        let target = Target {
+            service: "https://a.example/".into(),
+            idp: "https://id.example/".into(),
+            team_domain: None,
+            found: Default::default(),
+        };
+        let outcome = |status: Status| Outcome {
+            checks: vec![crate::finding::CheckResult {
+                id: "service.redirect".into(),
+                status,
+                duration: Duration::ZERO,
+                summary: String::new(),
+                hint: None,
+                could_not_run: false,
+                not_asked: false,
+                unsent: false,
+                details: Default::default(),
+            }],
+            duration: Duration::ZERO,
+            before: Duration::ZERO,
+        };
+        let (pass, warn, fail) = (
+            outcome(Status::Pass),
+            outcome(Status::Warn),
+            outcome(Status::Fail),
+        );
+        fn runs(outcomes: &[&Outcome], target: &Target) -> String {
+            let names = ["a", "b", "c", "d", "e", "f", "g"];
+            let runs: Vec<TargetRun<'_>> = outcomes
+                .iter()
+                .zip(names)
+                .map(|(outcome, name)| TargetRun {
+                    name,
+                    target,
+                    outcome,
+                    started_unix: 0,
+                })
+                .collect();
+            overall(&runs)
+        }
+        let runs = |outcomes: &[&Outcome]| runs(outcomes, &target);
+        let (pass, warn, fail) = (&pass, &warn, &fail);
+        assert_eq!(runs(&[pass, pass]), "PASS · all 2 targets passed");
+        assert_eq!(
+            runs(&[pass, warn, pass]),
+            "WARN · none of 3 targets failed; 1 warned (b)"
+        );
+        assert_eq!(
+            runs(&[fail, warn, fail, fail, fail, fail, fail]),
+            "FAIL · 6 of 7 targets failed (a, c, d, e, f, 1 more); 1 warned (b)"
+        );
+        assert_eq!(runs(&[pass, fail]), "FAIL · 1 of 2 targets failed (b)");
+        // One target: no such line.
+        assert!(
+            !human_all(&[TargetRun {
+                name: "a",
+                target: &target,
+                outcome: fail,
+                started_unix: 0,
+            }])
+            .contains("targets failed")
+        );
     }
 
     #[test]

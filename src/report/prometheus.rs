@@ -24,7 +24,7 @@
 //!   still reports its time until the failure; read it with `ssoprobe_success`.
 
 use super::TargetRun;
-use crate::checks::ids;
+use crate::checks::{Outcome, ids};
 use crate::finding::Status;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -162,6 +162,121 @@ pub fn render(runs: &[TargetRun<'_>]) -> String {
             .map(|r| Sample::new(r, [], r.started_unix.to_string())),
     );
     out
+}
+
+/// The site's final answer in a run, as its recorded requests show it: the last request
+/// of `service.reach` (the site once logged in), else of `service.redirect` (the site
+/// before the login, when the run did not log in or stopped before it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalAnswer {
+    /// Its status code; 0 when no answer came, as blackbox_exporter reports it.
+    pub status: u16,
+    /// The URL asked, as recorded (redacted).
+    pub url: String,
+}
+
+/// The site's final answer among a run's recorded requests (see [`FinalAnswer`]).
+pub fn final_answer(entries: &[crate::har::Entry]) -> Option<FinalAnswer> {
+    [ids::SERVICE_REACH, ids::SERVICE_REDIRECT]
+        .iter()
+        .find_map(|check| {
+            let e = entries.iter().rev().find(|e| e.check == *check)?;
+            Some(FinalAnswer {
+                status: e.response["status"]
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(0),
+                url: e.request["url"].as_str().unwrap_or_default().to_string(),
+            })
+        })
+}
+
+/// blackbox_exporter's metrics of an HTTP probe, where ssoprobe measures the same thing,
+/// with its names, types, labels and help texts, for `serve`'s `/probe` answer (no
+/// `target` label: the answer is one target's, and Prometheus adds its labels):
+///
+/// - `probe_http_status_code`: the status of the site's final answer ([`FinalAnswer`]),
+///   0 when none came.
+/// - `probe_http_ssl`: 1 when that answer came over TLS.
+/// - `probe_tls_version_info{version="TLS 1.3"}`: the TLS version of that answer's host,
+///   as its `tls.<host>` check recorded it; left out when the answer did not come over
+///   TLS or the check recorded none.
+/// - `probe_ssl_earliest_cert_expiry`: the earliest notAfter, in Unix seconds, among the
+///   leaf certificates the `tls.*` checks read (the site's, the team domain's, Pocket
+///   ID's): every one of them must be valid for a login.
+///
+/// Left out because ssoprobe does not measure them with blackbox_exporter's meaning:
+/// `probe_dns_lookup_time_seconds` (the HTTP client does not time its lookups) and
+/// `probe_http_redirects` (the final answer is one request, whose redirects the checks
+/// before it followed, each its own way).
+pub fn blackbox(outcome: &Outcome, answer: Option<&FinalAnswer>) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, labels: String, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{labels} {value}"
+        );
+    };
+    if let Some(answer) = answer {
+        gauge(
+            "probe_http_status_code",
+            "Response HTTP status code",
+            String::new(),
+            answer.status.to_string(),
+        );
+        let url = url::Url::parse(&answer.url).ok();
+        let tls = answer.status != 0 && url.as_ref().is_some_and(|u| u.scheme() == "https");
+        gauge(
+            "probe_http_ssl",
+            "Indicates if SSL was used for the final redirect",
+            String::new(),
+            bool_value(tls),
+        );
+        let version = url
+            .as_ref()
+            .and_then(|u| u.host_str())
+            .filter(|_| tls)
+            .and_then(|host| tls_version(outcome, host));
+        if let Some(version) = version {
+            gauge(
+                "probe_tls_version_info",
+                "Returns the TLS version used or NaN when unknown",
+                format!("{{version=\"{}\"}}", escape(&version)),
+                "1".to_string(),
+            );
+        }
+    }
+    let earliest = outcome
+        .checks
+        .iter()
+        .filter(|c| c.id.starts_with(ids::TLS_PREFIX))
+        .filter_map(|c| c.details.get("not_after_unix")?.as_i64())
+        .min();
+    if let Some(earliest) = earliest {
+        gauge(
+            "probe_ssl_earliest_cert_expiry",
+            "Returns last SSL chain expiry in unixtime",
+            String::new(),
+            earliest.to_string(),
+        );
+    }
+    out
+}
+
+/// The TLS version the `tls.<host>` check recorded, in blackbox_exporter's words
+/// ("TLSv1.3" → "TLS 1.3").
+fn tls_version(outcome: &Outcome, host: &str) -> Option<String> {
+    let id = format!("{}{}", ids::TLS_PREFIX, host.to_ascii_lowercase());
+    let protocol = outcome
+        .checks
+        .iter()
+        .find(|c| c.id == id)?
+        .details
+        .get("protocol")?
+        .as_str()?;
+    let number = protocol.strip_prefix("TLSv")?;
+    (!number.is_empty() && number.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then(|| format!("TLS {number}"))
 }
 
 /// One sample: its labels (`target` first) and its value, already formatted.
@@ -311,6 +426,98 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("NaN"));
+    }
+
+    fn entry(check: &str, url: &str, status: u16) -> crate::har::Entry {
+        crate::har::Entry {
+            check: check.into(),
+            started: std::time::SystemTime::UNIX_EPOCH,
+            request: json!({"method": "GET", "url": url}),
+            response: json!({"status": status}),
+            wait: Duration::ZERO,
+            receive: Duration::ZERO,
+            server_ip: None,
+            connection: None,
+        }
+    }
+
+    #[test]
+    fn blackbox_exporter_metrics_of_a_login() {
+        let mut site = check("tls.a.example", Status::Pass, 3);
+        site.details.insert("protocol".into(), json!("TLSv1.3"));
+        site.details
+            .insert("not_after_unix".into(), json!(1_803_715_659_i64));
+        let mut idp = check("tls.id.example", Status::Pass, 3);
+        idp.details.insert("protocol".into(), json!("TLSv1.2"));
+        idp.details
+            .insert("not_after_unix".into(), json!(1_790_000_000_i64));
+        let outcome = Outcome {
+            checks: vec![
+                site,
+                idp,
+                check("service.redirect", Status::Pass, 1),
+                check("service.reach", Status::Pass, 1),
+            ],
+            duration: Duration::from_millis(10),
+            before: Duration::ZERO,
+        };
+        let entries = [
+            entry("service.redirect", "https://a.example/", 302),
+            entry(
+                "idp.discovery",
+                "https://id.example/.well-known/openid-configuration",
+                200,
+            ),
+            entry(
+                "service.reach",
+                "https://A.example/app?x=%5Bredacted:1%5D",
+                200,
+            ),
+            entry(
+                "access.token",
+                "https://t.example/cdn-cgi/access/certs",
+                200,
+            ),
+        ];
+        let answer = final_answer(&entries).unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            blackbox(&outcome, Some(&answer)),
+            "# HELP probe_http_status_code Response HTTP status code\n# TYPE probe_http_status_code gauge\nprobe_http_status_code 200\n\
+# HELP probe_http_ssl Indicates if SSL was used for the final redirect\n# TYPE probe_http_ssl gauge\nprobe_http_ssl 1\n\
+# HELP probe_tls_version_info Returns the TLS version used or NaN when unknown\n# TYPE probe_tls_version_info gauge\nprobe_tls_version_info{version=\"TLS 1.3\"} 1\n\
+# HELP probe_ssl_earliest_cert_expiry Returns last SSL chain expiry in unixtime\n# TYPE probe_ssl_earliest_cert_expiry gauge\nprobe_ssl_earliest_cert_expiry 1790000000\n"
+        );
+    }
+
+    #[test]
+    fn blackbox_exporter_metrics_without_a_login_or_an_answer() {
+        let outcome = Outcome {
+            checks: vec![check("service.redirect", Status::Pass, 1)],
+            duration: Duration::from_millis(10),
+            before: Duration::ZERO,
+        };
+        // No login: the site's answer before it; over plain HTTP no TLS version.
+        let entries = [
+            entry("service.redirect", "http://a.example/", 301),
+            entry("service.redirect", "http://a.example/login", 302),
+        ];
+        let text = blackbox(&outcome, final_answer(&entries).as_ref());
+        assert!(text.contains("\nprobe_http_status_code 302\n"), "{text}");
+        assert!(text.contains("\nprobe_http_ssl 0\n"), "{text}");
+        assert!(!text.contains("probe_tls_version_info"), "{text}");
+        assert!(!text.contains("probe_ssl_earliest_cert_expiry"), "{text}");
+        // The login's request got no answer: status 0, and no TLS without an answer.
+        let entries = [
+            entry("service.redirect", "https://a.example/", 302),
+            entry("service.reach", "https://a.example/", 0),
+        ];
+        let text = blackbox(&outcome, final_answer(&entries).as_ref());
+        assert!(text.contains("\nprobe_http_status_code 0\n"), "{text}");
+        assert!(text.contains("\nprobe_http_ssl 0\n"), "{text}");
+        // Nothing recorded: nothing invented.
+        assert_eq!(final_answer(&[]), None);
+        assert_eq!(blackbox(&outcome, None), "");
     }
 
     #[test]
