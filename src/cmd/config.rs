@@ -6,6 +6,7 @@ use crate::config::{Config, OriginOf};
 
 pub(crate) fn run(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {
     let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    super::known_checks(&targets)?;
     if let Some(u) = &args.ping_url {
         crate::ping::PingUrl::parse(u)?;
     }
