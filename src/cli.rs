@@ -57,7 +57,11 @@ pub enum Command {
         mut_arg("quiet", |a| a.hide(true)),
         mut_arg("ping_url", |a| a.hide(true)),
         mut_arg("har", |a| a.hide(true)),
-        mut_arg("print_config", |a| a.hide(true))
+        mut_arg("print_config", |a| a.hide(true)),
+        mut_arg("report_json", |a| a.hide(true)),
+        mut_arg("report_junit", |a| a.hide(true)),
+        mut_arg("report_nagios", |a| a.hide(true)),
+        mut_arg("report_prometheus", |a| a.hide(true))
     )]
     Serve(Box<ServeArgs>),
     /// Validate a configuration without touching the network.
@@ -300,6 +304,22 @@ pub struct OutputArgs {
     /// standard output.
     #[arg(long, env = "SSOPROBE_OUTPUT", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the JSON report of the same run to FILE (atomically), whatever
+    /// --format prints.
+    #[arg(long, env = "SSOPROBE_REPORT_JSON", value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Also write the JUnit XML report of the same run to FILE (atomically), whatever
+    /// --format prints.
+    #[arg(long, env = "SSOPROBE_REPORT_JUNIT", value_name = "FILE")]
+    pub report_junit: Option<PathBuf>,
+    /// Also write the Nagios plugin output of the same run to FILE (atomically), whatever
+    /// --format prints.
+    #[arg(long, env = "SSOPROBE_REPORT_NAGIOS", value_name = "FILE")]
+    pub report_nagios: Option<PathBuf>,
+    /// Also write the Prometheus exposition of the same run to FILE (atomically), e.g.
+    /// for node_exporter's textfile collector, whatever --format prints.
+    #[arg(long, env = "SSOPROBE_REPORT_PROMETHEUS", value_name = "FILE")]
+    pub report_prometheus: Option<PathBuf>,
 }
 
 /// Arguments of `check`. Values stay text here; `config` parses them and names the flag,
@@ -466,6 +486,24 @@ pub struct CheckArgs {
     /// (secrets redacted as in --trace; opens in a browser's network panel).
     #[arg(long, env = "SSOPROBE_HAR", value_name = "FILE")]
     pub har: Option<PathBuf>,
+    /// Warn when the checks take longer than DURATION, or when check CHECK takes longer
+    /// (CHECK=DURATION; repeatable): the `run.time` check says which (check_http's -w).
+    #[arg(
+        long,
+        env = "SSOPROBE_WARNING",
+        value_name = "[CHECK=]DURATION",
+        value_delimiter = ','
+    )]
+    pub warning: Vec<String>,
+    /// Fail when the checks take longer than DURATION, or when check CHECK takes longer
+    /// (CHECK=DURATION; repeatable): the `run.time` check says which (check_http's -c).
+    #[arg(
+        long,
+        env = "SSOPROBE_CRITICAL",
+        value_name = "[CHECK=]DURATION",
+        value_delimiter = ','
+    )]
+    pub critical: Vec<String>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -507,6 +545,14 @@ pub struct DemoArgs {
     /// Fail when a certificate expires in fewer days than this [default: 7].
     #[arg(long, value_name = "DAYS")]
     pub tls_fail_days: Option<String>,
+    /// Warn when the checks take longer than DURATION, or check CHECK does
+    /// (CHECK=DURATION; repeatable).
+    #[arg(long, value_name = "[CHECK=]DURATION")]
+    pub warning: Vec<String>,
+    /// Fail when the checks take longer than DURATION, or check CHECK does
+    /// (CHECK=DURATION; repeatable).
+    #[arg(long, value_name = "[CHECK=]DURATION")]
+    pub critical: Vec<String>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -94,6 +94,45 @@ pub struct Config {
     /// Where to write the HAR archive of the run: `--har`, `SSOPROBE_HAR`, or the
     /// config file's top-level `har` (relative to the file).
     pub har: Option<PathBuf>,
+    /// The reports written to files beside the one `--format` prints
+    /// (`--report-json FILE`, …, or the config file's top-level `report_json`, …).
+    pub reports: Vec<ReportFile>,
+    /// The time thresholds (`--warning`, `--critical`): the run's and some checks'.
+    pub time_limits: Vec<TimeLimit>,
+}
+
+/// A report written to a file beside the one `--format` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFile {
+    /// Its format (never human).
+    pub format: Format,
+    /// Where (a config file's path made relative to the file).
+    pub path: PathBuf,
+    /// The setting that named it, for errors: `--report-junit`,
+    /// `SSOPROBE_REPORT_JUNIT` or `FILE: key `report_junit``.
+    pub setting: String,
+}
+
+/// The report files' settings: the config key and the format each writes.
+pub const REPORT_FILE_KEYS: [(&str, Format); 4] = [
+    ("report_json", Format::Json),
+    ("report_junit", Format::Junit),
+    ("report_nagios", Format::Nagios),
+    ("report_prometheus", Format::Prometheus),
+];
+
+/// A time threshold: check_http's `-w`/`-c` for the run, or for one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeLimit {
+    /// The check it applies to (its id as `ssoprobe checks` lists it, or `tls.HOST`);
+    /// `None` for the checks as a whole (the run's duration).
+    pub check: Option<String>,
+    /// `--critical` (a longer time fails) rather than `--warning` (it warns).
+    pub critical: bool,
+    /// A time longer than this crosses the threshold.
+    pub over: Duration,
+    /// The setting that gave it, for errors.
+    pub setting: String,
 }
 
 /// Cloudflare's API, unless `--cf-api-url` says otherwise.
@@ -205,6 +244,12 @@ pub const FILE_KEYS: &[&str] = &[
     "api_key_file",
     "user",
     "har",
+    "report_json",
+    "report_junit",
+    "report_nagios",
+    "report_prometheus",
+    "warning",
+    "critical",
 ];
 
 /// The config file's keys.
@@ -240,6 +285,14 @@ struct FileConfig {
     /// The HAR archive of every run (top level only: one archive holds every target's
     /// run).
     har: Option<PathBuf>,
+    /// The report files (top level only, like `har`: one report holds every target).
+    report_json: Option<PathBuf>,
+    report_junit: Option<PathBuf>,
+    report_nagios: Option<PathBuf>,
+    report_prometheus: Option<PathBuf>,
+    /// Time thresholds: `"5s"`, `["5s", "passkey.login=2s"]`.
+    warning: Option<ScalarList>,
+    critical: Option<ScalarList>,
     /// Named targets; the keys above are their shared defaults.
     targets: Option<std::collections::BTreeMap<String, FileConfig>>,
 }
@@ -277,7 +330,13 @@ impl FileConfig {
             cf_api_url,
             api_key_file,
             user,
-            har
+            har,
+            report_json,
+            report_junit,
+            report_nagios,
+            report_prometheus,
+            warning,
+            critical
         )
     }
 }
@@ -326,6 +385,47 @@ impl Scalar {
             Scalar::Float(f) => f.to_string(),
             Scalar::Text(s) => s.clone(),
         }
+    }
+}
+
+/// One [`Scalar`] or a list of them (`warning = "5s"` or `warning = ["5s", "x=1s"]`).
+#[derive(Debug, Clone)]
+struct ScalarList(Vec<Scalar>);
+
+impl<'de> Deserialize<'de> for ScalarList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ScalarList, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ScalarList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string such as \"5s\" or \"passkey.login=2s\", or a list of them")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ScalarList, E> {
+                Ok(ScalarList(vec![Scalar::Int(v)]))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ScalarList, E> {
+                i64::try_from(v)
+                    .map(|v| ScalarList(vec![Scalar::Int(v)]))
+                    .map_err(|_| E::custom("the number is too large"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ScalarList, E> {
+                Ok(ScalarList(vec![Scalar::Float(v)]))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ScalarList, E> {
+                Ok(ScalarList(vec![Scalar::Text(v.to_string())]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ScalarList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<Scalar>()? {
+                    out.push(v);
+                }
+                Ok(ScalarList(out))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -451,6 +551,22 @@ impl Config {
                     problem: "har belongs at the top of the file: one archive holds the run of every target".into(),
                 });
             }
+            let reports = [
+                &t.report_json,
+                &t.report_junit,
+                &t.report_nagios,
+                &t.report_prometheus,
+            ];
+            for ((key, _), value) in REPORT_FILE_KEYS.iter().zip(reports) {
+                if value.is_some() {
+                    return Err(ConfigError {
+                        setting: format!("{} [targets.{name}] {key}", path.display()),
+                        problem: format!(
+                            "{key} belongs at the top of the file: one report holds the run of every target"
+                        ),
+                    });
+                }
+            }
             let merged = t.merged_over(&fc);
             let config = Config::from_parts(args, origins, Some((&path, Some(&name))), &merged)?;
             out.push((name, config));
@@ -486,6 +602,8 @@ impl Config {
         let service_token = service_token(&given)?;
         refuse_ineffective(passkey.is_some(), service_token.is_some(), &expected)?;
         let doctor = doctor_settings(&given)?;
+        let time_limits = time_limits(&given)?;
+        let reports = report_files(&given);
         let credential_origins = credential_origins(&service, &idp, idp_source, &doctor);
         let site = (
             service.host_str().unwrap_or_default().to_ascii_lowercase(),
@@ -517,6 +635,8 @@ impl Config {
             har: given
                 .pick_path("har", &args.har, &fc.har)
                 .map(|(path, _)| path),
+            reports,
+            time_limits,
         })
     }
 }
@@ -634,6 +754,113 @@ impl<'a> Given<'a> {
             .map(|(p, o)| read_secret_file(id, &p, &o))
             .transpose()
     }
+}
+
+/// The report files: each given as a flag, a variable or a top-level key of the file.
+fn report_files(given: &Given<'_>) -> Vec<ReportFile> {
+    let (out, fc) = (&given.args.output, given.fc);
+    let values = [
+        (&out.report_json, &fc.report_json),
+        (&out.report_junit, &fc.report_junit),
+        (&out.report_nagios, &fc.report_nagios),
+        (&out.report_prometheus, &fc.report_prometheus),
+    ];
+    REPORT_FILE_KEYS
+        .iter()
+        .zip(values)
+        .filter_map(|((key, format), (cli, filev))| {
+            let (path, origin) = given.pick_path(key, cli, filev)?;
+            Some(ReportFile {
+                format: *format,
+                path,
+                setting: setting_name(key, &origin),
+            })
+        })
+        .collect()
+}
+
+/// The time thresholds of `--warning` and `--critical` (flags and variables replace the
+/// file's lists): `DURATION` for the checks as a whole, `CHECK=DURATION` for one check.
+/// Each subject takes one warning and one critical threshold, the warning no longer
+/// than the critical one. Whether CHECK is a check is for the caller to say (the
+/// declaration of checks lives above this module).
+fn time_limits(given: &Given<'_>) -> Result<Vec<TimeLimit>, ConfigError> {
+    let (args, fc) = (given.args, given.fc);
+    let mut limits: Vec<TimeLimit> = Vec::new();
+    for (key, critical, cli, filev) in [
+        ("warning", false, &args.warning, &fc.warning),
+        ("critical", true, &args.critical, &fc.critical),
+    ] {
+        let (values, origin) = if !cli.is_empty() {
+            (cli.clone(), given.origin(key))
+        } else {
+            let list = filev
+                .as_ref()
+                .map(|l| l.0.iter().map(Scalar::text).collect());
+            (list.unwrap_or_default(), given.file_origin())
+        };
+        for value in values {
+            let (check, duration) = match value.split_once('=') {
+                // Check ids are lower case (a host name in `tls.HOST` may be given in any).
+                Some((check, duration)) => (Some(check.trim().to_ascii_lowercase()), duration),
+                None => (None, value.as_str()),
+            };
+            if let Some(c) = &check
+                && c.is_empty()
+            {
+                return Err(err(
+                    key,
+                    &origin,
+                    format!(
+                        "'{value}' names no check; write CHECK=DURATION, e.g. passkey.login=2s"
+                    ),
+                ));
+            }
+            let over = parse_duration(key, duration, &origin)?;
+            let subject = |c: &Option<String>| match c {
+                Some(c) => c.clone(),
+                None => "the checks as a whole".into(),
+            };
+            if limits
+                .iter()
+                .any(|l| l.check == check && l.critical == critical)
+            {
+                return Err(err(
+                    key,
+                    &origin,
+                    format!(
+                        "gives {} two thresholds; give one (and the other level with --{})",
+                        subject(&check),
+                        if critical { "warning" } else { "critical" }
+                    ),
+                ));
+            }
+            limits.push(TimeLimit {
+                check,
+                critical,
+                over,
+                setting: setting_name(key, &origin),
+            });
+        }
+    }
+    for warning in limits.iter().filter(|l| !l.critical) {
+        if let Some(critical) = limits
+            .iter()
+            .find(|l| l.critical && l.check == warning.check)
+            && warning.over > critical.over
+        {
+            return Err(ConfigError {
+                setting: warning.setting.clone(),
+                problem: format!(
+                    "the warning threshold {} is longer than the critical one {} ({}); a warning must come first",
+                    duration_text(warning.over),
+                    duration_text(critical.over),
+                    critical.setting
+                ),
+            });
+        }
+    }
+    Ok(limits)
 }
 
 /// The site: the URL argument or --service (SSOPROBE_SERVICE, `service`), once.

@@ -714,6 +714,7 @@ fn serve_refuses_output_settings_it_would_ignore() {
             "--ping-url",
         ),
         (&["--color", "always"], "--color"),
+        (&["--report-junit", "junit.xml"], "--report-junit"),
     ] {
         let mut args = base.to_vec();
         args.extend_from_slice(extra);

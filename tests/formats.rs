@@ -460,6 +460,8 @@ struct Perf {
     label: String,
     value: f64,
     uom: String,
+    /// warn, crit, min, max, as given (as many as there are).
+    fields: Vec<String>,
 }
 
 const UOMS: [&str; 10] = ["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"];
@@ -567,6 +569,7 @@ fn parse_perfdata(mut s: &str) -> Result<Vec<Perf>, String> {
             label,
             value,
             uom: uom.into(),
+            fields: rest.iter().map(|f| f.to_string()).collect(),
         });
     }
     Ok(items)
@@ -651,14 +654,21 @@ fn nagios_healthy() {
         "{}",
         run.dump()
     );
-    let durations = out
-        .perfdata
-        .iter()
-        .filter(|p| p.label.ends_with("_duration") && p.uom == "s")
-        .count();
+    let durations = out.perfdata.iter().filter(|p| p.uom == "s").count();
     // 15 checks and the run.
     assert_eq!(durations, 16, "{}", run.dump());
-    let days = perf(&out, "service.example.com_id.example.com_cert_days");
+    // Short labels: the check's id, a certificate by its host's role, the run's time.
+    for label in [
+        "tls_site",
+        "tls_access",
+        "tls_idp",
+        "service_redirect",
+        "passkey_login",
+        "time",
+    ] {
+        assert_eq!(perf(&out, label).uom, "s", "{}", run.dump());
+    }
+    let days = perf(&out, "tls_idp_days");
     assert!(days.value > 80.0 && days.uom.is_empty(), "{days:?}");
     assert_eq!(out.long_text.len(), 1, "{}", run.dump());
 }
@@ -678,7 +688,7 @@ fn nagios_cert_expiring_warns() {
         "{}",
         run.dump()
     );
-    let days = perf(&out, "service.example.com_service.example.com_cert_days");
+    let days = perf(&out, "tls_site_days");
     assert!(days.value < 21.0, "{days:?}");
 }
 
@@ -692,7 +702,7 @@ fn nagios_cert_expired_is_critical() {
         "{}",
         run.dump()
     );
-    let days = perf(&out, "service.example.com_id.example.com_cert_days");
+    let days = perf(&out, "tls_idp_days");
     assert!(days.value < 0.0, "{days:?}");
     let critical = out
         .long_text
@@ -718,9 +728,7 @@ fn nagios_callback_not_registered_is_critical() {
     );
     // Skipped checks measured nothing: no duration.
     assert!(
-        out.perfdata
-            .iter()
-            .all(|p| p.label != "service.example.com_idp.code_duration"),
+        out.perfdata.iter().all(|p| p.label != "idp_code"),
         "{}",
         run.dump()
     );
@@ -815,4 +823,387 @@ fn the_json_verdict_comes_before_the_checks() {
     let first: Vec<&str> = run.stdout[check..].lines().skip(2).take(2).collect();
     assert!(first[0].trim_start().starts_with("\"id\""), "{first:?}");
     assert!(first[1].trim_start().starts_with("\"status\""), "{first:?}");
+}
+
+// ---------------------------------------------------------------------------------
+// Time thresholds (--warning, --critical)
+
+#[test]
+fn nagios_time_thresholds_are_in_the_perfdata_and_within_them_the_run_is_ok() {
+    let (run, out) = nagios(&["--warning", "30m", "--critical", "1h"], 0, "OK");
+    let time = perf(&out, "time");
+    assert_eq!(time.uom, "s", "{}", run.dump());
+    assert_eq!(time.fields, ["1800", "3600", "0", ""], "{}", run.dump());
+    // run.time passed: the 15 checks and it.
+    assert_eq!(
+        out.text,
+        "service.example.com: 16 checks passed",
+        "{}",
+        run.dump()
+    );
+    // Its value is `time`'s: it has no item of its own.
+    assert!(
+        out.perfdata.iter().all(|p| !p.label.starts_with("run")),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn nagios_a_run_longer_than_the_critical_threshold_is_critical() {
+    // Every connection to the lab takes at least 10 ms: the checks take longer than 5 ms.
+    let (run, out) = nagios(
+        &["--rtt", "10ms", "--warning", "2ms", "--critical", "5ms"],
+        2,
+        "CRITICAL",
+    );
+    assert!(
+        out.text
+            .starts_with("service.example.com: run.time: the checks took ")
+            && out
+                .text
+                .contains(", longer than the critical threshold of 5ms"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        out.long_text[0].starts_with("[CRITICAL] run.time: ")
+            && out.long_text[0].contains("(hint: find the slow step"),
+        "{}",
+        run.dump()
+    );
+    let time = perf(&out, "time");
+    assert_eq!(time.fields, ["0.002", "0.005", "0", ""], "{}", run.dump());
+    assert!(time.value > 0.005, "{time:?}");
+}
+
+#[test]
+fn a_check_longer_than_its_own_threshold_warns_in_every_format() {
+    // The site's first answer needs a new connection: at least 10 ms.
+    let threshold = ["--rtt", "10ms", "--warning", "service.redirect=1ms"];
+    let (run, out) = nagios(&threshold, 1, "WARNING");
+    assert!(
+        out.text
+            .starts_with("service.example.com: run.time: service.redirect took ")
+            && out
+                .text
+                .ends_with(", longer than its warning threshold of 1ms"),
+        "{}",
+        run.dump()
+    );
+    let redirect = perf(&out, "service_redirect");
+    assert_eq!(redirect.fields, ["0.001", "", "0", ""], "{}", run.dump());
+    assert_eq!(
+        perf(&out, "time").fields,
+        ["", "", "0", ""],
+        "{}",
+        run.dump()
+    );
+
+    // The same verdict, and exit code, in the JSON report, with the threshold.
+    let json = demo("json", &threshold);
+    assert_eq!(json.code, 1, "{}", json.dump());
+    let time = json.check("run.time");
+    assert_eq!(time["status"], "warn", "{}", json.dump());
+    assert_eq!(
+        time["details"]["checks"]["service.redirect"]["warning_ms"],
+        1,
+        "{}",
+        json.dump()
+    );
+    // The check's own verdict stands.
+    assert_eq!(json.check("service.redirect")["status"], "pass");
+    let schema: serde_json::Value = serde_json::from_str(&common::run(&["schema"]).stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&json.json()), "{}", json.dump());
+}
+
+#[test]
+fn time_thresholds_that_cannot_work_are_refused() {
+    for (args, says) in [
+        (
+            &["--warning", "passkey.lgin=2s"][..],
+            "--warning: 'passkey.lgin' is not a check",
+        ),
+        (
+            &["--warning", "2s", "--critical", "1s"],
+            "--warning: the warning threshold 2s is longer than the critical one 1s",
+        ),
+        (
+            &["--critical", "1s", "--critical", "2s"],
+            "--critical: gives the checks as a whole two thresholds",
+        ),
+        (&["--warning", "=2s"], "--warning: '=2s' names no check"),
+        (
+            &["--warning", "soon"],
+            "--warning: 'soon' is not a duration",
+        ),
+    ] {
+        let mut argv = vec!["check", "https://service.example.com"];
+        argv.extend_from_slice(args);
+        let r = run(&argv);
+        assert_eq!(r.code, 3, "{args:?}\n{}", r.dump());
+        assert!(r.stderr.contains(says), "{args:?}: {says}\n{}", r.dump());
+    }
+    let r = common::run_with_env(
+        &["check", "https://service.example.com"],
+        &[("SSOPROBE_CRITICAL", "1s,tls.=2s")],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("SSOPROBE_CRITICAL: 'tls.' is not a check"),
+        "{}",
+        r.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Report files (--report-json, --report-junit, --report-nagios, --report-prometheus)
+
+/// A directory of the test's own, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ssoprobe-reports-{}", common::uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.0.join(name))
+            .unwrap_or_else(|e| panic!("{name} was not written: {e}"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `value` without what differs between two runs of the same kind: times (`*_ms`,
+/// `*_at`, `*_unix` and times in words), the PKCE values of the authorization request and
+/// the lab's fresh user id.
+fn without_times(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let volatile = k.ends_with("_ms")
+                        || k.ends_with("_at")
+                        || k.ends_with("_unix")
+                        || k == "authorize_url"
+                        || k == "user_id";
+                    let v = if volatile {
+                        Value::Null
+                    } else {
+                        without_times(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_times).collect()),
+        Value::String(s) => {
+            // "in 12 ms": a time in words.
+            let mut out = String::new();
+            let mut digits = false;
+            for c in s.chars() {
+                if c.is_ascii_digit() {
+                    if !digits {
+                        out.push('N');
+                    }
+                    digits = true;
+                } else {
+                    digits = false;
+                    out.push(c);
+                }
+            }
+            Value::String(out)
+        }
+        v => v.clone(),
+    }
+}
+
+#[test]
+fn one_run_writes_every_report_file_beside_the_human_report() {
+    let dir = TempDir::new();
+    let r = run(&[
+        "demo",
+        "--fault",
+        "callback-not-registered",
+        "--report-junit",
+        &dir.path("junit.xml"),
+        "--report-json",
+        &dir.path("report.json"),
+        "--report-prometheus",
+        &dir.path("ssoprobe.prom"),
+        "--report-nagios",
+        &dir.path("nagios.txt"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    // The terminal shows the human report.
+    assert!(
+        r.stdout.contains("✘ idp.authorize") && r.stdout.contains("\nFAIL · "),
+        "{}",
+        r.dump()
+    );
+
+    let xml = dir.read("junit.xml");
+    if let Some(out) = xmllint(&xml) {
+        assert!(
+            out.status.success(),
+            "the JUnit file does not validate against {XSD}:\n{}\n{xml}",
+            tool_said(&out)
+        );
+    }
+    assert_eq!(outcome(&xml, "idp.authorize"), "failure", "{xml}");
+
+    let prom = dir.read("ssoprobe.prom");
+    assert_promtool_accepts(&prom, &r);
+    assert_eq!(
+        sample(&prom, &format!("ssoprobe_success{{{T}}}")),
+        Some(0.0),
+        "{prom}"
+    );
+
+    let plugin = parse_plugin_output(&dir.read("nagios.txt")).expect("plugin output");
+    assert_eq!(plugin.state, "CRITICAL");
+
+    // The JSON file is what --format json prints for such a run.
+    let file: serde_json::Value =
+        serde_json::from_str(&dir.read("report.json")).expect("the JSON file parses");
+    let printed = demo("json", &["--fault", "callback-not-registered"]);
+    assert_eq!(printed.code, 2, "{}", printed.dump());
+    assert_eq!(
+        without_times(&file),
+        without_times(&printed.json()),
+        "{}",
+        printed.dump()
+    );
+    // Files are replaced whole (atomically): nothing is left beside them.
+    let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["junit.xml", "nagios.txt", "report.json", "ssoprobe.prom"]
+    );
+}
+
+#[test]
+fn a_report_file_is_the_same_run_as_the_printed_report() {
+    let dir = TempDir::new();
+    let r = demo("json", &["--report-json", &dir.path("r.json")]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(dir.read("r.json"), r.stdout);
+}
+
+#[test]
+fn a_report_file_that_cannot_be_written_is_refused_before_the_run() {
+    let dir = TempDir::new();
+    let missing = dir.path("no-such-dir/junit.xml");
+    // No lab, no route: the run would fail at once; it must not start at all.
+    let r = run(&[
+        "check",
+        "https://service.example.com",
+        "--report-junit",
+        &missing,
+    ]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("--report-junit: cannot write in ") && r.stderr.contains("no-such-dir"),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stdout.is_empty(), "{}", r.dump());
+    // Named as given: a variable, a key of the config file (relative to the file).
+    let r = common::run_with_env(
+        &["check", "https://service.example.com", "--format", "nagios"],
+        &[("SSOPROBE_REPORT_PROMETHEUS", missing.as_str())],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("SSOPROBE_REPORT_PROMETHEUS: cannot write in "),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stdout.starts_with("SSOPROBE UNKNOWN - "), "{}", r.dump());
+    let config = dir.path("sites.toml");
+    std::fs::write(
+        &config,
+        "service = \"https://service.example.com\"\nreport_json = \"no-such-dir/r.json\"\n",
+    )
+    .unwrap();
+    let r = run(&["check", "--config", &config]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("sites.toml: key `report_json`: cannot write in ")
+            && r.stderr.contains(&dir.path("no-such-dir")),
+        "{}",
+        r.dump()
+    );
+    // Two reports to one file, a flag given twice, a key in a target's table.
+    let same = dir.path("same.txt");
+    for (args, says) in [
+        (
+            vec!["--report-json", &same, "--output", &same],
+            "--report-json: ",
+        ),
+        (
+            vec!["--report-json", &same, "--report-json", &same],
+            "cannot be used multiple times",
+        ),
+    ] {
+        let mut argv = vec!["check", "https://service.example.com"];
+        argv.extend(args);
+        let r = run(&argv);
+        assert_eq!(r.code, 3, "{}", r.dump());
+        assert!(r.stderr.contains(says), "{says}\n{}", r.dump());
+    }
+    std::fs::write(
+        &config,
+        "[targets.blog]\nservice = \"https://service.example.com\"\nreport_junit = \"j.xml\"\n",
+    )
+    .unwrap();
+    let r = run(&["check", "--config", &config]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("[targets.blog] report_junit: report_junit belongs at the top"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn the_config_file_names_report_files_relative_to_itself_and_thresholds() {
+    let lab = common::Lab::start(&[]);
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.0.join("out")).unwrap();
+    let config = dir.path("sites.toml");
+    std::fs::write(
+        &config,
+        "report_junit = \"out/junit.xml\"\nwarning = [\"30m\", \"service.redirect=20m\"]\ncritical = 3600\n",
+    )
+    .unwrap();
+    let mut args: Vec<&str> = vec!["check"];
+    args.extend(lab.check.iter().map(String::as_str));
+    args.extend(["--config", &config]);
+    let r = run(&args);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.contains("✔ run.time"), "{}", r.dump());
+    let xml = dir.read("out/junit.xml");
+    assert_eq!(outcome(&xml, "run.time"), "passed", "{xml}");
 }

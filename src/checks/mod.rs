@@ -4,7 +4,8 @@
 //! starts each check the run asks for and lets it wait for its facts, so the order, the
 //! concurrency and the skips follow from the declaration; the families (`access`,
 //! `idp`, `login`, `tls`) hold the checks themselves. This file holds the run's frame:
-//! the deadline's guard, `settle_unsent`, `attribute_causes` and what the run found.
+//! the deadline's guard, `settle_unsent`, `attribute_causes`, the time thresholds
+//! (`judge_time`) and what the run found.
 
 mod access;
 pub mod causes;
@@ -55,6 +56,9 @@ pub mod ids {
     pub const TLS_PREFIX: &str = "tls.";
     /// The run as a whole, reported only when it overran its deadline.
     pub const RUN: &str = "run";
+    /// The run's time against `--warning`/`--critical`, reported only when they are
+    /// given.
+    pub const RUN_TIME: &str = "run.time";
 }
 
 /// What a JWT or JWK failure means, in words rather than the library's (no
@@ -599,9 +603,144 @@ pub async fn run_found_after(config: &Config, http: &Http, last: &Found) -> (Out
     // The values servers hand this run are its own (redact::in_run). Boxed: the run's
     // future is large, and a worker thread's stack is not.
     let run = crate::redact::in_run(Box::pin(run_scoped(config, http, &hints)));
-    tokio::time::timeout_at(guard, run)
+    let (mut outcome, found) = tokio::time::timeout_at(guard, run)
         .await
-        .unwrap_or_else(|_| (Outcome::overran(config.http.deadline), Found::default()))
+        .unwrap_or_else(|_| (Outcome::overran(config.http.deadline), Found::default()));
+    if let Some(time) = judge_time(&outcome, &config.time_limits) {
+        outcome.checks.push(time);
+    }
+    (outcome, found)
+}
+
+/// `run.time`: the checks' time (the run's, without what came before them) against the
+/// thresholds of `--warning` and `--critical`, and each check's time against its own
+/// (`CHECK=DURATION`), as check_http's `-w`/`-c` judge a response time. `None` without
+/// thresholds. A check that did not run is not timed. The thresholds are in the
+/// details (`warning_ms`, `critical_ms`, and per check under `checks`), for the
+/// renderers' performance data.
+pub fn judge_time(outcome: &Outcome, limits: &[crate::config::TimeLimit]) -> Option<CheckResult> {
+    use serde_json::{Map, json};
+    if limits.is_empty() {
+        return None;
+    }
+    let limit = |check: &Option<String>, critical: bool| {
+        limits
+            .iter()
+            .find(|l| l.check == *check && l.critical == critical)
+            .map(|l| l.over)
+    };
+    let ms = |d: Duration| d.as_millis() as u64;
+    let words = crate::config::duration_text;
+    let took = crate::timefmt::human_duration;
+    let mut subjects: Vec<Option<String>> = Vec::new();
+    for l in limits {
+        if !subjects.contains(&l.check) {
+            subjects.push(l.check.clone());
+        }
+    }
+    let mut details = Map::new();
+    let mut per_check = Map::new();
+    // (status, what was over which threshold), worst first below.
+    let mut over: Vec<(Status, String)> = Vec::new();
+    for subject in &subjects {
+        let (warning, critical) = (limit(subject, false), limit(subject, true));
+        let duration = match subject {
+            None => Some(outcome.duration),
+            Some(id) => outcome
+                .checks
+                .iter()
+                .find(|c| c.id == *id && c.status != Status::Skip)
+                .map(|c| c.duration),
+        };
+        let status = match duration {
+            Some(d) if critical.is_some_and(|c| d > c) => Status::Fail,
+            Some(d) if warning.is_some_and(|w| d > w) => Status::Warn,
+            Some(_) => Status::Pass,
+            None => Status::Skip,
+        };
+        let mut entry = Map::new();
+        if let Some(d) = duration {
+            entry.insert("duration_ms".into(), json!(ms(d)));
+        }
+        if let Some(w) = warning {
+            entry.insert("warning_ms".into(), json!(ms(w)));
+        }
+        if let Some(c) = critical {
+            entry.insert("critical_ms".into(), json!(ms(c)));
+        }
+        entry.insert("status".into(), json!(status));
+        match subject {
+            None => details.extend(entry),
+            Some(id) => {
+                per_check.insert(id.clone(), Value::Object(entry));
+            }
+        }
+        let (Some(d), Some((level, threshold))) = (
+            duration,
+            match status {
+                Status::Fail => critical.map(|c| ("critical", c)),
+                Status::Warn => warning.map(|w| ("warning", w)),
+                _ => None,
+            },
+        ) else {
+            continue;
+        };
+        let text = match subject {
+            None => format!(
+                "the checks took {}, longer than the {level} threshold of {}",
+                took(d),
+                words(threshold)
+            ),
+            Some(id) => format!(
+                "{id} took {}, longer than its {level} threshold of {}",
+                took(d),
+                words(threshold)
+            ),
+        };
+        over.push((status, text));
+    }
+    if !per_check.is_empty() {
+        details.insert("checks".into(), Value::Object(per_check));
+    }
+    over.sort_by_key(|(status, _)| std::cmp::Reverse(*status));
+    let status = over.first().map_or(Status::Pass, |(s, _)| *s);
+    let (summary, hint) = if over.is_empty() {
+        (
+            format!(
+                "the checks took {}, and every time is within its threshold",
+                took(outcome.duration)
+            ),
+            None,
+        )
+    } else {
+        let slowest = outcome
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Skip)
+            .max_by_key(|c| c.duration)
+            .map(|c| format!(" — the slowest check was {} ({})", c.id, took(c.duration)))
+            .unwrap_or_default();
+        (
+            over.into_iter()
+                .map(|(_, text)| text)
+                .collect::<Vec<_>>()
+                .join("; "),
+            Some(format!(
+                "find the slow step and make it faster (--trace prints each request with its time), or raise the threshold (--warning, --critical) if this time is normal for the site{slowest}"
+            )),
+        )
+    };
+    Some(CheckResult {
+        id: ids::RUN_TIME.into(),
+        status,
+        duration: Duration::ZERO,
+        summary,
+        hint,
+        could_not_run: false,
+        not_asked: false,
+        unsent: false,
+        details,
+    })
 }
 
 async fn run_scoped(config: &Config, http: &Http, hints: &runner::Hints) -> (Outcome, Found) {
@@ -773,5 +912,78 @@ mod tests {
         let mut one = vec![failed(ids::IDP_JWKS, Some(502), "x")];
         attribute_causes(&mut one);
         assert_eq!(one[0].summary, "idp.jwks is broken");
+    }
+
+    fn limit(check: Option<&str>, critical: bool, ms: u64) -> crate::config::TimeLimit {
+        crate::config::TimeLimit {
+            check: check.map(str::to_string),
+            critical,
+            over: Duration::from_millis(ms),
+            setting: if critical { "--critical" } else { "--warning" }.into(),
+        }
+    }
+
+    fn timed(id: &str, status: Status, ms: u64) -> CheckResult {
+        CheckResult {
+            status,
+            duration: Duration::from_millis(ms),
+            ..CheckResult::skip(id, format!("{id} ran"))
+        }
+    }
+
+    #[test]
+    fn time_thresholds_judge_the_run_and_the_checks_they_name() {
+        let outcome = Outcome {
+            checks: vec![
+                timed(ids::PASSKEY_LOGIN, Status::Pass, 900),
+                timed(ids::IDP_CODE, Status::Skip, 0),
+                timed(ids::SERVICE_REDIRECT, Status::Fail, 50),
+            ],
+            duration: Duration::from_millis(1500),
+            before: Duration::from_secs(9),
+        };
+        // No thresholds, no run.time.
+        assert!(judge_time(&outcome, &[]).is_none());
+        // Within them: a pass; what came before the checks does not count.
+        let within = judge_time(
+            &outcome,
+            &[limit(None, false, 2000), limit(None, true, 5000)],
+        )
+        .expect("run.time");
+        assert_eq!(
+            (within.id.as_str(), within.status),
+            (ids::RUN_TIME, Status::Pass)
+        );
+        assert!(within.hint.is_none());
+        assert_eq!(within.details["warning_ms"], 2000);
+        assert_eq!(within.details["critical_ms"], 5000);
+        assert_eq!(within.details["duration_ms"], 1500);
+        // Over the run's warning and a check's critical threshold: it fails, the worst
+        // first; a check that did not run is not timed.
+        let over = judge_time(
+            &outcome,
+            &[
+                limit(None, false, 1000),
+                limit(Some(ids::PASSKEY_LOGIN), true, 500),
+                limit(Some(ids::IDP_CODE), true, 1),
+            ],
+        )
+        .expect("run.time");
+        assert_eq!(over.status, Status::Fail);
+        assert_eq!(
+            over.summary,
+            "passkey.login took 900 ms, longer than its critical threshold of 500ms; \
+             the checks took 1.5 s, longer than the warning threshold of 1s"
+        );
+        let hint = over.hint.as_deref().unwrap_or_default();
+        assert!(hint.starts_with("find the slow step"), "{hint}");
+        assert!(
+            hint.contains("the slowest check was passkey.login (900 ms)"),
+            "{hint}"
+        );
+        assert_eq!(over.details["checks"]["passkey.login"]["critical_ms"], 500);
+        assert_eq!(over.details["checks"]["idp.code"]["status"], "skip");
+        // The check's own verdict stands.
+        assert_eq!(outcome.checks[0].status, Status::Pass);
     }
 }

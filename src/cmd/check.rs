@@ -3,7 +3,7 @@
 use super::{AppError, NoOrigins};
 use crate::checks::Outcome;
 use crate::cli::{CheckArgs, ColorChoice, Format};
-use crate::config::{Config, OriginOf};
+use crate::config::{Config, OriginOf, ReportFile};
 use crate::http::{Http, HttpOptions, Waits};
 use crate::report::har::TargetEntries;
 use crate::report::{self, Target};
@@ -24,17 +24,24 @@ pub(crate) async fn run_from(
     started: Instant,
 ) -> Result<u8, AppError> {
     let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    super::known_checks(&targets)?;
     let ping = match &args.ping_url {
         Some(u) => Some(crate::ping::PingUrl::parse(u)?),
         None => None,
     };
     // --har, SSOPROBE_HAR or the config file's top-level key: the same for every target.
     let har = targets.first().and_then(|(_, c)| c.har.clone());
+    // The report files too: top level only, one report holds every target.
+    let reports = targets
+        .first()
+        .map(|(_, c)| c.reports.clone())
+        .unwrap_or_default();
     let routing = routing_lines(args);
     let files = Files {
         output: args.output.output.as_deref(),
         har: har.as_deref(),
         print_config: args.print_config.then_some(routing.as_slice()),
+        reports: &reports,
     };
     run_targets(targets, files, ping, started).await
 }
@@ -63,6 +70,7 @@ pub(crate) async fn run_doctor(
         }
     }
     let mut targets = Config::targets_from_check_args(args, origins)?;
+    super::known_checks(&targets)?;
     for (_, config) in &mut targets {
         // Pocket ID's URL: given, the passkey file's, or Cloudflare's login method's.
         // When Cloudflare's configuration does not name it, doctor runs without it: the
@@ -94,10 +102,15 @@ pub(crate) async fn run_doctor(
         ));
     }
     let har = targets.first().and_then(|(_, c)| c.har.clone());
+    let reports = targets
+        .first()
+        .map(|(_, c)| c.reports.clone())
+        .unwrap_or_default();
     let files = Files {
         output: args.output.output.as_deref(),
         har: har.as_deref(),
         print_config: None,
+        reports: &reports,
     };
     run_targets(targets, files, None, started).await
 }
@@ -133,6 +146,9 @@ pub struct Files<'a> {
     /// `--print-config`: the TOML of what the run found instead of the report, with
     /// these routing and trust settings of the run (`resolve = […]`, …) on top.
     pub print_config: Option<&'a [String]>,
+    /// `--report-json FILE`, …: the same run's report in other formats, each in its
+    /// file, beside the one `--format` prints.
+    pub reports: &'a [ReportFile],
 }
 
 /// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
@@ -186,6 +202,7 @@ pub async fn run_targets(
         .max()
         .unwrap_or(0);
     write_report(files.output, quiet, &text)?;
+    write_report_files(files.reports, &runs)?;
     if let Some((http, url)) = &pinger {
         colored::control::set_override(false);
         let body = if format == Format::Human {
@@ -198,13 +215,36 @@ pub async fn run_targets(
     Ok(code)
 }
 
-/// Refuses a run whose report or HAR archive could not be written, before it starts.
+/// Refuses a run whose report, report files or HAR archive could not be written, or
+/// two of which would go to the same file, before it starts.
 fn check_writable(files: Files<'_>) -> Result<(), AppError> {
     if let Some(path) = files.output {
         writable(path)?;
     }
     if let Some(path) = files.har {
         writable_as("--har", path)?;
+    }
+    let mut taken: Vec<(std::path::PathBuf, &str)> = Vec::new();
+    let named = [("--output", files.output), ("--har", files.har)];
+    let named = named
+        .into_iter()
+        .filter_map(|(setting, path)| Some((setting, path?)));
+    let reports = files
+        .reports
+        .iter()
+        .map(|r| (r.setting.as_str(), r.path.as_path()));
+    for (setting, path) in named.chain(reports) {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some((_, other)) = taken.iter().find(|(p, _)| *p == absolute) {
+            return Err(AppError::Usage(format!(
+                "{setting}: {} is also the file of {other}; give each report its own file",
+                path.display()
+            )));
+        }
+        taken.push((absolute, setting));
+    }
+    for report in files.reports {
+        writable_as(&report.setting, &report.path)?;
     }
     Ok(())
 }
@@ -369,6 +409,29 @@ fn render(
         Format::Nagios => report::nagios::render(runs),
         Format::Prometheus => report::prometheus::render(runs),
     }
+}
+
+/// Writes the report files (`--report-json FILE`, …), each atomically; the first that
+/// cannot be written is the error (the others are still written).
+fn write_report_files(
+    reports: &[ReportFile],
+    runs: &[report::TargetRun<'_>],
+) -> Result<(), AppError> {
+    let mut first_error = None;
+    for report in reports {
+        let text = render(report.format, None, runs);
+        if let Err(e) = crate::atomic::write(&report.path, text.as_bytes(), 0o644) {
+            first_error.get_or_insert_with(|| {
+                AppError::Io(format!(
+                    "{}: cannot write {}: {}",
+                    report.setting,
+                    report.path.display(),
+                    crate::text::io_words(&e)
+                ))
+            });
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Writes the report to `--output`, else to standard output unless `--quiet`.

@@ -11,6 +11,7 @@ use clap::CommandFactory;
 pub(crate) fn run(args: &CheckArgs, matches: Option<&clap::ArgMatches>) -> Result<u8, AppError> {
     let origins = matches.map(|m| m as &dyn OriginOf);
     let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    super::known_checks(&targets)?;
     if let Some(u) = &args.ping_url {
         crate::ping::PingUrl::parse(u)?;
     }

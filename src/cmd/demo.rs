@@ -88,6 +88,12 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
             argv.push(v.clone());
         }
     }
+    for (flag, values) in [("--warning", &args.warning), ("--critical", &args.critical)] {
+        for v in values {
+            argv.push(flag.to_string());
+            argv.push(v.clone());
+        }
+    }
     push_output_args(&mut argv, &args.output);
     if let Some(path) = &args.har {
         argv.push("--har".into());
@@ -173,6 +179,17 @@ fn push_output_args(argv: &mut Vec<String>, output: &OutputArgs) {
     if let Some(path) = &output.output {
         argv.push("--output".into());
         argv.push(path.display().to_string());
+    }
+    for (flag, path) in [
+        ("--report-json", &output.report_json),
+        ("--report-junit", &output.report_junit),
+        ("--report-nagios", &output.report_nagios),
+        ("--report-prometheus", &output.report_prometheus),
+    ] {
+        if let Some(path) = path {
+            argv.push(flag.into());
+            argv.push(path.display().to_string());
+        }
     }
     argv.push("--color".into());
     argv.push(match output.color {

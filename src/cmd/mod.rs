@@ -211,6 +211,34 @@ fn without_lab(command: &str) -> AppError {
     ))
 }
 
+/// Refuses a `--warning CHECK=DURATION` or `--critical CHECK=DURATION` whose CHECK is
+/// not a check (`ssoprobe checks` lists them; `tls.HOST` for a certificate's): a
+/// threshold that can never apply would pass every run silently.
+fn known_checks(targets: &[(String, crate::config::Config)]) -> Result<(), AppError> {
+    for (_, config) in targets {
+        for limit in &config.time_limits {
+            let Some(check) = &limit.check else { continue };
+            let known = match check.strip_prefix(crate::checks::ids::TLS_PREFIX) {
+                Some(host) => {
+                    !host.is_empty()
+                        && host
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                }
+                None => crate::checks::spec::of(check).is_some(),
+            };
+            if !known {
+                return Err(AppError::Usage(format!(
+                    "{}: '{}' is not a check; `ssoprobe checks` lists them (tls.HOST for a host's certificate)",
+                    limit.setting,
+                    crate::text::server_text(check)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where configuration values come from when there are no parsed arguments to ask.
 struct NoOrigins;
 impl OriginOf for NoOrigins {

@@ -98,6 +98,14 @@ pub(crate) async fn run(
         ("quiet", "--quiet", "SSOPROBE_QUIET"),
         ("har", "--har", "SSOPROBE_HAR"),
         ("print_config", "--print-config", "--print-config"),
+        ("report_json", "--report-json", "SSOPROBE_REPORT_JSON"),
+        ("report_junit", "--report-junit", "SSOPROBE_REPORT_JUNIT"),
+        ("report_nagios", "--report-nagios", "SSOPROBE_REPORT_NAGIOS"),
+        (
+            "report_prometheus",
+            "--report-prometheus",
+            "SSOPROBE_REPORT_PROMETHEUS",
+        ),
     ] {
         if let Some(origin) = origins.origin_of(id) {
             let named = if matches!(origin, Origin::Env) {
@@ -111,6 +119,7 @@ pub(crate) async fn run(
         }
     }
     let targets = Config::targets_from_check_args(&args.check, origins)?;
+    super::known_checks(&targets)?;
     let listen = resolve_listen(&args.listen).await?;
     let min_login_interval = crate::config::parse_duration(
         "min_login_interval",

@@ -20,10 +20,19 @@
 //!
 //! Performance data, per target: each check's duration in seconds (skipped checks
 //! measured nothing and are left out), each certificate's days left (unit-less, as `d`
-//! is not a unit the guidelines allow) and the run's duration. The certificate
-//! thresholds are not part of the results a renderer sees, so warn and crit are empty.
+//! is not a unit the guidelines allow, with the expiry thresholds as ranges: `21:`)
+//! and the checks' time as a whole, `time` (check_http's label), all as
+//! `'label'=value[UOM];[warn];[crit];[min];[max]`. The time thresholds of `--warning`
+//! and `--critical` (for `time`, or `CHECK=DURATION` for a check's item) are read from
+//! the `run.time` check's details and fill warn and crit, in seconds.
+//!
+//! Labels are short and unique: the check's id with `_` for `.` (`service_redirect`,
+//! `passkey_login`), a certificate by its host's role (`tls_site`, `tls_access`,
+//! `tls_idp`, and `tls_site_days` for its days left; another host by its name), the
+//! target's name before each when there are several (`blog_tls_site`). A label that
+//! would repeat gets `_2`, `_3`.
 
-use super::TargetRun;
+use super::{Target, TargetRun};
 use crate::checks::ids;
 use crate::finding::{CheckResult, Status};
 use std::fmt::Write as _;
@@ -168,21 +177,53 @@ fn checks(n: usize) -> String {
 
 /// The performance data items of every target.
 fn perfdata(runs: &[TargetRun<'_>]) -> Vec<String> {
-    let mut items = Vec::new();
+    // (label, value and the fields after it), labels made unique at the end.
+    let mut items: Vec<(String, String)> = Vec::new();
+    let several = runs.len() > 1;
     for run in runs {
+        let prefix = if several {
+            format!("{}_", run.name)
+        } else {
+            String::new()
+        };
+        let limits = run
+            .outcome
+            .checks
+            .iter()
+            .find(|c| c.id == ids::RUN_TIME)
+            .map(|c| &c.details);
+        // `;warn;crit;0;` from the thresholds in `limits` (the run's, or a check's).
+        let fields = |limits: Option<&serde_json::Map<String, serde_json::Value>>| {
+            let threshold = |key: &str| {
+                limits
+                    .and_then(|l| l.get(key))
+                    .and_then(|v| v.as_u64())
+                    .map(|ms| seconds_number(Duration::from_millis(ms)))
+                    .unwrap_or_default()
+            };
+            format!(
+                ";{};{};0;",
+                threshold("warning_ms"),
+                threshold("critical_ms")
+            )
+        };
         for check in &run.outcome.checks {
-            if check.status == Status::Skip {
+            // `run.time` measured nothing itself: its value is `time`'s.
+            if check.status == Status::Skip || check.id == ids::RUN_TIME {
                 continue;
             }
-            items.push(format!(
-                "{}={}s;;;0;",
-                label(&format!("{}_{}_duration", run.name, check.id)),
-                seconds(check.duration)
+            let check_limits = limits
+                .and_then(|l| l.get("checks"))
+                .and_then(|c| c.get(&check.id))
+                .and_then(|c| c.as_object());
+            let name = check_label(&check.id, run.target);
+            items.push((
+                format!("{prefix}{name}"),
+                format!("{}s{}", seconds(check.duration), fields(check_limits)),
             ));
-            if let (Some(host), Some(days)) = (
-                check.id.strip_prefix(ids::TLS_PREFIX),
-                check.details.get("days_left").and_then(|v| v.as_i64()),
-            ) {
+            if check.id.starts_with(ids::TLS_PREFIX)
+                && let Some(days) = check.details.get("days_left").and_then(|v| v.as_i64())
+            {
                 // Thresholds as Nagios ranges: alert when fewer days are left ("21:").
                 let threshold = |key: &str| {
                     check
@@ -198,19 +239,59 @@ fn perfdata(runs: &[TargetRun<'_>]) -> Vec<String> {
                 } else {
                     format!(";{warn};{crit};;")
                 };
-                items.push(format!(
-                    "{}={days}{thresholds}",
-                    label(&format!("{}_{host}_cert_days", run.name))
+                items.push((
+                    format!("{prefix}{name}_days"),
+                    format!("{days}{thresholds}"),
                 ));
             }
         }
-        items.push(format!(
-            "{}={}s;;;0;",
-            label(&format!("{}_run_duration", run.name)),
-            seconds(run.outcome.duration)
+        items.push((
+            format!("{prefix}time"),
+            format!("{}s{}", seconds(run.outcome.duration), fields(limits)),
         ));
     }
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     items
+        .into_iter()
+        .map(|(raw, value)| {
+            let mut unique = raw.clone();
+            let mut n = 1;
+            while !seen.insert(unique.clone()) {
+                n += 1;
+                unique = format!("{raw}_{n}");
+            }
+            format!("{}={value}", label(&unique))
+        })
+        .collect()
+}
+
+/// A check's short label: its id with `_` for `.`; a certificate's (`tls.HOST`) by
+/// the role of its host in the login: `tls_site`, `tls_access` (the team domain),
+/// `tls_idp`, or `tls_` and the host for another.
+fn check_label(id: &str, target: &Target) -> String {
+    let Some(host) = id.strip_prefix(ids::TLS_PREFIX) else {
+        return id.replace('.', "_");
+    };
+    let host_of = |url: &str| {
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    };
+    let host = host.to_ascii_lowercase();
+    let role = if host_of(&target.service).as_deref() == Some(host.as_str()) {
+        "site".to_string()
+    } else if target
+        .team_domain
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(&host))
+    {
+        "access".to_string()
+    } else if host_of(&target.idp).as_deref() == Some(host.as_str()) {
+        "idp".to_string()
+    } else {
+        host
+    };
+    format!("tls_{role}")
 }
 
 /// A quoted performance data label. The guidelines forbid `=` in labels and escape `'`
@@ -256,6 +337,12 @@ fn shorten(s: &str, max: usize) -> String {
 /// (Rust's formatting does not follow it).
 fn seconds(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
+}
+
+/// A threshold in seconds, as short as it can be written: `5`, `0.25`, `1.5`.
+fn seconds_number(d: Duration) -> String {
+    let text = seconds(d);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
@@ -325,8 +412,8 @@ mod tests {
         assert_eq!(
             render(&[run("a.example", &target, &outcome)]),
             "SSOPROBE OK - a.example: 2 checks passed | \
-             'a.example_tls.a.example_duration'=0.017s;;;0; 'a.example_a.example_cert_days'=89 \
-             'a.example_service.redirect_duration'=0.061s;;;0; 'a.example_run_duration'=0.146s;;;0;\n\
+             'tls_site'=0.017s;;;0; 'tls_site_days'=89 \
+             'service_redirect'=0.061s;;;0; 'time'=0.146s;;;0;\n\
              a.example: OK, 2 checks: 2 passed, 0 warned, 0 failed, 0 skipped, 0.146 s\n"
         );
     }
@@ -343,10 +430,7 @@ mod tests {
             before: Duration::ZERO,
         };
         let out = render(&[run("a.example", &target, &outcome)]);
-        assert!(
-            out.contains("'a.example_a.example_cert_days'=10;21:;7:;;"),
-            "{out}"
-        );
+        assert!(out.contains("'tls_site_days'=10;21:;7:;;"), "{out}");
     }
 
     #[test]
@@ -377,9 +461,9 @@ mod tests {
         );
         assert_eq!(
             perf,
-            "'a.example_idp.health_duration'=0.003s;;;0; 'a.example_run_duration'=0.010s;;;0; \
-             'b''x_y_tls.b.example_duration'=0.017s;;;0; 'b''x_y_b.example_cert_days'=-2 \
-             'b''x_y_service.redirect_duration'=0.005s;;;0; 'b''x_y_run_duration'=0.020s;;;0;"
+            "'a.example_idp_health'=0.003s;;;0; 'a.example_time'=0.010s;;;0; \
+             'b''x_y_tls_b.example'=0.017s;;;0; 'b''x_y_tls_b.example_days'=-2 \
+             'b''x_y_service_redirect'=0.005s;;;0; 'b''x_y_time'=0.020s;;;0;"
         );
         assert_eq!(
             &lines[1..],
@@ -433,6 +517,117 @@ mod tests {
         let first = out.lines().next().unwrap();
         assert!(first.contains(&format!("{}…", "é".repeat(99))), "{first}");
         assert!(out.contains(&"é".repeat(300)));
+    }
+
+    #[test]
+    fn labels_name_hosts_by_their_role_and_stay_unique() {
+        let target = Target {
+            service: "https://site.example/app?key=[redacted:query]".into(),
+            idp: "https://ID.example/".into(),
+            team_domain: Some("team.cloudflareaccess.com".into()),
+            found: Default::default(),
+        };
+        let outcome = Outcome {
+            checks: vec![
+                tls("site.example", 80),
+                tls("team.cloudflareaccess.com", 70),
+                tls("id.example", 60),
+                tls("cdn.example", 50),
+                check("config.cf_app", Status::Pass, 2),
+                // The run's own check, and a check whose label is taken already.
+                check("run", Status::Fail, 4),
+                check("tls_site", Status::Pass, 1),
+            ],
+            duration: Duration::from_millis(30),
+            before: Duration::ZERO,
+        };
+        let one = perfdata(&[run("site.example", &target, &outcome)]);
+        let labels: Vec<&str> = one
+            .iter()
+            .map(|item| item.split_once('=').unwrap().0)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "'tls_site'",
+                "'tls_site_days'",
+                "'tls_access'",
+                "'tls_access_days'",
+                "'tls_idp'",
+                "'tls_idp_days'",
+                "'tls_cdn.example'",
+                "'tls_cdn.example_days'",
+                "'config_cf_app'",
+                "'run'",
+                "'tls_site_2'",
+                "'time'",
+            ]
+        );
+        let two = perfdata(&[
+            run("blog", &target, &outcome),
+            run("wiki", &target, &outcome),
+        ]);
+        assert!(
+            two.iter().any(|i| i.starts_with("'blog_tls_site'=")),
+            "{two:?}"
+        );
+        assert!(two.iter().any(|i| i.starts_with("'wiki_time'=")), "{two:?}");
+        let mut unique = two
+            .iter()
+            .map(|i| i.split_once('=').unwrap().0)
+            .collect::<Vec<_>>();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), two.len(), "{two:?}");
+    }
+
+    #[test]
+    fn time_thresholds_fill_warn_and_crit_in_seconds() {
+        let target = target();
+        let limits = |check: Option<&str>, critical: bool, ms: u64| crate::config::TimeLimit {
+            check: check.map(str::to_string),
+            critical,
+            over: Duration::from_millis(ms),
+            setting: "--warning".into(),
+        };
+        let mut outcome = Outcome {
+            checks: vec![
+                check("passkey.login", Status::Pass, 2500),
+                check("idp.code", Status::Skip, 0),
+            ],
+            duration: Duration::from_millis(3200),
+            before: Duration::ZERO,
+        };
+        let time = crate::checks::judge_time(
+            &outcome,
+            &[
+                limits(None, false, 3000),
+                limits(None, true, 10_000),
+                limits(Some("passkey.login"), false, 250),
+                limits(Some("idp.code"), true, 1),
+            ],
+        )
+        .expect("thresholds give run.time");
+        assert_eq!(time.status, Status::Warn);
+        outcome.checks.push(time);
+        let out = render(&[run("a.example", &target, &outcome)]);
+        let (status, perf) = out.lines().next().unwrap().split_once(" | ").unwrap();
+        assert!(
+            status.starts_with(
+                "SSOPROBE WARNING - a.example: run.time: the checks took 3.2 s, longer than the warning threshold of 3s; "
+            ),
+            "{status}"
+        );
+        assert_eq!(
+            perf,
+            "'passkey_login'=2.500s;0.25;;0; 'time'=3.200s;3;10;0;"
+        );
+        assert!(
+            out.contains(
+                "[WARNING] run.time: the checks took 3.2 s, longer than the warning threshold of 3s; passkey.login took 2.5 s, longer than its warning threshold of 250ms (hint: "
+            ),
+            "{out}"
+        );
     }
 
     #[test]
