@@ -419,7 +419,7 @@ fn write_report_files(
 ) -> Result<(), AppError> {
     let mut first_error = None;
     for report in reports {
-        let text = render(report.format, None, runs);
+        let text = render(report.format, None, false, runs);
         if let Err(e) = crate::atomic::write(&report.path, text.as_bytes(), 0o644) {
             first_error.get_or_insert_with(|| {
                 AppError::Io(format!(
