@@ -43,7 +43,7 @@ fn verbose_lists_the_problems_a_check_line_leaves_out() {
     let plain = run(&["demo", "--fault", "internal-url", "--no-login"]);
     assert_eq!(plain.code, 2, "{}", plain.dump());
     assert!(
-        plain.stdout.contains("(+1 more, see details)") && !plain.stdout.contains(hidden),
+        plain.stdout.contains("(+1 more: -v lists them)") && !plain.stdout.contains(hidden),
         "{}",
         plain.dump()
     );

@@ -249,8 +249,11 @@ pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String 
             duration.dimmed(),
             if c.status == Status::Skip {
                 c.summary.dimmed().to_string()
-            } else {
+            } else if every_problem {
                 c.summary.clone()
+            } else {
+                // The details are the JSON report's; here -v lists them.
+                c.summary.replace(" more, see details)", " more: -v lists them)")
             },
         ));
         if let Some(hint) = &c.hint
