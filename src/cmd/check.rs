@@ -23,15 +23,20 @@ pub(crate) async fn run_from(
     origins: Option<&dyn OriginOf>,
     started: Instant,
 ) -> Result<u8, AppError> {
-    let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    let origins = origins.unwrap_or(&NoOrigins);
+    let targets = Config::targets_from_check_args(args, origins)?;
     let ping = match &args.ping_url {
-        Some(u) => Some(crate::ping::PingUrl::parse(u)?),
+        Some(u) => Some(crate::ping::PingUrl::parse_as(
+            u,
+            &crate::config::named(origins, "ping_url"),
+        )?),
         None => None,
     };
     let files = Files {
         output: args.output.output.as_deref(),
         har: args.har.as_deref(),
         print_config: args.print_config,
+        named: Files::named(origins),
     };
     run_targets(targets, files, ping, started).await
 }
@@ -94,6 +99,7 @@ pub(crate) async fn run_doctor(
         output: args.output.output.as_deref(),
         har: args.har.as_deref(),
         print_config: false,
+        named: Files::named(origins),
     };
     run_targets(targets, files, None, started).await
 }
@@ -128,6 +134,24 @@ pub struct Files<'a> {
     pub har: Option<&'a std::path::Path>,
     /// `--print-config`: the TOML of what the run found instead of the report.
     pub print_config: bool,
+    /// How `output` and `har` were given, as their errors name them ("--output" or
+    /// "SSOPROBE_OUTPUT"; the flags when empty).
+    pub named: (&'static str, &'static str),
+}
+
+impl Files<'_> {
+    /// How `--output` and `--har` were given: the flag, or its variable.
+    pub fn named(origins: &dyn OriginOf) -> (&'static str, &'static str) {
+        let pick =
+            |id: &str, flag: &'static str, variable: &'static str| match origins.origin_of(id) {
+                Some(crate::config::Origin::Env) => variable,
+                _ => flag,
+            };
+        (
+            pick("output", "--output", "SSOPROBE_OUTPUT"),
+            pick("har", "--har", "SSOPROBE_HAR"),
+        )
+    }
 }
 
 /// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
@@ -195,11 +219,14 @@ pub async fn run_targets(
 
 /// Refuses a run whose report or HAR archive could not be written, before it starts.
 fn check_writable(files: Files<'_>) -> Result<(), AppError> {
+    let or_flag = |named: &'static str, flag: &'static str| {
+        if named.is_empty() { flag } else { named }
+    };
     if let Some(path) = files.output {
-        writable(path)?;
+        writable_as(or_flag(files.named.0, "--output"), path)?;
     }
     if let Some(path) = files.har {
-        writable_as("--har", path)?;
+        writable_as(or_flag(files.named.1, "--har"), path)?;
     }
     Ok(())
 }
@@ -406,14 +433,9 @@ async fn progress_line(names: Vec<String>, waits: Vec<Arc<Waits>>) {
     }
 }
 
-/// Whether the report can be written to `path` (atomically: a file beside it, then a
-/// rename), found before the run rather than after it.
-fn writable(path: &std::path::Path) -> Result<(), AppError> {
-    writable_as("--output", path)
-}
-
 /// Whether a file can be written at `path` (checked before the run, so that the run's
-/// evidence is not lost at its end); errors name `flag`.
+/// evidence is not lost at its end; the report is written atomically: a file beside it,
+/// then a rename); errors name `flag`.
 fn writable_as(flag: &str, path: &std::path::Path) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

@@ -7,7 +7,8 @@ use crate::config::{Config, OriginOf};
 pub(crate) fn run(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8, AppError> {
     let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
     if let Some(u) = &args.ping_url {
-        crate::ping::PingUrl::parse(u)?;
+        let named = crate::config::named(origins.unwrap_or(&NoOrigins), "ping_url");
+        crate::ping::PingUrl::parse_as(u, &named)?;
     }
     println!(
         "configuration ok: {} target{}",

@@ -107,7 +107,7 @@ pub(crate) async fn run(
         }
     }
     let targets = Config::targets_from_check_args(&args.check, origins)?;
-    let listen = resolve_listen(&args.listen).await?;
+    let listen = resolve_listen(&args.listen, &crate::config::named(origins, "listen")).await?;
     let min_login_interval = crate::config::parse_duration(
         "min_login_interval",
         &args.min_login_interval,
@@ -145,14 +145,15 @@ pub(crate) async fn run(
 }
 
 /// `--listen`: `ADDR:PORT` (`127.0.0.1:9797`, `[::1]:9797`) or `HOST:PORT`
-/// (`localhost:9797`), resolved to every address the name has.
-async fn resolve_listen(listen: &str) -> Result<Vec<SocketAddr>, AppError> {
+/// (`localhost:9797`), resolved to every address the name has; errors name it as given
+/// (`named`: "--listen" or "SSOPROBE_LISTEN").
+async fn resolve_listen(listen: &str, named: &str) -> Result<Vec<SocketAddr>, AppError> {
     if let Ok(addr) = listen.parse::<SocketAddr>() {
         return Ok(vec![addr]);
     }
     let usage = |why: &str| {
         AppError::Usage(format!(
-            "--listen: '{}' {why}, e.g. 127.0.0.1:9797 or localhost:9797",
+            "{named}: '{}' {why}, e.g. 127.0.0.1:9797 or localhost:9797",
             listen.replace(['\n', '\r'], " ")
         ))
     };
@@ -851,19 +852,17 @@ async fn probe(
     }
 }
 
-/// The answer to a scrape of a target that is not configured: the ones that are.
+/// The answer to a scrape of a target that is not configured: the nearest configured
+/// name, if one is near, and the ones that are.
 fn unknown_target(exporter: &Exporter, name: &str) -> Response {
-    let names = exporter
-        .targets
-        .keys()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let configured = exporter.targets.keys().map(String::as_str);
+    let names = configured.clone().collect::<Vec<_>>().join(", ");
     text(
         StatusCode::NOT_FOUND,
         format!(
-            "unknown target '{}'; configured: {names}\n",
-            name.replace(['\n', '\r'], " ")
+            "unknown target '{}'{}; configured: {names}\n",
+            name.replace(['\n', '\r'], " "),
+            crate::text::did_you_mean(name, configured)
         ),
     )
 }
