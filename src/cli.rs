@@ -65,6 +65,7 @@ pub enum Command {
     )]
     Serve(Box<ServeArgs>),
     /// Validate a configuration without touching the network.
+    #[command(after_long_help = CONFIG_AFTER_HELP)]
     Config {
         /// What to do.
         #[command(subcommand)]
@@ -73,7 +74,13 @@ pub enum Command {
     /// List every check: its id, what it proves, when it runs and what makes it skip.
     Checks {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = ListFormat::Human, value_name = "FORMAT")]
+        #[arg(
+            long,
+            value_enum,
+            ignore_case = true,
+            default_value_t = ListFormat::Human,
+            value_name = "FORMAT"
+        )]
         format: ListFormat,
     },
     /// Print the JSON Schema of `check --format json`.
@@ -81,7 +88,7 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
-        #[arg(value_enum)]
+        #[arg(value_enum, ignore_case = true)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff), or write one page per subcommand into --dir.
@@ -131,6 +138,24 @@ pub enum ConfigCommand {
     Check(Box<CheckArgs>),
 }
 
+/// The config file, and how it holds several sites (`ssoprobe check URL1 URL2` points
+/// here).
+pub const CONFIG_AFTER_HELP: &str = "\
+The config file (--config FILE, or SSOPROBE_CONFIG) is TOML with the keys of the flags,
+`_` for `-` (service, idp, team, resolve, timeout, ...); flags win over SSOPROBE_*
+variables, variables over the file. resolve, connect_to and header are TOML lists.
+
+One run checks several sites from one file: each [targets.NAME] table is a site, and
+the keys above the tables are the sites' shared defaults. `ssoprobe check --config FILE`
+checks every target, --target NAME one of them.
+
+Example:
+  idp = \"https://id.example.com\"
+  [targets.wiki]
+  service = \"https://wiki.example.com\"
+  [targets.grafana]
+  service = \"https://grafana.example.com\"";
+
 const ENROLL_AFTER_HELP: &str = "\
 Examples:
   ssoprobe enroll --idp https://id.example.com --api-key-file key.txt --user probe@example.com --out probe.passkey
@@ -163,11 +188,13 @@ pub enum PasskeyCommand {
 /// How to reach Pocket ID (shared by `enroll` and `passkey remove`).
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// Pin HOST:PORT to an address, as curl does: HOST:PORT:ADDR (repeatable).
-    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    /// Pin HOST:PORT to an address, as curl does: HOST:PORT:ADDR (repeatable, or several
+    /// in one value separated by commas).
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_delimiter = ',')]
     pub resolve: Vec<String>,
-    /// Send connections for HOST:PORT to ADDR:PORT2 (repeatable).
-    #[arg(long, value_name = "HOST:PORT:ADDR:PORT2")]
+    /// Send connections for HOST:PORT to ADDR:PORT2 (repeatable, or several in one value
+    /// separated by commas).
+    #[arg(long, value_name = "HOST:PORT:ADDR:PORT2", value_delimiter = ',')]
     pub connect_to: Vec<String>,
     /// Extra trusted root certificates (PEM).
     #[arg(long, value_name = "PEM")]
@@ -272,7 +299,13 @@ pub enum ColorChoice {
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Report format.
-    #[arg(long, value_enum, env = "SSOPROBE_FORMAT", default_value = "human")]
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        env = "SSOPROBE_FORMAT",
+        default_value = "human"
+    )]
     pub format: Format,
     /// Print every HTTP hop on stderr (method, URL, status, Location, cookie names, timing;
     /// secrets redacted).
@@ -295,7 +328,7 @@ pub struct OutputArgs {
     )]
     pub quiet: bool,
     /// Color the human report.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
     pub color: ColorChoice,
     /// Never color the report (the same as --color never).
     #[arg(long, conflicts_with = "color")]
@@ -376,7 +409,9 @@ pub struct CheckArgs {
     /// The Access application's AUD tag (checked when given).
     #[arg(long, env = "SSOPROBE_AUD")]
     pub aud: Option<String>,
-    /// Pin HOST:PORT to an address, as curl does: HOST:PORT:ADDR (repeatable).
+    /// Pin HOST:PORT to an address, as curl does: HOST:PORT:ADDR (repeatable, or several
+    /// in one value separated by commas, as SSOPROBE_RESOLVE takes them; the file's
+    /// `resolve` is a list).
     #[arg(
         long,
         env = "SSOPROBE_RESOLVE",
@@ -384,7 +419,9 @@ pub struct CheckArgs {
         value_delimiter = ','
     )]
     pub resolve: Vec<String>,
-    /// Send connections for HOST:PORT to ADDR:PORT2, as curl does (repeatable).
+    /// Send connections for HOST:PORT to ADDR:PORT2, as curl does (repeatable, or several
+    /// in one value separated by commas, as SSOPROBE_CONNECT_TO takes them; the file's
+    /// `connect_to` is a list).
     #[arg(
         long,
         env = "SSOPROBE_CONNECT_TO",
@@ -411,9 +448,9 @@ pub struct CheckArgs {
     /// [default: the --timeout].
     #[arg(long, env = "SSOPROBE_CONNECT_TIMEOUT", value_name = "DURATION")]
     pub connect_timeout: Option<String>,
-    /// Extra request header for the site's host only, e.g. a WAF skip header (repeatable;
-    /// SSOPROBE_HEADER takes one per line; the value is treated as a secret and never
-    /// printed).
+    /// Extra request header for the site's host only, e.g. a WAF skip header (repeatable,
+    /// one header per -H; SSOPROBE_HEADER takes one per line, the file's `header` a list;
+    /// the value is treated as a secret and never printed).
     // The value may be a shared secret (a WAF bypass token). No value delimiter: it would
     // split a flag's value too, and a line break in one -H must be refused, not make two
     // headers; `config` splits the variable alone.
@@ -523,8 +560,9 @@ pub struct DemoArgs {
     /// lab's set-up).
     #[arg(long, value_name = "FILE")]
     pub har: Option<PathBuf>,
-    /// Break the lab the way real deployments break (repeatable; `ssoprobe lab --list-faults`).
-    #[arg(long = "fault", value_name = "NAME")]
+    /// Break the lab the way real deployments break (repeatable, or several in one value
+    /// separated by commas; `ssoprobe lab --list-faults`).
+    #[arg(long = "fault", value_name = "NAME", value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Which face of Cloudflare the lab shows (`ssoprobe lab --list-variants`) [default: classic].
     #[arg(long, value_name = "NAME")]
@@ -561,8 +599,9 @@ pub struct DemoArgs {
 /// Arguments of `lab`.
 #[derive(Debug, Clone, Args)]
 pub struct LabArgs {
-    /// Break the lab (repeatable).
-    #[arg(long = "fault", value_name = "NAME")]
+    /// Break the lab (repeatable, or several in one value separated by commas; `ssoprobe
+    /// lab --list-faults`).
+    #[arg(long = "fault", value_name = "NAME", value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Where to write the lab's CA certificate [default: ca.pem in --dir].
     #[arg(long, value_name = "FILE")]

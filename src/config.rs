@@ -37,12 +37,41 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-fn setting_name(key: &str, origin: &Origin) -> String {
+/// Setting `key` as it was given, to lead an error: "--tls-warn-days",
+/// "SSOPROBE_TLS_WARN_DAYS" or "probe.toml: key `tls_warn_days`".
+pub fn setting_name(key: &str, origin: &Origin) -> String {
     match origin {
         Origin::Flag | Origin::Builtin => format!("--{}", key.replace('_', "-")),
         Origin::Env => format!("SSOPROBE_{}", key.to_ascii_uppercase()),
         Origin::File(path) => format!("{}: key `{key}`", path.display()),
     }
+}
+
+/// Setting `key` as it was given, inside a sentence: "--tls-fail-days",
+/// "SSOPROBE_TLS_FAIL_DAYS" or "`tls_fail_days` in probe.toml"; when not given (`None`),
+/// its default: "the default of --tls-fail-days".
+fn mention(key: &str, origin: Option<&Origin>) -> String {
+    match origin {
+        Some(Origin::File(path)) => format!("`{key}` in {}", path.display()),
+        Some(o) => setting_name(key, o),
+        None => format!("the default of --{}", key.replace('_', "-")),
+    }
+}
+
+/// How to give setting `key` the way `origin` gave another: "add --client-id", "set
+/// SSOPROBE_CLIENT_ID", "add `client_id` to probe.toml".
+fn give(key: &str, origin: &Origin) -> String {
+    match origin {
+        Origin::Env => format!("set {}", setting_name(key, origin)),
+        Origin::File(path) => format!("add `{key}` to {}", path.display()),
+        Origin::Flag | Origin::Builtin => format!("add {}", setting_name(key, origin)),
+    }
+}
+
+/// Where setting `id` of `check` came from, as its errors name it ("--output" or
+/// "SSOPROBE_OUTPUT"), for a setting read outside [`Config`].
+pub fn named(origins: &dyn OriginOf, id: &str) -> String {
+    setting_name(id, &origins.origin_of(id).unwrap_or(Origin::Flag))
 }
 
 fn err(key: &str, origin: &Origin, problem: impl Into<String>) -> ConfigError {
@@ -528,9 +557,11 @@ impl Config {
                 "target",
                 &target_origin,
                 format!(
-                    "'{wanted}' is not a target of {}; it has: {}",
+                    "'{}' is not a target of {}{} ({})",
+                    crate::redact::terminal_safe(wanted),
                     path.display(),
-                    names.join(", ")
+                    crate::text::did_you_mean(wanted, names.iter().copied()),
+                    target_list(&names)
                 ),
             ));
         }
@@ -592,15 +623,21 @@ impl Config {
         let transport = Transport::read(&given)?;
         let (tls_warn_days, tls_fail_days) = tls_thresholds(&given)?;
         let passkey = match given.pick_path("passkey", &args.passkey, &fc.passkey) {
-            Some((p, o)) => Some((load_passkey(&p, &o)?, p)),
+            Some((p, o)) => Some((load_passkey(&p, &o)?, p, o)),
             None => None,
         };
-        let (idp, idp_source) =
-            pocket_id(idp_given.map(|(idp, _)| idp), passkey.as_ref(), &service)?;
+        let (idp, idp_source) = pocket_id(idp_given, passkey.as_ref(), &service)?;
+        let passkey_origin = passkey.as_ref().map(|(_, _, o)| o.clone());
+        let passkey = passkey.map(|(file, path, _)| (file, path));
         let expected = Expectations::read(&given)?;
         let client_secret = client_secret(&given, client_id.is_some())?;
         let service_token = service_token(&given)?;
-        refuse_ineffective(passkey.is_some(), service_token.is_some(), &expected)?;
+        refuse_ineffective(
+            passkey_origin.as_ref(),
+            service_token.as_ref().map(|(_, o)| o),
+            &expected,
+        )?;
+        let service_token = service_token.map(|(token, _)| token);
         let doctor = doctor_settings(&given)?;
         let time_limits = time_limits(&given)?;
         let reports = report_files(&given);
@@ -638,6 +675,21 @@ impl Config {
             reports,
             time_limits,
         })
+    }
+}
+
+/// The targets a file has, for the error about one it has not: all of them when few,
+/// else the first few and how many more.
+fn target_list(names: &[&str]) -> String {
+    const SHOWN: usize = 8;
+    let shown: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| crate::redact::terminal_safe(n))
+        .collect();
+    match names.len().saturating_sub(SHOWN) {
+        0 => format!("it has: {}", shown.join(", ")),
+        more => format!("it has: {}, and {more} more", shown.join(", ")),
     }
 }
 
@@ -750,8 +802,20 @@ impl<'a> Given<'a> {
         cli: &Option<PathBuf>,
         filev: &Option<PathBuf>,
     ) -> Result<Option<Secret>, ConfigError> {
+        Ok(self
+            .secret_file_from(id, cli, filev)?
+            .map(|(secret, _)| secret))
+    }
+
+    /// [`Given::secret_file`], with where the setting came from.
+    fn secret_file_from(
+        &self,
+        id: &str,
+        cli: &Option<PathBuf>,
+        filev: &Option<PathBuf>,
+    ) -> Result<Option<(Secret, Origin)>, ConfigError> {
         self.pick_path(id, cli, filev)
-            .map(|(p, o)| read_secret_file(id, &p, &o))
+            .map(|(p, o)| read_secret_file(id, &p, &o).map(|secret| (secret, o)))
             .transpose()
     }
 }
@@ -1023,9 +1087,9 @@ fn routes(given: &Given<'_>) -> Result<Vec<Route>, ConfigError> {
 /// exceed it.
 fn timeouts(given: &Given<'_>) -> Result<(Duration, Duration), ConfigError> {
     let (args, fc) = (given.args, given.fc);
-    let timeout = match given.pick_scalar("timeout", &args.timeout, &fc.timeout) {
-        Some((v, o)) => parse_duration("timeout", &v, &o)?,
-        None => DEFAULT_TIMEOUT,
+    let (timeout, timeout_origin) = match given.pick_scalar("timeout", &args.timeout, &fc.timeout) {
+        Some((v, o)) => (parse_duration("timeout", &v, &o)?, Some(o)),
+        None => (DEFAULT_TIMEOUT, None),
     };
     let connect_timeout = match given.pick_scalar(
         "connect_timeout",
@@ -1034,7 +1098,7 @@ fn timeouts(given: &Given<'_>) -> Result<(Duration, Duration), ConfigError> {
     ) {
         Some((v, o)) => {
             let d = parse_duration("connect_timeout", &v, &o)?;
-            check_connect_timeout(d, timeout, &o)?
+            check_connect_timeout(d, &o, timeout, timeout_origin.as_ref())?
         }
         None => timeout,
     };
@@ -1044,34 +1108,33 @@ fn timeouts(given: &Given<'_>) -> Result<(Duration, Duration), ConfigError> {
 /// The certificate expiry thresholds (warn, fail), in days; warn before fail.
 fn tls_thresholds(given: &Given<'_>) -> Result<(i64, i64), ConfigError> {
     let (args, fc) = (given.args, given.fc);
-    let tls_warn_days =
-        match given.pick_scalar("tls_warn_days", &args.tls_warn_days, &fc.tls_warn_days) {
-            Some((v, o)) => parse_days("tls_warn_days", &v, &o)?,
-            None => DEFAULT_TLS_WARN_DAYS,
-        };
-    let tls_fail_days =
-        match given.pick_scalar("tls_fail_days", &args.tls_fail_days, &fc.tls_fail_days) {
-            Some((v, o)) => parse_days("tls_fail_days", &v, &o)?,
-            None => DEFAULT_TLS_FAIL_DAYS,
-        };
-    check_thresholds(tls_warn_days, tls_fail_days)?;
-    Ok((tls_warn_days, tls_fail_days))
+    let warn = match given.pick_scalar("tls_warn_days", &args.tls_warn_days, &fc.tls_warn_days) {
+        Some((v, o)) => (parse_days("tls_warn_days", &v, &o)?, Some(o)),
+        None => (DEFAULT_TLS_WARN_DAYS, None),
+    };
+    let fail = match given.pick_scalar("tls_fail_days", &args.tls_fail_days, &fc.tls_fail_days) {
+        Some((v, o)) => (parse_days("tls_fail_days", &v, &o)?, Some(o)),
+        None => (DEFAULT_TLS_FAIL_DAYS, None),
+    };
+    check_thresholds(&warn, &fail)?;
+    Ok((warn.0, fail.0))
 }
 
 /// Pocket ID and where it came from: given, else the passkey file's, else found by the
 /// run. A passkey file must be for the Pocket ID the run uses.
 fn pocket_id(
-    idp_given: Option<Url>,
-    passkey: Option<&(crate::passkey::CredentialFile, PathBuf)>,
+    idp_given: Option<(Url, Origin)>,
+    passkey: Option<&(crate::passkey::CredentialFile, PathBuf, Origin)>,
     service: &Url,
 ) -> Result<(Url, IdpSource), ConfigError> {
+    let idp_origin = idp_given.as_ref().map(|(_, o)| o.clone());
     let (idp, idp_source) = match (idp_given, passkey) {
-        (Some(idp), _) => (idp, IdpSource::Given),
-        (None, Some((file, _))) => match parse_idp_url(&file.idp, &Origin::Builtin) {
+        (Some((idp, _)), _) => (idp, IdpSource::Given),
+        (None, Some((file, _, origin))) => match parse_idp_url(&file.idp, &Origin::Builtin) {
             Ok(idp) => (idp, IdpSource::PasskeyFile),
             Err(_) => {
                 return Err(ConfigError {
-                    setting: "passkey".into(),
+                    setting: setting_name("passkey", origin),
                     problem: format!(
                         "the passkey file names Pocket ID as '{}', which is not an https URL; enrol again with ssoprobe enroll",
                         crate::redact::terminal_safe(&file.idp)
@@ -1083,17 +1146,18 @@ fn pocket_id(
         // Pocket ID.
         (None, None) => (service.clone(), IdpSource::Unknown),
     };
-    if let Some((file, _)) = passkey {
+    if let Some((file, _, origin)) = passkey {
         let file_origin = Url::parse(&file.idp)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
         if file_origin != idp.origin().ascii_serialization() {
             return Err(ConfigError {
-                setting: "passkey".into(),
+                setting: setting_name("passkey", origin),
                 problem: format!(
-                    "the passkey file is for {}, not {}; enrol a passkey for this Pocket ID with ssoprobe enroll",
+                    "the passkey file is for {}, not {} ({}); enrol a passkey for this Pocket ID with ssoprobe enroll",
                     crate::redact::terminal_safe(&file.idp),
-                    idp
+                    idp,
+                    mention("idp", idp_origin.as_ref())
                 ),
             });
         }
@@ -1144,58 +1208,83 @@ impl Expectations {
 /// The OIDC client secret for `idp.exchange`, which needs the client id with it.
 fn client_secret(given: &Given<'_>, has_client_id: bool) -> Result<Option<Secret>, ConfigError> {
     let (args, fc) = (given.args, given.fc);
-    let client_secret = given.secret_file(
+    let client_secret = given.secret_file_from(
         "client_secret_file",
         &args.client_secret_file,
         &fc.client_secret_file,
     )?;
-    if client_secret.is_some() && !has_client_id {
-        return Err(ConfigError {
-            setting: "client_id".into(),
-            problem: "idp.exchange needs the client id with the secret: add --client-id".into(),
-        });
+    if let Some((_, origin)) = &client_secret
+        && !has_client_id
+    {
+        return Err(err(
+            "client_secret_file",
+            origin,
+            format!(
+                "idp.exchange needs the client id with the secret: {} (the Client ID of Pocket ID's OIDC client)",
+                give("client_id", origin)
+            ),
+        ));
     }
-    Ok(client_secret)
+    Ok(client_secret.map(|(secret, _)| secret))
 }
 
-/// The Access service token (id, secret): both halves or neither.
-fn service_token(given: &Given<'_>) -> Result<Option<(Secret, Secret)>, ConfigError> {
+/// The Access service token (id, secret): both halves or neither; with where its id
+/// came from.
+#[allow(clippy::type_complexity)]
+fn service_token(given: &Given<'_>) -> Result<Option<((Secret, Secret), Origin)>, ConfigError> {
     let (args, fc) = (given.args, given.fc);
     let token_id = given.pick(
         "service_token_id",
         &args.service_token_id,
         &fc.service_token_id,
     );
-    let token_secret = given.secret_file(
+    let token_secret = given.secret_file_from(
         "service_token_secret_file",
         &args.service_token_secret_file,
         &fc.service_token_secret_file,
     )?;
     match (token_id, token_secret) {
-        (Some((id, _)), Some(secret)) => Ok(Some((Secret::configured(id.trim()), secret))),
+        (Some((id, o)), Some((secret, _))) => {
+            Ok(Some(((Secret::configured(id.trim()), secret), o)))
+        }
         (None, None) => Ok(None),
-        _ => Err(ConfigError {
-            setting: "service_token_id".into(),
-            problem: "a service token needs both service_token_id and service_token_secret_file"
-                .into(),
-        }),
+        (Some((_, o)), None) => Err(err(
+            "service_token_id",
+            &o,
+            format!(
+                "a service token needs its secret too: {} (a file holding the token's Client Secret)",
+                give("service_token_secret_file", &o)
+            ),
+        )),
+        (None, Some((_, o))) => Err(err(
+            "service_token_secret_file",
+            &o,
+            format!(
+                "a service token needs its id too: {} (the token's Client ID)",
+                give("service_token_id", &o)
+            ),
+        )),
     }
 }
 
 /// A setting that cannot take effect is a usage error, not a silent pass: a service
 /// token next to a passkey, or an expectation of the site when nothing reaches it.
 fn refuse_ineffective(
-    passkey: bool,
-    service_token: bool,
+    passkey: Option<&Origin>,
+    service_token: Option<&Origin>,
     expected: &Expectations,
 ) -> Result<(), ConfigError> {
-    if passkey && service_token {
-        return Err(ConfigError {
-            setting: "service_token_id".into(),
-            problem: "give either --passkey (a full login) or a service token, not both: with a passkey the token would never be sent".into(),
-        });
+    if let (Some(passkey), Some(token)) = (passkey, service_token) {
+        return Err(err(
+            "service_token_id",
+            token,
+            format!(
+                "give either a passkey ({}, a full login) or a service token, not both: with a passkey the token would never be sent",
+                mention("passkey", Some(passkey))
+            ),
+        ));
     }
-    if !passkey && !service_token {
+    if passkey.is_none() && service_token.is_none() {
         let unreachable = [
             ("expect_status", &expected.status_given),
             ("expect_body", &expected.body_given),
@@ -1353,17 +1442,46 @@ fn load_passkey(
     crate::passkey::CredentialFile::load(path).map_err(|e| err("passkey", origin, e.to_string()))
 }
 
-/// The warning threshold must not be below the failure threshold.
-pub fn check_thresholds(warn: i64, fail: i64) -> Result<(), ConfigError> {
-    if warn < fail {
-        return Err(ConfigError {
-            setting: "tls_warn_days".into(),
-            problem: format!(
-                "{warn} is below tls_fail_days ({fail}); the warning threshold must be at least the failure threshold"
-            ),
-        });
+/// The warning threshold must not be below the failure threshold. Each is (days, where
+/// it was given; `None` for the default); the error names the one given (the warning
+/// threshold when both were) and the other as it was given.
+fn check_thresholds(
+    warn: &(i64, Option<Origin>),
+    fail: &(i64, Option<Origin>),
+) -> Result<(), ConfigError> {
+    let ((warn_days, warn_origin), (fail_days, fail_origin)) = (warn, fail);
+    if warn_days >= fail_days {
+        return Ok(());
     }
-    Ok(())
+    let rule = "the warning threshold must be at least the failure threshold";
+    let (warn_named, fail_named) = (
+        mention("tls_warn_days", warn_origin.as_ref()),
+        mention("tls_fail_days", fail_origin.as_ref()),
+    );
+    Err(match (warn_origin, fail_origin) {
+        (Some(o), _) => err(
+            "tls_warn_days",
+            o,
+            format!(
+                "{warn_days} is below {fail_named} ({fail_days}); {rule}: raise it to {fail_days} or more{}",
+                match fail_origin {
+                    Some(_) => format!(", or lower {fail_named}"),
+                    None => String::new(),
+                }
+            ),
+        ),
+        (None, Some(o)) => err(
+            "tls_fail_days",
+            o,
+            format!(
+                "{fail_days} is above {warn_named} ({warn_days}); {rule}: lower it to {warn_days} or less, or raise the warning threshold too (--tls-warn-days)"
+            ),
+        ),
+        (None, None) => ConfigError {
+            setting: "tls_warn_days".into(),
+            problem: format!("the defaults ({warn_days}, {fail_days}) are out of order"),
+        },
+    })
 }
 
 fn load_file(path: &Path, origins: &dyn OriginOf) -> Result<FileConfig, ConfigError> {
@@ -1731,8 +1849,14 @@ pub fn connect_options(
         Some(t) => parse_duration("timeout", t, &o)?,
         None => DEFAULT_TIMEOUT,
     };
+    let timeout_origin = args.timeout.as_ref().map(|_| o.clone());
     let connect_timeout = match &args.connect_timeout {
-        Some(t) => check_connect_timeout(parse_duration("connect_timeout", t, &o)?, timeout, &o)?,
+        Some(t) => check_connect_timeout(
+            parse_duration("connect_timeout", t, &o)?,
+            &o,
+            timeout,
+            timeout_origin.as_ref(),
+        )?,
         None => timeout,
     };
     Ok(HttpOptions {
@@ -1752,19 +1876,26 @@ pub fn connect_options(
 
 /// A connection timeout longer than the request timeout could never take effect: the
 /// request's timeout covers its connection too.
+/// `timeout_origin` is where the timeout was given (`None`: its default).
 fn check_connect_timeout(
     connect: Duration,
-    timeout: Duration,
     origin: &Origin,
+    timeout: Duration,
+    timeout_origin: Option<&Origin>,
 ) -> Result<Duration, ConfigError> {
     if connect > timeout {
+        let timeout_named = mention("timeout", timeout_origin);
         return Err(err(
             "connect_timeout",
             origin,
             format!(
-                "{} is longer than the per-request timeout ({}), which bounds the connection too; lower it, or raise --timeout",
+                "{} is longer than the per-request timeout ({}, {timeout_named}), which bounds the connection too; lower it, or raise {}",
                 crate::timefmt::human_duration(connect),
-                crate::timefmt::human_duration(timeout)
+                crate::timefmt::human_duration(timeout),
+                match timeout_origin {
+                    Some(_) => timeout_named.clone(),
+                    None => "the timeout (--timeout)".to_string(),
+                }
             ),
         ));
     }
@@ -2145,9 +2276,36 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_are_ordered() {
-        assert!(check_thresholds(21, 7).is_ok());
-        assert!(check_thresholds(3, 7).is_err());
+    fn thresholds_are_ordered_and_named_as_given() {
+        let file = Origin::File(PathBuf::from("probe.toml"));
+        assert!(check_thresholds(&(21, None), &(7, None)).is_ok());
+        assert!(check_thresholds(&(7, Some(Origin::Flag)), &(7, Some(Origin::Env))).is_ok());
+        let e = |warn, fail| check_thresholds(&warn, &fail).unwrap_err().to_string();
+        let both = e((5, Some(Origin::Flag)), (10, Some(Origin::Flag)));
+        assert!(
+            both.starts_with("--tls-warn-days: 5 is below --tls-fail-days (10)"),
+            "{both}"
+        );
+        assert!(!both.contains("tls_"), "{both}");
+        let mixed = e((5, Some(Origin::Env)), (10, Some(file.clone())));
+        assert!(
+            mixed.starts_with(
+                "SSOPROBE_TLS_WARN_DAYS: 5 is below `tls_fail_days` in probe.toml (10)"
+            ),
+            "{mixed}"
+        );
+        let default_fail = e((3, Some(Origin::Flag)), (7, None));
+        assert!(
+            default_fail.contains("below the default of --tls-fail-days (7)"),
+            "{default_fail}"
+        );
+        let default_warn = e((21, None), (30, Some(file)));
+        assert!(
+            default_warn.starts_with(
+                "probe.toml: key `tls_fail_days`: 30 is above the default of --tls-warn-days (21)"
+            ),
+            "{default_warn}"
+        );
     }
 
     #[test]

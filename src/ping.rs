@@ -18,13 +18,19 @@ pub struct PingUrl(Url);
 impl PingUrl {
     /// Parses `--ping-url`.
     pub fn parse(value: &str) -> Result<PingUrl, ConfigError> {
+        PingUrl::parse_as(value, "--ping-url")
+    }
+
+    /// Parses the ping URL given as `setting` ("--ping-url" or "SSOPROBE_PING_URL"),
+    /// which an error names.
+    pub fn parse_as(value: &str, setting: &str) -> Result<PingUrl, ConfigError> {
         let url = Url::parse(value.trim()).map_err(|e| ConfigError {
-            setting: "--ping-url".into(),
+            setting: setting.into(),
             problem: format!("not a URL ({e}); give the check's ping URL, e.g. https://hc-ping.example.com/<uuid>"),
         })?;
         if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
             return Err(ConfigError {
-                setting: "--ping-url".into(),
+                setting: setting.into(),
                 problem: "must be an http(s) URL with a host".into(),
             });
         }

@@ -176,6 +176,66 @@ pub fn small_difference(got: &str, wanted: &str) -> Option<String> {
     }
 }
 
+/// The longest text [`nearest`] looks for a name near, in bytes.
+const NEAREST_CAP: usize = 256;
+
+/// The name of `names` nearest to `typed`, for a "did you mean 'idp-slow'?" after a
+/// mistyped name: one whose spelling differs from it in letter case only, or by at most a
+/// third of its letters (one or two for a short name: an edit is a letter added, removed,
+/// changed or two swapped), the first of equal ones. `None` when none is that near.
+pub fn nearest<'a>(typed: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // A name can come from a request (serve's ?target=): no guess for a long one, whose
+    // comparison would cost its length times each name's.
+    if typed.len() > NEAREST_CAP {
+        return None;
+    }
+    let typed = typed.trim().to_lowercase();
+    let allowed = (typed.chars().count() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for name in names {
+        let distance = strsim::osa_distance(&typed, &name.to_lowercase());
+        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, name));
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
+/// "; did you mean 'idp-slow'?" for a mistyped name, with the nearest of `names`
+/// ([`nearest`]); empty when none is near.
+pub fn did_you_mean<'a>(typed: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    nearest(typed, names)
+        .map(|name| format!("; did you mean '{}'?", redact::terminal_safe(name)))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod nearest_tests {
+    use super::nearest;
+
+    #[test]
+    fn the_nearest_name_within_a_third_of_the_letters() {
+        let faults = ["idp-down", "idp-slow", "jwks-empty", "wrong-team"];
+        assert_eq!(nearest("idp-slw", faults), Some("idp-slow"));
+        assert_eq!(nearest("IDP-SLOW", faults), Some("idp-slow"));
+        assert_eq!(nearest("jkws-empty", faults), Some("jwks-empty"));
+        assert_eq!(nearest("idp-dwon", faults), Some("idp-down"));
+        // Equally near: the first.
+        assert_eq!(
+            nearest("idp-dowm", ["idp-down", "idp-dowx"]),
+            Some("idp-down")
+        );
+        // Farther than a third of the letters.
+        assert_eq!(nearest("idp-sxxx", faults), None);
+        assert_eq!(nearest("idp-", faults), None);
+        assert_eq!(nearest("something-else", faults), None);
+        assert_eq!(nearest("", faults), None);
+        assert_eq!(nearest("wiki", std::iter::empty()), None);
+        // No guess for a text longer than any name.
+        assert_eq!(nearest(&"idp-slow".repeat(40), faults), None);
+    }
+}
+
 /// A file-system error in plain words, without the operating system's own text or its
 /// error number ("no such file", not "No such file or directory (os error 2)").
 pub fn io_words(e: &std::io::Error) -> String {

@@ -346,7 +346,7 @@ fn bad_values_name_their_flag() {
         (&["--team", "bad team"], "--team:"),
         (
             &["--tls-warn-days", "3"],
-            "tls_warn_days: 3 is below tls_fail_days",
+            "--tls-warn-days: 3 is below the default of --tls-fail-days (7)",
         ),
         (
             &["--ca-file", "/nonexistent/ca.pem"],
@@ -455,8 +455,8 @@ fn usage_errors_exit_3_and_help_exits_0() {
     assert_eq!(run(&["demo", "--fault", "no-such-fault"]).code, 3);
     let unknown = run(&["demo", "--fault", "no-such-fault"]);
     assert!(
-        unknown.stderr.contains("site-public"),
-        "valid names are listed\n{}",
+        unknown.stderr.contains("ssoprobe lab --list-faults"),
+        "where the valid names are listed is said\n{}",
         unknown.dump()
     );
     let help = run(&["check", "--help"]);
@@ -935,4 +935,316 @@ fn checks_lists_every_check_from_the_declaration() {
     );
     let yaml = run(&["checks", "--format", "yaml"]);
     assert_eq!(yaml.code, 3, "{}", yaml.dump());
+}
+
+/// `ssoprobe config check URL` with the variables `env`.
+fn config_check_with(args: &[&str], env: &[(&str, &str)]) -> Run {
+    common::run_with_env(
+        &[&["config", "check", "https://service.example.com"], args].concat(),
+        env,
+    )
+}
+
+#[test]
+fn a_bad_value_from_a_variable_names_the_variable_and_what_it_takes() {
+    let r = config_check_with(&[], &[("SSOPROBE_FORMAT", "yaml")]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    for wanted in [
+        "invalid value 'yaml' for 'SSOPROBE_FORMAT'",
+        "human, json, junit, nagios, prometheus",
+        "the variable SSOPROBE_FORMAT sets --format",
+    ] {
+        assert!(r.stderr.contains(wanted), "{wanted:?}\n{}", r.dump());
+    }
+    assert!(!r.stderr.contains("for '--format"), "{}", r.dump());
+    // Typed as a flag, the flag is named, even with the variable set too.
+    let r = config_check_with(&["--format", "yaml"], &[("SSOPROBE_FORMAT", "yaml")]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("for '--format <FORMAT>'") && !r.stderr.contains("SSOPROBE_FORMAT"),
+        "{}",
+        r.dump()
+    );
+    // A switch's variable: the words it takes.
+    for variable in ["SSOPROBE_TRACE", "SSOPROBE_INSECURE"] {
+        let r = config_check_with(&[], &[(variable, "maybe")]);
+        assert_eq!(r.code, 3, "{}", r.dump());
+        assert!(
+            r.stderr
+                .contains(&format!("invalid value 'maybe' for '{variable}'"))
+                && r.stderr.contains("1, true, yes or on")
+                && r.stderr.contains("0, false, no or off"),
+            "{}",
+            r.dump()
+        );
+    }
+    // serve's own settings.
+    let r = common::run_with_env(
+        &["serve", "https://service.example.com"],
+        &[("SSOPROBE_CONCURRENCY", "four")],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("invalid value 'four' for 'SSOPROBE_CONCURRENCY'"),
+        "{}",
+        r.dump()
+    );
+    let r = common::run_with_env(
+        &["serve", "https://service.example.com"],
+        &[("SSOPROBE_LISTEN", "nowhere")],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("SSOPROBE_LISTEN: 'nowhere'"),
+        "{}",
+        r.dump()
+    );
+    // Settings ssoprobe reads itself.
+    let r = config_check_with(&[], &[("SSOPROBE_PING_URL", "ftp://hc.example/abc")]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("SSOPROBE_PING_URL: must be an http(s) URL"),
+        "{}",
+        r.dump()
+    );
+    let r = common::run_with_env(
+        &["check", "https://service.example.com"],
+        &[("SSOPROBE_OUTPUT", "/nonexistent-ssoprobe-dir/report.txt")],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("SSOPROBE_OUTPUT: cannot write in /nonexistent-ssoprobe-dir"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn enumerated_values_take_any_case() {
+    let r = config_check_with(&["--format", "JSON", "--color", "NEVER"], &[]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let r = config_check_with(&[], &[("SSOPROBE_FORMAT", "Json")]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    // The format is the one named: a run that cannot start answers in it.
+    let r = run(&["check", "--format", "Nagios"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(r.stdout.starts_with("SSOPROBE UNKNOWN"), "{}", r.dump());
+    let r = run(&["checks", "--format", "JSON"]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(r.stdout.starts_with('['), "{}", r.dump());
+    assert_eq!(run(&["completions", "Bash"]).code, 0);
+}
+
+#[test]
+fn a_subcommands_flag_before_the_subcommand_gets_a_tip() {
+    for (args, tip) in [
+        (
+            &["-v", "check", "https://service.example.com"][..],
+            "tip: -v goes after the subcommand: ssoprobe check -v URL",
+        ),
+        (
+            &["--format", "json", "check", "https://service.example.com"],
+            "tip: --format goes after the subcommand: ssoprobe check --format FORMAT URL",
+        ),
+        (
+            &["--format=json", "doctor"],
+            "tip: --format goes after the subcommand: ssoprobe doctor --format FORMAT URL",
+        ),
+        (
+            &["-q", "config", "check"],
+            "tip: -q goes after the subcommand: ssoprobe config check -q URL",
+        ),
+        (
+            &["--no-login", "demo"],
+            "tip: --no-login goes after the subcommand: ssoprobe demo --no-login",
+        ),
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 3, "{args:?}\n{}", r.dump());
+        assert!(r.stderr.contains(tip), "{args:?}: {tip:?}\n{}", r.dump());
+    }
+    // A flag no subcommand has gets no tip.
+    let r = run(&["--no-such-flag", "check"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(!r.stderr.contains("goes after"), "{}", r.dump());
+}
+
+#[test]
+fn a_second_site_points_at_the_config_files_targets() {
+    for command in [&["check"][..], &["serve"], &["config", "check"]] {
+        let args = [
+            command,
+            &["https://wiki.example.com", "https://grafana.example.com"],
+        ]
+        .concat();
+        let r = run(&args);
+        assert_eq!(r.code, 3, "{args:?}\n{}", r.dump());
+        for wanted in [
+            "[targets.NAME]",
+            "[targets.wiki]",
+            "service = \"https://wiki.example.com\"",
+            &format!("ssoprobe {} --config sites.toml", command.join(" ")),
+            "ssoprobe config --help",
+        ] {
+            assert!(
+                r.stderr.contains(wanted),
+                "{args:?}: {wanted:?}\n{}",
+                r.dump()
+            );
+        }
+    }
+    // What it points at says how.
+    let help = run(&["config", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.dump());
+    for wanted in ["[targets.NAME]", "[targets.wiki]", "--target NAME"] {
+        assert!(help.stdout.contains(wanted), "{wanted:?}\n{}", help.dump());
+    }
+}
+
+#[test]
+fn a_mistyped_name_gets_the_nearest_one() {
+    let r = run(&["demo", "--fault", "idp-slw"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("unknown fault 'idp-slw'; did you mean 'idp-slow'?")
+            && r.stderr.contains("ssoprobe lab --list-faults"),
+        "{}",
+        r.dump()
+    );
+    // The whole list is behind --list-faults, not in the error.
+    assert!(!r.stderr.contains("site-public"), "{}", r.dump());
+    let r = run(&["lab", "--fault", "jkws-empty"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("did you mean 'jwks-empty'?"),
+        "{}",
+        r.dump()
+    );
+    let r = run(&["lab", "--variant", "terce"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("unknown variant 'terce'; did you mean 'terse'?"),
+        "{}",
+        r.dump()
+    );
+    // Nothing near: no guess.
+    let r = run(&["demo", "--fault", "no-such-fault"]);
+    assert!(!r.stderr.contains("did you mean"), "{}", r.dump());
+
+    let dir = std::env::temp_dir().join(format!("ssoprobe-names-{}", common::uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sites.toml");
+    std::fs::write(
+        &file,
+        "[targets.wiki]\nservice = \"https://wiki.example.com\"\n[targets.grafana]\nservice = \"https://grafana.example.com\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let r = run(&["config", "check", "--config", &file, "--target", "wikki"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("--target: 'wikki' is not a target of")
+            && r.stderr.contains("did you mean 'wiki'?")
+            && r.stderr.contains("it has: grafana, wiki"),
+        "{}",
+        r.dump()
+    );
+    let r = common::run_with_env(
+        &["config", "check", "--config", &file],
+        &[("SSOPROBE_TARGET", "grafna")],
+    );
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("SSOPROBE_TARGET: 'grafna'")
+            && r.stderr.contains("did you mean 'grafana'?"),
+        "{}",
+        r.dump()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "lab")]
+#[test]
+fn completions_offer_the_labs_faults_and_variants() {
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}\n{}", r.dump());
+        for name in ["idp-slow", "jwks-empty", "rebranded", "terse"] {
+            assert!(r.stdout.contains(name), "{shell} lacks {name}");
+        }
+    }
+    // With what each one does, where the shell shows it.
+    let zsh = run(&["completions", "zsh"]);
+    assert!(
+        zsh.stdout.contains("minimal Access pages"),
+        "{}",
+        zsh.stdout
+    );
+    // --help points at the list instead of printing it.
+    let help = run(&["demo", "--help"]);
+    assert!(
+        help.stdout.contains("lab --list-faults") && !help.stdout.contains("jwks-empty"),
+        "{}",
+        help.dump()
+    );
+}
+
+#[cfg(feature = "lab")]
+#[test]
+fn a_team_that_is_not_the_sites_is_the_first_failure_and_its_host_follows_from_it() {
+    let lab = common::Lab::start(&[]);
+    let mut args: Vec<&str> = vec!["check"];
+    args.extend(lab.short.iter().map(String::as_str));
+    // The mistyped team's host: nothing answers there (offline, as when it does not
+    // resolve).
+    args.extend([
+        "--team",
+        "xzy",
+        "--connect-to",
+        "xzy.cloudflareaccess.com:443:127.0.0.1:9",
+        "--format",
+        "json",
+    ]);
+    let r = run(&args);
+    assert_eq!(r.code, 2, "{}", r.dump());
+    let (first, status, hint) = r.first_problem();
+    assert_eq!(
+        (first.as_str(), status.as_str()),
+        ("service.redirect", "fail"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        hint.starts_with("correct --team to xyz (you named xzy"),
+        "{hint}\n{}",
+        r.dump()
+    );
+    let host = r.check("tls.xzy.cloudflareaccess.com");
+    assert_eq!(host["status"], "fail", "{}", r.dump());
+    assert_eq!(
+        host["details"]["follows_from"],
+        "service.redirect",
+        "{}",
+        r.dump()
+    );
+    r.assert_says(&host, "hint", "correct --team to xyz");
+    // Shown right after its cause.
+    let json = r.json();
+    let ids: Vec<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or_default())
+        .collect();
+    let at = ids.iter().position(|i| *i == "service.redirect").unwrap();
+    assert_eq!(
+        ids.get(at + 1),
+        Some(&"tls.xzy.cloudflareaccess.com"),
+        "{ids:?}"
+    );
 }

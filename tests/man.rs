@@ -474,3 +474,64 @@ fn man_ends_quietly_when_the_reader_goes_away() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn man_dir_creates_the_last_directory_only() {
+    let dir = temp_dir("parent");
+    // A mistyped path: its parent is missing too. Nothing is created.
+    let missing = dir.join("mna").join("man1");
+    let run = common::run(&["man", "--dir", &missing.display().to_string()]);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(
+        run.stderr.contains("--dir: cannot create")
+            && run.stderr.contains(&format!(
+                "its parent directory {} does not exist",
+                dir.join("mna").display()
+            )),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !dir.join("mna").exists(),
+        "created {}",
+        dir.join("mna").display()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.dump());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_synopsis_shows_what_each_option_takes() {
+    let dir = temp_dir("synopsis");
+    write_pages(&dir, &[]);
+    let page = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.1"))).unwrap();
+    let check = page("ssoprobe-check");
+    let synopsis = roff_section(&check, "SYNOPSIS").expect("SYNOPSIS");
+    for wanted in [
+        r"[\fB\-\-timeout\fR \fIDURATION\fR]",
+        r"[\fB\-\-resolve\fR \fIHOST:PORT:ADDR\fR]...",
+        r"[\fB\-k\fR|\fB\-\-insecure\fR]",
+        r"[\fIURL\fR]",
+    ] {
+        assert!(synopsis.contains(wanted), "{wanted}\n{synopsis}");
+    }
+    // Required options stand without brackets.
+    let enroll = page("ssoprobe-enroll");
+    let synopsis = roff_section(&enroll, "SYNOPSIS").expect("SYNOPSIS");
+    assert!(
+        synopsis.contains(r" \fB\-\-idp\fR \fIURL\fR") && !synopsis.contains(r"[\fB\-\-idp\fR"),
+        "{synopsis}"
+    );
+    // As read.
+    for (renderer, text) in renderings(&dir.join("ssoprobe-check.1")) {
+        let flat = words(&text);
+        for wanted in [
+            "[--timeout DURATION]",
+            "[--format FORMAT]",
+            "[--passkey FILE]",
+        ] {
+            assert!(flat.contains(wanted), "{renderer}: {wanted:?}\n{text}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

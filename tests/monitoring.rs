@@ -535,6 +535,10 @@ fn serve_probes_targets_and_logs_in_at_most_once_per_interval() {
     let (status, body) = http_get(serve.port, "/probe?target=nope").unwrap();
     assert_eq!(status, 404);
     assert!(body.contains("admin, main"), "{body}");
+    assert!(!body.contains("did you mean"), "{body}");
+    let (status, body) = http_get(serve.port, "/probe?target=amdin").unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("did you mean 'admin'?"), "{body}");
     let (status, metrics) = http_get(serve.port, "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(

@@ -166,14 +166,32 @@ fn judge_login(
     if let Some(expected) = &config.team_domain
         && &login.team_domain != expected
     {
+        // What a check of the named team's own host found (a mistyped team's host does
+        // not resolve) follows from this (checks::attribute_causes).
+        f.detail("expected_team_domain", expected.clone());
+        let named = expected
+            .strip_suffix(cloudflare::TEAM_SUFFIX)
+            .unwrap_or(expected);
+        let other_org = format!(
+            "{service_host} is protected by another Zero Trust organization than the one you named"
+        );
+        // A name one or two letters from the team Access uses is most likely mistyped.
+        let hint = if crate::text::nearest(named, [login.team.as_str()]).is_some() {
+            format!(
+                "correct --team to {} (you named {named}, a near spelling); if {named} is right, {other_org}: check which account owns the hostname's Access application",
+                login.team
+            )
+        } else {
+            format!(
+                "{other_org}; check which account owns the hostname's Access application, or correct --team"
+            )
+        };
         f.fail(
             format!(
                 "redirects to Access team '{}' ({}), expected {expected}",
                 login.team, login.team_domain
             ),
-            format!(
-                "{service_host} is protected by another Zero Trust organization than the one you named; check which account owns the hostname's Access application, or correct --team"
-            ),
+            hint,
         );
     }
     if login.app_host != service_host {

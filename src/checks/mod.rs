@@ -266,6 +266,7 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
             }
         }
     }
+    team_not_used(checks);
     // Which failure explains which is declared with the checks (spec::Spec::explained_by).
     for (id, causes) in spec::PROBE
         .iter()
@@ -284,6 +285,40 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
         if let Some((cause, hint)) = causes.iter().find_map(|c| failed(checks, c)) {
             follows(&mut checks[i], &cause, &hint);
         }
+    }
+}
+
+/// A team the run was told (`--team`) that the site's Access does not use: the check of
+/// that team's host (which fails when the name is mistyped: no such host) follows from
+/// `service.redirect`'s finding, and comes after it, so that the team is the first
+/// failure shown.
+fn team_not_used(checks: &mut [CheckResult]) {
+    let Some(redirect) = checks
+        .iter()
+        .position(|c| c.id == ids::SERVICE_REDIRECT && c.status == Status::Fail)
+    else {
+        return;
+    };
+    let Some(named) = checks[redirect]
+        .details
+        .get("expected_team_domain")
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    let tls_id = format!("{}{named}", ids::TLS_PREFIX);
+    let hint = checks[redirect].hint.clone().unwrap_or_default();
+    let Some(tls) = checks
+        .iter()
+        .position(|c| c.id == tls_id && c.status == Status::Fail)
+    else {
+        return;
+    };
+    if !checks[tls].details.contains_key("follows_from") {
+        follows(&mut checks[tls], ids::SERVICE_REDIRECT, &hint);
+    }
+    if tls < redirect {
+        checks[tls..=redirect].rotate_left(1);
     }
 }
 

@@ -23,10 +23,14 @@ pub(crate) async fn run_from(
     origins: Option<&dyn OriginOf>,
     started: Instant,
 ) -> Result<u8, AppError> {
-    let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
+    let origins = origins.unwrap_or(&NoOrigins);
+    let targets = Config::targets_from_check_args(args, origins)?;
     super::known_checks(&targets)?;
     let ping = match &args.ping_url {
-        Some(u) => Some(crate::ping::PingUrl::parse(u)?),
+        Some(u) => Some(crate::ping::PingUrl::parse_as(
+            u,
+            &crate::config::named(origins, "ping_url"),
+        )?),
         None => None,
     };
     // --har, SSOPROBE_HAR or the config file's top-level key: the same for every target.
@@ -42,6 +46,7 @@ pub(crate) async fn run_from(
         har: har.as_deref(),
         print_config: args.print_config.then_some(routing.as_slice()),
         reports: &reports,
+        named: Files::named(origins),
     };
     run_targets(targets, files, ping, started).await
 }
@@ -111,6 +116,7 @@ pub(crate) async fn run_doctor(
         har: har.as_deref(),
         print_config: None,
         reports: &reports,
+        named: Files::named(origins),
     };
     run_targets(targets, files, None, started).await
 }
@@ -149,6 +155,24 @@ pub struct Files<'a> {
     /// `--report-json FILE`, …: the same run's report in other formats, each in its
     /// file, beside the one `--format` prints.
     pub reports: &'a [ReportFile],
+    /// How `output` and `har` were given, as their errors name them ("--output" or
+    /// "SSOPROBE_OUTPUT"; the flags when empty).
+    pub named: (&'static str, &'static str),
+}
+
+impl Files<'_> {
+    /// How `--output` and `--har` were given: the flag, or its variable.
+    pub fn named(origins: &dyn OriginOf) -> (&'static str, &'static str) {
+        let pick =
+            |id: &str, flag: &'static str, variable: &'static str| match origins.origin_of(id) {
+                Some(crate::config::Origin::Env) => variable,
+                _ => flag,
+            };
+        (
+            pick("output", "--output", "SSOPROBE_OUTPUT"),
+            pick("har", "--har", "SSOPROBE_HAR"),
+        )
+    }
 }
 
 /// Runs the checks of every target (at most [`TARGET_CONCURRENCY`] at once), writes the
@@ -218,11 +242,14 @@ pub async fn run_targets(
 /// Refuses a run whose report, report files or HAR archive could not be written, or
 /// two of which would go to the same file, before it starts.
 fn check_writable(files: Files<'_>) -> Result<(), AppError> {
+    let or_flag = |named: &'static str, flag: &'static str| {
+        if named.is_empty() { flag } else { named }
+    };
     if let Some(path) = files.output {
-        writable(path)?;
+        writable_as(or_flag(files.named.0, "--output"), path)?;
     }
     if let Some(path) = files.har {
-        writable_as("--har", path)?;
+        writable_as(or_flag(files.named.1, "--har"), path)?;
     }
     let mut taken: Vec<(std::path::PathBuf, &str)> = Vec::new();
     let named = [("--output", files.output), ("--har", files.har)];
@@ -506,14 +533,9 @@ async fn progress_line(names: Vec<String>, waits: Vec<Arc<Waits>>) {
     }
 }
 
-/// Whether the report can be written to `path` (atomically: a file beside it, then a
-/// rename), found before the run rather than after it.
-fn writable(path: &std::path::Path) -> Result<(), AppError> {
-    writable_as("--output", path)
-}
-
 /// Whether a file can be written at `path` (checked before the run, so that the run's
-/// evidence is not lost at its end); errors name `flag`.
+/// evidence is not lost at its end; the report is written atomically: a file beside it,
+/// then a rename); errors name `flag`.
 fn writable_as(flag: &str, path: &std::path::Path) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

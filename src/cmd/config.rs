@@ -13,7 +13,8 @@ pub(crate) fn run(args: &CheckArgs, matches: Option<&clap::ArgMatches>) -> Resul
     let targets = Config::targets_from_check_args(args, origins.unwrap_or(&NoOrigins))?;
     super::known_checks(&targets)?;
     if let Some(u) = &args.ping_url {
-        crate::ping::PingUrl::parse(u)?;
+        let named = crate::config::named(origins.unwrap_or(&NoOrigins), "ping_url");
+        crate::ping::PingUrl::parse_as(u, &named)?;
     }
     println!(
         "configuration ok: {} target{}",

@@ -18,9 +18,15 @@ pub(crate) fn lab_config(
     rtt: Option<&str>,
 ) -> Result<LabConfig, AppError> {
     let variant = match variant {
-        Some(name) => name
-            .parse::<Variant>()
-            .map_err(|e| AppError::Usage(format!("--variant: {e}")))?,
+        Some(name) => name.parse::<Variant>().map_err(|_| {
+            let names = Variant::ALL.map(Variant::name);
+            AppError::Usage(format!(
+                "--variant: unknown variant '{}'{} (the lab's variants: {})",
+                crate::redact::terminal_safe(name),
+                crate::text::did_you_mean(name, names),
+                names.join(", ")
+            ))
+        })?,
         None => Variant::default(),
     };
     Ok(LabConfig::default()
@@ -48,14 +54,75 @@ fn parse_rtt(value: Option<&str>) -> Result<Duration, AppError> {
     )?)
 }
 
+/// `--fault`'s names; an unknown one is named with the nearest the lab knows (the whole
+/// list is `lab --list-faults`).
 fn parse_faults(names: &[String]) -> Result<Vec<Fault>, AppError> {
     names
         .iter()
         .map(|n| {
-            n.parse::<Fault>()
-                .map_err(|e| AppError::Usage(format!("--fault: {e}")))
+            n.parse::<Fault>().map_err(|_| {
+                AppError::Usage(format!(
+                    "--fault: unknown fault '{}'{} (`ssoprobe lab --list-faults` lists every fault)",
+                    crate::redact::terminal_safe(n),
+                    crate::text::did_you_mean(n, Fault::ALL.iter().map(|f| f.name())),
+                ))
+            })
         })
         .collect()
+}
+
+/// `cmd` with the lab's fault and variant names as the values of `demo` and `lab`'s
+/// `--fault` and `--variant`, each with its description, for shell completion. The
+/// values are not listed in `--help` (`lab --list-faults` does, with the descriptions)
+/// and are checked by [`lab_config`].
+pub(crate) fn with_names(cmd: clap::Command) -> clap::Command {
+    let faults: Vec<(&'static str, &'static str)> = Fault::ALL
+        .iter()
+        .map(|f| (f.name(), f.description()))
+        .collect();
+    let variants: Vec<(&'static str, &'static str)> = Variant::ALL
+        .iter()
+        .map(|v| (v.name(), v.description()))
+        .collect();
+    let names = move |sub: clap::Command| {
+        let (faults, variants) = (faults.clone(), variants.clone());
+        sub.mut_arg("faults", |a| {
+            a.value_parser(Names(faults)).hide_possible_values(true)
+        })
+        .mut_arg("variant", |a| {
+            a.value_parser(Names(variants)).hide_possible_values(true)
+        })
+    };
+    // In place (`mut_subcommand` would move them to the end of the list).
+    cmd.mut_subcommands(|sub| match sub.get_name() {
+        "demo" | "lab" => names(sub),
+        _ => sub,
+    })
+}
+
+/// Any text, offering `names` (each with its description) as the possible values.
+#[derive(Clone)]
+struct Names(Vec<(&'static str, &'static str)>);
+
+impl clap::builder::TypedValueParser for Names {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(self.0.iter().map(|(name, help)| {
+            clap::builder::PossibleValue::new(*name).help(*help)
+        })))
+    }
 }
 
 /// A file in the temp directory removed when dropped.

@@ -11,9 +11,7 @@
 //! only pages that `--dir` writes.
 
 use super::AppError;
-use crate::cli::Cli;
-use clap::CommandFactory;
-use clap_mangen::roff::{Roff, bold, roman};
+use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
 use std::io::Write;
 use std::path::Path;
 
@@ -46,27 +44,24 @@ pub fn run(dir: Option<&Path>) -> Result<u8, AppError> {
     }
 }
 
-/// Writes `pages` into `dir` (created if missing), then prints their paths. The paths
-/// come after the writing, so that a reader that goes away (`| head -1`) cannot stop it
-/// halfway; on an error, the pages written before it are still listed.
+/// Writes `pages` into `dir` (created if missing, when its parent exists: a mistyped
+/// path makes no tree of directories), then prints their paths. The paths come after
+/// the writing, so that a reader that goes away (`| head -1`) cannot stop it halfway; on
+/// an error, the pages written before it are still listed.
 fn write_pages(dir: &Path, pages: &[Page]) -> Result<u8, AppError> {
-    let fix = "give --dir a directory you can write to (it is created if missing), \
-               e.g. /usr/local/share/man/man1 as root or ~/.local/share/man/man1";
-    if let Ok(meta) = std::fs::metadata(dir)
-        && !meta.is_dir()
-    {
-        return Err(AppError::Io(format!(
-            "cannot write the man pages into {}: it exists and is not a directory; {fix}",
-            dir.display()
-        )));
+    let fix = "give --dir a directory you can write to (created if missing, when its \
+               parent exists), e.g. /usr/local/share/man/man1 as root or \
+               ~/.local/share/man/man1";
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(AppError::Io(format!(
+                "--dir: cannot write the man pages into {}: it exists and is not a directory; {fix}",
+                dir.display()
+            )));
+        }
+        Err(_) => create_last(dir, fix)?,
     }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        AppError::Io(format!(
-            "cannot create the man page directory {}: {}; {fix}",
-            dir.display(),
-            crate::text::io_words(&e)
-        ))
-    })?;
     let mut written = Vec::new();
     let mut result = Ok(0);
     for page in pages {
@@ -89,10 +84,48 @@ fn write_pages(dir: &Path, pages: &[Page]) -> Result<u8, AppError> {
     result
 }
 
+/// Creates directory `dir` whose parent exists; a missing parent is an error naming it
+/// (`mkdir -p` is the user's to type).
+fn create_last(dir: &Path, fix: &str) -> Result<(), AppError> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(AppError::Io(format!(
+                "--dir: cannot create {}: {} is not a directory; {fix}",
+                dir.display(),
+                parent.display()
+            )));
+        }
+        Err(_) => {
+            return Err(AppError::Io(format!(
+                "--dir: cannot create {}: its parent directory {} does not exist; create it first \
+                 (mkdir -p {}), or correct the path",
+                dir.display(),
+                parent.display(),
+                parent.display()
+            )));
+        }
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        // Made meanwhile by someone else: as good.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(AppError::Io(format!(
+            "--dir: cannot create the man page directory {}: {}; {fix}",
+            dir.display(),
+            crate::text::io_words(&e)
+        ))),
+    }
+}
+
 /// Every page: ssoprobe(1) first, then each subcommand's page followed by its own
 /// subcommands' pages, in the order of `--help`.
 fn pages() -> Result<Vec<Page>, AppError> {
-    let mut root = prepare(Cli::command());
+    let mut root = prepare(super::command());
     // Sets each subcommand's display name (`ssoprobe-config-check`), which names its page,
     // and its bin name (`ssoprobe config check`), which its synopsis shows.
     root.build();
@@ -197,7 +230,7 @@ fn render(
     // (SSO-PROBE_SERVICE, id.exam-ple.com), and copied that way.
     piece(&|w| Roff::new().control("nh", []).to_writer(w))?;
     piece(&|w| man.render_name_section(w))?;
-    piece(&|w| man.render_synopsis_section(w))?;
+    piece(&|w| synopsis(cmd).to_writer(w))?;
     piece(&|w| man.render_description_section(w))?;
     // Renders nothing when every option is hidden.
     piece(&|w| {
@@ -223,6 +256,108 @@ fn render(
     see_also(&mut roff, cmd, parent);
     piece(&|w| roff.to_writer(w))?;
     Ok(page)
+}
+
+/// SYNOPSIS: the command, then each visible option in clap_mangen's order with its value
+/// (`[--timeout DURATION]`, which clap_mangen's own synopsis leaves out) and `...` when
+/// it repeats, then the arguments and the subcommand; a required option without
+/// brackets.
+fn synopsis(cmd: &clap::Command) -> Roff {
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    let mut line: Vec<Inline> = vec![bold(name)];
+    let mut options: Vec<&clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_positional())
+        .collect();
+    // clap_mangen's order: display order, then the short flag (else the long one).
+    options.sort_by_key(|a| {
+        let key = match (a.get_short(), a.get_long()) {
+            (Some(s), _) => {
+                format!(
+                    "{}{}",
+                    s.to_ascii_lowercase(),
+                    u8::from(!s.is_ascii_lowercase())
+                )
+            }
+            (None, Some(l)) => l.to_string(),
+            (None, None) => format!("{{{}", a.get_id()),
+        };
+        (a.get_display_order(), key)
+    });
+    // Optional options first, then required ones, as clap_mangen has them.
+    options.sort_by_key(|a| a.is_required_set());
+    for arg in options {
+        let flags: Vec<String> = arg
+            .get_short()
+            .map(|s| format!("-{s}"))
+            .into_iter()
+            .chain(arg.get_long().map(|l| format!("--{l}")))
+            .collect();
+        if flags.is_empty() {
+            continue;
+        }
+        line.push(roman(if arg.is_required_set() { " " } else { " [" }));
+        for (i, flag) in flags.into_iter().enumerate() {
+            if i > 0 {
+                line.push(roman("|"));
+            }
+            line.push(bold(flag));
+        }
+        if arg.get_action().takes_values() {
+            line.push(roman(" "));
+            line.push(italic(value_names(arg)));
+        }
+        if !arg.is_required_set() {
+            line.push(roman("]"));
+        }
+        if matches!(
+            arg.get_action(),
+            clap::ArgAction::Append | clap::ArgAction::Count
+        ) {
+            line.push(roman("..."));
+        }
+    }
+    for arg in cmd.get_positionals().filter(|a| !a.is_hide_set()) {
+        let (open, close) = if arg.is_required_set() {
+            (" <", ">")
+        } else {
+            (" [", "]")
+        };
+        line.push(roman(open));
+        line.push(italic(value_names(arg)));
+        line.push(roman(close));
+    }
+    if cmd.has_subcommands() {
+        let (open, close) = if cmd.is_subcommand_required_set() {
+            (" <", ">")
+        } else {
+            (" [", "]")
+        };
+        line.push(roman(open));
+        line.push(italic(
+            cmd.get_subcommand_value_name()
+                .unwrap_or("subcommands")
+                .to_lowercase(),
+        ));
+        line.push(roman(close));
+    }
+    let mut roff = Roff::new();
+    roff.control("SH", ["SYNOPSIS"]);
+    roff.text(line);
+    roff
+}
+
+/// The value names of an argument (`DURATION`, `HOST:PORT:ADDR`), else its id in
+/// capitals.
+fn value_names(arg: &clap::Arg) -> String {
+    match arg.get_value_names() {
+        Some(names) if !names.is_empty() => names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => arg.get_id().as_str().to_uppercase(),
+    }
 }
 
 /// Which section a paragraph of the after-help text belongs in.

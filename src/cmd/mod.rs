@@ -14,6 +14,7 @@ mod man;
 mod pages;
 mod passkey;
 pub mod serve;
+mod usage;
 
 pub use check::{Files, run_targets};
 
@@ -51,11 +52,23 @@ pub enum AppError {
     Interrupted,
 }
 
+/// The command line's definition: `cli`'s, with the names the lab knows (faults,
+/// variants) as the values of `--fault` and `--variant`, for shell completion (they are
+/// checked, with a "did you mean", when the lab starts).
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    #[cfg(feature = "lab")]
+    let cmd = lab::with_names(cmd);
+    cmd
+}
+
 /// Parses the command line, runs, and maps the result to an exit code.
 pub fn main() -> ExitCode {
-    let matches = match Cli::command().try_get_matches() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = match command().try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) => {
+            let e = usage::explain(e, &command(), &argv);
             use clap::error::ErrorKind;
             let code = match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
@@ -155,7 +168,7 @@ async fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, AppError> 
         }
         Command::Passkey { command } => passkey::run(command).await,
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+            let mut cmd = command();
             clap_complete::generate(shell, &mut cmd, "ssoprobe", &mut std::io::stdout());
             Ok(0)
         }

@@ -120,7 +120,7 @@ pub(crate) async fn run(
     }
     let targets = Config::targets_from_check_args(&args.check, origins)?;
     super::known_checks(&targets)?;
-    let listen = resolve_listen(&args.listen).await?;
+    let listen = resolve_listen(&args.listen, &crate::config::named(origins, "listen")).await?;
     let min_login_interval = crate::config::parse_duration(
         "min_login_interval",
         &args.min_login_interval,
@@ -161,11 +161,12 @@ pub(crate) async fn run(
 /// (`localhost:9797`), resolved to every address the name has; `:PORT`, as
 /// blackbox_exporter's `--web.listen-address=:9115`, is every interface (IPv6 and IPv4,
 /// or IPv4 alone where the machine has no IPv6); a bare `PORT` keeps the default's
-/// loopback address and changes the port only.
-async fn resolve_listen(listen: &str) -> Result<Vec<SocketAddr>, AppError> {
+/// loopback address and changes the port only. Errors name it as given (`named`:
+/// "--listen" or "SSOPROBE_LISTEN").
+async fn resolve_listen(listen: &str, named: &str) -> Result<Vec<SocketAddr>, AppError> {
     let usage = |why: &str| {
         AppError::Usage(format!(
-            "--listen: '{}' {why}, e.g. 127.0.0.1:9797, localhost:9797, :9797 (every interface) or 9797 (loopback)",
+            "{named}: '{}' {why}, e.g. 127.0.0.1:9797, localhost:9797, :9797 (every interface) or 9797 (loopback)",
             listen.replace(['\n', '\r'], " ")
         ))
     };
@@ -909,19 +910,17 @@ async fn probe(
     }
 }
 
-/// The answer to a scrape of a target that is not configured: the ones that are.
+/// The answer to a scrape of a target that is not configured: the nearest configured
+/// name, if one is near, and the ones that are.
 fn unknown_target(exporter: &Exporter, name: &str) -> Response {
-    let names = exporter
-        .targets
-        .keys()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let configured = exporter.targets.keys().map(String::as_str);
+    let names = configured.clone().collect::<Vec<_>>().join(", ");
     text(
         StatusCode::NOT_FOUND,
         format!(
-            "unknown target '{}'; configured: {names}\n",
-            name.replace(['\n', '\r'], " ")
+            "unknown target '{}'{}; configured: {names}\n",
+            name.replace(['\n', '\r'], " "),
+            crate::text::did_you_mean(name, configured)
         ),
     )
 }
@@ -1349,19 +1348,22 @@ mod tests {
             ]
         };
         // `:PORT` is every interface, as blackbox_exporter's `:9115`.
-        assert_eq!(resolve_listen(":9797").await.unwrap(), every(9797));
-        assert_eq!(resolve_listen(":0").await.unwrap(), every(0));
+        assert_eq!(
+            resolve_listen(":9797", "--listen").await.unwrap(),
+            every(9797)
+        );
+        assert_eq!(resolve_listen(":0", "--listen").await.unwrap(), every(0));
         // A bare port keeps the default's loopback address.
         assert_eq!(
-            resolve_listen("9797").await.unwrap(),
+            resolve_listen("9797", "--listen").await.unwrap(),
             vec![SocketAddr::from(([127, 0, 0, 1], 9797))]
         );
         assert_eq!(
-            resolve_listen("0.0.0.0:9797").await.unwrap(),
+            resolve_listen("0.0.0.0:9797", "--listen").await.unwrap(),
             vec![SocketAddr::from(([0, 0, 0, 0], 9797))]
         );
         assert_eq!(
-            resolve_listen("[::1]:9797").await.unwrap(),
+            resolve_listen("[::1]:9797", "--listen").await.unwrap(),
             vec![SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 9797))]
         );
         for bad in [
@@ -1376,7 +1378,7 @@ mod tests {
             "99999999999",
             "",
         ] {
-            let Err(AppError::Usage(why)) = resolve_listen(bad).await else {
+            let Err(AppError::Usage(why)) = resolve_listen(bad, "--listen").await else {
                 panic!("{bad:?} accepted");
             };
             assert!(why.starts_with("--listen: '"), "{why}");
@@ -1385,7 +1387,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_interface_takes_ipv4_and_ipv6() {
-        let addrs = resolve_listen(":0").await.unwrap();
+        let addrs = resolve_listen(":0", "--listen").await.unwrap();
         let listener = bind(&addrs).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let accept = tokio::spawn(async move {

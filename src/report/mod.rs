@@ -253,7 +253,8 @@ pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String 
                 c.summary.clone()
             } else {
                 // The details are the JSON report's; here -v lists them.
-                c.summary.replace(" more, see details)", " more: -v lists them)")
+                c.summary
+                    .replace(" more, see details)", " more: -v lists them)")
             },
         ));
         if let Some(hint) = &c.hint
