@@ -250,7 +250,7 @@ pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String 
             if c.status == Status::Skip {
                 c.summary.dimmed().to_string()
             } else if every_problem {
-                c.summary.clone()
+                c.summary.replace(" more, see details)", " more, below)")
             } else {
                 // The details are the JSON report's; here -v lists them.
                 c.summary
