@@ -5,6 +5,7 @@
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::cloudflare;
 use crate::http::{HttpOptions, Route, RouteKind};
+use crate::proxy::Proxies;
 use crate::redact::Secret;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -201,6 +202,8 @@ pub const FILE_KEYS: &[&str] = &[
     "cf_api_url",
     "api_key_file",
     "user",
+    "proxy",
+    "noproxy",
 ];
 
 /// The config file's keys.
@@ -233,6 +236,8 @@ struct FileConfig {
     cf_api_url: Option<String>,
     api_key_file: Option<PathBuf>,
     user: Option<String>,
+    proxy: Option<String>,
+    noproxy: Option<String>,
     /// Named targets; the keys above are their shared defaults.
     targets: Option<std::collections::BTreeMap<String, FileConfig>>,
 }
@@ -269,7 +274,9 @@ impl FileConfig {
             cf_account_id,
             cf_api_url,
             api_key_file,
-            user
+            user,
+            proxy,
+            noproxy
         )
     }
 }
@@ -688,6 +695,7 @@ struct Transport {
     connect_timeout: Duration,
     site_headers: Vec<(String, Secret)>,
     deadline: Duration,
+    proxies: Proxies,
 }
 
 impl Transport {
@@ -713,6 +721,13 @@ impl Transport {
             Some((v, o)) => parse_duration("deadline", &v, &o)?,
             None => DEFAULT_DEADLINE,
         };
+        let named = |key: &str, pick: Option<(String, Origin)>| {
+            pick.map(|(v, o)| (v, setting_name(key, &o)))
+        };
+        let proxies = read_proxies(
+            named("proxy", given.pick("proxy", &args.proxy, &fc.proxy)),
+            named("noproxy", given.pick("noproxy", &args.noproxy, &fc.noproxy)),
+        )?;
         Ok(Transport {
             routes,
             extra_roots,
@@ -721,6 +736,7 @@ impl Transport {
             connect_timeout,
             site_headers,
             deadline,
+            proxies,
         })
     }
 
@@ -744,8 +760,28 @@ impl Transport {
             extra_roots: self.extra_roots,
             insecure: self.insecure,
             trace,
+            proxies: self.proxies,
         }
     }
+}
+
+/// The proxies of a run: `proxy` and `noproxy` as given (value, setting name) — from a
+/// flag, an `SSOPROBE_*` variable or the file — else, where they say nothing, the
+/// environment's `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, as curl reads
+/// them (see [`crate::proxy`]).
+fn read_proxies(
+    proxy: Option<(String, String)>,
+    noproxy: Option<(String, String)>,
+) -> Result<Proxies, ConfigError> {
+    Proxies::read(
+        proxy.as_ref().map(|(v, s)| (v.as_str(), s.as_str())),
+        noproxy.as_ref().map(|(v, s)| (v.as_str(), s.as_str())),
+        &|name| std::env::var(name).ok(),
+    )
+    .map_err(|e| ConfigError {
+        setting: e.setting,
+        problem: e.problem,
+    })
 }
 
 /// The pinned addresses: `--resolve`'s, then `--connect-to`'s; flags replace the file's
@@ -1491,6 +1527,10 @@ pub fn connect_options(
         Some(t) => check_connect_timeout(parse_duration("connect_timeout", t, &o)?, timeout, &o)?,
         None => timeout,
     };
+    let proxies = read_proxies(
+        args.proxy.clone().map(|v| (v, "--proxy".to_string())),
+        args.noproxy.clone().map(|v| (v, "--noproxy".to_string())),
+    )?;
     Ok(HttpOptions {
         timeout,
         connect_timeout,
@@ -1503,6 +1543,7 @@ pub fn connect_options(
         extra_roots,
         insecure: args.insecure,
         trace: args.trace,
+        proxies,
     })
 }
 

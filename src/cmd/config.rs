@@ -31,6 +31,9 @@ pub(crate) fn run(args: &CheckArgs, origins: Option<&dyn OriginOf>) -> Result<u8
             _ => c.idp.to_string(),
         };
         println!("  {name}: {} → {idp}{login}", c.service);
+        if let Some(proxies) = c.http.proxies.describe() {
+            println!("    through the proxy for {proxies}");
+        }
     }
     Ok(0)
 }

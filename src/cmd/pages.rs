@@ -448,6 +448,7 @@ mod tests {
                 receive: std::time::Duration::ZERO,
                 server_ip: None,
                 connection: None,
+                proxy: None,
             })
             .collect()
     }
