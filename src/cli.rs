@@ -208,6 +208,14 @@ pub struct ConnectArgs {
     /// Time to set up a connection (TCP and TLS) [default: the --timeout].
     #[arg(long, value_name = "DURATION")]
     pub connect_timeout: Option<String>,
+    /// Send requests through this proxy (http://, socks5://, socks5h://; "" for none)
+    /// [default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy, comma-separated (curl's syntax; * for all)
+    /// [default: NO_PROXY].
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
     /// Print every HTTP hop on stderr (secrets redacted).
     #[arg(short = 'v', long, visible_alias = "verbose")]
     pub trace: bool,
@@ -448,6 +456,22 @@ pub struct CheckArgs {
     /// [default: the --timeout].
     #[arg(long, env = "SSOPROBE_CONNECT_TIMEOUT", value_name = "DURATION")]
     pub connect_timeout: Option<String>,
+    /// Send requests through this proxy, as curl does: http://HOST:PORT (tunnels https),
+    /// socks5://, socks5h://; user:password@ before the host when it asks; "" for none
+    /// [default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY].
+    // May carry the proxy's password: its value never shows in --help.
+    #[arg(
+        long,
+        env = "SSOPROBE_PROXY",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy, comma-separated, as curl reads them: a name
+    /// covers its subdomains; addresses, CIDR networks, :PORT; * for all [default:
+    /// NO_PROXY].
+    #[arg(long, env = "SSOPROBE_NOPROXY", value_name = "LIST")]
+    pub noproxy: Option<String>,
     /// Extra request header for the site's host only, e.g. a WAF skip header (repeatable,
     /// one header per -H; SSOPROBE_HEADER takes one per line, the file's `header` a list;
     /// the value is treated as a secret and never printed).

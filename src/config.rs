@@ -5,6 +5,7 @@
 use crate::cli::{CheckArgs, ColorChoice, Format};
 use crate::cloudflare;
 use crate::http::{HttpOptions, Route, RouteKind};
+use crate::proxy::Proxies;
 use crate::redact::Secret;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -279,6 +280,8 @@ pub const FILE_KEYS: &[&str] = &[
     "report_prometheus",
     "warning",
     "critical",
+    "proxy",
+    "noproxy",
 ];
 
 /// The config file's keys.
@@ -322,6 +325,8 @@ struct FileConfig {
     /// Time thresholds: `"5s"`, `["5s", "passkey.login=2s"]`.
     warning: Option<ScalarList>,
     critical: Option<ScalarList>,
+    proxy: Option<String>,
+    noproxy: Option<String>,
     /// Named targets; the keys above are their shared defaults.
     targets: Option<std::collections::BTreeMap<String, FileConfig>>,
 }
@@ -365,7 +370,9 @@ impl FileConfig {
             report_nagios,
             report_prometheus,
             warning,
-            critical
+            critical,
+            proxy,
+            noproxy
         )
     }
 }
@@ -996,6 +1003,7 @@ struct Transport {
     connect_timeout: Duration,
     site_headers: Vec<(String, Secret)>,
     deadline: Duration,
+    proxies: Proxies,
 }
 
 impl Transport {
@@ -1021,6 +1029,13 @@ impl Transport {
             Some((v, o)) => parse_duration("deadline", &v, &o)?,
             None => DEFAULT_DEADLINE,
         };
+        let named = |key: &str, pick: Option<(String, Origin)>| {
+            pick.map(|(v, o)| (v, setting_name(key, &o)))
+        };
+        let proxies = read_proxies(
+            named("proxy", given.pick("proxy", &args.proxy, &fc.proxy)),
+            named("noproxy", given.pick("noproxy", &args.noproxy, &fc.noproxy)),
+        )?;
         Ok(Transport {
             routes,
             extra_roots,
@@ -1029,6 +1044,7 @@ impl Transport {
             connect_timeout,
             site_headers,
             deadline,
+            proxies,
         })
     }
 
@@ -1052,8 +1068,28 @@ impl Transport {
             extra_roots: self.extra_roots,
             insecure: self.insecure,
             trace,
+            proxies: self.proxies,
         }
     }
+}
+
+/// The proxies of a run: `proxy` and `noproxy` as given (value, setting name) — from a
+/// flag, an `SSOPROBE_*` variable or the file — else, where they say nothing, the
+/// environment's `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, as curl reads
+/// them (see [`crate::proxy`]).
+fn read_proxies(
+    proxy: Option<(String, String)>,
+    noproxy: Option<(String, String)>,
+) -> Result<Proxies, ConfigError> {
+    Proxies::read(
+        proxy.as_ref().map(|(v, s)| (v.as_str(), s.as_str())),
+        noproxy.as_ref().map(|(v, s)| (v.as_str(), s.as_str())),
+        &|name| std::env::var(name).ok(),
+    )
+    .map_err(|e| ConfigError {
+        setting: e.setting,
+        problem: e.problem,
+    })
 }
 
 /// The pinned addresses: `--resolve`'s, then `--connect-to`'s; flags replace the file's
@@ -1859,6 +1895,10 @@ pub fn connect_options(
         )?,
         None => timeout,
     };
+    let proxies = read_proxies(
+        args.proxy.clone().map(|v| (v, "--proxy".to_string())),
+        args.noproxy.clone().map(|v| (v, "--noproxy".to_string())),
+    )?;
     Ok(HttpOptions {
         timeout,
         connect_timeout,
@@ -1871,6 +1911,7 @@ pub fn connect_options(
         extra_roots,
         insecure: args.insecure,
         trace: args.trace,
+        proxies,
     })
 }
 

@@ -174,6 +174,11 @@ impl Findings {
             ));
             return;
         }
+        if let crate::http::HttpError::Proxy(failure) = e {
+            // The proxy failed it, not the host: the run's verdict must not call the
+            // host down.
+            self.detail(PROXY_FAILED, failure.proxy.clone());
+        }
         if matches!(
             e,
             crate::http::HttpError::Timeout(_) | crate::http::HttpError::Deadline { .. }
@@ -277,6 +282,9 @@ impl Findings {
         }
     }
 }
+
+/// The detail of a check whose request the proxy failed: the proxy, as shown.
+pub const PROXY_FAILED: &str = "proxy_failed";
 
 /// Why a check of Pocket ID did not run without `--idp`.
 pub const IDP_UNKNOWN: &str = "skipped: IdP unknown: pass --idp to check it anyway (the chain did not reach Access's redirect to Pocket ID, which names it)";

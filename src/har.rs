@@ -76,6 +76,9 @@ pub struct Entry {
     pub server_ip: Option<String>,
     /// The connection's local port (HTTP/2 requests on one connection share it).
     pub connection: Option<String>,
+    /// The proxy the request went through, credentials hidden (`_proxy`; the
+    /// `serverIPAddress` is then the proxy's).
+    pub proxy: Option<String>,
 }
 
 /// An answer as the archive records it: the facts the HTTP client read, in plain
@@ -157,6 +160,7 @@ impl Entry {
             receive: answer.receive,
             server_ip: answer.remote.map(|a| a.to_string()),
             connection: answer.local_port.map(|p| p.to_string()),
+            proxy: None,
         }
     }
 
@@ -190,7 +194,14 @@ impl Entry {
             receive: Duration::ZERO,
             server_ip: None,
             connection: None,
+            proxy: None,
         }
+    }
+
+    /// The entry of a request that went through `proxy` (as shown: no credentials).
+    pub fn via(mut self, proxy: Option<String>) -> Entry {
+        self.proxy = proxy;
+        self
     }
 }
 

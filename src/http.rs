@@ -124,6 +124,25 @@ pub struct HttpOptions {
     pub insecure: bool,
     /// Print every hop on stderr.
     pub trace: bool,
+    /// The proxies requests go through (none for a pinned host: [`proxy_for`]).
+    pub proxies: crate::proxy::Proxies,
+}
+
+/// The proxy a request for `url` goes through: none when a pin (`--resolve`,
+/// `--connect-to`) applies to its host and port — a pin names the address to connect
+/// to — else the one [`crate::proxy::Proxies`] chooses. The one rule of the HTTP client
+/// and of the `tls.*` checks' own handshakes.
+pub fn proxy_for<'a>(
+    routes: &[Route],
+    proxies: &'a crate::proxy::Proxies,
+    url: &Url,
+) -> Option<&'a crate::proxy::Proxy> {
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or(0);
+    if route_for(routes, host, port).is_some() {
+        return None;
+    }
+    proxies.for_url(url)
 }
 
 /// What a request wants back; decides the `Accept` header.
@@ -173,6 +192,9 @@ pub enum HttpError {
         /// The connect timeout.
         after: Duration,
     },
+    /// The proxy the request went through failed it (or could not be reached).
+    #[error("{0}")]
+    Proxy(crate::proxy::ProxyFailure),
     /// The host name did not resolve.
     #[error("DNS lookup for {host} failed: {detail}")]
     Dns { host: String, detail: String },
@@ -275,6 +297,7 @@ impl HttpError {
             HttpError::ConnectTimeout { host, .. } => Some(format!(
                 "nothing completed a connection for {host} in time: packets dropped by a firewall, a wrong address, or an overloaded proxy; check the DNS record or pin the address with --resolve (or raise --connect-timeout)"
             )),
+            HttpError::Proxy(failure) => Some(failure.hint()),
             HttpError::Dns { host, .. } => Some(format!(
                 "check the DNS record for {host}, or pin it with --resolve {host}:443:ADDRESS"
             )),
@@ -695,6 +718,8 @@ pub struct Http {
     /// answers with that route's address, and is used only for its host and port.
     pinned: Vec<reqwest::Client>,
     routes: Vec<Route>,
+    /// The proxies of requests no route applies to.
+    proxies: crate::proxy::Proxies,
     jar: Arc<Jar>,
     timeout: Duration,
     connect_timeout: Duration,
@@ -879,6 +904,13 @@ impl Http {
                 .tls_backend_preconfigured(tls.clone());
             if let Some(addr) = pin {
                 builder = builder.dns_resolver(Pinned(addr));
+            } else if !options.proxies.is_empty() {
+                // A pinned host is reached at its pin, directly; every other request
+                // asks the run's proxies (curl's variables and ssoprobe's settings).
+                let proxies = options.proxies.clone();
+                builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                    proxies.for_url(url).map(|p| p.client_url())
+                }));
             }
             builder
                 .build()
@@ -894,6 +926,7 @@ impl Http {
             client,
             pinned,
             routes: options.routes.clone(),
+            proxies: options.proxies.clone(),
             jar,
             timeout: options.timeout,
             connect_timeout: options.connect_timeout.min(options.timeout),
@@ -1134,6 +1167,11 @@ impl Http {
         route_for(&self.routes, host, port).map(|r| r.addr)
     }
 
+    /// The proxy a request for `url` goes through, if any ([`proxy_for`]).
+    pub fn proxy_for(&self, url: &Url) -> Option<&crate::proxy::Proxy> {
+        proxy_for(&self.routes, &self.proxies, url)
+    }
+
     /// The instant the run must end by.
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -1206,8 +1244,13 @@ impl Http {
                 // Names only: the values may be secrets.
                 format!("  headers: {}", extra.join(", "))
             };
+            // The proxy, credentials hidden.
+            let via = self
+                .proxy_for(&request.url)
+                .map(|p| format!("  via proxy {}", p.shown()))
+                .unwrap_or_default();
             eprintln!(
-                "[trace] {check:<22} → {} {}{cookies}{extra}",
+                "[trace] {check:<22} → {} {}{cookies}{extra}{via}",
                 request.method,
                 redact::url(&request.url)
             );
@@ -1231,6 +1274,7 @@ impl Http {
             (budget, on_timeout)
         };
         let har_request = self.har.as_ref().map(|_| self.har_request(&request));
+        let har_proxy = self.proxy_for(&request.url).map(|p| p.shown());
         let url = request.url.clone();
         // The request by its path alone: a query is long and may carry state.
         let mut bare = request.url.clone();
@@ -1252,12 +1296,15 @@ impl Http {
         let result = match result {
             Some(Ok((response, meta))) => {
                 if let (Some(har), Some(req)) = (&self.har, har_request.clone()) {
-                    har.push(crate::har::Entry::answered(
-                        check,
-                        started_wall,
-                        req,
-                        har_answer(&response, &meta),
-                    ));
+                    har.push(
+                        crate::har::Entry::answered(
+                            check,
+                            started_wall,
+                            req,
+                            har_answer(&response, &meta),
+                        )
+                        .via(har_proxy.clone()),
+                    );
                 }
                 Ok(response)
             }
@@ -1270,13 +1317,16 @@ impl Http {
         };
         drop(wait);
         if let (Err(e), Some(har), Some(req)) = (&result, &self.har, har_request) {
-            har.push(crate::har::Entry::failed(
-                check,
-                started_wall,
-                req,
-                &e.to_string(),
-                started.elapsed(),
-            ));
+            har.push(
+                crate::har::Entry::failed(
+                    check,
+                    started_wall,
+                    req,
+                    &e.to_string(),
+                    started.elapsed(),
+                )
+                .via(har_proxy),
+            );
         }
         if let Some(opener) = opener {
             let _ = opener.send(true);
@@ -1367,7 +1417,23 @@ impl Http {
                 builder = builder.header(name.clone(), value.expose());
             }
         }
-        let mut response = builder.send().await.map_err(|e| self.classify(&host, &e))?;
+        let mut response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => return Err(self.transport_error(&request.url, &host, &e).await),
+        };
+        // A forwarding proxy answers a plain-http request itself when it wants
+        // credentials: its answer, not the server's.
+        if response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && request.url.scheme() == "http"
+            && let Some(proxy) = self.proxy_for(&request.url)
+            && proxy.scheme() == crate::proxy::Scheme::Http
+        {
+            return Err(HttpError::Proxy(proxy.failure(
+                &host,
+                port,
+                crate::proxy::Problem::Status(407, "Proxy Authentication Required".into()),
+            )));
+        }
         let headers_at = started.elapsed();
         let info = response
             .extensions()
@@ -1482,6 +1548,42 @@ impl Http {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The error of a request that got no response. Through a proxy, a failure to
+    /// connect is the proxy's to explain: ssoprobe asks the proxy once more itself, to
+    /// learn its answer (the HTTP client says only that the tunnel failed), and names
+    /// the proxy and the setting it came from. A TLS failure stays the host's: the
+    /// handshake is with the host, through the tunnel.
+    async fn transport_error(&self, url: &Url, host: &str, error: &reqwest::Error) -> HttpError {
+        let base = self.classify(host, error);
+        let Some(proxy) = self.proxy_for(url) else {
+            return base;
+        };
+        if !error.is_connect() {
+            return base;
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        let problem = match base {
+            HttpError::Tls { .. } | HttpError::Timeout(_) | HttpError::Deadline { .. } => {
+                return base;
+            }
+            HttpError::ConnectTimeout { after, .. } => crate::proxy::Problem::Timeout(after),
+            _ => {
+                let (budget, _) = self.budget();
+                let limit = budget.min(self.connect_timeout);
+                let tunnel =
+                    url.scheme() == "https" || proxy.scheme() != crate::proxy::Scheme::Http;
+                match tokio::time::timeout(limit, crate::proxy::diagnose(proxy, tunnel, host, port))
+                    .await
+                {
+                    Ok(Err(problem)) => problem,
+                    Ok(Ok(())) => crate::proxy::Problem::Failed,
+                    Err(_) => crate::proxy::Problem::Timeout(limit),
+                }
+            }
+        };
+        HttpError::Proxy(proxy.failure(host, port, problem))
     }
 
     fn classify(&self, host: &str, error: &reqwest::Error) -> HttpError {
@@ -1622,6 +1724,7 @@ mod tests {
             extra_roots: Vec::new(),
             insecure: false,
             trace: false,
+            proxies: crate::proxy::Proxies::none(),
         })
         .unwrap();
         let url = Url::parse("https://id.example.com/.well-known/jwks.json").unwrap();

@@ -3,8 +3,9 @@
 //!
 //! Dependencies run one way: each module names only modules below it in
 //! [`cmd`] > [`report`] > [`checks`] > [`ping`], [`doctor`] > [`config`] > [`pocketid`] >
-//! [`finding`], [`cloudflare`], [`passkey`] > [`http`] > [`tls`], [`har`] > [`text`] >
-//! [`redact`], [`timefmt`], [`atomic`], [`cli`] (`tests/modules.rs` fails on a cycle).
+//! [`finding`], [`cloudflare`], [`passkey`] > [`http`] > [`tls`], [`har`] > [`proxy`] >
+//! [`text`] > [`redact`], [`timefmt`], [`atomic`], [`cli`] (`tests/modules.rs` fails on
+//! a cycle).
 //! The embedded lab is a crate of its own (`ssoprobe-lab`, cargo feature `lab`) that
 //! knows nothing of the probe.
 
@@ -21,6 +22,7 @@ pub mod http;
 pub mod passkey;
 pub mod ping;
 pub mod pocketid;
+pub mod proxy;
 pub mod redact;
 pub mod report;
 pub mod text;

@@ -66,6 +66,9 @@ pub enum TlsProbeError {
     /// Out of time.
     #[error("timed out after {}", crate::timefmt::human_duration(*.0))]
     Timeout(Duration),
+    /// The proxy the handshake goes through failed it.
+    #[error("{0}")]
+    Proxy(crate::proxy::ProxyFailure),
     /// Set-up problem (bad CA file, no crypto provider).
     #[error("{0}")]
     Setup(String),
@@ -320,6 +323,18 @@ impl ServerCertVerifier for Recording {
     }
 }
 
+/// Where the probe's connection goes: a pinned address, through a proxy, or to what
+/// the host name resolves to.
+#[derive(Clone, Copy, Debug)]
+pub enum Via<'a> {
+    /// A pinned address (`--resolve`, `--connect-to`): directly there.
+    Pin(SocketAddr),
+    /// Through this proxy, which is asked for the host by name.
+    Proxy(&'a crate::proxy::Proxy),
+    /// To the host name's address.
+    Direct,
+}
+
 /// Handshakes with `host` at `addr` (or at what `host:port` resolves to) and reports.
 pub async fn probe(
     host: &str,
@@ -328,7 +343,20 @@ pub async fn probe(
     extra_roots: &[Vec<u8>],
     budget: Duration,
 ) -> Result<TlsReport, TlsProbeError> {
-    match tokio::time::timeout(budget, probe_inner(host, port, addr, extra_roots)).await {
+    let via = addr.map_or(Via::Direct, Via::Pin);
+    probe_via(host, port, via, extra_roots, budget).await
+}
+
+/// Handshakes with `host` where `via` says (a pin, a proxy, or its name's address) and
+/// reports.
+pub async fn probe_via(
+    host: &str,
+    port: u16,
+    via: Via<'_>,
+    extra_roots: &[Vec<u8>],
+    budget: Duration,
+) -> Result<TlsReport, TlsProbeError> {
+    match tokio::time::timeout(budget, probe_inner(host, port, via, extra_roots)).await {
         Ok(r) => r,
         Err(_) => Err(TlsProbeError::Timeout(budget)),
     }
@@ -337,7 +365,7 @@ pub async fn probe(
 async fn probe_inner(
     host: &str,
     port: u16,
-    addr: Option<SocketAddr>,
+    via: Via<'_>,
     extra_roots: &[Vec<u8>],
 ) -> Result<TlsReport, TlsProbeError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -356,17 +384,24 @@ async fn probe_inner(
         .dangerous()
         .with_custom_certificate_verifier(recorder)
         .with_no_client_auth();
-    let target = match addr {
-        Some(a) => a,
-        None => tokio::net::lookup_host((host, port))
+    let tcp = match via {
+        Via::Proxy(proxy) => crate::proxy::open(proxy, host, port)
             .await
-            .map_err(|e| TlsProbeError::Dns(shown(host), server_text(&e.to_string())))?
-            .next()
-            .ok_or_else(|| TlsProbeError::Dns(shown(host), "no addresses".into()))?,
+            .map_err(|problem| TlsProbeError::Proxy(proxy.failure(host, port, problem)))?,
+        Via::Pin(addr) => TcpStream::connect(addr)
+            .await
+            .map_err(|e| TlsProbeError::Connect(shown(host), server_text(&e.to_string())))?,
+        Via::Direct => {
+            let target = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| TlsProbeError::Dns(shown(host), server_text(&e.to_string())))?
+                .next()
+                .ok_or_else(|| TlsProbeError::Dns(shown(host), "no addresses".into()))?;
+            TcpStream::connect(target)
+                .await
+                .map_err(|e| TlsProbeError::Connect(shown(host), server_text(&e.to_string())))?
+        }
     };
-    let tcp = TcpStream::connect(target)
-        .await
-        .map_err(|e| TlsProbeError::Connect(shown(host), server_text(&e.to_string())))?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| {
         TlsProbeError::Setup(format!(
             "{} is not a valid server name: {}",

@@ -176,6 +176,7 @@ fn client(ca: &Ca, routes: Vec<Route>) -> Http {
         extra_roots: vec![ca.der.clone()],
         insecure: false,
         trace: true,
+        proxies: ssoprobe::proxy::Proxies::none(),
     })
     .unwrap()
 }
@@ -542,6 +543,7 @@ async fn extra_headers_go_to_the_site_only() {
         extra_roots: vec![ca.der.clone()],
         insecure: false,
         trace: true,
+        proxies: ssoprobe::proxy::Proxies::none(),
     })
     .unwrap();
     let chain = http
@@ -595,6 +597,7 @@ async fn a_silent_listener_is_cut_by_the_connect_timeout() {
         extra_roots: vec![ca.der.clone()],
         insecure: false,
         trace: false,
+        proxies: ssoprobe::proxy::Proxies::none(),
     })
     .unwrap();
     let e = http

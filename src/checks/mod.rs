@@ -182,15 +182,22 @@ const IDP_ENDPOINTS: &[&str] = &[
     ids::IDP_HEALTH,
 ];
 
-/// Whether a failed check found its host down: no answer at all, or a 5xx.
+/// Whether a failed check found its host down: no answer at all, or a 5xx (a proxy
+/// that failed the request says nothing of the host).
 fn host_down(c: &CheckResult) -> bool {
     c.status == Status::Fail
         && !no_answer_in_time(c)
+        && !through_proxy(c)
         && (c.could_not_run
             || c.details
                 .get("status")
                 .and_then(Value::as_u64)
                 .is_some_and(|s| s >= 500))
+}
+
+/// A check whose request the proxy failed (unreachable, refused, or no tunnel).
+fn through_proxy(c: &CheckResult) -> bool {
+    c.status == Status::Fail && c.details.contains_key(crate::finding::PROXY_FAILED)
 }
 
 /// A check that asked and got no answer within its time: slow, which is not down.
@@ -232,7 +239,7 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
     // Pocket ID down, or too slow, everywhere: one finding, the others follow from it.
     // Never both words in one finding: a request that got no answer in time is slow.
     type Alike = fn(&CheckResult) -> bool;
-    let groups: [(Alike, &str); 2] = [
+    let groups: [(Alike, &str); 3] = [
         (
             host_down,
             "Pocket ID is down: all {n} of its endpoints checked fail alike",
@@ -240,6 +247,10 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
         (
             no_answer_in_time,
             "Pocket ID answers too slowly: all {n} of its endpoints checked got no answer in time",
+        ),
+        (
+            through_proxy,
+            "Pocket ID is not reached through the proxy: all {n} of its endpoints checked fail alike",
         ),
     ];
     for (alike, lead) in groups {
@@ -926,6 +937,37 @@ mod tests {
         assert!(!root.contains("down"), "{root}");
         for c in &checks[1..] {
             assert_eq!(c.details["follows_from"], "idp.authorize", "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn endpoints_a_proxy_fails_are_not_called_down() {
+        let proxy = crate::proxy::Proxy::parse("http://127.0.0.1:3128", "HTTPS_PROXY").unwrap();
+        let mut checks: Vec<CheckResult> = IDP_ENDPOINTS
+            .iter()
+            .take(3)
+            .map(|id| {
+                let mut f = Findings::start(id);
+                f.request_failed(
+                    "GET /x",
+                    &crate::http::HttpError::Proxy(proxy.failure(
+                        "id.example.com",
+                        443,
+                        crate::proxy::Problem::Status(502, "Bad Gateway".into()),
+                    )),
+                );
+                f.finish("")
+            })
+            .collect();
+        attribute_causes(&mut checks);
+        let root = &checks[0].summary;
+        assert!(
+            root.starts_with("Pocket ID is not reached through the proxy: all 3"),
+            "{root}"
+        );
+        assert!(!root.contains("is down"), "{root}");
+        for c in &checks[1..] {
+            assert_eq!(c.details["follows_from"], checks[0].id.as_str(), "{}", c.id);
         }
     }
 

@@ -65,8 +65,15 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
         return CheckResult::skip(&id, format!("skipped: {url} is not https"));
     }
     let port = url.port_or_known_default().unwrap_or(443);
-    // The same routing table, with the same precedence, as the HTTP requests.
-    let addr = crate::http::route_for(&config.http.routes, &host, port).map(|r| r.addr);
+    // The same routing table, with the same precedence, and the same proxy, as the
+    // HTTP requests.
+    let via = match crate::http::route_for(&config.http.routes, &host, port) {
+        Some(r) => tls::Via::Pin(r.addr),
+        None => match crate::http::proxy_for(&config.http.routes, &config.http.proxies, url) {
+            Some(proxy) => tls::Via::Proxy(proxy),
+            None => tls::Via::Direct,
+        },
+    };
     let mut f = Findings::start(&id);
     let (budget, _) = http.budget();
     // The HTTP client's own handshake with the host, when a request of this run goes
@@ -95,10 +102,10 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
     let wait = http
         .waits()
         .begin(&id, &host, format!("the TLS handshake with {host}:{port}"));
-    let probed = tls::probe(
+    let probed = tls::probe_via(
         &host,
         port,
-        addr,
+        via,
         &config.http.extra_roots,
         budget.min(http.connect_timeout()),
     )
@@ -106,7 +113,13 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
     let report = match probed {
         Ok(r) => r,
         Err(TlsProbeError::Timeout(_)) => {
-            let e = if connect_limited {
+            let e = if let (tls::Via::Proxy(proxy), true) = (via, connect_limited) {
+                crate::http::HttpError::Proxy(proxy.failure(
+                    &host,
+                    port,
+                    crate::proxy::Problem::Timeout(http.connect_timeout()),
+                ))
+            } else if connect_limited {
                 crate::http::HttpError::ConnectTimeout {
                     host: host.clone(),
                     after: http.connect_timeout(),
@@ -118,6 +131,12 @@ async fn check_url(config: &Config, http: &Http, url: &Url) -> CheckResult {
             };
             drop(wait);
             f.request_failed(format!("TLS handshake with {host}"), &e);
+            return f.finish("");
+        }
+        Err(TlsProbeError::Proxy(failure)) => {
+            drop(wait);
+            f.detail(crate::finding::PROXY_FAILED, failure.proxy.clone());
+            f.fail_transport(failure.to_string(), failure.hint());
             return f.finish("");
         }
         Err(e) => {

@@ -38,6 +38,9 @@ pub(crate) fn run(args: &CheckArgs, matches: Option<&clap::ArgMatches>) -> Resul
             _ => crate::pocketid::oidc::normalise_base(&c.idp),
         };
         println!("  {name}: {} → {idp}{login}", c.service);
+        if let Some(proxies) = c.http.proxies.describe() {
+            println!("    through the proxy for {proxies}");
+        }
     }
     // The file was read and validated above; read again as a table, for where each key
     // came from.

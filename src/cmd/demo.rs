@@ -46,6 +46,9 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
     // The demo goes through the same argument parsing as a user's `check`.
     let mut argv = vec!["ssoprobe".to_string(), "check".to_string()];
     argv.extend(lab_check_args(&lab, &ca.0));
+    // The lab runs in this process, on loopback: never through a proxy, whatever the
+    // environment says.
+    argv.extend(["--proxy".to_string(), String::new()]);
     // With --doctor: the API credentials, in files like a user's.
     let mut _api_files = None;
     if args.doctor {
@@ -129,6 +132,8 @@ async fn demo_enrol(
         insecure: false,
         timeout: Some(format!("{}ms", limit.as_millis().max(1))),
         connect_timeout: None,
+        proxy: Some(String::new()),
+        noproxy: None,
         trace: false,
     };
     for pair in lab.route_args().chunks(2) {

@@ -455,6 +455,7 @@ mod tests {
                 receive: std::time::Duration::ZERO,
                 server_ip: None,
                 connection: None,
+                proxy: None,
             })
             .collect()
     }

@@ -87,6 +87,9 @@ pub fn document(runs: &[TargetEntries<'_>]) -> Value {
             if let Some(c) = &e.connection {
                 entry["connection"] = json!(c);
             }
+            if let Some(p) = &e.proxy {
+                entry["_proxy"] = json!(p);
+            }
             entries.push(entry);
         }
     }

@@ -438,6 +438,7 @@ mod tests {
             receive: Duration::ZERO,
             server_ip: None,
             connection: None,
+            proxy: None,
         }
     }
 

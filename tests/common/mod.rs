@@ -15,8 +15,12 @@ use std::time::{Duration, Instant};
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ssoprobe"));
     // Hermetic: no configuration leaks in from the developer's environment.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SSOPROBE_") {
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        // Nor a proxy of the machine's (any case of the names curl reads).
+        let proxy = ["https_proxy", "http_proxy", "all_proxy", "no_proxy"]
+            .contains(&k.to_ascii_lowercase().as_str());
+        if k.starts_with("SSOPROBE_") || proxy {
             c.env_remove(k);
         }
     }
