@@ -349,4 +349,17 @@ fn config_check_shows_every_setting_and_where_it_came_from() {
     assert!(line("header").contains("X-Skip: …"), "{}", r.dump());
     assert!(!r.stdout.contains("origin-canary-77"), "{}", r.dump());
     let _ = std::fs::remove_dir_all(&dir);
+    // A ping URL is a capability and a query may carry a token: neither shows.
+    let r = run(&[
+        "config",
+        "check",
+        "https://service.example.com/?token=query-canary-31",
+        "--ping-url",
+        "https://hc-ping.com/ping-canary-42",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.dump());
+    for canary in ["query-canary-31", "ping-canary-42"] {
+        assert!(!r.stdout.contains(canary), "{}", r.dump());
+    }
+    assert!(r.stdout.contains("ping_url"), "{}", r.dump());
 }

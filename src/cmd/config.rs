@@ -37,7 +37,10 @@ pub(crate) fn run(args: &CheckArgs, matches: Option<&clap::ArgMatches>) -> Resul
             }
             _ => crate::pocketid::oidc::normalise_base(&c.idp),
         };
-        println!("  {name}: {} → {idp}{login}", c.service);
+        println!(
+            "  {name}: {} → {idp}{login}",
+            crate::redact::configured_url(&c.service)
+        );
         if let Some(proxies) = c.http.proxies.describe() {
             println!("    through the proxy for {proxies}");
         }
@@ -96,7 +99,30 @@ fn settings(
             continue;
         }
         let shown = |values: Vec<String>| -> String {
-            if id == "header" {
+            if id == "ping_url" {
+                "(given; not shown: the ping URL is a capability)".to_string()
+            } else if matches!(id, "url" | "service" | "idp" | "cf_api_url") {
+                // A query or user info may carry a token: shown as reports show it.
+                values
+                    .iter()
+                    .map(|v| match url::Url::parse(v) {
+                        Ok(u) => crate::redact::configured_url(&u),
+                        Err(_) => crate::text::server_text(v),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else if id == "proxy" {
+                // A proxy URL may carry a password: as every report shows it.
+                values
+                    .iter()
+                    .map(|v| match crate::proxy::Proxy::parse(v, "--proxy") {
+                        Ok(p) => p.shown(),
+                        Err(_) if v.is_empty() => "\"\" (none)".to_string(),
+                        Err(_) => "(not a proxy URL)".to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else if id == "header" {
                 values
                     .iter()
                     .map(|v| format!("{}: …", v.split(':').next().unwrap_or_default().trim()))
