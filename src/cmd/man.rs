@@ -305,7 +305,7 @@ fn synopsis(cmd: &clap::Command) -> Roff {
         }
         if arg.get_action().takes_values() {
             line.push(roman(" "));
-            line.push(italic(value_names(arg)));
+            line.push(italic(super::usage::value_name(arg)));
         }
         if !arg.is_required_set() {
             line.push(roman("]"));
@@ -324,7 +324,7 @@ fn synopsis(cmd: &clap::Command) -> Roff {
             (" [", "]")
         };
         line.push(roman(open));
-        line.push(italic(value_names(arg)));
+        line.push(italic(super::usage::value_name(arg)));
         line.push(roman(close));
     }
     if cmd.has_subcommands() {
@@ -347,18 +347,6 @@ fn synopsis(cmd: &clap::Command) -> Roff {
     roff
 }
 
-/// The value names of an argument (`DURATION`, `HOST:PORT:ADDR`), else its id in
-/// capitals.
-fn value_names(arg: &clap::Arg) -> String {
-    match arg.get_value_names() {
-        Some(names) if !names.is_empty() => names
-            .iter()
-            .map(|n| n.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => arg.get_id().as_str().to_uppercase(),
-    }
-}
 
 /// Which section a paragraph of the after-help text belongs in.
 #[derive(Clone, Copy, PartialEq, Eq)]

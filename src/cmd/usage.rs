@@ -201,7 +201,7 @@ fn flag_before_subcommand(e: &mut clap::Error, cmd: &Command, words: &[String]) 
 }
 
 /// The placeholder of an argument's value: its value name, else its id in capitals.
-fn value_name(arg: &Arg) -> String {
+pub(super) fn value_name(arg: &Arg) -> String {
     match arg.get_value_names() {
         Some(names) if !names.is_empty() => names
             .iter()
