@@ -709,6 +709,13 @@ fn har_answer<'a>(response: &'a Response, exchange: &Exchange) -> crate::har::An
     }
 }
 
+/// The first request to a host is still under way (see `Http::opened`).
+const OPENING: u8 = 0;
+/// It was answered: its connection is open.
+const ANSWERED: u8 = 1;
+/// It failed or was cancelled.
+const FAILED: u8 = 2;
+
 /// The client of one run.
 pub struct Http {
     /// For requests no route applies to (the system's resolver).
@@ -734,10 +741,10 @@ pub struct Http {
     site: Option<(String, u16)>,
     site_headers: Vec<(reqwest::header::HeaderName, Secret)>,
     waits: Arc<Waits>,
-    /// Per host and port: whether the first request there has been answered (its
-    /// connection is then open for others to share).
+    /// Per host and port: how the first request there has ended ([`OPENING`],
+    /// [`ANSWERED`]: its connection is then open for others to share, [`FAILED`]).
     opened: std::sync::Mutex<
-        std::collections::HashMap<(String, u16), tokio::sync::watch::Receiver<bool>>,
+        std::collections::HashMap<(String, u16), tokio::sync::watch::Receiver<u8>>,
     >,
     /// The certificate chains the client was shown, for the `tls.*` checks.
     handshakes: Arc<crate::tls::Handshakes>,
@@ -1091,42 +1098,48 @@ impl Http {
             .get(&(host.to_ascii_lowercase(), port))?
             .clone();
         Some(async move {
-            let _ = rx.wait_for(|answered| *answered).await;
+            let _ = rx.wait_for(|state| *state != OPENING).await;
         })
     }
 
     /// The first request to a host opens its connection: it returns the sender to
-    /// signal when it is answered. A patient request to a host whose first request is
-    /// still under way waits for that (within `budget`).
+    /// signal how it ended. A patient request to a host whose first request is still
+    /// under way waits for that (within `budget`), and learns whether it was answered
+    /// (`Some(true)`: the connection is open) or not.
     async fn share_connection(
         &self,
         url: &Url,
         patient: bool,
         budget: Duration,
-    ) -> Option<tokio::sync::watch::Sender<bool>> {
+    ) -> (Option<tokio::sync::watch::Sender<u8>>, Option<bool>) {
         let key = (
             url.host_str().unwrap_or_default().to_ascii_lowercase(),
             url.port_or_known_default().unwrap_or(0),
         );
         let waiting = {
             let Ok(mut opened) = self.opened.lock() else {
-                return None;
+                return (None, None);
             };
             match opened.get(&key) {
                 Some(rx) => rx.clone(),
                 None => {
-                    let (tx, rx) = tokio::sync::watch::channel(false);
+                    let (tx, rx) = tokio::sync::watch::channel(OPENING);
                     opened.insert(key, rx);
-                    return Some(tx);
+                    return (Some(tx), None);
                 }
             }
         };
-        if patient {
-            let mut waiting = waiting;
-            // A dropped opener (cancelled) ends the wait too.
-            let _ = tokio::time::timeout(budget, waiting.wait_for(|answered| *answered)).await;
+        if !patient {
+            return (None, None);
         }
-        None
+        let mut waiting = waiting;
+        // A dropped opener (cancelled) ends the wait too, as not answered.
+        let ended = tokio::time::timeout(budget, waiting.wait_for(|state| *state != OPENING))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|state| *state == ANSWERED);
+        (None, Some(ended.unwrap_or(false)))
     }
 
     /// The requests of this run under way.
@@ -1257,17 +1270,23 @@ impl Http {
         }
         let started = Instant::now();
         let started_wall = std::time::SystemTime::now();
-        let opener = self
+        let (opener, opener_answered) = self
             .share_connection(&request.url, request.patient, budget)
             .await;
         let (budget, on_timeout) = self.budget();
         if budget.is_zero() {
             return Err(on_timeout);
         }
-        // The per-request timeout counts from when the check asked: the wait for the
-        // connection another request to the host is opening is part of it, so a host
-        // that answers nothing costs --timeout once, not twice.
-        let own_left = self.timeout.saturating_sub(started.elapsed());
+        // When the request another one opened the host's connection with got no answer,
+        // the wait for it is part of this request's timeout: a host that answers
+        // nothing costs --timeout once, not twice. After an answer (the connection is
+        // open, the host merely slow) this request gets its own whole timeout.
+        let waited = if opener_answered == Some(true) {
+            Duration::ZERO
+        } else {
+            started.elapsed()
+        };
+        let own_left = self.timeout.saturating_sub(waited);
         let (budget, on_timeout) = if own_left < budget {
             (own_left, HttpError::Timeout(self.timeout))
         } else {
@@ -1329,7 +1348,7 @@ impl Http {
             );
         }
         if let Some(opener) = opener {
-            let _ = opener.send(true);
+            let _ = opener.send(if result.is_ok() { ANSWERED } else { FAILED });
         }
         let elapsed = started.elapsed();
         match &result {

@@ -78,7 +78,16 @@ impl Proxy {
             problem,
         };
         let v = value.trim();
-        let with_scheme = if v.contains("://") {
+        // A scheme is letters (then letters, digits, + - .) before "://" and before any
+        // "@": "u:pa://ss@host" is a user and a password, never a scheme to quote.
+        let scheme_end = v.find("://").filter(|&at| {
+            v.get(..at).is_some_and(|s| {
+                s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            }) && v.find('@').is_none_or(|a| at < a)
+        });
+        let with_scheme = if scheme_end.is_some() {
             v.to_string()
         } else {
             format!("http://{v}")
@@ -148,6 +157,13 @@ impl Proxy {
             Some(p) => Some(decode(p)?),
             None => None,
         };
+        // A user name alone can be the credential (a token as the user): never shown
+        // either, when it is long enough to be one.
+        if password.is_none()
+            && let Some(u) = user.as_deref().filter(|u| u.len() >= 8)
+        {
+            Secret::configured(u.to_string());
+        }
         let password = password.map(|p| {
             // Pinned for the life of the process: never shown, in any encoding, nor
             // the `user:password` pair a Basic credential is made of.

@@ -487,3 +487,27 @@ fn managed_oauth_with_a_login_loop_names_the_loop() {
         run.dump()
     );
 }
+
+#[test]
+fn a_request_behind_an_answered_opener_gets_its_whole_timeout() {
+    // Discovery opens Pocket ID's connection in about 3 round trips (TCP, TLS, the
+    // request); the JWKS, token and health requests wait for it, then need one round
+    // trip. An opener that got its answer leaves them their whole --timeout: a slow
+    // path is not a timeout. (Only an opener that got none charges its wait.)
+    let run = common::demo(
+        &[],
+        &[
+            "--rtt",
+            "1s",
+            "--timeout",
+            "3800ms",
+            "--deadline",
+            "60s",
+            "--no-login",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.dump());
+    for id in ["idp.discovery", "idp.jwks", "idp.token", "idp.health"] {
+        assert_eq!(run.check(id)["status"], "pass", "{id}\n{}", run.dump());
+    }
+}

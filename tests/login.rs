@@ -460,3 +460,44 @@ fn a_client_secret_without_a_passkey_says_what_its_code_flow_lacks() {
     assert_eq!(exchange["status"], "skip", "{}", r.dump());
     r.assert_says(&exchange, "summary", "add --passkey FILE");
 }
+
+#[test]
+fn a_pinned_config_keeps_the_login() {
+    // --print-config with --passkey: the printed file logs in too, not only the
+    // anonymous chain.
+    let lab = Lab::start(&[]);
+    let passkey = lab.path("probe.passkey");
+    let enrolled = lab.enroll(&passkey);
+    assert_eq!(enrolled.code, 0, "{}", enrolled.dump());
+    let mut args = vec![
+        "check",
+        "https://service.example.com",
+        "--print-config",
+        "--passkey",
+        &passkey,
+    ];
+    args.extend(lab.routes.iter().map(String::as_str));
+    let printed = run(&args);
+    assert_eq!(printed.code, 0, "{}", printed.dump());
+    assert!(
+        printed.stdout.contains("passkey = \"/"),
+        "{}",
+        printed.stdout
+    );
+    let file = lab.path("pinned.toml");
+    std::fs::write(&file, &printed.stdout).unwrap();
+    let pinned = run(&["check", "--config", &file, "--format", "json"]);
+    assert_eq!(pinned.code, 0, "{}", pinned.dump());
+    assert_eq!(
+        pinned.check("passkey.login")["status"],
+        "pass",
+        "{}",
+        pinned.dump()
+    );
+    assert_eq!(
+        pinned.check("service.reach")["status"],
+        "pass",
+        "{}",
+        pinned.dump()
+    );
+}

@@ -176,7 +176,9 @@ fn judge_login(
             "{service_host} is protected by another Zero Trust organization than the one you named"
         );
         // A name one or two letters from the team Access uses is most likely mistyped.
-        let hint = if crate::text::nearest(named, [login.team.as_str()]).is_some() {
+        let near = named.len() <= 256
+            && strsim::osa_distance(&named.to_lowercase(), &login.team.to_lowercase()) <= 2;
+        let hint = if near {
             format!(
                 "correct --team to {} (you named {named}, a near spelling); if {named} is right, {other_org}: check which account owns the hostname's Access application",
                 login.team

@@ -856,18 +856,18 @@ fn login_loop(f: &mut Findings, http: &Http, url: &Url, response: &Response) -> 
     )
 }
 
-/// The verdict on the site's answer once Access admitted the request.
 /// The fix for a status the application behind Access answers itself (no edge page):
-/// each cause the status leaves, and where to look.
+/// each cause the status leaves, and where to look — the fix first.
 fn origin_status_hint(status: u16, expected: u16) -> String {
     match status {
-        401 | 403 => "the application behind the tunnel refuses the request Access admitted: if it validates the Cf-Access-Jwt-Assertion header, give it this application's AUD and team domain (Zero Trust → Access → Applications → the application → Overview); else its own login or allow list refuses the monitoring user — its log says which".to_string(),
-        500..=599 => format!("the application behind the tunnel (or a proxy inside it) fails with HTTP {status}: Access admitted the request and the tunnel reached it, so the application's log says why"),
-        300..=399 => format!("the application answers a redirect the login did not lead to: check the URL you monitor (the redirect's target is what the site serves), or pass --expect-status {status} if it is right"),
-        _ => format!("the application behind the tunnel answers HTTP {status} itself: check the URL you monitor and the application's log, or pass --expect-status {status} if {status} is what it should answer (expected {expected})"),
+        401 | 403 => "give the application behind the tunnel this Access application's AUD and team domain if it validates the Cf-Access-Jwt-Assertion header (Zero Trust → Access → Applications → the application → Overview), else let the monitoring user past its own login or allow list — it refuses the request Access admitted, and its log says which".to_string(),
+        500..=599 => format!("read the application's log: it (or a proxy inside it) fails with HTTP {status} after Access admitted the request and the tunnel reached it"),
+        300..=399 => format!("monitor the URL the application redirects to, or pass --expect-status {status} if the redirect is right: the login did not lead there"),
+        _ => format!("check the URL you monitor and the application's log, or pass --expect-status {status} if {status} is what it should answer (expected {expected}): the application behind the tunnel answers it itself"),
     }
 }
 
+/// The verdict on the site's answer once Access admitted the request.
 fn judge_site(
     config: &Config,
     mut f: Findings,

@@ -238,22 +238,36 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
     }
     // Pocket ID down, or too slow, everywhere: one finding, the others follow from it.
     // Never both words in one finding: a request that got no answer in time is slow.
+    // "all" only when every endpoint checked is in the group: one that answered makes
+    // it "n of its m", and Pocket ID neither down nor slow as a whole.
     type Alike = fn(&CheckResult) -> bool;
-    let groups: [(Alike, &str); 3] = [
+    let groups: [(Alike, &str, &str); 3] = [
         (
             host_down,
             "Pocket ID is down: all {n} of its endpoints checked fail alike",
+            "{n} of Pocket ID's {m} endpoints checked fail alike",
         ),
         (
             no_answer_in_time,
             "Pocket ID answers too slowly: all {n} of its endpoints checked got no answer in time",
+            "{n} of Pocket ID's {m} endpoints checked got no answer in time",
         ),
         (
             through_proxy,
             "Pocket ID is not reached through the proxy: all {n} of its endpoints checked fail alike",
+            "{n} of Pocket ID's {m} endpoints checked are not reached through the proxy",
         ),
     ];
-    for (alike, lead) in groups {
+    let checked = checks
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            IDP_ENDPOINTS.contains(&c.id.as_str())
+                && c.status != Status::Skip
+                && !by_tls.contains(i)
+        })
+        .count();
+    for (alike, all, some) in groups {
         let group: Vec<usize> = checks
             .iter()
             .enumerate()
@@ -267,9 +281,12 @@ pub fn attribute_causes(checks: &mut [CheckResult]) {
         {
             let root_id = checks[*root].id.clone();
             let root_hint = checks[*root].hint.clone().unwrap_or_default();
+            let n = rest.len() + 1;
+            let lead = if n >= checked { all } else { some };
             checks[*root].summary = format!(
                 "{}; {}",
-                lead.replace("{n}", &(rest.len() + 1).to_string()),
+                lead.replace("{n}", &n.to_string())
+                    .replace("{m}", &checked.to_string()),
                 checks[*root].summary
             );
             for &i in rest {
@@ -938,6 +955,21 @@ mod tests {
         for c in &checks[1..] {
             assert_eq!(c.details["follows_from"], "idp.authorize", "{}", c.id);
         }
+        // Discovery answered: neither "all" nor Pocket ID slow as a whole.
+        let mut answered = Findings::start(ids::IDP_DISCOVERY);
+        answered.detail("issuer", "https://id.example.com");
+        checks[1] = answered.finish("issuer https://id.example.com");
+        for c in &mut checks {
+            c.details.remove("follows_from");
+            c.hint = Some("old hint".into());
+        }
+        checks[0].summary = "GET /x: timed out after 9 s".into();
+        attribute_causes(&mut checks);
+        let root = &checks[0].summary;
+        assert!(
+            root.starts_with("2 of Pocket ID's 3 endpoints checked got no answer in time"),
+            "{root}"
+        );
     }
 
     #[test]

@@ -394,9 +394,10 @@ fn write_har(path: &std::path::Path, done: &[TargetDone]) -> Result<(), AppError
     })
 }
 
-/// The routing and trust settings given as flags or variables (`--resolve`,
-/// `--connect-to`, `--ca-file` made absolute, `--insecure`), as config-file lines: the
-/// printed config checks the same origins the run did.
+/// The routing, trust and login settings given as flags or variables (`--resolve`,
+/// `--connect-to`, `--ca-file` and `--passkey` made absolute, `--insecure`, the proxy
+/// without its credentials), as config-file lines: the printed config checks the same
+/// origins the same way the run did.
 fn routing_lines(args: &CheckArgs) -> Vec<String> {
     let list = |values: &[String]| {
         toml::Value::Array(values.iter().cloned().map(toml::Value::String).collect()).to_string()
@@ -417,6 +418,32 @@ fn routing_lines(args: &CheckArgs) -> Vec<String> {
     }
     if args.insecure {
         lines.push("insecure = true".into());
+    }
+    // The login too: without it the pinned file would check the anonymous chain alone.
+    if let Some(passkey) = &args.passkey {
+        let passkey = std::fs::canonicalize(passkey).unwrap_or_else(|_| passkey.clone());
+        lines.push(format!(
+            "passkey = {}",
+            toml::Value::String(passkey.display().to_string())
+        ));
+    }
+    // The proxy, never its credentials: the line says to put them back.
+    if let Some(proxy) = &args.proxy {
+        match crate::proxy::Proxy::parse(proxy, "--proxy") {
+            Ok(p) if p.has_credentials() => lines.push(format!(
+                "# proxy = {}   (its user:password left out: put them back in place of ***)",
+                toml::Value::String(p.shown())
+            )),
+            Ok(_) | Err(_) if proxy.is_empty() => lines.push("proxy = \"\"".into()),
+            Ok(p) => lines.push(format!("proxy = {}", toml::Value::String(p.shown()))),
+            Err(_) => {}
+        }
+    }
+    if let Some(noproxy) = &args.noproxy {
+        lines.push(format!(
+            "noproxy = {}",
+            toml::Value::String(noproxy.clone())
+        ));
     }
     lines
 }

@@ -187,6 +187,10 @@ fn settings(
             Some((shown(values), format!("file {place}")))
         };
         let default = || {
+            // The proxies in effect (from the environment too) are on the target's line.
+            if matches!(id, "proxy" | "noproxy") {
+                return None;
+            }
             if let Some(v) = arg.get_default_values().first() {
                 return Some((v.to_string_lossy().into_owned(), "default".to_string()));
             }

@@ -347,7 +347,6 @@ fn synopsis(cmd: &clap::Command) -> Roff {
     roff
 }
 
-
 /// Which section a paragraph of the after-help text belongs in.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {

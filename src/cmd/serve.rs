@@ -919,7 +919,8 @@ fn unknown_target(exporter: &Exporter, name: &str) -> Response {
         StatusCode::NOT_FOUND,
         format!(
             "unknown target '{}'{}; configured: {names}\n",
-            name.replace(['\n', '\r'], " "),
+            // Whatever a client sent, cut and cleared before it is echoed.
+            crate::text::server_text(&name.chars().take(64).collect::<String>()),
             crate::text::did_you_mean(name, configured)
         ),
     )

@@ -65,7 +65,7 @@ pub fn config_toml(runs: &[TargetRun<'_>], routing: &[String]) -> String {
         env!("CARGO_PKG_VERSION")
     );
     if !routing.is_empty() {
-        out.push_str("# The run's routing and trust settings, for every target:\n");
+        out.push_str("# The run's routing, trust and login settings, for every target:\n");
         for line in routing {
             out.push_str(line);
             out.push('\n');
@@ -144,7 +144,14 @@ fn hint_lines(hint: &str) -> Vec<String> {
     if !hint.starts_with("most likely: ") {
         return vec![hint.to_string()];
     }
-    let (causes, rest) = match hint.rfind(" — ") {
+    // The causes end at the first " — " after the last "; else: " (a consequence's
+    // " — this follows from …" comes later).
+    let after_last_cause = hint.rfind("; else: ").unwrap_or(0);
+    let (causes, rest) = match hint
+        .get(after_last_cause..)
+        .and_then(|tail| tail.find(" — "))
+        .map(|at| after_last_cause + at)
+    {
         Some(at) => (
             hint.get(..at).unwrap_or(hint),
             hint.get(at + " — ".len()..).unwrap_or_default(),
@@ -509,6 +516,14 @@ mod tests {
             ]
         );
         assert_eq!(hint_lines("most likely: é"), ["most likely: é"]);
+        assert_eq!(
+            hint_lines("most likely: A; else: B — it has 2 causes — this follows from X"),
+            [
+                "most likely: A",
+                "else: B",
+                "(it has 2 causes — this follows from X)"
+            ]
+        );
     }
 
     #[test]
