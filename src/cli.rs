@@ -638,11 +638,15 @@ pub struct LabArgs {
     /// cookie attribute order [default: classic].
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
+    /// What stands in front of the site: `access` (Cloudflare Access) or `oauth2-proxy`
+    /// (oauth2-proxy with its own Pocket ID client) [default: access].
+    #[arg(long, value_name = "NAME")]
+    pub gateway: Option<String>,
     /// Simulated network round-trip time to the lab's hosts, e.g. 20ms: half of it
     /// each way on every connection, TCP's handshake included [default: 0 = off].
     #[arg(long, value_name = "DURATION")]
     pub rtt: Option<String>,
-    /// List the faults and exit.
+    /// List the faults of --gateway's lab and exit.
     #[arg(long)]
     pub list_faults: bool,
     /// List the variants and exit.

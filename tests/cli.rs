@@ -1248,3 +1248,60 @@ fn a_team_that_is_not_the_sites_is_the_first_failure_and_its_host_follows_from_i
         "{ids:?}"
     );
 }
+
+#[test]
+fn the_oauth2_proxy_gateway_has_its_own_faults_and_its_own_lab() {
+    let access = run(&["lab", "--list-faults"]);
+    assert_eq!(access.code, 0, "{}", access.dump());
+    assert!(access.stdout.contains("jwks-empty"), "{}", access.dump());
+    assert!(!access.stdout.contains("o2p-"), "{}", access.dump());
+    let o2p = run(&["lab", "--list-faults", "--gateway", "oauth2-proxy"]);
+    assert_eq!(o2p.code, 0, "{}", o2p.dump());
+    let names: Vec<&str> = o2p
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for name in [
+        "o2p-callback-not-registered",
+        "o2p-pkce-required",
+        "o2p-bad-secret",
+        "o2p-not-running",
+    ] {
+        assert!(names.contains(&name), "{name}\n{}", o2p.dump());
+    }
+    assert!(names.iter().all(|n| n.starts_with("o2p-")), "{names:?}");
+
+    // A fault of the other gateway is a usage error that says what to run.
+    let r = run(&["demo", "--fault", "o2p-bad-secret"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr
+            .contains("ssoprobe lab --gateway oauth2-proxy --fault o2p-bad-secret"),
+        "{}",
+        r.dump()
+    );
+    let r = run(&["lab", "--gateway", "oauth2-proxy", "--fault", "no-pkce"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(r.stderr.contains("without --gateway"), "{}", r.dump());
+    let r = run(&["lab", "--gateway", "oauth2proxy"]);
+    assert_eq!(r.code, 3, "{}", r.dump());
+    assert!(
+        r.stderr.contains("did you mean 'oauth2-proxy'?"),
+        "{}",
+        r.dump()
+    );
+
+    // The lab runs and prints a check command that reaches it.
+    let (child, args, _) = start_lab(&["--gateway", "oauth2-proxy"]);
+    assert_eq!(args[0], "https://service.example.com", "{args:?}");
+    let mut argv = vec!["check".to_string()];
+    argv.extend(args);
+    argv.extend(["--format".into(), "json".into()]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let checked = run(&argv);
+    assert_ne!(checked.code, 3, "{}", checked.dump());
+    let json = checked.json();
+    assert!(json["checks"].as_array().is_some_and(|c| !c.is_empty()));
+    stop(child);
+}

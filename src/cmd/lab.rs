@@ -2,7 +2,7 @@
 
 use super::{AppError, wait_for_stop};
 use crate::cli::LabArgs;
-use ssoprobe_lab::{self as lab, Fault, Lab, LabConfig, Variant};
+use ssoprobe_lab::{self as lab, Fault, Gateway, Lab, LabConfig, Variant};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,11 +11,39 @@ use std::time::Duration;
 /// accept) takes 10 s, and no real path is that slow.
 const MAX_RTT: Duration = Duration::from_secs(2);
 
-/// The lab configuration of `--fault`, `--variant` and `--rtt`.
+/// The lab configuration of `--fault`, `--variant` and `--rtt`, with Cloudflare Access in
+/// front of the site (what `demo` runs).
 pub(crate) fn lab_config(
     faults: &[String],
     variant: Option<&str>,
     rtt: Option<&str>,
+) -> Result<LabConfig, AppError> {
+    lab_config_for(faults, variant, rtt, Gateway::Access)
+}
+
+/// `--gateway`: a gateway the lab knows, else a usage error naming them.
+fn parse_gateway(name: Option<&str>) -> Result<Gateway, AppError> {
+    let Some(name) = name else {
+        return Ok(Gateway::default());
+    };
+    name.parse::<Gateway>().map_err(|_| {
+        let names = Gateway::ALL.map(Gateway::name);
+        AppError::Usage(format!(
+            "--gateway: unknown gateway '{}'{} (the lab's gateways: {})",
+            crate::redact::terminal_safe(name),
+            crate::text::did_you_mean(name, names),
+            names.join(", ")
+        ))
+    })
+}
+
+/// The lab configuration of `--fault`, `--variant` and `--rtt` with `gateway` in front
+/// of the site; a fault that breaks another gateway is a usage error.
+fn lab_config_for(
+    faults: &[String],
+    variant: Option<&str>,
+    rtt: Option<&str>,
+    gateway: Gateway,
 ) -> Result<LabConfig, AppError> {
     let variant = match variant {
         Some(name) => name.parse::<Variant>().map_err(|_| {
@@ -29,10 +57,24 @@ pub(crate) fn lab_config(
         })?,
         None => Variant::default(),
     };
+    let faults = parse_faults(faults)?;
+    if let Some(fault) = faults.iter().find(|f| f.gateway() != gateway) {
+        let how = match fault.gateway() {
+            Gateway::Access => "run the lab without --gateway".to_string(),
+            other => format!(
+                "run `ssoprobe lab --gateway {other} --fault {fault}`; `demo` runs the Cloudflare Access gateway only"
+            ),
+        };
+        return Err(AppError::Usage(format!(
+            "--fault: {fault} breaks the lab's {} gateway, not {gateway}: {how}",
+            fault.gateway()
+        )));
+    }
     Ok(LabConfig::default()
-        .with_faults(parse_faults(faults)?)
+        .with_faults(faults)
         .with_variant(variant)
-        .with_rtt(parse_rtt(rtt)?))
+        .with_rtt(parse_rtt(rtt)?)
+        .with_gateway(gateway))
 }
 
 /// `--rtt`: a duration up to [`MAX_RTT`], or `0` (`0ms`, `0s`) for none; the same
@@ -202,8 +244,9 @@ pub(crate) fn lab_api_args(
 /// `ssoprobe lab`: lists the faults or variants, or runs the lab until stopped: writes
 /// the files a check of it needs, prints how to check it and logs its API requests.
 pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
+    let gateway = parse_gateway(args.gateway.as_deref())?;
     if args.list_faults {
-        for f in Fault::ALL {
+        for f in Fault::ALL.iter().filter(|f| f.gateway() == gateway) {
             println!("{:<24} {}", f.name(), f.description());
         }
         return Ok(0);
@@ -214,7 +257,12 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         }
         return Ok(0);
     }
-    let config = lab_config(&args.faults, args.variant.as_deref(), args.rtt.as_deref())?;
+    let config = lab_config_for(
+        &args.faults,
+        args.variant.as_deref(),
+        args.rtt.as_deref(),
+        gateway,
+    )?;
     let faults = config.faults.clone();
     let variant = config.variant;
     let lab = Lab::start(config)
@@ -222,6 +270,16 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
         .map_err(|e| AppError::Lab(e.to_string()))?;
     let (dir, _cleanup) = files_dir(args.dir.as_deref())?;
     let files = LabFiles::write(&lab, &dir, args.ca_out.clone())?;
+    if gateway == Gateway::Oauth2Proxy {
+        print_oauth2_proxy(&lab, &files, &dir, &faults, variant);
+        println!("\nPress Ctrl-C to stop. API requests are listed below as they come.");
+        let _ = std::io::stdout().flush();
+        let log = log_api_requests(&lab);
+        wait_for_stop().await;
+        log.abort();
+        lab.shutdown().await;
+        return Ok(0);
+    }
     let check_args = lab_check_args(&lab, &files.ca);
     print_how_to_check(&lab, &check_args, &faults, variant);
     print_how_to_log_in(&lab, &files, &dir);
@@ -279,6 +337,8 @@ struct LabFiles {
     client_secret: PathBuf,
     service_token_secret: PathBuf,
     cf_token: PathBuf,
+    /// oauth2-proxy's client secret, under the oauth2-proxy gateway.
+    proxy_client_secret: Option<PathBuf>,
 }
 
 impl LabFiles {
@@ -301,7 +361,16 @@ impl LabFiles {
         write_private(&dir.join("service-token-id.txt"), token_id)?;
         let cf_token = dir.join("cf-api-token.txt");
         write_private(&cf_token, lab.cf_api_token())?;
+        let proxy_client_secret = match lab.proxy_client_secret() {
+            Some(secret) => {
+                let path = dir.join("oauth2-proxy-client-secret.txt");
+                write_private(&path, secret)?;
+                Some(path)
+            }
+            None => None,
+        };
         Ok(LabFiles {
+            proxy_client_secret,
             ca,
             api_key,
             client_secret,
@@ -411,6 +480,71 @@ fn print_how_to_log_in(lab: &Lab, files: &LabFiles, dir: &std::path::Path) {
     println!(
         "Service token instead of a login: --service-token-id {token_id} --service-token-secret-file {}",
         files.service_token_secret.display()
+    );
+}
+
+/// What runs under the oauth2-proxy gateway and how to look at it: the check command
+/// (the checks do not know this gateway yet, so it is what to try, not a promise), the
+/// enrolment, oauth2-proxy's client, and its endpoints for curl.
+fn print_oauth2_proxy(
+    lab: &Lab,
+    files: &LabFiles,
+    dir: &std::path::Path,
+    faults: &[Fault],
+    variant: Variant,
+) {
+    let faults_text = if faults.is_empty() {
+        "none".to_string()
+    } else {
+        faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "ssoprobe lab: oauth2-proxy in front of the site, Pocket ID, on https://{} (gateway: {}; faults: {faults_text}; variant: {variant})\n",
+        lab.addr(),
+        lab.gateway()
+    );
+    let routes: Vec<String> = lab.route_args();
+    let routes_text = routes
+        .chunks(2)
+        .map(|p| p.join(" "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!(
+        "Check it with (ssoprobe does not recognise oauth2-proxy yet: expect the service checks to report what they find):\n  ssoprobe check https://{} {routes_text} --ca-file {}\n",
+        lab::SERVICE_HOST,
+        files.ca.display()
+    );
+    let passkey_path = dir.join("probe.passkey");
+    println!(
+        "Enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user {} --out {} {routes_text} --ca-file {}",
+        lab::IDP_HOST,
+        files.api_key.display(),
+        lab.monitor_user(),
+        passkey_path.display(),
+        files.ca.display()
+    );
+    println!(
+        "\noauth2-proxy's client at Pocket ID: {} (callback {}); its secret: {}",
+        lab::O2P_CLIENT_ID,
+        lab::O2P_CALLBACK_URL,
+        files
+            .proxy_client_secret
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |p| p.display().to_string())
+    );
+    let (ip, port) = (lab.addr().ip(), lab.addr().port());
+    println!(
+        "Its endpoints, by hand:\n  curl --cacert {} --connect-to {}:443:{ip}:{port} -i https://{}/oauth2/start",
+        files.ca.display(),
+        lab::SERVICE_HOST,
+        lab::SERVICE_HOST
+    );
+    println!(
+        "  (also /ping, /ready, /oauth2/sign_in, /oauth2/auth, /oauth2/userinfo; `-H 'Accept: application/json'` on / gets 401 {{}})"
     );
 }
 

@@ -11,6 +11,11 @@
 //! like a fresh instance with `STATIC_API_KEY` set: users and passkeys are enrolled
 //! through its admin API with [`Lab::static_api_key`]. Access accepts one service
 //! token, [`Lab::service_token`].
+//!
+//! The gateway in front of the site is Cloudflare Access by default; with
+//! [`Gateway::Oauth2Proxy`] it is oauth2-proxy instead (`reference/oauth2-proxy.md`),
+//! with its own client at Pocket ID ([`O2P_CLIENT_ID`]). Each fault belongs to one
+//! gateway ([`Fault::gateway`]).
 
 mod access;
 mod apilog;
@@ -18,6 +23,7 @@ mod cfapi;
 mod delay;
 mod edge;
 mod keys;
+mod o2p;
 mod origin;
 mod pocketid;
 mod server;
@@ -60,6 +66,71 @@ pub const CF_API_HOST: &str = "api.cloudflare.example.com";
 pub const CF_API_URL: &str = "https://api.cloudflare.example.com/client/v4";
 /// The Cloudflare account that holds the team, the tunnels and the zone.
 pub const ACCOUNT_ID: &str = "9a7806061c88ada191ed06f989cc3dac";
+
+/// The client oauth2-proxy uses at Pocket ID, when the lab's gateway is oauth2-proxy.
+pub const O2P_CLIENT_ID: &str = "6b1d3f0e-8c4a-4e2b-9f71-5a0c2d8e4b39";
+/// oauth2-proxy's callback (`--redirect-url`), which its Pocket ID client lists.
+pub const O2P_CALLBACK_URL: &str = "https://service.example.com/oauth2/callback";
+
+/// What stands in front of service.example.com and sends anonymous visitors to log in
+/// at Pocket ID.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gateway {
+    /// Cloudflare Access, through its team domain (the default).
+    #[default]
+    Access,
+    /// oauth2-proxy v7 (provider `oidc`) behind a TLS reverse proxy, with its own
+    /// client at Pocket ID.
+    Oauth2Proxy,
+}
+
+impl Gateway {
+    /// Every gateway, the default first.
+    pub const ALL: [Gateway; 2] = [Gateway::Access, Gateway::Oauth2Proxy];
+
+    /// The name `--gateway` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gateway::Access => "access",
+            Gateway::Oauth2Proxy => "oauth2-proxy",
+        }
+    }
+
+    /// One line: what runs in front of the site.
+    pub fn description(self) -> &'static str {
+        match self {
+            Gateway::Access => "Cloudflare Access on Cloudflare's edge, the site behind a tunnel",
+            Gateway::Oauth2Proxy => {
+                "oauth2-proxy (provider oidc, PKCE S256) behind a TLS reverse proxy, the site as its upstream"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Gateway {
+    type Err = UnknownGateway;
+
+    fn from_str(s: &str) -> Result<Gateway, UnknownGateway> {
+        Gateway::ALL
+            .into_iter()
+            .find(|g| g.name() == s)
+            .ok_or_else(|| UnknownGateway(s.to_string()))
+    }
+}
+
+/// A gateway name the lab does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown gateway `{0}`; the lab knows: {names}",
+    names = Gateway::ALL.map(Gateway::name).join(", ")
+)]
+pub struct UnknownGateway(pub String);
 
 /// A way the lab breaks, as real deployments break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,6 +276,18 @@ pub enum Fault {
     CfTokenCannotListAccounts,
     /// The Cloudflare API does not offer the zone's Bot Management settings.
     CfBotManagementUnavailable,
+    /// oauth2-proxy's callback is not registered at its Pocket ID client.
+    O2pCallbackNotRegistered,
+    /// oauth2-proxy sends no PKCE; its Pocket ID client requires it.
+    O2pPkceRequired,
+    /// oauth2-proxy holds a wrong client secret.
+    O2pBadSecret,
+    /// oauth2-proxy refused to start: the front proxy answers 502.
+    O2pNotRunning,
+    /// oauth2-proxy's upstream, the site, is down.
+    O2pUpstreamDown,
+    /// The user's e-mail address is not verified in Pocket ID.
+    O2pEmailUnverified,
 }
 
 impl Fault {
@@ -280,7 +363,28 @@ impl Fault {
         Fault::CfApiRateLimitExhausted,
         Fault::CfTokenCannotListAccounts,
         Fault::CfBotManagementUnavailable,
+        Fault::O2pCallbackNotRegistered,
+        Fault::O2pPkceRequired,
+        Fault::O2pBadSecret,
+        Fault::O2pNotRunning,
+        Fault::O2pUpstreamDown,
+        Fault::O2pEmailUnverified,
     ];
+
+    /// The gateway the fault breaks the lab under: the oauth2-proxy faults need
+    /// [`Gateway::Oauth2Proxy`], every other fault [`Gateway::Access`] (the lab
+    /// refuses a fault under another gateway rather than ignore it).
+    pub fn gateway(self) -> Gateway {
+        match self {
+            Fault::O2pCallbackNotRegistered
+            | Fault::O2pPkceRequired
+            | Fault::O2pBadSecret
+            | Fault::O2pNotRunning
+            | Fault::O2pUpstreamDown
+            | Fault::O2pEmailUnverified => Gateway::Oauth2Proxy,
+            _ => Gateway::Access,
+        }
+    }
 
     /// The name `--fault` takes.
     pub fn name(self) -> &'static str {
@@ -355,6 +459,12 @@ impl Fault {
             Fault::CfApiRateLimitExhausted => "cf-api-rate-limit-exhausted",
             Fault::CfTokenCannotListAccounts => "cf-token-cannot-list-accounts",
             Fault::CfBotManagementUnavailable => "cf-bot-management-unavailable",
+            Fault::O2pCallbackNotRegistered => "o2p-callback-not-registered",
+            Fault::O2pPkceRequired => "o2p-pkce-required",
+            Fault::O2pBadSecret => "o2p-bad-secret",
+            Fault::O2pNotRunning => "o2p-not-running",
+            Fault::O2pUpstreamDown => "o2p-upstream-down",
+            Fault::O2pEmailUnverified => "o2p-email-unverified",
         }
     }
 
@@ -561,6 +671,24 @@ impl Fault {
             Fault::CfBotManagementUnavailable => {
                 "the Cloudflare API does not offer the zone's Bot Management settings: GET /zones/…/bot_management answers 404 No route (or 403 for the plan)"
             }
+            Fault::O2pCallbackNotRegistered => {
+                "oauth2-proxy's Pocket ID client lists only https://service.example.com/auth/callback, so Pocket ID refuses its redirect_uri …/oauth2/callback"
+            }
+            Fault::O2pPkceRequired => {
+                "oauth2-proxy runs without --code-challenge-method while its Pocket ID client requires PKCE: the callback answers 403 \"Login Failed\" with invalid_request"
+            }
+            Fault::O2pBadSecret => {
+                "oauth2-proxy holds a wrong client secret: its code exchange gets 401 invalid_client and the callback answers a generic 500"
+            }
+            Fault::O2pNotRunning => {
+                "oauth2-proxy refused to start (issuer URL ≠ APP_URL, a cookie secret of the wrong length, or Pocket ID down at its start): the front proxy answers 502"
+            }
+            Fault::O2pUpstreamDown => {
+                "oauth2-proxy's upstream, the site, refuses connections: after login oauth2-proxy answers its own 502 page"
+            }
+            Fault::O2pEmailUnverified => {
+                "the user's e-mail address is not verified in Pocket ID: oauth2-proxy's callback answers its generic 403"
+            }
         }
     }
 }
@@ -701,6 +829,8 @@ pub struct LabConfig {
     /// The simulated round-trip time between the user and every lab host (zero, the
     /// default: none). See [`LabConfig::with_rtt`].
     pub rtt: Duration,
+    /// What stands in front of the site (default: Cloudflare Access).
+    pub gateway: Gateway,
 }
 
 impl LabConfig {
@@ -740,6 +870,15 @@ impl LabConfig {
         self.rtt = rtt;
         self
     }
+
+    /// This configuration with `gateway` in front of the site. Under
+    /// [`Gateway::Oauth2Proxy`] service.example.com is served by oauth2-proxy (behind
+    /// a TLS reverse proxy) with its own client at Pocket ID; the team domain and
+    /// Cloudflare's API still answer, but nothing sends a login there.
+    pub fn with_gateway(mut self, gateway: Gateway) -> LabConfig {
+        self.gateway = gateway;
+        self
+    }
 }
 
 /// Why the lab could not start.
@@ -775,6 +914,16 @@ pub enum LabError {
     /// The client Access uses to reach Pocket ID could not be built.
     #[error("cannot build Access's HTTPS client: {0}")]
     Client(#[source] reqwest::Error),
+    /// A fault breaks the lab under another gateway than the one asked for.
+    #[error("fault {fault} breaks the {needs} gateway, not {gateway}")]
+    FaultForOtherGateway {
+        /// The fault.
+        fault: Fault,
+        /// The gateway it needs.
+        needs: Gateway,
+        /// The gateway the lab was asked to run.
+        gateway: Gateway,
+    },
 }
 
 impl From<jsonwebtoken::errors::Error> for LabError {
@@ -796,6 +945,8 @@ pub struct Lab {
     cf_api_token: String,
     api_log: Arc<apilog::ApiLog>,
     rtt: Duration,
+    gateway: Gateway,
+    proxy_client_secret: Option<String>,
     server: JoinHandle<()>,
 }
 
@@ -804,6 +955,14 @@ impl Lab {
     pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
         let faults = FaultSet::new(&config.faults);
         let variant = config.variant;
+        let gateway = config.gateway;
+        if let Some(fault) = faults.0.iter().find(|f| f.gateway() != gateway) {
+            return Err(LabError::FaultForOtherGateway {
+                fault: *fault,
+                needs: fault.gateway(),
+                gateway,
+            });
+        }
         // The RSA keys are the slow part: they are made on blocking threads while
         // the certificates are issued and the listener is bound.
         let keys = keys::spawn_generation();
@@ -832,6 +991,9 @@ impl Lab {
         // Cloudflare API tokens are 40 characters of [A-Za-z0-9_-].
         let cf_api_token = wire::random_alphanumeric(40);
         let api_log = Arc::new(apilog::ApiLog::new());
+        // oauth2-proxy's client at Pocket ID has a secret of its own.
+        let proxy_client_secret =
+            (gateway == Gateway::Oauth2Proxy).then(|| wire::random_alphanumeric(32));
         let access_secret = if faults.has(Fault::AccessBadSecret) {
             // Pasted from another client, or rotated at Pocket ID only.
             wire::random_alphanumeric(32)
@@ -861,14 +1023,31 @@ impl Lab {
                 key: keys.idp,
                 client_secret: client_secret.clone(),
                 static_api_key: static_api_key.clone(),
+                proxy_client_secret: proxy_client_secret.clone(),
             },
         )?);
         let cf_api = Arc::new(
             cfapi::CfApi::new(faults.clone(), cf_api_token.clone(), service_token.clone())
                 .with_variant(variant),
         );
+        let service = match &proxy_client_secret {
+            Some(secret) => o2p::router(o2p::ProxyConfig {
+                faults: faults.clone(),
+                variant,
+                idp_addr,
+                ca_pem: &pki.ca_pem,
+                client_secret: if faults.has(Fault::O2pBadSecret) {
+                    // Pasted from another client.
+                    wire::random_alphanumeric(32)
+                } else {
+                    secret.clone()
+                },
+            })
+            .map_err(LabError::Client)?,
+            None => access::service_router(Arc::clone(&access)),
+        };
         let hosts = server::Hosts {
-            service: access::service_router(Arc::clone(&access)),
+            service,
             team: access::team_router(access),
             idp: pocketid::router(&faults, variant, pocket_id, Arc::clone(&api_log)),
             cf_api: cfapi::router(cf_api, Arc::clone(&api_log)),
@@ -891,6 +1070,8 @@ impl Lab {
             cf_api_token,
             api_log,
             rtt,
+            gateway,
+            proxy_client_secret,
             server,
         })
     }
@@ -949,6 +1130,18 @@ impl Lab {
     /// The simulated round-trip time of every connection (zero: none).
     pub fn rtt(&self) -> Duration {
         self.rtt
+    }
+
+    /// What stands in front of the site.
+    pub fn gateway(&self) -> Gateway {
+        self.gateway
+    }
+
+    /// The secret of oauth2-proxy's client at Pocket ID ([`O2P_CLIENT_ID`]), when the
+    /// gateway is oauth2-proxy (a secret: never print it). Under fault o2p-bad-secret
+    /// oauth2-proxy holds another one.
+    pub fn proxy_client_secret(&self) -> Option<&str> {
+        self.proxy_client_secret.as_deref()
     }
 
     /// The Pocket ID user the lab's monitoring passkey is enrolled for: its e-mail
@@ -1022,6 +1215,7 @@ impl fmt::Debug for Lab {
             .field("addr", &self.addr)
             .field("faults", &self.faults.0)
             .field("variant", &self.variant)
+            .field("gateway", &self.gateway)
             .field("rtt", &self.rtt)
             .finish_non_exhaustive()
     }

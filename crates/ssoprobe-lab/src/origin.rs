@@ -96,6 +96,15 @@ pub(super) fn verify(keys: &HashMap<String, DecodingKey>, token: &str) -> Option
     (claims.kind == "app").then_some(claims)
 }
 
+/// The page as oauth2-proxy's upstream serves it to the signed-in `email` (from
+/// `X-Forwarded-Email`: oauth2-proxy lets nothing else through).
+pub(super) fn signed_in_page(email: &str) -> Response {
+    page(&format!(
+        "<p>Signed in as {}.</p>",
+        wire::html_escape(email)
+    ))
+}
+
 fn page(who: &str) -> Response {
     (
         StatusCode::OK,

@@ -14,6 +14,7 @@ mod users;
 
 use super::keys::RsaKey;
 use super::{ACCESS_USER_AGENT, CALLBACK_URL, CLIENT_ID, Fault, FaultSet, IDP_HOST, LabError};
+use super::{O2P_CALLBACK_URL, O2P_CLIENT_ID};
 use super::{Variant, apilog, edge, wire};
 use api::ApiError;
 use axum::Router;
@@ -51,8 +52,9 @@ pub(super) const JSON_UTF8: &str = "application/json; charset=utf-8";
 const HTML_UTF8: &str = "text/html; charset=utf-8";
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// An OIDC client: the one Cloudflare Access uses, or a decoy only the admin API
-/// shows (logins work with the Access client only).
+/// An OIDC client: the one Cloudflare Access uses, the one oauth2-proxy uses (when the
+/// lab's gateway is oauth2-proxy), or a decoy only the admin API shows (logins work
+/// with the first two only).
 struct Client {
     id: &'static str,
     name: &'static str,
@@ -145,6 +147,9 @@ pub(super) struct PocketId {
     /// STATIC_API_KEY (a secret).
     static_api_key: String,
     client: Client,
+    /// oauth2-proxy's client, created after `client`, when the lab's gateway is
+    /// oauth2-proxy.
+    proxy_client: Option<Client>,
     /// Clients only the admin API shows, listed before `client`.
     decoys: Vec<Client>,
     /// Served verbatim at both discovery paths.
@@ -162,6 +167,8 @@ pub(super) struct PocketIdConfig {
     /// The secret of the Access client.
     pub(super) client_secret: String,
     pub(super) static_api_key: String,
+    /// The secret of oauth2-proxy's client, when the lab's gateway is oauth2-proxy.
+    pub(super) proxy_client_secret: Option<String>,
 }
 
 impl PocketId {
@@ -176,6 +183,7 @@ impl PocketId {
             key,
             client_secret,
             static_api_key,
+            proxy_client_secret,
         } = config;
         let callback_urls = if faults.has(Fault::CallbackNotRegistered) {
             // An admin pasted the URL with a trailing slash; Access sends it without.
@@ -234,6 +242,7 @@ impl PocketId {
                     .has(Fault::UserNotAllowed)
                     .then(|| vec![groups::ADMINS_GROUP_ID.to_string()]),
             },
+            proxy_client: proxy_client_secret.map(|secret| proxy_client(faults, secret)),
             decoys: decoy_clients(),
             login_limit: Mutex::new(passkeys::TokenBucket::webauthn_login()),
             store: Mutex::new(Store::default()),
@@ -242,7 +251,17 @@ impl PocketId {
 
     /// Every client, in creation order (the admin API's list order).
     fn clients(&self) -> impl Iterator<Item = &Client> {
-        self.decoys.iter().chain(std::iter::once(&self.client))
+        self.decoys
+            .iter()
+            .chain(std::iter::once(&self.client))
+            .chain(self.proxy_client.iter())
+    }
+
+    /// The client with id `id` that logins work with: Access's, or oauth2-proxy's.
+    fn login_client(&self, id: &str) -> Option<&Client> {
+        std::iter::once(&self.client)
+            .chain(self.proxy_client.iter())
+            .find(|c| c.id == id)
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -251,6 +270,37 @@ impl PocketId {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// oauth2-proxy's client, set up as the reference's (callback
+/// `https://service.example.com/oauth2/callback`, PKCE required, consent not skipped,
+/// one secret), unless a fault says otherwise: under fault o2p-callback-not-registered
+/// it lists only the path an earlier set-up of the site used.
+fn proxy_client(faults: &FaultSet, secret: String) -> Client {
+    let callback_urls = if faults.has(Fault::O2pCallbackNotRegistered) {
+        vec![O2P_OLD_CALLBACK_URL.to_string()]
+    } else {
+        vec![O2P_CALLBACK_URL.to_string()]
+    };
+    Client {
+        id: O2P_CLIENT_ID,
+        name: "oauth2-proxy",
+        description: "oauth2-proxy in front of service.example.com",
+        launch_url: Some("https://service.example.com"),
+        callback_urls,
+        secrets: vec![SecretInfo::for_secret(&secret, &FaultSet::new(&[]))],
+        secret,
+        is_public: false,
+        pkce_enabled: true,
+        requires_par: false,
+        requires_reauthentication: false,
+        skip_consent: false,
+        allowed_groups: None,
+    }
+}
+
+/// The only callback oauth2-proxy's client lists under fault
+/// o2p-callback-not-registered: the site's login before oauth2-proxy.
+pub(super) const O2P_OLD_CALLBACK_URL: &str = "https://service.example.com/auth/callback";
 
 /// The clients a real instance has next to the Access client: Grafana's, and the
 /// one a previous Zero Trust team used.

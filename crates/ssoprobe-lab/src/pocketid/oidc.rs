@@ -4,7 +4,7 @@
 
 use super::api::{self, ApiError, Session};
 use super::users::User;
-use super::{HTML_UTF8, PocketId, Store};
+use super::{Client, HTML_UTF8, PocketId, Store};
 use crate::Fault;
 use crate::wire;
 use axum::body::Bytes;
@@ -448,12 +448,12 @@ impl PocketId {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        let redirect_uri = match self.check_client_and_redirect_uri(&params, &requested) {
-            Ok(uri) => uri,
+        let (client, redirect_uri) = match self.check_client_and_redirect_uri(&params, &requested) {
+            Ok(checked) => checked,
             Err(error) => return error.interaction_error_redirect(),
         };
         // From here on the redirect URI is trusted: errors go back to the client.
-        if let Err(error) = self.check_code_flow_params(&params) {
+        if let Err(error) = self.check_code_flow_params(client, &params) {
             return error.client_redirect(&redirect_uri, param(&params, "state"));
         }
         // Pocket ID's `authorize` (authorization_service.go), after the client's PKCE
@@ -463,7 +463,7 @@ impl PocketId {
         // fosite's `WriteAuthorizeError` sends the client its catch-all: only Pocket ID's
         // log names PAR.
         if resumed.is_none()
-            && self.client.requires_par
+            && client.requires_par
             && !param(&params, "request_uri").starts_with("urn:ietf:params:oauth:request_uri:")
         {
             return OAuthError::unrecognizable()
@@ -475,7 +475,7 @@ impl PocketId {
         // a disabled user is refused outright.
         match self.verify_session(headers) {
             Ok(session) => {
-                self.authorize_signed_in(params, resumed, session, scopes, &redirect_uri)
+                self.authorize_signed_in(client, params, resumed, session, scopes, &redirect_uri)
             }
             Err(e) if e.code == "user_disabled" => e.into_response(),
             Err(_) => {
@@ -513,27 +513,30 @@ impl PocketId {
         &self,
         params: &[(String, String)],
         requested: &[String],
-    ) -> Result<url::Url, OAuthError> {
-        let client = &self.client;
-        if param(params, "client_id") != client.id {
+    ) -> Result<(&Client, url::Url), OAuthError> {
+        let Some(client) = self.login_client(param(params, "client_id")) else {
             let mut error = OAuthError::invalid_client();
             error.hint = Some("The requested OAuth 2.0 Client does not exist.".to_string());
             return Err(error);
-        }
+        };
         // Fault error-text-markup: error text a hostile or compromised IdP could send.
         if self.faults.has(Fault::ErrorTextMarkup) {
             return Err(OAuthError::invalid_request(
                 "The request was refused <script>alert(\"ssoprobe\")</script><img src=x onerror=alert(1)> by policy",
             ));
         }
-        self.redirect_uri(param(params, "redirect_uri"), requested)
+        let uri = self.redirect_uri(client, param(params, "redirect_uri"), requested)?;
+        Ok((client, uri))
     }
 
     /// fosite's checks of the code flow's own parameters, whose errors go back to the
     /// client: the response type, the state's length, then PKCE where the client
     /// requires it.
-    fn check_code_flow_params(&self, params: &[(String, String)]) -> Result<(), OAuthError> {
-        let client = &self.client;
+    fn check_code_flow_params(
+        &self,
+        client: &Client,
+        params: &[(String, String)],
+    ) -> Result<(), OAuthError> {
         let response_types: Vec<&str> = param(params, "response_type")
             .split(' ')
             .filter(|s| !s.is_empty())
@@ -571,13 +574,13 @@ impl PocketId {
     /// the steps still due (sent to the sign-in page), then a code for the client.
     fn authorize_signed_in(
         &self,
+        client: &Client,
         params: Vec<(String, String)>,
         resumed: Option<&str>,
         session: Session,
         scopes: Vec<String>,
         redirect_uri: &url::Url,
     ) -> Response {
-        let client = &self.client;
         let state = param(&params, "state");
         // fosite's remaining checks run now (an unsupported challenge method is only
         // noticed here).
@@ -599,7 +602,7 @@ impl PocketId {
             return OAuthError::access_denied("You are not allowed to access this service.")
                 .interaction_error_redirect();
         }
-        let steps = self.pending_steps(&store, resumed, &user.id, &scopes, &params);
+        let steps = self.pending_steps(client, &store, resumed, &user.id, &scopes, &params);
         if !steps.is_empty() {
             if let Some(id) = resumed {
                 return go_redirect(StatusCode::FOUND, &format!("/interaction?interaction={id}"));
@@ -625,7 +628,7 @@ impl PocketId {
                 .interaction_error_redirect();
         }
         record_consent(&mut store, client.id, &user.id, &scopes);
-        let code = self.issue_code(&mut store, &params, &user.id, &scopes, session);
+        let code = self.issue_code(client, &mut store, &params, &user.id, &scopes, session);
         drop(store);
         self.code_redirect(redirect_uri, code, &scopes, state)
     }
@@ -635,6 +638,7 @@ impl PocketId {
     /// request asks for it (`prompt=consent`).
     fn pending_steps(
         &self,
+        client: &Client,
         store: &Store,
         resumed: Option<&str>,
         user_id: &str,
@@ -647,8 +651,7 @@ impl PocketId {
                 .get(id)
                 .map(|i| i.steps.clone())
                 .unwrap_or_default()
-        } else if needs_consent(store, &self.client, user_id, scopes) || prompted(params, "consent")
-        {
+        } else if needs_consent(store, client, user_id, scopes) || prompted(params, "consent") {
             vec![Step::Consent]
         } else {
             Vec::new()
@@ -659,6 +662,7 @@ impl PocketId {
     /// first) and returns it.
     fn issue_code(
         &self,
+        client: &Client,
         store: &mut Store,
         params: &[(String, String)],
         user_id: &str,
@@ -679,7 +683,7 @@ impl PocketId {
         store.codes.insert(
             code.clone(),
             CodeGrant {
-                client_id: self.client.id.to_string(),
+                client_id: client.id.to_string(),
                 redirect_uri: param(params, "redirect_uri").to_string(),
                 user_id: user_id.to_string(),
                 scopes: scopes.to_vec(),
@@ -766,10 +770,15 @@ impl PocketId {
         id
     }
 
-    /// fosite's `validateAuthorizeRedirectURI` with Pocket ID's matcher, for the lab
+    /// fosite's `validateAuthorizeRedirectURI` with Pocket ID's matcher, for the
     /// client's exact (pattern-free) callback URLs.
-    fn redirect_uri(&self, raw: &str, scopes: &[String]) -> Result<url::Url, OAuthError> {
-        let registered = &self.client.callback_urls;
+    fn redirect_uri(
+        &self,
+        client: &Client,
+        raw: &str,
+        scopes: &[String],
+    ) -> Result<url::Url, OAuthError> {
+        let registered = &client.callback_urls;
         if raw.is_empty() && scopes.iter().any(|s| s == "openid") {
             return Err(OAuthError::invalid_request(
                 "The 'redirect_uri' parameter is required when using OpenID Connect 1.0.",
@@ -828,18 +837,26 @@ struct InteractionDto<'a> {
 }
 
 impl PocketId {
+    /// The client an interaction's authorize request named (Access's when it names
+    /// none that logins work with, which `/authorize` never stores).
+    fn interaction_client(&self, interaction: &Interaction) -> &Client {
+        self.login_client(param(&interaction.params, "client_id"))
+            .unwrap_or(&self.client)
+    }
+
     fn interaction_dto<'a>(
         &'a self,
         id: &'a str,
         interaction: &'a Interaction,
     ) -> InteractionDto<'a> {
+        let client = self.interaction_client(interaction);
         InteractionDto {
             id,
             scopes: &interaction.scopes,
             scope_info: Vec::new(),
             client: ClientMeta {
-                id: self.client.id,
-                name: self.client.name,
+                id: client.id,
+                name: client.name,
                 description: "",
                 has_logo: false,
                 has_dark_logo: false,
@@ -887,7 +904,6 @@ pub(super) async fn complete_interaction(
 ) -> Result<Response, ApiError> {
     let session = pocket_id.require_session(&headers)?;
     let request: CompleteRequest = api::bind_json(&headers, &body)?;
-    let client = &pocket_id.client;
     let mut store = pocket_id.store();
     let Store {
         interactions,
@@ -898,6 +914,7 @@ pub(super) async fn complete_interaction(
         .get_mut(&id)
         .filter(|i| i.created.elapsed() < INTERACTION_TTL)
         .ok_or_else(ApiError::interaction_not_found)?;
+    let client = pocket_id.interaction_client(interaction);
     // The interaction belongs to whoever completes it (Pocket ID switches users).
     interaction.user_id = Some(session.user_id.clone());
     if let Some(&expected) = interaction.steps.first() {
@@ -1092,9 +1109,9 @@ impl PocketId {
         let Some(grant) = Grant::parse(&grant_types) else {
             return Err(OAuthError::invalid_request(INVALID_REQUEST_DEFAULT_HINT));
         };
-        authenticated?;
+        let client = authenticated?;
         match grant {
-            Grant::AuthorizationCode => self.redeem_code(form),
+            Grant::AuthorizationCode => self.redeem_code(client, form),
             // The lab issues no refresh tokens it would honour and has no devices.
             Grant::RefreshToken | Grant::DeviceCode => Err(OAuthError::invalid_grant()),
             // Real Pocket ID would mint a machine token here; the lab has no use for
@@ -1107,7 +1124,11 @@ impl PocketId {
 
     /// The authorization-code grant: the code, its client and redirect URI, PKCE
     /// (the record is gone after one attempt, right or wrong), then the user.
-    fn redeem_code(&self, form: &[(String, String)]) -> Result<Response, OAuthError> {
+    fn redeem_code(
+        &self,
+        client: &Client,
+        form: &[(String, String)],
+    ) -> Result<Response, OAuthError> {
         let mut store = self.store();
         let Store {
             codes,
@@ -1126,7 +1147,7 @@ impl PocketId {
         if grant.created.elapsed() > CODE_TTL {
             return Err(OAuthError::invalid_grant());
         }
-        if grant.client_id != self.client.id {
+        if grant.client_id != client.id {
             return Err(OAuthError::invalid_grant_hint(
                 "The OAuth 2.0 Client ID from this request does not match the one from the authorize request.",
             ));
@@ -1146,7 +1167,7 @@ impl PocketId {
                 "The user account is disabled.",
             ));
         }
-        if !self.client.admits(&user) {
+        if !client.admits(&user) {
             return Err(OAuthError::access_denied(
                 "You are not allowed to access this service.",
             ));
@@ -1295,13 +1316,13 @@ impl PocketId {
     }
 
     /// fosite's default client authentication: HTTP Basic first, then
-    /// `client_id`/`client_secret` in the form. The lab client is confidential, so
-    /// its secret is required.
+    /// `client_id`/`client_secret` in the form. The lab's clients are confidential
+    /// (but Access's under fault public-client-no-pkce), so a secret is required.
     fn authenticate_client(
         &self,
         headers: &HeaderMap,
         form: &[(String, String)],
-    ) -> Result<(), OAuthError> {
+    ) -> Result<&Client, OAuthError> {
         let (id, secret) = match basic_auth(headers) {
             Some((id, secret)) => (
                 wire::go_query_unescape(&id).ok_or_else(|| {
@@ -1321,17 +1342,16 @@ impl PocketId {
                 "Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body.",
             ));
         }
-        if id != self.client.id {
-            return Err(OAuthError::invalid_client());
-        }
+        let client = self
+            .login_client(&id)
+            .ok_or_else(OAuthError::invalid_client)?;
         // fosite does not authenticate public clients; a confidential one needs the
         // secret while it is active (an expired secret no longer authenticates).
-        let active = self.client.secrets.iter().any(|s| s.is_active);
-        if !self.client.is_public && (secret.is_empty() || secret != self.client.secret || !active)
-        {
+        let active = client.secrets.iter().any(|s| s.is_active);
+        if !client.is_public && (secret.is_empty() || secret != client.secret || !active) {
             return Err(OAuthError::invalid_client());
         }
-        Ok(())
+        Ok(client)
     }
 }
 

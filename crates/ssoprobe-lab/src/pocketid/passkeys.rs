@@ -434,6 +434,13 @@ pub(super) async fn register_finish(
     {
         user.disabled = true;
     }
+    // Fault o2p-email-unverified: an admin clears "email verified" once the account
+    // has a passkey (an address changed by hand, say).
+    if pocket_id.faults.has(Fault::O2pEmailUnverified)
+        && let Some(user) = store.users.get_mut(&session.user_id)
+    {
+        user.email_verified = false;
+    }
     Ok(answer)
 }
 
