@@ -26,6 +26,7 @@ mod keys;
 mod o2p;
 mod origin;
 mod pocketid;
+mod relying;
 mod server;
 mod tls;
 mod wire;

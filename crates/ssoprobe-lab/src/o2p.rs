@@ -13,7 +13,7 @@
 //! templates (Traefik in front).
 
 use super::{Fault, FaultSet, IDP_HOST, O2P_CALLBACK_URL, O2P_CLIENT_ID, Variant};
-use super::{edge, origin, wire};
+use super::{edge, origin, relying, wire};
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{
@@ -24,11 +24,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -51,8 +46,6 @@ const COOKIE_TTL: u64 = 7 * 24 * 3600;
 /// A session lasts as long as Pocket ID's access token (60 minutes by default), not
 /// as long as its cookie.
 const SESSION_TTL: Duration = Duration::from_secs(3600);
-/// How long oauth2-proxy waits for Pocket ID's token endpoint and JWKS.
-const IDP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The User-Agent of Go's HTTP client, which oauth2-proxy's provider uses.
 const GO_USER_AGENT: &str = "Go-http-client/1.1";
 
@@ -153,20 +146,7 @@ pub(super) fn router(config: ProxyConfig<'_>) -> Result<Router, reqwest::Error> 
             .fallback(move || async move { front_bad_gateway(variant) })
             .layer(front));
     }
-    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .tls_certs_only([ca])
-        .resolve(IDP_HOST, idp_addr)
-        .no_proxy()
-        .user_agent(GO_USER_AGENT)
-        .timeout(IDP_TIMEOUT)
-        .build()?;
-    let idp_base = if idp_addr.port() == 443 {
-        format!("https://{IDP_HOST}")
-    } else {
-        format!("https://{IDP_HOST}:{}", idp_addr.port())
-    };
+    let (client, idp_base) = relying::client(idp_addr, ca_pem, GO_USER_AGENT)?;
     let proxy = Arc::new(Proxy {
         variant,
         pkce: !faults.has(Fault::O2pPkceRequired),
@@ -446,17 +426,12 @@ impl Proxy {
             form.push(("code_verifier", verifier));
         }
         let url = format!("{}/api/oidc/token", self.idp_base);
-        let credentials = format!(
-            "{}:{}",
-            wire::go_query_escape(O2P_CLIENT_ID),
-            wire::go_query_escape(&self.client_secret)
-        );
         let basic = self
             .client
             .post(&url)
             .header(
                 AUTHORIZATION,
-                format!("Basic {}", STANDARD.encode(credentials)),
+                relying::basic(O2P_CLIENT_ID, &self.client_secret),
             )
             .form(&form)
             .send()
@@ -469,51 +444,21 @@ impl Proxy {
                 let mut in_form = form.clone();
                 in_form.push(("client_id", O2P_CLIENT_ID));
                 in_form.push(("client_secret", self.client_secret.as_str()));
-                self.client
-                    .post(&url)
-                    .form(&in_form)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status() == reqwest::StatusCode::OK)?
+                self.client.post(&url).form(&in_form).send().await.ok()?
             }
         };
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            id_token: String,
-        }
-        response
-            .json::<TokenResponse>()
-            .await
-            .ok()
-            .map(|t| t.id_token)
+        relying::id_token(response).await
     }
 
     /// The id_token's claims when it verifies against Pocket ID's JWKS (fetched now):
     /// RS256, the issuer discovery names, oauth2-proxy's client in `aud`, unexpired.
-    async fn verify(&self, id_token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-        let keys: JwkSet = self
-            .client
-            .get(format!("{}/.well-known/jwks.json", self.idp_base))
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status() == reqwest::StatusCode::OK)?
-            .json()
-            .await
-            .ok()?;
-        let header = jsonwebtoken::decode_header(id_token).ok()?;
-        let key = DecodingKey::from_jwk(keys.find(header.kid.as_deref()?)?).ok()?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[format!("https://{IDP_HOST}")]);
-        validation.set_audience(&[O2P_CLIENT_ID]);
-        jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            id_token,
-            &key,
-            &validation,
+    async fn verify(&self, id_token: &str) -> Option<relying::Claims> {
+        let keys = relying::keys(
+            &self.client,
+            &format!("{}/.well-known/jwks.json", self.idp_base),
         )
-        .ok()
-        .map(|t| t.claims)
+        .await?;
+        relying::verify(id_token, &keys, O2P_CLIENT_ID)
     }
 }
 

@@ -5,23 +5,16 @@
 
 use super::tokens::{self, Ticket};
 use super::{Access, PendingLogin, lock};
-use crate::{ACCESS_USER_AGENT, AUD, CLIENT_ID, IDP_HOST, SERVICE_HOST, Variant, edge, wire};
+use crate::{ACCESS_USER_AGENT, AUD, CLIENT_ID, SERVICE_HOST, Variant, edge, relying, wire};
 use axum::extract::{RawQuery, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How long Access waits for the identity provider's token endpoint and JWKS.
-const IDP_TIMEOUT: Duration = Duration::from_secs(10);
+use std::time::Instant;
 
 const DENIED_PAGE: edge::Faces = edge::Faces {
     classic: include_str!("../../../../fixtures/cloudflare/access-denied.html"),
@@ -62,22 +55,9 @@ impl IdpLink {
         token_path: &'static str,
         jwks_path: &'static str,
     ) -> Result<IdpLink, reqwest::Error> {
-        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .tls_certs_only([ca])
-            .resolve(IDP_HOST, addr)
-            .no_proxy()
-            // A WAF rule can single Access out by it (faults token-blocked-for-access,
-            // jwks-blocked-for-access).
-            .user_agent(ACCESS_USER_AGENT)
-            .timeout(IDP_TIMEOUT)
-            .build()?;
-        let base = if addr.port() == 443 {
-            format!("https://{IDP_HOST}")
-        } else {
-            format!("https://{IDP_HOST}:{}", addr.port())
-        };
+        // A WAF rule can single Access out by its User-Agent (faults
+        // token-blocked-for-access, jwks-blocked-for-access).
+        let (client, base) = relying::client(addr, ca_pem, ACCESS_USER_AGENT)?;
         Ok(IdpLink {
             client,
             base,
@@ -88,14 +68,9 @@ impl IdpLink {
         })
     }
 
-    /// The code grant at the Token URL, client secret in HTTP Basic (form-encoded
-    /// first, as RFC 6749 §2.3.1 asks); the id_token, or `None` for any failure.
+    /// The code grant at the Token URL, client secret in HTTP Basic; the id_token, or
+    /// `None` for any failure.
     async fn exchange(&self, code: &str, verifier: Option<&str>) -> Option<String> {
-        let credentials = format!(
-            "{}:{}",
-            wire::go_query_escape(CLIENT_ID),
-            wire::go_query_escape(&self.client_secret)
-        );
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -109,56 +84,19 @@ impl IdpLink {
             .post(format!("{}{}", self.base, self.token_path))
             .header(
                 AUTHORIZATION,
-                format!("Basic {}", STANDARD.encode(credentials)),
+                relying::basic(CLIENT_ID, &self.client_secret),
             )
             .form(&form)
             .send()
             .await
             .ok()?;
-        if response.status() != reqwest::StatusCode::OK {
-            return None;
-        }
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            id_token: String,
-        }
-        response
-            .json::<TokenResponse>()
-            .await
-            .ok()
-            .map(|t| t.id_token)
+        relying::id_token(response).await
     }
 
     /// The keys at the Certificate URL, fetched fresh, or `None`.
     async fn keys(&self) -> Option<JwkSet> {
-        let response = self
-            .client
-            .get(format!("{}{}", self.base, self.jwks_path))
-            .send()
-            .await
-            .ok()?;
-        if response.status() != reqwest::StatusCode::OK {
-            return None;
-        }
-        response.json::<JwkSet>().await.ok()
+        relying::keys(&self.client, &format!("{}{}", self.base, self.jwks_path)).await
     }
-}
-
-/// The id_token's claims; Access reads the user's address from its Email claim.
-type IdClaims = serde_json::Map<String, serde_json::Value>;
-
-/// `id_token`'s claims when it verifies with one of `keys`: RS256, a known kid, the
-/// issuer Pocket ID is configured with, Access's client id in `aud`, not expired.
-fn verify(id_token: &str, keys: &JwkSet) -> Option<IdClaims> {
-    let header = jsonwebtoken::decode_header(id_token).ok()?;
-    let jwk = keys.find(header.kid.as_deref()?)?;
-    let key = DecodingKey::from_jwk(jwk).ok()?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[format!("https://{IDP_HOST}")]);
-    validation.set_audience(&[CLIENT_ID]);
-    jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation)
-        .ok()
-        .map(|t| t.claims)
 }
 
 /// `GET /cdn-cgi/access/callback?code&state[&iss]`.
@@ -201,7 +139,7 @@ pub(super) async fn callback(
         .idp
         .keys()
         .await
-        .and_then(|keys| verify(&id_token, &keys))
+        .and_then(|keys| relying::verify(&id_token, &keys, CLIENT_ID))
     else {
         return edge::access_error(variant, StatusCode::BAD_REQUEST, "Error", VERIFY_FAILED);
     };
