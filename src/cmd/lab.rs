@@ -449,23 +449,27 @@ fn config_file_text(check_args: &[String]) -> String {
     toml
 }
 
-/// Prints how to get past Access: enrol a passkey and log in, exchange the code with the
-/// client secret, or present the service token.
-fn print_how_to_log_in(lab: &Lab, files: &LabFiles, dir: &std::path::Path) {
-    let routes = lab
-        .route_args()
-        .chunks(2)
-        .map(|p| p.join(" "))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let passkey_path = dir.join("probe.passkey");
-    println!(
-        "\nTo log in as well, enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user {} --out {} {routes} --ca-file {}",
+/// The `ssoprobe enroll` line that gives the lab's monitoring user a passkey in
+/// `passkey_path`.
+fn enrol_command(lab: &Lab, files: &LabFiles, passkey_path: &std::path::Path) -> String {
+    format!(
+        "ssoprobe enroll --idp https://{} --api-key-file {} --user {} --out {} {} --ca-file {}",
         lab::IDP_HOST,
         files.api_key.display(),
         lab.monitor_user(),
         passkey_path.display(),
+        lab.route_args().join(" "),
         files.ca.display()
+    )
+}
+
+/// Prints how to get past Access: enrol a passkey and log in, exchange the code with the
+/// client secret, or present the service token.
+fn print_how_to_log_in(lab: &Lab, files: &LabFiles, dir: &std::path::Path) {
+    let passkey_path = dir.join("probe.passkey");
+    println!(
+        "\nTo log in as well, enrol a passkey for the lab's monitoring user:\n  {}",
+        enrol_command(lab, files, &passkey_path)
     );
     println!(
         "and add to the check above:  --passkey {}",
@@ -507,12 +511,7 @@ fn print_oauth2_proxy(
         lab.addr(),
         lab.gateway()
     );
-    let routes: Vec<String> = lab.route_args();
-    let routes_text = routes
-        .chunks(2)
-        .map(|p| p.join(" "))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let routes_text = lab.route_args().join(" ");
     println!(
         "Check it with (ssoprobe does not recognise oauth2-proxy yet: expect the service checks to report what they find):\n  ssoprobe check https://{} {routes_text} --ca-file {}\n",
         lab::SERVICE_HOST,
@@ -520,12 +519,8 @@ fn print_oauth2_proxy(
     );
     let passkey_path = dir.join("probe.passkey");
     println!(
-        "Enrol a passkey for the lab's monitoring user:\n  ssoprobe enroll --idp https://{} --api-key-file {} --user {} --out {} {routes_text} --ca-file {}",
-        lab::IDP_HOST,
-        files.api_key.display(),
-        lab.monitor_user(),
-        passkey_path.display(),
-        files.ca.display()
+        "Enrol a passkey for the lab's monitoring user:\n  {}",
+        enrol_command(lab, files, &passkey_path)
     );
     println!(
         "\noauth2-proxy's client at Pocket ID: {} (callback {}); its secret: {}",
