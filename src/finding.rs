@@ -72,7 +72,22 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
     s.serialize_u64(d.as_millis() as u64)
 }
 
+/// How a summary ends that leaves out some of the check's problems ("(+2 more, see
+/// details)"): `details.problems` holds them all.
+const MORE_SEE_DETAILS: &str = " more, see details)";
+
 impl CheckResult {
+    /// The summary with its pointer to the problems it leaves out ("(+2 more, see
+    /// details)") made to point at `to` instead ("-v lists them": "(+2 more: -v lists
+    /// them)"; "below": "(+2 more, below)"), for a report that shows them elsewhere.
+    pub fn summary_pointing(&self, to: &str) -> String {
+        let separator = if to.starts_with('-') { ": " } else { ", " };
+        self.summary.strip_suffix(MORE_SEE_DETAILS).map_or_else(
+            || self.summary.clone(),
+            |head| format!("{head} more{separator}{to})"),
+        )
+    }
+
     /// A skipped check.
     pub fn skip(id: &str, reason: impl Into<String>) -> CheckResult {
         CheckResult {
@@ -253,7 +268,7 @@ impl Findings {
             Some((_, finding, hint)) => {
                 let others = self.problems.len() - 1;
                 let summary = if others > 0 {
-                    format!("{finding} (+{others} more, see details)")
+                    format!("{finding} (+{others}{MORE_SEE_DETAILS}")
                 } else {
                     finding.clone()
                 };
@@ -292,6 +307,23 @@ pub const IDP_UNKNOWN: &str = "skipped: IdP unknown: pass --idp to check it anyw
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_that_leaves_problems_out_points_where_they_are() {
+        let mut f = Findings::start("x.y");
+        f.fail("first", "fix it");
+        f.fail("second", "fix that");
+        let r = f.finish("");
+        assert_eq!(r.summary, "first (+1 more, see details)");
+        assert_eq!(
+            r.summary_pointing("-v lists them"),
+            "first (+1 more: -v lists them)"
+        );
+        assert_eq!(r.summary_pointing("below"), "first (+1 more, below)");
+        let mut one = Findings::start("x.y");
+        one.fail("only", "fix it");
+        assert_eq!(one.finish("").summary_pointing("below"), "only");
+    }
 
     #[test]
     fn problems_always_have_a_hint_and_safe_text() {

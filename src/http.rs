@@ -1293,7 +1293,11 @@ impl Http {
             (budget, on_timeout)
         };
         let har_request = self.har.as_ref().map(|_| self.har_request(&request));
-        let har_proxy = self.proxy_for(&request.url).map(|p| p.shown());
+        let har_proxy = self
+            .har
+            .as_ref()
+            .and_then(|_| self.proxy_for(&request.url))
+            .map(|p| p.shown());
         let url = request.url.clone();
         // The request by its path alone: a query is long and may carry state.
         let mut bare = request.url.clone();

@@ -257,11 +257,10 @@ pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String 
             if c.status == Status::Skip {
                 c.summary.dimmed().to_string()
             } else if every_problem {
-                c.summary.replace(" more, see details)", " more, below)")
+                c.summary_pointing("below")
             } else {
                 // The details are the JSON report's; here -v lists them.
-                c.summary
-                    .replace(" more, see details)", " more: -v lists them)")
+                c.summary_pointing("-v lists them")
             },
         ));
         if let Some(hint) = &c.hint
