@@ -33,13 +33,7 @@ pub(crate) async fn run_from(
         )?),
         None => None,
     };
-    // --har, SSOPROBE_HAR or the config file's top-level key: the same for every target.
-    let har = targets.first().and_then(|(_, c)| c.har.clone());
-    // The report files too: top level only, one report holds every target.
-    let reports = targets
-        .first()
-        .map(|(_, c)| c.reports.clone())
-        .unwrap_or_default();
+    let (har, reports) = run_files(&targets);
     let routing = routing_lines(args);
     let files = Files {
         output: args.output.output.as_deref(),
@@ -106,11 +100,7 @@ pub(crate) async fn run_doctor(
             "--print-config belongs to `ssoprobe check URL`, which finds the team, AUD, Pocket ID and client id from the login chain".into(),
         ));
     }
-    let har = targets.first().and_then(|(_, c)| c.har.clone());
-    let reports = targets
-        .first()
-        .map(|(_, c)| c.reports.clone())
-        .unwrap_or_default();
+    let (har, reports) = run_files(&targets);
     let files = Files {
         output: args.output.output.as_deref(),
         har: har.as_deref(),
@@ -172,6 +162,16 @@ impl Files<'_> {
             pick("output", "--output", "SSOPROBE_OUTPUT"),
             pick("har", "--har", "SSOPROBE_HAR"),
         )
+    }
+}
+
+/// The HAR archive and report files of a run: `--har`, `--report-*`, their variables or
+/// the config file's top-level keys — the same in every target's configuration, since
+/// one archive and one report hold every target.
+fn run_files(targets: &[(String, Config)]) -> (Option<std::path::PathBuf>, Vec<ReportFile>) {
+    match targets.first() {
+        Some((_, c)) => (c.har.clone(), c.reports.clone()),
+        None => (None, Vec::new()),
     }
 }
 

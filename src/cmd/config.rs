@@ -55,9 +55,22 @@ pub(crate) fn run(args: &CheckArgs, matches: Option<&clap::ArgMatches>) -> Resul
         || file
             .as_ref()
             .is_some_and(|(_, t)| t.contains_key("targets"));
+    let mut cli = Cli::command();
+    cli.build();
+    let Some(check) = cli
+        .find_subcommand("config")
+        .and_then(|c| c.find_subcommand("check"))
+    else {
+        return Ok(0);
+    };
     for (name, _) in &targets {
         println!("\nsettings of {name} (value, then where it came from):");
-        let rows = settings(matches, file.as_ref(), several.then_some(name.as_str()));
+        let rows = settings(
+            check,
+            matches,
+            file.as_ref(),
+            several.then_some(name.as_str()),
+        );
         let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let value_width = rows
             .iter()
@@ -72,21 +85,14 @@ pub(crate) fn run(args: &CheckArgs, matches: Option<&clap::ArgMatches>) -> Resul
     Ok(0)
 }
 
-/// Every setting of `check` that has a value: (key, value as shown, origin). Header
+/// Every setting of `check` (`config check`'s definition) that has a value: (key, value as shown, origin). Header
 /// values are secrets: their names only.
 fn settings(
+    check: &clap::Command,
     matches: Option<&clap::ArgMatches>,
     file: Option<&(std::path::PathBuf, toml::Table)>,
     target: Option<&str>,
 ) -> Vec<(String, String, String)> {
-    let mut cli = Cli::command();
-    cli.build();
-    let Some(check) = cli
-        .find_subcommand("config")
-        .and_then(|c| c.find_subcommand("check"))
-    else {
-        return Vec::new();
-    };
     let mut rows = Vec::new();
     for arg in check.get_arguments() {
         let id = arg.get_id().as_str();
