@@ -218,20 +218,22 @@ fn no_route() -> Response {
     failure(StatusCode::NOT_FOUND, 7000, "No route for that URI")
 }
 
-/// 404 7003 for an identifier that routes nowhere (account, zone, tunnel).
-fn could_not_route(path: &str) -> Response {
+/// Cloudflare's 7003 text for an identifier that routes nowhere, quoting at most
+/// [`MAX_QUOTED_PATH`] bytes of the path (cut on a character boundary).
+fn could_not_route_text(path: &str) -> String {
     let mut end = path.len().min(MAX_QUOTED_PATH);
     while !path.is_char_boundary(end) {
         end -= 1;
     }
-    failure(
-        StatusCode::NOT_FOUND,
-        7003,
-        &format!(
-            "Could not route to {}, perhaps your object identifier is invalid?",
-            &path[..end]
-        ),
+    format!(
+        "Could not route to {}, perhaps your object identifier is invalid?",
+        path.get(..end).unwrap_or_default()
     )
+}
+
+/// 404 7003 for an identifier that routes nowhere (account, zone, tunnel).
+fn could_not_route(path: &str) -> Response {
+    failure(StatusCode::NOT_FOUND, 7003, &could_not_route_text(path))
 }
 
 /// An Access object that does not exist.
@@ -460,19 +462,13 @@ impl CfApi {
     /// with 7000, or 7000 alone), or a 403 for a plan without the feature.
     fn bot_management_unavailable(&self, path: &str) -> Response {
         match self.variant {
-            Variant::Classic => {
-                let mut end = path.len().min(MAX_QUOTED_PATH);
-                while !path.is_char_boundary(end) {
-                    end -= 1;
-                }
-                failure_with(
-                    StatusCode::NOT_FOUND,
-                    json!([
-                        { "code": 7003, "message": format!("Could not route to {}, perhaps your object identifier is invalid?", &path[..end]) },
-                        { "code": 7000, "message": "No route for that URI" },
-                    ]),
-                )
-            }
+            Variant::Classic => failure_with(
+                StatusCode::NOT_FOUND,
+                json!([
+                    { "code": 7003, "message": could_not_route_text(path) },
+                    { "code": 7000, "message": "No route for that URI" },
+                ]),
+            ),
             Variant::Rebranded => no_route(),
             Variant::Terse => failure(
                 StatusCode::FORBIDDEN,
