@@ -1291,16 +1291,21 @@ impl Probe {
     async fn start_access_login(&self, browser: &Client) -> (String, String) {
         let authorize = self.access_authorize_url(browser).await;
         let state = query(&authorize)["state"].clone();
+        (state, self.interaction_at(browser, &authorize).await)
+    }
+
+    /// Pocket ID's `authorize`, in `browser` without a Pocket ID session: the
+    /// interaction it starts.
+    async fn interaction_at(&self, browser: &Client, authorize: &Url) -> String {
         let r = browser
             .get(self.route(authorize.as_str()))
             .send()
             .await
             .expect("a response");
-        let interaction = location(&r)
+        location(&r)
             .strip_prefix("/interaction?interaction=")
-            .expect("an interaction")
-            .to_string();
-        (state, interaction)
+            .unwrap_or_else(|| panic!("an interaction: {}", location(&r)))
+            .to_string()
     }
 
     /// `POST /api/oidc/interactions/<id>/complete` with `step`, in `browser`.
@@ -1550,15 +1555,7 @@ async fn full_passkey_login_reaches_the_site() {
         .expect("a response");
     let authorize = Url::parse(location(&login)).expect("URL");
     let state = query(&authorize)["state"].clone();
-    let r = b
-        .get(p.route(authorize.as_str()))
-        .send()
-        .await
-        .expect("a response");
-    let interaction = location(&r)
-        .strip_prefix("/interaction?interaction=")
-        .expect("an interaction")
-        .to_string();
+    let interaction = p.interaction_at(&b, &authorize).await;
 
     let start: Value = b
         .get(p.url(IDP_HOST, "/api/webauthn/login/start"))
@@ -3533,15 +3530,7 @@ async fn sign_in_through_the_page(variant: Variant, face: &mut Face) {
     assert_eq!(q["redirect_uri"], CALLBACK_URL);
     assert_eq!(q["scope"], "openid email profile");
     assert_eq!(q["code_challenge_method"], "S256");
-    let r = b
-        .get(p.route(authorize.as_str()))
-        .send()
-        .await
-        .expect("a response");
-    let interaction = location(&r)
-        .strip_prefix("/interaction?interaction=")
-        .unwrap_or_else(|| panic!("{variant}: {}", location(&r)))
-        .to_string();
+    let interaction = p.interaction_at(&b, &authorize).await;
     let code = p
         .sign_in_at_pocket_id(&b, &interaction, &mut enrolled.key)
         .await;

@@ -107,15 +107,7 @@ impl Probe {
     async fn o2p_login_to_callback(&self, enrolled: &mut Enrolled) -> (Client, Response) {
         let browser = browser(self);
         let authorize = self.o2p_authorize_url(&browser).await;
-        let r = browser
-            .get(self.route(authorize.as_str()))
-            .send()
-            .await
-            .expect("a response");
-        let interaction = location(&r)
-            .strip_prefix("/interaction?interaction=")
-            .unwrap_or_else(|| panic!("an interaction: {}", location(&r)))
-            .to_string();
+        let interaction = self.interaction_at(&browser, &authorize).await;
         let code = self
             .sign_in_at_pocket_id(&browser, &interaction, &mut enrolled.key)
             .await;
