@@ -897,16 +897,15 @@ fn every_fault_has_a_scenario_and_every_scenario_a_fault() {
     }
 }
 
-#[test]
-fn every_fault_under_every_variant() {
-    let variants = variants();
-    assert!(
-        variants.len() >= 2,
-        "the lab has one face only: {variants:?}"
-    );
-    let jobs: Vec<(&Scenario, String)> = SCENARIOS
+/// Runs `judge` for every scenario under every variant, four at a time; the problems
+/// it found.
+fn each_scenario_and_variant(
+    variants: &[(String, String)],
+    judge: impl Fn(&Scenario, &str) -> Option<String> + Sync,
+) -> Vec<String> {
+    let jobs: Vec<(&Scenario, &str)> = SCENARIOS
         .iter()
-        .flat_map(|s| variants.iter().map(move |(v, _)| (s, v.clone())))
+        .flat_map(|s| variants.iter().map(move |(v, _)| (s, v.as_str())))
         .collect();
     let jobs = Mutex::new(jobs.into_iter());
     let problems = Mutex::new(Vec::new());
@@ -918,17 +917,29 @@ fn every_fault_under_every_variant() {
                     let Some((scenario, variant)) = next else {
                         break;
                     };
-                    let mut args = vec!["--variant", variant.as_str()];
-                    args.extend_from_slice(scenario.args);
-                    let run = common::demo(&[scenario.fault], &args);
-                    if let Some(problem) = judge(scenario, &variant, &run) {
+                    if let Some(problem) = judge(scenario, variant) {
                         problems.lock().unwrap().push(problem);
                     }
                 }
             });
         }
     });
-    let problems = problems.into_inner().unwrap();
+    problems.into_inner().unwrap()
+}
+
+#[test]
+fn every_fault_under_every_variant() {
+    let variants = variants();
+    assert!(
+        variants.len() >= 2,
+        "the lab has one face only: {variants:?}"
+    );
+    let problems = each_scenario_and_variant(&variants, |scenario, variant| {
+        let mut args = vec!["--variant", variant];
+        args.extend_from_slice(scenario.args);
+        let run = common::demo(&[scenario.fault], &args);
+        judge(scenario, variant, &run)
+    });
     assert!(
         problems.is_empty(),
         "{} of {} runs went wrong:\n\n{}",
@@ -945,55 +956,67 @@ fn every_fault_under_every_variant() {
 #[test]
 fn every_fault_under_every_variant_with_the_configuration() {
     let variants = variants();
-    let jobs: Vec<(&Scenario, String)> = SCENARIOS
-        .iter()
-        .flat_map(|s| variants.iter().map(move |(v, _)| (s, v.clone())))
-        .collect();
-    let jobs = Mutex::new(jobs.into_iter());
-    let problems = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                loop {
-                    let next = jobs.lock().unwrap().next();
-                    let Some((scenario, variant)) = next else {
-                        break;
-                    };
-                    let at = format!("fault {} under variant {variant} with --doctor", scenario.fault);
-                    let mut args = vec!["--variant", variant.as_str(), "--doctor"];
-                    args.extend(scenario.args.iter().filter(|a| **a != "--doctor"));
-                    let with = common::demo(&[scenario.fault], &args);
-                    let mut problem = None;
-                    if with.code == 3 || serde_json::from_str::<serde_json::Value>(&with.stdout).is_err() {
-                        problem = Some(format!("{at}: exit {} or no JSON report\n{}", with.code, with.dump()));
-                    }
-                    let checks = with.json()["checks"].as_array().cloned().unwrap_or_default();
-                    for c in checks.iter().filter(|c| c["status"] == "fail" || c["status"] == "warn") {
-                        let (summary, hint) = (c["summary"].as_str().unwrap_or(""), c["hint"].as_str().unwrap_or(""));
-                        if summary.trim().is_empty() || hint.trim().is_empty() {
-                            problem = Some(format!("{at}: {} has an empty finding or hint\n{}", c["id"], with.dump()));
-                        }
-                        if let Some(t) = LIBRARY_TEXTS.iter().find(|t| summary.contains(*t) || hint.contains(*t)) {
-                            problem = Some(format!("{at}: {} quotes a library's text {t:?}", c["id"]));
-                        }
-                    }
-                    if let Some((_, id, without_left, with_left)) = CANDIDATES.iter().find(|c| c.0 == scenario.fault) {
-                        let without = common::demo(&[scenario.fault], &["--variant", variant.as_str()]);
-                        for (mode, run, want) in [("without", &without, without_left), ("with", &with, with_left)] {
-                            let got = left(run, id);
-                            if got != want.iter().map(|c| c.to_string()).collect::<Vec<_>>() {
-                                problem = Some(format!("{at}: {mode} --doctor, {id} leaves {got:?}, declared {want:?}\n{}", run.dump()));
-                            }
-                        }
-                    }
-                    if let Some(p) = problem {
-                        problems.lock().unwrap().push(p);
-                    }
-                }
-            });
+    let problems = each_scenario_and_variant(&variants, |scenario, variant| {
+        let at = format!(
+            "fault {} under variant {variant} with --doctor",
+            scenario.fault
+        );
+        let mut args = vec!["--variant", variant, "--doctor"];
+        args.extend(scenario.args.iter().filter(|a| **a != "--doctor"));
+        let with = common::demo(&[scenario.fault], &args);
+        let mut problem = None;
+        if with.code == 3 || serde_json::from_str::<serde_json::Value>(&with.stdout).is_err() {
+            problem = Some(format!(
+                "{at}: exit {} or no JSON report\n{}",
+                with.code,
+                with.dump()
+            ));
         }
+        let checks = with.json()["checks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for c in checks
+            .iter()
+            .filter(|c| c["status"] == "fail" || c["status"] == "warn")
+        {
+            let (summary, hint) = (
+                c["summary"].as_str().unwrap_or(""),
+                c["hint"].as_str().unwrap_or(""),
+            );
+            if summary.trim().is_empty() || hint.trim().is_empty() {
+                problem = Some(format!(
+                    "{at}: {} has an empty finding or hint\n{}",
+                    c["id"],
+                    with.dump()
+                ));
+            }
+            if let Some(t) = LIBRARY_TEXTS
+                .iter()
+                .find(|t| summary.contains(*t) || hint.contains(*t))
+            {
+                problem = Some(format!("{at}: {} quotes a library's text {t:?}", c["id"]));
+            }
+        }
+        if let Some((_, id, without_left, with_left)) =
+            CANDIDATES.iter().find(|c| c.0 == scenario.fault)
+        {
+            let without = common::demo(&[scenario.fault], &["--variant", variant]);
+            for (mode, run, want) in [
+                ("without", &without, without_left),
+                ("with", &with, with_left),
+            ] {
+                let got = left(run, id);
+                if got != want.iter().map(|c| c.to_string()).collect::<Vec<_>>() {
+                    problem = Some(format!(
+                        "{at}: {mode} --doctor, {id} leaves {got:?}, declared {want:?}\n{}",
+                        run.dump()
+                    ));
+                }
+            }
+        }
+        problem
     });
-    let problems = problems.into_inner().unwrap();
     assert!(
         problems.is_empty(),
         "{} runs went wrong:\n\n{}",
