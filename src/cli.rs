@@ -417,6 +417,10 @@ pub struct CheckArgs {
     /// The Access application's AUD tag (checked when given).
     #[arg(long, env = "SSOPROBE_AUD")]
     pub aud: Option<String>,
+    /// The gateway the site must be behind: `access` (Cloudflare Access) or
+    /// `oauth2-proxy` [default: recognised from the site's answer].
+    #[arg(long, env = "SSOPROBE_GATEWAY", value_name = "NAME")]
+    pub gateway: Option<String>,
     /// Pin HOST:PORT to an address, as curl does: HOST:PORT:ADDR (repeatable, or several
     /// in one value separated by commas, as SSOPROBE_RESOLVE takes them; the file's
     /// `resolve` is a list).
@@ -591,6 +595,11 @@ pub struct DemoArgs {
     /// Which face of Cloudflare the lab shows (`ssoprobe lab --list-variants`) [default: classic].
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
+    /// What stands in front of the lab's site: `access` (Cloudflare Access) or
+    /// `oauth2-proxy` (`ssoprobe lab --gateway NAME --list-faults` lists its faults)
+    /// [default: access].
+    #[arg(long, value_name = "NAME")]
+    pub gateway: Option<String>,
     /// Simulated network round-trip time to the lab's hosts, e.g. 20ms: half of it
     /// each way on every connection, TCP's handshake included [default: 0 = off].
     #[arg(long, value_name = "DURATION")]

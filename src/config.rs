@@ -97,6 +97,9 @@ pub struct Config {
     pub client_id: Option<String>,
     /// The expected Access AUD.
     pub aud: Option<String>,
+    /// The gateway the site must be behind (`--gateway`); `None`: whichever the site's
+    /// answer shows.
+    pub gateway: Option<Gateway>,
     /// HTTP client settings.
     pub http: HttpOptions,
     /// Certificate expiry warning threshold, days.
@@ -252,6 +255,7 @@ pub const FILE_KEYS: &[&str] = &[
     "team",
     "client_id",
     "aud",
+    "gateway",
     "resolve",
     "connect_to",
     "ca_file",
@@ -293,6 +297,7 @@ struct FileConfig {
     team: Option<String>,
     client_id: Option<String>,
     aud: Option<String>,
+    gateway: Option<String>,
     resolve: Option<Vec<String>>,
     connect_to: Option<Vec<String>>,
     ca_file: Option<PathBuf>,
@@ -343,6 +348,7 @@ impl FileConfig {
             team,
             client_id,
             aud,
+            gateway,
             resolve,
             connect_to,
             ca_file,
@@ -627,6 +633,7 @@ impl Config {
         let team_domain = given.read("team", &args.team, &fc.team, parse_team)?;
         let client_id = given.read("client_id", &args.client_id, &fc.client_id, parse_client_id)?;
         let aud = given.read("aud", &args.aud, &fc.aud, parse_aud)?;
+        let gateway = given.read("gateway", &args.gateway, &fc.gateway, parse_gateway)?;
         let transport = Transport::read(&given)?;
         let (tls_warn_days, tls_fail_days) = tls_thresholds(&given)?;
         let passkey = match given.pick_path("passkey", &args.passkey, &fc.passkey) {
@@ -660,6 +667,7 @@ impl Config {
             team_domain: team_domain.map(|(team, _)| team),
             client_id: client_id.map(|(id, _)| id),
             aud: aud.map(|(aud, _)| aud),
+            gateway: gateway.map(|(gateway, _)| gateway),
             http: transport.into_options(site, credential_origins, args.output.trace),
             tls_warn_days,
             tls_fail_days,
@@ -976,6 +984,85 @@ fn parse_client_id(value: &str, origin: &Origin) -> Result<String, ConfigError> 
         ));
     }
     Ok(v.to_string())
+}
+
+/// What stands in front of the site and sends its visitors to Pocket ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Gateway {
+    /// Cloudflare Access.
+    #[default]
+    #[serde(rename = "access")]
+    Access,
+    /// oauth2-proxy (provider `oidc`), on its own or behind a front proxy's forward-auth.
+    #[serde(rename = "oauth2-proxy")]
+    OAuth2Proxy,
+}
+
+impl Gateway {
+    /// Every gateway, the default first.
+    pub const ALL: [Gateway; 2] = [Gateway::Access, Gateway::OAuth2Proxy];
+
+    /// The name `--gateway` takes, and reports show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gateway::Access => "access",
+            Gateway::OAuth2Proxy => "oauth2-proxy",
+        }
+    }
+
+    /// The gateway in a sentence: "Access", "oauth2-proxy".
+    pub fn who(self) -> &'static str {
+        match self {
+            Gateway::Access => "Access",
+            Gateway::OAuth2Proxy => "oauth2-proxy",
+        }
+    }
+
+    /// The gateway in a title: "Cloudflare Access", "oauth2-proxy".
+    pub fn title(self) -> &'static str {
+        match self {
+            Gateway::Access => "Cloudflare Access",
+            Gateway::OAuth2Proxy => "oauth2-proxy",
+        }
+    }
+
+    /// Its OIDC client at Pocket ID, in a hint: "the Cloudflare client".
+    pub fn client(self) -> &'static str {
+        match self {
+            Gateway::Access => "the Cloudflare client",
+            Gateway::OAuth2Proxy => "oauth2-proxy's client",
+        }
+    }
+}
+
+impl std::fmt::Display for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `--gateway`: a gateway ssoprobe knows, by name.
+fn parse_gateway(value: &str, origin: &Origin) -> Result<Gateway, ConfigError> {
+    let v = value.trim().to_ascii_lowercase();
+    let v = match v.as_str() {
+        "cloudflare" | "cloudflare-access" | "cf" => "access",
+        "oauth2proxy" | "oauth2_proxy" | "o2p" => "oauth2-proxy",
+        other => other,
+    };
+    Gateway::ALL
+        .into_iter()
+        .find(|g| g.name() == v)
+        .ok_or_else(|| {
+            let names = Gateway::ALL.map(Gateway::name).join(", ");
+            err(
+                "gateway",
+                origin,
+                format!(
+                    "'{}' is not a gateway ssoprobe knows ({names}); leave it out to recognise it from the site's answer",
+                    crate::redact::terminal_safe(value.trim())
+                ),
+            )
+        })
 }
 
 /// The Access AUD the site's token must carry: an AUD tag, lower case.

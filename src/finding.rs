@@ -244,6 +244,11 @@ impl Findings {
         self.details.insert(key.to_string(), value);
     }
 
+    /// Whether detail `key` has been recorded.
+    pub fn has_detail(&self, key: &str) -> bool {
+        self.details.contains_key(key)
+    }
+
     /// Whether a failure has been recorded.
     pub fn failed(&self) -> bool {
         self.problems.iter().any(|p| p.0 == Status::Fail)

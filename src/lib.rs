@@ -1,9 +1,10 @@
 //! ssoprobe: an end-to-end verifier and health check for single sign-on in front of
-//! self-hosted sites (Cloudflare Access with Pocket ID as the identity provider).
+//! self-hosted sites (Cloudflare Access or oauth2-proxy in front, Pocket ID as the
+//! identity provider).
 //!
 //! Dependencies run one way: each module names only modules below it in
 //! [`cmd`] > [`report`] > [`checks`] > [`ping`], [`doctor`] > [`config`] > [`pocketid`] >
-//! [`finding`], [`cloudflare`], [`passkey`] > [`http`] > [`tls`], [`har`] > [`proxy`] >
+//! [`finding`], [`cloudflare`], [`oauth2proxy`], [`passkey`] > [`http`] > [`tls`], [`har`] > [`proxy`] >
 //! [`text`] > [`redact`], [`timefmt`], [`atomic`], [`cli`] (`tests/modules.rs` fails on
 //! a cycle).
 //! The embedded lab is a crate of its own (`ssoprobe-lab`, cargo feature `lab`) that
@@ -19,6 +20,7 @@ pub mod doctor;
 pub mod finding;
 pub mod har;
 pub mod http;
+pub mod oauth2proxy;
 pub mod passkey;
 pub mod ping;
 pub mod pocketid;

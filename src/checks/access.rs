@@ -2,9 +2,10 @@
 
 use super::{ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
-use crate::config::Config;
+use crate::config::{Config, Gateway};
 use crate::finding::{CheckResult, Findings};
 use crate::http::{Accept, Http, Request, Response};
+use crate::oauth2proxy::{self, ProxyLogin};
 use crate::pocketid::{Discovery, normalise_base, paths};
 use crate::redact::{self, Secret};
 use std::future::Future;
@@ -20,8 +21,11 @@ pub struct AuthorizeRequest {
     pub client_id: String,
     /// `redirect_uri`.
     pub redirect_uri: Option<String>,
-    /// The callback of the team Access belongs to, which `redirect_uri` should be.
-    pub team_callback: String,
+    /// The callback the gateway should send as `redirect_uri`: the team's Access
+    /// callback, or oauth2-proxy's `…/oauth2/callback`.
+    pub expected_callback: String,
+    /// The gateway that sent it.
+    pub gateway: Gateway,
     /// `state` (secret).
     pub state: Option<Secret>,
 }
@@ -40,8 +44,18 @@ fn short(aud: &str) -> String {
     crate::redact::terminal_safe(&text)
 }
 
-/// `service.redirect`: an anonymous GET must be redirected to this team's Access login.
-pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Option<AccessLogin>) {
+/// The login the site sends an anonymous visitor to, by gateway.
+#[derive(Debug, Clone)]
+pub enum SiteLogin {
+    /// This team's Access login.
+    Access(AccessLogin),
+    /// oauth2-proxy's login.
+    OAuth2Proxy(ProxyLogin),
+}
+
+/// `service.redirect`: an anonymous GET must be sent to a login: this team's Access
+/// login, or oauth2-proxy's.
+pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Option<SiteLogin>) {
     let mut f = Findings::start(ids::SERVICE_REDIRECT);
     let service_host = config
         .service
@@ -79,14 +93,26 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             );
         }
         chain = again;
+    } else if oauth2proxy::json_refusal(&chain.last) {
+        // oauth2-proxy tells scripts from browsers by `Accept` alone: an exact
+        // `application/json` item gets 401 `{}`. A browser gets its login.
+        f.detail("json_401", true);
+        let browser = Request::get(config.service.clone(), Accept::Html).like_browser();
+        let Some(again) = ask(&mut f, config, http, browser, &leaves_host).await else {
+            return (f.finish(""), None);
+        };
+        chain = again;
     }
     f.detail("hops", chain.hops.len() + 1);
+    if let Some(login) = oauth2proxy::recognise(&chain.last, &config.service) {
+        return proxy_login(f, config, &chain, login);
+    }
     let last = &chain.last;
     f.detail("status", last.status.as_u16());
     if let Some(Ok(location)) = last.location() {
         let Some(mut login) = cloudflare::parse_login_url(&location) else {
             f.fail(
-                format!("redirects to {} instead of a Cloudflare Access login", redact::url(&location)),
+                format!("redirects to {} instead of a login ssoprobe knows (Cloudflare Access, oauth2-proxy)", redact::url(&location)),
                 format!(
                     "Access is not in front of {service_host}, or something answers before it (the app's own login, a proxy redirect); add a self-hosted Access application for this hostname in Zero Trust → Access → Applications"
                 ),
@@ -94,6 +120,8 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             return (f.finish(""), None);
         };
         login.as_browser = as_browser;
+        f.detail("gateway", Gateway::Access.name());
+        judge_gateway(&mut f, config, Gateway::Access);
         judge_login(&mut f, config, &service_host, &login, last);
         let summary = format!(
             "redirects to Access team {} ({}), AUD {}",
@@ -102,10 +130,70 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
             login.aud.as_deref().map(short).unwrap_or_default()
         );
         let ok = !f.failed();
-        return (f.finish(summary), ok.then_some(login));
+        return (f.finish(summary), ok.then_some(SiteLogin::Access(login)));
     }
     judge_no_redirect(&mut f, config, last);
     (f.finish(""), None)
+}
+
+/// Fails the check when the gateway found is not the one `--gateway` names.
+fn judge_gateway(f: &mut Findings, config: &Config, found: Gateway) {
+    if let Some(expected) = config.gateway
+        && expected != found
+    {
+        f.detail("expected_gateway", expected.name());
+        f.fail(
+            format!(
+                "the site is behind {}, expected {} (--gateway {})",
+                found.title(),
+                expected.title(),
+                expected.name()
+            ),
+            format!(
+                "{} answers for {} instead of {}: check which proxy the site's DNS record and front proxy lead to (a changed DNS record, a Cloudflare proxy toggled, a front-proxy route to the wrong service), or correct --gateway",
+                found.title(),
+                redact::url(&config.service),
+                expected.title()
+            ),
+        );
+    }
+}
+
+/// The site sends its visitors to oauth2-proxy's login: the gateway, how it sends
+/// them, and what a script gets.
+fn proxy_login(
+    mut f: Findings,
+    config: &Config,
+    chain: &crate::http::Chain,
+    login: ProxyLogin,
+) -> (CheckResult, Option<SiteLogin>) {
+    f.detail("gateway", Gateway::OAuth2Proxy.name());
+    f.detail("status", chain.last.status.as_u16());
+    f.detail("via", login.via.text());
+    f.detail("oauth2_proxy", redact::url(&login.base));
+    judge_gateway(&mut f, config, Gateway::OAuth2Proxy);
+    if config.team_domain.is_some() || config.aud.is_some() {
+        f.warn(
+            "--team or --aud is given, but the site is behind oauth2-proxy, not Cloudflare Access: they are not checked",
+            "leave out --team and --aud for a site behind oauth2-proxy (or check that the site is meant to be behind Access)",
+        );
+    }
+    let json = f.has_detail("json_401");
+    let summary = format!(
+        "oauth2-proxy ({}) sends anonymous visitors to {}{}",
+        redact::url(&login.base),
+        login.via.text(),
+        if json {
+            "; scripts asking for JSON get its 401 {}"
+        } else {
+            ""
+        }
+    );
+    let ok = !f.failed();
+    (
+        f.finish(summary),
+        ok.then_some(SiteLogin::OAuth2Proxy(login)),
+    )
 }
 
 /// Whether `response` is Managed OAuth's 401 asking for a bearer token.
@@ -243,8 +331,27 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
             "Access answers 401 asking for an OAuth bearer token (Managed OAuth is on), even to a browser: a request with a browser's Accept and User-Agent got it too",
             "turn off Managed OAuth for the application (Zero Trust → Access → Applications → the application), or probe it with a service token (--service-token-id, --service-token-secret-file); Access normally still sends browsers to its login, but here it offered none, so the login through Pocket ID cannot be checked".to_string(),
         ),
+        None if matches!(last.status.as_u16(), 502..=504) => {
+            f.detail("symptom", "service.front_proxy_alone");
+            let status = last.status.as_u16();
+            let finding = format!(
+                "instead of sending to a login, the site answers HTTP {status}: the proxy in front of it finds nothing answering behind it{}",
+                last.header("server")
+                    .map(|s| format!(" (Server: {})", crate::text::server_text(s)))
+                    .unwrap_or_default()
+            );
+            let o2p = "oauth2-proxy is not running: it exits at start-up, and never retries, when it cannot read Pocket ID's discovery (Pocket ID down or unreachable when it started), when --oidc-issuer-url is not exactly Pocket ID's APP_URL (a trailing slash, http for https), or when its cookie secret is not 16, 24 or 32 bytes — the last line of its log says which: fix that and start it again";
+            let hint = match config.gateway {
+                Some(Gateway::OAuth2Proxy) => o2p.to_string(),
+                _ => format!(
+                    "start what the front proxy forwards {} to, or correct its upstream address; if that is {o2p}",
+                    last.url.host_str().unwrap_or_default()
+                ),
+            };
+            f.fail(finding, hint);
+        }
         _ => {
-            let (finding, hint) = unexpected("instead of redirecting to Access", last);
+            let (finding, hint) = unexpected("instead of sending to a login", last);
             f.fail(finding, hint);
         }
     }
@@ -346,7 +453,8 @@ pub async fn access_login(
         url: candidate.clone(),
         client_id: params.client_id.clone().unwrap_or_default(),
         redirect_uri: params.redirect_uri.clone(),
-        team_callback: cloudflare::callback_url(&login.team_domain),
+        expected_callback: cloudflare::callback_url(&login.team_domain),
+        gateway: Gateway::Access,
         state: params.state.map(Secret::new),
     });
     (f.finish(summary), request)

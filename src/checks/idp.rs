@@ -4,7 +4,7 @@
 use super::access::AuthorizeRequest;
 use super::{ids, unexpected, unexpected_or};
 use crate::cloudflare;
-use crate::config::Config;
+use crate::config::{Config, Gateway};
 use crate::finding::{CheckResult, Findings};
 use crate::http::{Accept, Http, Request};
 use crate::pocketid::{
@@ -74,8 +74,6 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
         f.detail("location", redact::url(l));
     }
     let client = &request.client_id;
-    let callback = request.redirect_uri.clone().unwrap_or_default();
-    let team_callback = request.team_callback.as_str();
     let outcome = if response.status.is_redirection() {
         pocketid::classify_authorize(
             response.status.as_u16(),
@@ -93,7 +91,7 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
         AuthorizeOutcome::CallbackCode => {}
         AuthorizeOutcome::InteractionError(message) => {
             f.detail("pocket_id_error", message.clone());
-            let (finding, hint) = refusal(pocketid::refusal_cause(None, &message), client, (&callback, team_callback), &message);
+            let (finding, hint) = refusal(pocketid::refusal_cause(None, &message), request, &message);
             f.fail(finding, hint);
         }
         AuthorizeOutcome::CallbackError { error, description } => {
@@ -105,12 +103,13 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
                 // evidence leaves.
                 f.detail("symptom", UNRECOGNIZABLE_SYMPTOM);
             }
-            let (finding, hint) = refusal(cause, client, (&callback, team_callback), &format!("{error}: {text}"));
+            let (finding, hint) = refusal(cause, request, &format!("{error}: {text}"));
             f.fail(finding, hint);
             if let (Some(l), Some(sent)) = (&location, &request.state) {
                 let back = l.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
                 if back.as_deref() != Some(sent.expose()) {
-                    f.warn("the error redirect does not carry Access's state back", "Pocket ID echoes the state on error redirects; without it Access cannot match the answer to the login: check for a proxy rewriting the redirect");
+                    let who = request.gateway.who();
+                    f.warn(format!("the error redirect does not carry {who}'s state back"), format!("Pocket ID echoes the state on error redirects; without it {who} cannot match the answer to the login: check for a proxy rewriting the redirect"));
                 }
             }
         }
@@ -124,7 +123,8 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
         }
     }
     let result = f.finish(format!(
-        "Pocket ID accepts client {client} with Access's callback and asks for a login"
+        "Pocket ID accepts client {client} with {}'s callback and asks for a login",
+        request.gateway.who()
     ));
     (result, interaction)
 }
@@ -133,12 +133,13 @@ pub async fn authorize(http: &Http, request: &AuthorizeRequest) -> (CheckResult,
 /// (`error=error`, "The error is unrecognizable"), declared in `causes.rs`.
 pub const UNRECOGNIZABLE_SYMPTOM: &str = "idp.authorize_unrecognizable_error";
 
-fn refusal(
-    cause: RefusalCause,
-    client: &str,
-    (callback, team_callback): (&str, &str),
-    message: &str,
-) -> (String, String) {
+fn refusal(cause: RefusalCause, request: &AuthorizeRequest, message: &str) -> (String, String) {
+    if request.gateway == Gateway::OAuth2Proxy {
+        return proxy_refusal(cause, request, message);
+    }
+    let client = request.client_id.as_str();
+    let callback = request.redirect_uri.clone().unwrap_or_default();
+    let expected_callback = request.expected_callback.as_str();
     match cause {
         RefusalCause::UnknownClient => (
             format!("Pocket ID has no OIDC client {client}"),
@@ -146,15 +147,15 @@ fn refusal(
                 "Cloudflare sends client_id {client}; in Zero Trust → Settings → Authentication → (Pocket ID), App ID must be the Client ID shown in Pocket ID → OIDC Clients"
             ),
         ),
-        RefusalCause::CallbackNotRegistered if callback != team_callback => (
+        RefusalCause::CallbackNotRegistered if callback != expected_callback => (
             format!(
                 "Pocket ID refuses the redirect_uri {callback} that Access sends for client {client}{}",
-                crate::text::small_difference(callback, team_callback)
-                    .map(|fix| format!(" (its team callback is {team_callback}: {fix})"))
+                crate::text::small_difference(&callback, expected_callback)
+                    .map(|fix| format!(" (its team callback is {expected_callback}: {fix})"))
                     .unwrap_or_default()
             ),
             format!(
-                "Access sends {callback}, which is not its team callback {team_callback}: fix what makes Access send it (a Worker or rule rewriting the authorization request, a changed team domain) so that it sends {team_callback}, and have exactly {team_callback} in Pocket ID → OIDC Clients → (the Cloudflare client) → Callback URLs; to let this login through as it is, register exactly {callback} there instead"
+                "Access sends {callback}, which is not its team callback {expected_callback}: fix what makes Access send it (a Worker or rule rewriting the authorization request, a changed team domain) so that it sends {expected_callback}, and have exactly {expected_callback} in Pocket ID → OIDC Clients → (the Cloudflare client) → Callback URLs; to let this login through as it is, register exactly {callback} there instead"
             ),
         ),
         RefusalCause::CallbackNotRegistered => (
@@ -190,6 +191,71 @@ fn refusal(
         RefusalCause::Other => (
             format!("Pocket ID refused the authorization request: {message}"),
             format!("Pocket ID's own words name the setting of client {client} to change (Pocket ID → OIDC Clients); compare them with what Access sends, shown in access.login's details"),
+        ),
+    }
+}
+
+/// Pocket ID's refusal of oauth2-proxy's authorization request: the fixes are
+/// oauth2-proxy's flags or its client in Pocket ID.
+fn proxy_refusal(
+    cause: RefusalCause,
+    request: &AuthorizeRequest,
+    message: &str,
+) -> (String, String) {
+    let client = request.client_id.as_str();
+    let callback = request.redirect_uri.clone().unwrap_or_default();
+    let expected = request.expected_callback.as_str();
+    match cause {
+        RefusalCause::UnknownClient => (
+            format!("Pocket ID has no OIDC client {client}"),
+            format!(
+                "oauth2-proxy sends client_id {client}: set its --client-id (OAUTH2_PROXY_CLIENT_ID) to the Client ID shown in Pocket ID → OIDC Clients, and restart it"
+            ),
+        ),
+        RefusalCause::CallbackNotRegistered if callback != expected => (
+            format!(
+                "Pocket ID refuses the redirect_uri {callback} that oauth2-proxy sends for client {client}{}",
+                crate::text::small_difference(&callback, expected)
+                    .map(|fix| format!(" (its callback is {expected}: {fix})"))
+                    .unwrap_or_default()
+            ),
+            format!(
+                "start oauth2-proxy with --redirect-url={expected} (https, the host and path browsers use) and have exactly that in Pocket ID → OIDC Clients → (oauth2-proxy's client) → Callback URLs; to let this login through as it is, register exactly {callback} there instead"
+            ),
+        ),
+        RefusalCause::CallbackNotRegistered => (
+            format!("Pocket ID refuses oauth2-proxy's callback URL {callback} for client {client}"),
+            format!(
+                "in Pocket ID → OIDC Clients → (oauth2-proxy's client) → Callback URLs, add exactly {callback}"
+            ),
+        ),
+        RefusalCause::PkceRequired => (
+            "the Pocket ID client requires PKCE but oauth2-proxy sent no code_challenge (a browser sees oauth2-proxy's 403 \"Login Failed: The upstream identity provider returned an error: invalid_request\")".to_string(),
+            "start oauth2-proxy with --code-challenge-method=S256 (OAUTH2_PROXY_CODE_CHALLENGE_METHOD), or untick PKCE on its client in Pocket ID".to_string(),
+        ),
+        RefusalCause::PkceMethod => (
+            format!("Pocket ID refuses the PKCE method: {message}"),
+            "start oauth2-proxy with --code-challenge-method=S256".to_string(),
+        ),
+        RefusalCause::State => (
+            format!("Pocket ID refuses the state parameter: {message}"),
+            "something strips or shortens oauth2-proxy's state (a proxy rewriting the URL)".to_string(),
+        ),
+        RefusalCause::Scope => (
+            format!("Pocket ID refuses the scope: {message}"),
+            "set oauth2-proxy's --scope to \"openid email profile\" (or leave it out)".to_string(),
+        ),
+        RefusalCause::NotAllowed => (
+            format!("Pocket ID refuses: {message}"),
+            "the client is restricted to user groups; add the user to an allowed group".to_string(),
+        ),
+        RefusalCause::Unrecognizable => (
+            format!("Pocket ID refused oauth2-proxy's authorization request for client {client} with an error it does not name (error=error, \"The error is unrecognizable\")"),
+            format!("if client {client} has \"Requires Pushed Authorization Requests\" on (Pocket ID → OIDC Clients → the client → Show Advanced Options), turn it off: oauth2-proxy cannot push its requests; otherwise Pocket ID's log names the error in its line \"Failed to authorize request\""),
+        ),
+        RefusalCause::Other => (
+            format!("Pocket ID refused the authorization request: {message}"),
+            format!("Pocket ID's own words name the setting of client {client} to change (Pocket ID → OIDC Clients); compare them with what oauth2-proxy sends, shown in o2p.start's details"),
         ),
     }
 }
@@ -770,13 +836,17 @@ pub fn token_proved_by_request(status: &str) -> CheckResult {
     ))
 }
 
-pub fn token_proved_by_login() -> CheckResult {
+pub fn token_proved_by_login(gateway: Gateway) -> CheckResult {
     let mut f = Findings::start(ids::IDP_TOKEN);
-    f.detail("proved_by", ids::ACCESS_CALLBACK);
+    let (callback, whom) = match gateway {
+        Gateway::Access => (ids::ACCESS_CALLBACK, "Cloudflare"),
+        Gateway::OAuth2Proxy => (ids::O2P_CALLBACK, "oauth2-proxy"),
+    };
+    f.detail("proved_by", callback);
     f.finish(format!(
-        "Access redeemed the login's code at {} ({} passed), so the endpoint works for Cloudflare",
+        "{} redeemed the login's code at {} ({callback} passed), so the endpoint works for {whom}",
+        gateway.who(),
         paths::TOKEN,
-        ids::ACCESS_CALLBACK
     ))
 }
 

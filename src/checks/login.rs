@@ -5,7 +5,7 @@
 use super::access::AuthorizeRequest;
 use super::{ids, unexpected};
 use crate::cloudflare::{self, AccessLogin, EdgePage};
-use crate::config::Config;
+use crate::config::{Config, Gateway};
 use crate::finding::{CheckResult, Findings};
 use crate::http::{Accept, Http, HttpError, MAX_HOPS, Request, Response};
 use crate::passkey::{self, SoftPasskey};
@@ -21,8 +21,6 @@ pub struct Chain<'a> {
     pub login: &'a AccessLogin,
     /// Access's authorization request (state, callback).
     pub authorize: &'a AuthorizeRequest,
-    /// Pocket ID's discovery document, if it was read.
-    pub discovery: Option<Arc<Discovery>>,
 }
 
 /// The team's certs as fetched early: the team domain asked, and the answer.
@@ -233,6 +231,10 @@ pub async fn passkey_finish(config: &Config, http: &Http, begun: Begun) -> (Chec
         "user_has_email",
         user.email.as_deref().is_some_and(|e| !e.trim().is_empty()),
     );
+    // Evidence for o2p.callback: oauth2-proxy refuses an unverified e-mail address.
+    if let Some(verified) = user.email_verified {
+        f.detail("email_verified", verified);
+    }
     if user.id != user_id {
         f.fail(
             format!(
@@ -257,7 +259,8 @@ pub async fn passkey_finish(config: &Config, http: &Http, begun: Begun) -> (Chec
 pub async fn code(
     config: &Config,
     http: &Http,
-    chain: &Chain<'_>,
+    authorize: &AuthorizeRequest,
+    discovery: Option<Arc<Discovery>>,
     interaction: &Url,
 ) -> (CheckResult, Option<Url>) {
     let mut f = Findings::start(ids::IDP_CODE);
@@ -277,14 +280,16 @@ pub async fn code(
         return (f.finish(""), None);
     };
     f.detail("steps", steps.clone());
-    let Some(location) = code_redirect(&mut f, config, http, &api, chain, &redirect).await else {
+    let Some(location) = code_redirect(&mut f, config, http, &api, authorize, &redirect).await
+    else {
         return (f.finish(""), None);
     };
-    judge_code_redirect(&mut f, config, chain, &location);
+    judge_code_redirect(&mut f, config, authorize, discovery, &location);
     let ok = !f.failed();
     let result = f.finish(format!(
-        "Pocket ID issued a code for client {} to Access's callback after {}; state and iss match",
-        chain.authorize.client_id,
+        "Pocket ID issued a code for client {} to {}'s callback after {}; state and iss match",
+        authorize.client_id,
+        authorize.gateway.who(),
         steps.join(" + ")
     ));
     (result, ok.then_some(location))
@@ -368,7 +373,7 @@ async fn code_redirect(
     config: &Config,
     http: &Http,
     api: &Api<'_>,
-    chain: &Chain<'_>,
+    authorize: &AuthorizeRequest,
     redirect: &str,
 ) -> Option<Url> {
     let url = api.url(redirect);
@@ -399,22 +404,28 @@ async fn code_redirect(
         Some(Ok(u)) => Some(u),
         _ => None,
     };
-    let callback = chain.authorize.redirect_uri.clone().unwrap_or_default();
+    let callback = authorize.redirect_uri.clone().unwrap_or_default();
     match pocketid::classify_authorize(response.status.as_u16(), location.as_ref(), Some(&callback))
     {
         AuthorizeOutcome::CallbackCode => {}
         AuthorizeOutcome::InteractionError(message) => {
             let (finding, hint) = if message.contains("not allowed to access") {
                 (
-                    format!("Pocket ID refuses the user for client {}: {message}", chain.authorize.client_id),
-                    "the OIDC client is restricted to user groups the monitoring user is not in; add the user to an allowed group (Pocket ID → OIDC Clients → the Cloudflare client → Allowed user groups)".to_string(),
+                    format!(
+                        "Pocket ID refuses the user for client {}: {message}",
+                        authorize.client_id
+                    ),
+                    format!(
+                        "the OIDC client is restricted to user groups the monitoring user is not in; add the user to an allowed group (Pocket ID → OIDC Clients → {} → Allowed user groups)",
+                        authorize.gateway.client()
+                    ),
                 )
             } else {
                 (
                     format!("Pocket ID refused to issue a code: {message}"),
                     format!(
                         "Pocket ID's own words name what it refused for client {}; fix that setting in Pocket ID → OIDC Clients",
-                        chain.authorize.client_id
+                        authorize.client_id
                     ),
                 )
             };
@@ -424,10 +435,11 @@ async fn code_redirect(
         AuthorizeOutcome::CallbackError { error, description } => {
             f.fail(
                 format!(
-                    "Pocket ID sent Access an error instead of a code: {error}: {}",
+                    "Pocket ID sent {} an error instead of a code: {error}: {}",
+                    authorize.gateway.who(),
                     description.unwrap_or_default()
                 ),
-                "Pocket ID refused Access's request after the login; its error names the client setting to fix in Pocket ID → OIDC Clients",
+                format!("Pocket ID refused {}'s request after the login; its error names the client setting to fix in Pocket ID → OIDC Clients", authorize.gateway.who()),
             );
             return None;
         }
@@ -445,25 +457,33 @@ async fn code_redirect(
 
 /// Judges the code's redirect: the state Access sent comes back, and so does Pocket ID's
 /// issuer (RFC 9207).
-fn judge_code_redirect(f: &mut Findings, config: &Config, chain: &Chain<'_>, location: &Url) {
+fn judge_code_redirect(
+    f: &mut Findings,
+    config: &Config,
+    authorize: &AuthorizeRequest,
+    discovery: Option<Arc<Discovery>>,
+    location: &Url,
+) {
     let param = |n: &str| {
         location
             .query_pairs()
             .find(|(k, _)| k == n)
             .map(|(_, v)| v.into_owned())
     };
-    let state_ok = match (&chain.authorize.state, param("state")) {
+    let state_ok = match (&authorize.state, param("state")) {
         (Some(sent), Some(back)) => sent.expose() == back,
         _ => false,
     };
     if !state_ok {
         f.fail(
-            "the state Pocket ID returned is not the one Access sent",
-            "Access will refuse this login ('Invalid login session'); something rewrites the authorization request".to_string(),
+            format!("the state Pocket ID returned is not the one {} sent", authorize.gateway.who()),
+            match authorize.gateway {
+                Gateway::Access => "Access will refuse this login ('Invalid login session'); something rewrites the authorization request".to_string(),
+                Gateway::OAuth2Proxy => "oauth2-proxy will refuse this login (its 403 \"Unable to find a valid CSRF token\"); something rewrites the authorization request".to_string(),
+            },
         );
     }
-    let issuer = chain
-        .discovery
+    let issuer = discovery
         .as_ref()
         .and_then(|d| d.issuer.clone())
         .unwrap_or_else(|| normalise_base(&config.idp));
@@ -622,7 +642,7 @@ async fn exchange_failure(f: &mut Findings, config: &Config, http: &Http, chain:
                     ("client_id".to_string(), chain.authorize.client_id.clone()),
                     (
                         "redirect_uri".to_string(),
-                        chain.authorize.team_callback.clone(),
+                        chain.authorize.expected_callback.clone(),
                     ),
                 ],
             ),
@@ -868,7 +888,7 @@ fn origin_status_hint(status: u16, expected: u16) -> String {
 }
 
 /// The verdict on the site's answer once Access admitted the request.
-fn judge_site(
+pub(super) fn judge_site(
     config: &Config,
     mut f: Findings,
     response: &crate::http::Response,
@@ -1028,7 +1048,8 @@ pub async fn service_token_reach(
 pub async fn exchange(
     config: &Config,
     http: &Http,
-    chain: &Chain<'_>,
+    authorize: &AuthorizeRequest,
+    discovery: Option<Arc<Discovery>>,
     secret: &crate::redact::Secret,
 ) -> CheckResult {
     let mut f = Findings::start(ids::IDP_EXCHANGE);
@@ -1036,8 +1057,8 @@ pub async fn exchange(
     let client_id = config
         .client_id
         .clone()
-        .unwrap_or_else(|| chain.authorize.client_id.clone());
-    let callback = chain.authorize.redirect_uri.clone().unwrap_or_default();
+        .unwrap_or_else(|| authorize.client_id.clone());
+    let callback = authorize.redirect_uri.clone().unwrap_or_default();
     let base = normalise_base(&config.idp);
     let Some(code) = own_code(&mut f, http, &flow, &base, &client_id, &callback).await else {
         return f.finish("");
@@ -1054,8 +1075,7 @@ pub async fn exchange(
         return f.finish("");
     };
     let nonce = flow.nonce;
-    let issuer = chain
-        .discovery
+    let issuer = discovery
         .as_ref()
         .and_then(|d| d.issuer.clone())
         .unwrap_or(base.clone());

@@ -11,6 +11,7 @@ mod access;
 pub mod causes;
 mod idp;
 mod login;
+mod o2p;
 mod runner;
 pub mod spec;
 mod tls;
@@ -52,6 +53,16 @@ pub mod ids {
     pub const SERVICE_REACH: &str = "service.reach";
     /// CF_Authorization verifies against the team's certs.
     pub const ACCESS_TOKEN: &str = "access.token";
+    /// oauth2-proxy's `/oauth2/start` sends the login to Pocket ID with the right
+    /// parameters.
+    pub const O2P_START: &str = "o2p.start";
+    /// oauth2-proxy accepts the code and sets its session cookie.
+    pub const O2P_CALLBACK: &str = "o2p.callback";
+    /// oauth2-proxy's own endpoints answer (`/ping`, `/ready`, `/oauth2/auth`,
+    /// `/oauth2/userinfo`).
+    pub const O2P_ENDPOINTS: &str = "o2p.endpoints";
+    /// Signing out of oauth2-proxy ends the session.
+    pub const O2P_SESSION: &str = "o2p.session";
     /// Prefix of the per-host certificate checks.
     pub const TLS_PREFIX: &str = "tls.";
     /// The run as a whole, reported only when it overran its deadline.
@@ -91,9 +102,10 @@ pub fn jwt_problem(e: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
-/// Pocket ID's URL from the team login's answer, if its Location is an authorization
-/// request for Access's callback that may be adopted; else why the checks skip.
-fn adopted_idp(answer: &Response) -> Result<url::Url, String> {
+/// Pocket ID's URL from the gateway's answer, if its Location is an authorization
+/// request for the gateway's callback (a URL whose path ends in `callback_path`) that
+/// may be adopted; else why the checks skip.
+fn adopted_idp(answer: &Response, callback_path: &str) -> Result<url::Url, String> {
     let Some(Ok(authorize)) = answer.location() else {
         return Err(IDP_UNKNOWN.to_string());
     };
@@ -101,7 +113,8 @@ fn adopted_idp(answer: &Response) -> Result<url::Url, String> {
     let mut callback = false;
     for (k, v) in authorize.query_pairs() {
         client |= k == "client_id" && !v.is_empty();
-        callback |= k == "redirect_uri" && v.contains("/cdn-cgi/access/callback");
+        callback |= k == "redirect_uri"
+            && url::Url::parse(&v).is_ok_and(|u| u.path().ends_with(callback_path));
     }
     if !(client && callback) {
         return Err(IDP_UNKNOWN.to_string());
@@ -558,6 +571,9 @@ pub struct FoundValue {
 /// (flags, environment, config file) or found on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Found {
+    /// The gateway in front of the site (`access`, `oauth2-proxy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<FoundValue>,
     /// The team domain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team: Option<FoundValue>,
@@ -599,6 +615,12 @@ impl Found {
             }),
         };
         Found {
+            gateway: given(&config.gateway.map(|g| g.name().to_string())).or_else(|| {
+                found(
+                    detail(ids::SERVICE_REDIRECT, "gateway"),
+                    "the site's answer",
+                )
+            }),
             team: given(&config.team_domain).or_else(|| {
                 found(
                     detail(ids::SERVICE_REDIRECT, "team_domain"),
@@ -608,18 +630,26 @@ impl Found {
             aud: given(&config.aud)
                 .or_else(|| found(detail(ids::SERVICE_REDIRECT, "aud"), "the Access redirect")),
             idp,
-            client_id: given(&config.client_id).or_else(|| {
-                found(
-                    detail(ids::ACCESS_LOGIN, "client_id"),
-                    "Access's redirect to Pocket ID",
-                )
-            }),
+            client_id: given(&config.client_id)
+                .or_else(|| {
+                    found(
+                        detail(ids::ACCESS_LOGIN, "client_id"),
+                        "Access's redirect to Pocket ID",
+                    )
+                })
+                .or_else(|| {
+                    found(
+                        detail(ids::O2P_START, "client_id"),
+                        "oauth2-proxy's redirect to Pocket ID",
+                    )
+                }),
         }
     }
 
     /// The values the run found itself (not given), for reports.
     pub fn discovered(&self) -> Vec<(&'static str, &FoundValue)> {
         [
+            ("gateway", &self.gateway),
             ("team", &self.team),
             ("aud", &self.aud),
             ("idp", &self.idp),

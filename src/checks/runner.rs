@@ -7,13 +7,14 @@
 //! All steps are futures of one task: the work is network-bound, so a run's wall time
 //! is its longest chain of dependent requests, not the sum of its requests.
 
-use super::access::{self, AuthorizeRequest};
+use super::access::{self, AuthorizeRequest, SiteLogin};
 use super::spec::{self, Fact, Spec};
-use super::{idp, ids, login, tls};
+use super::{idp, ids, login, o2p, tls};
 use crate::cloudflare::AccessLogin;
-use crate::config::{Config, IdpSource};
+use crate::config::{Config, Gateway, IdpSource};
 use crate::finding::{CheckResult, IDP_UNKNOWN, Status};
 use crate::http::{Accept, Http, Request};
+use crate::oauth2proxy::ProxyLogin;
 use crate::pocketid::oidc::Discovery;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -100,8 +101,12 @@ type Outcome = (Status, serde_json::Map<String, serde_json::Value>);
 pub struct Board<'r> {
     config: &'r Config,
     http: &'r Http,
+    /// The gateway in front of the site, as its answer shows it.
+    gateway: Slot<Gateway>,
     /// The Access login the site redirects to (with the team and the AUD).
     access_login: Slot<AccessLogin>,
+    /// oauth2-proxy's login the site sends to.
+    proxy_login: Slot<ProxyLogin>,
     /// The team domain: `--team`, or the Access login's.
     team: Slot<String>,
     /// The run's settings with Pocket ID's URL known (given, or adopted from Access's
@@ -128,7 +133,9 @@ impl<'r> Board<'r> {
         Board {
             config,
             http,
+            gateway: Slot::new(),
             access_login: Slot::new(),
+            proxy_login: Slot::new(),
             team: Slot::new(),
             idp: Slot::new(),
             authorize: Slot::new(),
@@ -147,6 +154,7 @@ impl<'r> Board<'r> {
     fn slot(&self, fact: Fact) -> Option<&dyn AnySlot> {
         Some(match fact {
             Fact::AccessLogin | Fact::Aud => &self.access_login,
+            Fact::ProxyLogin => &self.proxy_login,
             Fact::TeamDomain => &self.team,
             Fact::IdpUrl => &self.idp,
             Fact::AuthorizeRequest => &self.authorize,
@@ -176,6 +184,19 @@ impl<'r> Board<'r> {
         }
         if config.passkey.is_none() && config.service_token.is_some() {
             self.app_session.put(config.service.clone());
+        }
+    }
+
+    /// Whether `spec` belongs to this run's chain: every gateway's checks do; a
+    /// gateway's own checks when the site's answer shows that gateway — or, when it
+    /// shows none, when `--gateway` names it (Access without it).
+    async fn ours(&self, spec: &Spec) -> bool {
+        let Some(gateway) = spec.gateway else {
+            return true;
+        };
+        match self.gateway.get().await {
+            Ok(found) => *found == gateway,
+            Err(_) => self.config.gateway.unwrap_or_default() == gateway,
         }
     }
 
@@ -311,8 +332,17 @@ pub async fn run(config: &Config, http: &Http, hints: &Hints) -> (Vec<CheckResul
     let steps = spec::PROBE.iter().map(|s| {
         let board = &board;
         async move {
+            let ours = board.ours(s).await;
             match s.step {
-                Some(step) if asked(s, board.config) => run_one(board, s, step).await,
+                Some(step) if ours && asked(s, board.config) => run_one(board, s, step).await,
+                _ if !ours => {
+                    // Another gateway's check: what it would yield is that gateway's
+                    // to give (this run's gateway has its own check for it).
+                    if let Some((_, slot)) = board.outcomes.iter().find(|(i, _)| *i == s.id) {
+                        slot.missing("not part of this run");
+                    }
+                    Vec::new()
+                }
                 _ => {
                     // Not asked: what it would yield is missing, and said so.
                     for fact in s.yields {
@@ -412,7 +442,13 @@ pub fn tls_hosts<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
         tls::run_all(
             b.config,
             b.http,
-            b.team.get().map(|t| t.ok().map(|t| (*t).clone())),
+            async {
+                let team = b.team.get().await.ok().map(|t| (*t).clone());
+                match b.gateway.get().await {
+                    Ok(g) if *g != Gateway::Access => None,
+                    _ => Some(team),
+                }
+            },
             b.idp.get().map(|c| c.ok().map(|c| c.idp.clone())),
         )
         .await
@@ -424,9 +460,20 @@ pub fn tls_hosts<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
 pub fn service_redirect<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     async move {
         let (result, login) = access::service_redirect(b.config, b.http).await;
-        if let Some(login) = login {
-            b.team.put(login.team_domain.clone());
-            b.access_login.put(login);
+        match login {
+            Some(SiteLogin::Access(login)) => {
+                b.gateway.put(Gateway::Access);
+                b.team.put(login.team_domain.clone());
+                b.access_login.put(login);
+            }
+            Some(SiteLogin::OAuth2Proxy(login)) => {
+                b.gateway.put(Gateway::OAuth2Proxy);
+                let why = "skipped: the site is behind oauth2-proxy, not Cloudflare Access";
+                b.access_login.missing(why);
+                b.team.missing(why);
+                b.proxy_login.put(login);
+            }
+            None => b.gateway.missing("no login found"),
         }
         vec![result]
     }
@@ -454,7 +501,10 @@ pub fn access_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
                         .patient(),
                 )
                 .await;
-            match answer.as_ref().map(super::adopted_idp) {
+            match answer
+                .as_ref()
+                .map(|a| super::adopted_idp(a, "/cdn-cgi/access/callback"))
+            {
                 Ok(Ok(idp)) => {
                     let mut known = b.config.clone();
                     known.idp = idp;
@@ -525,8 +575,20 @@ pub fn idp_token<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
         if b.config.passkey.is_none() || b.config.client_secret.is_some() {
             return vec![idp::token(&config, b.http).await];
         }
+        if b.gateway.get().await.is_ok_and(|g| *g == Gateway::OAuth2Proxy) {
+            // oauth2-proxy redeems the code itself: its callback passing proves the
+            // endpoint; else the probe tells whether the endpoint is to blame.
+            return vec![match b.outcome(ids::O2P_CALLBACK).await {
+                Some(Status::Pass | Status::Warn) => idp::token_proved_by_login(Gateway::OAuth2Proxy),
+                Some(Status::Fail) => idp::token(&config, b.http).await,
+                _ => CheckResult::skip(
+                    ids::IDP_TOKEN,
+                    "skipped: the login did not reach the code exchange that proves the token endpoint (pass --client-secret-file to check it on its own, without a line in Pocket ID's error log)",
+                ),
+            }];
+        }
         vec![match b.outcome(ids::ACCESS_CALLBACK).await {
-            Some(Status::Pass) => idp::token_proved_by_login(),
+            Some(Status::Pass) => idp::token_proved_by_login(Gateway::Access),
             Some(Status::Fail) => match b.detail(ids::ACCESS_CALLBACK, "token_request_like_access_status").await {
                 // The callback's own token request (shaped like Access's) got an OAuth
                 // error from Pocket ID: that proves the endpoint, without another line
@@ -582,12 +644,11 @@ pub fn passkey_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     .boxed()
 }
 
-/// What the login's checks read of the chain: the Access login, the authorization
-/// request and the discovery document (known once the first two are).
+/// What Access's login checks read of the chain: the Access login and the
+/// authorization request (after discovery, which they wait for).
 struct Known {
     login: Arc<AccessLogin>,
     authorize: Arc<AuthorizeRequest>,
-    discovery: Option<Arc<Discovery>>,
 }
 
 impl Known {
@@ -595,27 +656,35 @@ impl Known {
         login::Chain {
             login: &self.login,
             authorize: &self.authorize,
-            discovery: self.discovery.clone(),
         }
     }
 }
 
 async fn chain_of(b: &Board<'_>) -> Option<Known> {
-    Some(Known {
+    let known = Known {
         login: b.access_login.get().await.ok()?,
         authorize: b.authorize.get().await.ok()?,
-        discovery: b.discovered().await,
-    })
+    };
+    let _ = b.discovered().await;
+    Some(known)
 }
 
 /// `idp.code`.
 pub fn idp_code<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     async move {
-        let (Some(known), Ok(interaction)) = (chain_of(b).await, b.interaction.get().await) else {
+        let (Ok(authorize), Ok(interaction)) = (b.authorize.get().await, b.interaction.get().await)
+        else {
             return Vec::new();
         };
         let config = b.settings();
-        let (result, code) = login::code(&config, b.http, &known.chain(), &interaction).await;
+        let (result, code) = login::code(
+            &config,
+            b.http,
+            &authorize,
+            b.discovered().await,
+            &interaction,
+        )
+        .await;
         if let Some(code) = code {
             b.code.put(code);
         }
@@ -627,12 +696,13 @@ pub fn idp_code<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
 /// `idp.exchange`.
 pub fn idp_exchange<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     async move {
-        let (Some(known), Some(secret)) = (chain_of(b).await, b.config.client_secret.as_ref())
+        let (Ok(authorize), Some(secret)) =
+            (b.authorize.get().await, b.config.client_secret.as_ref())
         else {
             return Vec::new();
         };
         let config = b.settings();
-        vec![login::exchange(&config, b.http, &known.chain(), secret).await]
+        vec![login::exchange(&config, b.http, &authorize, b.discovered().await, secret).await]
     }
     .boxed()
 }
@@ -663,6 +733,10 @@ pub fn service_reach<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
         let config = b.settings();
         match (&config.passkey, &config.service_token) {
             (None, Some(token)) => vec![login::service_token_reach(&config, b.http, token).await],
+            _ if b.proxy_login.now().is_some() => match b.app_session.get().await {
+                Ok(landed) => vec![o2p::service_reach(&config, b.http, (*landed).clone()).await],
+                Err(_) => Vec::new(),
+            },
             _ => match b.app_session.get().await {
                 Ok(landed) => {
                     // Shaped like a browser's when the site sends only a browser to log in.
@@ -687,11 +761,105 @@ pub fn access_token<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
         let chain = login::Chain {
             login: &access_login,
             authorize: &authorize,
-            discovery: None,
         };
         let certs = b.certs.get().await.ok();
         let config = b.settings();
         vec![login::access_token(&config, b.http, &chain, certs).await]
+    }
+    .boxed()
+}
+
+/// `o2p.start`. Without Pocket ID's URL, the authorization request names it (adopted
+/// like Access's, see [`super::adopted_idp`]) and Pocket ID's checks start at once.
+pub fn o2p_start<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let Ok(login) = b.proxy_login.get().await else {
+            return Vec::new();
+        };
+        let (result, request) = o2p::start(b.config, b.http, &login, |answer| {
+            if b.config.idp_source != IdpSource::Unknown {
+                return;
+            }
+            match super::adopted_idp(answer, login.endpoint("callback").path()) {
+                Ok(idp) => {
+                    let mut known = b.config.clone();
+                    known.idp = idp;
+                    known.idp_source = IdpSource::Discovered;
+                    b.idp.put(known);
+                }
+                Err(why) => b.idp.missing(why),
+            }
+        })
+        .await;
+        if let Some(request) = request {
+            b.authorize.put(request);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `o2p.callback`: reads what the run recorded that tells the causes of oauth2-proxy's
+/// one 403 apart (the user's verified e-mail, a `groups` scope).
+pub fn o2p_callback<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let (Ok(login), Ok(code)) = (b.proxy_login.get().await, b.code.get().await) else {
+            return Vec::new();
+        };
+        let _ = b.outcome(ids::IDP_EXCHANGE).await;
+        let evidence = o2p::Evidence {
+            email_verified: b
+                .detail(ids::PASSKEY_LOGIN, "email_verified")
+                .await
+                .and_then(|v| v.as_bool()),
+            scope_has_groups: b
+                .detail(ids::O2P_START, "scope_has_groups")
+                .await
+                .and_then(|v| v.as_bool()),
+        };
+        let config = b.settings();
+        let (result, landed) =
+            o2p::callback(&config, b.http, &login, (*code).clone(), evidence).await;
+        if let Some(landed) = landed {
+            b.app_session.put(landed);
+        }
+        vec![result]
+    }
+    .boxed()
+}
+
+/// `o2p.endpoints`: the anonymous answers at once, the signed-in ones after the login.
+pub fn o2p_endpoints<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let Ok(login) = b.proxy_login.get().await else {
+            return Vec::new();
+        };
+        let config = b.settings();
+        let session = async {
+            match b.app_session.get().await {
+                // After service.reach: its verdict comes first.
+                Ok(_) => {
+                    let _ = b.outcome(ids::SERVICE_REACH).await;
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        vec![o2p::endpoints(&config, b.http, &login, session).await]
+    }
+    .boxed()
+}
+
+/// `o2p.session`: after every other use of the session (it ends it).
+pub fn o2p_session<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
+    async move {
+        let (Ok(login), Ok(_)) = (b.proxy_login.get().await, b.app_session.get().await) else {
+            return Vec::new();
+        };
+        let _ = b.outcome(ids::SERVICE_REACH).await;
+        let _ = b.outcome(ids::O2P_ENDPOINTS).await;
+        let config = b.settings();
+        vec![o2p::session(&config, b.http, &login).await]
     }
     .boxed()
 }

@@ -13,11 +13,14 @@ pub enum Fact {
     Site,
     /// The site's answer to an anonymous visitor: the Access login URL.
     AccessLogin,
+    /// The site's answer to an anonymous visitor: oauth2-proxy's login.
+    ProxyLogin,
     /// The Zero Trust team domain.
     TeamDomain,
     /// The Access application's AUD tag.
     Aud,
-    /// The authorization request Access sends to Pocket ID (client id, callback, PKCE).
+    /// The authorization request the gateway sends to Pocket ID (client id, callback,
+    /// PKCE).
     AuthorizeRequest,
     /// That request has gone to Pocket ID: a session opened after it cannot change
     /// Pocket ID's answer to it.
@@ -27,20 +30,20 @@ pub enum Fact {
     IdpUrl,
     /// Pocket ID's discovery document.
     Discovery,
-    /// Pocket ID's login interaction for Access's client.
+    /// Pocket ID's login interaction for the gateway's client.
     Interaction,
     /// The passkey file (given).
     Passkey,
     /// A session at Pocket ID, signed in with the passkey.
     IdpSession,
-    /// An authorization code for Access's callback.
+    /// An authorization code for the gateway's callback.
     Code,
     /// The client secret (given).
     ClientSecret,
     /// A service token (given).
     ServiceToken,
     /// The site's session: `CF_Authorization` after Access's callback (in service-token
-    /// mode, the token itself).
+    /// mode, the token itself), or oauth2-proxy's session cookie after its callback.
     AppSession,
     /// Cloudflare's configuration, read with the API token (given).
     CloudflareConfig,
@@ -54,9 +57,10 @@ impl Fact {
         match self {
             Fact::Site => "the site's URL",
             Fact::AccessLogin => "the Access login the site redirects to",
+            Fact::ProxyLogin => "the oauth2-proxy login the site sends to",
             Fact::TeamDomain => "the team domain",
             Fact::Aud => "the application's AUD",
-            Fact::AuthorizeRequest => "Access's authorization request to Pocket ID",
+            Fact::AuthorizeRequest => "the gateway's authorization request to Pocket ID",
             Fact::AuthorizeAsked => "the anonymous authorization request sent",
             Fact::IdpUrl => "Pocket ID's URL",
             Fact::Discovery => "Pocket ID's discovery document",
@@ -66,7 +70,7 @@ impl Fact {
             Fact::Code => "an authorization code",
             Fact::ClientSecret => "the client secret",
             Fact::ServiceToken => "a service token",
-            Fact::AppSession => "the site's session (CF_Authorization)",
+            Fact::AppSession => "the site's session (CF_Authorization or _oauth2_proxy)",
             Fact::CloudflareConfig => "Cloudflare's configuration (API token)",
             Fact::PocketIdConfig => "Pocket ID's configuration (admin API key)",
         }
@@ -134,6 +138,10 @@ pub struct Spec {
     pub yields: &'static [Fact],
     /// When a run asks for it.
     pub runs: Runs,
+    /// The gateway whose chain it belongs to; `None`: every gateway's (Pocket ID's
+    /// checks, the passkey, the site). A run reports the checks of the gateway the
+    /// site's answer shows (or `--gateway` names, when the answer shows none).
+    pub gateway: Option<Gateway>,
     /// Checks whose failure can explain this one's, nearest cause first: its failure
     /// then says "follows from …" instead of giving a fix of its own.
     pub explained_by: &'static [&'static str],
@@ -156,6 +164,7 @@ impl std::fmt::Debug for Spec {
 
 use super::ids;
 use super::runner::{self, Step};
+use crate::config::Gateway;
 use Fact::*;
 
 /// Every check of the probe, in report order.
@@ -166,6 +175,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[Site],
         waits: &[],
         yields: &[],
+        gateway: None,
         runs: Runs::Always,
         explained_by: &[],
         stops: "failed",
@@ -173,13 +183,14 @@ pub const PROBE: &[Spec] = &[
     },
     Spec {
         id: ids::SERVICE_REDIRECT,
-        proves: "the site is **not** public: an anonymous GET is redirected to this team's Access login; reports the team domain and AUD. A 200 is a failure: *site is publicly reachable without login*",
+        proves: "the site is **not** public: an anonymous GET is sent to a login — this team's Access login (reports the team domain and AUD) or oauth2-proxy's (its sign-in page, a redirect to `/oauth2/start` or `/oauth2/sign_in`, or straight to Pocket ID with its CSRF cookie; a script's `Accept: application/json` gets its 401 `{}`, so it asks again as a browser); reports which gateway, against `--gateway`. A 200 is a failure: *site is publicly reachable without login*",
         needs: &[Site],
         waits: &[],
-        yields: &[AccessLogin, TeamDomain, Aud],
+        yields: &[AccessLogin, TeamDomain, Aud, ProxyLogin],
+        gateway: None,
         runs: Runs::Always,
         explained_by: &[],
-        stops: "did not reach an Access login",
+        stops: "did not reach a login",
         step: Some(runner::service_redirect),
     },
     Spec {
@@ -188,10 +199,23 @@ pub const PROBE: &[Spec] = &[
         needs: &[AccessLogin],
         waits: &[Discovery],
         yields: &[AuthorizeRequest, IdpUrl],
+        gateway: Some(Gateway::Access),
         runs: Runs::Always,
         explained_by: &[],
         stops: "found no usable authorization request",
         step: Some(runner::access_login),
+    },
+    Spec {
+        id: ids::O2P_START,
+        proves: "oauth2-proxy's `/oauth2/start` sends the login to Pocket ID's authorization endpoint with a client_id, `redirect_uri` exactly `https://SITE/oauth2/callback` (its host, https), `response_type=code`, `openid` and `email` scopes, a `state` and PKCE S256 (a warning without), and sets its CSRF cookie (Secure, HttpOnly); the sign-in page in front of it is a warning (`--skip-provider-button`)",
+        needs: &[ProxyLogin],
+        waits: &[],
+        yields: &[AuthorizeRequest, IdpUrl],
+        gateway: Some(Gateway::OAuth2Proxy),
+        runs: Runs::Always,
+        explained_by: &[],
+        stops: "found no usable authorization request",
+        step: Some(runner::o2p_start),
     },
     Spec {
         id: ids::IDP_AUTHORIZE,
@@ -199,6 +223,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[AuthorizeRequest],
         waits: &[],
         yields: &[Interaction, AuthorizeAsked],
+        gateway: None,
         runs: Runs::Always,
         explained_by: &[],
         stops: "did not reach Pocket ID's login",
@@ -210,6 +235,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[IdpUrl],
         waits: &[],
         yields: &[Discovery],
+        gateway: None,
         runs: Runs::Always,
         explained_by: &[],
         stops: "failed",
@@ -221,6 +247,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[IdpUrl],
         waits: &[Discovery],
         yields: &[],
+        gateway: None,
         runs: Runs::Always,
         explained_by: &[],
         stops: "failed",
@@ -232,6 +259,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[IdpUrl],
         waits: &[],
         yields: &[],
+        gateway: None,
         runs: Runs::Always,
         explained_by: &[],
         stops: "failed",
@@ -243,6 +271,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[IdpUrl],
         waits: &[],
         yields: &[],
+        gateway: None,
         runs: Runs::Always,
         explained_by: &[],
         stops: "failed",
@@ -254,6 +283,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[Passkey, IdpUrl],
         waits: &[AuthorizeAsked],
         yields: &[IdpSession],
+        gateway: None,
         runs: Runs::WithPasskey,
         explained_by: &[ids::IDP_DISCOVERY, ids::IDP_HEALTH],
         stops: "failed",
@@ -265,6 +295,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[Interaction, IdpSession],
         waits: &[Discovery],
         yields: &[Code],
+        gateway: None,
         runs: Runs::WithPasskey,
         explained_by: &[ids::IDP_AUTHORIZE, ids::PASSKEY_LOGIN, ids::IDP_DISCOVERY],
         stops: "failed",
@@ -276,6 +307,7 @@ pub const PROBE: &[Spec] = &[
         needs: &[Code, ClientSecret],
         waits: &[Discovery],
         yields: &[],
+        gateway: None,
         runs: Runs::WithPasskeyAndSecret,
         explained_by: &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
         stops: "failed",
@@ -287,17 +319,31 @@ pub const PROBE: &[Spec] = &[
         needs: &[Code],
         waits: &[Discovery],
         yields: &[AppSession],
+        gateway: Some(Gateway::Access),
         runs: Runs::WithPasskey,
         explained_by: &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
         stops: "failed",
         step: Some(runner::access_callback),
     },
     Spec {
+        id: ids::O2P_CALLBACK,
+        proves: "oauth2-proxy redeems the code server to server at `/oauth2/callback` and sets its session cookie (`_oauth2_proxy`, or `_0`, `_1`… when split above 4 KB): Secure, HttpOnly, its expiry; its error pages are named (the generic 500 of a failed redemption, the one 403 of its e-mail, group and verified-e-mail rules, the CSRF 403)",
+        needs: &[Code],
+        waits: &[Discovery],
+        yields: &[AppSession],
+        gateway: Some(Gateway::OAuth2Proxy),
+        runs: Runs::WithPasskey,
+        explained_by: &[ids::IDP_TOKEN, ids::IDP_JWKS, ids::IDP_DISCOVERY],
+        stops: "failed",
+        step: Some(runner::o2p_callback),
+    },
+    Spec {
         id: ids::SERVICE_REACH,
-        proves: "the original URL answers 200 (or `--expect-status`, and `--expect-body`) with the session — or with the service token; Cloudflare 530/1033 (tunnel down), 502 (local service down) are named; a 404 names its causes (no public hostname on the tunnel, the application itself) and, with the tunnel's configuration, which",
+        proves: "the original URL answers 200 (or `--expect-status`, and `--expect-body`) with the session — or with the service token; Cloudflare 530/1033 (tunnel down), 502 (local service down) are named; a 404 names its causes (no public hostname on the tunnel, the application itself) and, with the tunnel's configuration, which; behind oauth2-proxy, its 502 (upstream down) and a session its rules now refuse are named",
         needs: &[AppSession],
         waits: &[],
         yields: &[],
+        gateway: None,
         runs: Runs::WithLoginOrServiceToken,
         explained_by: &[],
         stops: "failed",
@@ -309,10 +355,35 @@ pub const PROBE: &[Spec] = &[
         needs: &[AppSession, TeamDomain],
         waits: &[],
         yields: &[],
+        gateway: Some(Gateway::Access),
         runs: Runs::WithPasskey,
         explained_by: &[ids::SERVICE_REACH, ids::ACCESS_CALLBACK],
         stops: "failed",
         step: Some(runner::access_token),
+    },
+    Spec {
+        id: ids::O2P_ENDPOINTS,
+        proves: "oauth2-proxy's own endpoints through the site's host: `/ping` and `/ready` answer 200 `OK`, `/oauth2/auth` (forward-auth) 401 without a session — and, after the login, 202 with it, and `/oauth2/userinfo` names the passkey's user",
+        needs: &[ProxyLogin],
+        waits: &[AppSession],
+        yields: &[],
+        gateway: Some(Gateway::OAuth2Proxy),
+        runs: Runs::Always,
+        explained_by: &[],
+        stops: "failed",
+        step: Some(runner::o2p_endpoints),
+    },
+    Spec {
+        id: ids::O2P_SESSION,
+        proves: "signing out (`/oauth2/sign_out`) clears the session cookie and ends the session: the old cookie no longer passes `/oauth2/auth` (a warning when it does: the session lives in the cookie alone, so a copied cookie works until it expires)",
+        needs: &[AppSession, ProxyLogin],
+        waits: &[],
+        yields: &[],
+        gateway: Some(Gateway::OAuth2Proxy),
+        runs: Runs::WithPasskey,
+        explained_by: &[ids::SERVICE_REACH, ids::O2P_CALLBACK],
+        stops: "failed",
+        step: Some(runner::o2p_session),
     },
 ];
 
@@ -397,6 +468,7 @@ const fn config(id: &'static str, proves: &'static str, needs: &'static [Fact]) 
         needs,
         waits: &[],
         yields: &[],
+        gateway: None,
         runs: Runs::WithApiCredentials,
         explained_by: &[],
         stops: "failed",

@@ -9,11 +9,12 @@ use std::future::Future;
 use url::Url;
 
 /// Runs the TLS check of the site, the team domain and Pocket ID (each as soon as it
-/// is known), concurrently.
+/// is known), concurrently. `team_domain` is `None` when the site's gateway has no team
+/// (oauth2-proxy), `Some(None)` when the team is not known.
 pub async fn run_all(
     config: &Config,
     http: &Http,
-    team_domain: impl Future<Output = Option<String>>,
+    team_domain: impl Future<Output = Option<Option<String>>>,
     idp: impl Future<Output = Option<Url>>,
 ) -> Vec<CheckResult> {
     let service = config
@@ -32,7 +33,7 @@ pub async fn run_all(
         }
     };
     let team_check = async {
-        match team_domain.await {
+        Some(match team_domain.await? {
             Some(team) => {
                 let url = Url::parse(&format!("https://{team}/")).ok();
                 match url {
@@ -50,10 +51,11 @@ pub async fn run_all(
                     ids::SERVICE_REDIRECT
                 ),
             ),
-        }
+        })
     };
     let (s, t, i) = tokio::join!(service_check, team_check, idp_check);
-    let mut out = vec![s, t];
+    let mut out = vec![s];
+    out.extend(t);
     out.extend(i);
     out
 }

@@ -32,6 +32,7 @@ async fn demo(args: &DemoArgs) -> Result<u8, AppError> {
             &args.faults,
             args.variant.as_deref(),
             args.rtt.as_deref(),
+            args.gateway.as_deref(),
         )?),
     )
     .await

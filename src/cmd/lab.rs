@@ -11,18 +11,19 @@ use std::time::Duration;
 /// accept) takes 10 s, and no real path is that slow.
 const MAX_RTT: Duration = Duration::from_secs(2);
 
-/// The lab configuration of `--fault`, `--variant` and `--rtt`, with Cloudflare Access in
-/// front of the site (what `demo` runs).
+/// The lab configuration of `--fault`, `--variant`, `--rtt` and `--gateway` (Cloudflare
+/// Access in front of the site without it).
 pub(crate) fn lab_config(
     faults: &[String],
     variant: Option<&str>,
     rtt: Option<&str>,
+    gateway: Option<&str>,
 ) -> Result<LabConfig, AppError> {
-    lab_config_for(faults, variant, rtt, Gateway::Access)
+    lab_config_for(faults, variant, rtt, parse_gateway(gateway)?)
 }
 
 /// `--gateway`: a gateway the lab knows, else a usage error naming them.
-fn parse_gateway(name: Option<&str>) -> Result<Gateway, AppError> {
+pub(crate) fn parse_gateway(name: Option<&str>) -> Result<Gateway, AppError> {
     let Some(name) = name else {
         return Ok(Gateway::default());
     };
@@ -60,9 +61,9 @@ fn lab_config_for(
     let faults = parse_faults(faults)?;
     if let Some(fault) = faults.iter().find(|f| f.gateway() != gateway) {
         let how = match fault.gateway() {
-            Gateway::Access => "run the lab without --gateway".to_string(),
+            Gateway::Access => "run it without --gateway".to_string(),
             other => format!(
-                "run `ssoprobe lab --gateway {other} --fault {fault}`; `demo` runs the Cloudflare Access gateway only"
+                "run `ssoprobe demo --gateway {other} --fault {fault}` (or `ssoprobe lab --gateway {other} --fault {fault}`)"
             ),
         };
         return Err(AppError::Usage(format!(
@@ -202,11 +203,21 @@ pub(crate) fn lab_check_args(lab: &Lab, ca_file: &std::path::Path) -> Vec<String
         format!("https://{}", lab::SERVICE_HOST),
         "--idp".to_string(),
         format!("https://{}", lab::IDP_HOST),
-        "--team".to_string(),
-        lab::TEAM.to_string(),
-        "--aud".to_string(),
-        lab::AUD.to_string(),
     ];
+    match lab.gateway() {
+        Gateway::Access => args.extend([
+            "--team".to_string(),
+            lab::TEAM.to_string(),
+            "--aud".to_string(),
+            lab::AUD.to_string(),
+        ]),
+        Gateway::Oauth2Proxy => args.extend([
+            "--gateway".to_string(),
+            "oauth2-proxy".to_string(),
+            "--client-id".to_string(),
+            lab::O2P_CLIENT_ID.to_string(),
+        ]),
+    }
     args.extend(lab.route_args());
     args.push("--ca-file".to_string());
     args.push(ca_file.display().to_string());
@@ -221,16 +232,22 @@ pub(crate) fn lab_api_args(
     cf_token: &std::path::Path,
     api_key: &std::path::Path,
 ) -> Vec<String> {
-    let mut args = vec![
-        "--cf-api-url".to_string(),
-        lab::CF_API_URL.to_string(),
-        "--cf-api-token-file".to_string(),
-        cf_token.display().to_string(),
+    let mut args = Vec::new();
+    // oauth2-proxy has no API: behind it, only Pocket ID's configuration is read.
+    if lab.gateway() == Gateway::Access {
+        args.extend([
+            "--cf-api-url".to_string(),
+            lab::CF_API_URL.to_string(),
+            "--cf-api-token-file".to_string(),
+            cf_token.display().to_string(),
+        ]);
+    }
+    args.extend([
         "--api-key-file".to_string(),
         api_key.display().to_string(),
         "--user".to_string(),
-        lab::PROBE_EMAIL.to_string(),
-    ];
+        lab.monitor_user().to_string(),
+    ]);
     let site_routes: Vec<String> = lab.route_args();
     let site_pairs: Vec<&[String]> = site_routes.chunks(2).collect();
     for pair in lab.doctor_route_args().chunks(2) {
@@ -271,7 +288,14 @@ pub(crate) async fn run(args: &LabArgs) -> Result<u8, AppError> {
     let (dir, _cleanup) = files_dir(args.dir.as_deref())?;
     let files = LabFiles::write(&lab, &dir, args.ca_out.clone())?;
     if gateway == Gateway::Oauth2Proxy {
-        print_oauth2_proxy(&lab, &files, &dir, &faults, variant);
+        print_oauth2_proxy(
+            &lab,
+            &files,
+            &dir,
+            &faults,
+            variant,
+            &lab_check_args(&lab, &files.ca),
+        );
         println!("\nPress Ctrl-C to stop. API requests are listed below as they come.");
         let _ = std::io::stdout().flush();
         let log = log_api_requests(&lab);
@@ -487,15 +511,16 @@ fn print_how_to_log_in(lab: &Lab, files: &LabFiles, dir: &std::path::Path) {
     );
 }
 
-/// What runs under the oauth2-proxy gateway and how to look at it: the check command
-/// (the checks do not know this gateway yet, so it is what to try, not a promise), the
-/// enrolment, oauth2-proxy's client, and its endpoints for curl.
+/// What runs under the oauth2-proxy gateway and how to look at it: the check command,
+/// the enrolment, doctor (Pocket ID's side only), oauth2-proxy's client, and its
+/// endpoints for curl.
 fn print_oauth2_proxy(
     lab: &Lab,
     files: &LabFiles,
     dir: &std::path::Path,
     faults: &[Fault],
     variant: Variant,
+    check_args: &[String],
 ) {
     let faults_text = if faults.is_empty() {
         "none".to_string()
@@ -511,16 +536,22 @@ fn print_oauth2_proxy(
         lab.addr(),
         lab.gateway()
     );
-    let routes_text = lab.route_args().join(" ");
     println!(
-        "Check it with (ssoprobe does not recognise oauth2-proxy yet: expect the service checks to report what they find):\n  ssoprobe check https://{} {routes_text} --ca-file {}\n",
-        lab::SERVICE_HOST,
-        files.ca.display()
+        "Check it (the anonymous chain) with:\n  ssoprobe check {}\n",
+        check_args.join(" ")
     );
     let passkey_path = dir.join("probe.passkey");
     println!(
-        "Enrol a passkey for the lab's monitoring user:\n  {}",
-        enrol_command(lab, files, &passkey_path)
+        "Enrol a passkey for the lab's monitoring user, then check the whole login:\n  {}\n  ssoprobe check {} --passkey {}",
+        enrol_command(lab, files, &passkey_path),
+        check_args.join(" "),
+        passkey_path.display()
+    );
+    let mut doctor_args = check_args.to_vec();
+    doctor_args.extend(lab_api_args(lab, &files.cf_token, &files.api_key));
+    println!(
+        "\nRead Pocket ID's configuration through its admin API (oauth2-proxy has none; after the enrol line above):\n  ssoprobe doctor {}",
+        doctor_args.join(" ")
     );
     println!(
         "\noauth2-proxy's client at Pocket ID: {} (callback {}); its secret: {}",
@@ -625,7 +656,7 @@ mod tests {
         }
         let e = parse_rtt(Some("fast")).unwrap_err().to_string();
         assert!(e.contains("--rtt") && e.contains("not a duration"), "{e}");
-        let config = lab_config(&[], None, Some("50ms")).unwrap();
+        let config = lab_config(&[], None, Some("50ms"), None).unwrap();
         assert_eq!(config.rtt, Duration::from_millis(50));
     }
 }

@@ -1465,7 +1465,7 @@ mod found_before {
     }
 
     async fn started_lab() -> (Lab, super::super::lab::TempFile) {
-        let lab = Lab::start(super::super::lab::lab_config(&[], None, None).unwrap())
+        let lab = Lab::start(super::super::lab::lab_config(&[], None, None, None).unwrap())
             .await
             .unwrap();
         let ca = super::super::lab::TempFile::write("ssoprobe-test-ca", lab.ca_pem()).unwrap();

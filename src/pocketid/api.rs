@@ -91,6 +91,9 @@ pub struct User {
     /// Disabled users cannot log in.
     #[serde(default)]
     pub disabled: bool,
+    /// Whether the e-mail address is verified (oauth2-proxy refuses unverified ones).
+    #[serde(default)]
+    pub email_verified: Option<bool>,
 }
 
 /// A client of Pocket ID's API for one check (or command), sharing the run's client.

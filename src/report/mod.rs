@@ -81,6 +81,7 @@ pub fn config_toml(runs: &[TargetRun<'_>], routing: &[String]) -> String {
         )];
         let mut missing = Vec::new();
         for (key, value) in [
+            ("gateway", &f.gateway),
             ("team", &f.team),
             ("aud", &f.aud),
             ("idp", &f.idp),
@@ -201,11 +202,16 @@ fn paint(text: &str, status: Status) -> String {
 /// Color is decided by the caller through `colored::control`.
 pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String {
     let mut out = String::new();
-    let via = target
-        .team_domain
-        .as_deref()
-        .map(|t| format!(" → Access ({t})"))
-        .unwrap_or_else(|| " → Access".to_string());
+    let proxy = target
+        .found
+        .gateway
+        .as_ref()
+        .is_some_and(|g| g.value == crate::config::Gateway::OAuth2Proxy.name());
+    let via = match target.team_domain.as_deref() {
+        _ if proxy => " → oauth2-proxy".to_string(),
+        Some(t) => format!(" → Access ({t})"),
+        None => " → Access".to_string(),
+    };
     out.push_str(&format!(
         "{} {} · {}{via} → {}\n",
         "ssoprobe".bold(),
@@ -219,6 +225,7 @@ pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String 
             .iter()
             .map(|(k, v)| {
                 let name = match *k {
+                    "gateway" => "gateway",
                     "team" => "team",
                     "aud" => "AUD",
                     "idp" => "Pocket ID",

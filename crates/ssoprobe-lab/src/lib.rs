@@ -289,6 +289,17 @@ pub enum Fault {
     O2pUpstreamDown,
     /// The user's e-mail address is not verified in Pocket ID.
     O2pEmailUnverified,
+    /// oauth2-proxy admits only another e-mail domain (`--email-domain`).
+    O2pDomainNotAllowed,
+    /// oauth2-proxy admits only a group the user is not in (`--allowed-group`).
+    O2pGroupNotAllowed,
+    /// oauth2-proxy sends an http callback (`--redirect-url=http://…`).
+    O2pRedirectHttp,
+    /// oauth2-proxy shows its sign-in page before the login (no
+    /// `--skip-provider-button`).
+    O2pSignInPage,
+    /// oauth2-proxy keeps the session in the cookie alone: sign-out does not end it.
+    O2pCookieSession,
 }
 
 impl Fault {
@@ -370,6 +381,11 @@ impl Fault {
         Fault::O2pNotRunning,
         Fault::O2pUpstreamDown,
         Fault::O2pEmailUnverified,
+        Fault::O2pDomainNotAllowed,
+        Fault::O2pGroupNotAllowed,
+        Fault::O2pRedirectHttp,
+        Fault::O2pSignInPage,
+        Fault::O2pCookieSession,
     ];
 
     /// The gateway the fault breaks the lab under: the oauth2-proxy faults need
@@ -382,7 +398,12 @@ impl Fault {
             | Fault::O2pBadSecret
             | Fault::O2pNotRunning
             | Fault::O2pUpstreamDown
-            | Fault::O2pEmailUnverified => Gateway::Oauth2Proxy,
+            | Fault::O2pEmailUnverified
+            | Fault::O2pDomainNotAllowed
+            | Fault::O2pGroupNotAllowed
+            | Fault::O2pRedirectHttp
+            | Fault::O2pSignInPage
+            | Fault::O2pCookieSession => Gateway::Oauth2Proxy,
             _ => Gateway::Access,
         }
     }
@@ -466,6 +487,11 @@ impl Fault {
             Fault::O2pNotRunning => "o2p-not-running",
             Fault::O2pUpstreamDown => "o2p-upstream-down",
             Fault::O2pEmailUnverified => "o2p-email-unverified",
+            Fault::O2pDomainNotAllowed => "o2p-domain-not-allowed",
+            Fault::O2pGroupNotAllowed => "o2p-group-not-allowed",
+            Fault::O2pRedirectHttp => "o2p-redirect-http",
+            Fault::O2pSignInPage => "o2p-sign-in-page",
+            Fault::O2pCookieSession => "o2p-cookie-session",
         }
     }
 
@@ -689,6 +715,21 @@ impl Fault {
             }
             Fault::O2pEmailUnverified => {
                 "the user's e-mail address is not verified in Pocket ID: oauth2-proxy's callback answers its generic 403"
+            }
+            Fault::O2pDomainNotAllowed => {
+                "oauth2-proxy runs with --email-domain=other.org: the user's example.com address gets the callback's generic 403"
+            }
+            Fault::O2pGroupNotAllowed => {
+                "oauth2-proxy runs with --allowed-group=admins (and asks for the groups scope): the user is not in it, and the callback answers its generic 403"
+            }
+            Fault::O2pRedirectHttp => {
+                "oauth2-proxy runs with --redirect-url=http://service.example.com/oauth2/callback: Pocket ID refuses that redirect_uri"
+            }
+            Fault::O2pSignInPage => {
+                "oauth2-proxy runs without --skip-provider-button: anonymous visitors get its sign-in page (403) with one button before the login"
+            }
+            Fault::O2pCookieSession => {
+                "oauth2-proxy keeps the session in the cookie alone (its default cookie session store): sign-out clears the cookie, but a copy of it still works"
             }
         }
     }

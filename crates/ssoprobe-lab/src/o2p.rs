@@ -5,11 +5,16 @@
 //! the code server to server at its callback, keeps the session in the
 //! `_oauth2_proxy` cookie and passes signed-in requests on to the site.
 //!
+//! The healthy lab runs oauth2-proxy as a careful operator does: with
+//! `--skip-provider-button` (anonymous visitors go straight to Pocket ID) and a
+//! server-side session store (`--session-store-type=redis`: the cookie is a ticket,
+//! and sign-out ends the session). Faults o2p-sign-in-page and o2p-cookie-session turn
+//! them back to oauth2-proxy's defaults.
+//!
 //! The faces differ in what oauth2-proxy's flags and templates change without
-//! changing its protocol: the classic face is the reference configuration (built-in
-//! pages, the sign-in page first, Caddy in front), the rebranded face custom templates
-//! with `--provider-display-name="Pocket ID"` and `--skip-provider-button` (anonymous
-//! visitors go straight to Pocket ID; nginx in front), the terse face minimal custom
+//! changing its protocol: the classic face is the reference configuration's (built-in
+//! pages, Caddy in front), the rebranded face custom templates with
+//! `--provider-display-name="Pocket ID"` (nginx in front), the terse face minimal custom
 //! templates (Traefik in front).
 
 use super::{Fault, FaultSet, IDP_HOST, O2P_CALLBACK_URL, O2P_CLIENT_ID, Variant};
@@ -115,8 +120,13 @@ struct Proxy {
     client_secret: String,
     /// `--code-challenge-method=S256` (off under fault o2p-pkce-required).
     pkce: bool,
-    /// `--skip-provider-button`.
+    /// `--skip-provider-button` (off under fault o2p-sign-in-page).
     skip_provider_button: bool,
+    /// `--redirect-url` (http under fault o2p-redirect-http).
+    callback_url: String,
+    /// The session lives in the cookie alone (fault o2p-cookie-session), not in a
+    /// server-side store that sign-out clears.
+    cookie_store: bool,
     /// `--provider-display-name`.
     provider_name: &'static str,
     logins: Mutex<HashMap<String, Login>>,
@@ -150,11 +160,17 @@ pub(super) fn router(config: ProxyConfig<'_>) -> Result<Router, reqwest::Error> 
     let proxy = Arc::new(Proxy {
         variant,
         pkce: !faults.has(Fault::O2pPkceRequired),
-        faults,
         client,
         idp_base,
         client_secret,
-        skip_provider_button: variant == Variant::Rebranded,
+        skip_provider_button: !faults.has(Fault::O2pSignInPage),
+        callback_url: if faults.has(Fault::O2pRedirectHttp) {
+            O2P_CALLBACK_URL.replacen("https://", "http://", 1)
+        } else {
+            O2P_CALLBACK_URL.to_string()
+        },
+        cookie_store: faults.has(Fault::O2pCookieSession),
+        faults,
         provider_name: match variant {
             Variant::Classic => "OpenID Connect",
             Variant::Rebranded | Variant::Terse => "Pocket ID",
@@ -307,6 +323,32 @@ fn query_pairs(query: Option<&str>) -> HashMap<String, String> {
 }
 
 impl Proxy {
+    /// The scopes it asks for: `--allowed-group` adds `groups`.
+    fn scopes(&self) -> String {
+        if self.faults.has(Fault::O2pGroupNotAllowed) {
+            format!("{SCOPES} groups")
+        } else {
+            SCOPES.to_string()
+        }
+    }
+
+    /// Whether its rules admit the id_token's user: `--email-domain` (example.com, or
+    /// other.org under fault o2p-domain-not-allowed) and `--allowed-group` (admins,
+    /// under fault o2p-group-not-allowed).
+    fn admits(&self, claims: &relying::Claims, email: &str) -> bool {
+        if self.faults.has(Fault::O2pDomainNotAllowed) && !email.ends_with("@other.org") {
+            return false;
+        }
+        if self.faults.has(Fault::O2pGroupNotAllowed) {
+            let in_admins = claims
+                .get("groups")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|g| g.iter().any(|n| n.as_str() == Some("admins")));
+            return in_admins;
+        }
+        true
+    }
+
     /// The session the request's cookie carries, if it is one oauth2-proxy made and
     /// it has not ended with its access token.
     fn session(&self, headers: &HeaderMap) -> Option<Session> {
@@ -373,9 +415,9 @@ impl Proxy {
         let mut pairs = vec![
             ("approval_prompt".to_string(), "force".to_string()),
             ("client_id".to_string(), O2P_CLIENT_ID.to_string()),
-            ("redirect_uri".to_string(), O2P_CALLBACK_URL.to_string()),
+            ("redirect_uri".to_string(), self.callback_url.clone()),
             ("response_type".to_string(), "code".to_string()),
-            ("scope".to_string(), SCOPES.to_string()),
+            ("scope".to_string(), self.scopes()),
             (
                 "state".to_string(),
                 format!("{nonce}:{}", wire::go_query_escape(rd)),
@@ -420,7 +462,7 @@ impl Proxy {
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", O2P_CALLBACK_URL),
+            ("redirect_uri", self.callback_url.as_str()),
         ];
         if let Some(verifier) = verifier {
             form.push(("code_verifier", verifier));
@@ -569,13 +611,24 @@ async fn callback(
     // The login is over either way: its CSRF cookie is cleared below.
     lock(&proxy.logins).remove(&csrf);
     let clear_csrf = format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure");
-    if claims.get("email_verified") == Some(&serde_json::Value::Bool(false)) {
+    if claims.get("email_verified") == Some(&serde_json::Value::Bool(false))
+        || !proxy.admits(&claims, &email)
+    {
         let mut response = proxy.error_page(StatusCode::FORBIDDEN, GENERIC_403, &rd);
         append_cookie(response.headers_mut(), &clear_csrf);
         return response;
     }
-    // The real cookie holds the encrypted session (2844 characters as captured).
-    let value = wire::b64url(&wire::random_bytes(2133));
+    // The cookie store's cookie holds the encrypted session (2844 characters as
+    // captured); a server-side store's is a ticket.
+    let value = if proxy.cookie_store {
+        wire::b64url(&wire::random_bytes(2133))
+    } else {
+        format!(
+            "{SESSION_COOKIE}-{}.{}",
+            wire::b64url(&wire::random_bytes(16)),
+            wire::b64url(&wire::random_bytes(16))
+        )
+    };
     lock(&proxy.sessions).insert(
         value.clone(),
         Session {
@@ -636,16 +689,23 @@ async fn userinfo(State(proxy): State<Arc<Proxy>>, headers: HeaderMap) -> Respon
     response
 }
 
-/// `/oauth2/sign_out[?rd=…]`: asks the browser to drop the session cookie. The
-/// session itself lives on (the real one is in the cookie alone), and Pocket ID is
-/// not told.
-async fn sign_out(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+/// `/oauth2/sign_out[?rd=…]`: asks the browser to drop the session cookie and ends the
+/// session in the store — unless it lives in the cookie alone (fault
+/// o2p-cookie-session). Pocket ID is not told.
+async fn sign_out(
+    State(proxy): State<Arc<Proxy>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let params = query_pairs(query.as_deref());
     let rd = local_redirect(params.get("rd").map_or("/", String::as_str));
     let mut response = go_redirect(&rd);
     let out = response.headers_mut();
     no_cache(out);
-    if wire::cookie(&headers, SESSION_COOKIE).is_some() {
+    if let Some(value) = wire::cookie(&headers, SESSION_COOKIE) {
+        if !proxy.cookie_store {
+            lock(&proxy.sessions).remove(value);
+        }
         append_cookie(
             out,
             &format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure"),
