@@ -916,7 +916,7 @@ fn checks_lists_every_check_from_the_declaration() {
     assert_eq!(json.code, 0, "{}", json.dump());
     let list: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let list = list.as_array().unwrap();
-    assert_eq!(list.len(), 28, "{}", json.stdout);
+    assert_eq!(list.len(), 32, "{}", json.stdout);
     for c in list {
         let id = c["id"].as_str().unwrap();
         assert!(human.stdout.contains(&format!("{id}\n  proves:")), "{id}");

@@ -65,6 +65,21 @@ const fn d(
     }
 }
 
+/// A fault of the oauth2-proxy gateway: `demo --gateway oauth2-proxy`.
+const fn o(
+    fault: &'static str,
+    exit: i32,
+    check: &'static str,
+    status: &'static str,
+    hint: &'static str,
+    fix: &'static str,
+) -> Scenario {
+    Scenario {
+        args: &["--gateway", "oauth2-proxy"],
+        ..s(fault, exit, check, status, hint, fix)
+    }
+}
+
 const SCENARIOS: &[Scenario] = &[
     s(
         "site-public",
@@ -632,6 +647,95 @@ const SCENARIOS: &[Scenario] = &[
         "Zone → Bot Management → Read",
         "give the token Bot Management Read, or look at Bot Fight Mode in the dashboard",
     ),
+    // The oauth2-proxy gateway (`demo --gateway oauth2-proxy`).
+    o(
+        "o2p-callback-not-registered",
+        2,
+        "idp.authorize",
+        "fail",
+        "add exactly https://service.example.com/oauth2/callback",
+        "register oauth2-proxy's exact callback at its Pocket ID client",
+    ),
+    o(
+        "o2p-redirect-http",
+        2,
+        "o2p.start",
+        "fail",
+        "--redirect-url=https://service.example.com/oauth2/callback",
+        "start oauth2-proxy with an https --redirect-url",
+    ),
+    o(
+        "o2p-pkce-required",
+        2,
+        "idp.authorize",
+        "fail",
+        "--code-challenge-method=S256",
+        "start oauth2-proxy with --code-challenge-method=S256",
+    ),
+    o(
+        "o2p-bad-secret",
+        2,
+        "o2p.callback",
+        "fail",
+        "most likely: oauth2-proxy's client secret is wrong",
+        "give oauth2-proxy its client's current secret",
+    ),
+    o(
+        "o2p-email-unverified",
+        2,
+        "o2p.callback",
+        "fail",
+        "not verified in Pocket ID",
+        "verify the user's e-mail in Pocket ID",
+    ),
+    o(
+        "o2p-domain-not-allowed",
+        2,
+        "o2p.callback",
+        "fail",
+        "most likely: --email-domain",
+        "admit the user's e-mail domain in oauth2-proxy",
+    ),
+    o(
+        "o2p-group-not-allowed",
+        2,
+        "o2p.callback",
+        "fail",
+        "most likely: --allowed-group",
+        "add the user to an --allowed-group group",
+    ),
+    o(
+        "o2p-not-running",
+        2,
+        "service.redirect",
+        "fail",
+        "oauth2-proxy is not running",
+        "fix what its log's last line names, start oauth2-proxy again",
+    ),
+    o(
+        "o2p-upstream-down",
+        2,
+        "service.reach",
+        "fail",
+        "--upstream",
+        "start the application behind oauth2-proxy",
+    ),
+    o(
+        "o2p-sign-in-page",
+        1,
+        "o2p.start",
+        "warn",
+        "--skip-provider-button",
+        "start oauth2-proxy with --skip-provider-button",
+    ),
+    o(
+        "o2p-cookie-session",
+        1,
+        "o2p.session",
+        "warn",
+        "--session-store-type=redis",
+        "keep sessions server-side (--session-store-type=redis)",
+    ),
 ];
 
 /// For each fault whose first finding is a symptom several causes produce
@@ -802,11 +906,17 @@ fn names(args: &[&str]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The faults of the Access gateway, which `demo` runs: `lab --list-faults` lists the
-/// default gateway's (oauth2-proxy's faults are not diagnosed yet; the lab's own tests
-/// cover them).
+/// The faults of both gateways: `lab --list-faults` lists the default (Access) one's,
+/// `lab --gateway oauth2-proxy --list-faults` oauth2-proxy's.
 fn faults() -> Vec<(String, String)> {
-    names(&["lab", "--list-faults"])
+    let mut all = names(&["lab", "--list-faults"]);
+    all.extend(names(&[
+        "lab",
+        "--gateway",
+        "oauth2-proxy",
+        "--list-faults",
+    ]));
+    all
 }
 
 fn variants() -> Vec<(String, String)> {
@@ -1028,8 +1138,15 @@ fn every_fault_under_every_variant_with_the_configuration() {
 #[test]
 fn the_healthy_lab_passes_under_every_variant() {
     for (variant, _) in variants() {
-        let run = common::demo(&[], &["--variant", &variant]);
-        assert_eq!(run.code, 0, "variant {variant}\n{}", run.dump());
+        for gateway in ["access", "oauth2-proxy"] {
+            let run = common::demo(&[], &["--variant", &variant, "--gateway", gateway]);
+            assert_eq!(
+                run.code,
+                0,
+                "variant {variant}, gateway {gateway}\n{}",
+                run.dump()
+            );
+        }
     }
 }
 

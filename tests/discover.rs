@@ -72,10 +72,13 @@ fn the_url_alone_finds_the_rest_and_checks_what_the_full_form_checks() {
         "2f0408cf-25d7-4daa-9fb9-7b072516a681"
     );
     assert_eq!(short["target"]["idp"], "https://id.example.com");
-    // Given values are not "discovered".
+    assert_eq!(d["gateway"]["value"], "access");
+    assert_eq!(d["gateway"]["from"], "the site's answer");
+    // Given values are not "discovered": the full form gives all but the gateway and
+    // the client id.
     assert_eq!(
         full.json()["discovered"].as_object().map(|o| o.len()),
-        Some(1),
+        Some(2),
         "{}",
         full.json()["discovered"]
     );

@@ -76,7 +76,7 @@ fn a_broken_chain_never_opens_a_session() {
         login["summary"]
             .as_str()
             .unwrap()
-            .contains("did not reach an Access login"),
+            .contains("did not reach a login"),
         "{}",
         run.dump()
     );

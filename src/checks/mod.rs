@@ -843,6 +843,7 @@ async fn run_scoped(config: &Config, http: &Http, hints: &runner::Hints) -> (Out
             config,
             http,
             config.idp_source != crate::config::IdpSource::Unknown,
+            None,
         )
         .await;
         settle_unsent(&mut checks, http.deadline_limit());

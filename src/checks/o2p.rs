@@ -378,13 +378,24 @@ fn cookie_words(c: &CookieLine) -> String {
         words.push("HttpOnly".to_string());
     }
     match c.max_age {
-        Some(s) => words.push(crate::timefmt::human_duration(
-            std::time::Duration::from_secs(u64::try_from(s).unwrap_or(0)),
-        )),
+        Some(s) => words.push(lifetime_words(s)),
         None if c.expires => words.push("with an expiry date".to_string()),
         None => words.push("for the browser session".to_string()),
     }
     words.join(", ")
+}
+
+/// A cookie's Max-Age in words: "7 days", "12 h", "90 s".
+fn lifetime_words(seconds: i64) -> String {
+    match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => {
+            let days = s / 86_400;
+            format!("{days} day{}", if days == 1 { "" } else { "s" })
+        }
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{} s", s.max(0)),
+    }
 }
 
 fn judge_session_cookie(f: &mut Findings, config: &Config, parts: &[&CookieLine]) {
@@ -788,4 +799,56 @@ pub async fn session(config: &Config, http: &Http, login: &ProxyLogin) -> CheckR
         "sign-out cleared the session cookie and ended the session: the old cookie gets HTTP {}",
         r.status.as_u16()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_are_said_in_the_largest_whole_unit() {
+        assert_eq!(lifetime_words(604_800), "7 days");
+        assert_eq!(lifetime_words(86_400), "1 day");
+        assert_eq!(lifetime_words(3_600), "1 h");
+        assert_eq!(lifetime_words(900), "15 min");
+        assert_eq!(lifetime_words(61), "61 s");
+        assert_eq!(lifetime_words(-5), "0 s");
+    }
+
+    #[test]
+    fn the_one_403_names_what_the_evidence_leaves() {
+        let mut f = Findings::start(ids::O2P_CALLBACK);
+        let (_, hint) = forbidden(
+            &mut f,
+            Evidence {
+                email_verified: Some(false),
+                scope_has_groups: Some(true),
+            },
+        );
+        assert!(hint.starts_with("the monitoring user's e-mail address is not verified"));
+        assert!(!hint.contains("most likely"));
+        let (_, hint) = forbidden(
+            &mut f,
+            Evidence {
+                email_verified: Some(true),
+                scope_has_groups: Some(true),
+            },
+        );
+        assert!(hint.starts_with("most likely: --allowed-group"), "{hint}");
+        assert!(
+            hint.contains("ruled out: an unverified e-mail address"),
+            "{hint}"
+        );
+        assert!(
+            !hint.contains("else: the monitoring user's e-mail"),
+            "{hint}"
+        );
+        let (_, hint) = forbidden(&mut f, Evidence::default());
+        assert!(hint.starts_with("most likely: --email-domain"), "{hint}");
+        assert!(hint.contains("; else: --allowed-group"), "{hint}");
+        assert!(
+            hint.contains("; else: the monitoring user's e-mail"),
+            "{hint}"
+        );
+    }
 }

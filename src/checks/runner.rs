@@ -428,9 +428,19 @@ async fn doctor(board: &Board<'_>) -> Vec<CheckResult> {
     if !board.config.doctor.enabled() {
         return Vec::new();
     }
+    // Which gateway's client to judge: the site's first answer says.
+    let relying = match board.gateway.get().await {
+        Ok(g) if *g == Gateway::OAuth2Proxy => {
+            board.proxy_login.now().map(|login| crate::doctor::Relying {
+                gateway: Gateway::OAuth2Proxy,
+                callback: login.callback(),
+            })
+        }
+        _ => None,
+    };
     match board.idp.get().await {
-        Ok(known) => crate::doctor::run(&known, board.http, true).await,
-        Err(_) => crate::doctor::run(board.config, board.http, false).await,
+        Ok(known) => crate::doctor::run(&known, board.http, true, relying.as_ref()).await,
+        Err(_) => crate::doctor::run(board.config, board.http, false, relying.as_ref()).await,
     }
 }
 

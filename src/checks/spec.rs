@@ -291,7 +291,7 @@ pub const PROBE: &[Spec] = &[
     },
     Spec {
         id: ids::IDP_CODE,
-        proves: "Pocket ID's interaction completes (authenticate, consent the first time) and a code for Access's client goes to Access's callback; `state` and `iss` round-trip",
+        proves: "Pocket ID's interaction completes (authenticate, consent the first time) and a code for the gateway's client goes to its callback (Access's, or oauth2-proxy's); `state` and `iss` round-trip",
         needs: &[Interaction, IdpSession],
         waits: &[Discovery],
         yields: &[Code],
@@ -462,13 +462,25 @@ pub const CONFIG: &[Spec] = &[
 ];
 
 const fn config(id: &'static str, proves: &'static str, needs: &'static [Fact]) -> Spec {
+    // A check of Cloudflare's configuration alone is the Access gateway's.
+    let mut i = 0;
+    let (mut cloudflare, mut pocket_id) = (false, false);
+    while i < needs.len() {
+        cloudflare |= matches!(needs[i], CloudflareConfig);
+        pocket_id |= matches!(needs[i], PocketIdConfig);
+        i += 1;
+    }
     Spec {
         id,
         proves,
         needs,
         waits: &[],
         yields: &[],
-        gateway: None,
+        gateway: if cloudflare && !pocket_id {
+            Some(Gateway::Access)
+        } else {
+            None
+        },
         runs: Runs::WithApiCredentials,
         explained_by: &[],
         stops: "failed",
@@ -577,6 +589,16 @@ mod tests {
             assert!(of(id).is_some(), "{id} is not declared");
         }
         assert_eq!(of("tls.id.example.com").map(|s| s.id), Some("tls.<host>"));
+    }
+
+    #[test]
+    fn the_checks_of_cloudflare_alone_are_the_access_gateways() {
+        let access: Vec<&str> = CONFIG
+            .iter()
+            .filter(|s| s.gateway == Some(Gateway::Access))
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(access, crate::doctor::ids::CLOUDFLARE);
     }
 
     #[test]

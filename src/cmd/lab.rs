@@ -246,7 +246,7 @@ pub(crate) fn lab_api_args(
         "--api-key-file".to_string(),
         api_key.display().to_string(),
         "--user".to_string(),
-        lab.monitor_user().to_string(),
+        lab::PROBE_EMAIL.to_string(),
     ]);
     let site_routes: Vec<String> = lab.route_args();
     let site_pairs: Vec<&[String]> = site_routes.chunks(2).collect();
@@ -536,16 +536,23 @@ fn print_oauth2_proxy(
         lab.addr(),
         lab.gateway()
     );
+    // The short form: the URL and how to reach the lab; the gateway and the rest are
+    // found.
+    let routes_and_ca: Vec<String> = check_args
+        .chunks(2)
+        .filter(|p| matches!(p[0].as_str(), "--resolve" | "--connect-to" | "--ca-file"))
+        .flat_map(|p| p.to_vec())
+        .collect();
     println!(
-        "Check it (the anonymous chain) with:\n  ssoprobe check {}\n",
-        check_args.join(" ")
+        "Check it with:\n  ssoprobe check https://{} {}\n",
+        lab::SERVICE_HOST,
+        routes_and_ca.join(" ")
     );
     let passkey_path = dir.join("probe.passkey");
     println!(
-        "Enrol a passkey for the lab's monitoring user, then check the whole login:\n  {}\n  ssoprobe check {} --passkey {}",
+        "Enrol a passkey for the lab's monitoring user, then add --passkey {} to the check for the whole login:\n  {}",
+        passkey_path.display(),
         enrol_command(lab, files, &passkey_path),
-        check_args.join(" "),
-        passkey_path.display()
     );
     let mut doctor_args = check_args.to_vec();
     doctor_args.extend(lab_api_args(lab, &files.cf_token, &files.api_key));

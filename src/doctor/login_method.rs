@@ -286,17 +286,25 @@ impl Facts<'_> {
                 // Not read for want of a token, or because reading failed (the
                 // check that failed says why).
                 let unread = match a.strip_prefix("skipped: ") {
+                    _ if self.relying.is_some() => {
+                        "oauth2-proxy has no API: o2p.start shows whether it sends it".to_string()
+                    }
                     Some(follows) if follows.starts_with("follows from") => follows.to_string(),
                     _ => "pass --cf-api-token-file to see whether it sends it".to_string(),
                 };
                 if client.pkce_enabled || client.is_public {
                     Ok(format!(
-                        "Pocket ID's client \"{cname}\" requires PKCE (Access's side not read: {unread})"
+                        "Pocket ID's client \"{cname}\" requires PKCE ({}'s side not read: {unread})",
+                        self.who()
                     ))
                 } else {
                     f.warn(
                         format!("Pocket ID's client \"{cname}\" does not require PKCE: a stolen code can be redeemed without the verifier"),
-                        format!("{enforce}, after checking that the Access login method has PKCE on"),
+                        if self.relying.is_some() {
+                            format!("{enforce}, after checking that oauth2-proxy runs with --code-challenge-method=S256")
+                        } else {
+                            format!("{enforce}, after checking that the Access login method has PKCE on")
+                        },
                     );
                     Ok(String::new())
                 }

@@ -71,6 +71,19 @@ pub mod ids {
     pub const CLIENT: &str = "config.client";
     /// The monitoring user at Pocket ID.
     pub const USER: &str = "config.user";
+    /// The checks of Cloudflare's configuration alone: not part of a run behind
+    /// another gateway.
+    pub const CLOUDFLARE: &[&str] = &[
+        TOKEN,
+        TEAM,
+        APP,
+        POLICY,
+        LOGIN_METHOD,
+        SCOPES,
+        TUNNEL,
+        DNS,
+        WAF,
+    ];
     /// Every configuration check, in report order.
     pub const ALL: &[&str] = &[
         TOKEN,
@@ -165,7 +178,51 @@ fn key_proven(clients: &Result<Vec<serde_json::Value>, ApiError>) -> bool {
 
 /// The configuration checks of one run, in report order.
 /// `idp_known`: whether Pocket ID's URL is known (without it, its side is not read).
-pub async fn run(config: &Config, http: &Http, idp_known: bool) -> Vec<CheckResult> {
+pub async fn run(
+    config: &Config,
+    http: &Http,
+    idp_known: bool,
+    relying: Option<&Relying>,
+) -> Vec<CheckResult> {
+    // The site's gateway: the run's (found on the chain), else --gateway's. Behind
+    // oauth2-proxy there is no Cloudflare configuration to read, and its client's
+    // callback is oauth2-proxy's.
+    let proxied = match relying {
+        Some(r) => Some(r.clone()),
+        None if config.gateway == Some(crate::config::Gateway::OAuth2Proxy) => {
+            let mut callback = config.service.clone();
+            callback.set_path(&format!("{}/callback", crate::oauth2proxy::DEFAULT_PREFIX));
+            callback.set_query(None);
+            Some(Relying {
+                gateway: crate::config::Gateway::OAuth2Proxy,
+                callback: callback.to_string(),
+            })
+        }
+        None => None,
+    }
+    .filter(|r| r.gateway == crate::config::Gateway::OAuth2Proxy);
+    let mut checks = run_for(config, http, idp_known, proxied.as_ref()).await;
+    if proxied.is_some() {
+        checks.retain(|c| !ids::CLOUDFLARE.contains(&c.id.as_str()));
+    }
+    checks
+}
+
+/// The gateway whose client the Pocket ID checks judge, and its callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relying {
+    /// The gateway in front of the site.
+    pub gateway: crate::config::Gateway,
+    /// The callback it sends to Pocket ID as `redirect_uri`.
+    pub callback: String,
+}
+
+async fn run_for(
+    config: &Config,
+    http: &Http,
+    idp_known: bool,
+    relying: Option<&Relying>,
+) -> Vec<CheckResult> {
     // Pocket ID's side needs its URL, and its admin key goes only to a Pocket ID the
     // operator named: otherwise its checks skip, saying how to run them.
     let withheld = if !idp_known {
@@ -176,14 +233,14 @@ pub async fn run(config: &Config, http: &Http, idp_known: bool) -> Vec<CheckResu
         None
     };
     let Some(why) = withheld else {
-        return crate::http::without_cookies(run_without_cookies(config, http, true))
+        return crate::http::without_cookies(run_without_cookies(config, http, true, relying))
             .await
             .0;
     };
     let mut without = config.clone();
     without.doctor.api_key = None;
     let (mut checks, unread_by) =
-        crate::http::without_cookies(run_without_cookies(&without, http, idp_known)).await;
+        crate::http::without_cookies(run_without_cookies(&without, http, idp_known, relying)).await;
     let why = if idp_known {
         why
     } else {
@@ -221,11 +278,18 @@ async fn run_without_cookies(
     config: &Config,
     http: &Http,
     idp_known: bool,
+    relying: Option<&Relying>,
 ) -> (Vec<CheckResult>, Option<&'static str>) {
     let doctor = &config.doctor;
+    // Behind oauth2-proxy, Cloudflare's configuration is not the site's.
+    let doctor_cf = if relying.is_some() {
+        None
+    } else {
+        doctor.cf.as_ref()
+    };
     let (cf, pid_base) = futures::join!(
         async {
-            match &doctor.cf {
+            match doctor_cf {
                 Some(settings) => Some(read_cloudflare(config, http, settings, idp_known).await),
                 None => None,
             }
@@ -251,13 +315,17 @@ async fn run_without_cookies(
             .as_ref()
             .and_then(|(file, _)| file.email.clone())
     });
-    // Access's callback for this team, when the team is known.
-    let callback = cf
-        .as_ref()
-        .and_then(|cf| cf.org.as_ref().ok())
-        .and_then(|o| o.auth_domain.clone())
-        .or_else(|| config.team_domain.clone())
-        .map(|t| crate::cloudflare::callback_url(&t.to_ascii_lowercase()));
+    // The gateway's callback: oauth2-proxy's, or Access's for this team when the team
+    // is known.
+    let callback = match relying {
+        Some(r) => Some(r.callback.clone()),
+        None => cf
+            .as_ref()
+            .and_then(|cf| cf.org.as_ref().ok())
+            .and_then(|o| o.auth_domain.clone())
+            .or_else(|| config.team_domain.clone())
+            .map(|t| crate::cloudflare::callback_url(&t.to_ascii_lowercase())),
+    };
     let pid = match &doctor.api_key {
         Some(key) => Some(
             read_pocket_id(
@@ -275,6 +343,7 @@ async fn run_without_cookies(
     };
     let facts = Facts {
         config,
+        relying,
         idp_known,
         cf: cf.as_ref(),
         pid: pid.as_ref(),
@@ -301,6 +370,8 @@ fn pid_discovery(pid: Option<&Pid>) -> Option<&Discovery> {
 
 struct Facts<'a> {
     config: &'a Config,
+    /// The gateway whose client is judged, when it is not Access.
+    relying: Option<&'a Relying>,
     /// Whether `config.idp` is Pocket ID's URL (else the site's, standing in).
     idp_known: bool,
     cf: Option<&'a Cf>,
@@ -520,6 +591,14 @@ impl Facts<'_> {
             .map(|i| i.name.clone())
             .unwrap_or_else(|| id.to_string());
         server_text(&name)
+    }
+
+    /// The gateway whose client is judged, in a sentence.
+    fn who(&self) -> &'static str {
+        match self.relying {
+            Some(r) => r.gateway.who(),
+            None => "Access",
+        }
     }
 
     fn team_domain(&self) -> Option<String> {

@@ -410,4 +410,7 @@ pub struct PidUser {
     /// Groups.
     #[serde(default)]
     pub user_groups: Vec<PidGroup>,
+    /// Whether the e-mail address is verified (oauth2-proxy refuses unverified ones).
+    #[serde(default)]
+    pub email_verified: Option<bool>,
 }

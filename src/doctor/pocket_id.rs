@@ -95,9 +95,17 @@ impl Facts<'_> {
         };
         let name = server_text(&client.name);
         f.detail("client", name.clone());
-        match self.team_domain() {
-            Some(team) => judge_callback(f, client, &name, &team),
-            None => f.detail(
+        let who = self.who();
+        match (self.relying, self.team_domain()) {
+            (Some(r), _) => judge_callback(f, client, &name, &r.callback, who),
+            (None, Some(team)) => judge_callback(
+                f,
+                client,
+                &name,
+                &crate::cloudflare::callback_url(&team),
+                who,
+            ),
+            (None, None) => f.detail(
                 "callback",
                 "not checked: the team is unknown (pass --team or --cf-api-token-file)",
             ),
@@ -110,21 +118,21 @@ impl Facts<'_> {
         );
         if client.requires_pushed_authorization_requests {
             f.fail(
-                format!("Pocket ID's client \"{name}\" requires pushed authorization requests (PAR), which Access does not send"),
+                format!("Pocket ID's client \"{name}\" requires pushed authorization requests (PAR), which {who} does not send"),
                 format!("turn off \"Requires Pushed Authorization Requests\" on the client (OIDC Clients → {name} → Show Advanced Options)"),
             );
         }
         if !client.is_public {
-            judge_secrets(f, client, &name);
+            judge_secrets(f, client, &name, self.relying.is_some());
         }
         if client.requires_reauthentication {
             f.warn(
-                format!("Pocket ID's client \"{name}\" requires re-authentication: every Access login asks for the passkey again"),
+                format!("Pocket ID's client \"{name}\" requires re-authentication: every {who} login asks for the passkey again"),
                 format!("turn off \"Requires re-authentication\" on the client (OIDC Clients → {name}) unless that is intended"),
             );
         }
         Ok(format!(
-            "Pocket ID's client \"{name}\" lists Access's callback"
+            "Pocket ID's client \"{name}\" lists {who}'s callback"
         ))
     }
 
@@ -197,15 +205,33 @@ impl Facts<'_> {
         {
             judge_allowed_groups(f, client, user, &uname);
         }
+        // oauth2-proxy refuses an unverified address (one 403 for all its rules).
+        if let Some(verified) = user.email_verified {
+            f.detail("email_verified", verified);
+            if !verified && self.relying.is_some() {
+                f.fail(
+                    format!("Pocket ID user {uname}'s e-mail address {email} is not verified: oauth2-proxy refuses the login with its generic 403"),
+                    format!("mark the address verified (Users → {uname}), or start oauth2-proxy with --insecure-oidc-allow-unverified-email"),
+                );
+            }
+        }
+        f.detail(
+            "groups",
+            user.user_groups
+                .iter()
+                .take(20)
+                .map(|g| server_text(&g.name))
+                .collect::<Vec<_>>(),
+        );
         Ok(format!(
             "Pocket ID user {uname} is enabled, has a passkey and may use the client"
         ))
     }
 }
 
-/// Judges the client's callback URLs: Access's callback for `team` must be among them.
-fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, team: &str) {
-    let callback = crate::cloudflare::callback_url(team);
+/// Judges the client's callback URLs: the gateway's `callback` (Access's for this team,
+/// or oauth2-proxy's) must be among them; `who` names the gateway.
+fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, callback: &str, who: &str) {
     if client.callback_urls.is_empty() {
         f.fail(
             format!("Pocket ID's client \"{name}\" has no callback URL: Pocket ID refuses every login for it"),
@@ -214,20 +240,25 @@ fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, team: &str) 
     } else if !client
         .callback_urls
         .iter()
-        .any(|u| callback_matches(u, &callback))
+        .any(|u| callback_matches(u, callback))
     {
-        let other_team = client
-            .callback_urls
-            .iter()
-            .find(|u| u.contains(".cloudflareaccess.com/") && !u.contains(team));
+        let team = url::Url::parse(callback)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let other_team = client.callback_urls.iter().find(|u| {
+            callback.contains(".cloudflareaccess.com/")
+                && u.contains(".cloudflareaccess.com/")
+                && !u.contains(&team)
+        });
         let near = client
             .callback_urls
             .iter()
-            .find_map(|u| crate::text::small_difference(u, &callback).map(|fix| (u, fix)));
+            .find_map(|u| crate::text::small_difference(u, callback).map(|fix| (u, fix)));
         if let Some((listed, fix)) = near {
             f.fail(
                 format!(
-                    "Pocket ID's client \"{name}\" lists {}, Access sends {callback}",
+                    "Pocket ID's client \"{name}\" lists {}, {who} sends {callback}",
                     server_text(listed)
                 ),
                 format!(
@@ -242,7 +273,7 @@ fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, team: &str) 
                 server_text(o)
             ),
             None => format!(
-                "Pocket ID's client \"{name}\" does not list Access's callback {callback} (it lists {})",
+                "Pocket ID's client \"{name}\" does not list {who}'s callback {callback} (it lists {})",
                 text::list(&client.callback_urls, ", ")
             ),
         };
@@ -252,7 +283,18 @@ fn judge_callback(f: &mut Findings, client: &PidClient, name: &str, team: &str) 
 
 /// Judges a confidential client's secrets: every one expired fails (Access's code
 /// exchange would get invalid_client), the last ones expiring soon warns.
-fn judge_secrets(f: &mut Findings, client: &PidClient, name: &str) {
+fn judge_secrets(f: &mut Findings, client: &PidClient, name: &str, proxied: bool) {
+    let (who, paste) = if proxied {
+        (
+            "oauth2-proxy",
+            "give it to oauth2-proxy (--client-secret-file) and restart it",
+        )
+    } else {
+        (
+            "Access",
+            "paste it into the Access login method's Client secret",
+        )
+    };
     let secrets = client
         .credentials
         .as_ref()
@@ -272,8 +314,8 @@ fn judge_secrets(f: &mut Findings, client: &PidClient, name: &str) {
     f.detail("active_secrets", active.len());
     if !secrets.is_empty() && active.is_empty() {
         f.fail(
-            format!("every secret of Pocket ID's client \"{name}\" has expired: Access's code exchange gets invalid_client"),
-            format!("create a new client secret (OIDC Clients → {name} → Client secrets) and paste it into the Access login method's Client secret"),
+            format!("every secret of Pocket ID's client \"{name}\" has expired: {who}'s code exchange gets invalid_client"),
+            format!("create a new client secret (OIDC Clients → {name} → Client secrets) and {paste}"),
         );
     } else if !active.is_empty()
         && active
@@ -287,8 +329,12 @@ fn judge_secrets(f: &mut Findings, client: &PidClient, name: &str) {
             .map(|e| (e - now) / 86_400)
             .unwrap_or(0);
         f.warn(
-            format!("the last active secret of Pocket ID's client \"{name}\" expires in {days} days"),
-            format!("create a new secret (OIDC Clients → {name}) and paste it into Access before the old one expires"),
+            format!(
+                "the last active secret of Pocket ID's client \"{name}\" expires in {days} days"
+            ),
+            format!(
+                "create a new secret (OIDC Clients → {name}) and {paste} before the old one expires"
+            ),
         );
     }
 }

@@ -219,13 +219,18 @@ pub fn human(outcome: &Outcome, target: &Target, every_problem: bool) -> String 
         target.service,
         target.idp
     ));
-    let discovered = target.found.discovered();
+    // The gateway is in the header already.
+    let discovered: Vec<_> = target
+        .found
+        .discovered()
+        .into_iter()
+        .filter(|(k, _)| *k != "gateway")
+        .collect();
     if !discovered.is_empty() {
         let words: Vec<String> = discovered
             .iter()
             .map(|(k, v)| {
                 let name = match *k {
-                    "gateway" => "gateway",
                     "team" => "team",
                     "aud" => "AUD",
                     "idp" => "Pocket ID",

@@ -129,8 +129,16 @@ impl Probe {
 
 #[tokio::test]
 async fn anonymous_requests_get_the_sign_in_page_or_the_login_and_scripts_401() {
-    for variant in Variant::ALL {
-        let p = start_o2p(variant, &[]).await;
+    let cases = Variant::ALL
+        .into_iter()
+        .flat_map(|v| [(v, false), (v, true)]);
+    for (variant, sign_in_page) in cases {
+        let faults: &[Fault] = if sign_in_page {
+            &[Fault::O2pSignInPage]
+        } else {
+            &[]
+        };
+        let p = start_o2p(variant, faults).await;
         let home = p.url(SERVICE_HOST, "/x?y=1");
         for accept in [Some(BROWSER_ACCEPT), Some("*/*"), None] {
             let mut request = p.client.get(&home);
@@ -139,7 +147,7 @@ async fn anonymous_requests_get_the_sign_in_page_or_the_login_and_scripts_401() 
             }
             let r = request.send().await.expect("a response");
             assert_eq!(header(&r, "server"), front_server(variant));
-            if variant == Variant::Rebranded {
+            if !sign_in_page {
                 // --skip-provider-button: straight to Pocket ID.
                 assert_authorize(&r, true, "/x?y=1");
                 continue;
@@ -192,7 +200,7 @@ async fn anonymous_requests_get_the_sign_in_page_or_the_login_and_scripts_401() 
             .await;
         assert_authorize(&off_site, true, "/");
         let sign_in = p.get(&p.url(SERVICE_HOST, "/oauth2/sign_in?rd=/foo")).await;
-        if variant == Variant::Rebranded {
+        if !sign_in_page {
             assert_authorize(&sign_in, true, "/foo");
         } else {
             assert_eq!(sign_in.status(), StatusCode::OK);
@@ -285,7 +293,8 @@ async fn the_whole_login_through_oauth2_proxy_reaches_the_site_under_every_face(
         assert_eq!(userinfo["user"], enrolled.user_id.as_str());
         assert_eq!(userinfo["preferredUsername"], "probe");
 
-        // Sign-out asks the browser to drop the cookie; the session itself lives on.
+        // Sign-out asks the browser to drop the cookie and ends the session in the
+        // store (a copy of the cookie no longer works).
         let out = browser
             .get(p.url(SERVICE_HOST, "/oauth2/sign_out"))
             .send()
@@ -298,10 +307,11 @@ async fn the_whole_login_through_oauth2_proxy_reaches_the_site_under_every_face(
             .client
             .get(p.url(SERVICE_HOST, "/"))
             .header("cookie", format!("_oauth2_proxy={session}"))
+            .header("accept", "application/json")
             .send()
             .await
             .expect("a response");
-        assert_eq!(replayed.status(), StatusCode::OK);
+        assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
         // A cookie oauth2-proxy never made is no session.
         let forged = p
             .client
@@ -592,4 +602,29 @@ async fn fault_o2p_email_unverified() {
             "{page}"
         );
     }
+}
+
+#[tokio::test]
+async fn with_the_cookie_session_store_sign_out_leaves_a_copy_working() {
+    let p = start_o2p(Variant::Terse, &[Fault::O2pCookieSession]).await;
+    let mut enrolled = p.enrol().await;
+    let (browser, callback) = p.o2p_login_to_callback(&mut enrolled).await;
+    let (session, _) = set_cookie(&callback, "_oauth2_proxy").expect("a session");
+    // The cookie store's cookie is the encrypted session itself (2844 characters as
+    // captured), a server-side store's a short ticket.
+    assert!(session.len() > 2000, "{}", session.len());
+    let out = browser
+        .get(p.url(SERVICE_HOST, "/oauth2/sign_out"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(out.status(), StatusCode::FOUND);
+    let replayed = p
+        .client
+        .get(p.url(SERVICE_HOST, "/oauth2/auth"))
+        .header("cookie", format!("_oauth2_proxy={session}"))
+        .send()
+        .await
+        .expect("a response");
+    assert_eq!(replayed.status(), StatusCode::ACCEPTED);
 }
