@@ -211,6 +211,8 @@ pub enum IdpSource {
     PasskeyFile,
     /// Access's redirect to it, found by the run.
     Discovered,
+    /// oauth2-proxy's redirect to it, found by the run.
+    DiscoveredByProxy,
     /// The Auth URL of Cloudflare's login method for it (`doctor`).
     CloudflareLoginMethod,
     /// Not known before the run: found from Access's redirect, or not at all.
@@ -230,6 +232,7 @@ impl IdpSource {
             IdpSource::Given => "given",
             IdpSource::PasskeyFile => "the passkey file",
             IdpSource::Discovered => "Access's redirect to it",
+            IdpSource::DiscoveredByProxy => "oauth2-proxy's redirect to it",
             IdpSource::CloudflareLoginMethod => "the Auth URL of Cloudflare's login method",
             IdpSource::Unknown => "unknown",
         }

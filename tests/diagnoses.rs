@@ -709,8 +709,8 @@ const SCENARIOS: &[Scenario] = &[
         2,
         "service.redirect",
         "fail",
-        "oauth2-proxy is not running",
-        "fix what its log's last line names, start oauth2-proxy again",
+        "most likely: oauth2-proxy exited at start-up: Pocket ID answers now and publishes the issuer https://id.example.com",
+        "start oauth2-proxy again; if it exits, fix what its log's last line names",
     ),
     o(
         "o2p-upstream-down",

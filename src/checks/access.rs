@@ -136,6 +136,9 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
     (f.finish(""), None)
 }
 
+/// Why oauth2-proxy is not running behind its front proxy, for a hint.
+pub const O2P_EXITS: &str = "it exits at start-up, and never retries, when it cannot read Pocket ID's discovery (Pocket ID down or unreachable when it started), when --oidc-issuer-url is not exactly Pocket ID's APP_URL (a trailing slash, http for https), or when its cookie secret is not 16, 24 or 32 bytes — the last line of its log says which: fix that and start it again";
+
 /// Fails the check when the gateway found is not the one `--gateway` names.
 fn judge_gateway(f: &mut Findings, config: &Config, found: Gateway) {
     if let Some(expected) = config.gateway
@@ -340,11 +343,10 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
                     .map(|s| format!(" (Server: {})", crate::text::server_text(s)))
                     .unwrap_or_default()
             );
-            let o2p = "oauth2-proxy is not running: it exits at start-up, and never retries, when it cannot read Pocket ID's discovery (Pocket ID down or unreachable when it started), when --oidc-issuer-url is not exactly Pocket ID's APP_URL (a trailing slash, http for https), or when its cookie secret is not 16, 24 or 32 bytes — the last line of its log says which: fix that and start it again";
             let hint = match config.gateway {
-                Some(Gateway::OAuth2Proxy) => o2p.to_string(),
+                Some(Gateway::OAuth2Proxy) => format!("oauth2-proxy is not running: {O2P_EXITS}"),
                 _ => format!(
-                    "start what the front proxy forwards {} to, or correct its upstream address; if that is {o2p}",
+                    "start what the front proxy forwards {} to, or correct its upstream address; if that is oauth2-proxy, {O2P_EXITS}",
                     last.url.host_str().unwrap_or_default()
                 ),
             };

@@ -218,10 +218,49 @@ fn no_answer_in_time(c: &CheckResult) -> bool {
     c.status == Status::Fail && c.details.get("no_answer_in_time") == Some(&Value::Bool(true))
 }
 
+/// The site's front proxy answers 5xx with nothing behind it: when that may be
+/// oauth2-proxy, which exits at start-up and never retries, what Pocket ID's checks
+/// found now tells its start-up failures apart — Pocket ID down (most likely the cause
+/// then), or up and publishing the issuer `--oidc-issuer-url` must name.
+fn front_proxy_alone(checks: &mut [CheckResult]) {
+    let Some(at) = checks.iter().position(|c| {
+        c.id == ids::SERVICE_REDIRECT
+            && c.status == Status::Fail
+            && c.details.get("symptom").and_then(Value::as_str) == Some("service.front_proxy_alone")
+    }) else {
+        return;
+    };
+    let down = checks
+        .iter()
+        .find(|c| IDP_ENDPOINTS.contains(&c.id.as_str()) && host_down(c))
+        .map(|c| c.id.clone());
+    let issuer = checks
+        .iter()
+        .find(|c| c.id == ids::IDP_DISCOVERY && c.status == Status::Pass)
+        .and_then(|c| c.details.get("issuer"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let lead = match checks[at].hint.as_deref() {
+        Some(h) if h.starts_with("oauth2-proxy") => "",
+        _ => "if oauth2-proxy stands behind the front proxy — ",
+    };
+    let hint = match (down, issuer) {
+        (Some(by), _) => format!(
+            "most likely: {lead}Pocket ID is down ({by} finds it down now), so oauth2-proxy exited at start-up and did not retry: start Pocket ID, then oauth2-proxy; else: oauth2-proxy's --oidc-issuer-url is not exactly Pocket ID's APP_URL, or its cookie secret is not 16, 24 or 32 bytes — the last line of its log says which"
+        ),
+        (None, Some(issuer)) => format!(
+            "most likely: {lead}oauth2-proxy exited at start-up: Pocket ID answers now and publishes the issuer {issuer} (idp.discovery), so start oauth2-proxy again (it does not retry after a Pocket ID that was down when it started); else: its --oidc-issuer-url is not exactly {issuer}, or its cookie secret is not 16, 24 or 32 bytes — if it exits again, the last line of its log says which"
+        ),
+        (None, None) => return,
+    };
+    checks[at].hint = Some(crate::redact::terminal_safe(&hint));
+}
+
 /// Makes a failure that follows from an earlier one say so, instead of giving its own
 /// fix for a consequence: "follows from idp.discovery — fix that first: …". The check's
 /// own finding stays; `details.follows_from` names the cause.
 pub fn attribute_causes(checks: &mut [CheckResult]) {
+    front_proxy_alone(checks);
     let failed = |checks: &[CheckResult], id: &str| {
         checks
             .iter()

@@ -794,7 +794,7 @@ pub fn o2p_start<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
                 Ok(idp) => {
                     let mut known = b.config.clone();
                     known.idp = idp;
-                    known.idp_source = IdpSource::Discovered;
+                    known.idp_source = IdpSource::DiscoveredByProxy;
                     b.idp.put(known);
                 }
                 Err(why) => b.idp.missing(why),

@@ -33,7 +33,7 @@ pub(crate) fn run(args: &CheckArgs, matches: Option<&clap::ArgMatches>) -> Resul
         };
         let idp = match c.idp_source {
             crate::config::IdpSource::Unknown => {
-                "Pocket ID (found from Access's redirect at run time)".to_string()
+                "Pocket ID (found from the gateway's redirect at run time)".to_string()
             }
             _ => crate::pocketid::oidc::normalise_base(&c.idp),
         };

@@ -156,10 +156,16 @@ pub struct Lab {
 
 impl Lab {
     pub fn start(faults: &[&str]) -> Lab {
+        Lab::start_gateway("access", faults)
+    }
+
+    /// The lab with `gateway` (`access`, `oauth2-proxy`) in front of the site.
+    pub fn start_gateway(gateway: &str, faults: &[&str]) -> Lab {
         let dir = std::env::temp_dir().join(format!("ssoprobe-login-{}", uuid_like()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = bin();
         cmd.arg("lab").arg("--dir").arg(&dir);
+        cmd.args(["--gateway", gateway]);
         for f in faults {
             cmd.args(["--fault", f]);
         }
@@ -193,10 +199,14 @@ impl Lab {
             }
         }
         assert!(!check.is_empty(), "the lab printed no check command");
+        // The flags that route to the lab, wherever they stand in the line (the
+        // short form starts with the URL).
         let mut routes = Vec::new();
-        for pair in check.chunks(2) {
-            if pair[0] == "--resolve" || pair[0] == "--connect-to" || pair[0] == "--ca-file" {
-                routes.extend(pair.iter().cloned());
+        for (i, arg) in check.iter().enumerate() {
+            if ["--resolve", "--connect-to", "--ca-file"].contains(&arg.as_str())
+                && let Some(value) = check.get(i + 1)
+            {
+                routes.extend([arg.clone(), value.clone()]);
             }
         }
         Lab {

@@ -1091,7 +1091,7 @@ impl Lab {
         let hosts = server::Hosts {
             service,
             team: access::team_router(access),
-            idp: pocketid::router(&faults, variant, pocket_id, Arc::clone(&api_log)),
+            idp: pocketid::router(&faults, variant, gateway, pocket_id, Arc::clone(&api_log)),
             cf_api: cfapi::router(cf_api, Arc::clone(&api_log)),
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config);
@@ -1132,13 +1132,21 @@ impl Lab {
     /// `--resolve HOST:443:ADDR` for each host when the lab listens on port 443,
     /// else `--connect-to HOST:443:127.0.0.1:PORT`.
     pub fn route_args(&self) -> Vec<String> {
-        self.routes_for(&[SERVICE_HOST, TEAM_HOST, IDP_HOST])
+        match self.gateway {
+            Gateway::Access => self.routes_for(&[SERVICE_HOST, TEAM_HOST, IDP_HOST]),
+            // No Cloudflare in front of this stack.
+            Gateway::Oauth2Proxy => self.routes_for(&[SERVICE_HOST, IDP_HOST]),
+        }
     }
 
     /// [`Lab::route_args`] plus the same for [`CF_API_HOST`]: what `ssoprobe
-    /// doctor` needs to reach the lab's Cloudflare API too.
+    /// doctor` needs to reach the lab's Cloudflare API too (behind oauth2-proxy there
+    /// is no Cloudflare configuration to read).
     pub fn doctor_route_args(&self) -> Vec<String> {
-        self.routes_for(&[SERVICE_HOST, TEAM_HOST, IDP_HOST, CF_API_HOST])
+        match self.gateway {
+            Gateway::Access => self.routes_for(&[SERVICE_HOST, TEAM_HOST, IDP_HOST, CF_API_HOST]),
+            Gateway::Oauth2Proxy => self.route_args(),
+        }
     }
 
     /// The routing flags for `hosts`.

@@ -188,6 +188,7 @@ pub(super) fn router(config: ProxyConfig<'_>) -> Result<Router, reqwest::Error> 
         .route("/oauth2/auth", any(auth))
         .route("/oauth2/userinfo", any(userinfo))
         .route("/oauth2/sign_out", any(sign_out))
+        .route("/oauth2/static/{*file}", any(static_file))
         .fallback(gate)
         .with_state(proxy)
         .layer(front))
@@ -195,7 +196,10 @@ pub(super) fn router(config: ProxyConfig<'_>) -> Result<Router, reqwest::Error> 
 
 /// What the front proxy adds to every answer: Caddy's `Server` (classic), nginx's
 /// (rebranded); Traefik adds none (terse).
-async fn stamp_front(State(variant): State<Variant>, mut response: Response) -> Response {
+pub(super) async fn stamp_front(
+    State(variant): State<Variant>,
+    mut response: Response,
+) -> Response {
     let server = match variant {
         Variant::Classic => Some("Caddy"),
         Variant::Rebranded => Some("nginx"),
@@ -268,9 +272,30 @@ async fn robots() -> Response {
     (
         StatusCode::OK,
         [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "User-agent: *\nDisallow: /",
+        "User-agent: *\nDisallow: /\n",
     )
         .into_response()
+}
+
+/// `/oauth2/static/…`: the pages' style sheets (Bulma), with the no-cache headers.
+async fn static_file(uri: Uri) -> Response {
+    let mut response = if uri.path().ends_with(".css") {
+        (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "text/css; charset=utf-8")],
+            "/*! bulma.io v0.9.4 | MIT License | github.com/jgthms/bulma */\n",
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "404 page not found\n",
+        )
+            .into_response()
+    };
+    no_cache(response.headers_mut());
+    response
 }
 
 /// A redirect as Go's `http.Redirect` writes it for a GET.
@@ -431,8 +456,9 @@ impl Proxy {
             "https://{IDP_HOST}/authorize?{}",
             wire::go_encode_query(&pairs)
         );
-        // The real cookie holds the encrypted login (352 characters as captured).
-        let csrf = wire::b64url(&wire::random_bytes(264));
+        // The real cookie holds the encrypted login: 352 characters as captured, 176
+        // without the PKCE verifier.
+        let csrf = wire::b64url(&wire::random_bytes(if self.pkce { 264 } else { 132 }));
         {
             let mut logins = lock(&self.logins);
             logins.retain(|_, l| l.created.elapsed().as_secs() < CSRF_TTL);
@@ -504,6 +530,17 @@ impl Proxy {
     }
 }
 
+/// The line that clears the session cookie.
+const CLEAR_SESSION: &str = "_oauth2_proxy=; Path=/; Max-Age=0; HttpOnly; Secure";
+
+/// Whether the request carries a session cookie oauth2-proxy cannot load (not one it
+/// made, ended, or expired): it answers as without one, and clears it ("Error loading
+/// cookied session … removing session").
+fn stale_session(proxy: &Proxy, headers: &HeaderMap) -> bool {
+    wire::cookie(headers, SESSION_COOKIE).is_some_and(|v| !v.is_empty())
+        && proxy.session(headers).is_none()
+}
+
 /// Every path oauth2-proxy does not serve itself: the site, for a session; else
 /// `401 {}` for a script, the sign-in page (or, with `--skip-provider-button`, the
 /// login) for a browser.
@@ -520,19 +557,36 @@ async fn gate(State(proxy): State<Arc<Proxy>>, uri: Uri, headers: HeaderMap) -> 
         return response;
     }
     if wants_json(&headers) {
-        return (
+        let mut response = (
             StatusCode::UNAUTHORIZED,
             [(CONTENT_TYPE, "application/json")],
             "{}",
         )
             .into_response();
+        if stale_session(&proxy, &headers) {
+            append_cookie(response.headers_mut(), CLEAR_SESSION);
+        }
+        return response;
     }
-    let rd = uri.path_and_query().map_or("/", |p| p.as_str());
-    if proxy.skip_provider_button {
+    // oauth2-proxy never returns into its own prefix.
+    let rd = match uri.path_and_query().map_or("/", |p| p.as_str()) {
+        p if p.starts_with("/oauth2/") => "/",
+        p => p,
+    };
+    let stale = stale_session(&proxy, &headers);
+    let mut response = if proxy.skip_provider_button {
         proxy.start_login(rd)
     } else {
         proxy.sign_in_page(StatusCode::FORBIDDEN, rd)
+    };
+    if stale {
+        // The session loader clears it, and the sign-in page once more.
+        let times = if proxy.skip_provider_button { 1 } else { 2 };
+        for _ in 0..times {
+            append_cookie(response.headers_mut(), CLEAR_SESSION);
+        }
     }
+    response
 }
 
 /// `/oauth2/start[?rd=…]`: the login, returning to `rd` when it is on this site.
@@ -659,7 +713,13 @@ async fn auth(State(proxy): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
             }
             response
         }
-        None => text(StatusCode::UNAUTHORIZED, "Unauthorized\n"),
+        None => {
+            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            if stale_session(&proxy, &headers) {
+                append_cookie(response.headers_mut(), CLEAR_SESSION);
+            }
+            response
+        }
     }
 }
 

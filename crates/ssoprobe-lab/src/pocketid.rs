@@ -396,6 +396,7 @@ fn discovery(app_url: &str, internal_url: &str) -> serde_json::Value {
 pub(super) fn router(
     faults: &FaultSet,
     variant: Variant,
+    gateway: super::Gateway,
     pocket_id: Arc<PocketId>,
     log: Arc<apilog::ApiLog>,
 ) -> Router {
@@ -429,7 +430,15 @@ pub(super) fn router(
             ));
         }
     }
-    let front = front.layer(middleware::map_response(edge::stamp));
+    // Behind Cloudflare with Access; behind the oauth2-proxy stack's own front proxy
+    // otherwise.
+    let front = match gateway {
+        super::Gateway::Access => front.layer(middleware::map_response(edge::stamp)),
+        super::Gateway::Oauth2Proxy => front.layer(middleware::map_response_with_state(
+            variant,
+            super::o2p::stamp_front,
+        )),
+    };
     let front = if faults.has(Fault::IdpSlow) {
         front.layer(middleware::from_fn(stall))
     } else {
@@ -443,6 +452,21 @@ pub(super) fn router(
         },
         apilog::record,
     ))
+}
+
+/// The Content-Security-Policy Pocket ID sets on every answer of its own
+/// (`middleware/csp_middleware.go`), with a fresh script nonce.
+async fn csp(mut response: Response) -> Response {
+    let nonce = wire::b64url(&wire::random_bytes(16));
+    let policy = format!(
+        "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; img-src * blob:;font-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'nonce-{nonce}'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("content-security-policy"), value);
+    }
+    response
 }
 
 /// Pocket ID's own routes and middleware.
@@ -534,6 +558,7 @@ fn pocket_id_app(pocket_id: Arc<PocketId>) -> Router {
         .fallback(spa)
         .with_state(pocket_id)
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::map_response(csp))
 }
 
 /// Pocket ID's per-request middleware: an `X-Request-Id` on every answer, the error
