@@ -452,6 +452,53 @@ impl Drop for Serve {
 }
 
 #[test]
+fn serve_probes_an_oauth2_proxy_target_as_it_probes_an_access_one() {
+    let lab = Lab::start_gateway("oauth2-proxy", &[]);
+    let pk = lab.path("probe.passkey");
+    assert_eq!(lab.enroll(&pk).code, 0);
+    let ca = lab
+        .routes
+        .chunks(2)
+        .find(|p| p[0] == "--ca-file")
+        .map(|p| p[1].clone())
+        .unwrap_or_default();
+    let resolve: Vec<String> = lab
+        .routes
+        .chunks(2)
+        .filter(|p| p[0] == "--resolve" || p[0] == "--connect-to")
+        .map(|p| format!("\"{}\"", p[1]))
+        .collect();
+    let key = if lab.routes.iter().any(|r| r == "--resolve") {
+        "resolve"
+    } else {
+        "connect_to"
+    };
+    let cfg = lab.dir.join("o2p.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "ca_file = \"{ca}\"\n{key} = [{}]\n\n[targets.wiki]\nservice = \"https://service.example.com\"\ngateway = \"oauth2-proxy\"\npasskey = \"{pk}\"\n",
+            resolve.join(", ")
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(cfg.to_str().unwrap(), &[]);
+    let (status, body) = http_get(serve.port, "/probe?target=wiki").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\nprobe_success 1\n"), "{body}");
+    for check in ["o2p.start", "o2p.callback", "o2p.session", "service.reach"] {
+        assert!(
+            body.contains(&format!(
+                "ssoprobe_check_success{{target=\"wiki\",check=\"{check}\"}} 1"
+            )),
+            "{check}\n{body}"
+        );
+    }
+    assert!(!body.contains("check=\"access."), "{body}");
+    assert!(serve.stop().success(), "serve exits 0 on SIGTERM");
+}
+
+#[test]
 fn serve_probes_targets_and_logs_in_at_most_once_per_interval() {
     let lab = Lab::start(&[]);
     let pk = lab.path("probe.passkey");

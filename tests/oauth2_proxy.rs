@@ -244,3 +244,27 @@ fn doctor_behind_oauth2_proxy_reads_pocket_id_alone() {
         "is not verified: oauth2-proxy refuses the login",
     );
 }
+
+#[test]
+fn doctor_finds_oauth2_proxys_client_by_the_id_its_request_names() {
+    // No --client-id: the client id comes from /oauth2/start's request, so the client
+    // whose callback list lacks oauth2-proxy's is still found and judged.
+    let lab = Lab::start_gateway("oauth2-proxy", &["o2p-callback-not-registered"]);
+    let key = lab.path("api-key.txt");
+    let run = lab.check(&[
+        "--idp",
+        "https://id.example.com",
+        "--api-key-file",
+        &key,
+        "--user",
+        "probe@example.com",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let client = run.check("config.client");
+    assert_eq!(client["status"], "fail", "{}", run.dump());
+    run.assert_says(
+        &client,
+        "summary",
+        "does not list oauth2-proxy's callback https://service.example.com/oauth2/callback",
+    );
+}

@@ -240,16 +240,17 @@ fn front_proxy_alone(checks: &mut [CheckResult]) {
         .and_then(|c| c.details.get("issuer"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let lead = match checks[at].hint.as_deref() {
-        Some(h) if h.starts_with("oauth2-proxy") => "",
-        _ => "if oauth2-proxy stands behind the front proxy — ",
+    // Without --gateway the front proxy may hide something else than oauth2-proxy.
+    let proxy = match checks[at].hint.as_deref() {
+        Some(h) if h.starts_with("oauth2-proxy") => "oauth2-proxy",
+        _ => "oauth2-proxy (if that is what stands behind the front proxy)",
     };
     let hint = match (down, issuer) {
         (Some(by), _) => format!(
-            "most likely: {lead}Pocket ID is down ({by} finds it down now), so oauth2-proxy exited at start-up and did not retry: start Pocket ID, then oauth2-proxy; else: oauth2-proxy's --oidc-issuer-url is not exactly Pocket ID's APP_URL, or its cookie secret is not 16, 24 or 32 bytes — the last line of its log says which"
+            "most likely: Pocket ID is down ({by} finds it down now), so {proxy} exited at start-up and did not retry: start Pocket ID, then oauth2-proxy; else: oauth2-proxy's --oidc-issuer-url is not exactly Pocket ID's APP_URL, or its cookie secret is not 16, 24 or 32 bytes — the last line of its log says which"
         ),
         (None, Some(issuer)) => format!(
-            "most likely: {lead}oauth2-proxy exited at start-up: Pocket ID answers now and publishes the issuer {issuer} (idp.discovery), so start oauth2-proxy again (it does not retry after a Pocket ID that was down when it started); else: its --oidc-issuer-url is not exactly {issuer}, or its cookie secret is not 16, 24 or 32 bytes — if it exits again, the last line of its log says which"
+            "most likely: {proxy} exited at start-up: Pocket ID answers now and publishes the issuer {issuer} (idp.discovery), so start oauth2-proxy again (it does not retry after a Pocket ID that was down when it started); else: its --oidc-issuer-url is not exactly {issuer}, or its cookie secret is not 16, 24 or 32 bytes — if it exits again, the last line of its log says which"
         ),
         (None, None) => return,
     };

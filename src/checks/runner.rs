@@ -431,9 +431,21 @@ async fn doctor(board: &Board<'_>) -> Vec<CheckResult> {
     // Which gateway's client to judge: the site's first answer says.
     let relying = match board.gateway.get().await {
         Ok(g) if *g == Gateway::OAuth2Proxy => {
+            // The client id its authorization request names (o2p.start's), for a run
+            // that was not given one.
+            let client_id = match board.config.client_id {
+                Some(_) => None,
+                None => board
+                    .authorize
+                    .get()
+                    .await
+                    .ok()
+                    .map(|a| a.client_id.clone()),
+            };
             board.proxy_login.now().map(|login| crate::doctor::Relying {
                 gateway: Gateway::OAuth2Proxy,
                 callback: login.callback(),
+                client_id,
             })
         }
         _ => None,

@@ -196,6 +196,7 @@ pub async fn run(
             Some(Relying {
                 gateway: crate::config::Gateway::OAuth2Proxy,
                 callback: callback.to_string(),
+                client_id: None,
             })
         }
         None => None,
@@ -215,6 +216,8 @@ pub struct Relying {
     pub gateway: crate::config::Gateway,
     /// The callback it sends to Pocket ID as `redirect_uri`.
     pub callback: String,
+    /// The client id it sends, when the run saw it.
+    pub client_id: Option<String>,
 }
 
 async fn run_for(
@@ -308,7 +311,8 @@ async fn run_without_cookies(
     let client_id = access_idp
         .as_ref()
         .and_then(|i| i.config.client_id.clone())
-        .or_else(|| config.client_id.clone());
+        .or_else(|| config.client_id.clone())
+        .or_else(|| relying.and_then(|r| r.client_id.clone()));
     let user_email = doctor.user.clone().or_else(|| {
         config
             .passkey

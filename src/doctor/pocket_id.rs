@@ -81,7 +81,10 @@ impl Facts<'_> {
                     );
                     return Ok(String::new());
                 }
-                return Err("skipped: which client? no Cloudflare login method names one, and no Pocket ID client lists an Access callback; pass --client-id or --cf-api-token-file".into());
+                return Err(match self.relying {
+                    Some(r) => format!("skipped: which client? no Pocket ID client lists {}'s callback {}, and the run saw no client id; pass --client-id", r.gateway.who(), r.callback),
+                    None => "skipped: which client? no Cloudflare login method names one, and no Pocket ID client lists an Access callback; pass --client-id or --cf-api-token-file".into(),
+                });
             }
             Some(Err(ApiError::Answer { status: 404, .. })) => {
                 self.fail_unknown_client(f, pid);
@@ -144,9 +147,12 @@ impl Facts<'_> {
             .and_then(|i| i.config.client_id.clone())
             .or_else(|| self.config.client_id.clone())
             .unwrap_or_default();
-        let callback = self
-            .team_domain()
-            .map(|t| crate::cloudflare::callback_url(&t));
+        let callback = match self.relying {
+            Some(r) => Some(r.callback.clone()),
+            None => self
+                .team_domain()
+                .map(|t| crate::cloudflare::callback_url(&t)),
+        };
         let suggestion = pid
             .clients
             .as_ref()
@@ -154,9 +160,11 @@ impl Facts<'_> {
             .and_then(|cs| access_client(cs, callback.as_deref()));
         f.fail(
             format!("client id {} is not a Pocket ID OIDC client", server_text(&id)),
-            match suggestion {
-                Some(s) => format!("set the login method's App ID to {s}, the Pocket ID client whose callback is Access's (Settings → Authentication → Pocket ID)"),
-                None => "create an OIDC client for Cloudflare in Pocket ID (OIDC Clients → Add) and paste its Client ID into the login method's App ID".into(),
+            match (suggestion, self.relying) {
+                (Some(s), Some(_)) => format!("start oauth2-proxy with --client-id={s}, the Pocket ID client whose callback is oauth2-proxy's"),
+                (None, Some(r)) => format!("create an OIDC client for oauth2-proxy in Pocket ID (OIDC Clients → Add) with the callback {}, and give its Client ID and secret to oauth2-proxy", r.callback),
+                (Some(s), None) => format!("set the login method's App ID to {s}, the Pocket ID client whose callback is Access's (Settings → Authentication → Pocket ID)"),
+                (None, None) => "create an OIDC client for Cloudflare in Pocket ID (OIDC Clients → Add) and paste its Client ID into the login method's App ID".into(),
             },
         );
     }
