@@ -729,6 +729,14 @@ const SCENARIOS: &[Scenario] = &[
         "start oauth2-proxy with --skip-provider-button",
     ),
     o(
+        "o2p-cookie-split",
+        1,
+        "o2p.callback",
+        "warn",
+        "--session-store-type=redis, or ask for fewer scopes",
+        "keep sessions server-side, or make them smaller",
+    ),
+    o(
         "o2p-cookie-session",
         1,
         "o2p.session",

@@ -300,6 +300,8 @@ pub enum Fault {
     O2pSignInPage,
     /// oauth2-proxy keeps the session in the cookie alone: sign-out does not end it.
     O2pCookieSession,
+    /// oauth2-proxy's session cookie exceeds 4 KB and is split in parts.
+    O2pCookieSplit,
 }
 
 impl Fault {
@@ -386,6 +388,7 @@ impl Fault {
         Fault::O2pRedirectHttp,
         Fault::O2pSignInPage,
         Fault::O2pCookieSession,
+        Fault::O2pCookieSplit,
     ];
 
     /// The gateway the fault breaks the lab under: the oauth2-proxy faults need
@@ -403,7 +406,8 @@ impl Fault {
             | Fault::O2pGroupNotAllowed
             | Fault::O2pRedirectHttp
             | Fault::O2pSignInPage
-            | Fault::O2pCookieSession => Gateway::Oauth2Proxy,
+            | Fault::O2pCookieSession
+            | Fault::O2pCookieSplit => Gateway::Oauth2Proxy,
             _ => Gateway::Access,
         }
     }
@@ -492,6 +496,7 @@ impl Fault {
             Fault::O2pRedirectHttp => "o2p-redirect-http",
             Fault::O2pSignInPage => "o2p-sign-in-page",
             Fault::O2pCookieSession => "o2p-cookie-session",
+            Fault::O2pCookieSplit => "o2p-cookie-split",
         }
     }
 
@@ -730,6 +735,9 @@ impl Fault {
             }
             Fault::O2pCookieSession => {
                 "oauth2-proxy keeps the session in the cookie alone (its default cookie session store): sign-out clears the cookie, but a copy of it still works"
+            }
+            Fault::O2pCookieSplit => {
+                "oauth2-proxy keeps a session larger than 4 KB in the cookie (many groups, say): it splits it into _oauth2_proxy_0 and _oauth2_proxy_1"
             }
         }
     }

@@ -169,7 +169,8 @@ pub(super) fn router(config: ProxyConfig<'_>) -> Result<Router, reqwest::Error> 
         } else {
             O2P_CALLBACK_URL.to_string()
         },
-        cookie_store: faults.has(Fault::O2pCookieSession),
+        // A split cookie is the cookie store's: a ticket is small.
+        cookie_store: faults.has(Fault::O2pCookieSession) || faults.has(Fault::O2pCookieSplit),
         faults,
         provider_name: match variant {
             Variant::Classic => "OpenID Connect",
@@ -377,9 +378,9 @@ impl Proxy {
     /// The session the request's cookie carries, if it is one oauth2-proxy made and
     /// it has not ended with its access token.
     fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        let value = wire::cookie(headers, SESSION_COOKIE)?;
+        let value = session_value(headers)?;
         lock(&self.sessions)
-            .get(value)
+            .get(&value)
             .filter(|s| s.created.elapsed() < SESSION_TTL)
             .cloned()
     }
@@ -530,6 +531,21 @@ impl Proxy {
     }
 }
 
+/// The session cookie's value: the cookie, or its parts (`_0`, `_1`, …) joined.
+fn session_value(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = wire::cookie(headers, SESSION_COOKIE) {
+        return Some(value.to_string());
+    }
+    let mut joined = String::new();
+    for i in 0..8 {
+        match wire::cookie(headers, &format!("{SESSION_COOKIE}_{i}")) {
+            Some(part) => joined.push_str(part),
+            None => break,
+        }
+    }
+    (!joined.is_empty()).then_some(joined)
+}
+
 /// The line that clears the session cookie.
 const CLEAR_SESSION: &str = "_oauth2_proxy=; Path=/; Max-Age=0; HttpOnly; Secure";
 
@@ -537,8 +553,7 @@ const CLEAR_SESSION: &str = "_oauth2_proxy=; Path=/; Max-Age=0; HttpOnly; Secure
 /// made, ended, or expired): it answers as without one, and clears it ("Error loading
 /// cookied session … removing session").
 fn stale_session(proxy: &Proxy, headers: &HeaderMap) -> bool {
-    wire::cookie(headers, SESSION_COOKIE).is_some_and(|v| !v.is_empty())
-        && proxy.session(headers).is_none()
+    session_value(headers).is_some_and(|v| !v.is_empty()) && proxy.session(headers).is_none()
 }
 
 /// Every path oauth2-proxy does not serve itself: the site, for a session; else
@@ -674,7 +689,10 @@ async fn callback(
     }
     // The cookie store's cookie holds the encrypted session (2844 characters as
     // captured); a server-side store's is a ticket.
-    let value = if proxy.cookie_store {
+    let value = if proxy.faults.has(Fault::O2pCookieSplit) {
+        // Above 4 KB (every group of a large directory, say): split in two below.
+        wire::b64url(&wire::random_bytes(4500))
+    } else if proxy.cookie_store {
         wire::b64url(&wire::random_bytes(2133))
     } else {
         format!(
@@ -696,10 +714,24 @@ async fn callback(
     let headers = response.headers_mut();
     no_cache(headers);
     append_cookie(headers, &clear_csrf);
-    append_cookie(
-        headers,
-        &format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={COOKIE_TTL}; HttpOnly; Secure"),
-    );
+    if value.len() > 4000 {
+        // oauth2-proxy's split: parts of at most 4 KB per Set-Cookie line.
+        let chars: Vec<char> = value.chars().collect();
+        for (i, part) in chars.chunks(3900).enumerate() {
+            let part: String = part.iter().collect();
+            append_cookie(
+                headers,
+                &format!(
+                    "{SESSION_COOKIE}_{i}={part}; Path=/; Max-Age={COOKIE_TTL}; HttpOnly; Secure"
+                ),
+            );
+        }
+    } else {
+        append_cookie(
+            headers,
+            &format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={COOKIE_TTL}; HttpOnly; Secure"),
+        );
+    }
     response
 }
 
@@ -762,14 +794,21 @@ async fn sign_out(
     let mut response = go_redirect(&rd);
     let out = response.headers_mut();
     no_cache(out);
-    if let Some(value) = wire::cookie(&headers, SESSION_COOKIE) {
+    if let Some(value) = session_value(&headers) {
         if !proxy.cookie_store {
-            lock(&proxy.sessions).remove(value);
+            lock(&proxy.sessions).remove(&value);
         }
-        append_cookie(
-            out,
-            &format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure"),
-        );
+        // Every cookie of the session: the one, or each part.
+        let names: Vec<String> = std::iter::once(SESSION_COOKIE.to_string())
+            .chain((0..8).map(|i| format!("{SESSION_COOKIE}_{i}")))
+            .filter(|n| wire::cookie(&headers, n).is_some())
+            .collect();
+        for name in names {
+            append_cookie(
+                out,
+                &format!("{name}=; Path=/; Max-Age=0; HttpOnly; Secure"),
+            );
+        }
     }
     response
 }
