@@ -15,6 +15,8 @@
 #   CERTS      spki (default): Chromium trusts only the lab's three leaf keys
 #              (--ignore-certificate-errors-spki-list); ignore-all: playwright's
 #              ignoreHTTPSErrors: true
+#   GATEWAY    access (default) or oauth2-proxy: what the lab puts in front of the
+#              site (the browser then follows site → Pocket ID's /interaction)
 #   KEEP=1     keep the work directory (raw per-run files) instead of deleting it
 set -euo pipefail
 
@@ -25,6 +27,7 @@ SSOPROBE=${SSOPROBE:-$repo/target/release/ssoprobe}
 BENCH_DIR=${BENCH_DIR:-/tmp/bench-node}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 CERTS=${CERTS:-spki}
+GATEWAY=${GATEWAY:-access}
 INTERVAL_MS=20
 export BENCH_DIR
 
@@ -33,6 +36,7 @@ die() { say "browser-vs-ssoprobe: $*"; exit 1; }
 
 case $N in '' | *[!0-9]* | 0) die "N must be a positive integer (got '$N')" ;; esac
 case $CERTS in spki | ignore-all) ;; *) die "CERTS must be spki or ignore-all" ;; esac
+case $GATEWAY in access | oauth2-proxy) ;; *) die "GATEWAY must be access or oauth2-proxy" ;; esac
 [ "$CHROMIUM" = /usr/bin/chromium ] || die "only CHROMIUM=/usr/bin/chromium is supported (browser.mjs pins it)"
 
 # ------------------------------------------------------------ prerequisites
@@ -79,7 +83,7 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------ the lab
 mkdir -m 700 "$work/lab" "$work/runs" "$work/profiles" "$work/tmp"
-"$SSOPROBE" lab --dir "$work/lab" >"$work/lab.out" 2>"$work/lab.err" &
+"$SSOPROBE" lab --dir "$work/lab" --gateway "$GATEWAY" >"$work/lab.out" 2>"$work/lab.err" &
 lab_pid=$!
 for _ in $(seq 1 150); do
     grep -q 'Press Ctrl-C to stop' "$work/lab.out" 2>/dev/null && break
@@ -112,7 +116,8 @@ for ((i = 0; i < ${#check_flags[@]}; i++)); do
         rules+=("MAP $h $a:$p2"); spki_routes+=(--route "$h=$a:$p2") ;;
     esac
 done
-[ ${#rules[@]} -ge 3 ] || die "expected --resolve or --connect-to routes for 3 hosts in: $check_line"
+# Access: the site, the team domain and Pocket ID; oauth2-proxy: the site and Pocket ID.
+[ ${#rules[@]} -ge 2 ] || die "expected --resolve or --connect-to routes for the lab's hosts in: $check_line"
 # Everything not mapped fails to resolve: the browser can reach only the lab.
 rules+=("MAP * ~NOTFOUND")
 host_rules=$(IFS=,; printf '%s' "${rules[*]}" | sed 's/,/, /g')
@@ -122,7 +127,7 @@ ca_file=$(grep -o -- '--ca-file [^ ]*' <<<"$check_line" | cut -d' ' -f2)
 
 if [ "$CERTS" = spki ]; then
     spki=$(node "$here/browser.mjs" spki --ca "$ca_file" "${spki_routes[@]}") || die "could not read the lab's certificates"
-    cert_note="--ignore-certificate-errors-spki-list (the lab's 3 leaf keys only)"
+    cert_note="--ignore-certificate-errors-spki-list (the lab's $((${#spki_routes[@]} / 2)) leaf keys only)"
 else
     spki=all
     cert_note="playwright ignoreHTTPSErrors: true"

@@ -307,7 +307,7 @@ impl Findings {
 pub const PROXY_FAILED: &str = "proxy_failed";
 
 /// Why a check of Pocket ID did not run without `--idp`.
-pub const IDP_UNKNOWN: &str = "skipped: IdP unknown: pass --idp to check it anyway (the chain did not reach Access's redirect to Pocket ID, which names it)";
+pub const IDP_UNKNOWN: &str = "skipped: IdP unknown: pass --idp to check it anyway (the chain did not reach the gateway's redirect to Pocket ID, which names it)";
 
 #[cfg(test)]
 mod tests {

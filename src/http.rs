@@ -1244,7 +1244,12 @@ impl Http {
             return Err(on_timeout);
         }
         if self.trace {
-            let cookies = self.cookie_names_for(&request.url);
+            // What the jar sends: nothing while it is out of play (`without_cookies`).
+            let cookies = if cookies_muted() {
+                Vec::new()
+            } else {
+                self.cookie_names_for(&request.url)
+            };
             let cookies = if cookies.is_empty() {
                 String::new()
             } else {

@@ -189,19 +189,26 @@ pub fn recognise(response: &Response, site: &Url) -> Option<ProxyLogin> {
         }
         return None;
     }
-    // The sign-in page: 403 to a visitor (200 at /oauth2/sign_in), HTML, with the
-    // no-cache headers oauth2-proxy puts on it and a way to PREFIX/start.
+    // The sign-in page: 403 to a visitor, HTML, with the no-cache headers oauth2-proxy
+    // puts on it or a way to PREFIX/start. A 200 or 401 (a front proxy's error_page
+    // serving it) needs both, or its own PREFIX/sign_in URL: a public page may link to
+    // some /start. Its error pages carry the same headers: their fixed messages keep
+    // them out.
     if !matches!(status, 200 | 401 | 403) {
         return None;
     }
     let html = response
         .header("content-type")
         .is_some_and(|c| c.to_ascii_lowercase().starts_with("text/html"));
-    if !html {
+    if !html || page(response) != Page::Other {
         return None;
     }
     let start = start_in_page(response);
     let no_cache = response.header("x-accel-expires") == Some("0");
+    let at_sign_in = login_prefix(response.url.path()).is_some();
+    if status != 403 && !(start.is_some() && (no_cache || at_sign_in)) {
+        return None;
+    }
     match start {
         Some(found) => {
             let prefix = found
@@ -461,6 +468,34 @@ mod tests {
         assert_eq!(
             login.callback(),
             "https://service.example.com/oauth2/callback"
+        );
+        // A public page (200) linking to some /start is not oauth2-proxy's sign-in page;
+        // with its no-cache header it is (a front proxy's error_page serving it).
+        let docs = "<a href=\"/docs/start\">Get started</a>";
+        assert!(recognise(&response(200, &html, docs), &site()).is_none());
+        assert!(
+            recognise(
+                &response(
+                    200,
+                    &[("content-type", "text/html"), ("x-accel-expires", "0")],
+                    docs
+                ),
+                &site()
+            )
+            .is_some()
+        );
+        // Its error pages carry the same headers, and are not the sign-in page.
+        let forbidden = "<form action=\"/oauth2/start\"></form>You do not have permission to access this resource.";
+        assert!(
+            recognise(
+                &response(
+                    403,
+                    &[("content-type", "text/html"), ("x-accel-expires", "0")],
+                    forbidden
+                ),
+                &site()
+            )
+            .is_none()
         );
         // A link to another origin's /start is not oauth2-proxy's.
         assert!(

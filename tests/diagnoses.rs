@@ -729,6 +729,14 @@ const SCENARIOS: &[Scenario] = &[
         "start oauth2-proxy with --skip-provider-button",
     ),
     o(
+        "o2p-path-rule",
+        2,
+        "service.reach",
+        "fail",
+        "admit the monitoring user in the rule that guards this path",
+        "admit the user in the path's rule (allowed_groups=, --allowed-group)",
+    ),
+    o(
         "o2p-cookie-split",
         1,
         "o2p.callback",

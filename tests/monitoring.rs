@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-/// A config file with two targets sharing defaults, both pointing at `lab`.
-fn two_targets(lab: &Lab, extra_b: &str) -> String {
+/// The config file keys that route to `lab` and trust its CA.
+fn routes_toml(lab: &Lab) -> String {
     let ca = lab
         .routes
         .chunks(2)
@@ -31,10 +31,18 @@ fn two_targets(lab: &Lab, extra_b: &str) -> String {
         .filter(|p| p[0] == "--connect-to")
         .map(|p| format!("\"{}\"", p[1]))
         .collect();
-    let text = format!(
-        "team = \"xyz\"\nidp = \"https://id.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\ntimeout = \"5s\"\n\n[targets.main]\nservice = \"https://service.example.com\"\n\n[targets.admin]\nservice = \"https://service.example.com/admin/\"\n{extra_b}\n",
+    format!(
+        "ca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
         resolve.join(", "),
         connect.join(", ")
+    )
+}
+
+/// A config file with two targets sharing defaults, both pointing at `lab`.
+fn two_targets(lab: &Lab, extra_b: &str) -> String {
+    let text = format!(
+        "team = \"xyz\"\nidp = \"https://id.example.com\"\n{}timeout = \"5s\"\n\n[targets.main]\nservice = \"https://service.example.com\"\n\n[targets.admin]\nservice = \"https://service.example.com/admin/\"\n{extra_b}\n",
+        routes_toml(lab)
     );
     let path = lab.dir.join("sites.toml");
     std::fs::write(&path, text).unwrap();
@@ -456,29 +464,12 @@ fn serve_probes_an_oauth2_proxy_target_as_it_probes_an_access_one() {
     let lab = Lab::start_gateway("oauth2-proxy", &[]);
     let pk = lab.path("probe.passkey");
     assert_eq!(lab.enroll(&pk).code, 0);
-    let ca = lab
-        .routes
-        .chunks(2)
-        .find(|p| p[0] == "--ca-file")
-        .map(|p| p[1].clone())
-        .unwrap_or_default();
-    let resolve: Vec<String> = lab
-        .routes
-        .chunks(2)
-        .filter(|p| p[0] == "--resolve" || p[0] == "--connect-to")
-        .map(|p| format!("\"{}\"", p[1]))
-        .collect();
-    let key = if lab.routes.iter().any(|r| r == "--resolve") {
-        "resolve"
-    } else {
-        "connect_to"
-    };
     let cfg = lab.dir.join("o2p.toml");
     std::fs::write(
         &cfg,
         format!(
-            "ca_file = \"{ca}\"\n{key} = [{}]\n\n[targets.wiki]\nservice = \"https://service.example.com\"\ngateway = \"oauth2-proxy\"\npasskey = \"{pk}\"\n",
-            resolve.join(", ")
+            "{}\n[targets.wiki]\nservice = \"https://service.example.com\"\ngateway = \"oauth2-proxy\"\npasskey = \"{pk}\"\n",
+            routes_toml(&lab)
         ),
     )
     .unwrap();

@@ -337,7 +337,7 @@ fn judge_issuer(f: &mut Findings, config: &Config, doc: &Discovery, base: &str) 
                 && issuer.replacen("http://", "https://", 1) == base
             {
                 format!(
-                    "Pocket ID's APP_URL is {issuer}; set APP_URL={base} (https) and restart it: Cloudflare rejects id_tokens whose iss is not the URL it was given"
+                    "Pocket ID's APP_URL is {issuer}; set APP_URL={base} (https) and restart it: Cloudflare Access rejects id_tokens whose iss is not the URL it was given, and oauth2-proxy does not start with an --oidc-issuer-url other than the issuer"
                 )
             } else if issuer.contains("localhost") || issuer.contains("127.0.0.1") {
                 format!(
@@ -345,7 +345,7 @@ fn judge_issuer(f: &mut Findings, config: &Config, doc: &Discovery, base: &str) 
                 )
             } else {
                 format!(
-                    "Pocket ID's APP_URL is {issuer}; set it to {base} (the URL users and Cloudflare reach it at), or check --idp"
+                    "Pocket ID's APP_URL is {issuer}; set it to {base} (the URL users and the gateway reach it at), or check --idp"
                 )
             };
             f.fail(format!("issuer is {issuer}, expected {base}"), hint);

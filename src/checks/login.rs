@@ -1094,7 +1094,7 @@ pub async fn exchange(
             ))
         }
         Err(e) => {
-            f.fail(format!("the id_token does not verify: {e}"), format!("Cloudflare verifies Pocket ID's id_tokens the same way (issuer {issuer}, audience {client_id}, keys from the JWKS); fix what is named before Access refuses logins"));
+            f.fail(format!("the id_token does not verify: {e}"), format!("the gateway (Cloudflare Access, oauth2-proxy) verifies Pocket ID's id_tokens the same way (issuer {issuer}, audience {client_id}, keys from the JWKS); fix what is named before it refuses logins"));
             f.finish("")
         }
     }

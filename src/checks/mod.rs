@@ -240,11 +240,16 @@ fn front_proxy_alone(checks: &mut [CheckResult]) {
         .and_then(|c| c.details.get("issuer"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    // Without --gateway the front proxy may hide something else than oauth2-proxy.
-    let proxy = match checks[at].hint.as_deref() {
-        Some(h) if h.starts_with("oauth2-proxy") => "oauth2-proxy",
-        _ => "oauth2-proxy (if that is what stands behind the front proxy)",
-    };
+    // Only when --gateway says oauth2-proxy stands there (its hint then starts with
+    // it): without it, the front proxy may hide anything.
+    if !checks[at]
+        .hint
+        .as_deref()
+        .is_some_and(|h| h.starts_with("oauth2-proxy"))
+    {
+        return;
+    }
+    let proxy = "oauth2-proxy";
     let hint = match (down, issuer) {
         (Some(by), _) => format!(
             "most likely: Pocket ID is down ({by} finds it down now), so {proxy} exited at start-up and did not retry: start Pocket ID, then oauth2-proxy; else: oauth2-proxy's --oidc-issuer-url is not exactly Pocket ID's APP_URL, or its cookie secret is not 16, 24 or 32 bytes — the last line of its log says which"

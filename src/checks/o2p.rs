@@ -353,7 +353,7 @@ pub async fn callback(
             "oauth2-proxy returns to the rd of the login; a --whitelist-domain entry lets it leave the site: check that it is meant to",
         );
     }
-    judge_session_cookie(&mut f, config, &parts);
+    judge_session_cookie(&mut f, config, &base, &parts);
     let summary = format!(
         "oauth2-proxy redeemed the code and set its session cookie {}{} ({}), returning to {}",
         base,
@@ -398,9 +398,10 @@ fn lifetime_words(seconds: i64) -> String {
     }
 }
 
-fn judge_session_cookie(f: &mut Findings, config: &Config, parts: &[&CookieLine]) {
+fn judge_session_cookie(f: &mut Findings, config: &Config, base: &str, parts: &[&CookieLine]) {
     let first = parts[0];
     f.detail("session_cookie", first.name.clone());
+    f.detail("session_cookie_base", base.to_string());
     f.detail("session_cookie_parts", parts.len());
     f.detail(
         "session_cookie_bytes",
@@ -558,13 +559,13 @@ pub async fn service_reach(config: &Config, http: &Http, landed: Url) -> CheckRe
             format!("after login the site answers HTTP {status} without oauth2-proxy's user header: the front proxy found nothing answering behind it"),
             "oauth2-proxy stopped answering during the login: look at its log and its service manager (systemctl status, docker ps)".to_string(),
         ),
+        403 if page == Page::Forbidden => (
+            "after login oauth2-proxy answers 403 \"You do not have permission\": it refuses the session it just issued".to_string(),
+            "admit the monitoring user in the rule that guards this path — a forward-auth request's allowed_groups= or allowed_emails= query, or an --email-domain / --allowed-group changed since the login: compare them with the user's address and groups (the login itself was admitted)".to_string(),
+        ),
         _ if oauth2proxy::recognise(&response, &config.service).is_some() || response.location().is_some_and(|l| l.is_ok_and(|l| l.path().ends_with("/start") || l.path().ends_with("/sign_in"))) => (
             "login loop: with the session just set, oauth2-proxy sends the browser to its login again".to_string(),
             "the session cookie does not come back to oauth2-proxy: its Domain or Path does not cover the site (--cookie-domain, --cookie-path), or several oauth2-proxy instances use different --cookie-secret values: give every instance the same secret".to_string(),
-        ),
-        403 if page == Page::Forbidden => (
-            "after login oauth2-proxy answers 403 \"You do not have permission\": it refuses the session it just issued".to_string(),
-            "an authorization rule for this path refuses the user (--email-domain, --allowed-group, or an auth_request's allowed_groups= / allowed_emails= query): compare them with the user's address and groups".to_string(),
         ),
         _ if signed_in => (
             format!("after login the site behind oauth2-proxy answers HTTP {status}, expected {}", config.expect_status),
@@ -588,12 +589,14 @@ async fn ask(f: &mut Findings, http: &Http, url: Url) -> Option<Response> {
 }
 
 /// `o2p.endpoints`: `/ping`, `/ready`, and `/oauth2/auth` without a session at once;
-/// once `session` says the login gave one, `/oauth2/auth` and `/oauth2/userinfo` with it.
+/// once `session` names the login's session cookie, `/oauth2/auth` and
+/// `/oauth2/userinfo` with it (while the jar still holds it: a site that refused the
+/// session has cleared it, and service.reach says why).
 pub async fn endpoints(
     config: &Config,
     http: &Http,
     login: &ProxyLogin,
-    session: impl Future<Output = bool>,
+    session: impl Future<Output = Option<String>>,
 ) -> CheckResult {
     let mut f = Findings::start(ids::O2P_ENDPOINTS);
     let mut said = Vec::new();
@@ -607,14 +610,17 @@ pub async fn endpoints(
     .await;
     for (name, answer) in [("/ping", ping), ("/ready", ready)] {
         match answer {
-            Ok(r) if r.status.as_u16() == 200 => said.push(format!("{name} OK")),
+            Ok(r) if r.status.as_u16() == 200 && r.text().trim() == "OK" => {
+                said.push(format!("{name} OK"))
+            }
             Ok(r)
                 if r.status.as_u16() == 404
+                    || r.status.as_u16() == 200
                     || oauth2proxy::recognise(&r, &config.service).is_some() =>
             {
                 f.detail(&format!("{}_status", &name[1..]), r.status.as_u16());
                 f.warn(
-                    format!("oauth2-proxy's {name} is not reachable through the site (HTTP {})", r.status.as_u16()),
+                    format!("oauth2-proxy's {name} is not reachable through the site (HTTP {}{})", r.status.as_u16(), if r.status.as_u16() == 200 { ", not oauth2-proxy's `OK`" } else { "" }),
                     format!("a health check of oauth2-proxy then has to reach it directly: have the front proxy pass {name} to oauth2-proxy, or probe its --http-address"),
                 );
             }
@@ -649,8 +655,16 @@ pub async fn endpoints(
         }
         Err(e) => f.request_failed(format!("GET {auth_path}"), &e),
     }
-    if f.waiting_for(session).await {
-        signed_in(&mut f, config, http, login, &auth_path, &mut said).await;
+    if let Some(base) = f.waiting_for(session).await {
+        let held = http
+            .cookie_names_for(&login.endpoint("auth"))
+            .iter()
+            .any(|n| oauth2proxy::is_session_part(n, &base));
+        if held {
+            signed_in(&mut f, config, http, login, &auth_path, &mut said).await;
+        } else {
+            said.push("the session cookie was cleared before it could be tried".to_string());
+        }
     }
     f.finish(format!("oauth2-proxy answers: {}", said.join(", ")))
 }
@@ -707,18 +721,13 @@ async fn signed_in(
 
 /// `o2p.session`: signing out clears the cookie and ends the session; the old cookie is
 /// tried once more at `/oauth2/auth` (or the site).
-pub async fn session(config: &Config, http: &Http, login: &ProxyLogin) -> CheckResult {
+pub async fn session(config: &Config, http: &Http, login: &ProxyLogin, base: &str) -> CheckResult {
     let mut f = Findings::start(ids::O2P_SESSION);
     let site = config.service.clone();
     let names: Vec<String> = http
         .cookie_names_for(&site)
         .into_iter()
-        .filter(|n| {
-            n.starts_with('_')
-                && !oauth2proxy::is_csrf_cookie(n)
-                && (oauth2proxy::is_session_part(n, oauth2proxy::SESSION_COOKIE)
-                    || n.starts_with("_oauth2"))
-        })
+        .filter(|n| oauth2proxy::is_session_part(n, base))
         .collect();
     let old: Vec<(String, Secret)> = names
         .iter()
@@ -770,7 +779,13 @@ pub async fn session(config: &Config, http: &Http, login: &ProxyLogin) -> CheckR
             .await
         }
     };
-    let mut answer = replay(login.endpoint("auth")).await;
+    // Only to the site's own origin (the one the operator named): a forward-auth
+    // oauth2-proxy on another host is asked through the site.
+    let mut answer = if login.base.origin() == site.origin() {
+        replay(login.endpoint("auth")).await
+    } else {
+        replay(site.clone()).await
+    };
     if answer.as_ref().is_ok_and(|r| r.status.as_u16() == 404) {
         answer = replay(site.clone()).await;
     }

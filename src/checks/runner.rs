@@ -200,6 +200,21 @@ impl<'r> Board<'r> {
         }
     }
 
+    /// Pocket ID's URL from the gateway's `answer` (see [`super::adopted_idp`]): the
+    /// run's settings with it, `from` where it came from; else the reason its checks
+    /// skip.
+    fn adopt_idp(&self, answer: &crate::http::Response, callback_path: &str, from: IdpSource) {
+        match super::adopted_idp(answer, callback_path) {
+            Ok(idp) => {
+                let mut known = self.config.clone();
+                known.idp = idp;
+                known.idp_source = from;
+                self.idp.put(known);
+            }
+            Err(why) => self.idp.missing(why),
+        }
+    }
+
     /// The outcome of check `id`: `None` when the run does not ask for it.
     async fn outcome(&self, id: &str) -> Option<Status> {
         let (_, slot) = self.outcomes.iter().find(|(i, _)| *i == id)?;
@@ -466,10 +481,13 @@ pub fn tls_hosts<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
             b.http,
             async {
                 let team = b.team.get().await.ok().map(|t| (*t).clone());
-                match b.gateway.get().await {
-                    Ok(g) if *g != Gateway::Access => None,
-                    _ => Some(team),
-                }
+                // The found gateway's; else --gateway's (Access without it), as for
+                // the checks (`Board::ours`).
+                let gateway = match b.gateway.get().await {
+                    Ok(g) => *g,
+                    Err(_) => b.config.gateway.unwrap_or_default(),
+                };
+                (gateway == Gateway::Access).then_some(team)
             },
             b.idp.get().map(|c| c.ok().map(|c| c.idp.clone())),
         )
@@ -523,17 +541,8 @@ pub fn access_login<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
                         .patient(),
                 )
                 .await;
-            match answer
-                .as_ref()
-                .map(|a| super::adopted_idp(a, "/cdn-cgi/access/callback"))
-            {
-                Ok(Ok(idp)) => {
-                    let mut known = b.config.clone();
-                    known.idp = idp;
-                    known.idp_source = IdpSource::Discovered;
-                    b.idp.put(known);
-                }
-                Ok(Err(why)) => b.idp.missing(why),
+            match &answer {
+                Ok(a) => b.adopt_idp(a, "/cdn-cgi/access/callback", IdpSource::Discovered),
                 Err(_) => b.idp.missing(IDP_UNKNOWN),
             }
             answered = Some((answer, asked.elapsed()));
@@ -753,7 +762,12 @@ pub fn access_callback<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> 
 pub fn service_reach<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
     async move {
         let config = b.settings();
+        let proxied = b.gateway.get().await.is_ok_and(|g| *g == Gateway::OAuth2Proxy);
         match (&config.passkey, &config.service_token) {
+            (None, Some(_)) if proxied => vec![CheckResult::skip(
+                ids::SERVICE_REACH,
+                "skipped: service tokens are Cloudflare Access's, and the site is behind oauth2-proxy: pass --passkey to reach it with a login",
+            )],
             (None, Some(token)) => vec![login::service_token_reach(&config, b.http, token).await],
             _ if b.proxy_login.now().is_some() => match b.app_session.get().await {
                 Ok(landed) => vec![o2p::service_reach(&config, b.http, (*landed).clone()).await],
@@ -799,17 +813,9 @@ pub fn o2p_start<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
             return Vec::new();
         };
         let (result, request) = o2p::start(b.config, b.http, &login, |answer| {
-            if b.config.idp_source != IdpSource::Unknown {
-                return;
-            }
-            match super::adopted_idp(answer, login.endpoint("callback").path()) {
-                Ok(idp) => {
-                    let mut known = b.config.clone();
-                    known.idp = idp;
-                    known.idp_source = IdpSource::DiscoveredByProxy;
-                    b.idp.put(known);
-                }
-                Err(why) => b.idp.missing(why),
+            if b.config.idp_source == IdpSource::Unknown {
+                let callback = login.endpoint("callback");
+                b.adopt_idp(answer, callback.path(), IdpSource::DiscoveredByProxy);
             }
         })
         .await;
@@ -857,14 +863,17 @@ pub fn o2p_endpoints<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
             return Vec::new();
         };
         let config = b.settings();
+        // The login's session (a service token is Access's, not oauth2-proxy's):
+        // after service.reach, whose verdict comes first.
         let session = async {
-            match b.app_session.get().await {
-                // After service.reach: its verdict comes first.
-                Ok(_) => {
+            match b.outcome(ids::O2P_CALLBACK).await {
+                Some(Status::Pass | Status::Warn) => {
                     let _ = b.outcome(ids::SERVICE_REACH).await;
-                    true
+                    b.detail(ids::O2P_CALLBACK, "session_cookie_base")
+                        .await
+                        .and_then(|v| v.as_str().map(str::to_string))
                 }
-                Err(_) => false,
+                _ => None,
             }
         };
         vec![o2p::endpoints(&config, b.http, &login, session).await]
@@ -880,8 +889,14 @@ pub fn o2p_session<'a>(b: &'a Board<'_>) -> BoxFuture<'a, Vec<CheckResult>> {
         };
         let _ = b.outcome(ids::SERVICE_REACH).await;
         let _ = b.outcome(ids::O2P_ENDPOINTS).await;
+        // The session cookie's name as o2p.callback found it (`--cookie-name`).
+        let base = b
+            .detail(ids::O2P_CALLBACK, "session_cookie_base")
+            .await
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| crate::oauth2proxy::SESSION_COOKIE.to_string());
         let config = b.settings();
-        vec![o2p::session(&config, b.http, &login).await]
+        vec![o2p::session(&config, b.http, &login, &base).await]
     }
     .boxed()
 }

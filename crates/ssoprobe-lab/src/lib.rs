@@ -302,6 +302,9 @@ pub enum Fault {
     O2pCookieSession,
     /// oauth2-proxy's session cookie exceeds 4 KB and is split in parts.
     O2pCookieSplit,
+    /// The site's path admits only a group the user is not in (forward-auth with
+    /// `allowed_groups=`), though the login itself admits them.
+    O2pPathRule,
 }
 
 impl Fault {
@@ -389,6 +392,7 @@ impl Fault {
         Fault::O2pSignInPage,
         Fault::O2pCookieSession,
         Fault::O2pCookieSplit,
+        Fault::O2pPathRule,
     ];
 
     /// The gateway the fault breaks the lab under: the oauth2-proxy faults need
@@ -407,7 +411,8 @@ impl Fault {
             | Fault::O2pRedirectHttp
             | Fault::O2pSignInPage
             | Fault::O2pCookieSession
-            | Fault::O2pCookieSplit => Gateway::Oauth2Proxy,
+            | Fault::O2pCookieSplit
+            | Fault::O2pPathRule => Gateway::Oauth2Proxy,
             _ => Gateway::Access,
         }
     }
@@ -497,6 +502,7 @@ impl Fault {
             Fault::O2pSignInPage => "o2p-sign-in-page",
             Fault::O2pCookieSession => "o2p-cookie-session",
             Fault::O2pCookieSplit => "o2p-cookie-split",
+            Fault::O2pPathRule => "o2p-path-rule",
         }
     }
 
@@ -735,6 +741,9 @@ impl Fault {
             }
             Fault::O2pCookieSession => {
                 "oauth2-proxy keeps the session in the cookie alone (its default cookie session store): sign-out clears the cookie, but a copy of it still works"
+            }
+            Fault::O2pPathRule => {
+                "the front proxy asks oauth2-proxy /oauth2/auth?allowed_groups=admins for the site's path: the login passes, then the site answers oauth2-proxy's 403 and clears the session"
             }
             Fault::O2pCookieSplit => {
                 "oauth2-proxy keeps a session larger than 4 KB in the cookie (many groups, say): it splits it into _oauth2_proxy_0 and _oauth2_proxy_1"

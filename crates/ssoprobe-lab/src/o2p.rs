@@ -561,6 +561,13 @@ fn stale_session(proxy: &Proxy, headers: &HeaderMap) -> bool {
 /// login) for a browser.
 async fn gate(State(proxy): State<Arc<Proxy>>, uri: Uri, headers: HeaderMap) -> Response {
     if let Some(session) = proxy.session(&headers) {
+        if proxy.faults.has(Fault::O2pPathRule) {
+            // The path's rule refuses the session: oauth2-proxy's 403 page, and the
+            // session cookie cleared ("removing session"), to a script too.
+            let mut response = proxy.error_page(StatusCode::FORBIDDEN, GENERIC_403, "/");
+            append_cookie(response.headers_mut(), CLEAR_SESSION);
+            return response;
+        }
         let mut response = if proxy.faults.has(Fault::O2pUpstreamDown) {
             proxy.error_page(StatusCode::BAD_GATEWAY, UPSTREAM_FAILED, "/")
         } else {
