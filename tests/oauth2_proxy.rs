@@ -10,6 +10,25 @@ mod common;
 use common::{Lab, demo, run};
 use serde_json::Value;
 
+/// No value of oauth2-proxy's cookies and no Pocket ID code in `text`: every
+/// `_oauth2_proxy…=` is followed by a fingerprint, or by nothing (a name alone, a
+/// cleared cookie).
+fn assert_no_secret_values(text: &str, what: &str) {
+    assert!(!text.contains("pocket_id_ac_"), "a code is in {what}");
+    for name in ["_oauth2_proxy=", "_oauth2_proxy_csrf="] {
+        for (at, _) in text.match_indices(name) {
+            let value = &text[at + name.len()..];
+            assert!(
+                value.starts_with("[redacted:")
+                    || value.starts_with([';', '"', ' ', '\n'])
+                    || value.is_empty(),
+                "{name} shown in {what}: {}",
+                value.chars().take(40).collect::<String>()
+            );
+        }
+    }
+}
+
 fn ids(run: &common::Run) -> Vec<String> {
     run.json()["checks"]
         .as_array()
@@ -182,33 +201,10 @@ fn every_format_and_the_har_speak_of_oauth2_proxy_without_its_secrets() {
     assert!(session_cookies > 0, "no oauth2-proxy cookie recorded");
     // Nowhere — headers, URLs, bodies, the replayed Cookie header of o2p.session — a
     // value of oauth2-proxy's cookies or Pocket ID's code in the clear.
-    assert!(!text.contains("pocket_id_ac_"), "a code is in the HAR");
-    for name in ["_oauth2_proxy=", "_oauth2_proxy_csrf="] {
-        for (at, _) in text.match_indices(name) {
-            let value = &text[at + name.len()..];
-            assert!(
-                value.starts_with("[redacted:") || value.starts_with(';') || value.starts_with('"'),
-                "{name} shown in the HAR: {}",
-                value.chars().take(40).collect::<String>()
-            );
-        }
-    }
+    assert_no_secret_values(&text, "the HAR");
     // The trace too (stderr of a --trace run).
     let traced = demo(&[], &["--gateway", "oauth2-proxy"]);
-    assert!(
-        !traced.stderr.contains("pocket_id_ac_"),
-        "a code is in the trace"
-    );
-    for name in ["_oauth2_proxy=", "_oauth2_proxy_csrf="] {
-        for (at, _) in traced.stderr.match_indices(name) {
-            let value = &traced.stderr[at + name.len()..];
-            assert!(
-                value.starts_with("[redacted:") || value.starts_with(';') || value.starts_with(' '),
-                "{name} shown in the trace: {}",
-                value.chars().take(40).collect::<String>()
-            );
-        }
-    }
+    assert_no_secret_values(&traced.stderr, "the trace");
     let _ = std::fs::remove_dir_all(&dir);
 
     // The other formats name the oauth2-proxy checks.

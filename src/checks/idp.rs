@@ -396,9 +396,15 @@ fn judge_endpoints(f: &mut Findings, config: &Config, doc: &Discovery, base: &st
                 if internal && host.as_deref() != Some(public_host.as_str()) {
                     f.fail(
                         format!("{field} {v} is not on the public host {public_host}"),
-                        format!(
-                            "Pocket ID's INTERNAL_APP_URL points discovery at an address Cloudflare cannot reach; unset it, and set Cloudflare's {cf_field} to {want}"
-                        ),
+                        if behind_proxy(config) {
+                            format!(
+                                "oauth2-proxy calls the {field} discovery names from where it runs: unset Pocket ID's INTERNAL_APP_URL unless oauth2-proxy reaches {v} there (else its callback answers its generic 500)"
+                            )
+                        } else {
+                            format!(
+                                "Pocket ID's INTERNAL_APP_URL points discovery at an address Cloudflare cannot reach; unset it, and set Cloudflare's {cf_field} to {want}"
+                            )
+                        },
                     );
                 } else if v.starts_with("http://")
                     && v.replacen("http://", "https://", 1)
@@ -408,9 +414,13 @@ fn judge_endpoints(f: &mut Findings, config: &Config, doc: &Discovery, base: &st
                 } else {
                     f.fail(
                         format!("{field} is {v}, expected {want}"),
-                        format!(
-                            "set Cloudflare's {cf_field} to {want} and check Pocket ID's APP_URL"
-                        ),
+                        if behind_proxy(config) {
+                            format!("check Pocket ID's APP_URL and the proxy in front of it: oauth2-proxy uses the {field} discovery names, which should be {want}")
+                        } else {
+                            format!(
+                                "set Cloudflare's {cf_field} to {want} and check Pocket ID's APP_URL"
+                            )
+                        },
                     );
                 }
             }
@@ -419,6 +429,12 @@ fn judge_endpoints(f: &mut Findings, config: &Config, doc: &Discovery, base: &st
             f.detail(field, v.clone());
         }
     }
+}
+
+/// Whether the site's gateway is oauth2-proxy (pinned, or found by the run before the
+/// check began): the hints then name its settings instead of Cloudflare's.
+fn behind_proxy(config: &Config) -> bool {
+    config.gateway == Some(Gateway::OAuth2Proxy)
 }
 
 /// Judges what discovery says of the flow Access uses: the code response type, and S256
@@ -457,7 +473,7 @@ pub async fn jwks(
             return f.finish("");
         }
     };
-    let Some(keys) = read_keys(&mut f, &response) else {
+    let Some(keys) = read_keys(&mut f, &response, behind_proxy(config)) else {
         return f.finish("");
     };
     let advertised = discovery.map(|d| d.id_token_signing_alg_values_supported.clone());
@@ -481,11 +497,19 @@ pub async fn jwks(
 
 /// The keys of the JWKS answer; None, with the failure on `f`, when it is not a key set
 /// or has no key. A suspiciously long list warns.
-fn read_keys(f: &mut Findings, response: &crate::http::Response) -> Option<Vec<serde_json::Value>> {
+fn read_keys(
+    f: &mut Findings,
+    response: &crate::http::Response,
+    proxied: bool,
+) -> Option<Vec<serde_json::Value>> {
     f.detail("status", response.status.as_u16());
     if response.status.as_u16() != 200 {
         let (finding, hint) = unexpected_or(&format!("GET {}", paths::JWKS), response);
-        f.fail(finding, hint.unwrap_or_else(|| "Cloudflare fetches the keys from the Certificate URL to verify id_tokens; it must answer the JWKS".to_string()));
+        f.fail(finding, hint.unwrap_or_else(|| if proxied {
+            "oauth2-proxy fetches the keys from discovery's jwks_uri to verify id_tokens; it must answer the JWKS"
+        } else {
+            "Cloudflare fetches the keys from the Certificate URL to verify id_tokens; it must answer the JWKS"
+        }.to_string()));
         return None;
     }
     let set: serde_json::Value = match serde_json::from_slice(&response.body) {
@@ -505,9 +529,14 @@ fn read_keys(f: &mut Findings, response: &crate::http::Response) -> Option<Vec<s
         .unwrap_or_default();
     f.detail("keys", keys.len());
     if keys.is_empty() {
+        let who = if proxied {
+            "oauth2-proxy cannot verify any id_token (its callback answers its generic 500)"
+        } else {
+            "Cloudflare cannot verify any id_token ('Failed to verify oidc token with fresh keys')"
+        };
         f.fail(
             "the JWKS has no keys",
-            "Cloudflare cannot verify any id_token ('Failed to verify oidc token with fresh keys'); Pocket ID publishes its signing key here — check its logs for a key that failed to load (ENCRYPTION_KEY) and whether a proxy serves a stale file".to_string(),
+            format!("{who}; Pocket ID publishes its signing key here — check its logs for a key that failed to load (ENCRYPTION_KEY) and whether a proxy serves a stale file"),
         );
         return None;
     }
@@ -870,9 +899,16 @@ fn token_failure(config: &Config, response: &crate::http::Response) -> (String, 
         (
             format!("POST {} answers HTTP {status}", paths::TOKEN),
             format!(
-                "the request does not reach Pocket ID's token endpoint: a reverse proxy is not forwarding /api to Pocket ID, or Cloudflare's Token URL path is wrong (it must be {}{}); Cloudflare then shows 'Failed to exchange code for token'",
-                normalise_base(&config.idp),
-                paths::TOKEN
+                "the request does not reach Pocket ID's token endpoint: a reverse proxy is not forwarding /api to Pocket ID{}",
+                if behind_proxy(config) {
+                    "; oauth2-proxy's callback then answers its generic 500".to_string()
+                } else {
+                    format!(
+                        ", or Cloudflare's Token URL path is wrong (it must be {}{}); Cloudflare then shows 'Failed to exchange code for token'",
+                        normalise_base(&config.idp),
+                        paths::TOKEN
+                    )
+                }
             ),
         )
     } else if (200..300).contains(&status) {
@@ -885,7 +921,12 @@ fn token_failure(config: &Config, response: &crate::http::Response) -> (String, 
         (
             finding,
             hint.unwrap_or_else(|| {
-                "Cloudflare redeems the login code here; it must answer OAuth JSON".to_string()
+                if behind_proxy(config) {
+                    "oauth2-proxy redeems the login code here; it must answer OAuth JSON"
+                } else {
+                    "Cloudflare redeems the login code here; it must answer OAuth JSON"
+                }
+                .to_string()
             }),
         )
     };

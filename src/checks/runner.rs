@@ -233,10 +233,26 @@ impl<'r> Board<'r> {
     }
 
     /// The settings with Pocket ID known, else the run's own.
-    fn settings(&self) -> Arc<Config> {
+    /// The settings with Pocket ID known, else the run's own, as given (what the run
+    /// reports it used).
+    fn known(&self) -> Arc<Config> {
         self.idp
             .now()
             .unwrap_or_else(|| Arc::new(self.config.clone()))
+    }
+
+    /// [`Board::known`] with the gateway the site's answer showed, once known: the
+    /// shared checks' hints name its settings.
+    fn settings(&self) -> Arc<Config> {
+        let settings = self.known();
+        match self.gateway.now() {
+            Some(found) if settings.gateway != Some(*found) => {
+                let mut with = (*settings).clone();
+                with.gateway = Some(*found);
+                Arc::new(with)
+            }
+            _ => settings,
+        }
     }
 }
 
@@ -394,7 +410,7 @@ pub async fn run(config: &Config, http: &Http, hints: &Hints) -> (Vec<CheckResul
     };
     let mut checks: Vec<CheckResult> = results.into_iter().flatten().collect();
     checks.extend(doctor);
-    (checks, board.settings())
+    (checks, board.known())
 }
 
 /// The team's certs (for `access.token`) as soon as the team is known or hinted: off
