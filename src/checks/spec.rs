@@ -503,6 +503,15 @@ pub fn of(id: &str) -> Option<&'static Spec> {
     all().find(|s| s.id == id)
 }
 
+/// When a run asks for `spec`, in words, with the gateway whose chain it belongs to:
+/// "always", "with --passkey, behind oauth2-proxy".
+pub fn runs_text(spec: &Spec) -> String {
+    match spec.gateway {
+        Some(g) => format!("{}, behind {}", spec.runs.text(), g.title()),
+        None => spec.runs.text().to_string(),
+    }
+}
+
 /// What makes `spec` skip, in words: for each fact it needs, the flag that gives it or
 /// the checks that yield it.
 pub fn skips_when(spec: &Spec) -> Vec<String> {
@@ -548,7 +557,7 @@ pub fn markdown(specs: &[Spec]) -> String {
             "| `{}` | {} | {} | {} |\n",
             s.id,
             s.proves,
-            s.runs.text(),
+            runs_text(s),
             skips_when(s).join("; ")
         ));
     }

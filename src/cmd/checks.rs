@@ -17,7 +17,10 @@ fn human() -> String {
     let mut out = String::new();
     for s in spec::all() {
         out.push_str(&format!("{}\n  proves:     {}\n", s.id, plain(s.proves)));
-        out.push_str(&format!("  runs:       {}\n", s.runs.text()));
+        out.push_str(&format!(
+            "  runs:       {}\n",
+            crate::checks::spec::runs_text(s)
+        ));
         out.push_str(&format!("  needs:      {}\n", facts(s.needs)));
         if !s.waits.is_empty() {
             out.push_str(&format!(
