@@ -14,6 +14,10 @@ pub const DEFAULT_PREFIX: &str = "/oauth2";
 pub const SESSION_COOKIE: &str = "_oauth2_proxy";
 /// The header oauth2-proxy names the signed-in user in on every authenticated answer.
 pub const GAP_AUTH: &str = "gap-auth";
+/// The id_token signing algorithms oauth2-proxy's verifier (go-oidc, go-jose) takes.
+pub const VERIFIED_ALGS: &[&str] = &[
+    "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA",
+];
 
 /// The fixed messages of oauth2-proxy's error page (`pkg/app/pagewriter`), which
 /// custom templates show as `{{.Message}}`.

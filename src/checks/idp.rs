@@ -480,7 +480,13 @@ pub async fn jwks(
     let mut kids = HashSet::new();
     let mut described = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        if let Some(description) = judge_key(&mut f, i, key, &mut kids, advertised.as_deref()) {
+        if let Some(description) = judge_key(
+            &mut f,
+            i,
+            key,
+            &mut kids,
+            (advertised.as_deref(), behind_proxy(config)),
+        ) {
             described.push(description);
         }
     }
@@ -557,7 +563,7 @@ fn judge_key(
     i: usize,
     key: &serde_json::Value,
     kids: &mut HashSet<String>,
-    advertised: Option<&[String]>,
+    (advertised, proxied): (Option<&[String]>, bool),
 ) -> Option<String> {
     let kid = key.get("kid").and_then(|k| k.as_str()).map(str::to_string);
     let label = kid.clone().unwrap_or_else(|| format!("#{i}"));
@@ -596,14 +602,20 @@ fn judge_key(
     }
     let alg = key.get("alg").and_then(|a| a.as_str()).map(str::to_string);
     if let Some(alg) = &alg {
-        judge_alg(f, &label, alg, advertised);
+        judge_alg(f, &label, alg, advertised, proxied);
     }
     Some(describe_key(key, alg.as_deref()))
 }
 
 /// Judges key `label`'s algorithm: one discovery `advertised` (when it lists any), and
 /// one Access verifies.
-fn judge_alg(f: &mut Findings, label: &str, alg: &String, advertised: Option<&[String]>) {
+fn judge_alg(
+    f: &mut Findings,
+    label: &str,
+    alg: &String,
+    advertised: Option<&[String]>,
+    proxied: bool,
+) {
     if let Some(list) = advertised
         && !list.is_empty()
         && !list.contains(alg)
@@ -616,7 +628,17 @@ fn judge_alg(f: &mut Findings, label: &str, alg: &String, advertised: Option<&[S
             "restart Pocket ID after a key rotation so that discovery and JWKS agree",
         );
     }
-    if !ACCESS_ALGS.contains(&alg.as_str()) {
+    if proxied {
+        if !crate::oauth2proxy::VERIFIED_ALGS.contains(&alg.as_str()) {
+            f.fail(
+                format!("key {label} is {alg}, which oauth2-proxy cannot verify"),
+                format!(
+                    "oauth2-proxy verifies {}; rotate Pocket ID's key: pocket-id key-rotate --alg RS256",
+                    crate::oauth2proxy::VERIFIED_ALGS.join(", ")
+                ),
+            );
+        }
+    } else if !ACCESS_ALGS.contains(&alg.as_str()) {
         f.fail(
             format!("key {label} is {alg}, which Cloudflare Access cannot verify"),
             format!(
@@ -969,6 +991,22 @@ pub async fn health(config: &Config, http: &Http) -> CheckResult {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_algorithm_is_judged_against_the_gateway_that_verifies_it() {
+        let failed = |alg: &str, proxied: bool| {
+            let mut f = Findings::start(ids::IDP_JWKS);
+            judge_alg(&mut f, "k", &alg.to_string(), None, proxied);
+            f.failed()
+        };
+        // Pocket ID can rotate to EdDSA: oauth2-proxy verifies it, Access does not.
+        assert!(failed("EdDSA", false));
+        assert!(!failed("EdDSA", true));
+        assert!(!failed("RS256", false));
+        assert!(!failed("RS256", true));
+        assert!(failed("HS256", true));
+    }
+
     use super::*;
 
     fn real_key() -> serde_json::Value {
