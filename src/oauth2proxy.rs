@@ -35,7 +35,7 @@ pub mod messages {
 }
 
 /// The login an oauth2-proxy in front of the site offers an anonymous visitor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ProxyLogin {
     /// Where a login starts: `…/oauth2/start?rd=PATH` (or `…/oauth2/sign_in`, when
     /// that is all the site named).
@@ -45,6 +45,9 @@ pub struct ProxyLogin {
     pub base: Url,
     /// How the site sent the visitor there.
     pub via: Via,
+    /// With [`Via::Straight`], the site's own redirect to the authorization endpoint:
+    /// the login is already started (its CSRF cookie set), so it is not asked again.
+    pub started: Option<std::sync::Arc<Response>>,
 }
 
 impl ProxyLogin {
@@ -157,6 +160,7 @@ pub fn recognise(response: &Response, site: &Url) -> Option<ProxyLogin> {
                 base: base_of(&location, prefix),
                 start: location,
                 via: Via::Redirect,
+                started: None,
             });
         }
         // Straight to the authorization endpoint, with its CSRF cookie.
@@ -189,6 +193,7 @@ pub fn recognise(response: &Response, site: &Url) -> Option<ProxyLogin> {
                 start: start_url(&base, site),
                 base,
                 via: Via::Straight,
+                started: None,
             });
         }
         return None;
@@ -224,6 +229,7 @@ pub fn recognise(response: &Response, site: &Url) -> Option<ProxyLogin> {
                 start: start_url(&base, site),
                 base,
                 via: Via::SignInPage,
+                started: None,
             })
         }
         None if no_cache && status == 403 => {
@@ -232,6 +238,7 @@ pub fn recognise(response: &Response, site: &Url) -> Option<ProxyLogin> {
                 start: start_url(&base, site),
                 base,
                 via: Via::SignInPage,
+                started: None,
             })
         }
         None => None,

@@ -105,7 +105,7 @@ pub async fn service_redirect(config: &Config, http: &Http) -> (CheckResult, Opt
     }
     f.detail("hops", chain.hops.len() + 1);
     if let Some(login) = oauth2proxy::recognise(&chain.last, &config.service) {
-        return proxy_login(f, config, &chain, login);
+        return proxy_login(f, config, chain, login);
     }
     let last = &chain.last;
     f.detail("status", last.status.as_u16());
@@ -167,11 +167,15 @@ fn judge_gateway(f: &mut Findings, config: &Config, found: Gateway) {
 fn proxy_login(
     mut f: Findings,
     config: &Config,
-    chain: &crate::http::Chain,
-    login: ProxyLogin,
+    chain: crate::http::Chain,
+    mut login: ProxyLogin,
 ) -> (CheckResult, Option<SiteLogin>) {
     f.detail("gateway", Gateway::OAuth2Proxy.name());
     f.detail("status", chain.last.status.as_u16());
+    if login.via == oauth2proxy::Via::Straight {
+        // The site's redirect started the login: o2p.start reads it, not a second one.
+        login.started = Some(std::sync::Arc::new(chain.last));
+    }
     f.detail("via", login.via.text());
     f.detail("oauth2_proxy", redact::url(&login.base));
     judge_gateway(&mut f, config, Gateway::OAuth2Proxy);

@@ -42,39 +42,18 @@ pub async fn start(
             "start oauth2-proxy with --skip-provider-button (OAUTH2_PROXY_SKIP_PROVIDER_BUTTON=true) to send visitors straight to Pocket ID; the check goes on as a person pressing the button would",
         );
     }
-    let proxy_origin = login.base.origin();
-    let stays = |r: &Response| {
-        r.location()
-            .and_then(Result::ok)
-            .is_some_and(|l| l.origin() == proxy_origin)
-    };
-    let mut chain = match http
-        .follow_request(ids::O2P_START, browse(login.start.clone()), |r| !stays(r))
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            f.request_failed(format!("GET {}", redact::url(&login.start)), &e);
-            return (f.finish(""), None);
-        }
-    };
-    // `…/sign_in` named by the site: its page leads on to `…/start`.
-    if !chain.last.is_redirect()
-        && let Some(found) = oauth2proxy::recognise(&chain.last, &config.service)
-        && found.start != login.start
-    {
-        match http
-            .follow_request(ids::O2P_START, browse(found.start.clone()), |r| !stays(r))
-            .await
-        {
-            Ok(c) => chain = c,
-            Err(e) => {
-                f.request_failed(format!("GET {}", redact::url(&found.start)), &e);
+    // The login the site's redirect already started, else the one `…/start` starts.
+    let asked;
+    let (hops, last): (&[Response], &Response) = match login.started.as_deref() {
+        Some(started) => (&[], started),
+        None => {
+            let Some(chain) = ask_start(&mut f, config, http, login).await else {
                 return (f.finish(""), None);
-            }
+            };
+            asked = chain;
+            (&asked.hops, &asked.last)
         }
-    }
-    let last = &chain.last;
+    };
     f.detail("status", last.status.as_u16());
     let Some(Ok(authorize)) = last.location() else {
         let (finding, hint) = unexpected(
@@ -99,7 +78,7 @@ pub async fn start(
     };
     adopt(last);
     f.detail("authorize_url", redact::url(&authorize));
-    judge_csrf(&mut f, config, chain.hops.iter().chain([last]));
+    judge_csrf(&mut f, config, hops.iter().chain([last]));
     if config.idp_source != crate::config::IdpSource::Unknown {
         let expected = crate::pocketid::normalise_base(&config.idp);
         let at = authorize.origin().ascii_serialization();
@@ -137,6 +116,46 @@ pub async fn start(
         state: params.state.clone().map(Secret::new),
     });
     (f.finish(summary), request)
+}
+
+/// GET `…/start` as pressing the sign-in button does, up to the answer that leaves
+/// oauth2-proxy's host (or `…/sign_in`'s page, then its way to `…/start`); `None`
+/// with the failure recorded when no answer came.
+async fn ask_start(
+    f: &mut Findings,
+    config: &Config,
+    http: &Http,
+    login: &ProxyLogin,
+) -> Option<crate::http::Chain> {
+    let proxy_origin = login.base.origin();
+    let stays = |r: &Response| {
+        r.location()
+            .and_then(Result::ok)
+            .is_some_and(|l| l.origin() == proxy_origin)
+    };
+    let follow =
+        |start: &Url| http.follow_request(ids::O2P_START, browse(start.clone()), |r| !stays(r));
+    let chain = match follow(&login.start).await {
+        Ok(c) => c,
+        Err(e) => {
+            f.request_failed(format!("GET {}", redact::url(&login.start)), &e);
+            return None;
+        }
+    };
+    if chain.last.is_redirect() {
+        return Some(chain);
+    }
+    // `…/sign_in` named by the site: its page leads on to `…/start`.
+    match oauth2proxy::recognise(&chain.last, &config.service) {
+        Some(found) if found.start != login.start => match follow(&found.start).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                f.request_failed(format!("GET {}", redact::url(&found.start)), &e);
+                None
+            }
+        },
+        _ => Some(chain),
+    }
 }
 
 /// The CSRF cookie `/oauth2/start` sets: present, and one the browser sends back.
