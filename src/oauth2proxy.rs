@@ -267,37 +267,16 @@ fn start_url(base: &Url, site: &Url) -> Url {
     start
 }
 
-/// The most attribute values a page is searched through for its way to the login.
-const MAX_ATTRIBUTES: usize = 400;
-
-/// The first `action` or `href` of the page that names a path ending in `/start`,
-/// resolved against the page's URL, on the page's own origin.
+/// The first link or form of the page (parsed as the Access sign-in page's choices
+/// are, with `scraper`) whose target is a path ending in `/start` on the page's own
+/// origin.
 fn start_in_page(response: &Response) -> Option<Url> {
-    let text = response.text();
-    let mut seen = 0;
-    let mut rest: &str = &text;
-    while seen < MAX_ATTRIBUTES {
-        let at = rest.find(['a', 'h'])?;
-        rest = rest.get(at..)?;
-        let value = ["action=\"", "href=\"", "action='", "href='"]
-            .iter()
-            .find_map(|p| rest.strip_prefix(p).map(|v| (v, &p[p.len() - 1..])));
-        let Some((after, quote)) = value else {
-            rest = rest.get(1..)?;
-            continue;
-        };
-        seen += 1;
-        let end = after.find(quote)?;
-        let raw = after.get(..end)?;
-        rest = after.get(end..)?;
-        let Ok(url) = response.url.join(&raw.replace("&amp;", "&")) else {
-            continue;
-        };
-        if url.origin() == response.url.origin() && url.path().ends_with("/start") {
-            return Some(url);
-        }
-    }
-    None
+    let doc = scraper::Html::parse_document(&response.text());
+    let targets = scraper::Selector::parse("a[href], form[action]").ok()?;
+    doc.select(&targets)
+        .filter_map(|e| e.value().attr("href").or_else(|| e.value().attr("action")))
+        .filter_map(|target| response.url.join(target.trim()).ok())
+        .find(|url| url.origin() == response.url.origin() && url.path().ends_with("/start"))
 }
 
 /// What oauth2-proxy's page says, by its fixed messages.
