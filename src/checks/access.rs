@@ -340,6 +340,10 @@ fn judge_no_redirect(f: &mut Findings, config: &Config, last: &Response) {
         ),
         None if matches!(last.status.as_u16(), 502..=504) => {
             f.detail("symptom", "service.front_proxy_alone");
+            if let Some(expected) = config.gateway {
+                // Evidence for checks::front_proxy_alone: what stands behind it.
+                f.detail("expected_gateway", expected.name());
+            }
             let status = last.status.as_u16();
             let finding = format!(
                 "instead of sending to a login, the site answers HTTP {status}: the proxy in front of it finds nothing answering behind it{}",

@@ -240,12 +240,13 @@ fn front_proxy_alone(checks: &mut [CheckResult]) {
         .and_then(|c| c.details.get("issuer"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    // Only when --gateway says oauth2-proxy stands there (its hint then starts with
-    // it): without it, the front proxy may hide anything.
-    if !checks[at]
-        .hint
-        .as_deref()
-        .is_some_and(|h| h.starts_with("oauth2-proxy"))
+    // Only when --gateway says oauth2-proxy stands there: without it, the front proxy
+    // may hide anything.
+    if checks[at]
+        .details
+        .get("expected_gateway")
+        .and_then(Value::as_str)
+        != Some(crate::config::Gateway::OAuth2Proxy.name())
     {
         return;
     }
