@@ -425,17 +425,7 @@ fn print_how_to_check(lab: &Lab, check_args: &[String], faults: &[Fault], varian
         "ssoprobe lab: Cloudflare Access edge, Pocket ID and the site on https://{} (faults: {faults_text}; variant: {variant}; rtt: {rtt_text})\n",
         lab.addr()
     );
-    // The short form: the URL and how to reach the lab; the rest is found.
-    let routes_and_ca: Vec<String> = check_args
-        .chunks(2)
-        .filter(|p| matches!(p[0].as_str(), "--resolve" | "--connect-to" | "--ca-file"))
-        .flat_map(|p| p.to_vec())
-        .collect();
-    println!(
-        "Check it with:\n  ssoprobe check https://{} {}\n",
-        lab::SERVICE_HOST,
-        routes_and_ca.join(" ")
-    );
+    print_short_check(check_args);
     println!(
         "or with the team, AUD and Pocket ID pinned as expectations (a change is then a finding):\n  ssoprobe check {}\n",
         check_args.join(" ")
@@ -511,6 +501,21 @@ fn print_how_to_log_in(lab: &Lab, files: &LabFiles, dir: &std::path::Path) {
     );
 }
 
+/// The short form of the check command: the site's URL and how to reach the lab (its
+/// routes and CA); the gateway, the team, the AUD and Pocket ID are found.
+fn print_short_check(check_args: &[String]) {
+    let routes_and_ca: Vec<String> = check_args
+        .chunks(2)
+        .filter(|p| matches!(p[0].as_str(), "--resolve" | "--connect-to" | "--ca-file"))
+        .flat_map(|p| p.to_vec())
+        .collect();
+    println!(
+        "Check it with:\n  ssoprobe check https://{} {}\n",
+        lab::SERVICE_HOST,
+        routes_and_ca.join(" ")
+    );
+}
+
 /// What runs under the oauth2-proxy gateway and how to look at it: the check command,
 /// the enrolment, doctor (Pocket ID's side only), oauth2-proxy's client, and its
 /// endpoints for curl.
@@ -536,18 +541,7 @@ fn print_oauth2_proxy(
         lab.addr(),
         lab.gateway()
     );
-    // The short form: the URL and how to reach the lab; the gateway and the rest are
-    // found.
-    let routes_and_ca: Vec<String> = check_args
-        .chunks(2)
-        .filter(|p| matches!(p[0].as_str(), "--resolve" | "--connect-to" | "--ca-file"))
-        .flat_map(|p| p.to_vec())
-        .collect();
-    println!(
-        "Check it with:\n  ssoprobe check https://{} {}\n",
-        lab::SERVICE_HOST,
-        routes_and_ca.join(" ")
-    );
+    print_short_check(check_args);
     let passkey_path = dir.join("probe.passkey");
     println!(
         "Enrol a passkey for the lab's monitoring user, then add --passkey {} to the check for the whole login:\n  {}",
