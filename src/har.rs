@@ -280,18 +280,14 @@ pub fn header_value(name: &str, value: &str, base: &Url) -> String {
 
 /// A `Set-Cookie` value with its value fingerprinted, and the HAR cookie object.
 fn set_cookie(value: &str) -> (String, Value) {
-    let mut parts = value.split(';');
-    let first = parts.next().unwrap_or_default();
-    let (name, val) = first.split_once('=').unwrap_or((first, ""));
-    let name = name.trim();
-    let shown = fingerprint(val.trim());
-    let attrs: Vec<&str> = parts.map(str::trim).filter(|a| !a.is_empty()).collect();
+    let (name, val, attrs) = crate::text::split_set_cookie(value);
+    let shown = fingerprint(val);
     let mut cookie = Map::new();
     cookie.insert("name".into(), json!(name));
     cookie.insert("value".into(), json!(shown));
     for a in &attrs {
-        let (k, v) = a.split_once('=').unwrap_or((a, ""));
-        match k.to_ascii_lowercase().as_str() {
+        let (k, v) = crate::text::cookie_attribute(a);
+        match k.as_str() {
             "path" => {
                 cookie.insert("path".into(), json!(v));
             }

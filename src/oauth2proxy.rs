@@ -353,19 +353,21 @@ pub fn cookie_lines(response: &Response) -> Vec<CookieLine> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .take(64)
-        .filter_map(|line| {
-            let mut parts = line.split(';');
-            let (name, value) = parts.next()?.split_once('=')?;
+        .filter(|line| {
+            line.split(';')
+                .next()
+                .is_some_and(|first| first.contains('='))
+        })
+        .map(|line| {
+            let (name, value, attributes) = crate::text::split_set_cookie(line);
             let mut cookie = CookieLine {
-                name: crate::text::server_text(name.trim()),
-                value_len: value.trim().len(),
+                name: crate::text::server_text(name),
+                value_len: value.len(),
                 ..CookieLine::default()
             };
-            for attribute in parts {
-                let (key, val) = attribute
-                    .split_once('=')
-                    .map_or((attribute.trim(), ""), |(k, v)| (k.trim(), v.trim()));
-                match key.to_ascii_lowercase().as_str() {
+            for attribute in attributes {
+                let (key, val) = crate::text::cookie_attribute(attribute);
+                match key.as_str() {
                     "secure" => cookie.secure = true,
                     "httponly" => cookie.http_only = true,
                     "max-age" => cookie.max_age = val.parse().ok(),
@@ -375,7 +377,7 @@ pub fn cookie_lines(response: &Response) -> Vec<CookieLine> {
                     _ => {}
                 }
             }
-            Some(cookie)
+            cookie
         })
         .collect()
 }

@@ -39,6 +39,23 @@ pub fn json_problem(e: &serde_json::Error) -> String {
     }
 }
 
+/// A `Set-Cookie` line in its parts: the name, the value and each attribute as
+/// written (`Path=/`, `HttpOnly`), trimmed, empty ones left out.
+pub fn split_set_cookie(line: &str) -> (&str, &str, Vec<&str>) {
+    let mut parts = line.split(';');
+    let first = parts.next().unwrap_or_default();
+    let (name, value) = first.split_once('=').unwrap_or((first, ""));
+    let attrs = parts.map(str::trim).filter(|a| !a.is_empty()).collect();
+    (name.trim(), value.trim(), attrs)
+}
+
+/// A `Set-Cookie` attribute as (lower-case name, value): `("max-age", "900")`,
+/// `("httponly", "")`.
+pub fn cookie_attribute(attr: &str) -> (String, &str) {
+    let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
+    (k.trim().to_ascii_lowercase(), v.trim())
+}
+
 #[cfg(test)]
 mod difference_tests {
     use super::small_difference;
