@@ -345,25 +345,13 @@ fn lists_in_one_value_are_split_where_the_help_says() {
 #[test]
 fn every_address_in_the_resolve_variable_is_used() {
     let lab = common::Lab::start(&[]);
-    let routes = |kind: &str| -> String {
-        lab.routes
-            .chunks(2)
-            .filter(|p| p[0] == kind)
-            .map(|p| p[1].clone())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let routes = |kind: &str| lab.route_values(kind).join(",");
     let (resolve, connect_to) = (routes("--resolve"), routes("--connect-to"));
     assert!(
         resolve.contains(','),
         "the lab pins several hosts: {resolve}"
     );
-    let ca = lab
-        .routes
-        .chunks(2)
-        .find(|p| p[0] == "--ca-file")
-        .map(|p| p[1].clone())
-        .unwrap();
+    let ca = lab.ca_file();
     let mut env = vec![("SSOPROBE_RESOLVE", resolve.as_str())];
     if !connect_to.is_empty() {
         env.push(("SSOPROBE_CONNECT_TO", connect_to.as_str()));

@@ -13,28 +13,18 @@ use std::sync::{Arc, Mutex};
 
 /// The config file keys that route to `lab` and trust its CA.
 fn routes_toml(lab: &Lab) -> String {
-    let ca = lab
-        .routes
-        .chunks(2)
-        .find(|p| p[0] == "--ca-file")
-        .map(|p| p[1].clone())
-        .unwrap_or_default();
-    let resolve: Vec<String> = lab
-        .routes
-        .chunks(2)
-        .filter(|p| p[0] == "--resolve")
-        .map(|p| format!("\"{}\"", p[1]))
-        .collect();
-    let connect: Vec<String> = lab
-        .routes
-        .chunks(2)
-        .filter(|p| p[0] == "--connect-to")
-        .map(|p| format!("\"{}\"", p[1]))
-        .collect();
+    let list = |flag: &str| {
+        lab.route_values(flag)
+            .iter()
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!(
-        "ca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
-        resolve.join(", "),
-        connect.join(", ")
+        "ca_file = \"{}\"\nresolve = [{}]\nconnect_to = [{}]\n",
+        lab.ca_file(),
+        list("--resolve"),
+        list("--connect-to")
     )
 }
 
@@ -779,35 +769,13 @@ fn chromium(args: &[&str], url: &str, profile: &std::path::Path) -> Option<Strin
 fn serve_pages_render_in_a_real_browser_and_show_server_text_as_text() {
     let healthy = Lab::start(&[]);
     let faulty = Lab::start(&["error-text-markup"]);
-    let target = |lab: &Lab| {
-        let ca = lab
-            .routes
-            .chunks(2)
-            .find(|p| p[0] == "--ca-file")
-            .map(|p| p[1].clone())
-            .unwrap();
-        let list = |flag: &str| {
-            lab.routes
-                .chunks(2)
-                .filter(|p| p[0] == flag)
-                .map(|p| format!("\"{}\"", p[1]))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        format!(
-            // No idp, no team: serve finds them from each target's chain.
-            "service = \"https://service.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
-            list("--resolve"),
-            list("--connect-to")
-        )
-    };
     let config = healthy.dir.join("pages.toml");
     std::fs::write(
         &config,
         format!(
             "[targets.healthy]\n{}\n[targets.faulty]\n{}",
-            target(&healthy),
-            target(&faulty)
+            lab_target(&healthy),
+            lab_target(&faulty)
         ),
     )
     .unwrap();
@@ -916,24 +884,9 @@ fn serve_pages_render_in_a_real_browser_and_show_server_text_as_text() {
 /// A `[targets.NAME]` body for `lab`: its site, CA and routes; serve finds the team and
 /// Pocket ID from the chain.
 fn lab_target(lab: &Lab) -> String {
-    let list = |flag: &str| {
-        lab.routes
-            .chunks(2)
-            .filter(|p| p[0] == flag)
-            .map(|p| format!("\"{}\"", p[1]))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let ca = lab
-        .routes
-        .chunks(2)
-        .find(|p| p[0] == "--ca-file")
-        .map(|p| p[1].clone())
-        .unwrap();
     format!(
-        "service = \"https://service.example.com\"\nca_file = \"{ca}\"\nresolve = [{}]\nconnect_to = [{}]\n",
-        list("--resolve"),
-        list("--connect-to")
+        "service = \"https://service.example.com\"\n{}",
+        routes_toml(lab)
     )
 }
 

@@ -251,6 +251,22 @@ impl Lab {
             .collect()
     }
 
+    /// The values of one routing flag (`--resolve`, `--connect-to`, `--ca-file`).
+    pub fn route_values(&self, flag: &str) -> Vec<String> {
+        self.routes
+            .chunks(2)
+            .filter(|p| p[0] == flag)
+            .map(|p| p[1].clone())
+            .collect()
+    }
+
+    /// The lab's CA file.
+    pub fn ca_file(&self) -> String {
+        self.route_values("--ca-file")
+            .pop()
+            .expect("the lab printed its --ca-file")
+    }
+
     pub fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
